@@ -1,0 +1,16 @@
+//! Plain data: the normalized alert and everything an analyst records about it.
+//!
+//! Nothing in here does I/O. Every other layer (sources, store, triage, ui) speaks these types.
+
+mod alert;
+mod status;
+
+pub use alert::{
+    Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, Resource, Severity, Vendor,
+    VendorState,
+};
+pub use status::{DismissReason, HistoryEntry, Status, StatusKind};
+
+/// Milliseconds since the Unix epoch, UTC. The one time representation the store and the
+/// model share; formatting happens at the edges.
+pub type EpochMs = i64;

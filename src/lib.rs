@@ -1,0 +1,16 @@
+//! sitrep — a terminal triage console for cloud-security alerts.
+//!
+//! Data flows one way: vendor payloads → [`sources`] (normalize) → [`store`] (SQLite) →
+//! [`triage`] (filter, later score and correlate) → the headless [`cli`] and the TUI.
+//! [`sanitize`] is the one place untrusted text is made safe for a terminal or an export.
+//! [`sim`] holds the seeded generator and the vendor simulators.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod paths;
+pub mod sanitize;
+pub mod sim;
+pub mod sources;
+pub mod store;
+pub mod triage;

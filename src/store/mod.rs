@@ -1,0 +1,1 @@
+//! SQLite store (filled in by the foundation change).
