@@ -1,1 +1,259 @@
-//! Config (filled in).
+//! Configuration: defaults embedded in the binary, overridden by the user's `config.toml`.
+//!
+//! A bad file gets one precise line naming the file, the position and the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::store::SortKey;
+use crate::triage::query;
+
+/// The defaults shipped inside the binary.
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// The commented template `sitrep config init` writes.
+pub const TEMPLATE: &str = include_str!("template.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {key}: {message}")]
+    Value {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Name recorded as the actor of decisions.
+    pub analyst: String,
+    pub sort: SortKey,
+    pub limit: usize,
+    /// Default filter text (already validated).
+    pub filter: String,
+    /// Where the user part came from (None: defaults only).
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    general: Option<General>,
+    queue: Option<Queue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct General {
+    analyst: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Queue {
+    sort: Option<String>,
+    limit: Option<i64>,
+    filter: Option<String>,
+}
+
+/// Byte offset → 1-based line and column.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn parse_file(text: &str, path: &Path) -> Result<File, ConfigError> {
+    toml::from_str::<File>(text).map_err(|e| {
+        let msg = e.message().trim().replace('\n', " ");
+        let message = match e.span() {
+            Some(span) => {
+                let (l, c) = line_col(text, span.start);
+                format!("line {l}, column {c}: {msg}")
+            }
+            None => msg,
+        };
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        }
+    })
+}
+
+impl Config {
+    /// Defaults only.
+    pub fn defaults() -> Config {
+        // The embedded defaults are tested to parse; fall back to hard values regardless.
+        Self::from_text(None, "").unwrap_or(Config {
+            analyst: String::new(),
+            sort: SortKey::Severity,
+            limit: 50,
+            filter: String::new(),
+            path: None,
+        })
+    }
+
+    /// Load `path` over the defaults. A missing file is fine unless `must_exist`.
+    pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_text(Some(path), &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                Ok(Self::defaults())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parse user text (from `path`, for messages) over the embedded defaults.
+    pub fn from_text(path: Option<&Path>, text: &str) -> Result<Config, ConfigError> {
+        let builtin = Path::new("<built-in defaults>");
+        let defaults = parse_file(DEFAULTS, builtin)?;
+        let shown = path.unwrap_or(builtin);
+        let user = parse_file(text, shown)?;
+        let value_err = |key: &str, message: String| ConfigError::Value {
+            path: shown.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let dg = defaults.general.unwrap_or_default();
+        let dq = defaults.queue.unwrap_or_default();
+        let ug = user.general.unwrap_or_default();
+        let uq = user.queue.unwrap_or_default();
+
+        let analyst = crate::sanitize::one_line(&ug.analyst.or(dg.analyst).unwrap_or_default());
+        let sort_s = uq.sort.or(dq.sort).unwrap_or_else(|| "severity".into());
+        let sort = SortKey::parse(&sort_s).ok_or_else(|| {
+            value_err(
+                "[queue] sort",
+                format!(
+                    "unknown sort '{}'; expected one of {}",
+                    crate::sanitize::one_line(&sort_s),
+                    SortKey::NAMES.join(", ")
+                ),
+            )
+        })?;
+        let limit = uq.limit.or(dq.limit).unwrap_or(50);
+        if !(1..=1_000_000).contains(&limit) {
+            return Err(value_err(
+                "[queue] limit",
+                format!("{limit} is out of range 1..=1000000"),
+            ));
+        }
+        let filter = uq.filter.or(dq.filter).unwrap_or_default();
+        if let Err(e) = query::parse(&filter) {
+            return Err(value_err("[queue] filter", e.to_string()));
+        }
+        Ok(Config {
+            analyst,
+            sort,
+            limit: limit as usize,
+            filter,
+            path: path.map(Path::to_path_buf),
+        })
+    }
+
+    /// The actor name for history entries.
+    pub fn actor(&self) -> String {
+        if !self.analyst.is_empty() {
+            return self.analyst.clone();
+        }
+        std::env::var("USER")
+            .ok()
+            .map(|u| crate::sanitize::one_line(&u))
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "analyst".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_and_template_parse() {
+        let d = Config::from_text(None, "").expect("defaults");
+        assert_eq!(d.sort, SortKey::Severity);
+        assert_eq!(d.limit, 50);
+        let t = Config::from_text(Some(Path::new("t.toml")), TEMPLATE).expect("template");
+        assert_eq!(
+            t,
+            Config {
+                path: Some(PathBuf::from("t.toml")),
+                ..d
+            }
+        );
+    }
+
+    #[test]
+    fn user_values_override_defaults() {
+        let c = Config::from_text(
+            Some(Path::new("c.toml")),
+            "[queue]\nsort = \"recent\"\nlimit = 10\n",
+        )
+        .expect("parse");
+        assert_eq!(c.sort, SortKey::Recent);
+        assert_eq!(c.limit, 10);
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_text(Some(Path::new("/home/a/.config/sitrep/config.toml")), text)
+            .expect_err("must fail")
+            .to_string()
+    }
+
+    #[test]
+    fn golden_errors() {
+        assert_eq!(
+            err("[queue]\nsortt = \"recent\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: line 2, column 1: unknown field `sortt`, expected one of `sort`, `limit`, `filter`"
+        );
+        assert_eq!(
+            err("[queue]\nsort = \"sideways\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: [queue] sort: unknown sort 'sideways'; expected one of severity, recent, oldest, vendor, title, resource, account, status"
+        );
+        assert_eq!(
+            err("[queue]\nlimit = 0\n"),
+            "config file /home/a/.config/sitrep/config.toml: [queue] limit: 0 is out of range 1..=1000000"
+        );
+        assert_eq!(
+            err("[queue]\nlimit = \"ten\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: line 2, column 9: invalid type: string \"ten\", expected i64"
+        );
+        assert_eq!(
+            err("[queue\n"),
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 7: unclosed table, expected `]`"
+        );
+        assert_eq!(
+            err("[colours]\n"),
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected `general` or `queue`"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_fine_unless_explicit() {
+        let p = Path::new("/nonexistent/sitrep/config.toml");
+        assert!(Config::load(p, false).is_ok());
+        let e = Config::load(p, true)
+            .expect_err("explicit file must exist")
+            .to_string();
+        assert!(
+            e.starts_with("cannot read config file /nonexistent/sitrep/config.toml:"),
+            "{e}"
+        );
+    }
+}

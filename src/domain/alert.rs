@@ -465,20 +465,32 @@ mod tests {
             Severity::from_vendor("Catastrophic"),
             Severity::Other("catastrophic".into())
         );
-        assert_eq!(Severity::from_vendor("Catastrophic").to_store(), "other(catastrophic)");
+        assert_eq!(
+            Severity::from_vendor("Catastrophic").to_store(),
+            "other(catastrophic)"
+        );
         assert_eq!(
             Severity::from_store("other(catastrophic)"),
             Severity::Other("catastrophic".into())
         );
         assert_eq!(Cloud::from_store("other(ibm)"), Cloud::Other("ibm".into()));
-        assert_eq!(Category::from_store("other(malware)"), Category::Other("malware".into()));
-        assert_eq!(VendorState::from_store("other(weird)"), VendorState::Other("weird".into()));
+        assert_eq!(
+            Category::from_store("other(malware)"),
+            Category::Other("malware".into())
+        );
+        assert_eq!(
+            VendorState::from_store("other(weird)"),
+            VendorState::Other("weird".into())
+        );
     }
 
     #[test]
     fn severity_ranks_are_ordered() {
         let order = ["critical", "high", "medium", "low", "informational"];
-        let ranks: Vec<u8> = order.iter().map(|s| Severity::from_vendor(s).rank()).collect();
+        let ranks: Vec<u8> = order
+            .iter()
+            .map(|s| Severity::from_vendor(s).rank())
+            .collect();
         assert_eq!(ranks, vec![5, 4, 3, 2, 1]);
         assert_eq!(Severity::from_vendor("SEV_030_MEDIUM"), Severity::Medium);
     }

@@ -85,7 +85,10 @@ impl StatusKind {
 
     /// Still in the analyst's queue (not closed one way or another).
     pub fn is_active(self) -> bool {
-        matches!(self, StatusKind::New | StatusKind::Acknowledged | StatusKind::InProgress)
+        matches!(
+            self,
+            StatusKind::New | StatusKind::Acknowledged | StatusKind::InProgress
+        )
     }
 }
 
@@ -148,10 +151,16 @@ mod tests {
 
     #[test]
     fn status_words_parse() {
-        assert_eq!(StatusKind::parse("in-progress"), Some(StatusKind::InProgress));
+        assert_eq!(
+            StatusKind::parse("in-progress"),
+            Some(StatusKind::InProgress)
+        );
         assert_eq!(StatusKind::parse("ack"), Some(StatusKind::Acknowledged));
         assert_eq!(StatusKind::parse("closed"), None);
-        assert_eq!(DismissReason::parse("accepted-risk"), Some(DismissReason::AcceptedRisk));
+        assert_eq!(
+            DismissReason::parse("accepted-risk"),
+            Some(DismissReason::AcceptedRisk)
+        );
         assert!(StatusKind::InProgress.is_active());
         assert!(!StatusKind::Snoozed.is_active());
     }

@@ -178,7 +178,12 @@ impl World {
                 findings.push(finding(&mut rng, vendor, seq, &resources, now_ms));
             }
         }
-        World { seed, now_ms, resources, findings }
+        World {
+            seed,
+            now_ms,
+            resources,
+            findings,
+        }
     }
 
     pub fn findings_for(&self, vendor: Vendor) -> impl Iterator<Item = &SimFinding> {
@@ -252,7 +257,11 @@ fn resource(rng: &mut Rng, i: usize) -> SimResource {
         ResourceKind::LoadBalancer,
         ResourceKind::Function,
     ]);
-    let kind = if cloud == Cloud::Kubernetes { ResourceKind::Workload } else { kind };
+    let kind = if cloud == Cloud::Kubernetes {
+        ResourceKind::Workload
+    } else {
+        kind
+    };
     let app = *rng.pick(APPS);
     let env = *rng.pick(ENVS);
     let team = *rng.pick(TEAMS);
@@ -279,9 +288,19 @@ fn resource(rng: &mut Rng, i: usize) -> SimResource {
     } else {
         Vec::new()
     };
-    let image = matches!(kind, ResourceKind::Workload | ResourceKind::Instance)
-        .then(|| format!("registry.example.com/{team}/{app}:{}.{}", rng.below(4) + 1, rng.below(20)));
-    let hostname = format!("ip-10-{}-{}-{}.{app}.internal", rng.below(255), rng.below(255), i % 255);
+    let image = matches!(kind, ResourceKind::Workload | ResourceKind::Instance).then(|| {
+        format!(
+            "registry.example.com/{team}/{app}:{}.{}",
+            rng.below(4) + 1,
+            rng.below(20)
+        )
+    });
+    let hostname = format!(
+        "ip-10-{}-{}-{}.{app}.internal",
+        rng.below(255),
+        rng.below(255),
+        i % 255
+    );
     let (account, account_name, region, id, native_id) = match cloud {
         Cloud::Aws => {
             let account = format!("{:012}", 100_000_000_000u64 + rng.below(8) * 111_111_111);
@@ -304,7 +323,11 @@ fn resource(rng: &mut Rng, i: usize) -> SimResource {
                 }
                 ResourceKind::LoadBalancer => {
                     let h = rng.hex(16);
-                    ("elasticloadbalancing", name.clone(), format!("loadbalancer/app/{name}/{h}"))
+                    (
+                        "elasticloadbalancing",
+                        name.clone(),
+                        format!("loadbalancer/app/{name}/{h}"),
+                    )
                 }
                 ResourceKind::Function => ("lambda", name.clone(), format!("function:{name}")),
             };
@@ -329,14 +352,17 @@ fn resource(rng: &mut Rng, i: usize) -> SimResource {
                 _ => "Microsoft.Compute/virtualMachines",
             };
             let short = name.replace('-', "");
-            let id = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{short}");
+            let id =
+                format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{short}");
             (sub, format!("azure-{team}-{env}"), region, id, short)
         }
         Cloud::Gcp => {
             let project = format!("{team}-{env}-{}", 1000 + rng.below(9000));
             let region = rng.pick(GCP_REGIONS).to_string();
             let id = match kind {
-                ResourceKind::Bucket => format!("//storage.googleapis.com/projects/_/buckets/{name}"),
+                ResourceKind::Bucket => {
+                    format!("//storage.googleapis.com/projects/_/buckets/{name}")
+                }
                 ResourceKind::SecurityGroup => {
                     format!("//compute.googleapis.com/projects/{project}/global/firewalls/{name}")
                 }
@@ -356,7 +382,13 @@ fn resource(rng: &mut Rng, i: usize) -> SimResource {
             let cluster = format!("{env}-cluster-{}", 1 + rng.below(3));
             let ns = team.to_string();
             let id = format!("k8s/{cluster}/{ns}/deployment/{app}-{i}");
-            (cluster.clone(), cluster, "us-east-1".to_string(), id, format!("{app}-{i}"))
+            (
+                cluster.clone(),
+                cluster,
+                "us-east-1".to_string(),
+                id,
+                format!("{app}-{i}"),
+            )
         }
     };
     SimResource {
@@ -387,8 +419,16 @@ fn finding(
     // Pick a resource, then a rule that applies to it (fall back to any rule).
     let resource = rng.below(resources.len() as u64) as usize;
     let kind = resources[resource].kind;
-    let fitting: Vec<&'static Rule> = rules.iter().copied().filter(|r| r.applies_to.contains(&kind)).collect();
-    let rule: &'static Rule = if fitting.is_empty() { *rng.pick(rules) } else { *rng.pick(&fitting) };
+    let fitting: Vec<&'static Rule> = rules
+        .iter()
+        .copied()
+        .filter(|r| r.applies_to.contains(&kind))
+        .collect();
+    let rule: &'static Rule = if fitting.is_empty() {
+        *rng.pick(rules)
+    } else {
+        *rng.pick(&fitting)
+    };
     let cve = (rule.category == RuleCategory::Vulnerability).then(|| rng.pick(CVES));
     let severity = match cve {
         Some(c) if c.cvss >= 9.0 => SevWord::Critical,
@@ -405,18 +445,64 @@ fn finding(
         17..=18 => SimStatus::Resolved,
         _ => SimStatus::Dismissed,
     };
-    SimFinding { vendor, seq, resource, rule, severity, cve, created_ms, updated_ms, status }
+    SimFinding {
+        vendor,
+        seq,
+        resource,
+        rule,
+        severity,
+        cve,
+        created_ms,
+        updated_ms,
+        status,
+    }
 }
 
 /// The rules each vendor raises: CSPM-style vendors raise posture findings, Compute raises
 /// vulnerabilities and runtime events, Cortex XDR raises runtime detections.
 pub fn rules_for(vendor: Vendor) -> &'static [&'static Rule] {
     match vendor {
-        Vendor::PrismaCspm => &[&SSH_OPEN, &RDP_OPEN, &PUBLIC_BUCKET, &UNENCRYPTED_DB, &WILDCARD_IAM, &TRAIL_OFF, &NO_FLOW_LOGS],
-        Vendor::PrismaCompute => &[&VULN_PACKAGE, &VULN_PACKAGE, &PRIV_CONTAINER, &RT_PROCESS, &RT_CRYPTO],
-        Vendor::Wiz => &[&SSH_OPEN, &PUBLIC_BUCKET, &VULN_PACKAGE, &WILDCARD_IAM, &ADMIN_ROLE_ON_VM, &PRIV_CONTAINER, &SECRETS_IN_VM],
-        Vendor::Lacework => &[&SSH_OPEN, &VULN_PACKAGE, &RT_PROCESS, &ROOT_LOGIN, &UNENCRYPTED_DB, &NEW_VIOLATION],
-        Vendor::Orca => &[&PUBLIC_BUCKET, &VULN_PACKAGE, &UNENCRYPTED_DB, &RDP_OPEN, &SECRETS_IN_VM, &WILDCARD_IAM],
+        Vendor::PrismaCspm => &[
+            &SSH_OPEN,
+            &RDP_OPEN,
+            &PUBLIC_BUCKET,
+            &UNENCRYPTED_DB,
+            &WILDCARD_IAM,
+            &TRAIL_OFF,
+            &NO_FLOW_LOGS,
+        ],
+        Vendor::PrismaCompute => &[
+            &VULN_PACKAGE,
+            &VULN_PACKAGE,
+            &PRIV_CONTAINER,
+            &RT_PROCESS,
+            &RT_CRYPTO,
+        ],
+        Vendor::Wiz => &[
+            &SSH_OPEN,
+            &PUBLIC_BUCKET,
+            &VULN_PACKAGE,
+            &WILDCARD_IAM,
+            &ADMIN_ROLE_ON_VM,
+            &PRIV_CONTAINER,
+            &SECRETS_IN_VM,
+        ],
+        Vendor::Lacework => &[
+            &SSH_OPEN,
+            &VULN_PACKAGE,
+            &RT_PROCESS,
+            &ROOT_LOGIN,
+            &UNENCRYPTED_DB,
+            &NEW_VIOLATION,
+        ],
+        Vendor::Orca => &[
+            &PUBLIC_BUCKET,
+            &VULN_PACKAGE,
+            &UNENCRYPTED_DB,
+            &RDP_OPEN,
+            &SECRETS_IN_VM,
+            &WILDCARD_IAM,
+        ],
         Vendor::CortexXdr => &[&RT_PROCESS, &RT_CRYPTO, &RT_METADATA, &RT_REVSHELL],
     }
 }
@@ -431,18 +517,29 @@ const ALL_KINDS: &[ResourceKind] = &[
     ResourceKind::LoadBalancer,
     ResourceKind::Function,
 ];
-const COMPUTE: &[ResourceKind] = &[ResourceKind::Instance, ResourceKind::Workload, ResourceKind::Function];
+const COMPUTE: &[ResourceKind] = &[
+    ResourceKind::Instance,
+    ResourceKind::Workload,
+    ResourceKind::Function,
+];
 
 pub const SSH_OPEN: Rule = Rule {
     id: "a1b2c3d4-0001-4e21-9d3a-ssh-open",
     name: "Security group allows SSH (port 22) from the internet (0.0.0.0/0)",
     category: RuleCategory::Network,
     severity: SevWord::High,
-    applies_to: &[ResourceKind::SecurityGroup, ResourceKind::Instance, ResourceKind::LoadBalancer],
+    applies_to: &[
+        ResourceKind::SecurityGroup,
+        ResourceKind::Instance,
+        ResourceKind::LoadBalancer,
+    ],
     description: "An inbound rule allows TCP port 22 from 0.0.0.0/0. SSH exposed to the internet is brute-forced within minutes of creation.",
     remediation: "Restrict the inbound rule to known administrative CIDRs or use a bastion / SSM Session Manager.\naws ec2 revoke-security-group-ingress --group-id <sg-id> --protocol tcp --port 22 --cidr 0.0.0.0/0",
     ports: &[22],
-    compliance: &[("CIS AWS Foundations v1.5.0", "5.2"), ("PCI DSS v4.0", "1.3.1")],
+    compliance: &[
+        ("CIS AWS Foundations v1.5.0", "5.2"),
+        ("PCI DSS v4.0", "1.3.1"),
+    ],
 };
 pub const RDP_OPEN: Rule = Rule {
     id: "a1b2c3d4-0002-4e21-9d3a-rdp-open",
@@ -464,7 +561,10 @@ pub const PUBLIC_BUCKET: Rule = Rule {
     description: "The bucket policy or ACL grants read access to AllUsers / anonymous principals.",
     remediation: "Enable Block Public Access on the bucket and remove public grants.\naws s3api put-public-access-block --bucket <name> --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
     ports: &[],
-    compliance: &[("CIS AWS Foundations v1.5.0", "2.1.5"), ("NIST 800-53 Rev5", "AC-3")],
+    compliance: &[
+        ("CIS AWS Foundations v1.5.0", "2.1.5"),
+        ("NIST 800-53 Rev5", "AC-3"),
+    ],
 };
 pub const UNENCRYPTED_DB: Rule = Rule {
     id: "a1b2c3d4-0004-4e21-9d3a-unencrypted-db",
@@ -475,7 +575,10 @@ pub const UNENCRYPTED_DB: Rule = Rule {
     description: "Storage encryption is disabled on the database instance.",
     remediation: "Create an encrypted snapshot, restore it to a new encrypted instance and cut over.",
     ports: &[],
-    compliance: &[("CIS AWS Foundations v1.5.0", "2.3.1"), ("HIPAA", "164.312(a)(2)(iv)")],
+    compliance: &[
+        ("CIS AWS Foundations v1.5.0", "2.3.1"),
+        ("HIPAA", "164.312(a)(2)(iv)"),
+    ],
 };
 pub const WILDCARD_IAM: Rule = Rule {
     id: "a1b2c3d4-0005-4e21-9d3a-wildcard-iam",
@@ -504,7 +607,11 @@ pub const NO_FLOW_LOGS: Rule = Rule {
     name: "VPC flow logs are not enabled",
     category: RuleCategory::Misconfiguration,
     severity: SevWord::Low,
-    applies_to: &[ResourceKind::SecurityGroup, ResourceKind::Instance, ResourceKind::LoadBalancer],
+    applies_to: &[
+        ResourceKind::SecurityGroup,
+        ResourceKind::Instance,
+        ResourceKind::LoadBalancer,
+    ],
     description: "The VPC has no flow log, so network forensics is impossible.",
     remediation: "aws ec2 create-flow-logs --resource-type VPC --resource-ids <vpc-id> --traffic-type ALL --log-destination-type cloud-watch-logs",
     ports: &[],
@@ -623,24 +730,168 @@ pub const NEW_VIOLATION: Rule = Rule {
 
 /// Real CVEs (ids, CVSS and packages are public facts); some are on CISA KEV.
 pub static CVES: &[SimCve] = &[
-    SimCve { id: "CVE-2021-44228", cvss: 10.0, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", package: "log4j-core", version: "2.14.1", fixed: "2.17.1", description: "Apache Log4j2 JNDI lookup remote code execution (Log4Shell)." },
-    SimCve { id: "CVE-2022-22965", cvss: 9.8, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", package: "spring-beans", version: "5.3.17", fixed: "5.3.18", description: "Spring Framework data binding remote code execution (Spring4Shell)." },
-    SimCve { id: "CVE-2024-3094", cvss: 10.0, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", package: "xz-utils", version: "5.6.0", fixed: "5.6.2", description: "Malicious code in xz/liblzma upstream tarballs." },
-    SimCve { id: "CVE-2023-4863", cvss: 8.8, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", package: "libwebp", version: "1.3.1", fixed: "1.3.2", description: "Heap buffer overflow in libwebp." },
-    SimCve { id: "CVE-2021-41773", cvss: 7.5, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N", package: "apache2", version: "2.4.49", fixed: "2.4.51", description: "Apache HTTP Server path traversal." },
-    SimCve { id: "CVE-2023-44487", cvss: 7.5, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", package: "nghttp2", version: "1.55.1", fixed: "1.57.0", description: "HTTP/2 Rapid Reset denial of service." },
-    SimCve { id: "CVE-2024-6387", cvss: 8.1, vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H", package: "openssh-server", version: "9.6p1", fixed: "9.8p1", description: "Signal handler race in OpenSSH sshd (regreSSHion)." },
-    SimCve { id: "CVE-2023-38545", cvss: 9.8, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", package: "curl", version: "8.3.0", fixed: "8.4.0", description: "SOCKS5 heap buffer overflow in curl." },
-    SimCve { id: "CVE-2022-3602", cvss: 7.5, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", package: "openssl", version: "3.0.6", fixed: "3.0.7", description: "X.509 email address buffer overflow in OpenSSL." },
-    SimCve { id: "CVE-2023-0286", cvss: 7.4, vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H", package: "openssl", version: "1.1.1s", fixed: "1.1.1t", description: "X.400 address type confusion in OpenSSL." },
-    SimCve { id: "CVE-2022-40897", cvss: 5.9, vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:N/A:H", package: "setuptools", version: "65.5.0", fixed: "65.5.1", description: "Regular expression denial of service in setuptools." },
-    SimCve { id: "CVE-2023-29491", cvss: 7.8, vector: "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", package: "ncurses", version: "6.3", fixed: "6.4", description: "Memory corruption via malformed terminfo data in ncurses." },
-    SimCve { id: "CVE-2022-1304", cvss: 7.8, vector: "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", package: "e2fsprogs", version: "1.46.5", fixed: "1.46.6", description: "Out-of-bounds read/write in e2fsprogs." },
-    SimCve { id: "CVE-2023-2650", cvss: 6.5, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", package: "openssl", version: "3.0.8", fixed: "3.0.9", description: "Slow OBJ_obj2txt on crafted ASN.1 object identifiers." },
-    SimCve { id: "CVE-2022-37434", cvss: 9.8, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", package: "zlib", version: "1.2.12", fixed: "1.2.13", description: "Heap overflow in zlib inflateGetHeader." },
-    SimCve { id: "CVE-2021-3711", cvss: 9.8, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", package: "openssl", version: "1.1.1k", fixed: "1.1.1l", description: "SM2 decryption buffer overflow in OpenSSL." },
-    SimCve { id: "CVE-2020-8203", cvss: 7.4, vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H", package: "lodash", version: "4.17.15", fixed: "4.17.19", description: "Prototype pollution in lodash zipObjectDeep." },
-    SimCve { id: "CVE-2023-45853", cvss: 9.8, vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", package: "zlib", version: "1.2.13", fixed: "1.3.1", description: "Integer overflow in zlib minizip." },
+    SimCve {
+        id: "CVE-2021-44228",
+        cvss: 10.0,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
+        package: "log4j-core",
+        version: "2.14.1",
+        fixed: "2.17.1",
+        description: "Apache Log4j2 JNDI lookup remote code execution (Log4Shell).",
+    },
+    SimCve {
+        id: "CVE-2022-22965",
+        cvss: 9.8,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        package: "spring-beans",
+        version: "5.3.17",
+        fixed: "5.3.18",
+        description: "Spring Framework data binding remote code execution (Spring4Shell).",
+    },
+    SimCve {
+        id: "CVE-2024-3094",
+        cvss: 10.0,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
+        package: "xz-utils",
+        version: "5.6.0",
+        fixed: "5.6.2",
+        description: "Malicious code in xz/liblzma upstream tarballs.",
+    },
+    SimCve {
+        id: "CVE-2023-4863",
+        cvss: 8.8,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",
+        package: "libwebp",
+        version: "1.3.1",
+        fixed: "1.3.2",
+        description: "Heap buffer overflow in libwebp.",
+    },
+    SimCve {
+        id: "CVE-2021-41773",
+        cvss: 7.5,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+        package: "apache2",
+        version: "2.4.49",
+        fixed: "2.4.51",
+        description: "Apache HTTP Server path traversal.",
+    },
+    SimCve {
+        id: "CVE-2023-44487",
+        cvss: 7.5,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        package: "nghttp2",
+        version: "1.55.1",
+        fixed: "1.57.0",
+        description: "HTTP/2 Rapid Reset denial of service.",
+    },
+    SimCve {
+        id: "CVE-2024-6387",
+        cvss: 8.1,
+        vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        package: "openssh-server",
+        version: "9.6p1",
+        fixed: "9.8p1",
+        description: "Signal handler race in OpenSSH sshd (regreSSHion).",
+    },
+    SimCve {
+        id: "CVE-2023-38545",
+        cvss: 9.8,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        package: "curl",
+        version: "8.3.0",
+        fixed: "8.4.0",
+        description: "SOCKS5 heap buffer overflow in curl.",
+    },
+    SimCve {
+        id: "CVE-2022-3602",
+        cvss: 7.5,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        package: "openssl",
+        version: "3.0.6",
+        fixed: "3.0.7",
+        description: "X.509 email address buffer overflow in OpenSSL.",
+    },
+    SimCve {
+        id: "CVE-2023-0286",
+        cvss: 7.4,
+        vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:H",
+        package: "openssl",
+        version: "1.1.1s",
+        fixed: "1.1.1t",
+        description: "X.400 address type confusion in OpenSSL.",
+    },
+    SimCve {
+        id: "CVE-2022-40897",
+        cvss: 5.9,
+        vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        package: "setuptools",
+        version: "65.5.0",
+        fixed: "65.5.1",
+        description: "Regular expression denial of service in setuptools.",
+    },
+    SimCve {
+        id: "CVE-2023-29491",
+        cvss: 7.8,
+        vector: "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H",
+        package: "ncurses",
+        version: "6.3",
+        fixed: "6.4",
+        description: "Memory corruption via malformed terminfo data in ncurses.",
+    },
+    SimCve {
+        id: "CVE-2022-1304",
+        cvss: 7.8,
+        vector: "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",
+        package: "e2fsprogs",
+        version: "1.46.5",
+        fixed: "1.46.6",
+        description: "Out-of-bounds read/write in e2fsprogs.",
+    },
+    SimCve {
+        id: "CVE-2023-2650",
+        cvss: 6.5,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        package: "openssl",
+        version: "3.0.8",
+        fixed: "3.0.9",
+        description: "Slow OBJ_obj2txt on crafted ASN.1 object identifiers.",
+    },
+    SimCve {
+        id: "CVE-2022-37434",
+        cvss: 9.8,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        package: "zlib",
+        version: "1.2.12",
+        fixed: "1.2.13",
+        description: "Heap overflow in zlib inflateGetHeader.",
+    },
+    SimCve {
+        id: "CVE-2021-3711",
+        cvss: 9.8,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        package: "openssl",
+        version: "1.1.1k",
+        fixed: "1.1.1l",
+        description: "SM2 decryption buffer overflow in OpenSSL.",
+    },
+    SimCve {
+        id: "CVE-2020-8203",
+        cvss: 7.4,
+        vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H",
+        package: "lodash",
+        version: "4.17.15",
+        fixed: "4.17.19",
+        description: "Prototype pollution in lodash zipObjectDeep.",
+    },
+    SimCve {
+        id: "CVE-2023-45853",
+        cvss: 9.8,
+        vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        package: "zlib",
+        version: "1.2.13",
+        fixed: "1.3.1",
+        description: "Integer overflow in zlib minizip.",
+    },
 ];
 
 #[cfg(test)]
@@ -653,7 +904,10 @@ mod tests {
         let b = World::generate(42, 50, 1_700_000_000_000);
         assert_eq!(a.findings.len(), 300);
         for (x, y) in a.findings.iter().zip(&b.findings) {
-            assert_eq!((x.seq, x.resource, x.rule.id, x.created_ms), (y.seq, y.resource, y.rule.id, y.created_ms));
+            assert_eq!(
+                (x.seq, x.resource, x.rule.id, x.created_ms),
+                (y.seq, y.resource, y.rule.id, y.created_ms)
+            );
         }
     }
 
@@ -665,14 +919,20 @@ mod tests {
             vendors_per_resource[f.resource].insert(f.vendor);
         }
         let multi = vendors_per_resource.iter().filter(|s| s.len() >= 2).count();
-        assert!(multi > 10, "only {multi} resources seen by two or more vendors");
+        assert!(
+            multi > 10,
+            "only {multi} resources seen by two or more vendors"
+        );
     }
 
     #[test]
     fn vulnerability_findings_carry_a_cve_and_others_do_not() {
         let w = World::generate(3, 100, 1_700_000_000_000);
         for f in &w.findings {
-            assert_eq!(f.cve.is_some(), f.rule.category == RuleCategory::Vulnerability);
+            assert_eq!(
+                f.cve.is_some(),
+                f.rule.category == RuleCategory::Vulnerability
+            );
             assert!(f.created_ms <= f.updated_ms && f.updated_ms <= w.now_ms);
         }
     }

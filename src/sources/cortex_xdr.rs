@@ -5,7 +5,10 @@ use super::MapError;
 use crate::domain::Alert;
 
 pub fn map(_body: &Value) -> Result<Vec<Alert>, MapError> {
-    Err(MapError::Shape { vendor: "cortex_xdr", detail: "mapper not written yet".into() })
+    Err(MapError::Shape {
+        vendor: "cortex_xdr",
+        detail: "mapper not written yet".into(),
+    })
 }
 
 pub fn sniff(_body: &Value) -> Option<&'static str> {

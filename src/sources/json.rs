@@ -27,7 +27,11 @@ pub fn string(v: &Value, path: &str) -> Option<String> {
     match at(v, path)? {
         Value::String(s) => {
             let t = s.trim();
-            if t.is_empty() { None } else { Some(t.to_string()) }
+            if t.is_empty() {
+                None
+            } else {
+                Some(t.to_string())
+            }
         }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
@@ -127,7 +131,11 @@ pub fn parse_time(s: &str) -> Option<EpochMs> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(dt.and_utc().timestamp_millis());
         }
@@ -249,7 +257,10 @@ mod tests {
         let l = tags(&v, "list");
         assert_eq!(l.get("env").map(String::as_str), Some("dev"));
         assert_eq!(l.get("team").map(String::as_str), Some("blue"));
-        assert_eq!(tags(&v, "enc").get("owner").map(String::as_str), Some("ops"));
+        assert_eq!(
+            tags(&v, "enc").get("owner").map(String::as_str),
+            Some("ops")
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ use crate::domain::{Alert, Vendor};
 pub enum MapError {
     /// The body is not any shape this vendor's mapper accepts.
     #[error("not a {vendor} payload: {detail}")]
-    Shape { vendor: &'static str, detail: String },
+    Shape {
+        vendor: &'static str,
+        detail: String,
+    },
     /// The body is recognisably another vendor's.
     #[error("this looks like {looks_like}, not {expected}")]
     WrongVendor {

@@ -1,0 +1,573 @@
+//! The headless commands.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use super::render;
+use super::{
+    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ImportArgs, ListArgs, ListFormat,
+    ShowArgs, ShowFormat,
+};
+use crate::config::{self, Config};
+use crate::domain::{EpochMs, Vendor};
+use crate::paths::Paths;
+use crate::sanitize;
+use crate::sources::{self, MapError};
+use crate::store::{ImportStats, ListRequest, SortKey, Store};
+use crate::triage::query::{self, Query};
+
+/// A command failure: one line for stderr and the process exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    /// Bad input, usage or config: exit 2.
+    pub fn input(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// Something failed at run time: exit 1.
+    pub fn runtime(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Messages may quote user input or vendor text: keep them one clean line.
+        f.write_str(&sanitize::one_line(&self.message))
+    }
+}
+
+/// What a command needs from the outside world.
+pub struct Env<'a> {
+    pub now_ms: EpochMs,
+    pub out: &'a mut dyn Write,
+    /// Terminal width when stdout is a terminal (the table fits it), else None.
+    pub width: Option<usize>,
+}
+
+impl Env<'_> {
+    /// The real environment: clock (or `SITREP_NOW` for reproducible runs), stdout.
+    pub fn now_from_env() -> Result<EpochMs, CliError> {
+        match std::env::var("SITREP_NOW") {
+            Ok(v) => sources::json::parse_time(&v)
+                .ok_or_else(|| CliError::input(format!("SITREP_NOW: cannot read '{v}' as a time"))),
+            Err(_) => Ok(chrono::Utc::now().timestamp_millis()),
+        }
+    }
+
+    pub fn terminal_width() -> Option<usize> {
+        if !std::io::stdout().is_terminal() {
+            return std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+        }
+        ratatui::crossterm::terminal::size()
+            .ok()
+            .map(|(w, _)| w as usize)
+    }
+}
+
+fn io_err(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // The reader went away (`| head`): not an error worth a message.
+        CliError {
+            code: 0,
+            message: String::new(),
+        }
+    } else {
+        CliError::runtime(format!("cannot write output: {e}"))
+    }
+}
+
+/// Run one parsed command line.
+pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
+    let paths = Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
+    let Some(command) = cli.command else {
+        return Err(CliError::input(
+            "the interactive console is not built yet; use the headless commands \
+             (sitrep import, list, show, export, config) — see sitrep --help",
+        ));
+    };
+    if let Command::Config(c) = &command {
+        return config_cmd(c, &paths, env);
+    }
+    let config = Config::load(&paths.config, paths.config_explicit)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    match command {
+        Command::Import(a) => import(a, &paths, env),
+        Command::List(a) => list(a, &paths, &config, env),
+        Command::Show(a) => show(a, &paths, env),
+        Command::Export(a) => export(a, &paths, &config, env),
+        Command::Config(_) => Ok(()),
+    }
+}
+
+fn open_store(paths: &Paths) -> Result<Store, CliError> {
+    Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
+}
+
+/// Open the store for reading: a database that does not exist yet is an error that says
+/// how to fill it, not a silently created empty file.
+fn open_existing(paths: &Paths) -> Result<Store, CliError> {
+    if !paths.db.exists() {
+        return Err(CliError::input(format!(
+            "no database at {} yet; import alerts first (sitrep import --vendor V FILE)",
+            paths.db.display()
+        )));
+    }
+    open_store(paths)
+}
+
+fn parse_filter(text: &str) -> Result<Query, CliError> {
+    query::parse(text).map_err(|e| CliError::input(format!("bad filter: {e}")))
+}
+
+/// Does the filter say which statuses it wants? Then the default "active only" is off.
+fn filter_names_status(text: &str) -> bool {
+    text.split_whitespace()
+        .any(|t| t.trim_start_matches('-').starts_with("status:"))
+}
+
+/// Read and map one file. Errors name the file and say what was wrong.
+fn load_file(
+    path: &Path,
+    vendor: Vendor,
+    source: &str,
+) -> Result<Vec<crate::domain::Alert>, CliError> {
+    let shown = path.display();
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::input(format!("cannot read {shown}: {e}")))?;
+    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
+            CliError::input(format!("{shown}: the file is empty"))
+        } else {
+            CliError::input(format!(
+                "{shown}: invalid JSON at line {} column {}: {}",
+                e.line(),
+                e.column(),
+                sanitize::one_line(&strip_position(&e.to_string()))
+            ))
+        }
+    })?;
+    sources::map_payload(vendor, source, &body).map_err(|e| match e {
+        MapError::NotAlerts { .. }
+        | MapError::WrongVendor { .. }
+        | MapError::Shape { .. }
+        | MapError::Item { .. } => CliError::input(format!("{shown}: {e}; nothing imported")),
+    })
+}
+
+/// serde_json appends " at line L column C"; we print the position ourselves.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+fn import(a: ImportArgs, paths: &Paths, env: &mut Env<'_>) -> Result<(), CliError> {
+    let vendor: Vendor = a.vendor.into();
+    let source = match &a.source {
+        Some(s) => {
+            let s = s.trim();
+            if s.is_empty()
+                || s.contains(char::is_whitespace)
+                || s.contains(':')
+                || sanitize::clean(s).1.any()
+            {
+                return Err(CliError::input(format!(
+                    "--source '{}': a source name is one word without ':' or control characters",
+                    sanitize::one_line(s)
+                )));
+            }
+            s.to_string()
+        }
+        None => vendor.as_str().to_string(),
+    };
+    // Map every file before touching the store, so bad input is reported before anything is
+    // written (and no database is created for nothing); then each file is one transaction.
+    let mut failures = Vec::new();
+    let mut mapped = Vec::new();
+    for path in &a.files {
+        match load_file(path, vendor, &source) {
+            Ok(alerts) => mapped.push((path, alerts)),
+            Err(e) => {
+                eprintln!("sitrep: error: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    let mut total = ImportStats::default();
+    if !mapped.is_empty() {
+        let mut store = open_store(paths)?;
+        for (path, alerts) in mapped {
+            match store.import(&alerts, env.now_ms) {
+                Ok(stats) => {
+                    writeln!(
+                        env.out,
+                        "{}: {} alert(s): {} new, {} updated, {} unchanged{}",
+                        sanitize::one_line(&path.display().to_string()),
+                        stats.total(),
+                        stats.new,
+                        stats.updated,
+                        stats.unchanged,
+                        if stats.stale > 0 {
+                            format!(", {} older than stored (kept out)", stats.stale)
+                        } else {
+                            String::new()
+                        }
+                    )
+                    .map_err(io_err)?;
+                    total.add(stats);
+                }
+                Err(e) => {
+                    let e = CliError::runtime(format!("{}: {e}; nothing imported", path.display()));
+                    eprintln!("sitrep: error: {e}");
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    if a.files.len() > 1 && failures.len() < a.files.len() {
+        writeln!(
+            env.out,
+            "total: {} alert(s) from {} file(s): {} new, {} updated, {} unchanged",
+            total.total(),
+            a.files.len() - failures.len(),
+            total.new,
+            total.updated,
+            total.unchanged
+        )
+        .map_err(io_err)?;
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 if a.files.len() == 1 => Err(CliError {
+            code: failures[0].code,
+            message: String::new(),
+        }),
+        n => Err(CliError {
+            code: failures.iter().map(|f| f.code).max().unwrap_or(1),
+            message: format!("{n} of {} file(s) were not imported", a.files.len()),
+        }),
+    }
+}
+
+fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
+    match arg {
+        Some(s) => SortKey::parse(s).ok_or_else(|| {
+            CliError::input(format!(
+                "--sort '{s}': unknown field; expected one of {}",
+                SortKey::NAMES.join(", ")
+            ))
+        }),
+        None => Ok(config.sort),
+    }
+}
+
+fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
+    let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
+    let filter = parse_filter(&filter_text)?;
+    let sort = sort_key(a.sort.as_deref(), config)?;
+    if a.limit == Some(0) {
+        return Err(CliError::input("--limit 0: the limit must be at least 1"));
+    }
+    let store = open_existing(paths)?;
+    let req = ListRequest {
+        filter: Some(&filter),
+        include_closed: a.all || filter_names_status(&filter_text),
+        sort,
+        limit: a.limit.unwrap_or(config.limit),
+        offset: 0,
+        now_ms: env.now_ms,
+    };
+    let rows = store.list(&req).map_err(store_err)?;
+    match a.format {
+        ListFormat::Table => {
+            if rows.is_empty() {
+                let total = store.total().map_err(store_err)?;
+                writeln!(
+                    env.out,
+                    "No alerts match{}. ({} in the store; --all includes closed ones.)",
+                    if filter.is_empty() {
+                        " the active queue"
+                    } else {
+                        " the filter"
+                    },
+                    total
+                )
+                .map_err(io_err)?;
+                return Ok(());
+            }
+            env.out
+                .write_all(render::table(&rows, env.now_ms, env.width).as_bytes())
+                .map_err(io_err)?;
+            let matching = store.count(&req).map_err(store_err)?;
+            if matching > rows.len() {
+                writeln!(
+                    env.out,
+                    "… {} of {} shown (use --limit)",
+                    rows.len(),
+                    matching
+                )
+                .map_err(io_err)?;
+            }
+        }
+        ListFormat::Json => {
+            let v = render::json_value(&rows);
+            serde_json::to_writer_pretty(&mut *env.out, &v).map_err(|e| io_err(e.into()))?;
+            writeln!(env.out).map_err(io_err)?;
+        }
+        ListFormat::Csv => {
+            writeln!(env.out, "{}", render::CSV_HEADER).map_err(io_err)?;
+            for r in &rows {
+                writeln!(env.out, "{}", render::csv_row(r)).map_err(io_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn store_err(e: crate::store::StoreError) -> CliError {
+    match e {
+        crate::store::StoreError::Invalid(m) => CliError::input(format!("bad filter: {m}")),
+        other => CliError::runtime(other.to_string()),
+    }
+}
+
+/// Exact id, else a unique native id or id prefix.
+fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
+    let id = id.trim();
+    if store.get(id).map_err(store_err)?.is_some() {
+        return Ok(id.to_string());
+    }
+    let mut candidates = store.ids_like(id, 6).map_err(store_err)?;
+    if candidates.is_empty() && !id.contains(':') {
+        for v in Vendor::ALL {
+            candidates.extend(
+                store
+                    .ids_like(&format!("{}:{id}", v.as_str()), 6)
+                    .map_err(store_err)?,
+            );
+        }
+        candidates.retain(|c| c.split_once(':').is_some_and(|(_, n)| n == id));
+    }
+    match candidates.len() {
+        1 => Ok(candidates.remove(0)),
+        0 => Err(CliError::input(format!(
+            "no alert with id '{}' (ids look like wiz:ISSUE-ID; see sitrep list)",
+            sanitize::one_line(id)
+        ))),
+        _ => Err(CliError::input(format!(
+            "'{}' matches several alerts: {}{}",
+            sanitize::one_line(id),
+            candidates
+                .iter()
+                .take(5)
+                .map(|c| sanitize::one_line(c))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if candidates.len() > 5 { ", …" } else { "" }
+        ))),
+    }
+}
+
+fn show(a: ShowArgs, paths: &Paths, env: &mut Env<'_>) -> Result<(), CliError> {
+    let store = open_existing(paths)?;
+    let id = resolve_id(&store, &a.id)?;
+    let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {
+        CliError::input(format!("no alert with id '{}'", sanitize::one_line(&id)))
+    })?;
+    match a.format {
+        ShowFormat::Text => env
+            .out
+            .write_all(render::show_text(&stored, env.now_ms).as_bytes())
+            .map_err(io_err),
+        ShowFormat::Json => {
+            serde_json::to_writer_pretty(&mut *env.out, &render::json_value(&stored))
+                .map_err(|e| io_err(e.into()))?;
+            writeln!(env.out).map_err(io_err)
+        }
+    }
+}
+
+/// Write through a temporary file in the same directory, renamed into place at the end, so
+/// a failed export (full disk, Ctrl-C) never leaves a half-written file behind.
+struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl AtomicFile {
+    fn create(dest: &Path) -> Result<AtomicFile, CliError> {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "export".into());
+        let tmp = dest.with_file_name(format!(".{name}.sitrep-tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", tmp.display())))?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn commit(self) -> Result<(), CliError> {
+        let AtomicFile { tmp, dest, file } = self;
+        let result = file
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .and_then(|_| std::fs::rename(&tmp, &dest));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(CliError::runtime(format!(
+                "cannot write {}: {e}",
+                dest.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn abort(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+fn export(
+    a: ExportArgs,
+    paths: &Paths,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
+    let filter = parse_filter(&filter_text)?;
+    let store = open_existing(paths)?;
+    let req = ListRequest {
+        filter: Some(&filter),
+        include_closed: !a.active,
+        sort: config.sort,
+        limit: usize::MAX >> 1,
+        offset: 0,
+        now_ms: env.now_ms,
+    };
+    let rows = store.list(&req).map_err(store_err)?;
+    let mut file = match &a.output {
+        Some(p) => Some(AtomicFile::create(p)?),
+        None => None,
+    };
+    let result = (|| -> Result<(), CliError> {
+        let out: &mut dyn Write = match file.as_mut() {
+            Some(f) => &mut f.file,
+            None => &mut *env.out,
+        };
+        match a.format {
+            ExportFormat::Markdown => out
+                .write_all(render::markdown(&rows, &filter_text, env.now_ms).as_bytes())
+                .map_err(io_err),
+            ExportFormat::Csv => {
+                writeln!(out, "{}", render::CSV_HEADER).map_err(io_err)?;
+                for r in &rows {
+                    writeln!(out, "{}", render::csv_row(r)).map_err(io_err)?;
+                }
+                Ok(())
+            }
+            ExportFormat::Json => {
+                // Full alerts, streamed one at a time.
+                out.write_all(b"[\n").map_err(io_err)?;
+                for (i, r) in rows.iter().enumerate() {
+                    let Some(s) = store.get(&r.id).map_err(store_err)? else {
+                        continue;
+                    };
+                    if i > 0 {
+                        out.write_all(b",\n").map_err(io_err)?;
+                    }
+                    serde_json::to_writer(&mut *out, &render::json_value(&s))
+                        .map_err(|e| io_err(e.into()))?;
+                }
+                out.write_all(b"\n]\n").map_err(io_err)
+            }
+        }
+    })();
+    match (result, file) {
+        (Ok(()), Some(f)) => {
+            f.commit()?;
+            if let Some(p) = &a.output {
+                eprintln!("wrote {} alert(s) to {}", rows.len(), p.display());
+            }
+            Ok(())
+        }
+        (Ok(()), None) => Ok(()),
+        (Err(e), Some(f)) => {
+            f.abort();
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+fn config_cmd(c: &ConfigCommand, paths: &Paths, env: &mut Env<'_>) -> Result<(), CliError> {
+    match c {
+        ConfigCommand::Init { force } => {
+            if paths.config.exists() && !force {
+                return Err(CliError::input(format!(
+                    "{} already exists; pass --force to overwrite it",
+                    paths.config.display()
+                )));
+            }
+            if let Some(dir) = paths.config.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    CliError::runtime(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            write_private(&paths.config, config::TEMPLATE.as_bytes()).map_err(|e| {
+                CliError::runtime(format!("cannot write {}: {e}", paths.config.display()))
+            })?;
+            writeln!(env.out, "wrote {}", paths.config.display()).map_err(io_err)
+        }
+        ConfigCommand::Check => {
+            let exists = paths.config.exists();
+            let cfg = Config::load(&paths.config, paths.config_explicit)
+                .map_err(|e| CliError::input(e.to_string()))?;
+            if exists {
+                writeln!(env.out, "config   {} (ok)", paths.config.display()).map_err(io_err)?;
+            } else {
+                writeln!(
+                    env.out,
+                    "config   {} (not present: built-in defaults)",
+                    paths.config.display()
+                )
+                .map_err(io_err)?;
+            }
+            writeln!(env.out, "database {}", paths.db.display()).map_err(io_err)?;
+            writeln!(env.out, "analyst  {}", cfg.actor()).map_err(io_err)?;
+            Ok(())
+        }
+    }
+}
+
+/// Create a file readable only by its owner (it may later hold secrets).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

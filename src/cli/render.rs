@@ -1,0 +1,469 @@
+//! Turning stored alerts into text for people (table, text) and for programs (JSON, CSV,
+//! Markdown). Every vendor string passes through `sanitize` on its way out.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{EpochMs, Status};
+use crate::sanitize::{self, csv_field, fit, markdown_cell, markdown_inline, one_line};
+use crate::store::{QueueRow, StoredAlert};
+
+/// "5m", "3h", "12d" — how long ago `t` was.
+pub fn age(now: EpochMs, t: EpochMs) -> String {
+    let secs = (now - t).max(0) / 1000;
+    match secs {
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// RFC 3339 UTC, second precision.
+pub fn iso(t: EpochMs) -> String {
+    DateTime::<Utc>::from_timestamp_millis(t)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn human_time(now: EpochMs, t: Option<EpochMs>) -> String {
+    match t {
+        Some(t) => format!(
+            "{} ({} ago)",
+            iso(t).replace('T', " ").replace('Z', " UTC"),
+            age(now, t)
+        ),
+        None => "—".into(),
+    }
+}
+
+struct Col {
+    head: &'static str,
+    min: usize,
+    max: usize,
+    flex: bool,
+}
+
+/// The queue as an aligned table that fits `width` columns (None: no limit).
+pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                one_line(&r.id),
+                r.severity.to_store(),
+                one_line(&r.vendor),
+                one_line(&r.title),
+                one_line(r.resource.as_deref().unwrap_or("—")),
+                one_line(r.account.as_deref().unwrap_or("—")),
+                age(now, r.first_seen.unwrap_or(r.sort_time)),
+                one_line(&r.status),
+            ]
+        })
+        .collect();
+    let mut cols = [
+        Col {
+            head: "ID",
+            min: 8,
+            max: 48,
+            flex: false,
+        },
+        Col {
+            head: "SEV",
+            min: 4,
+            max: 12,
+            flex: false,
+        },
+        Col {
+            head: "VENDOR",
+            min: 3,
+            max: 14,
+            flex: false,
+        },
+        Col {
+            head: "TITLE",
+            min: 12,
+            max: 90,
+            flex: true,
+        },
+        Col {
+            head: "RESOURCE",
+            min: 8,
+            max: 60,
+            flex: true,
+        },
+        Col {
+            head: "ACCOUNT",
+            min: 7,
+            max: 20,
+            flex: false,
+        },
+        Col {
+            head: "AGE",
+            min: 3,
+            max: 5,
+            flex: false,
+        },
+        Col {
+            head: "STATUS",
+            min: 6,
+            max: 12,
+            flex: false,
+        },
+    ];
+    // Natural widths, bounded by each column's max.
+    let mut w: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| sanitize::width(&r[i]))
+                .chain([c.head.len()])
+                .max()
+                .unwrap_or(0)
+                .clamp(c.head.len(), c.max)
+        })
+        .collect();
+    let mut shown = [true; 8];
+    if let Some(total) = width {
+        let used = |w: &[usize], shown: &[bool; 8]| -> usize {
+            w.iter()
+                .zip(shown)
+                .filter(|(_, s)| **s)
+                .map(|(w, _)| w + 2)
+                .sum::<usize>()
+                .saturating_sub(2)
+        };
+        // Shrink the flexible columns first, then drop the least important ones.
+        for drop in [usize::MAX, 5, 2, 6] {
+            if drop != usize::MAX && used(&w, &shown) > total {
+                shown[drop] = false;
+            }
+            while used(&w, &shown) > total {
+                let Some(i) = (0..8)
+                    .filter(|&i| shown[i] && cols[i].flex && w[i] > cols[i].min)
+                    .max_by_key(|&i| w[i])
+                else {
+                    break;
+                };
+                w[i] -= 1;
+            }
+        }
+        if used(&w, &shown) > total {
+            // Still too wide: the title takes whatever is left.
+            let rest = used(&w, &shown) - total;
+            w[3] = w[3].saturating_sub(rest).max(1);
+            cols[3].min = 1;
+        }
+    }
+    let mut out = String::new();
+    let line = |vals: [&str; 8], out: &mut String| {
+        let mut parts = Vec::new();
+        for i in 0..8 {
+            if shown[i] {
+                let v = fit(vals[i], w[i]);
+                let pad = w[i].saturating_sub(sanitize::width(&v));
+                parts.push(format!("{v}{}", " ".repeat(pad)));
+            }
+        }
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(cols.map(|c| c.head), &mut out);
+    for r in &cells {
+        line(
+            [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]],
+            &mut out,
+        );
+    }
+    out
+}
+
+pub const CSV_HEADER: &str = "id,severity,vendor,source,category,title,resource,resource_id,cloud,account,region,status,ticket,cves,first_seen,last_seen";
+
+pub fn csv_row(r: &QueueRow) -> String {
+    let opt = |s: &Option<String>| csv_field(s.as_deref().unwrap_or(""));
+    let t = |t: Option<EpochMs>| t.map(iso).unwrap_or_default();
+    [
+        csv_field(&r.id),
+        csv_field(&r.severity.to_store()),
+        csv_field(&r.vendor),
+        csv_field(&r.source),
+        csv_field(&r.category.to_store()),
+        csv_field(&r.title),
+        opt(&r.resource),
+        opt(&r.resource_id),
+        opt(&r.cloud),
+        opt(&r.account),
+        opt(&r.region),
+        csv_field(&r.status),
+        opt(&r.ticket),
+        csv_field(&r.cves.join(" ")),
+        t(r.first_seen),
+        t(r.last_seen),
+    ]
+    .join(",")
+}
+
+/// A value as sanitized JSON (every string cleaned, keys too).
+pub fn json_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    let raw = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    let mut f = sanitize::Findings::default();
+    sanitize::json(&raw, &mut f)
+}
+
+fn status_line(s: &Status) -> String {
+    match s {
+        Status::New => "new".into(),
+        Status::Acknowledged => "acknowledged".into(),
+        Status::InProgress => "in progress".into(),
+        Status::Resolved { reason } => format!("resolved ({})", one_line(reason)),
+        Status::Dismissed {
+            reason,
+            note,
+            until,
+        } => {
+            let mut t = format!("dismissed: {}", reason.as_str());
+            if let Some(u) = until {
+                let _ = write!(t, " until {}", iso(*u));
+            }
+            if let Some(n) = note {
+                let _ = write!(t, " — {}", one_line(n));
+            }
+            t
+        }
+        Status::Snoozed { until, note } => {
+            let mut t = format!("snoozed until {}", iso(*until));
+            if let Some(n) = note {
+                let _ = write!(t, " — {}", one_line(n));
+            }
+            t
+        }
+    }
+}
+
+/// Indent a block of cleaned multi-line text.
+fn block(text: &str) -> String {
+    sanitize::text(text)
+        .lines()
+        .map(|l| format!("  {}\n", l.trim_end()))
+        .collect()
+}
+
+/// One alert for a person.
+pub fn show_text(s: &StoredAlert, now: EpochMs) -> String {
+    let a = &s.alert;
+    let mut o = String::new();
+    let field = |o: &mut String, k: &str, v: String| {
+        let _ = writeln!(o, "  {k:<13}{v}");
+    };
+    let _ = writeln!(
+        o,
+        "{}  [{}]  {}",
+        one_line(&s.id),
+        a.severity.to_store().to_uppercase(),
+        one_line(&a.title)
+    );
+    if s.has_controls {
+        let _ = writeln!(
+            o,
+            "  ! The vendor's text for this alert carried terminal escape sequences or invisible \
+             (bidi / zero-width) characters. They were removed from this view; treat the alert's \
+             text as suspicious."
+        );
+    }
+    field(
+        &mut o,
+        "vendor",
+        format!("{} (source {})", a.vendor, one_line(&a.source)),
+    );
+    field(&mut o, "category", a.category.to_store());
+    field(&mut o, "status", status_line(&s.status));
+    field(&mut o, "vendor state", a.vendor_status.to_store());
+    if let Some(v) = &a.policy.vendor_severity {
+        field(&mut o, "vendor sev", one_line(v));
+    }
+    let policy = [a.policy.name.as_deref(), a.policy.id.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(one_line)
+        .collect::<Vec<_>>()
+        .join("  ·  ");
+    if !policy.is_empty() {
+        field(&mut o, "policy", policy);
+    }
+    let r = &a.resource;
+    let res = [r.name.as_deref(), r.rtype.as_deref().map(|t| t.trim())]
+        .into_iter()
+        .flatten()
+        .map(one_line)
+        .collect::<Vec<_>>()
+        .join("  ·  ");
+    if !res.is_empty() {
+        field(&mut o, "resource", res);
+    }
+    if let Some(id) = &r.id {
+        field(&mut o, "resource id", one_line(id));
+    }
+    let place = [
+        r.cloud.as_ref().map(|c| c.to_store()),
+        r.account
+            .as_deref()
+            .map(|x| format!("account {}", one_line(x))),
+        r.region
+            .as_deref()
+            .map(|x| format!("region {}", one_line(x))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("  ·  ");
+    if !place.is_empty() {
+        field(&mut o, "where", place);
+    }
+    if !r.tags.is_empty() {
+        let tags = r
+            .tags
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    one_line(k)
+                } else {
+                    format!("{}={}", one_line(k), one_line(v))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        field(&mut o, "tags", tags);
+    }
+    let mut exp = Vec::new();
+    match a.exposure.internet_facing {
+        Some(true) => exp.push("internet-facing".to_string()),
+        Some(false) => exp.push("not internet-facing".to_string()),
+        None => {}
+    }
+    if !a.exposure.open_ports.is_empty() {
+        exp.push(format!(
+            "open ports {}",
+            a.exposure
+                .open_ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !exp.is_empty() {
+        field(&mut o, "exposure", exp.join("; "));
+    }
+    field(&mut o, "first seen", human_time(now, a.first_seen));
+    field(&mut o, "last seen", human_time(now, a.last_seen));
+    if let Some(t) = &s.ticket {
+        field(&mut o, "ticket", one_line(t));
+    }
+    if let Some(t) = &s.assignee {
+        field(&mut o, "assignee", one_line(t));
+    }
+    if !a.cves.is_empty() {
+        let _ = writeln!(o, "\nCVEs");
+        for c in &a.cves {
+            let mut line = format!("  {}", one_line(&c.id));
+            if let Some(v) = c.cvss {
+                let _ = write!(line, "  CVSS {v:.1}");
+            }
+            if let Some(p) = &c.package {
+                let _ = write!(line, "  {}", one_line(p));
+                if let Some(v) = &c.package_version {
+                    let _ = write!(line, " {}", one_line(v));
+                }
+            }
+            if let Some(f) = &c.fixed_version {
+                let _ = write!(line, " → fixed in {}", one_line(f));
+            }
+            let _ = writeln!(o, "{line}");
+        }
+    }
+    if !a.compliance.is_empty() {
+        let _ = writeln!(o, "\nCompliance");
+        for c in &a.compliance {
+            let req = c
+                .requirement
+                .as_deref()
+                .map(|r| format!(" {}", one_line(r)))
+                .unwrap_or_default();
+            let _ = writeln!(o, "  {}{req}", one_line(&c.standard));
+        }
+    }
+    if let Some(d) = &a.description {
+        let _ = writeln!(o, "\nDescription\n{}", block(d));
+    }
+    if let Some(rem) = &a.remediation {
+        let _ = writeln!(o, "\nRemediation (from the vendor)\n{}", block(rem));
+    }
+    if !s.history.is_empty() {
+        let _ = writeln!(o, "\nHistory");
+        for h in &s.history {
+            let change = match (&h.from_status, &h.to_status) {
+                (Some(f), Some(t)) => format!("{} → {}", one_line(f), one_line(t)),
+                (None, Some(t)) => one_line(t),
+                _ => one_line(&h.kind),
+            };
+            let mut line = format!("  {}  {:<10} {}", iso(h.at), one_line(&h.actor), change);
+            if let Some(r) = &h.reason {
+                let _ = write!(line, "  reason: {}", one_line(r));
+            }
+            if let Some(n) = &h.note {
+                let _ = write!(line, "  note: {}", one_line(n));
+            }
+            let _ = writeln!(o, "{line}");
+        }
+    }
+    o
+}
+
+/// A Markdown report of the given alerts.
+pub fn markdown(rows: &[QueueRow], filter: &str, now: EpochMs) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# sitrep export\n");
+    let _ = writeln!(o, "Generated {} · {} alert(s)", iso(now), rows.len());
+    if !filter.trim().is_empty() {
+        let _ = writeln!(o, " · filter `{}`", one_line(filter).replace('`', "'"));
+    }
+    let mut by_sev = std::collections::BTreeMap::<u8, (String, usize)>::new();
+    for r in rows {
+        let e = by_sev
+            .entry(r.severity.rank())
+            .or_insert((r.severity.to_store(), 0));
+        e.1 += 1;
+    }
+    if !by_sev.is_empty() {
+        let counts = by_sev
+            .iter()
+            .rev()
+            .map(|(_, (name, n))| format!("{} {}", n, markdown_inline(name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(o, "\nBy severity: {counts}.");
+    }
+    let _ = writeln!(
+        o,
+        "\n| ID | Severity | Vendor | Title | Resource | Account | Status | First seen |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            markdown_cell(&r.id),
+            markdown_cell(&r.severity.to_store()),
+            markdown_cell(&r.vendor),
+            markdown_cell(&r.title),
+            markdown_cell(r.resource.as_deref().unwrap_or("")),
+            markdown_cell(r.account.as_deref().unwrap_or("")),
+            markdown_cell(&r.status),
+            r.first_seen.map(iso).unwrap_or_default(),
+        );
+    }
+    o
+}

@@ -1,0 +1,733 @@
+//! Alerts: import (upsert of vendor fields), the queue listing, one alert in full, and the
+//! analyst's status changes.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use super::{Store, StoreError};
+use crate::domain::{
+    Alert, Category, Cloud, Compliance, Cve, DismissReason, EpochMs, Exposure, HistoryEntry,
+    Policy, Resource, Severity, Status, StatusKind, Vendor, VendorState,
+};
+use crate::sanitize;
+use crate::triage::query::Query;
+
+/// What one import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Alerts not seen before.
+    pub new: usize,
+    /// Known alerts whose vendor fields changed.
+    pub updated: usize,
+    /// Known alerts whose payload was identical.
+    pub unchanged: usize,
+    /// Payloads older than what the store already holds (kept out).
+    pub stale: usize,
+}
+
+impl ImportStats {
+    pub fn total(&self) -> usize {
+        self.new + self.updated + self.unchanged + self.stale
+    }
+
+    pub fn add(&mut self, o: ImportStats) {
+        self.new += o.new;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.stale += o.stale;
+    }
+}
+
+/// Queue order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// Severity, then most recent activity (the queue's order until scoring exists).
+    #[default]
+    Severity,
+    /// Most recent activity first.
+    Recent,
+    /// Oldest first-seen first (SLA view).
+    Oldest,
+    Vendor,
+    Title,
+    Resource,
+    Account,
+    Status,
+}
+
+impl SortKey {
+    pub const NAMES: [&'static str; 8] = [
+        "severity", "recent", "oldest", "vendor", "title", "resource", "account", "status",
+    ];
+
+    pub fn parse(s: &str) -> Option<SortKey> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "severity" | "sev" | "priority" => SortKey::Severity,
+            "recent" | "time" | "last_seen" | "updated" => SortKey::Recent,
+            "oldest" | "age" | "first_seen" => SortKey::Oldest,
+            "vendor" => SortKey::Vendor,
+            "title" => SortKey::Title,
+            "resource" => SortKey::Resource,
+            "account" => SortKey::Account,
+            "status" => SortKey::Status,
+            _ => return None,
+        })
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            SortKey::Severity => {
+                "alerts.severity_rank DESC, alerts.sort_time DESC, alerts.rowid DESC"
+            }
+            SortKey::Recent => "alerts.sort_time DESC, alerts.rowid DESC",
+            SortKey::Oldest => {
+                "coalesce(alerts.first_seen, alerts.sort_time) ASC, alerts.rowid ASC"
+            }
+            SortKey::Vendor => {
+                "alerts.vendor ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
+            }
+            SortKey::Title => "alerts.title COLLATE NOCASE ASC, alerts.rowid ASC",
+            SortKey::Resource => {
+                "coalesce(alerts.resource_name, alerts.resource_id) COLLATE NOCASE ASC, alerts.rowid ASC"
+            }
+            SortKey::Account => {
+                "alerts.account ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
+            }
+            SortKey::Status => {
+                "alerts.status ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
+            }
+        }
+    }
+}
+
+/// A queue listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest<'a> {
+    pub filter: Option<&'a Query>,
+    /// Include resolved, dismissed and snoozed alerts (an expired snooze or dismissal is
+    /// always back in the queue).
+    pub include_closed: bool,
+    pub sort: SortKey,
+    pub limit: usize,
+    pub offset: usize,
+    pub now_ms: EpochMs,
+}
+
+/// One queue line: what the table and the TUI's queue show. Text is raw (unsanitized).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueRow {
+    pub id: String,
+    pub source: String,
+    pub vendor: String,
+    pub severity: Severity,
+    pub category: Category,
+    pub title: String,
+    pub resource: Option<String>,
+    pub resource_id: Option<String>,
+    pub cloud: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub ticket: Option<String>,
+    pub cves: Vec<String>,
+    pub first_seen: Option<EpochMs>,
+    pub last_seen: Option<EpochMs>,
+    pub sort_time: EpochMs,
+    pub has_controls: bool,
+}
+
+/// An alert with everything the analyst has recorded about it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredAlert {
+    pub id: String,
+    #[serde(flatten)]
+    pub alert: Alert,
+    pub status: Status,
+    pub assignee: Option<String>,
+    pub ticket: Option<String>,
+    /// The vendor's text carried escape sequences, controls, bidi or zero-width characters.
+    pub has_controls: bool,
+    pub imported_at: EpochMs,
+    pub changed_at: EpochMs,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An analyst's decision on one alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    pub status: Status,
+    pub actor: String,
+    pub note: Option<String>,
+    pub at: EpochMs,
+}
+
+fn content_hash(alert: &Alert) -> String {
+    let bytes = serde_json::to_vec(alert).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Did any vendor text in the alert carry controls, escapes, bidi or zero-width characters?
+fn carries_controls(alert: &Alert) -> bool {
+    let mut f = sanitize::Findings::default();
+    let _ = sanitize::json(&alert.raw, &mut f);
+    let fields = [
+        Some(alert.title.as_str()),
+        alert.description.as_deref(),
+        alert.policy.name.as_deref(),
+        alert.resource.id.as_deref(),
+        alert.resource.name.as_deref(),
+        alert.remediation.as_deref(),
+    ];
+    for s in fields.into_iter().flatten() {
+        f.add(sanitize::clean(s).1);
+    }
+    for (k, v) in &alert.resource.tags {
+        f.add(sanitize::clean(k).1);
+        f.add(sanitize::clean(v).1);
+    }
+    f.any()
+}
+
+fn resource_text(a: &Alert) -> String {
+    let parts = [
+        a.resource.id.as_deref(),
+        a.resource.name.as_deref(),
+        a.resource.rtype.as_deref(),
+    ];
+    sanitize::one_line(&parts.into_iter().flatten().collect::<Vec<_>>().join(" "))
+}
+
+fn policy_text(a: &Alert) -> String {
+    let parts = [a.policy.id.as_deref(), a.policy.name.as_deref()];
+    sanitize::one_line(&parts.into_iter().flatten().collect::<Vec<_>>().join(" "))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, description, policy_id, \
+    policy_name, vendor_severity, severity, severity_rank, resource_id, resource_name, \
+    resource_type, cloud, account, region, tags_json, internet_facing, open_ports, cves_json, \
+    cve_ids, max_cvss, compliance_json, first_seen, last_seen, vendor_updated, vendor_status, \
+    remediation, attack_json, raw_json, content_hash, has_controls, sort_time";
+
+fn vendor_values(a: &Alert, hash: &str, now_ms: EpochMs) -> Vec<SqlValue> {
+    use SqlValue::{Integer, Null, Real, Text};
+    let opt = |s: &Option<String>| s.clone().map(Text).unwrap_or(Null);
+    let opt_i = |v: Option<i64>| v.map(Integer).unwrap_or(Null);
+    let cve_ids = if a.cves.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " {} ",
+            a.cves
+                .iter()
+                .map(|c| c.id.to_ascii_uppercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let max_cvss = a
+        .cves
+        .iter()
+        .filter_map(|c| c.cvss)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let ports = a
+        .exposure
+        .open_ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sort_time = a
+        .last_seen
+        .or(a.vendor_updated)
+        .or(a.first_seen)
+        .unwrap_or(now_ms);
+    vec![
+        Text(a.source.clone()),
+        Text(a.vendor.as_str().to_string()),
+        Text(a.native_id.clone()),
+        Text(a.category.to_store()),
+        Text(a.title.clone()),
+        opt(&a.description),
+        opt(&a.policy.id),
+        opt(&a.policy.name),
+        opt(&a.policy.vendor_severity),
+        Text(a.severity.to_store()),
+        Integer(i64::from(a.severity.rank())),
+        opt(&a.resource.id),
+        opt(&a.resource.name),
+        opt(&a.resource.rtype),
+        a.resource
+            .cloud
+            .as_ref()
+            .map(|c| Text(c.to_store()))
+            .unwrap_or(Null),
+        opt(&a.resource.account),
+        opt(&a.resource.region),
+        Text(to_json(&a.resource.tags)),
+        a.exposure
+            .internet_facing
+            .map(|b| Integer(i64::from(b)))
+            .unwrap_or(Null),
+        Text(ports),
+        Text(to_json(&a.cves)),
+        Text(cve_ids),
+        max_cvss.map(Real).unwrap_or(Null),
+        Text(to_json(&a.compliance)),
+        opt_i(a.first_seen),
+        opt_i(a.last_seen),
+        opt_i(a.vendor_updated),
+        Text(a.vendor_status.to_store()),
+        opt(&a.remediation),
+        a.attack_context
+            .as_ref()
+            .map(|v| Text(to_json(v)))
+            .unwrap_or(Null),
+        Text(to_json(&a.raw)),
+        Text(hash.to_string()),
+        Integer(i64::from(carries_controls(a))),
+        Integer(sort_time),
+    ]
+}
+
+impl Store {
+    /// Upsert alerts in one transaction: new alerts are inserted, changed ones get their vendor
+    /// fields updated (status, notes and history untouched), identical ones are left alone,
+    /// and a payload older than the stored one (by the vendor's own update time) is skipped.
+    /// Any error rolls the whole batch back.
+    pub fn import(&mut self, alerts: &[Alert], now_ms: EpochMs) -> Result<ImportStats, StoreError> {
+        let tx = self.conn.transaction()?;
+        let stats = import_tx(&tx, alerts, now_ms)?;
+        tx.commit()?;
+        Ok(stats)
+    }
+
+    /// The queue: active alerts (or all, with `include_closed`) matching the filter.
+    pub fn list(&self, req: &ListRequest<'_>) -> Result<Vec<QueueRow>, StoreError> {
+        let (where_sql, mut params) = where_clause(req)?;
+        let sql = format!(
+            "SELECT id, source, vendor, severity, category, title, resource_name, resource_id, \
+             cloud, account, region, status, assignee, ticket, cve_ids, first_seen, last_seen, \
+             sort_time, has_controls FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+            req.sort.order_by()
+        );
+        params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
+        params.push(SqlValue::Integer(req.offset.min(i64::MAX as usize) as i64));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), queue_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// How many alerts the listing would return without a limit.
+    pub fn count(&self, req: &ListRequest<'_>) -> Result<usize, StoreError> {
+        let (where_sql, params) = where_clause(req)?;
+        let sql = format!("SELECT count(*) FROM alerts WHERE {where_sql}");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let n: i64 = stmt.query_row(rusqlite::params_from_iter(params), |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// Every alert in the store, counted.
+    pub fn total(&self) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// One alert in full, with its history.
+    pub fn get(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, {VENDOR_COLUMNS}, status, status_reason, status_note, status_until, \
+             assignee, ticket, imported_at, changed_at FROM alerts WHERE id = ?"
+        ))?;
+        let found = stmt.query_row([id], stored_alert_row).optional()?;
+        let Some(parsed) = found else { return Ok(None) };
+        let mut stored = parsed.map_err(|detail| StoreError::Corrupt {
+            id: id.to_string(),
+            detail,
+        })?;
+        stored.history = self.history(id)?;
+        Ok(Some(stored))
+    }
+
+    /// Ids that start with `prefix` (for "did you mean" and short ids), at most `limit`.
+    pub fn ids_like(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let escaped = prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM alerts WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?",
+        )?;
+        let rows = stmt.query_map(params![format!("{escaped}%"), limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, actor, kind, from_status, to_status, reason, note FROM history \
+             WHERE alert_id = ? ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(HistoryEntry {
+                at: r.get(0)?,
+                actor: r.get(1)?,
+                kind: r.get(2)?,
+                from_status: r.get(3)?,
+                to_status: r.get(4)?,
+                reason: r.get(5)?,
+                note: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Record an analyst's status change (and its history entry) in one transaction.
+    pub fn set_status(&mut self, id: &str, change: &StatusChange) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let from: Option<String> = tx
+            .query_row("SELECT status FROM alerts WHERE id = ?", [id], |r| r.get(0))
+            .optional()?;
+        let Some(from) = from else {
+            return Err(StoreError::NotFound(id.to_string()));
+        };
+        let (kind, reason, note, until) = match &change.status {
+            Status::New => (StatusKind::New, None, change.note.clone(), None),
+            Status::Acknowledged => (StatusKind::Acknowledged, None, change.note.clone(), None),
+            Status::InProgress => (StatusKind::InProgress, None, change.note.clone(), None),
+            Status::Resolved { reason } => (
+                StatusKind::Resolved,
+                Some(reason.clone()),
+                change.note.clone(),
+                None,
+            ),
+            Status::Dismissed {
+                reason,
+                note,
+                until,
+            } => (
+                StatusKind::Dismissed,
+                Some(reason.as_str().to_string()),
+                note.clone().or_else(|| change.note.clone()),
+                *until,
+            ),
+            Status::Snoozed { until, note } => (
+                StatusKind::Snoozed,
+                None,
+                note.clone().or_else(|| change.note.clone()),
+                Some(*until),
+            ),
+        };
+        tx.execute(
+            "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ? \
+             WHERE id = ?",
+            params![kind.as_str(), reason, note, until, id],
+        )?;
+        tx.execute(
+            "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
+             VALUES (?, ?, ?, 'status', ?, ?, ?, ?)",
+            params![
+                id,
+                change.at,
+                change.actor,
+                from,
+                kind.as_str(),
+                reason,
+                note
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Attach a note to an alert's history.
+    pub fn add_note(
+        &mut self,
+        id: &str,
+        actor: &str,
+        note: &str,
+        at: EpochMs,
+    ) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "INSERT INTO history (alert_id, at, actor, kind, note) \
+             SELECT id, ?, ?, 'note', ? FROM alerts WHERE id = ?",
+            params![at, actor, note, id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+}
+
+fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    if !req.include_closed {
+        clauses.push(
+            "(alerts.status IN ('new','acknowledged','in_progress') OR \
+             (alerts.status IN ('snoozed','dismissed') AND alerts.status_until IS NOT NULL \
+              AND alerts.status_until <= ?))"
+                .to_string(),
+        );
+        params.push(SqlValue::Integer(req.now_ms));
+    }
+    if let Some(q) = req.filter.filter(|q| !q.is_empty()) {
+        let (sql, p) = q
+            .to_sql(req.now_ms)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        clauses.push(format!("({sql})"));
+        params.extend(p);
+    }
+    if clauses.is_empty() {
+        clauses.push("1".into());
+    }
+    Ok((clauses.join(" AND "), params))
+}
+
+fn import_tx(
+    tx: &Transaction<'_>,
+    alerts: &[Alert],
+    now_ms: EpochMs,
+) -> Result<ImportStats, StoreError> {
+    let mut stats = ImportStats::default();
+    let mut lookup = tx.prepare_cached(
+        "SELECT rowid, content_hash, vendor_updated, vendor_status FROM alerts WHERE id = ?",
+    )?;
+    let placeholders = vec!["?"; 34].join(", ");
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO alerts (id, {VENDOR_COLUMNS}, imported_at, changed_at) \
+         VALUES (?, {placeholders}, ?, ?)"
+    ))?;
+    let assignments = VENDOR_COLUMNS
+        .split(',')
+        .map(|c| format!("{} = ?", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut update = tx.prepare_cached(&format!(
+        "UPDATE alerts SET {assignments}, changed_at = ? WHERE rowid = ?"
+    ))?;
+    let mut fts_insert = tx.prepare_cached(
+        "INSERT INTO alerts_fts (rowid, title, resource, policy) VALUES (?, ?, ?, ?)",
+    )?;
+    let mut fts_delete = tx.prepare_cached("DELETE FROM alerts_fts WHERE rowid = ?")?;
+    let mut hist = tx.prepare_cached(
+        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, note) \
+         VALUES (?, ?, 'vendor', 'vendor_update', ?, ?, ?)",
+    )?;
+
+    // The same alert twice in one batch: the later payload wins, counted once.
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for (i, a) in alerts.iter().enumerate() {
+        seen.insert(a.id(), i);
+    }
+    for (i, a) in alerts.iter().enumerate() {
+        let id = a.id();
+        if seen.get(&id) != Some(&i) {
+            continue;
+        }
+        let hash = content_hash(a);
+        let existing = lookup
+            .query_row([&id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .optional()?;
+        let fts_row = |rowid: i64| {
+            vec![
+                SqlValue::Integer(rowid),
+                SqlValue::Text(sanitize::one_line(&a.title)),
+                SqlValue::Text(resource_text(a)),
+                SqlValue::Text(policy_text(a)),
+            ]
+        };
+        match existing {
+            None => {
+                let mut values = vec![SqlValue::Text(id.clone())];
+                values.extend(vendor_values(a, &hash, now_ms));
+                values.push(SqlValue::Integer(now_ms));
+                values.push(SqlValue::Integer(now_ms));
+                insert.execute(rusqlite::params_from_iter(values))?;
+                let rowid = tx.last_insert_rowid();
+                fts_insert.execute(rusqlite::params_from_iter(fts_row(rowid)))?;
+                stats.new += 1;
+            }
+            Some((_, old_hash, _, _)) if old_hash == hash => stats.unchanged += 1,
+            Some((_, _, Some(old_updated), _))
+                if a.vendor_updated.is_some_and(|new| new < old_updated) =>
+            {
+                stats.stale += 1
+            }
+            Some((rowid, _, _, old_status)) => {
+                let mut values = vendor_values(a, &hash, now_ms);
+                values.push(SqlValue::Integer(now_ms));
+                values.push(SqlValue::Integer(rowid));
+                update.execute(rusqlite::params_from_iter(values))?;
+                fts_delete.execute([rowid])?;
+                fts_insert.execute(rusqlite::params_from_iter(fts_row(rowid)))?;
+                let new_status = a.vendor_status.to_store();
+                if new_status != old_status {
+                    hist.execute(params![
+                        id,
+                        now_ms,
+                        old_status,
+                        new_status,
+                        "the vendor changed the alert's state"
+                    ])?;
+                }
+                stats.updated += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
+    let name: Option<String> = r.get(6)?;
+    let rid: Option<String> = r.get(7)?;
+    let cve_ids: String = r.get(14)?;
+    Ok(QueueRow {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        vendor: r.get(2)?,
+        severity: Severity::from_store(&r.get::<_, String>(3)?),
+        category: Category::from_store(&r.get::<_, String>(4)?),
+        title: r.get(5)?,
+        resource: name.clone().or_else(|| rid.clone()),
+        resource_id: rid,
+        cloud: r.get(8)?,
+        account: r.get(9)?,
+        region: r.get(10)?,
+        status: r.get(11)?,
+        assignee: r.get(12)?,
+        ticket: r.get(13)?,
+        cves: cve_ids.split_whitespace().map(str::to_string).collect(),
+        first_seen: r.get(15)?,
+        last_seen: r.get(16)?,
+        sort_time: r.get(17)?,
+        has_controls: r.get::<_, i64>(18)? != 0,
+    })
+}
+
+/// Rebuild a stored alert. Outer error: SQLite; inner error: a column that does not parse.
+fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>> {
+    let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let vendor_s: String = r.get(2)?;
+    let Some(vendor) = Vendor::parse(&vendor_s) else {
+        return Ok(Err(format!("unknown vendor '{vendor_s}'")));
+    };
+    let parse = |col: &str, text: String| -> Result<serde_json::Value, String> {
+        serde_json::from_str(&text).map_err(|e| format!("{col}: {e}"))
+    };
+    let tags: std::collections::BTreeMap<String, String> = match serde_json::from_str(&json(18)?) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(format!("tags_json: {e}"))),
+    };
+    let cves: Vec<Cve> = match serde_json::from_str(&json(21)?) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("cves_json: {e}"))),
+    };
+    let compliance: Vec<Compliance> = match serde_json::from_str(&json(24)?) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("compliance_json: {e}"))),
+    };
+    let attack = match r.get::<_, Option<String>>(30)? {
+        Some(t) => match parse("attack_json", t) {
+            Ok(v) => Some(v),
+            Err(e) => return Ok(Err(e)),
+        },
+        None => None,
+    };
+    let raw = match parse("raw_json", json(31)?) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let ports: String = r.get(20)?;
+    let alert = Alert {
+        source: r.get(1)?,
+        vendor,
+        native_id: r.get(3)?,
+        category: Category::from_store(&r.get::<_, String>(4)?),
+        title: r.get(5)?,
+        description: r.get(6)?,
+        policy: Policy {
+            id: r.get(7)?,
+            name: r.get(8)?,
+            vendor_severity: r.get(9)?,
+        },
+        severity: Severity::from_store(&r.get::<_, String>(10)?),
+        resource: Resource {
+            id: r.get(12)?,
+            name: r.get(13)?,
+            rtype: r.get(14)?,
+            cloud: r
+                .get::<_, Option<String>>(15)?
+                .map(|c| Cloud::from_store(&c)),
+            account: r.get(16)?,
+            region: r.get(17)?,
+            tags,
+        },
+        exposure: Exposure {
+            internet_facing: r.get::<_, Option<i64>>(19)?.map(|v| v != 0),
+            open_ports: ports.split(',').filter_map(|p| p.parse().ok()).collect(),
+        },
+        cves,
+        compliance,
+        first_seen: r.get(25)?,
+        last_seen: r.get(26)?,
+        vendor_updated: r.get(27)?,
+        vendor_status: VendorState::from_store(&r.get::<_, String>(28)?),
+        remediation: r.get(29)?,
+        attack_context: attack,
+        raw,
+    };
+    let kind_s: String = r.get(36)?;
+    let reason: Option<String> = r.get(37)?;
+    let note: Option<String> = r.get(38)?;
+    let until: Option<i64> = r.get(39)?;
+    let Some(kind) = StatusKind::parse(&kind_s) else {
+        return Ok(Err(format!("unknown status '{kind_s}'")));
+    };
+    let status = match kind {
+        StatusKind::New => Status::New,
+        StatusKind::Acknowledged => Status::Acknowledged,
+        StatusKind::InProgress => Status::InProgress,
+        StatusKind::Resolved => Status::Resolved {
+            reason: reason.unwrap_or_default(),
+        },
+        StatusKind::Dismissed => Status::Dismissed {
+            reason: reason
+                .as_deref()
+                .and_then(DismissReason::parse)
+                .unwrap_or(DismissReason::Other),
+            note,
+            until,
+        },
+        StatusKind::Snoozed => Status::Snoozed {
+            until: until.unwrap_or(0),
+            note,
+        },
+    };
+    Ok(Ok(StoredAlert {
+        id: r.get(0)?,
+        alert,
+        status,
+        assignee: r.get(40)?,
+        ticket: r.get(41)?,
+        has_controls: r.get::<_, i64>(34)? != 0,
+        imported_at: r.get(42)?,
+        changed_at: r.get(43)?,
+        history: Vec::new(),
+    }))
+}
