@@ -692,10 +692,10 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         attack_context: attack,
         raw,
     };
-    let kind_s: String = r.get(36)?;
-    let reason: Option<String> = r.get(37)?;
-    let note: Option<String> = r.get(38)?;
-    let until: Option<i64> = r.get(39)?;
+    let kind_s: String = r.get(35)?;
+    let reason: Option<String> = r.get(36)?;
+    let note: Option<String> = r.get(37)?;
+    let until: Option<i64> = r.get(38)?;
     let Some(kind) = StatusKind::parse(&kind_s) else {
         return Ok(Err(format!("unknown status '{kind_s}'")));
     };
@@ -723,11 +723,11 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         id: r.get(0)?,
         alert,
         status,
-        assignee: r.get(40)?,
-        ticket: r.get(41)?,
-        has_controls: r.get::<_, i64>(34)? != 0,
-        imported_at: r.get(42)?,
-        changed_at: r.get(43)?,
+        assignee: r.get(39)?,
+        ticket: r.get(40)?,
+        has_controls: r.get::<_, i64>(33)? != 0,
+        imported_at: r.get(41)?,
+        changed_at: r.get(42)?,
         history: Vec::new(),
     }))
 }
