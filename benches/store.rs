@@ -39,17 +39,21 @@ fn ingest(c: &mut Criterion) {
     for n in [10_000usize, 100_000] {
         let data = alerts(n);
         g.throughput(criterion::Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("import_into_empty_file_db", n), &data, |b, data| {
-            b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let s = Store::open(&dir.path().join("bench.db")).expect("open");
-                    (dir, s)
-                },
-                |(_dir, mut s)| black_box(s.import(data, NOW).expect("import")),
-                BatchSize::PerIteration,
-            )
-        });
+        g.bench_with_input(
+            BenchmarkId::new("import_into_empty_file_db", n),
+            &data,
+            |b, data| {
+                b.iter_batched(
+                    || {
+                        let dir = tempfile::tempdir().expect("tempdir");
+                        let s = Store::open(&dir.path().join("bench.db")).expect("open");
+                        (dir, s)
+                    },
+                    |(_dir, mut s)| black_box(s.import(data, NOW).expect("import")),
+                    BatchSize::PerIteration,
+                )
+            },
+        );
     }
     // Mapping alone (payload JSON → model), per vendor mix.
     let world = World::generate(7, 10_000 / 6, NOW);
@@ -62,7 +66,9 @@ fn ingest(c: &mut Criterion) {
             let mut n = 0;
             for (v, text) in &bodies {
                 let body: serde_json::Value = serde_json::from_str(text).expect("json");
-                n += sources::map_payload(*v, v.as_str(), &body).map(|a| a.len()).unwrap_or(0);
+                n += sources::map_payload(*v, v.as_str(), &body)
+                    .map(|a| a.len())
+                    .unwrap_or(0);
             }
             black_box(n)
         })
@@ -77,7 +83,12 @@ fn listing(c: &mut Criterion) {
         let (_dir, store) = store_with(&data);
         let q = query::parse("").expect("empty query");
         g.bench_function(BenchmarkId::new("first_page_50", n), |b| {
-            let req = ListRequest { filter: Some(&q), limit: 50, now_ms: NOW, ..Default::default() };
+            let req = ListRequest {
+                filter: Some(&q),
+                limit: 50,
+                now_ms: NOW,
+                ..Default::default()
+            };
             b.iter(|| black_box(store.list(&req).expect("list")))
         });
         for (name, text) in [
@@ -87,7 +98,12 @@ fn listing(c: &mut Criterion) {
         ] {
             let Ok(q) = query::parse(text) else { continue };
             g.bench_function(BenchmarkId::new(name, n), |b| {
-                let req = ListRequest { filter: Some(&q), limit: 50, now_ms: NOW, ..Default::default() };
+                let req = ListRequest {
+                    filter: Some(&q),
+                    limit: 50,
+                    now_ms: NOW,
+                    ..Default::default()
+                };
                 b.iter(|| black_box(store.list(&req).expect("list")))
             });
         }

@@ -23,31 +23,53 @@ fn every_manifest_file_imports_its_count() {
         };
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         if stored != *expected {
-            report.push(format!("{file}: stored {stored}, manifest says {expected}; stderr: {stderr}"));
+            report.push(format!(
+                "{file}: stored {stored}, manifest says {expected}; stderr: {stderr}"
+            ));
         }
         if shape == "other" {
             // A related response carries no alerts: a clear one-line error, exit 2.
             if out.status.code() != Some(2) || stderr.lines().count() != 1 {
-                report.push(format!("{file}: expected one error line and exit 2, got {:?}: {stderr}", out.status.code()));
+                report.push(format!(
+                    "{file}: expected one error line and exit 2, got {:?}: {stderr}",
+                    out.status.code()
+                ));
             }
         } else if !out.status.success() {
             report.push(format!("{file}: import failed: {stderr}"));
         }
     }
-    assert!(report.is_empty(), "corpus conformance failures:\n{}", report.join("\n"));
+    assert!(
+        report.is_empty(),
+        "corpus conformance failures:\n{}",
+        report.join("\n")
+    );
 }
 
 #[test]
 fn reimporting_the_whole_corpus_changes_nothing() {
     let Some(dir) = corpus_dir() else { return };
     let sb = Sandbox::new();
-    let rows: Vec<_> = manifest(&dir).into_iter().filter(|r| r.2 != "other").collect();
+    let rows: Vec<_> = manifest(&dir)
+        .into_iter()
+        .filter(|r| r.2 != "other")
+        .collect();
     for (file, vendor, _, _) in &rows {
-        sb.ok(&["import", "--vendor", vendor, dir.join(file).to_str().expect("path")]);
+        sb.ok(&[
+            "import",
+            "--vendor",
+            vendor,
+            dir.join(file).to_str().expect("path"),
+        ]);
     }
     let before = sb.ok(&["export", "--format", "json"]);
     for (file, vendor, _, _) in &rows {
-        let out = sb.ok(&["import", "--vendor", vendor, dir.join(file).to_str().expect("path")]);
+        let out = sb.ok(&[
+            "import",
+            "--vendor",
+            vendor,
+            dir.join(file).to_str().expect("path"),
+        ]);
         assert!(out.contains(" 0 new, 0 updated"), "{file}: {out}");
     }
     assert_eq!(before, sb.ok(&["export", "--format", "json"]));

@@ -7,12 +7,18 @@ const NOW: i64 = 1_795_305_600_000;
 const DAY: i64 = 86_400_000;
 
 fn alert(n: u32, sev: Severity, last_seen: i64) -> Alert {
-    let mut a = Alert::new(Vendor::Wiz, format!("issue-{n}"), serde_json::json!({"id": format!("issue-{n}")}));
+    let mut a = Alert::new(
+        Vendor::Wiz,
+        format!("issue-{n}"),
+        serde_json::json!({"id": format!("issue-{n}")}),
+    );
     a.title = format!("Finding number {n}");
     a.severity = sev;
     a.last_seen = Some(last_seen);
     a.vendor_updated = Some(last_seen);
-    a.resource.id = Some(format!("arn:aws:ec2:us-east-1:123456789012:instance/i-{n:04}"));
+    a.resource.id = Some(format!(
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-{n:04}"
+    ));
     a.resource.account = Some("123456789012".into());
     a
 }
@@ -22,7 +28,11 @@ fn ids(rows: &[sitrep::store::QueueRow]) -> Vec<String> {
 }
 
 fn req() -> ListRequest<'static> {
-    ListRequest { limit: 100, now_ms: NOW, ..Default::default() }
+    ListRequest {
+        limit: 100,
+        now_ms: NOW,
+        ..Default::default()
+    }
 }
 
 fn temp_store() -> (tempfile::TempDir, Store) {
@@ -35,7 +45,9 @@ fn temp_store() -> (tempfile::TempDir, Store) {
 fn reimport_is_a_no_op_and_updates_keep_the_analysts_work() {
     let (_d, mut s) = temp_store();
     let a = alert(1, Severity::High, NOW - DAY);
-    let st = s.import(std::slice::from_ref(&a), NOW - DAY).expect("import");
+    let st = s
+        .import(std::slice::from_ref(&a), NOW - DAY)
+        .expect("import");
     assert_eq!((st.new, st.updated, st.unchanged), (1, 0, 0));
     let first = s.get("wiz:issue-1").expect("get").expect("present");
 
@@ -48,14 +60,24 @@ fn reimport_is_a_no_op_and_updates_keep_the_analysts_work() {
     s.set_status(
         "wiz:issue-1",
         &StatusChange {
-            status: Status::Dismissed { reason: DismissReason::AcceptedRisk, note: Some("compensating WAF".into()), until: Some(NOW + 30 * DAY) },
+            status: Status::Dismissed {
+                reason: DismissReason::AcceptedRisk,
+                note: Some("compensating WAF".into()),
+                until: Some(NOW + 30 * DAY),
+            },
             actor: "alice".into(),
             note: None,
             at: NOW - 1000,
         },
     )
     .expect("dismiss");
-    s.add_note("wiz:issue-1", "alice", "checked with the app team", NOW - 500).expect("note");
+    s.add_note(
+        "wiz:issue-1",
+        "alice",
+        "checked with the app team",
+        NOW - 500,
+    )
+    .expect("note");
 
     // A newer payload: vendor fields change, the analyst's status, notes and history stay.
     let mut b = a.clone();
@@ -68,7 +90,9 @@ fn reimport_is_a_no_op_and_updates_keep_the_analysts_work() {
     assert_eq!(got.alert.title, "Finding number 1 (renamed by the vendor)");
     assert_eq!(got.alert.vendor_status, VendorState::Resolved);
     assert_eq!(got.status.kind(), StatusKind::Dismissed);
-    assert!(matches!(&got.status, Status::Dismissed { note: Some(n), .. } if n == "compensating WAF"));
+    assert!(
+        matches!(&got.status, Status::Dismissed { note: Some(n), .. } if n == "compensating WAF")
+    );
     let kinds: Vec<&str> = got.history.iter().map(|h| h.kind.as_str()).collect();
     assert_eq!(kinds, vec!["status", "note", "vendor_update"]);
     assert_eq!(got.history[0].actor, "alice");
@@ -80,7 +104,14 @@ fn reimport_is_a_no_op_and_updates_keep_the_analysts_work() {
     old.vendor_updated = Some(NOW - 10 * DAY);
     let st = s.import(&[old], NOW).expect("stale");
     assert_eq!(st.stale, 1);
-    assert_eq!(s.get("wiz:issue-1").expect("get").expect("present").alert.title, "Finding number 1 (renamed by the vendor)");
+    assert_eq!(
+        s.get("wiz:issue-1")
+            .expect("get")
+            .expect("present")
+            .alert
+            .title,
+        "Finding number 1 (renamed by the vendor)"
+    );
     assert_eq!(s.integrity_check().expect("check"), "ok");
 }
 
@@ -96,26 +127,84 @@ fn the_queue_orders_by_severity_then_recency_and_hides_closed_alerts() {
     ];
     s.import(&alerts, NOW).expect("import");
     let rows = s.list(&req()).expect("list");
-    assert_eq!(ids(&rows), ["wiz:issue-3", "wiz:issue-2", "wiz:issue-1", "wiz:issue-4", "wiz:issue-5"]);
+    assert_eq!(
+        ids(&rows),
+        [
+            "wiz:issue-3",
+            "wiz:issue-2",
+            "wiz:issue-1",
+            "wiz:issue-4",
+            "wiz:issue-5"
+        ]
+    );
     assert_eq!(rows[3].severity, Severity::Other("weird".into()));
 
-    let recent = s.list(&ListRequest { sort: SortKey::Recent, ..req() }).expect("list");
+    let recent = s
+        .list(&ListRequest {
+            sort: SortKey::Recent,
+            ..req()
+        })
+        .expect("list");
     assert_eq!(ids(&recent)[0], "wiz:issue-5");
 
     // Resolve one, snooze one until tomorrow, and one until yesterday (lapsed).
-    let change = |status| StatusChange { status, actor: "bob".into(), note: None, at: NOW };
-    s.set_status("wiz:issue-3", &change(Status::Resolved { reason: "patched".into() })).expect("resolve");
-    s.set_status("wiz:issue-2", &change(Status::Snoozed { until: NOW + DAY, note: None })).expect("snooze");
-    s.set_status("wiz:issue-1", &change(Status::Snoozed { until: NOW - DAY, note: None })).expect("snooze");
+    let change = |status| StatusChange {
+        status,
+        actor: "bob".into(),
+        note: None,
+        at: NOW,
+    };
+    s.set_status(
+        "wiz:issue-3",
+        &change(Status::Resolved {
+            reason: "patched".into(),
+        }),
+    )
+    .expect("resolve");
+    s.set_status(
+        "wiz:issue-2",
+        &change(Status::Snoozed {
+            until: NOW + DAY,
+            note: None,
+        }),
+    )
+    .expect("snooze");
+    s.set_status(
+        "wiz:issue-1",
+        &change(Status::Snoozed {
+            until: NOW - DAY,
+            note: None,
+        }),
+    )
+    .expect("snooze");
     let rows = s.list(&req()).expect("list");
-    assert_eq!(ids(&rows), ["wiz:issue-1", "wiz:issue-4", "wiz:issue-5"], "lapsed snooze is back");
+    assert_eq!(
+        ids(&rows),
+        ["wiz:issue-1", "wiz:issue-4", "wiz:issue-5"],
+        "lapsed snooze is back"
+    );
     assert_eq!(s.count(&req()).expect("count"), 3);
-    let all = s.list(&ListRequest { include_closed: true, ..req() }).expect("list");
+    let all = s
+        .list(&ListRequest {
+            include_closed: true,
+            ..req()
+        })
+        .expect("list");
     assert_eq!(all.len(), 5);
 
-    let page = s.list(&ListRequest { limit: 2, offset: 1, include_closed: true, ..req() }).expect("page");
+    let page = s
+        .list(&ListRequest {
+            limit: 2,
+            offset: 1,
+            include_closed: true,
+            ..req()
+        })
+        .expect("page");
     assert_eq!(ids(&page), ["wiz:issue-2", "wiz:issue-1"]);
-    assert!(s.set_status("wiz:nope", &change(Status::Acknowledged)).is_err());
+    assert!(
+        s.set_status("wiz:nope", &change(Status::Acknowledged))
+            .is_err()
+    );
 }
 
 #[test]
@@ -126,16 +215,30 @@ fn a_batch_with_the_same_alert_twice_keeps_the_last() {
     b.severity = Severity::High;
     let st = s.import(&[a, b], NOW).expect("import");
     assert_eq!(st.total(), 1);
-    assert_eq!(s.get("wiz:issue-1").expect("get").expect("present").alert.severity, Severity::High);
+    assert_eq!(
+        s.get("wiz:issue-1")
+            .expect("get")
+            .expect("present")
+            .alert
+            .severity,
+        Severity::High
+    );
 }
 
 #[test]
 fn a_file_that_is_not_a_database_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("not.db");
-    std::fs::write(&p, b"this is not sqlite, just text that is long enough to look like a header....").expect("write");
+    std::fs::write(
+        &p,
+        b"this is not sqlite, just text that is long enough to look like a header....",
+    )
+    .expect("write");
     let err = Store::open(&p).err().expect("must fail").to_string();
-    assert!(err.starts_with(&format!("cannot open database {}", p.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("cannot open database {}", p.display())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -147,8 +250,15 @@ fn alerts_round_trip_through_the_store() {
     a.resource.cloud = Some(sitrep::domain::Cloud::Aws);
     a.exposure.internet_facing = Some(true);
     a.exposure.open_ports = vec![22, 443];
-    a.cves.push(sitrep::domain::Cve { id: "CVE-2021-44228".into(), cvss: Some(10.0), ..Default::default() });
-    a.compliance.push(sitrep::domain::Compliance { standard: "CIS AWS".into(), requirement: Some("5.2".into()) });
+    a.cves.push(sitrep::domain::Cve {
+        id: "CVE-2021-44228".into(),
+        cvss: Some(10.0),
+        ..Default::default()
+    });
+    a.compliance.push(sitrep::domain::Compliance {
+        standard: "CIS AWS".into(),
+        requirement: Some("5.2".into()),
+    });
     a.attack_context = Some(serde_json::json!({"path": ["internet", "vm", "role"]}));
     a.remediation = Some("close port 22".into());
     s.import(std::slice::from_ref(&a), NOW).expect("import");

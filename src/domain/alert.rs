@@ -91,9 +91,11 @@ impl Severity {
     /// Map a vendor's severity word (any case) to the normalized value.
     pub fn from_vendor(s: &str) -> Severity {
         match s.trim().to_ascii_lowercase().as_str() {
-            "critical" | "crit" | "sev_050_critical" | "very_high" => Severity::Critical,
-            "high" | "sev_040_high" | "hazardous" => Severity::High,
-            "medium" | "moderate" | "sev_030_medium" => Severity::Medium,
+            "critical" | "crit" | "sev_050_critical" | "very_high" | "compromised" => {
+                Severity::Critical
+            }
+            "high" | "sev_040_high" | "imminent compromise" => Severity::High,
+            "medium" | "moderate" | "sev_030_medium" | "hazardous" => Severity::Medium,
             "low" | "sev_020_low" => Severity::Low,
             "info" | "informational" | "information" | "sev_010_info" | "none" => Severity::Info,
             "" => Severity::Other("unknown".into()),

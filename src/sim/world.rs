@@ -416,19 +416,23 @@ fn finding(
     now_ms: EpochMs,
 ) -> SimFinding {
     let rules = rules_for(vendor);
-    // Pick a resource, then a rule that applies to it (fall back to any rule).
-    let resource = rng.below(resources.len() as u64) as usize;
-    let kind = resources[resource].kind;
-    let fitting: Vec<&'static Rule> = rules
-        .iter()
-        .copied()
-        .filter(|r| r.applies_to.contains(&kind))
-        .collect();
-    let rule: &'static Rule = if fitting.is_empty() {
-        *rng.pick(rules)
-    } else {
-        *rng.pick(&fitting)
-    };
+    // Pick a rule, then a resource it applies to (a reverse shell lands on a workload, not on
+    // a bucket): a few random draws, then a scan, then any resource.
+    let rule: &'static Rule = rules[rng.below(rules.len() as u64) as usize];
+    let fits = |i: usize| rule.applies_to.contains(&resources[i].kind);
+    let mut resource = rng.below(resources.len() as u64) as usize;
+    let mut tries = 0;
+    while !fits(resource) && tries < 16 {
+        resource = rng.below(resources.len() as u64) as usize;
+        tries += 1;
+    }
+    if !fits(resource) {
+        let start = resource;
+        resource = (0..resources.len())
+            .map(|k| (start + k) % resources.len())
+            .find(|&i| fits(i))
+            .unwrap_or(start);
+    }
     let cve = (rule.category == RuleCategory::Vulnerability).then(|| rng.pick(CVES));
     let severity = match cve {
         Some(c) if c.cvss >= 9.0 => SevWord::Critical,
@@ -923,6 +927,17 @@ mod tests {
             multi > 10,
             "only {multi} resources seen by two or more vendors"
         );
+    }
+
+    #[test]
+    fn rules_land_on_resources_they_apply_to() {
+        let w = World::generate(5, 300, 1_700_000_000_000);
+        let misplaced = w
+            .findings
+            .iter()
+            .filter(|f| !f.rule.applies_to.contains(&w.resources[f.resource].kind))
+            .count();
+        assert_eq!(misplaced, 0);
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -90,9 +92,15 @@ pub fn corpus_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("the shared corpus is missing at {} (CI must have ../shared)", dir.display());
+        panic!(
+            "the shared corpus is missing at {} (CI must have ../shared)",
+            dir.display()
+        );
     }
-    eprintln!("note: {} not found; corpus tests skipped (they run in CI)", dir.display());
+    eprintln!(
+        "note: {} not found; corpus tests skipped (they run in CI)",
+        dir.display()
+    );
     None
 }
 
@@ -104,7 +112,12 @@ pub fn manifest(dir: &Path) -> Vec<(String, String, String, usize)> {
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             assert_eq!(f.len(), 4, "bad manifest line: {l}");
-            (f[0].to_string(), f[1].to_string(), f[2].to_string(), f[3].parse().expect("count"))
+            (
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].to_string(),
+                f[3].parse().expect("count"),
+            )
         })
         .collect()
 }
