@@ -933,6 +933,33 @@ mod tests {
     }
 
     #[test]
+    fn other_vendors_bodies_are_named_by_map_payload() {
+        let Some(wiz) = corpus("wiz/elastic-graphql-issues-list-response.json") else {
+            return;
+        };
+        assert_eq!(
+            crate::sources::map_payload(Vendor::Lacework, "lw", &wiz),
+            Err(MapError::WrongVendor {
+                looks_like: "a Wiz GraphQL issues response",
+                expected: "lacework",
+            })
+        );
+        let Some(list) = corpus("lacework/gosdk-alerts-list.json") else {
+            return;
+        };
+        assert_eq!(
+            crate::sources::map_payload(Vendor::Wiz, "wiz", &list),
+            Err(MapError::WrongVendor {
+                looks_like: "a Lacework alerts list response",
+                expected: "wiz",
+            })
+        );
+        let alerts =
+            crate::sources::map_payload(Vendor::Lacework, "prod-lw", &list).unwrap_or_default();
+        assert_eq!(alerts[0].id(), "prod-lw:967278");
+    }
+
+    #[test]
     fn tolerance_missing_fields_missing_id_and_wrong_shapes() {
         let body = json!({"paging": {"rows": 2, "totalRows": 2, "urls": {"nextPage": "%s"}},
             "data": [{"alertId": 5}, {"alertId": 6, "severity": "Low", "alertInfo": {"subject": "only a subject"}}]});

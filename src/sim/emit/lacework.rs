@@ -63,7 +63,8 @@ fn classify(rule: &Rule, res: &SimResource) -> (&'static str, &'static str, &'st
     };
     match rule.category {
         RuleCategory::Vulnerability => {
-            let alert_type = if matches!(res.kind, ResourceKind::Workload) {
+            let alert_type = if matches!(res.kind, ResourceKind::Workload | ResourceKind::Function)
+            {
                 "ContainerVulnerability"
             } else {
                 "HostVulnerability"

@@ -196,7 +196,7 @@ fn vulnerability_finding(world: &World, f: &SimFinding) -> Value {
         "detectionMethod": "PACKAGE",
         "link": format!("https://nvd.nist.gov/vuln/detail/{}", cve.id),
         "locationPath": null,
-        "resolutionReason": if f.status == SimStatus::Dismissed { Value::from("EXCEPTION") } else { Value::Null },
+        "resolutionReason": null,
         "validatedInRuntime": matches!(res.kind, ResourceKind::Workload | ResourceKind::Instance),
         "layerMetadata": null,
         "projects": projects(res),
