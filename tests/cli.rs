@@ -91,7 +91,8 @@ fn no_control_byte_reaches_stdout_in_any_format() {
         vec!["export".into(), "--format".into(), "csv".into()],
         vec!["export".into(), "--format".into(), "markdown".into()],
     ];
-    for id in &ids {
+    // (An id carrying NUL cannot be passed on a command line; those are covered by list/export.)
+    for id in ids.iter().filter(|id| !id.contains('\0')) {
         runs.push(vec!["show".into(), id.clone()]);
         runs.push(vec![
             "show".into(),

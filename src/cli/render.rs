@@ -51,7 +51,7 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
         .map(|r| {
             [
                 one_line(&r.id),
-                r.severity.to_store(),
+                one_line(&r.severity.to_store()),
                 one_line(&r.vendor),
                 one_line(&r.title),
                 one_line(r.resource.as_deref().unwrap_or("—")),
@@ -262,7 +262,7 @@ pub fn show_text(s: &StoredAlert, now: EpochMs) -> String {
         o,
         "{}  [{}]  {}",
         one_line(&s.id),
-        a.severity.to_store().to_uppercase(),
+        one_line(&a.severity.to_store()).to_uppercase(),
         one_line(&a.title)
     );
     if s.has_controls {
@@ -278,9 +278,13 @@ pub fn show_text(s: &StoredAlert, now: EpochMs) -> String {
         "vendor",
         format!("{} (source {})", a.vendor, one_line(&a.source)),
     );
-    field(&mut o, "category", a.category.to_store());
+    field(&mut o, "category", one_line(&a.category.to_store()));
     field(&mut o, "status", status_line(&s.status));
-    field(&mut o, "vendor state", a.vendor_status.to_store());
+    field(
+        &mut o,
+        "vendor state",
+        one_line(&a.vendor_status.to_store()),
+    );
     if let Some(v) = &a.policy.vendor_severity {
         field(&mut o, "vendor sev", one_line(v));
     }
@@ -307,7 +311,7 @@ pub fn show_text(s: &StoredAlert, now: EpochMs) -> String {
         field(&mut o, "resource id", one_line(id));
     }
     let place = [
-        r.cloud.as_ref().map(|c| c.to_store()),
+        r.cloud.as_ref().map(|c| one_line(&c.to_store())),
         r.account
             .as_deref()
             .map(|x| format!("account {}", one_line(x))),
