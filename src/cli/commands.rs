@@ -131,12 +131,6 @@ fn parse_filter(text: &str) -> Result<Query, CliError> {
     query::parse(text).map_err(|e| CliError::input(format!("bad filter: {e}")))
 }
 
-/// Does the filter say which statuses it wants? Then the default "active only" is off.
-fn filter_names_status(text: &str) -> bool {
-    text.split_whitespace()
-        .any(|t| t.trim_start_matches('-').starts_with("status:"))
-}
-
 /// Read and map one file. Errors name the file and say what was wrong.
 fn load_file(
     path: &Path,
@@ -284,7 +278,7 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     let store = open_existing(paths)?;
     let req = ListRequest {
         filter: Some(&filter),
-        include_closed: a.all || filter_names_status(&filter_text),
+        include_closed: a.all || filter.constrains_status(),
         sort,
         limit: a.limit.unwrap_or(config.limit),
         offset: 0,

@@ -75,10 +75,8 @@ impl StatusKind {
 
     pub fn parse(s: &str) -> Option<StatusKind> {
         let norm = s.trim().to_ascii_lowercase().replace('-', "_");
-        match norm.as_str() {
-            "ack" => return Some(StatusKind::Acknowledged),
-            "open" => return Some(StatusKind::New),
-            _ => {}
+        if norm == "ack" {
+            return Some(StatusKind::Acknowledged);
         }
         StatusKind::ALL.into_iter().find(|k| k.as_str() == norm)
     }

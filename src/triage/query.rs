@@ -1101,6 +1101,20 @@ impl Cond {
 
 impl Query {
     /// True for the empty query, which matches everything.
+    /// Does a term (negated or not) say which statuses it wants? Then a caller's default
+    /// "active queue only" restriction should not apply on top of it.
+    pub fn constrains_status(&self) -> bool {
+        self.terms.iter().any(|t| {
+            matches!(
+                &t.cond,
+                Cond::In {
+                    col: "alerts.status",
+                    ..
+                }
+            )
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
@@ -1144,6 +1158,19 @@ impl Query {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn constrains_status_tells_callers_to_drop_their_default() {
+        for (q, want) in [
+            ("status:dismissed", true),
+            ("-status:new", true),
+            ("sev:high ssh", false),
+            ("", false),
+        ] {
+            assert_eq!(parse(q).expect("parse").constrains_status(), want, "{q}");
+        }
+    }
+
     use super::*;
     use rusqlite::Connection;
 
