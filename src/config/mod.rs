@@ -2,9 +2,13 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
+pub mod sources;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use sources::{CredentialRef, Secret, SourceConfig};
 
 use crate::store::SortKey;
 use crate::triage::query;
@@ -42,6 +46,8 @@ pub struct Config {
     pub limit: usize,
     /// Default filter text (already validated).
     pub filter: String,
+    /// Vendor tenants to sync (`[[source]]` tables).
+    pub sources: Vec<SourceConfig>,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -51,6 +57,8 @@ pub struct Config {
 struct File {
     general: Option<General>,
     queue: Option<Queue>,
+    #[serde(default)]
+    source: Vec<sources::RawSource>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +73,22 @@ struct Queue {
     sort: Option<String>,
     limit: Option<i64>,
     filter: Option<String>,
+}
+
+/// Readable by its owner only (no group/other bits). Non-Unix: assumed private.
+fn is_private(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o077 == 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
 }
 
 /// Byte offset → 1-based line and column.
@@ -101,6 +125,7 @@ impl Config {
             sort: SortKey::Severity,
             limit: 50,
             filter: String::new(),
+            sources: Vec::new(),
             path: None,
         })
     }
@@ -108,7 +133,7 @@ impl Config {
     /// Load `path` over the defaults. A missing file is fine unless `must_exist`.
     pub fn load(path: &Path, must_exist: bool) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_text(Some(path), &text),
+            Ok(text) => Self::from_text_private(Some(path), &text, is_private(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
                 Ok(Self::defaults())
             }
@@ -121,6 +146,16 @@ impl Config {
 
     /// Parse user text (from `path`, for messages) over the embedded defaults.
     pub fn from_text(path: Option<&Path>, text: &str) -> Result<Config, ConfigError> {
+        Self::from_text_private(path, text, true)
+    }
+
+    /// As [`Config::from_text`]; `private` says whether the file is readable by its owner
+    /// only (literal secrets are refused otherwise).
+    pub fn from_text_private(
+        path: Option<&Path>,
+        text: &str,
+        private: bool,
+    ) -> Result<Config, ConfigError> {
         let builtin = Path::new("<built-in defaults>");
         let defaults = parse_file(DEFAULTS, builtin)?;
         let shown = path.unwrap_or(builtin);
@@ -158,13 +193,20 @@ impl Config {
         if let Err(e) = query::parse(&filter) {
             return Err(value_err("[queue] filter", e.to_string()));
         }
+        let sources = sources::resolve(user.source, private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
             limit: limit as usize,
             filter,
+            sources,
             path: path.map(Path::to_path_buf),
         })
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
     }
 
     /// The actor name for history entries.
@@ -240,7 +282,74 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected `general` or `queue`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`"
+        );
+    }
+
+    #[test]
+    fn sources_parse_with_env_credentials_and_defaults() {
+        let text = "[[source]]\nname = \"wiz-prod\"\nvendor = \"wiz\"\nbase_url = \"https://api.us1.app.wiz.io/\"\ninterval = \"2m\"\n[source.credentials]\nclient_id = { env = \"WIZ_ID\" }\nclient_secret = { env = \"WIZ_SECRET\" }\n";
+        let c = Config::from_text_private(Some(Path::new("c.toml")), text, false).expect("parse");
+        let s = c.source("wiz-prod").expect("source");
+        assert_eq!(s.base_url, "https://api.us1.app.wiz.io");
+        assert_eq!(s.interval, std::time::Duration::from_secs(120));
+        assert_eq!(s.max_retries, 5);
+        let env = |v: &str| (v == "WIZ_ID").then(|| "abc".to_string());
+        assert_eq!(
+            s.secret_with("client_id", &env).expect("id").expose(),
+            "abc"
+        );
+        assert_eq!(
+            s.secret_with("client_secret", &env).expect_err("unset"),
+            "source 'wiz-prod': credential client_secret: environment variable WIZ_SECRET is not set"
+        );
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+
+    #[test]
+    fn a_literal_secret_needs_a_private_file() {
+        let text = "[[source]]\nname = \"orca\"\nvendor = \"orca\"\nbase_url = \"https://api.orcasecurity.io\"\n[source.credentials]\ntoken = \"s3cr3t-token\"\n";
+        let e = Config::from_text_private(Some(Path::new("/etc/c.toml")), text, false)
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            e,
+            "config file /etc/c.toml: [[source]] orca: credentials.token: /etc/c.toml holds a secret but is readable by group or others; run chmod 600 on it, or use { env = \"VAR\" }"
+        );
+        assert!(!e.contains("s3cr3t"));
+        assert!(Config::from_text_private(Some(Path::new("/etc/c.toml")), text, true).is_ok());
+    }
+
+    #[test]
+    fn bad_sources_get_precise_errors() {
+        let base = "[[source]]\nname = \"x\"\nvendor = \"wiz\"\nbase_url = \"https://w\"\n[source.credentials]\nclient_id = { env = \"A\" }\nclient_secret = { env = \"B\" }\n";
+        let e = |t: &str| {
+            Config::from_text(Some(Path::new("c.toml")), t)
+                .expect_err("must fail")
+                .to_string()
+        };
+        assert_eq!(
+            e(&base.replace("\"wiz\"", "\"wix\"")),
+            "config file c.toml: [[source]] x: vendor: unknown vendor 'wix'; expected one of prisma-cspm, prisma-compute, wiz, lacework, orca, cortex-xdr"
+        );
+        assert_eq!(
+            e(&base.replace("https://w", "http://w.example")),
+            "config file c.toml: [[source]] x: base_url: 'http://w.example' must be an https:// URL (plain http only for loopback)"
+        );
+        assert_eq!(
+            e(&base.replace("client_secret = { env = \"B\" }\n", "")),
+            "config file c.toml: [[source]] x: credentials: missing 'client_secret' (a wiz source needs client_id, client_secret)"
+        );
+        assert_eq!(
+            e(&base.replace(
+                "[source.credentials]",
+                "interval = \"soon\"\n[source.credentials]"
+            )),
+            "config file c.toml: [[source]] x: interval: 'soon' is not a duration (like 90s, 5m, 1h)"
+        );
+        assert_eq!(
+            e(&format!("{base}{}", base)),
+            "config file c.toml: [[source]] #2 name: 'x' is used by two sources"
         );
     }
 

@@ -3,4 +3,5 @@
 
 pub mod emit;
 pub mod rng;
+pub mod server;
 pub mod world;
