@@ -7,6 +7,7 @@
 //!
 //! This layer never touches the terminal, the store or the network.
 
+pub mod api;
 pub mod cortex_xdr;
 pub mod json;
 pub mod lacework;

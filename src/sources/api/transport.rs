@@ -1,0 +1,445 @@
+//! The resilient HTTP transport shared by every vendor client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+
+use super::ApiError;
+use crate::config::SourceConfig;
+use crate::sim::rng::Rng;
+
+/// How hard to try.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries of a 5xx, a timeout, a connection error or a malformed body.
+    pub max_retries: u32,
+    /// Retries of 429 responses (each waits as told).
+    pub max_rate_limited: u32,
+    /// First backoff step; doubles per attempt.
+    pub base: Duration,
+    /// Longest backoff step.
+    pub cap: Duration,
+    /// Longest wait a Retry-After may impose before the run gives up.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            max_rate_limited: 20,
+            base: Duration::from_millis(250),
+            cap: Duration::from_secs(30),
+            max_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What a source's transport did (read by the progress line and the tests).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub reauths: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// A successful (2xx) response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Request pacing: at most `rate` requests per second.
+#[derive(Debug)]
+struct Limiter {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Limiter {
+    async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        let now = Instant::now();
+        if *next > now {
+            tokio::time::sleep(*next - now).await;
+        }
+        *next = Instant::now().max(*next) + self.interval;
+    }
+}
+
+/// One source's HTTP transport.
+pub struct Transport {
+    http: reqwest::Client,
+    policy: RetryPolicy,
+    limiter: Option<Limiter>,
+    concurrency: Arc<tokio::sync::Semaphore>,
+    stats: Stats,
+    /// Not before this instant (a 429 said so): shared by every request of the source.
+    not_before: tokio::sync::Mutex<Option<Instant>>,
+    rng: std::sync::Mutex<Rng>,
+    /// For messages: "wiz-prod (https://api.example)".
+    what: String,
+}
+
+impl Transport {
+    pub fn new(cfg: &SourceConfig) -> Result<Transport, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("sitrep/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                ApiError::Config(format!(
+                    "source '{}': cannot build an HTTP client: {e}",
+                    cfg.name
+                ))
+            })?;
+        let policy = RetryPolicy {
+            max_retries: cfg.max_retries,
+            ..RetryPolicy::default()
+        };
+        Ok(Transport {
+            http,
+            policy,
+            limiter: cfg.rate_limit.map(|r| Limiter {
+                interval: Duration::from_secs_f64(1.0 / r),
+                next: tokio::sync::Mutex::new(Instant::now()),
+            }),
+            concurrency: Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1) as usize)),
+            stats: Stats::default(),
+            not_before: tokio::sync::Mutex::new(None),
+            rng: std::sync::Mutex::new(Rng::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(7),
+            )),
+            what: format!("{} ({})", cfg.name, cfg.base_url),
+        })
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Transport {
+        self.policy = policy;
+        self
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Full-jitter exponential backoff for attempt `n` (0-based).
+    fn backoff(&self, n: u32) -> Duration {
+        let ceiling = self
+            .policy
+            .base
+            .saturating_mul(1u32 << n.min(16))
+            .min(self.policy.cap);
+        let ms = ceiling.as_millis().max(1) as u64;
+        let r = self
+            .rng
+            .lock()
+            .map(|mut r| r.below(ms + 1))
+            .unwrap_or(ms / 2);
+        Duration::from_millis(r)
+    }
+
+    /// Send with retries. `build` makes a fresh request each attempt. 401/403 come back as
+    /// [`ApiError::Unauthorized`] for the session to handle.
+    pub async fn send(
+        &self,
+        build: &(dyn Fn() -> RequestBuilder + Send + Sync),
+    ) -> Result<Reply, ApiError> {
+        let _permit = self
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Config("transport closed".into()))?;
+        let mut failures = 0u32;
+        let mut throttled = 0u32;
+        loop {
+            // Honour a Retry-After that any request of this source received.
+            let wait = { *self.not_before.lock().await };
+            if let Some(t) = wait {
+                let now = Instant::now();
+                if t > now {
+                    tokio::time::sleep(t - now).await;
+                }
+            }
+            if let Some(l) = &self.limiter {
+                l.wait().await;
+            }
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let result = build().send().await;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let detail = describe(&e);
+                    if failures >= self.policy.max_retries {
+                        return Err(ApiError::Network {
+                            what: self.what.clone(),
+                            detail,
+                        });
+                    }
+                    tracing::debug!(source = %self.what, %detail, "request failed; retrying");
+                    tokio::time::sleep(self.backoff(failures)).await;
+                    failures += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                if throttled >= self.policy.max_rate_limited {
+                    return Err(ApiError::Http {
+                        status: 429,
+                        what: self.what.clone(),
+                        detail: format!("still rate limited after {throttled} waits"),
+                    });
+                }
+                let told = retry_after(&headers, std::time::SystemTime::now());
+                let wait = told.unwrap_or_else(|| self.backoff(throttled));
+                if wait > self.policy.max_wait {
+                    return Err(ApiError::RateLimited {
+                        what: self.what.clone(),
+                        secs: wait.as_secs(),
+                        max: self.policy.max_wait.as_secs(),
+                    });
+                }
+                // A little slack past the server's instant so we never arrive early.
+                let until = Instant::now()
+                    + wait
+                    + Duration::from_millis(if told.is_some() { 50 } else { 0 });
+                {
+                    let mut nb = self.not_before.lock().await;
+                    *nb = Some(nb.map_or(until, |t| t.max(until)));
+                }
+                throttled += 1;
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                return Err(ApiError::Unauthorized(format!(
+                    "HTTP {} from {}: {}",
+                    status.as_u16(),
+                    self.what,
+                    snippet(&body)
+                )));
+            }
+            let retryable = status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT;
+            let body = match resp.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) if failures < self.policy.max_retries => {
+                    tracing::debug!(source = %self.what, error = %describe(&e), "body read failed; retrying");
+                    tokio::time::sleep(self.backoff(failures)).await;
+                    failures += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(ApiError::Network {
+                        what: self.what.clone(),
+                        detail: describe(&e),
+                    });
+                }
+            };
+            self.stats
+                .bytes
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
+            if status.is_success() {
+                return Ok(Reply {
+                    status,
+                    headers,
+                    body,
+                });
+            }
+            if retryable && failures < self.policy.max_retries {
+                tokio::time::sleep(self.backoff(failures)).await;
+                failures += 1;
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            return Err(ApiError::Http {
+                status: status.as_u16(),
+                what: self.what.clone(),
+                detail: snippet(&body),
+            });
+        }
+    }
+
+    /// Send and parse a JSON body; a body that does not parse (a truncated page) is fetched
+    /// again, up to the retry limit, before the run fails with a clear error.
+    pub async fn json(
+        &self,
+        build: &(dyn Fn() -> RequestBuilder + Send + Sync),
+    ) -> Result<(Reply, serde_json::Value), ApiError> {
+        let mut attempt = 0;
+        loop {
+            let reply = self.send(build).await?;
+            match serde_json::from_slice::<serde_json::Value>(&reply.body) {
+                Ok(v) => return Ok((reply, v)),
+                Err(e) if attempt < self.policy.max_retries => {
+                    tracing::debug!(source = %self.what, error = %e, "malformed body; fetching again");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    attempt += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    return Err(ApiError::Malformed {
+                        what: self.what.clone(),
+                        detail: format!(
+                            "invalid JSON at line {} column {} ({} bytes)",
+                            e.line(),
+                            e.column(),
+                            reply.body.len()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Count a re-authentication (called by the session).
+    pub fn count_reauth(&self) {
+        self.stats.reauths.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wait a backoff step before retrying something the caller judged transient (e.g. a
+    /// GraphQL error inside a 200). Returns false once the retry budget is spent.
+    pub async fn retry_pause(&self, attempt: u32) -> bool {
+        if attempt >= self.policy.max_retries {
+            return false;
+        }
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(self.backoff(attempt)).await;
+        true
+    }
+}
+
+/// The wait a 429 asks for: `Retry-After` (seconds or an HTTP date), else
+/// `X-RateLimit-Reset` (epoch seconds, epoch ms or seconds from now, or an RFC 3339 time).
+pub fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let now_s = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(v) = get("retry-after") {
+        if let Ok(secs) = v.parse::<f64>() {
+            return Some(Duration::from_secs_f64(secs.max(0.0)));
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc2822(v) {
+            return Some(Duration::from_secs_f64(
+                (t.timestamp() as f64 - now_s).max(0.0),
+            ));
+        }
+    }
+    if let Some(v) = get("x-ratelimit-reset") {
+        if let Ok(n) = v.parse::<f64>() {
+            let secs = if n > 1e12 {
+                n / 1000.0 - now_s
+            } else if n > 1e9 {
+                n - now_s
+            } else {
+                n
+            };
+            return Some(Duration::from_secs_f64(secs.max(0.0)));
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+            return Some(Duration::from_secs_f64(
+                (t.timestamp() as f64 - now_s).max(0.0),
+            ));
+        }
+    }
+    None
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body broken"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display includes the URL but never headers; keep it to one line.
+    format!("{kind}: {}", crate::sanitize::one_line(&e.to_string()))
+}
+
+/// The start of a response body, safe to show.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]).to_string();
+    let t = crate::sanitize::one_line(&text);
+    if t.is_empty() {
+        "(empty body)".into()
+    } else {
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_in_all_its_forms() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let h = |k: &'static str, v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(k, HeaderValue::from_str(v).expect("value"));
+            m
+        };
+        assert_eq!(
+            retry_after(&h("retry-after", "3"), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&h("retry-after", "Tue, 14 Nov 2023 22:13:25 GMT"), now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            retry_after(&h("x-ratelimit-reset", "1700000010"), now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            retry_after(&h("x-ratelimit-reset", "1700000002000"), now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(&h("x-ratelimit-reset", "7"), now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after(&h("x-ratelimit-reset", "2023-11-14T22:13:30Z"), now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+}
