@@ -367,10 +367,11 @@ fn policy(f: &SimFinding, rng: &mut Rng) -> Value {
             "actions": [{ "operation": "cli", "payload": "{}" }],
         });
     }
-    if matches!(rule.category, RuleCategory::Network) && !rule.ports.is_empty() {
-        if let Some(labels) = p["labels"].as_array_mut() {
-            labels.push(json!("Attack Path Rule"));
-        }
+    if matches!(rule.category, RuleCategory::Network)
+        && !rule.ports.is_empty()
+        && let Some(labels) = p["labels"].as_array_mut()
+    {
+        labels.push(json!("Attack Path Rule"));
     }
     p
 }
