@@ -47,30 +47,17 @@ fn every_manifest_file_imports_its_count() {
 }
 
 #[test]
-fn reimporting_the_whole_corpus_changes_nothing() {
+fn reimporting_a_file_changes_nothing() {
     let Some(dir) = corpus_dir() else { return };
     let sb = Sandbox::new();
-    let rows: Vec<_> = manifest(&dir)
-        .into_iter()
-        .filter(|r| r.2 != "other")
-        .collect();
-    for (file, vendor, _, _) in &rows {
-        sb.ok(&[
-            "import",
-            "--vendor",
-            vendor,
-            dir.join(file).to_str().expect("path"),
-        ]);
-    }
-    let before = sb.ok(&["export", "--format", "json"]);
-    for (file, vendor, _, _) in &rows {
-        let out = sb.ok(&[
-            "import",
-            "--vendor",
-            vendor,
-            dir.join(file).to_str().expect("path"),
-        ]);
+    // (Two corpus files carry the same Wiz issue in different shapes, so each file is
+    // re-imported right after itself.)
+    for (file, vendor, _, _) in manifest(&dir).into_iter().filter(|r| r.2 != "other") {
+        let path = dir.join(&file);
+        sb.ok(&["import", "--vendor", &vendor, path.to_str().expect("path")]);
+        let before = sb.ok(&["export", "--format", "json"]);
+        let out = sb.ok(&["import", "--vendor", &vendor, path.to_str().expect("path")]);
         assert!(out.contains(" 0 new, 0 updated"), "{file}: {out}");
+        assert_eq!(before, sb.ok(&["export", "--format", "json"]), "{file}");
     }
-    assert_eq!(before, sb.ok(&["export", "--format", "json"]));
 }

@@ -209,17 +209,17 @@ impl SimState {
             }
             self.counters.expiries.fetch_add(1, Ordering::SeqCst);
         }
-        if let Some(t) = token {
-            if !self.token_valid(t).await {
-                self.counters.unauthorized.fetch_add(1, Ordering::SeqCst);
-                return Err(unauthorized());
-            }
+        if let Some(t) = token
+            && !self.token_valid(t).await
+        {
+            self.counters.unauthorized.fetch_add(1, Ordering::SeqCst);
+            return Err(unauthorized());
         }
         if self.faults.rate_limit_at.contains(&n)
             || self
                 .faults
                 .rate_limit_every
-                .is_some_and(|k| k > 0 && n % k == 0)
+                .is_some_and(|k| k > 0 && n.is_multiple_of(k))
         {
             let secs = self.faults.retry_after_secs;
             *self.retry_after_until.lock().await = Some(Instant::now() + Duration::from_secs(secs));
