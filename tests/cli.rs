@@ -280,7 +280,7 @@ fn list_show_and_export_work_end_to_end() {
         .output()
         .expect("run");
     let table = String::from_utf8(table.stdout).expect("utf8");
-    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.starts_with("REF"), "{table}");
     for line in table.lines() {
         assert!(
             sitrep::sanitize::width(line) <= 100,
@@ -300,12 +300,18 @@ fn list_show_and_export_work_end_to_end() {
 
     let csv = sb.ok(&["list", "--all", "--format", "csv", "--limit", "2"]);
     assert_eq!(csv.lines().count(), 3);
-    assert!(csv.starts_with("id,severity,vendor"));
+    assert!(csv.starts_with("ref,id,severity,vendor"));
 
     let shown = sb.ok(&["show", "prisma-cspm:P-1"]);
     assert!(shown.starts_with("prisma-cspm:P-1  [HIGH]"), "{shown}");
     let by_native = sb.ok(&["show", "P-1"]);
     assert_eq!(shown, by_native, "a unique native id resolves");
+    let p1_ref = rows
+        .iter()
+        .find(|r| r["id"] == "prisma-cspm:P-1")
+        .and_then(|r| r["ref"].as_i64())
+        .expect("ref of P-1");
+    assert_eq!(sb.ok(&["show", &p1_ref.to_string()]), shown, "the table's REF resolves");
     let j: serde_json::Value =
         serde_json::from_str(&sb.ok(&["show", "prisma-cspm:P-1", "--format", "json"]))
             .expect("json");

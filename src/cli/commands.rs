@@ -338,11 +338,16 @@ fn store_err(e: crate::store::StoreError) -> CliError {
     }
 }
 
-/// Exact id, else a unique native id or id prefix.
+/// Exact id, else a REF from the table, else a unique native id or id prefix.
 fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
     let id = id.trim();
     if store.get(id).map_err(store_err)?.is_some() {
         return Ok(id.to_string());
+    }
+    if let Ok(n) = id.parse::<i64>() {
+        if let Some(found) = store.id_by_ref(n).map_err(store_err)? {
+            return Ok(found);
+        }
     }
     let mut candidates = store.ids_like(id, 6).map_err(store_err)?;
     if candidates.is_empty() && !id.contains(':') {

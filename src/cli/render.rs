@@ -44,13 +44,72 @@ struct Col {
     flex: bool,
 }
 
-/// The queue as an aligned table that fits `width` columns (None: no limit).
+const COLS: [Col; 9] = [
+    Col {
+        head: "REF",
+        min: 3,
+        max: 9,
+        flex: false,
+    },
+    Col {
+        head: "SEV",
+        min: 4,
+        max: 12,
+        flex: false,
+    },
+    Col {
+        head: "VENDOR",
+        min: 3,
+        max: 14,
+        flex: false,
+    },
+    Col {
+        head: "TITLE",
+        min: 12,
+        max: 80,
+        flex: true,
+    },
+    Col {
+        head: "RESOURCE",
+        min: 8,
+        max: 48,
+        flex: true,
+    },
+    Col {
+        head: "ACCOUNT",
+        min: 7,
+        max: 20,
+        flex: false,
+    },
+    Col {
+        head: "AGE",
+        min: 3,
+        max: 5,
+        flex: false,
+    },
+    Col {
+        head: "STATUS",
+        min: 6,
+        max: 12,
+        flex: false,
+    },
+    Col {
+        head: "ID",
+        min: 8,
+        max: 90,
+        flex: true,
+    },
+];
+
+/// The queue as an aligned table that fits `width` columns (None: no limit). Title and
+/// resource (and a long id) shrink first, then account, vendor and age are dropped. REF is
+/// the short handle `sitrep show` accepts.
 pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
-                one_line(&r.id),
+                r.local_ref.to_string(),
                 one_line(&r.severity.to_store()),
                 one_line(&r.vendor),
                 one_line(&r.title),
@@ -58,61 +117,11 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
                 one_line(r.account.as_deref().unwrap_or("—")),
                 age(now, r.first_seen.unwrap_or(r.sort_time)),
                 one_line(&r.status),
+                one_line(&r.id),
             ]
         })
         .collect();
-    let mut cols = [
-        Col {
-            head: "ID",
-            min: 8,
-            max: 48,
-            flex: false,
-        },
-        Col {
-            head: "SEV",
-            min: 4,
-            max: 12,
-            flex: false,
-        },
-        Col {
-            head: "VENDOR",
-            min: 3,
-            max: 14,
-            flex: false,
-        },
-        Col {
-            head: "TITLE",
-            min: 12,
-            max: 90,
-            flex: true,
-        },
-        Col {
-            head: "RESOURCE",
-            min: 8,
-            max: 60,
-            flex: true,
-        },
-        Col {
-            head: "ACCOUNT",
-            min: 7,
-            max: 20,
-            flex: false,
-        },
-        Col {
-            head: "AGE",
-            min: 3,
-            max: 5,
-            flex: false,
-        },
-        Col {
-            head: "STATUS",
-            min: 6,
-            max: 12,
-            flex: false,
-        },
-    ];
-    // Natural widths, bounded by each column's max.
-    let mut w: Vec<usize> = cols
+    let mut w: Vec<usize> = COLS
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -125,9 +134,9 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
                 .clamp(c.head.len(), c.max)
         })
         .collect();
-    let mut shown = [true; 8];
+    let mut shown = [true; 9];
     if let Some(total) = width {
-        let used = |w: &[usize], shown: &[bool; 8]| -> usize {
+        let used = |w: &[usize], shown: &[bool; 9]| -> usize {
             w.iter()
                 .zip(shown)
                 .filter(|(_, s)| **s)
@@ -135,57 +144,59 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
                 .sum::<usize>()
                 .saturating_sub(2)
         };
-        // Shrink the flexible columns first, then drop the least important ones.
-        for drop in [usize::MAX, 5, 2, 6] {
-            if drop != usize::MAX && used(&w, &shown) > total {
-                shown[drop] = false;
-            }
-            while used(&w, &shown) > total {
-                let Some(i) = (0..8)
-                    .filter(|&i| shown[i] && cols[i].flex && w[i] > cols[i].min)
+        // Shrink the flexible columns to a comfortable width, then drop the least important
+        // columns, then shrink to the minimum.
+        let shrink = |w: &mut Vec<usize>, shown: &[bool; 9], floor: &dyn Fn(usize) -> usize| {
+            while used(w, shown) > total {
+                let Some(i) = (0..9)
+                    .filter(|&i| shown[i] && COLS[i].flex && w[i] > floor(i))
                     .max_by_key(|&i| w[i])
                 else {
                     break;
                 };
                 w[i] -= 1;
             }
+        };
+        let comfortable = |i: usize| COLS[i].min.max(if i == 3 { 28 } else { 18 });
+        shrink(&mut w, &shown, &comfortable);
+        for d in [5, 2, 6] {
+            if used(&w, &shown) > total {
+                shown[d] = false;
+                shrink(&mut w, &shown, &comfortable);
+            }
         }
-        if used(&w, &shown) > total {
-            // Still too wide: the title takes whatever is left.
-            let rest = used(&w, &shown) - total;
-            w[3] = w[3].saturating_sub(rest).max(1);
-            cols[3].min = 1;
-        }
+        shrink(&mut w, &shown, &|i| COLS[i].min);
     }
     let mut out = String::new();
-    let line = |vals: [&str; 8], out: &mut String| {
+    let line = |vals: [&str; 9], out: &mut String| {
         let mut parts = Vec::new();
-        for i in 0..8 {
-            if shown[i] {
-                let v = fit(vals[i], w[i]);
-                let pad = w[i].saturating_sub(sanitize::width(&v));
-                parts.push(format!("{v}{}", " ".repeat(pad)));
-            }
+        for i in (0..9).filter(|&i| shown[i]) {
+            let v = fit(vals[i], w[i]);
+            let pad = w[i].saturating_sub(sanitize::width(&v));
+            parts.push(format!("{v}{}", " ".repeat(pad)));
         }
         out.push_str(parts.join("  ").trim_end());
         out.push('\n');
     };
-    line(cols.map(|c| c.head), &mut out);
+    line(COLS.map(|c| c.head), &mut out);
     for r in &cells {
         line(
-            [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]],
+            [
+                &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8],
+            ],
             &mut out,
         );
     }
     out
 }
 
-pub const CSV_HEADER: &str = "id,severity,vendor,source,category,title,resource,resource_id,cloud,account,region,status,ticket,cves,first_seen,last_seen";
+pub const CSV_HEADER: &str = "ref,id,severity,vendor,source,category,title,resource,resource_id,cloud,account,region,status,ticket,cves,first_seen,last_seen";
 
 pub fn csv_row(r: &QueueRow) -> String {
     let opt = |s: &Option<String>| csv_field(s.as_deref().unwrap_or(""));
     let t = |t: Option<EpochMs>| t.map(iso).unwrap_or_default();
     [
+        r.local_ref.to_string(),
         csv_field(&r.id),
         csv_field(&r.severity.to_store()),
         csv_field(&r.vendor),

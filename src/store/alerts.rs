@@ -117,6 +117,9 @@ pub struct ListRequest<'a> {
 /// One queue line: what the table and the TUI's queue show. Text is raw (unsanitized).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QueueRow {
+    /// A short local handle (the row number in this database), for people: `sitrep show 42`.
+    #[serde(rename = "ref")]
+    pub local_ref: i64,
     pub id: String,
     pub source: String,
     pub vendor: String,
@@ -314,7 +317,7 @@ impl Store {
         let sql = format!(
             "SELECT id, source, vendor, severity, category, title, resource_name, resource_id, \
              cloud, account, region, status, assignee, ticket, cve_ids, first_seen, last_seen, \
-             sort_time, has_controls FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+             sort_time, has_controls, rowid FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
             req.sort.order_by()
         );
         params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
@@ -368,6 +371,16 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![format!("{escaped}%"), limit as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    /// The id of the alert with local handle `local_ref`.
+    pub fn id_by_ref(&self, local_ref: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM alerts WHERE rowid = ?", [local_ref], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -598,6 +611,7 @@ fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
     let rid: Option<String> = r.get(7)?;
     let cve_ids: String = r.get(14)?;
     Ok(QueueRow {
+        local_ref: r.get(19)?,
         id: r.get(0)?,
         source: r.get(1)?,
         vendor: r.get(2)?,
