@@ -311,7 +311,11 @@ fn list_show_and_export_work_end_to_end() {
         .find(|r| r["id"] == "prisma-cspm:P-1")
         .and_then(|r| r["ref"].as_i64())
         .expect("ref of P-1");
-    assert_eq!(sb.ok(&["show", &p1_ref.to_string()]), shown, "the table's REF resolves");
+    assert_eq!(
+        sb.ok(&["show", &p1_ref.to_string()]),
+        shown,
+        "the table's REF resolves"
+    );
     let j: serde_json::Value =
         serde_json::from_str(&sb.ok(&["show", "prisma-cspm:P-1", "--format", "json"]))
             .expect("json");

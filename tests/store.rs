@@ -267,3 +267,27 @@ fn alerts_round_trip_through_the_store() {
     assert_eq!(got.status, Status::New);
     assert_eq!(got.imported_at, NOW);
 }
+
+#[test]
+fn the_first_page_of_the_queue_walks_the_index_without_sorting() {
+    let (_d, mut s) = temp_store();
+    let alerts: Vec<Alert> = (0..200)
+        .map(|n| alert(n, Severity::High, NOW - i64::from(n) * 1000))
+        .collect();
+    s.import(&alerts, NOW).expect("import");
+    for sort in [SortKey::Severity, SortKey::Recent] {
+        let plan = s
+            .query_plan(&ListRequest {
+                sort,
+                limit: 50,
+                ..req()
+            })
+            .expect("plan")
+            .join(" | ");
+        assert!(plan.contains("USING INDEX"), "{sort:?}: {plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "{sort:?} sorts instead of walking an index: {plan}"
+        );
+    }
+}
