@@ -78,10 +78,8 @@ impl SortKey {
     /// Ties in the index-backed orders fall back to index order (rowid), which is stable.
     fn order_by(self) -> &'static str {
         match self {
-            SortKey::Severity => {
-                "alerts.severity_rank DESC, alerts.sort_time DESC, alerts.rowid DESC"
-            }
-            SortKey::Recent => "alerts.sort_time DESC, alerts.rowid DESC",
+            SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
+            SortKey::Recent => "alerts.sort_time DESC",
             SortKey::Oldest => {
                 "coalesce(alerts.first_seen, alerts.sort_time) ASC, alerts.rowid ASC"
             }
