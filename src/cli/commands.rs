@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::render;
 use super::{
     Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ImportArgs, ListArgs, ListFormat,
-    ShowArgs, ShowFormat,
+    ShowArgs, ShowFormat, SimArgs, SyncArgs,
 };
 use crate::config::{self, Config};
 use crate::domain::{EpochMs, Vendor};
@@ -100,6 +100,9 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     if let Command::Config(c) = &command {
         return config_cmd(c, &paths, env);
     }
+    if let Command::Sim(a) = command {
+        return sim(a, env);
+    }
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
     match command {
@@ -107,7 +110,8 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::List(a) => list(a, &paths, &config, env),
         Command::Show(a) => show(a, &paths, env),
         Command::Export(a) => export(a, &paths, &config, env),
-        Command::Config(_) => Ok(()),
+        Command::Sync(a) => sync(a, &paths, &config, env),
+        Command::Config(_) | Command::Sim(_) => Ok(()),
     }
 }
 
@@ -344,10 +348,10 @@ fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
     if store.get(id).map_err(store_err)?.is_some() {
         return Ok(id.to_string());
     }
-    if let Ok(n) = id.parse::<i64>() {
-        if let Some(found) = store.id_by_ref(n).map_err(store_err)? {
-            return Ok(found);
-        }
+    if let Ok(n) = id.parse::<i64>()
+        && let Some(found) = store.id_by_ref(n).map_err(store_err)?
+    {
+        return Ok(found);
     }
     let mut candidates = store.ids_like(id, 6).map_err(store_err)?;
     if candidates.is_empty() && !id.contains(':') {
@@ -569,4 +573,189 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))
+}
+
+fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
+    if config.sources.is_empty() {
+        return Err(CliError::input(format!(
+            "no [[source]] tables in {}; add one (docs/vendors.md), or try `sitrep sim --vendor wiz`, which prints a ready one",
+            paths.config.display()
+        )));
+    }
+    let mut chosen = Vec::new();
+    for name in &a.source {
+        match config.source(name) {
+            Some(s) => chosen.push(s.clone()),
+            None => {
+                return Err(CliError::input(format!(
+                    "--source '{}': no such source; configured: {}",
+                    sanitize::one_line(name),
+                    config
+                        .sources
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        chosen = config.sources.clone();
+    }
+    // Credentials first: a missing variable is a config error, reported before any request.
+    for s in &chosen {
+        for key in crate::config::sources::required_credentials(s.vendor, &s.options) {
+            s.secret(key).map_err(CliError::input)?;
+        }
+    }
+    let store = std::sync::Arc::new(std::sync::Mutex::new(open_store(paths)?));
+    let now = env.now_ms;
+    let full = a.full;
+    let rt = runtime()?;
+    let tty = std::io::stderr().is_terminal();
+    let reports = rt.block_on(async {
+        // Every source at once, each in its own task.
+        let mut set = tokio::task::JoinSet::new();
+        for (i, cfg) in chosen.iter().cloned().enumerate() {
+            let store = store.clone();
+            set.spawn(async move {
+                let progress = move |p: &crate::sources::sync::Progress| {
+                    if tty {
+                        eprint!(
+                            "\r\x1b[2K{}: page {}, {} alert(s)",
+                            p.source, p.pages, p.alerts
+                        );
+                    }
+                };
+                (
+                    i,
+                    crate::sources::sync::run(&cfg, &store, full, now, &progress).await,
+                )
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(r) = joined {
+                out.push(r);
+            }
+        }
+        // A task that died (a bug) still gets a line, not silence.
+        for (i, cfg) in chosen.iter().enumerate() {
+            if !out.iter().any(|(j, _)| *j == i) {
+                out.push((
+                    i,
+                    crate::sources::sync::RunReport {
+                        source: cfg.name.clone(),
+                        stats: Default::default(),
+                        error: Some(crate::sources::api::ApiError::Config(
+                            "internal error: the sync task stopped unexpectedly".into(),
+                        )),
+                    },
+                ));
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+    });
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let mut failed = Vec::new();
+    for r in &reports {
+        writeln!(env.out, "{}", r.line()).map_err(io_err)?;
+        if let Some(e) = &r.error {
+            failed.push(format!(
+                "{} ({})",
+                r.source,
+                sanitize::one_line(&e.to_string())
+            ));
+        }
+    }
+    let total: usize = reports.iter().map(|r| r.stats.alerts).sum();
+    writeln!(
+        env.out,
+        "synced {} source(s), {} alert(s); {} failed",
+        reports.len(),
+        total,
+        failed.len()
+    )
+    .map_err(io_err)?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::runtime(format!(
+            "sync failed for {}",
+            failed.join("; ")
+        )))
+    }
+}
+
+fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
+    use crate::sim::server::{self, Faults, SimOptions};
+    let faults = Faults::parse(&a.faults).map_err(|e| CliError::input(format!("--faults: {e}")))?;
+    if a.alerts == 0 || a.alerts > 1_000_000 {
+        return Err(CliError::input("--alerts: between 1 and 1000000"));
+    }
+    let vendor: Vendor = a.vendor.into();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let opts = SimOptions {
+            port: a.port,
+            alerts: a.alerts,
+            seed: a.seed,
+            faults,
+            now_ms: env.now_ms,
+            source_name: a.name.clone(),
+        };
+        let handle = server::start(vendor, opts).await.map_err(|e| CliError::runtime(e.to_string()))?;
+        writeln!(env.out, "{}", handle.announcement()).map_err(io_err)?;
+        env.out.flush().map_err(io_err)?;
+        eprintln!(
+            "sitrep: simulating {} at {} with {} alerts (seed {}); Ctrl-C stops it",
+            vendor.display_name(),
+            handle.base_url,
+            a.alerts,
+            a.seed
+        );
+        let churn = async {
+            if a.churn == 0 {
+                std::future::pending::<()>().await;
+            }
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(a.churn));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                handle.evolve((a.alerts / 50).max(1), (a.alerts / 100).max(1)).await;
+            }
+        };
+        let stop = async {
+            #[cfg(unix)]
+            {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        tokio::select! {
+            _ = churn => {}
+            _ = stop => {}
+        }
+        handle.stop().await;
+        Ok(())
+    })
 }

@@ -47,9 +47,48 @@ pub enum Command {
     Show(ShowArgs),
     /// Export alerts as JSON, CSV or Markdown
     Export(ExportArgs),
+    /// Fetch what changed from the configured vendor APIs ([[source]] tables)
+    Sync(SyncArgs),
+    /// Run a vendor API simulator on 127.0.0.1 (prints its connection details, then serves)
+    Sim(SimArgs),
     /// Create or check the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this source (by name); repeat for several
+    #[arg(long, value_name = "NAME")]
+    pub source: Vec<String>,
+    /// Ignore the watermarks and fetch everything
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Which vendor API to simulate
+    #[arg(long, value_enum)]
+    pub vendor: VendorArg,
+    /// Port on 127.0.0.1 (0: any free port)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Findings to serve
+    #[arg(long, default_value_t = 500)]
+    pub alerts: usize,
+    /// Seed of the generated world (same seed, same alerts)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Faults, e.g. 'standard' or '429@3,expire@8,5xx@14x3,truncate@6,latency=20ms'
+    #[arg(long, default_value = "none", value_name = "SPEC")]
+    pub faults: String,
+    /// Every this many seconds, change 2% of the alerts and add a few (0: never)
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub churn: u64,
+    /// Name of the source in the printed [[source]] table
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

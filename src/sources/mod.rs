@@ -14,6 +14,7 @@ pub mod lacework;
 pub mod orca;
 pub mod prisma_compute;
 pub mod prisma_cspm;
+pub mod sync;
 pub mod wiz;
 
 use serde_json::Value;

@@ -5,12 +5,14 @@
 
 mod alerts;
 mod migrate;
+mod sources;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 pub use alerts::{ImportStats, ListRequest, QueueRow, SortKey, StatusChange, StoredAlert};
+pub use sources::SourceState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

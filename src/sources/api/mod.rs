@@ -17,7 +17,7 @@ pub mod wiz;
 mod session;
 mod transport;
 
-pub use session::{AuthToken, Session};
+pub use session::{AuthToken, LoginFuture, Session};
 pub use transport::{Reply, RetryPolicy, Stats, Transport};
 
 use crate::config::SourceConfig;
