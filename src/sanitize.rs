@@ -145,6 +145,22 @@ pub fn clean(input: &str) -> (Cow<'_, str>, Findings) {
     (Cow::Owned(out), findings)
 }
 
+/// Would [`clean`] change this text? (No allocation.)
+pub fn is_suspicious_text(input: &str) -> bool {
+    input.chars().any(is_suspicious)
+}
+
+/// Does any string (or key) in this JSON value carry what [`clean`] removes?
+pub fn json_is_suspicious(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => is_suspicious_text(s),
+        Value::Array(a) => a.iter().any(json_is_suspicious),
+        Value::Object(m) => m.iter().any(|(k, v)| is_suspicious_text(k) || json_is_suspicious(v)),
+        _ => false,
+    }
+}
+
 /// [`clean`], keeping only the text.
 pub fn text(input: &str) -> Cow<'_, str> {
     clean(input).0
@@ -377,6 +393,16 @@ mod tests {
         assert_eq!(out, serde_json::json!({"k": ["ab", {"t": "x"}], "n": 1}));
         assert_eq!(f.escapes, 2);
         assert_eq!(f.bidi, 1);
+    }
+
+    #[test]
+    fn suspicion_checks_agree_with_clean() {
+        for s in ["plain", "a\x1b[1mb", "x\u{202e}y", "z\u{200b}", "tab\tnew\nline", "\u{9b}"] {
+            assert_eq!(is_suspicious_text(s), clean(s).1.any(), "{s:?}");
+        }
+        assert!(json_is_suspicious(&serde_json::json!({"a": [1, {"b": "x\u{7}"}]})));
+        assert!(json_is_suspicious(&serde_json::json!({"k\u{1b}": 1})));
+        assert!(!json_is_suspicious(&serde_json::json!({"a": ["ok", 2, null]})));
     }
 
     #[test]

@@ -165,16 +165,61 @@ pub struct StatusChange {
     pub at: EpochMs,
 }
 
-fn content_hash(alert: &Alert) -> String {
-    let bytes = serde_json::to_vec(alert).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// The alert's normalized fields without its raw payload (hashed next to the raw JSON text,
+/// so the payload is serialized once per import).
+#[derive(serde::Serialize)]
+struct Normalized<'a> {
+    source: &'a str,
+    vendor: Vendor,
+    native_id: &'a str,
+    category: &'a Category,
+    title: &'a str,
+    description: &'a Option<String>,
+    policy: &'a Policy,
+    severity: &'a Severity,
+    resource: &'a Resource,
+    exposure: &'a Exposure,
+    cves: &'a [Cve],
+    compliance: &'a [Compliance],
+    first_seen: Option<EpochMs>,
+    last_seen: Option<EpochMs>,
+    vendor_updated: Option<EpochMs>,
+    vendor_status: &'a VendorState,
+    remediation: &'a Option<String>,
+    attack_context: &'a Option<serde_json::Value>,
+}
+
+/// sha256 over the normalized fields and the raw payload's JSON text.
+fn content_hash(a: &Alert, raw_json: &str) -> String {
+    let normalized = Normalized {
+        source: &a.source,
+        vendor: a.vendor,
+        native_id: &a.native_id,
+        category: &a.category,
+        title: &a.title,
+        description: &a.description,
+        policy: &a.policy,
+        severity: &a.severity,
+        resource: &a.resource,
+        exposure: &a.exposure,
+        cves: &a.cves,
+        compliance: &a.compliance,
+        first_seen: a.first_seen,
+        last_seen: a.last_seen,
+        vendor_updated: a.vendor_updated,
+        vendor_status: &a.vendor_status,
+        remediation: &a.remediation,
+        attack_context: &a.attack_context,
+    };
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&normalized).unwrap_or_default());
+    h.update([0u8]);
+    h.update(raw_json.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Did any vendor text in the alert carry controls, escapes, bidi or zero-width characters?
 fn carries_controls(alert: &Alert) -> bool {
-    let mut f = sanitize::Findings::default();
-    let _ = sanitize::json(&alert.raw, &mut f);
     let fields = [
         Some(alert.title.as_str()),
         alert.description.as_deref(),
@@ -183,14 +228,9 @@ fn carries_controls(alert: &Alert) -> bool {
         alert.resource.name.as_deref(),
         alert.remediation.as_deref(),
     ];
-    for s in fields.into_iter().flatten() {
-        f.add(sanitize::clean(s).1);
-    }
-    for (k, v) in &alert.resource.tags {
-        f.add(sanitize::clean(k).1);
-        f.add(sanitize::clean(v).1);
-    }
-    f.any()
+    fields.into_iter().flatten().any(sanitize::is_suspicious_text)
+        || alert.resource.tags.iter().any(|(k, v)| sanitize::is_suspicious_text(k) || sanitize::is_suspicious_text(v))
+        || sanitize::json_is_suspicious(&alert.raw)
 }
 
 fn resource_text(a: &Alert) -> String {
@@ -217,7 +257,7 @@ const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, descri
     cve_ids, max_cvss, compliance_json, first_seen, last_seen, vendor_updated, vendor_status, \
     remediation, attack_json, raw_json, content_hash, has_controls, sort_time";
 
-fn vendor_values(a: &Alert, hash: &str, now_ms: EpochMs) -> Vec<SqlValue> {
+fn vendor_values(a: &Alert, hash: &str, raw_json: String, now_ms: EpochMs) -> Vec<SqlValue> {
     use SqlValue::{Integer, Null, Real, Text};
     let opt = |s: &Option<String>| s.clone().map(Text).unwrap_or(Null);
     let opt_i = |v: Option<i64>| v.map(Integer).unwrap_or(Null);
@@ -291,7 +331,7 @@ fn vendor_values(a: &Alert, hash: &str, now_ms: EpochMs) -> Vec<SqlValue> {
             .as_ref()
             .map(|v| Text(to_json(v)))
             .unwrap_or(Null),
-        Text(to_json(&a.raw)),
+        Text(raw_json),
         Text(hash.to_string()),
         Integer(i64::from(carries_controls(a))),
         Integer(sort_time),
@@ -562,7 +602,8 @@ fn import_tx(
         if seen.get(&id) != Some(&i) {
             continue;
         }
-        let hash = content_hash(a);
+        let raw_json = to_json(&a.raw);
+        let hash = content_hash(a, &raw_json);
         let existing = lookup
             .query_row([&id], |r| {
                 Ok((
@@ -584,7 +625,7 @@ fn import_tx(
         match existing {
             None => {
                 let mut values = vec![SqlValue::Text(id.clone())];
-                values.extend(vendor_values(a, &hash, now_ms));
+                values.extend(vendor_values(a, &hash, raw_json, now_ms));
                 values.push(SqlValue::Integer(now_ms));
                 values.push(SqlValue::Integer(now_ms));
                 insert.execute(rusqlite::params_from_iter(values))?;
@@ -599,7 +640,7 @@ fn import_tx(
                 stats.stale += 1
             }
             Some((rowid, _, _, old_status)) => {
-                let mut values = vendor_values(a, &hash, now_ms);
+                let mut values = vendor_values(a, &hash, raw_json, now_ms);
                 values.push(SqlValue::Integer(now_ms));
                 values.push(SqlValue::Integer(rowid));
                 update.execute(rusqlite::params_from_iter(values))?;

@@ -1,0 +1,111 @@
+//! `sitrep sim` and `sitrep sync` as a user runs them: a simulator in its own process, its
+//! announcement pasted into a config file, then sync, list and the refresher.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use common::Sandbox;
+use sitrep::domain::Vendor;
+
+struct Sim {
+    child: Child,
+    announcement: serde_json::Value,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(sb: &Sandbox, vendor: &str, alerts: usize, faults: &str) -> Sim {
+    let mut child = sb
+        .cmd()
+        .args(["sim", "--vendor", vendor, "--alerts", &alerts.to_string(), "--seed", "7", "--faults", faults])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("first line");
+    let announcement: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    Sim { child, announcement }
+}
+
+#[test]
+fn sim_announces_itself_and_sync_fetches_from_it() {
+    let sb = Sandbox::new();
+    let mut config = String::new();
+    let mut env = Vec::new();
+    let mut sims = Vec::new();
+    for v in Vendor::ALL {
+        let sim = start_sim(&sb, v.as_str(), 300, "none");
+        let a = &sim.announcement;
+        assert_eq!(a["vendor"], v.as_str());
+        let base = a["base_url"].as_str().expect("base_url");
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        for (k, val) in a["env"].as_object().expect("env") {
+            env.push((k.clone(), val.as_str().expect("value").to_string()));
+        }
+        config.push_str(a["source_toml"].as_str().expect("toml"));
+        config.push('\n');
+        sims.push(sim);
+    }
+    let cfg = sb.write("config.toml", &config);
+    let run = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env("SITREP_CONFIG", &cfg);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.args(args).output().expect("run")
+    };
+    let out = run(&["sync"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "sync failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.contains(": ok — ")).count(), 6, "{stdout}");
+    assert!(stdout.contains("synced 6 source(s)"), "{stdout}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["list", "--all", "--format", "json", "--limit", "100000"]).stdout).expect("json");
+    let rows = json.as_array().expect("rows");
+    for v in Vendor::ALL {
+        assert!(rows.iter().any(|r| r["vendor"] == v.as_str()), "no {v} alerts after sync");
+    }
+
+    // A second sync asks only for the window since the watermark: nothing new.
+    let out = run(&["sync"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.lines().all(|l| !l.contains(" new,") || l.contains(" 0 new,")), "{stdout}");
+
+    // Missing credentials are a config error before any request.
+    let mut c = sb.cmd();
+    c.env("SITREP_CONFIG", &cfg);
+    let out = c.args(["sync"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("environment variable") && err.contains("is not set"), "{err}");
+}
+
+#[test]
+fn a_failing_source_is_named_and_the_exit_code_is_1() {
+    let sb = Sandbox::new();
+    let sim = start_sim(&sb, "orca", 50, "none");
+    let toml = sim.announcement["source_toml"].as_str().expect("toml");
+    let cfg = sb.write("config.toml", toml);
+    let mut c = sb.cmd();
+    c.env("SITREP_CONFIG", &cfg);
+    for (k, _) in sim.announcement["env"].as_object().expect("env") {
+        c.env(k, "wrong-credential-value");
+    }
+    let out = c.args(["sync"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sync failed for orca-sim") && stderr.contains("authentication failed"), "{stderr}");
+    assert!(!stderr.contains("wrong-credential-value"), "a secret reached the error: {stderr}");
+}
