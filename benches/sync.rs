@@ -1,0 +1,75 @@
+//! Sync throughput: a zero-latency loopback simulator per vendor → client → mapper → store.
+//! Also the local side alone (parse + map + store of the same payloads), which must not be the
+//! bottleneck.
+
+use std::hint::black_box;
+use std::sync::Mutex;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sitrep::config::Config;
+use sitrep::config::sources::{CredentialRef, Secret};
+use sitrep::domain::Vendor;
+use sitrep::sim::server::{self, Faults, SimOptions};
+use sitrep::sim::{emit, world::World};
+use sitrep::store::Store;
+
+const NOW: i64 = 1_795_305_600_000;
+const N: usize = 5_000;
+
+fn sync(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut g = c.benchmark_group("sync");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N as u64));
+    for vendor in Vendor::ALL {
+        let sim = rt
+            .block_on(server::start(
+                vendor,
+                SimOptions { alerts: N, seed: 11, faults: Faults::none(), now_ms: NOW, ..Default::default() },
+            ))
+            .expect("sim");
+        let mut cfg = Config::from_text(Some(std::path::Path::new("bench.toml")), &sim.source_toml)
+            .expect("toml")
+            .sources
+            .remove(0);
+        for c in cfg.credentials.values_mut() {
+            if let CredentialRef::Env(var) = c.clone() {
+                let v = sim.env.iter().find(|(n, _)| *n == var).map(|(_, v)| v.clone()).unwrap_or_default();
+                *c = CredentialRef::Literal(Secret::new(v));
+            }
+        }
+        g.bench_function(BenchmarkId::new("full_sync_zero_latency", vendor.as_str()), |b| {
+            b.iter(|| {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let store = Mutex::new(Store::open(&dir.path().join("s.db")).expect("store"));
+                let report = rt.block_on(sitrep::sources::sync::run(&cfg, &store, true, NOW, &|_| {}));
+                assert!(report.error.is_none(), "{:?}", report.error);
+                black_box(report.stats.alerts)
+            })
+        });
+        rt.block_on(sim.stop());
+    }
+    g.finish();
+
+    // The local side alone: the same payloads parsed from text, mapped and stored.
+    let mut g = c.benchmark_group("local_pipeline");
+    g.sample_size(10);
+    let world = World::generate(11, N, NOW);
+    for vendor in Vendor::ALL {
+        let text = emit::vendor_body(vendor, &world).to_string();
+        g.throughput(Throughput::Elements(N as u64));
+        g.bench_function(BenchmarkId::new("parse_map_store", vendor.as_str()), |b| {
+            b.iter(|| {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let mut store = Store::open(&dir.path().join("s.db")).expect("store");
+                let body: serde_json::Value = serde_json::from_str(&text).expect("json");
+                let alerts = sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map");
+                black_box(store.import(&alerts, NOW).expect("import"))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sync);
+criterion_main!(benches);
