@@ -48,7 +48,11 @@ async fn assert_store_equals_world(handle: &SimHandle, sink: &StoreSink, source:
     let have = sink.stored_ids(source);
     let missing = want.difference(&have).count();
     let extra = have.difference(&want).count();
-    assert_eq!((missing, extra), (0, 0), "missing / extra alerts in the store");
+    assert_eq!(
+        (missing, extra),
+        (0, 0),
+        "missing / extra alerts in the store"
+    );
     for f in world.findings_for(V) {
         let id = emit::native_id(V, &world, f);
         let a = sink
@@ -95,16 +99,31 @@ async fn syncs_5000_alerts_through_faults() {
     assert_eq!(counter(&c.early_requests), 0, "requests before Retry-After");
     assert!(counter(&c.rate_limited) >= 3, "429s served");
     assert_eq!(counter(&c.expiries), 1);
-    assert_eq!(counter(&c.logins), 2, "one login, one re-login after expiry");
+    assert_eq!(
+        counter(&c.logins),
+        2,
+        "one login, one re-login after expiry"
+    );
     assert_eq!(counter(&c.unauthorized), 1);
-    assert_eq!(counter(&c.server_errors), 3, "the 5xx burst was served and retried");
-    assert_eq!(counter(&c.truncated), 1, "the truncated page was served and re-fetched");
+    assert_eq!(
+        counter(&c.server_errors),
+        3,
+        "the 5xx burst was served and retried"
+    );
+    assert_eq!(
+        counter(&c.truncated),
+        1,
+        "the truncated page was served and re-fetched"
+    );
     let stats = client.stats();
     assert_eq!(sitrep::sources::api::Stats::get(&stats.reauths), 1);
     assert!(sitrep::sources::api::Stats::get(&stats.rate_limited) >= 3);
     // 20 pages, 3 × 429, 1 × 401, 3 × 503, 1 truncated: every one of them was answered.
     assert_eq!(counter(&c.data_requests), 20 + 3 + 1 + 3 + 1);
-    eprintln!("5,000 CSPM alerts through faults in {:?}", started.elapsed());
+    eprintln!(
+        "5,000 CSPM alerts through faults in {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,6 +133,7 @@ async fn incremental_sync_fetches_only_the_window() {
     cfg.page_size = Some(1000);
     let mut client = Client::new(&cfg).expect("client");
     let mut sink = StoreSink::new();
+    let started = std::time::Instant::now();
     client
         .fetch(
             Window {
@@ -124,6 +144,11 @@ async fn incremental_sync_fetches_only_the_window() {
         )
         .await
         .expect("first sync");
+    eprintln!(
+        "5,000 CSPM alerts without faults in {:?} (store import {:?})",
+        started.elapsed(),
+        sink.import_time
+    );
     assert_eq!(sink.delivered.len(), 5000);
     let watermark = sink.max_updated.expect("a watermark");
 
@@ -145,12 +170,18 @@ async fn incremental_sync_fetches_only_the_window() {
     let served = sink.delivered.len();
     let changed: usize = {
         let world = handle.state.world.read().await;
-        world.findings_for(V).filter(|f| f.updated_ms >= since).count()
+        world
+            .findings_for(V)
+            .filter(|f| f.updated_ms >= since)
+            .count()
     };
     // Only the window was asked for and served: the changed and new alerts (plus any the
     // overlap re-reads), far fewer than the 5,100.
-    assert_eq!(served, changed, "served exactly the alerts updated since the watermark");
-    assert!(served >= 100 && served < 1000, "served {served}");
+    assert_eq!(
+        served, changed,
+        "served exactly the alerts updated since the watermark"
+    );
+    assert!((100..1000).contains(&served), "served {served}");
     assert_eq!(sink.duplicates(), 0);
     let requests = counter(&handle.state.counters.data_requests) - requests_before;
     assert!(requests <= 2, "{requests} requests for the window");
@@ -179,7 +210,10 @@ async fn wrong_credentials_fail_clearly() {
     let text = err.to_string();
     assert!(matches!(err, ApiError::Unauthorized(_)), "{err:?}");
     assert!(text.contains(&cfg.name), "{text}");
-    assert!(text.contains("invalid_credentials") || text.contains("401"), "{text}");
+    assert!(
+        text.contains("invalid_credentials") || text.contains("401"),
+        "{text}"
+    );
     assert!(!text.contains(wrong), "the secret leaked: {text}");
     assert!(counter(&handle.state.counters.auth_requests) <= 2);
     assert_eq!(counter(&handle.state.counters.data_requests), 0);
@@ -233,8 +267,7 @@ async fn full(client: &mut Client) -> StoreSink {
 async fn write_back_dismiss_snooze_reopen_and_the_unsupported() {
     let handle = start(200, Faults::none()).await;
     let mut cfg = source_config(&handle);
-    cfg.options
-        .insert("token_renew_after".into(), "1s".into());
+    cfg.options.insert("token_renew_after".into(), "1s".into());
     let mut client = Client::new(&cfg).expect("client");
     let open: Vec<String> = {
         let world = handle.state.world.read().await;
@@ -256,14 +289,20 @@ async fn write_back_dismiss_snooze_reopen_and_the_unsupported() {
         },
         note: None,
     };
-    assert_eq!(client.write_back(&dismiss).await.expect("dismiss"), WriteOutcome::Done);
+    assert_eq!(
+        client.write_back(&dismiss).await.expect("dismiss"),
+        WriteOutcome::Done
+    );
     let until = now_ms() + 7 * 86_400_000;
     let snooze = WriteBack::SetStatus {
         native_id: b.clone(),
         status: Status::Snoozed { until, note: None },
         note: Some("waiting for the change window".into()),
     };
-    assert_eq!(client.write_back(&snooze).await.expect("snooze"), WriteOutcome::Done);
+    assert_eq!(
+        client.write_back(&snooze).await.expect("snooze"),
+        WriteOutcome::Done
+    );
 
     let sink = full(&mut client).await;
     let got_a = &sink.latest[&a];
@@ -273,7 +312,10 @@ async fn write_back_dismiss_snooze_reopen_and_the_unsupported() {
     assert_eq!(got_b.vendor_status, VendorState::Snoozed);
     let snoozed_until = got_b.raw["dismissalUntilTs"].as_i64().expect("snooze end");
     assert!(snoozed_until >= until && snoozed_until < until + 3_600_000 + 60_000);
-    assert_eq!(sink.stored(&cfg.name, &a).alert.vendor_status, VendorState::Dismissed);
+    assert_eq!(
+        sink.stored(&cfg.name, &a).alert.vendor_status,
+        VendorState::Dismissed
+    );
 
     // Dismissing it again: the alert is no longer open (404 alert_no_longer_in_expected_state).
     match client.write_back(&dismiss).await {
@@ -290,8 +332,15 @@ async fn write_back_dismiss_snooze_reopen_and_the_unsupported() {
         status: Status::New,
         note: None,
     };
-    assert_eq!(client.write_back(&reopen).await.expect("reopen"), WriteOutcome::Done);
-    assert_eq!(counter(&handle.state.counters.logins), logins, "extended, not logged in");
+    assert_eq!(
+        client.write_back(&reopen).await.expect("reopen"),
+        WriteOutcome::Done
+    );
+    assert_eq!(
+        counter(&handle.state.counters.logins),
+        logins,
+        "extended, not logged in"
+    );
     assert_eq!(counter(&handle.state.counters.auth_requests), auths + 1);
 
     let sink = full(&mut client).await;

@@ -19,6 +19,8 @@ pub struct StoreSink {
     pub max_updated: Option<EpochMs>,
     /// The last alert delivered per native id.
     pub latest: HashMap<String, Alert>,
+    /// Time spent importing into the store.
+    pub import_time: std::time::Duration,
 }
 
 impl StoreSink {
@@ -29,6 +31,7 @@ impl StoreSink {
             delivered: Vec::new(),
             max_updated: None,
             latest: HashMap::new(),
+            import_time: std::time::Duration::ZERO,
         }
     }
 
@@ -73,9 +76,11 @@ impl PageSink for StoreSink {
             }
             self.latest.insert(a.native_id.clone(), a.clone());
         }
+        let t = std::time::Instant::now();
         self.store
             .import(&alerts, chrono::Utc::now().timestamp_millis())
             .map_err(|e| ApiError::Store(e.to_string()))?;
+        self.import_time += t.elapsed();
         Ok(())
     }
 }
@@ -88,7 +93,9 @@ pub fn source_config(handle: &SimHandle) -> SourceConfig {
     let env: BTreeMap<String, String> = handle.env.iter().cloned().collect();
     for c in cfg.credentials.values_mut() {
         if let CredentialRef::Env(var) = c {
-            let value = env.get(var.as_str()).expect("the simulator names its variables");
+            let value = env
+                .get(var.as_str())
+                .expect("the simulator names its variables");
             *c = CredentialRef::Literal(Secret::new(value.clone()));
         }
     }

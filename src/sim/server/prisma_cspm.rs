@@ -21,6 +21,9 @@
 //!   `[{"i18nKey": …, "severity": "error", "subject": …}]`; 429s carry `Retry-After` and the
 //!   `X-RateLimit-*` headers (every `/v2/alert` response carries the latter).
 
+// Handlers' helpers return the axum response to send as their error, as `SimState::gate` does.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,7 +143,10 @@ pub fn router(state: Arc<SimState>) -> Router {
 /// A Prisma error: the status and an `x-redlock-status` header naming the i18n key.
 fn redlock_error(status: StatusCode, key: &str, subject: Option<&str>) -> Response {
     let detail = json!([{ "i18nKey": key, "severity": "error", "subject": subject }]);
-    let mut r = json_response(status, &json!({ "status": status.as_u16(), "message": key }));
+    let mut r = json_response(
+        status,
+        &json!({ "status": status.as_u16(), "message": key }),
+    );
     if let Ok(v) = HeaderValue::from_str(&detail.to_string()) {
         r.headers_mut().insert("x-redlock-status", v);
     }
@@ -150,10 +156,7 @@ fn redlock_error(status: StatusCode, key: &str, subject: Option<&str>) -> Respon
 /// The rate-limit headers Prisma puts on its responses (`/v2/alert`: 2 req/s, burst 10).
 fn rate_headers(r: &mut Response, remaining: u32) {
     let h = r.headers_mut();
-    h.insert(
-        "x-ratelimit-burst-capacity",
-        HeaderValue::from_static("10"),
-    );
+    h.insert("x-ratelimit-burst-capacity", HeaderValue::from_static("10"));
     h.insert("x-ratelimit-replenish-rate", HeaderValue::from_static("2"));
     h.insert(
         "x-ratelimit-requested-tokens",

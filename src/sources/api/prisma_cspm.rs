@@ -22,9 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Status, Vendor};
@@ -36,7 +34,10 @@ pub const MAX_PAGE_SIZE: u32 = 10_000;
 /// When to renew the 10-minute JWT (pcapi: 590 s).
 pub const DEFAULT_RENEW_AFTER: Duration = Duration::from_secs(590);
 
-pub struct Client {
+/// The client; its state lives on the heap so that [`super::Client`] stays small.
+pub struct Client(Box<Inner>);
+
+struct Inner {
     name: String,
     base: String,
     access_key: Secret,
@@ -77,7 +78,7 @@ impl Client {
                 ))
             })?,
         };
-        Ok(Client {
+        Ok(Client(Box::new(Inner {
             name: cfg.name.clone(),
             base: cfg.base_url.clone(),
             access_key,
@@ -89,13 +90,23 @@ impl Client {
                 .unwrap_or(DEFAULT_PAGE_SIZE)
                 .clamp(1, MAX_PAGE_SIZE),
             renew_after,
-        })
+        })))
     }
 
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        &self.0.transport
     }
 
+    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+        self.0.fetch(window, sink).await
+    }
+
+    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+        self.0.write_back(action).await
+    }
+}
+
+impl Inner {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -163,7 +174,12 @@ impl Client {
     }
 
     /// POST `body` to `path` with the session token; JSON reply.
-    async fn post_json(&self, path: &str, query: &[(&str, &str)], body: &Value) -> Result<Value, ApiError> {
+    async fn post_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Value, ApiError> {
         let url = self.url(path);
         let login = |prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login(prev)) };
         let (_, v) = self
@@ -204,7 +220,7 @@ impl Client {
         }
     }
 
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         let mut body = self.first_body(window);
         let mut received: u64 = 0;
         let mut pages = 0u64;
@@ -243,7 +259,7 @@ impl Client {
         }
     }
 
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         let (native_id, status, note) = match action {
             WriteBack::Comment { .. } => return Ok(WriteOutcome::Unsupported(NO_COMMENT)),
             WriteBack::SetStatus {
@@ -269,7 +285,8 @@ impl Client {
                     .clone()
                     .or_else(|| n.clone())
                     .unwrap_or_else(|| format!("Dismissed in sitrep: {}", reason.as_str()));
-                let mut b = json!({ "alerts": [native_id], "dismissalNote": text, "filter": filter });
+                let mut b =
+                    json!({ "alerts": [native_id], "dismissalNote": text, "filter": filter });
                 if let Some(u) = until {
                     b["dismissalTimeRange"] = snooze_range(*u, now);
                 }
