@@ -50,6 +50,9 @@ pub const MAX_LIMIT: usize = 10_000;
 /// `limit` when the body gives none.
 pub const DEFAULT_LIMIT: usize = 100;
 
+/// Page tokens remembered before the oldest are forgotten (a forgotten token gets a 400).
+const MAX_CURSORS: usize = 100_000;
+
 const ENV_ACCESS_KEY: &str = "SITREP_SIM_PRISMA_CSPM_ACCESS_KEY";
 const ENV_SECRET_KEY: &str = "SITREP_SIM_PRISMA_CSPM_SECRET_KEY";
 
@@ -488,13 +491,19 @@ async fn list(
     let (total, page) = items;
     // A token on every page, the last one included (the real API's quirk).
     let next = format!("sim-{}", app.sim.random_hex(48).await);
-    app.cursors.lock().await.insert(
+    let mut cursors = app.cursors.lock().await;
+    // Tokens stay valid (a retried page re-sends its token) until there are very many.
+    if cursors.len() >= MAX_CURSORS {
+        cursors.clear();
+    }
+    cursors.insert(
         next.clone(),
         Cursor {
             query: cursor.query.clone(),
             offset: cursor.offset + page.len(),
         },
     );
+    drop(cursors);
     let body = json!({
         "totalRows": total,
         "items": page,
