@@ -121,8 +121,22 @@ pub async fn assert_store_equals_truth(
             }
         }
     }
-    assert!(missing.is_empty(), "{} missing, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
-    assert!(wrong.is_empty(), "{} differ, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
-    assert_eq!(sink.store.total().expect("total"), truth.len(), "extra alerts in the store");
+    assert!(
+        missing.is_empty(),
+        "{} missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} differ, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert_eq!(
+        sink.store.total().expect("total"),
+        truth.len(),
+        "extra alerts in the store"
+    );
     truth.len()
 }

@@ -68,7 +68,7 @@ pub fn router(state: Arc<SimState>) -> Router {
 
 /// `SITREP_SIM_LACEWORK_KEY_ID` / `SITREP_SIM_LACEWORK_SECRET`, derived from the seed.
 pub fn credentials(seed: u64) -> Vec<(String, String)> {
-    let mut rng = crate::sim::rng::Rng::new(seed ^ 0x4c57_4b45_59);
+    let mut rng = crate::sim::rng::Rng::new(seed ^ 0x004c_574b_4559);
     let key_id = format!("SIMLW_{}", rng.hex(56).to_ascii_uppercase());
     let secret = format!("_{}", rng.hex(32));
     vec![
@@ -100,7 +100,10 @@ async fn token(State(lw): State<Arc<Lacework>>, headers: HeaderMap, body: Bytes)
     lw.state.auth_request();
     let creds = credentials(lw.state.seed);
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return message(StatusCode::BAD_REQUEST, "request body must be JSON {\"keyId\", \"expiryTime\"}");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "request body must be JSON {\"keyId\", \"expiryTime\"}",
+        );
     };
     let key_ok = req.get("keyId").and_then(Value::as_str) == Some(creds[0].1.as_str());
     let secret_ok = header(&headers, "x-lw-uaks").as_deref() == Some(creds[1].1.as_str());
@@ -116,7 +119,11 @@ async fn token(State(lw): State<Arc<Lacework>>, headers: HeaderMap, body: Bytes)
         .and_then(Value::as_u64)
         .unwrap_or(3600)
         .clamp(1, 86_400);
-    let ttl = lw.state.faults.token_ttl.unwrap_or(Duration::from_secs(asked));
+    let ttl = lw
+        .state
+        .faults
+        .token_ttl
+        .unwrap_or(Duration::from_secs(asked));
     let token = lw.state.issue_token(Some(ttl)).await;
     let expires = lw.state.now_ms() + ttl.as_millis() as i64;
     json_response(
@@ -125,15 +132,15 @@ async fn token(State(lw): State<Arc<Lacework>>, headers: HeaderMap, body: Bytes)
     )
 }
 
-/// Parse the request's window: (start, end) in epoch ms.
-fn window(q: &HashMap<String, String>, now: EpochMs) -> Result<(EpochMs, EpochMs), Response> {
-    let parse = |k: &str| -> Result<Option<EpochMs>, Response> {
+/// Parse the request's window: (start, end) in epoch ms, or the 400 message.
+fn window(q: &HashMap<String, String>, now: EpochMs) -> Result<(EpochMs, EpochMs), String> {
+    let parse = |k: &str| -> Result<Option<EpochMs>, String> {
         match q.get(k) {
             None => Ok(None),
             Some(s) => crate::sources::json::parse_time(s).map(Some).ok_or_else(|| {
-                message(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Invalid {k} '{s}': expected an RFC 3339 time such as 2022-09-29T16:00:00.000Z"),
+                format!(
+                    "Invalid {k} '{}': expected an RFC 3339 time such as 2022-09-29T16:00:00.000Z",
+                    crate::sanitize::one_line(s)
                 )
             }),
         }
@@ -141,27 +148,16 @@ fn window(q: &HashMap<String, String>, now: EpochMs) -> Result<(EpochMs, EpochMs
     let (start, end) = match (parse("startTime")?, parse("endTime")?) {
         (Some(s), Some(e)) => (s, e),
         (None, None) => (now - DAY_MS, now),
-        _ => {
-            return Err(message(
-                StatusCode::BAD_REQUEST,
-                "startTime and endTime must be given together",
-            ));
-        }
+        _ => return Err("startTime and endTime must be given together".into()),
     };
     if end <= start {
-        return Err(message(StatusCode::BAD_REQUEST, "endTime must be after startTime"));
+        return Err("endTime must be after startTime".into());
     }
     if end - start > MAX_WINDOW_MS {
-        return Err(message(
-            StatusCode::BAD_REQUEST,
-            "The time range between startTime and endTime cannot exceed 7 days",
-        ));
+        return Err("The time range between startTime and endTime cannot exceed 7 days".into());
     }
     if start < now - MAX_HISTORY_MS {
-        return Err(message(
-            StatusCode::BAD_REQUEST,
-            "startTime cannot be more than 92 days in the past",
-        ));
+        return Err("startTime cannot be more than 92 days in the past".into());
     }
     Ok((start, end))
 }
@@ -189,7 +185,7 @@ async fn list(
     };
     let (start, end) = match window(&q, lw.state.now_ms()) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(m) => return message(StatusCode::BAD_REQUEST, &m),
     };
     let after: Option<u64> = match q.get("page") {
         None => None,
@@ -233,7 +229,10 @@ async fn list(
 const PAGE_SALT: u64 = 0x1ace_0000_5eed;
 
 fn emit_one(world: &World, f: &SimFinding) -> Value {
-    emit::items(world, &[f]).into_iter().next().unwrap_or(Value::Null)
+    emit::items(world, &[f])
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null)
 }
 
 fn find<'a>(world: &'a World, id: &str) -> Option<&'a SimFinding> {
@@ -268,7 +267,13 @@ async fn details(
     let body = match scope {
         "Details" => json!({ "data": emit_one(&world, f) }),
         "Timeline" => {
-            let entries = lw.timeline.lock().await.get(&id).cloned().unwrap_or_default();
+            let entries = lw
+                .timeline
+                .lock()
+                .await
+                .get(&id)
+                .cloned()
+                .unwrap_or_default();
             json!({ "data": entries })
         }
         "Investigation" | "Events" | "RelatedAlerts" | "Integrations" | "ObservationTimeline" => {
@@ -301,7 +306,10 @@ impl Lacework {
             "user": { "userGuid": "SIM_SITREP_API_KEY", "username": "sitrep@api" },
             "updateContext": {},
         });
-        timeline.entry(id.to_string()).or_default().push(entry.clone());
+        timeline
+            .entry(id.to_string())
+            .or_default()
+            .push(entry.clone());
         entry
     }
 }
@@ -328,7 +336,8 @@ async fn comment(
         return not_found(&id);
     }
     let entry = lw.add_entry(&id, &text).await;
-    lw.state.respond(p, StatusCode::OK, &json!({ "data": entry }))
+    lw.state
+        .respond(p, StatusCode::OK, &json!({ "data": entry }))
 }
 
 async fn close(
@@ -343,9 +352,16 @@ async fn close(
         Err(r) => return r,
     };
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return message(StatusCode::BAD_REQUEST, "request body must be JSON {\"reason\", \"comment\"}");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "request body must be JSON {\"reason\", \"comment\"}",
+        );
     };
-    let Some(reason) = req.get("reason").and_then(Value::as_u64).filter(|r| *r <= 5) else {
+    let Some(reason) = req
+        .get("reason")
+        .and_then(Value::as_u64)
+        .filter(|r| *r <= 5)
+    else {
         return message(
             StatusCode::BAD_REQUEST,
             "reason must be an integer from 0 to 5",

@@ -132,7 +132,8 @@ async fn token(State(wiz): State<Arc<Wiz>>, headers: HeaderMap, body: Bytes) -> 
         );
     }
     let creds = credentials(wiz.state.seed);
-    let ok = form.get("client_id") == Some(&creds[0].1) && form.get("client_secret") == Some(&creds[1].1);
+    let ok = form.get("client_id") == Some(&creds[0].1)
+        && form.get("client_secret") == Some(&creds[1].1);
     if !ok {
         wiz.state
             .counters
@@ -193,7 +194,9 @@ fn gql_errors(errors: Vec<Value>) -> Response {
 }
 
 fn gql_error(message: &str, code: &str) -> Response {
-    gql_errors(vec![json!({"message": message, "extensions": {"code": code}})])
+    gql_errors(vec![
+        json!({"message": message, "extensions": {"code": code}}),
+    ])
 }
 
 async fn graphql(State(wiz): State<Arc<Wiz>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -220,7 +223,10 @@ async fn graphql(State(wiz): State<Arc<Wiz>>, headers: HeaderMap, body: Bytes) -
         _ => &empty,
     };
     let Some(op) = root_field(query) else {
-        return gql_error("Syntax Error: could not find the operation's root field.", "GRAPHQL_PARSE_FAILED");
+        return gql_error(
+            "Syntax Error: could not find the operation's root field.",
+            "GRAPHQL_PARSE_FAILED",
+        );
     };
     if p.graphql_error {
         // Transient: what Wiz answers when a resolver times out or is throttled.
@@ -244,7 +250,8 @@ async fn graphql(State(wiz): State<Arc<Wiz>>, headers: HeaderMap, body: Bytes) -
         Ok(v) => {
             let mut data = Map::new();
             data.insert(op.alias, v);
-            wiz.state.respond(p, StatusCode::OK, &json!({ "data": data }))
+            wiz.state
+                .respond(p, StatusCode::OK, &json!({ "data": data }))
         }
         Err(errors) => {
             let errors = errors
@@ -370,7 +377,12 @@ fn string_list(v: &Value, field: &str) -> Result<Vec<String>, Vec<Value>> {
     }
 }
 
-fn enum_list(v: &Value, field: &str, allowed: &[&str], type_name: &str) -> Result<Vec<String>, Vec<Value>> {
+fn enum_list(
+    v: &Value,
+    field: &str,
+    allowed: &[&str],
+    type_name: &str,
+) -> Result<Vec<String>, Vec<Value>> {
     let list = string_list(v, field)?;
     for x in &list {
         if !allowed.contains(&x.as_str()) {
@@ -382,7 +394,11 @@ fn enum_list(v: &Value, field: &str, allowed: &[&str], type_name: &str) -> Resul
     Ok(list)
 }
 
-fn parse_filter(v: Option<&Value>, allowed: &[&str], type_name: &str) -> Result<Filter, Vec<Value>> {
+fn parse_filter(
+    v: Option<&Value>,
+    allowed: &[&str],
+    type_name: &str,
+) -> Result<Filter, Vec<Value>> {
     let mut f = Filter::default();
     let obj = match v {
         None | Some(Value::Null) => return Ok(f),
@@ -402,7 +418,12 @@ fn parse_filter(v: Option<&Value>, allowed: &[&str], type_name: &str) -> Result<
         match k.as_str() {
             "id" => f.ids = Some(string_list(val, k)?),
             "status" => {
-                f.status = Some(enum_list(val, k, &["OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"], "IssueStatus")?)
+                f.status = Some(enum_list(
+                    val,
+                    k,
+                    &["OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"],
+                    "IssueStatus",
+                )?)
             }
             "severity" => {
                 f.severity = Some(enum_list(
@@ -416,7 +437,11 @@ fn parse_filter(v: Option<&Value>, allowed: &[&str], type_name: &str) -> Result<
                 f.types = Some(enum_list(
                     val,
                     k,
-                    &["TOXIC_COMBINATION", "THREAT_DETECTION", "CLOUD_CONFIGURATION"],
+                    &[
+                        "TOXIC_COMBINATION",
+                        "THREAT_DETECTION",
+                        "CLOUD_CONFIGURATION",
+                    ],
                     "IssueType",
                 )?)
             }
@@ -536,12 +561,18 @@ fn parse_cursor(c: &str) -> Option<(EpochMs, String)> {
 }
 
 /// `first` and `after` of a connection request.
-fn page_args(vars: &Value) -> Result<(usize, Option<(EpochMs, String)>), Vec<Value>> {
+/// A decoded cursor: (createdAt, id) of the last node served.
+type Cursor = (EpochMs, String);
+
+fn page_args(vars: &Value) -> Result<(usize, Option<Cursor>), Vec<Value>> {
     let first = match vars.get("first") {
         None | Some(Value::Null) => MAX_PAGE,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| bad_input("Variable \"$first\" got invalid value; Int cannot represent a non-integer value.".into()))?,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            bad_input(
+                "Variable \"$first\" got invalid value; Int cannot represent a non-integer value."
+                    .into(),
+            )
+        })?,
     };
     if first == 0 || first > MAX_PAGE {
         return Err(bad_input(format!(
@@ -550,9 +581,9 @@ fn page_args(vars: &Value) -> Result<(usize, Option<(EpochMs, String)>), Vec<Val
     }
     let after = match vars.get("after") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            parse_cursor(s).ok_or_else(|| bad_input(format!("invalid cursor \"{s}\"")))?,
-        ),
+        Some(Value::String(s)) => {
+            Some(parse_cursor(s).ok_or_else(|| bad_input(format!("invalid cursor \"{s}\"")))?)
+        }
         Some(_) => return Err(bad_input("Variable \"$after\" must be a string.".into())),
     };
     Ok((first as usize, after))
@@ -592,8 +623,7 @@ impl Wiz {
         )?;
         if vars.get("orderBy").is_some_and(|o| !o.is_null()) {
             return Err(bad_input(
-                "the simulator serves vulnerability findings in first-detection order only"
-                    .into(),
+                "the simulator serves vulnerability findings in first-detection order only".into(),
             ));
         }
         self.connection(vars, &filter, true, false).await
@@ -628,7 +658,8 @@ impl Wiz {
                 })
                 .unwrap_or(rows.len()),
         };
-        let page: Vec<&(EpochMs, String, &SimFinding)> = rows.iter().skip(start).take(first).collect();
+        let page: Vec<&(EpochMs, String, &SimFinding)> =
+            rows.iter().skip(start).take(first).collect();
         let has_next = start + page.len() < rows.len();
         let notes = self.notes.lock().await;
         let nodes: Vec<Value> = page
@@ -655,7 +686,9 @@ impl Wiz {
             .get("issueId")
             .or_else(|| vars.pointer("/input/id"))
             .and_then(Value::as_str)
-            .ok_or_else(|| bad_input("Variable \"$issueId\" of required type \"ID!\" was not provided.".into()))?
+            .ok_or_else(|| {
+                bad_input("Variable \"$issueId\" of required type \"ID!\" was not provided.".into())
+            })?
             .to_string();
         let patch = vars
             .get("patch")
@@ -694,10 +727,20 @@ impl Wiz {
         f.updated_ms = now;
         let status = status_word(f.status);
         drop(world);
-        if let Some(text) = patch.get("note").and_then(Value::as_str).filter(|t| !t.trim().is_empty()) {
+        if let Some(text) = patch
+            .get("note")
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+        {
             self.add_note(&id, text, now).await;
         }
-        let notes = self.notes.lock().await.get(&id).cloned().unwrap_or_default();
+        let notes = self
+            .notes
+            .lock()
+            .await
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
         Ok(json!({"issue": {
             "id": id,
             "status": status,
@@ -708,19 +751,26 @@ impl Wiz {
     }
 
     async fn create_note(&self, vars: &Value) -> Result<Value, Vec<Value>> {
-        let input = vars
-            .get("input")
-            .ok_or_else(|| bad_input("Variable \"$input\" of required type \"CreateIssueNoteInput!\" was not provided.".into()))?;
+        let input = vars.get("input").ok_or_else(|| {
+            bad_input(
+                "Variable \"$input\" of required type \"CreateIssueNoteInput!\" was not provided."
+                    .into(),
+            )
+        })?;
         let id = input
             .get("issueId")
             .and_then(Value::as_str)
-            .ok_or_else(|| bad_input("Field \"issueId\" of required type \"ID!\" was not provided.".into()))?
+            .ok_or_else(|| {
+                bad_input("Field \"issueId\" of required type \"ID!\" was not provided.".into())
+            })?
             .to_string();
         let text = input
             .get("text")
             .and_then(Value::as_str)
             .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| bad_input("Field \"text\" of required type \"String!\" was not provided.".into()))?
+            .ok_or_else(|| {
+                bad_input("Field \"text\" of required type \"String!\" was not provided.".into())
+            })?
             .to_string();
         let now = self.state.now_ms();
         {
@@ -813,16 +863,27 @@ mod tests {
     fn root_fields_with_aliases() {
         let op = root_field("query IssuesTable($first: Int) {\n  issues: issuesV2(first: $first) { nodes { id } } }")
             .expect("op");
-        assert_eq!((op.mutation, op.alias.as_str(), op.field.as_str()), (false, "issues", "issuesV2"));
-        let op = root_field("mutation U($issueId: ID!) { updateIssue(input: {id: $issueId}) { issue { id } } }")
-            .expect("op");
-        assert_eq!((op.mutation, op.alias.as_str(), op.field.as_str()), (true, "updateIssue", "updateIssue"));
+        assert_eq!(
+            (op.mutation, op.alias.as_str(), op.field.as_str()),
+            (false, "issues", "issuesV2")
+        );
+        let op = root_field(
+            "mutation U($issueId: ID!) { updateIssue(input: {id: $issueId}) { issue { id } } }",
+        )
+        .expect("op");
+        assert_eq!(
+            (op.mutation, op.alias.as_str(), op.field.as_str()),
+            (true, "updateIssue", "updateIssue")
+        );
     }
 
     #[test]
     fn cursors_round_trip() {
         let c = cursor_of(1_692_777_369_903, "abc");
-        assert_eq!(parse_cursor(&c), Some((1_692_777_369_903, "abc".to_string())));
+        assert_eq!(
+            parse_cursor(&c),
+            Some((1_692_777_369_903, "abc".to_string()))
+        );
         assert_eq!(base64_decode("YWI="), Some(b"ab".to_vec()));
     }
 

@@ -27,9 +27,7 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{DismissReason, EpochMs, Status, Vendor};
 
@@ -146,7 +144,11 @@ impl Client {
             .map(|ms| Duration::from_millis(ms as u64))
             .unwrap_or(Duration::from_secs(TOKEN_EXPIRY_SECS));
         let margin = Duration::from_secs(60).min(lifetime / 10);
-        Ok(AuthToken::expiring(token.to_string(), Some(lifetime), margin))
+        Ok(AuthToken::expiring(
+            token.to_string(),
+            Some(lifetime),
+            margin,
+        ))
     }
 
     /// An authenticated request (one re-login and replay on 401), parsed as JSON.
@@ -170,7 +172,10 @@ impl Client {
             }
             rb
         };
-        let (_, v) = self.session.json(&self.transport, &|_previous| Box::pin(self.login()), &build).await?;
+        let (_, v) = self
+            .session
+            .json(&self.transport, &|_previous| Box::pin(self.login()), &build)
+            .await?;
         Ok(v)
     }
 
@@ -247,7 +252,9 @@ impl Client {
                     )));
                 }
                 if next == url {
-                    return Err(malformed("paging.urls.nextPage repeats the page just read".into()));
+                    return Err(malformed(
+                        "paging.urls.nextPage repeats the page just read".into(),
+                    ));
                 }
                 url = next.to_string();
             }
@@ -261,7 +268,10 @@ impl Client {
     async fn entity_map(&self, id: &str) -> Result<Option<Value>, ApiError> {
         let url = format!("{}/api/v2/Alerts/{id}?scope=Details", self.base_url);
         match self.call(reqwest::Method::GET, &url, None).await {
-            Ok(v) => Ok(v.pointer("/data/entityMap").filter(|m| m.is_object()).cloned()),
+            Ok(v) => Ok(v
+                .pointer("/data/entityMap")
+                .filter(|m| m.is_object())
+                .cloned()),
             Err(ApiError::Http { status: 404, .. }) => Ok(None),
             Err(ApiError::Malformed { detail, .. }) => {
                 tracing::warn!(source = %self.name, alert = %id, %detail, "alert details unreadable; keeping the list item");
@@ -274,7 +284,11 @@ impl Client {
     pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         match action {
             WriteBack::Comment { native_id, text } => {
-                let url = format!("{}/api/v2/Alerts/{}/comment", self.base_url, path_id(native_id)?);
+                let url = format!(
+                    "{}/api/v2/Alerts/{}/comment",
+                    self.base_url,
+                    path_id(native_id)?
+                );
                 self.call(reqwest::Method::POST, &url, Some(&json!({"comment": text})))
                     .await?;
                 Ok(WriteOutcome::Done)
@@ -296,7 +310,9 @@ impl Client {
                         note: n,
                         ..
                     } => (1, join(n.as_deref(), extra)),
-                    Status::Dismissed { reason, note: n, .. } => (
+                    Status::Dismissed {
+                        reason, note: n, ..
+                    } => (
                         0,
                         Some(format!(
                             "Dismissed ({}){}",
@@ -306,7 +322,10 @@ impl Client {
                     ),
                     Status::Resolved { reason } => (
                         0,
-                        Some(format!("Resolved: {reason}{}", suffix(extra.map(str::to_string)))),
+                        Some(format!(
+                            "Resolved: {reason}{}",
+                            suffix(extra.map(str::to_string))
+                        )),
                     ),
                     Status::New => {
                         return Ok(WriteOutcome::Unsupported(
@@ -328,7 +347,11 @@ impl Client {
                 if let Some(c) = comment {
                     body["comment"] = Value::String(c);
                 }
-                let url = format!("{}/api/v2/Alerts/{}/close", self.base_url, path_id(native_id)?);
+                let url = format!(
+                    "{}/api/v2/Alerts/{}/close",
+                    self.base_url,
+                    path_id(native_id)?
+                );
                 self.call(reqwest::Method::POST, &url, Some(&body)).await?;
                 Ok(WriteOutcome::Done)
             }
@@ -373,7 +396,11 @@ fn origin(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
         }
         None => url.to_string(),
     }
@@ -389,10 +416,22 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin("https://Acme.lacework.net/api/v2/Alerts?x=1"), "https://acme.lacework.net");
-        assert!(same_origin("http://127.0.0.1:4000/api/v2/Alerts?page=1", "http://127.0.0.1:4000"));
-        assert!(!same_origin("https://evil.example/api/v2/Alerts", "https://acme.lacework.net"));
-        assert!(!same_origin("https://acme.lacework.net.evil.example/x", "https://acme.lacework.net"));
+        assert_eq!(
+            origin("https://Acme.lacework.net/api/v2/Alerts?x=1"),
+            "https://acme.lacework.net"
+        );
+        assert!(same_origin(
+            "http://127.0.0.1:4000/api/v2/Alerts?page=1",
+            "http://127.0.0.1:4000"
+        ));
+        assert!(!same_origin(
+            "https://evil.example/api/v2/Alerts",
+            "https://acme.lacework.net"
+        ));
+        assert!(!same_origin(
+            "https://acme.lacework.net.evil.example/x",
+            "https://acme.lacework.net"
+        ));
     }
 
     #[test]

@@ -27,9 +27,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{EpochMs, Status, Vendor};
 
@@ -229,7 +227,10 @@ impl Client {
         };
         let mut attempt = 0;
         loop {
-            let (_, v) = self.session.json(&self.transport, &|_previous| Box::pin(self.login()), &build).await?;
+            let (_, v) = self
+                .session
+                .json(&self.transport, &|_previous| Box::pin(self.login()), &build)
+                .await?;
             match classify(&v) {
                 None => return Ok(v),
                 Some(GqlError::Transient(msg)) => {
@@ -262,13 +263,8 @@ impl Client {
         let since = window.since.map(rfc3339);
         // Issues, falling back to statusChangedAt if the server refuses updatedAt.
         loop {
-            let filter = since
-                .as_ref()
-                .map(|t| date_filter(&self.issue_filter, t));
-            match self
-                .pass(ISSUES_QUERY, "issues", filter, true, sink)
-                .await
-            {
+            let filter = since.as_ref().map(|t| date_filter(&self.issue_filter, t));
+            match self.pass(ISSUES_QUERY, "issues", filter, true, sink).await {
                 Err(ApiError::Vendor { detail, .. })
                     if since.is_some()
                         && self.issue_filter == "updatedAt"
@@ -296,7 +292,9 @@ impl Client {
                 .await
             {
                 Err(ApiError::Vendor { detail, .. })
-                    if since.is_some() && self.vuln_filter && refuses_field(&detail, "updatedAt") =>
+                    if since.is_some()
+                        && self.vuln_filter
+                        && refuses_field(&detail, "updatedAt") =>
                 {
                     tracing::warn!(source = %self.name, "Wiz refused filterBy.updatedAt on vulnerabilityFindings; fetching them all");
                     self.vuln_filter = false;
@@ -483,7 +481,10 @@ fn classify(v: &Value) -> Option<GqlError> {
         msg.push_str(&format!(" (and {} more)", errors.len() - 1));
     }
     let lower = message.to_ascii_lowercase();
-    if matches!(code.as_str(), "UNAUTHENTICATED" | "UNAUTHORIZED" | "FORBIDDEN") {
+    if matches!(
+        code.as_str(),
+        "UNAUTHENTICATED" | "UNAUTHORIZED" | "FORBIDDEN"
+    ) {
         return Some(GqlError::Unauthenticated(msg));
     }
     let transient_code = code.starts_with("INTERNAL")
@@ -519,11 +520,15 @@ mod tests {
             Some(GqlError::Transient(_))
         ));
         assert!(matches!(
-            classify(&json!({"errors": [{"message": "Field \"x\" is not defined", "extensions": {"code": "BAD_USER_INPUT"}}]})),
+            classify(
+                &json!({"errors": [{"message": "Field \"x\" is not defined", "extensions": {"code": "BAD_USER_INPUT"}}]})
+            ),
             Some(GqlError::Fatal(_))
         ));
         assert!(matches!(
-            classify(&json!({"errors": [{"message": "no", "extensions": {"code": "UNAUTHENTICATED"}}]})),
+            classify(
+                &json!({"errors": [{"message": "no", "extensions": {"code": "UNAUTHENTICATED"}}]})
+            ),
             Some(GqlError::Unauthenticated(_))
         ));
         assert!(refuses_field(
