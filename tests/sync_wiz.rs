@@ -348,3 +348,78 @@ async fn write_back_changes_the_simulator() {
     }
     h.stop().await;
 }
+
+/// A GraphQL server that does not know `updatedAt` as a filter field: the client must fall
+/// back to `statusChangedAt` for issues and to no time filter for vulnerability findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_updated_at_filter_falls_back() {
+    use axum::{Json, Router, routing::post};
+    use serde_json::{Value, json};
+    use std::sync::{Arc, Mutex};
+
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = Router::new()
+        .route(
+            "/oauth/token",
+            post(|| async { Json(json!({"access_token": "t", "expires_in": 3600, "token_type": "Bearer"})) }),
+        )
+        .route(
+            "/graphql",
+            post(move |Json(req): Json<Value>| {
+                let log = log.clone();
+                async move {
+                    let q = req["query"].as_str().unwrap_or("");
+                    let root = if q.contains("vulnerabilityFindings(") { "vulnerabilityFindings" } else { "issues" };
+                    let keys: Vec<String> = req["variables"]["filterBy"]
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect())
+                        .unwrap_or_default();
+                    log.lock().expect("lock").push(format!("{root}:{}", keys.join(",")));
+                    if keys.iter().any(|k| k == "updatedAt") {
+                        return Json(json!({"data": null, "errors": [{
+                            "message": "Variable \"$filterBy\" got invalid value; Field \"updatedAt\" is not defined by type \"IssueFilters\".",
+                            "extensions": {"code": "BAD_USER_INPUT"}}]}));
+                    }
+                    Json(json!({"data": {root: {"nodes": [], "pageInfo": {"hasNextPage": false, "endCursor": null}}}}))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let toml = sitrep::sim::server::wiz::source_toml("wiz-old", &base);
+    let mut cfg = sitrep::config::Config::from_text(None, &toml)
+        .expect("toml")
+        .sources
+        .remove(0);
+    for k in ["client_id", "client_secret"] {
+        cfg.credentials.insert(
+            k.into(),
+            sitrep::config::CredentialRef::Literal(sitrep::config::Secret::new("x")),
+        );
+    }
+    let mut client = Client::new(&cfg).expect("client");
+    let mut sink = StoreSink::new();
+    let window = Window {
+        since: Some(now_ms() - 3_600_000),
+        until: now_ms(),
+    };
+    client.fetch(window, &mut sink).await.expect("falls back");
+    client.fetch(window, &mut sink).await.expect("remembers");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(
+        seen,
+        [
+            "issues:updatedAt",
+            "issues:statusChangedAt",
+            "vulnerabilityFindings:updatedAt",
+            "vulnerabilityFindings:",
+            "issues:statusChangedAt",
+            "vulnerabilityFindings:",
+        ]
+    );
+    server.abort();
+}
