@@ -17,7 +17,11 @@ const NOW: i64 = 1_795_305_600_000;
 const N: usize = 5_000;
 
 fn sync(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut g = c.benchmark_group("sync");
     g.sample_size(10);
     g.throughput(Throughput::Elements(N as u64));
@@ -25,7 +29,13 @@ fn sync(c: &mut Criterion) {
         let sim = rt
             .block_on(server::start(
                 vendor,
-                SimOptions { alerts: N, seed: 11, faults: Faults::none(), now_ms: NOW, ..Default::default() },
+                SimOptions {
+                    alerts: N,
+                    seed: 11,
+                    faults: Faults::none(),
+                    now_ms: NOW,
+                    ..Default::default()
+                },
             ))
             .expect("sim");
         let mut cfg = Config::from_text(Some(std::path::Path::new("bench.toml")), &sim.source_toml)
@@ -34,19 +44,28 @@ fn sync(c: &mut Criterion) {
             .remove(0);
         for c in cfg.credentials.values_mut() {
             if let CredentialRef::Env(var) = c.clone() {
-                let v = sim.env.iter().find(|(n, _)| *n == var).map(|(_, v)| v.clone()).unwrap_or_default();
+                let v = sim
+                    .env
+                    .iter()
+                    .find(|(n, _)| *n == var)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
                 *c = CredentialRef::Literal(Secret::new(v));
             }
         }
-        g.bench_function(BenchmarkId::new("full_sync_zero_latency", vendor.as_str()), |b| {
-            b.iter(|| {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let store = Mutex::new(Store::open(&dir.path().join("s.db")).expect("store"));
-                let report = rt.block_on(sitrep::sources::sync::run(&cfg, &store, true, NOW, &|_| {}));
-                assert!(report.error.is_none(), "{:?}", report.error);
-                black_box(report.stats.alerts)
-            })
-        });
+        g.bench_function(
+            BenchmarkId::new("full_sync_zero_latency", vendor.as_str()),
+            |b| {
+                b.iter(|| {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = Mutex::new(Store::open(&dir.path().join("s.db")).expect("store"));
+                    let report =
+                        rt.block_on(sitrep::sources::sync::run(&cfg, &store, true, NOW, &|_| {}));
+                    assert!(report.error.is_none(), "{:?}", report.error);
+                    black_box(report.stats.alerts)
+                })
+            },
+        );
         rt.block_on(sim.stop());
     }
     g.finish();
@@ -63,7 +82,8 @@ fn sync(c: &mut Criterion) {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let mut store = Store::open(&dir.path().join("s.db")).expect("store");
                 let body: serde_json::Value = serde_json::from_str(&text).expect("json");
-                let alerts = sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map");
+                let alerts =
+                    sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map");
                 black_box(store.import(&alerts, NOW).expect("import"))
             })
         });

@@ -156,7 +156,9 @@ pub fn json_is_suspicious(value: &serde_json::Value) -> bool {
     match value {
         Value::String(s) => is_suspicious_text(s),
         Value::Array(a) => a.iter().any(json_is_suspicious),
-        Value::Object(m) => m.iter().any(|(k, v)| is_suspicious_text(k) || json_is_suspicious(v)),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| is_suspicious_text(k) || json_is_suspicious(v)),
         _ => false,
     }
 }
@@ -397,12 +399,23 @@ mod tests {
 
     #[test]
     fn suspicion_checks_agree_with_clean() {
-        for s in ["plain", "a\x1b[1mb", "x\u{202e}y", "z\u{200b}", "tab\tnew\nline", "\u{9b}"] {
+        for s in [
+            "plain",
+            "a\x1b[1mb",
+            "x\u{202e}y",
+            "z\u{200b}",
+            "tab\tnew\nline",
+            "\u{9b}",
+        ] {
             assert_eq!(is_suspicious_text(s), clean(s).1.any(), "{s:?}");
         }
-        assert!(json_is_suspicious(&serde_json::json!({"a": [1, {"b": "x\u{7}"}]})));
+        assert!(json_is_suspicious(
+            &serde_json::json!({"a": [1, {"b": "x\u{7}"}]})
+        ));
         assert!(json_is_suspicious(&serde_json::json!({"k\u{1b}": 1})));
-        assert!(!json_is_suspicious(&serde_json::json!({"a": ["ok", 2, null]})));
+        assert!(!json_is_suspicious(
+            &serde_json::json!({"a": ["ok", 2, null]})
+        ));
     }
 
     #[test]

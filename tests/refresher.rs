@@ -19,7 +19,13 @@ fn now() -> i64 {
 async fn the_refresher_picks_up_new_alerts_and_publishes_its_state() {
     let sim = server::start(
         Vendor::Orca,
-        SimOptions { alerts: 200, seed: 3, faults: Faults::none(), now_ms: now(), ..Default::default() },
+        SimOptions {
+            alerts: 200,
+            seed: 3,
+            faults: Faults::none(),
+            now_ms: now(),
+            ..Default::default()
+        },
     )
     .await
     .expect("sim");
@@ -30,7 +36,12 @@ async fn the_refresher_picks_up_new_alerts_and_publishes_its_state() {
     // Literal credentials for the test (the simulator's values), and a short interval.
     for (k, c) in cfg.credentials.iter_mut() {
         if let CredentialRef::Env(var) = c.clone() {
-            let value = sim.env.iter().find(|(n, _)| *n == var).map(|(_, v)| v.clone()).expect("env value");
+            let value = sim
+                .env
+                .iter()
+                .find(|(n, _)| *n == var)
+                .map(|(_, v)| v.clone())
+                .expect("env value");
             *c = CredentialRef::Literal(Secret::new(value));
         }
         let _ = k;
@@ -44,13 +55,21 @@ async fn the_refresher_picks_up_new_alerts_and_publishes_its_state() {
     let idle = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             status.changed().await.expect("status channel");
-            if let SourceStatus::Idle { last_success: Some(_), .. } = &*status.borrow() {
+            if let SourceStatus::Idle {
+                last_success: Some(_),
+                ..
+            } = &*status.borrow()
+            {
                 return;
             }
         }
     })
     .await;
-    assert!(idle.is_ok(), "no successful run; status {:?}", *status.borrow());
+    assert!(
+        idle.is_ok(),
+        "no successful run; status {:?}",
+        *status.borrow()
+    );
     let first = store.lock().expect("lock").total().expect("total");
     assert_eq!(first, 200);
 

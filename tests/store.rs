@@ -291,3 +291,26 @@ fn the_first_page_of_the_queue_walks_the_index_without_sorting() {
         );
     }
 }
+
+#[test]
+fn a_payload_without_resource_facts_keeps_the_ones_already_known() {
+    let (_d, mut s) = temp_store();
+    let mut rich = alert(9, Severity::High, NOW - DAY);
+    rich.resource.region = Some("eu-west-1".into());
+    rich.resource.tags.insert("env".into(), "prod".into());
+    s.import(std::slice::from_ref(&rich), NOW).expect("import");
+    let mut bare = rich.clone();
+    bare.resource = Default::default();
+    bare.title = "renamed".into();
+    bare.vendor_updated = Some(NOW);
+    let st = s.import(&[bare], NOW).expect("update");
+    assert_eq!(st.updated, 1);
+    let got = s.get("wiz:issue-9").expect("get").expect("present");
+    assert_eq!(got.alert.title, "renamed");
+    assert_eq!(got.alert.resource.id, rich.resource.id);
+    assert_eq!(got.alert.resource.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        got.alert.resource.tags.get("env").map(String::as_str),
+        Some("prod")
+    );
+}

@@ -24,16 +24,32 @@ impl Drop for Sim {
 fn start_sim(sb: &Sandbox, vendor: &str, alerts: usize, faults: &str) -> Sim {
     let mut child = sb
         .cmd()
-        .args(["sim", "--vendor", vendor, "--alerts", &alerts.to_string(), "--seed", "7", "--faults", faults])
+        .args([
+            "sim",
+            "--vendor",
+            vendor,
+            "--alerts",
+            &alerts.to_string(),
+            "--seed",
+            "7",
+            "--faults",
+            faults,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn sim");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("first line");
-    let announcement: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    Sim { child, announcement }
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let announcement: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    Sim {
+        child,
+        announcement,
+    }
 }
 
 #[test]
@@ -66,22 +82,40 @@ fn sim_announces_itself_and_sync_fetches_from_it() {
     };
     let out = run(&["sync"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "sync failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.contains(": ok — ")).count(), 6, "{stdout}");
+    assert!(
+        out.status.success(),
+        "sync failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(": ok — ")).count(),
+        6,
+        "{stdout}"
+    );
     assert!(stdout.contains("synced 6 source(s)"), "{stdout}");
 
-    let json: serde_json::Value =
-        serde_json::from_slice(&run(&["list", "--all", "--format", "json", "--limit", "100000"]).stdout).expect("json");
+    let json: serde_json::Value = serde_json::from_slice(
+        &run(&["list", "--all", "--format", "json", "--limit", "100000"]).stdout,
+    )
+    .expect("json");
     let rows = json.as_array().expect("rows");
     for v in Vendor::ALL {
-        assert!(rows.iter().any(|r| r["vendor"] == v.as_str()), "no {v} alerts after sync");
+        assert!(
+            rows.iter().any(|r| r["vendor"] == v.as_str()),
+            "no {v} alerts after sync"
+        );
     }
 
     // A second sync asks only for the window since the watermark: nothing new.
     let out = run(&["sync"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.lines().all(|l| !l.contains(" new,") || l.contains(" 0 new,")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .all(|l| !l.contains(" new,") || l.contains(" 0 new,")),
+        "{stdout}"
+    );
 
     // Missing credentials are a config error before any request.
     let mut c = sb.cmd();
@@ -89,7 +123,10 @@ fn sim_announces_itself_and_sync_fetches_from_it() {
     let out = c.args(["sync"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("environment variable") && err.contains("is not set"), "{err}");
+    assert!(
+        err.contains("environment variable") && err.contains("is not set"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -106,6 +143,12 @@ fn a_failing_source_is_named_and_the_exit_code_is_1() {
     let out = c.args(["sync"]).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("sync failed for orca-sim") && stderr.contains("authentication failed"), "{stderr}");
-    assert!(!stderr.contains("wrong-credential-value"), "a secret reached the error: {stderr}");
+    assert!(
+        stderr.contains("sync failed for orca-sim") && stderr.contains("authentication failed"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wrong-credential-value"),
+        "a secret reached the error: {stderr}"
+    );
 }

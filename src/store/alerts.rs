@@ -228,8 +228,15 @@ fn carries_controls(alert: &Alert) -> bool {
         alert.resource.name.as_deref(),
         alert.remediation.as_deref(),
     ];
-    fields.into_iter().flatten().any(sanitize::is_suspicious_text)
-        || alert.resource.tags.iter().any(|(k, v)| sanitize::is_suspicious_text(k) || sanitize::is_suspicious_text(v))
+    fields
+        .into_iter()
+        .flatten()
+        .any(sanitize::is_suspicious_text)
+        || alert
+            .resource
+            .tags
+            .iter()
+            .any(|(k, v)| sanitize::is_suspicious_text(k) || sanitize::is_suspicious_text(v))
         || sanitize::json_is_suspicious(&alert.raw)
 }
 
@@ -575,13 +582,32 @@ fn import_tx(
         "INSERT INTO alerts (id, {VENDOR_COLUMNS}, imported_at, changed_at) \
          VALUES (?, {placeholders}, ?, ?)"
     ))?;
+    // A payload that carries no resource facts (e.g. a list item a vendor serves without its
+    // details) does not erase the ones an earlier, richer payload gave.
     let assignments = VENDOR_COLUMNS
         .split(',')
-        .map(|c| format!("{} = ?", c.trim()))
+        .enumerate()
+        .map(|(i, c)| {
+            let c = c.trim();
+            match c {
+                "resource_id" | "resource_name" | "resource_type" | "cloud" | "account"
+                | "region" => {
+                    format!("{c} = coalesce(?{n}, {c})", n = i + 1)
+                }
+                "tags_json" => format!(
+                    "{c} = CASE WHEN ?{n} = '{{}}' THEN {c} ELSE ?{n} END",
+                    n = i + 1
+                ),
+                _ => format!("{c} = ?{n}", n = i + 1),
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
+    let n_vendor = VENDOR_COLUMNS.split(',').count();
     let mut update = tx.prepare_cached(&format!(
-        "UPDATE alerts SET {assignments}, changed_at = ? WHERE rowid = ?"
+        "UPDATE alerts SET {assignments}, changed_at = ?{} WHERE rowid = ?{}",
+        n_vendor + 1,
+        n_vendor + 2
     ))?;
     let mut fts_insert = tx.prepare_cached(
         "INSERT INTO alerts_fts (rowid, title, resource, policy) VALUES (?, ?, ?, ?)",

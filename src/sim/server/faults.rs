@@ -54,7 +54,7 @@ impl Faults {
             expire_at: vec![8],
             server_errors: vec![(14, 3)],
             truncate_at: vec![6],
-            graphql_error_at: vec![16],
+            graphql_error_at: vec![22],
             ..Faults::default()
         }
     }
