@@ -105,9 +105,15 @@ pub fn router(state: Arc<SimState>) -> Router {
     });
     let mut r = Router::new();
     for (path, handler) in [
-        ("/public_api/v2/alerts/get_alerts_multi_events", Route::Alerts),
+        (
+            "/public_api/v2/alerts/get_alerts_multi_events",
+            Route::Alerts,
+        ),
         ("/public_api/v1/alerts/update_alerts", Route::UpdateAlerts),
-        ("/public_api/v1/incidents/update_incident", Route::UpdateIncident),
+        (
+            "/public_api/v1/incidents/update_incident",
+            Route::UpdateIncident,
+        ),
     ] {
         let h = move |State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes| async move {
             handle(&sim, handler, &headers, &body).await
@@ -131,11 +137,20 @@ fn xdr_error(status: StatusCode, msg: &str, extra: Value) -> Response {
     )
 }
 
-fn bad_request(extra: &str) -> Response {
-    xdr_error(
+/// An error reply on its way out: status, `err_msg`, `err_extra`.
+struct Reject(StatusCode, &'static str, String);
+
+impl Reject {
+    fn into_response(self) -> Response {
+        xdr_error(self.0, self.1, json!(self.2))
+    }
+}
+
+fn bad_request(extra: &str) -> Reject {
+    Reject(
         StatusCode::BAD_REQUEST,
         "Bad Request. Got an invalid JSON.",
-        json!(extra),
+        extra.to_string(),
     )
 }
 
@@ -178,9 +193,7 @@ impl Sim {
             header(headers, "x-xdr-nonce"),
             header(headers, "x-xdr-timestamp"),
         ) else {
-            return Err(self.refuse(
-                "advanced key: x-xdr-nonce and x-xdr-timestamp are required",
-            ));
+            return Err(self.refuse("advanced key: x-xdr-nonce and x-xdr-timestamp are required"));
         };
         if nonce.len() != 64 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(self.refuse("advanced key: the nonce must be 64 alphanumerics"));
@@ -190,7 +203,10 @@ impl Sim {
             Ok(t) if (now - t).abs() <= MAX_SKEW_MS => {}
             _ => return Err(self.refuse("advanced key: the timestamp is missing or stale")),
         }
-        if !given.trim().eq_ignore_ascii_case(&signature(&adv_key, &nonce, ts.trim())) {
+        if !given
+            .trim()
+            .eq_ignore_ascii_case(&signature(&adv_key, &nonce, ts.trim()))
+        {
             return Err(self.refuse("invalid API key signature"));
         }
         let mut seen = self.nonces.lock().await;
@@ -216,10 +232,10 @@ async fn handle(sim: &Sim, route: Route, headers: &HeaderMap, body: &[u8]) -> Re
     }
     let request = match serde_json::from_slice::<Value>(body) {
         Ok(v) => v,
-        Err(_) => return bad_request("the body is not JSON"),
+        Err(_) => return bad_request("the body is not JSON").into_response(),
     };
     let Some(data) = request.get("request_data").filter(|d| d.is_object()) else {
-        return bad_request("request_data is missing or not an object");
+        return bad_request("request_data is missing or not an object").into_response();
     };
     let result = match route {
         Route::Alerts => alerts(sim, data).await,
@@ -228,7 +244,7 @@ async fn handle(sim: &Sim, route: Route, headers: &HeaderMap, body: &[u8]) -> Re
     };
     match result {
         Ok(v) => state.respond(p, StatusCode::OK, &v),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -262,7 +278,7 @@ fn words(v: &Value) -> Vec<String> {
 
 type Pred = Box<dyn Fn(&SimFinding, &str) -> bool + Send + Sync>;
 
-fn parse_filters(data: &Value) -> Result<Vec<Pred>, Response> {
+fn parse_filters(data: &Value) -> Result<Vec<Pred>, Reject> {
     let list = match data.get("filters") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
@@ -297,11 +313,7 @@ fn parse_filters(data: &Value) -> Result<Vec<Pred>, Response> {
                 };
                 let modified = field == "last_modified_ts";
                 let at = move |f: &SimFinding| {
-                    if modified {
-                        f.updated_ms
-                    } else {
-                        f.created_ms
-                    }
+                    if modified { f.updated_ms } else { f.created_ms }
                 };
                 match op.as_str() {
                     "gte" => Box::new(move |f, _| at(f) >= t),
@@ -335,9 +347,9 @@ fn sev_rank(s: SevWord) -> u8 {
     }
 }
 
-async fn alerts(sim: &Sim, data: &Value) -> Result<Value, Response> {
+async fn alerts(sim: &Sim, data: &Value) -> Result<Value, Reject> {
     let preds = parse_filters(data)?;
-    let int = |k: &str| -> Result<Option<i64>, Response> {
+    let int = |k: &str| -> Result<Option<i64>, Reject> {
         match data.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => v
@@ -437,7 +449,7 @@ fn status_of(word: &str) -> Option<SimStatus> {
     }
 }
 
-fn update_status(data: &Value) -> Result<Option<SimStatus>, Response> {
+fn update_status(data: &Value) -> Result<Option<SimStatus>, Reject> {
     match data.get("status") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => status_of(s)
@@ -447,7 +459,7 @@ fn update_status(data: &Value) -> Result<Option<SimStatus>, Response> {
     }
 }
 
-async fn update_alerts(sim: &Sim, data: &Value) -> Result<Value, Response> {
+async fn update_alerts(sim: &Sim, data: &Value) -> Result<Value, Reject> {
     let ids = match data.get("alert_id_list") {
         Some(v @ Value::Array(_)) => words(v),
         _ => return Err(bad_request("alert_id_list is required")),
@@ -490,7 +502,7 @@ async fn update_alerts(sim: &Sim, data: &Value) -> Result<Value, Response> {
     Ok(json!({"reply": {"alerts_ids": updated}}))
 }
 
-async fn update_incident(sim: &Sim, data: &Value) -> Result<Value, Response> {
+async fn update_incident(sim: &Sim, data: &Value) -> Result<Value, Reject> {
     let Some(incident) = data.get("incident_id").and_then(|v| match v {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -524,10 +536,10 @@ async fn update_incident(sim: &Sim, data: &Value) -> Result<Value, Response> {
         })
         .collect();
     if members.is_empty() {
-        return Err(xdr_error(
+        return Err(Reject(
             StatusCode::INTERNAL_SERVER_ERROR,
             "An error occurred while processing XDR public API",
-            json!(format!("incident {incident} was not found")),
+            format!("incident {incident} was not found"),
         ));
     }
     for (i, _) in &members {

@@ -129,17 +129,14 @@ async fn query_post(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let json_body = header(&headers, "content-type")
-        .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    let json_body =
+        header(&headers, "content-type").is_some_and(|c| c.to_ascii_lowercase().contains("json"));
     let params: HashMap<String, Value> = if json_body {
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(m)) => m.into_iter().collect(),
             Ok(Value::Null) => HashMap::new(),
             _ => {
-                return failure(
-                    StatusCode::BAD_REQUEST,
-                    "request body is not a JSON object",
-                );
+                return failure(StatusCode::BAD_REQUEST, "request body is not a JSON object");
             }
         }
     } else {
@@ -213,7 +210,11 @@ fn parse_iso(s: &str) -> Option<EpochMs> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -491,7 +492,10 @@ async fn set_status(
         f.vendor == Vendor::Orca && emit::orca::native_id(&world, f) == alert_id
     });
     let Some(i) = found else {
-        return failure(StatusCode::NOT_FOUND, &format!("alert {alert_id} not found"));
+        return failure(
+            StatusCode::NOT_FOUND,
+            &format!("alert {alert_id} not found"),
+        );
     };
     let f = &mut world.findings[i];
     f.status = new;
@@ -515,10 +519,7 @@ mod tests {
         assert_eq!(f["dsl_filter"], "[{\"a\":1}]");
         assert_eq!(f["x"], "a b");
         assert_eq!(f["y"], "");
-        assert_eq!(
-            parse_iso("2023-11-14T22:13:20Z"),
-            Some(1_700_000_000_000)
-        );
+        assert_eq!(parse_iso("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
         assert_eq!(
             parse_iso("2023-11-14T22:13:20.500000+00:00"),
             Some(1_700_000_000_500)

@@ -36,9 +36,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Alert, DismissReason, Status, Vendor};
 use crate::sim::rng::Rng;
@@ -85,7 +83,11 @@ async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()
@@ -230,12 +232,13 @@ impl Client {
                 detail: crate::sanitize::one_line(&reply.to_string()),
             });
         }
-        let alerts = crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body).map_err(
-            |e| ApiError::Malformed {
-                what: what(),
-                detail: format!("alerts {from}..{} did not map: {e}", from + size),
-            },
-        )?;
+        let alerts =
+            crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body).map_err(|e| {
+                ApiError::Malformed {
+                    what: what(),
+                    detail: format!("alerts {from}..{} did not map: {e}", from + size),
+                }
+            })?;
         let total = reply
             .get("total_count")
             .and_then(Value::as_u64)
@@ -427,7 +430,8 @@ impl Client {
                 if let Some(ids) = body.pointer("/reply/alerts_ids").and_then(Value::as_array)
                     && !ids.iter().any(|v| match v {
                         Value::String(s) => s == id,
-                        other => other.to_string() == id,
+                        Value::Number(n) => n.as_u64().is_some_and(|n| id.parse() == Ok(n)),
+                        _ => false,
                     })
                 {
                     return Err(ApiError::Vendor {

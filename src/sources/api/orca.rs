@@ -29,9 +29,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{EpochMs, Status, Vendor};
 
@@ -195,12 +193,13 @@ impl Client {
                     return self.split(range, until, total, cap).map(Some);
                 }
             }
-            let alerts = crate::sources::map_payload(Vendor::Orca, &self.name, &body).map_err(
-                |e| ApiError::Malformed {
-                    what: self.transport.what().to_string(),
-                    detail: format!("an alert page did not map: {e}"),
-                },
-            )?;
+            let alerts =
+                crate::sources::map_payload(Vendor::Orca, &self.name, &body).map_err(|e| {
+                    ApiError::Malformed {
+                        what: self.transport.what().to_string(),
+                        detail: format!("an alert page did not map: {e}"),
+                    }
+                })?;
             let n = alerts.len();
             sink.page(alerts)?;
             let next = body
@@ -217,8 +216,9 @@ impl Client {
                     if token.as_deref() == Some(t.as_str()) {
                         return Err(ApiError::Malformed {
                             what: self.transport.what().to_string(),
-                            detail: "the same next_page_token came back twice; paging would never end"
-                                .into(),
+                            detail:
+                                "the same next_page_token came back twice; paging would never end"
+                                    .into(),
                         });
                     }
                     token = Some(t);
@@ -376,9 +376,7 @@ fn vendor_error(body: &Value) -> Option<String> {
         return None;
     }
     Some(crate::sanitize::one_line(
-        body.get("error")
-            .and_then(Value::as_str)
-            .unwrap_or(status),
+        body.get("error").and_then(Value::as_str).unwrap_or(status),
     ))
 }
 
@@ -411,7 +409,10 @@ mod tests {
             vendor_error(&json!({"status": "failure", "error": "bad filter"})).as_deref(),
             Some("bad filter")
         );
-        assert_eq!(vendor_error(&json!({"status": "success", "data": []})), None);
+        assert_eq!(
+            vendor_error(&json!({"status": "success", "data": []})),
+            None
+        );
         assert_eq!(vendor_error(&json!({"data": []})), None);
     }
 }
