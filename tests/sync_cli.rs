@@ -74,7 +74,7 @@ fn sim_announces_itself_and_sync_fetches_from_it() {
     let cfg = sb.write("config.toml", &config);
     let run = |args: &[&str]| {
         let mut c = sb.cmd();
-        c.env("SITREP_CONFIG", &cfg);
+        c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
         for (k, v) in &env {
             c.env(k, v);
         }
@@ -136,7 +136,7 @@ fn a_failing_source_is_named_and_the_exit_code_is_1() {
     let toml = sim.announcement["source_toml"].as_str().expect("toml");
     let cfg = sb.write("config.toml", toml);
     let mut c = sb.cmd();
-    c.env("SITREP_CONFIG", &cfg);
+    c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
     for (k, _) in sim.announcement["env"].as_object().expect("env") {
         c.env(k, "wrong-credential-value");
     }

@@ -34,9 +34,9 @@ use crate::domain::{DismissReason, EpochMs, Status, Vendor};
 const DAY_MS: i64 = 86_400_000;
 /// Longest window one request may ask for.
 pub const MAX_WINDOW_MS: i64 = 7 * DAY_MS;
-/// How far back the API keeps alerts (a minute less, so a request is never refused for
-/// reaching the limit while it travels).
-pub const MAX_HISTORY_MS: i64 = 92 * DAY_MS - 60_000;
+/// How far back the API keeps alerts, less an hour, so a request is never refused because it
+/// travelled or because the client's clock runs a little ahead of the server's.
+pub const MAX_HISTORY_MS: i64 = 92 * DAY_MS - 3_600_000;
 const TOKEN_EXPIRY_SECS: u64 = 3600;
 pub const DEFAULT_DETAILS_LIMIT: usize = 500;
 
