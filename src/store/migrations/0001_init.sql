@@ -51,17 +51,16 @@ CREATE TABLE alerts (
     changed_at      INTEGER NOT NULL               -- last time the vendor fields changed
 );
 
+-- Indexes serve the queue's order and the selective filters; low-cardinality columns
+-- (category, cloud, region, source) are filtered while walking the queue index instead, which
+-- keeps imports fast.
 CREATE INDEX alerts_queue     ON alerts (severity_rank DESC, sort_time DESC);
 CREATE INDEX alerts_recent    ON alerts (sort_time DESC);
 CREATE INDEX alerts_status    ON alerts (status, severity_rank DESC, sort_time DESC);
 CREATE INDEX alerts_vendor    ON alerts (vendor);
-CREATE INDEX alerts_source    ON alerts (source);
 CREATE INDEX alerts_account   ON alerts (account);
 CREATE INDEX alerts_resource  ON alerts (resource_id);
 CREATE INDEX alerts_policy    ON alerts (policy_id);
-CREATE INDEX alerts_category  ON alerts (category);
-CREATE INDEX alerts_cloud     ON alerts (cloud);
-CREATE INDEX alerts_region    ON alerts (region);
 
 CREATE TABLE history (
     seq         INTEGER PRIMARY KEY,
