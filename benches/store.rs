@@ -61,6 +61,8 @@ fn ingest(c: &mut Criterion) {
         .into_iter()
         .map(|v| (v, emit::vendor_body(v, &world).to_string()))
         .collect();
+    let n_alerts = world.findings.len() as u64;
+    g.throughput(criterion::Throughput::Elements(n_alerts));
     g.bench_function("parse_and_map_10k", |b| {
         b.iter(|| {
             let mut n = 0;

@@ -10,7 +10,6 @@ CREATE TABLE alerts (
     native_id       TEXT NOT NULL,
     category        TEXT NOT NULL,                 -- misconfiguration | ... | other(x)
     title           TEXT NOT NULL,
-    description     TEXT,
     policy_id       TEXT,
     policy_name     TEXT,
     vendor_severity TEXT,
@@ -33,9 +32,6 @@ CREATE TABLE alerts (
     last_seen       INTEGER,
     vendor_updated  INTEGER,
     vendor_status   TEXT NOT NULL,
-    remediation     TEXT,
-    attack_json     TEXT,
-    raw_json        TEXT NOT NULL,
     content_hash    TEXT NOT NULL,                 -- sha256 of the normalized vendor fields
     has_controls    INTEGER NOT NULL DEFAULT 0,    -- vendor text carried escapes/bidi/zero-width
     -- analyst side: never touched by an import
@@ -48,7 +44,12 @@ CREATE TABLE alerts (
     -- bookkeeping
     sort_time       INTEGER NOT NULL,              -- coalesce(last_seen, vendor_updated, first_seen, imported_at)
     imported_at     INTEGER NOT NULL,
-    changed_at      INTEGER NOT NULL               -- last time the vendor fields changed
+    changed_at      INTEGER NOT NULL,              -- last time the vendor fields changed
+    -- big text last: queue queries read the columns above without touching overflow pages
+    description     TEXT,
+    remediation     TEXT,
+    attack_json     TEXT,
+    raw_json        TEXT NOT NULL
 );
 
 -- Indexes serve the queue's order and the selective filters; low-cardinality columns
@@ -57,7 +58,7 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_queue     ON alerts (severity_rank DESC, sort_time DESC);
 CREATE INDEX alerts_recent    ON alerts (sort_time DESC);
 CREATE INDEX alerts_status    ON alerts (status, severity_rank DESC, sort_time DESC);
-CREATE INDEX alerts_vendor    ON alerts (vendor);
+CREATE INDEX alerts_vendor    ON alerts (vendor, severity_rank DESC, sort_time DESC);
 CREATE INDEX alerts_account   ON alerts (account);
 CREATE INDEX alerts_resource  ON alerts (resource_id);
 CREATE INDEX alerts_policy    ON alerts (policy_id);
