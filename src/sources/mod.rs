@@ -8,6 +8,8 @@
 //! This layer never touches the terminal, the store or the network.
 
 pub mod api;
+#[cfg(test)]
+pub(crate) mod corpus;
 pub mod cortex_xdr;
 pub mod json;
 pub mod lacework;

@@ -787,20 +787,11 @@ mod tests {
     const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
 
     fn corpus_missing() -> bool {
-        if std::path::Path::new(CORPUS).is_dir() {
-            return false;
-        }
-        eprintln!("corpus directory {CORPUS} is missing; skipping");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "corpus directory missing in CI"
-        );
-        true
+        crate::sources::corpus::dir().is_none()
     }
 
     fn load(rel: &str) -> Value {
-        let text = std::fs::read_to_string(format!("{CORPUS}/{rel}")).unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::sources::corpus::load(rel).expect("corpus file")
     }
 
     fn ms(s: &str) -> i64 {

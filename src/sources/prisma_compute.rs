@@ -870,7 +870,7 @@ mod tests {
     use super::*;
     use crate::sim::emit::prisma_compute as emit;
     use crate::sim::world::{ResourceKind, RuleCategory, SimFinding, SimStatus, World};
-    use crate::sources::prisma_cspm::corpus;
+    use crate::sources::corpus;
 
     const FILES: [(&str, usize); 4] = [
         ("prisma-compute/xsoar-audits-runtime-container.json", 2),

@@ -483,60 +483,6 @@ fn attack_context(item: &Value, policy_type: Option<&str>) -> Option<Value> {
     Some(Value::Object(ctx))
 }
 
-/// Reading the shared corpus of real payloads (`../shared/corpus`, never copied into the
-/// repository). When it is missing the tests say so and pass, unless `CI` is set.
-#[cfg(test)]
-pub(crate) mod corpus {
-    use std::path::PathBuf;
-
-    use serde_json::Value;
-
-    pub fn dir() -> Option<PathBuf> {
-        let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"));
-        if d.is_dir() {
-            return Some(d);
-        }
-        eprintln!("corpus directory {} is missing; skipping", d.display());
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the corpus is required on CI"
-        );
-        None
-    }
-
-    pub fn load(rel: &str) -> Option<Value> {
-        let path = dir()?.join(rel);
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-    }
-
-    /// Every JSON file of the vendors' directories other than `own`.
-    pub fn others(own: &str) -> Vec<(String, Value)> {
-        let Some(d) = dir() else { return Vec::new() };
-        let mut out = Vec::new();
-        for vendor in std::fs::read_dir(&d).expect("corpus dir").flatten() {
-            if !vendor.path().is_dir() || vendor.file_name() == own {
-                continue;
-            }
-            for f in std::fs::read_dir(vendor.path())
-                .expect("vendor dir")
-                .flatten()
-            {
-                let text = std::fs::read_to_string(f.path()).expect("corpus file");
-                let v = serde_json::from_str(&text).expect("corpus JSON");
-                out.push((f.path().display().to_string(), v));
-            }
-        }
-        assert!(
-            out.len() >= 10,
-            "expected the other vendors' corpus files, found {}",
-            out.len()
-        );
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
@@ -546,6 +492,7 @@ mod tests {
     use super::*;
     use crate::sim::emit::prisma_cspm as emit;
     use crate::sim::world::{SimFinding, SimStatus, World};
+    use crate::sources::corpus;
 
     const FILES: [(&str, usize); 5] = [
         ("prisma-cspm/elastic-v2-alert-post-page1.json", 2),

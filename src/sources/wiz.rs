@@ -605,17 +605,7 @@ mod tests {
 
     /// A corpus file, or None (test skipped) when the corpus is not there, except under CI.
     fn corpus(rel: &str) -> Option<Value> {
-        let dir = std::path::Path::new(CORPUS);
-        if !dir.is_dir() {
-            eprintln!("corpus directory {CORPUS} is missing; skipping");
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "corpus directory {CORPUS} is missing"
-            );
-            return None;
-        }
-        let text = std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-        Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}")))
+        crate::sources::corpus::load(rel)
     }
 
     fn one(rel: &str) -> Option<Alert> {
