@@ -613,7 +613,7 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     }
     // Credentials first: a missing variable is a config error, reported before any request.
     for s in &chosen {
-        for key in crate::config::sources::required_credentials(s.vendor, &s.options) {
+        for key in crate::config::sources::required_credentials(s.vendor) {
             s.secret(key).map_err(CliError::input)?;
         }
     }

@@ -125,20 +125,14 @@ impl SourceConfig {
 }
 
 /// The credential keys each vendor needs.
-pub fn required_credentials(
-    vendor: Vendor,
-    options: &BTreeMap<String, String>,
-) -> &'static [&'static str] {
+pub fn required_credentials(vendor: Vendor) -> &'static [&'static str] {
     match vendor {
         Vendor::PrismaCspm => &["access_key", "secret_key"],
         Vendor::PrismaCompute => &["username", "password"],
         Vendor::Wiz => &["client_id", "client_secret"],
         Vendor::Lacework => &["key_id", "secret"],
         Vendor::Orca => &["token"],
-        Vendor::CortexXdr => {
-            let _ = options;
-            &["key_id", "key"]
-        }
+        Vendor::CortexXdr => &["key_id", "key"],
     }
 }
 
@@ -330,14 +324,14 @@ pub(super) fn resolve(
                 )
             })
             .collect();
-        for key in required_credentials(vendor, &options) {
+        for key in required_credentials(vendor) {
             if !credentials.contains_key(*key) {
                 return Err((
                     at("credentials"),
                     format!(
                         "missing '{key}' (a {} source needs {})",
                         vendor.as_str(),
-                        required_credentials(vendor, &options).join(", ")
+                        required_credentials(vendor).join(", ")
                     ),
                 ));
             }

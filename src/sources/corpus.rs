@@ -49,3 +49,23 @@ pub fn others(own: &str) -> Vec<(String, Value)> {
     );
     out
 }
+
+/// MANIFEST.tsv rows of `vendor`: (relative file, shape, alerts). Empty when the corpus is
+/// missing (outside CI).
+pub fn manifest(vendor: &str) -> Vec<(String, String, usize)> {
+    let Some(d) = dir() else { return Vec::new() };
+    let text = std::fs::read_to_string(d.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c.len() == 4 && c[1] == vendor).then(|| {
+                let n = c[3]
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bad count in {l}: {e}"));
+                (c[0].to_string(), c[2].to_string(), n)
+            })
+        })
+        .collect()
+}

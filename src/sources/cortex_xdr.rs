@@ -515,27 +515,18 @@ mod tests {
         if corpus_missing() {
             return;
         }
-        let manifest = std::fs::read_to_string(format!("{CORPUS}/MANIFEST.tsv")).unwrap();
         let mut seen = 0;
-        for line in manifest
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        {
-            let cols: Vec<&str> = line.split('\t').collect();
-            if cols.get(1) != Some(&"cortex-xdr") {
-                continue;
-            }
+        for (file, shape, expected) in crate::sources::corpus::manifest("cortex-xdr") {
             seen += 1;
-            let body = load(cols[0]);
-            let expected: usize = cols[3].trim().parse().unwrap();
-            match cols[2] {
+            let body = load(&file);
+            match shape.as_str() {
                 "other" => assert!(
                     matches!(map(&body), Err(MapError::NotAlerts { .. })),
                     "{}: {:?}",
-                    cols[0],
+                    file,
                     map(&body)
                 ),
-                _ => assert_eq!(map(&body).unwrap().len(), expected, "{}", cols[0]),
+                _ => assert_eq!(map(&body).unwrap().len(), expected, "{}", file),
             }
         }
         assert_eq!(seen, 4);

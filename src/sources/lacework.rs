@@ -593,22 +593,7 @@ mod tests {
     }
 
     fn manifest() -> Vec<(String, String, usize)> {
-        let Ok(text) = std::fs::read_to_string(format!("{CORPUS}/MANIFEST.tsv")) else {
-            return Vec::new();
-        };
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let c: Vec<&str> = l.split('\t').collect();
-                (c.len() == 4 && c[1] == "lacework").then(|| {
-                    (
-                        c[0].to_string(),
-                        c[2].to_string(),
-                        c[3].parse().unwrap_or(0),
-                    )
-                })
-            })
-            .collect()
+        crate::sources::corpus::manifest("lacework")
     }
 
     #[test]

@@ -83,8 +83,7 @@ pub struct SimState {
     /// Requests are not allowed before this instant (set by a served 429).
     retry_after_until: Mutex<Option<Instant>>,
     tokens: Mutex<HashMap<String, Token>>,
-    /// Data-request number (1-based) → fault already applied, so a retried request number
-    /// is not faulted twice.
+    /// Seeded randomness for tokens and nonces.
     rng: Mutex<Rng>,
     pub seed: u64,
     /// Token lifetime when the plan gives none.
