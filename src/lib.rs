@@ -5,6 +5,7 @@
 //! [`sanitize`] is the one place untrusted text is made safe for a terminal or an export.
 //! [`sim`] holds the seeded generator and the vendor simulators.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -14,3 +15,5 @@ pub mod sim;
 pub mod sources;
 pub mod store;
 pub mod triage;
+pub mod tui;
+pub mod ui;

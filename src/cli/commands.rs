@@ -90,13 +90,16 @@ fn io_err(e: std::io::Error) -> CliError {
 
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
+    let explicit_db = cli.db.clone();
     let paths = Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
     let Some(command) = cli.command else {
-        return Err(CliError::input(
-            "the interactive console is not built yet; use the headless commands \
-             (sitrep import, list, show, export, config) — see sitrep --help",
-        ));
+        let config = Config::load(&paths.config, paths.config_explicit)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        return super::console::console(&paths, &config);
     };
+    if let Command::Demo(a) = command {
+        return super::console::demo(a, explicit_db, &paths);
+    }
     if let Command::Config(c) = &command {
         return config_cmd(c, &paths, env);
     }
@@ -111,7 +114,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Show(a) => show(a, &paths, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, env),
-        Command::Config(_) | Command::Sim(_) => Ok(()),
+        Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
     }
 }
 
@@ -562,7 +565,7 @@ fn config_cmd(c: &ConfigCommand, paths: &Paths, env: &mut Env<'_>) -> Result<(),
 }
 
 /// Create a file readable only by its owner (it may later hold secrets).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -575,7 +578,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

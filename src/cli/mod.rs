@@ -4,7 +4,8 @@
 //! 1 runtime error, 2 usage / config / input error.
 
 mod commands;
-mod render;
+mod console;
+pub mod render;
 
 use std::path::PathBuf;
 
@@ -20,8 +21,9 @@ pub use commands::{CliError, Env, run};
     version,
     about = "A terminal triage console for cloud-security alerts",
     long_about = "sitrep keeps one prioritized queue of findings from Prisma Cloud (CSPM and Compute), \
-Wiz, Lacework, Orca and Cortex XDR in a local SQLite cache, and serves it to scripts through \
-headless commands.",
+Wiz, Lacework, Orca and Cortex XDR in a local SQLite cache. Run `sitrep` alone for the console \
+(keys: ? for help), `sitrep demo` to try it on six simulated tenants, or the headless commands \
+below from scripts.",
     after_help = "Files: the database lives in the data directory (e.g. ~/.local/share/sitrep/sitrep.db) \
 and the config in ~/.config/sitrep/config.toml unless --db / --config (or SITREP_DB / SITREP_CONFIG) \
 say otherwise."
@@ -39,6 +41,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The console on six simulated vendor tenants: no config, no network (loopback only)
+    Demo(DemoArgs),
     /// Import saved vendor API responses (list bodies or single items) into the cache
     Import(ImportArgs),
     /// List the queue (active alerts, highest severity first)
@@ -54,6 +58,22 @@ pub enum Command {
     /// Create or check the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Findings each simulated vendor serves
+    #[arg(long, default_value_t = 300)]
+    pub alerts: usize,
+    /// Seed of the simulated world (same seed, same alerts)
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// How often each source refreshes in the background
+    #[arg(long, default_value = "20s")]
+    pub interval: String,
+    /// Seconds between changes in the simulated tenants (new and changed alerts)
+    #[arg(long, default_value_t = 30)]
+    pub churn: u64,
 }
 
 #[derive(Debug, Args)]

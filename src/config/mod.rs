@@ -2,7 +2,9 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
+pub mod keymap;
 pub mod sources;
+pub mod theme;
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +50,10 @@ pub struct Config {
     pub filter: String,
     /// Vendor tenants to sync (`[[source]]` tables).
     pub sources: Vec<SourceConfig>,
+    /// The console's theme name (`[ui] theme`).
+    pub theme: String,
+    /// The console's keys: built-in defaults with the `[keys]` table applied.
+    pub keymap: keymap::Keymap,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -57,8 +63,16 @@ pub struct Config {
 struct File {
     general: Option<General>,
     queue: Option<Queue>,
+    ui: Option<Ui>,
+    keys: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default)]
     source: Vec<sources::RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ui {
+    theme: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +140,8 @@ impl Config {
             limit: 50,
             filter: String::new(),
             sources: Vec::new(),
+            theme: "dark".into(),
+            keymap: keymap::Keymap::default(),
             path: None,
         })
     }
@@ -195,12 +211,32 @@ impl Config {
         }
         let sources = sources::resolve(user.source, private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let theme = user
+            .ui
+            .and_then(|u| u.theme)
+            .or(defaults.ui.and_then(|u| u.theme))
+            .unwrap_or_else(|| "dark".into());
+        if theme.is_empty() || theme.contains(['/', '\\']) || theme.starts_with('.') {
+            return Err(value_err(
+                "[ui] theme",
+                format!(
+                    "'{}' is not a theme name",
+                    crate::sanitize::one_line(&theme)
+                ),
+            ));
+        }
+        let user_keys = user.keys.unwrap_or_default();
+        let keymap =
+            keymap::Keymap::with_overrides(user_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
             limit: limit as usize,
             filter,
             sources,
+            theme,
+            keymap,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -282,7 +318,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`"
         );
     }
 

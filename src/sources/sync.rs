@@ -240,6 +240,8 @@ pub struct Refresher {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Fires after every committed page or finished run, so a UI can reload.
     pub changed: tokio::sync::watch::Receiver<u64>,
+    /// Wakes every source waiting for its next run ("sync now").
+    trigger: Arc<tokio::sync::Notify>,
 }
 
 impl Refresher {
@@ -252,6 +254,7 @@ impl Refresher {
     ) -> Refresher {
         let (changed_tx, changed) = tokio::sync::watch::channel(0u64);
         let changed_tx = Arc::new(changed_tx);
+        let trigger = Arc::new(tokio::sync::Notify::new());
         let mut status = Vec::new();
         let mut tasks = Vec::new();
         for (i, cfg) in sources.into_iter().enumerate() {
@@ -262,6 +265,7 @@ impl Refresher {
             status.push((cfg.name.clone(), rx));
             let store = store.clone();
             let changed_tx = changed_tx.clone();
+            let trigger = trigger.clone();
             tasks.push(tokio::spawn(async move {
                 let mut rng = crate::sim::rng::Rng::new(clock() as u64 ^ (i as u64) << 32);
                 let tx = Arc::new(tx);
@@ -305,7 +309,10 @@ impl Refresher {
                             });
                         }
                     }
-                    tokio::time::sleep(next).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(next) => {}
+                        _ = trigger.notified() => {}
+                    }
                 }
             }));
         }
@@ -313,7 +320,13 @@ impl Refresher {
             status,
             tasks,
             changed,
+            trigger,
         }
+    }
+
+    /// Start every source that is waiting for its next run now (a running one carries on).
+    pub fn sync_now(&self) {
+        self.trigger.notify_waiters();
     }
 
     /// Stop every source's task.

@@ -138,6 +138,10 @@ pub struct QueueRow {
     pub last_seen: Option<EpochMs>,
     pub sort_time: EpochMs,
     pub has_controls: bool,
+    /// When sitrep first stored the alert, and when its vendor fields last changed: the
+    /// console marks what is new or changed since the analyst last looked.
+    pub imported_at: EpochMs,
+    pub changed_at: EpochMs,
 }
 
 /// An alert with everything the analyst has recorded about it.
@@ -533,7 +537,7 @@ fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError
     let sql = format!(
         "SELECT id, source, vendor, severity, category, title, resource_name, resource_id, \
          cloud, account, region, status, assignee, ticket, cve_ids, first_seen, last_seen, \
-         sort_time, has_controls, rowid FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+         sort_time, has_controls, rowid, imported_at, changed_at FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
         req.sort.order_by()
     );
     params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
@@ -714,6 +718,8 @@ fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
         last_seen: r.get(16)?,
         sort_time: r.get(17)?,
         has_controls: r.get::<_, i64>(18)? != 0,
+        imported_at: r.get(20)?,
+        changed_at: r.get(21)?,
     })
 }
 

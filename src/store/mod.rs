@@ -4,6 +4,7 @@
 //! the vendor fields, so the analyst's status, notes and history survive every re-import.
 
 mod alerts;
+mod kv;
 mod migrate;
 mod sources;
 

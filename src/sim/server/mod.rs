@@ -337,10 +337,7 @@ impl SimHandle {
 
     /// Advance the world: change `changed` findings and add `added` new ones (per vendor).
     pub async fn evolve(&self, changed: usize, added: usize) {
-        let now = self.state.now_ms();
-        let mut world = self.state.world.write().await;
-        let mut rng = Rng::new(self.state.seed ^ now as u64);
-        world.evolve(&mut rng, changed, added, now);
+        evolve_state(&self.state, changed, added).await;
     }
 
     /// Stop serving and wait for the server task.
@@ -360,6 +357,14 @@ impl Drop for SimHandle {
             let _ = tx.send(());
         }
     }
+}
+
+/// Advance a simulator's world: change `changed` findings and add `added` new ones.
+pub async fn evolve_state(state: &SimState, changed: usize, added: usize) {
+    let now = state.now_ms();
+    let mut world = state.world.write().await;
+    let mut rng = Rng::new(state.seed ^ now as u64);
+    world.evolve(&mut rng, changed, added, now);
 }
 
 /// How to start a simulator.

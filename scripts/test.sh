@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what the tests need on a fresh Debian/Ubuntu
+# machine, then runs the whole suite. Extra arguments go to `cargo test`.
+#
+# Needs: tmux (the console's end-to-end test drives `sitrep demo` in a real terminal).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+if ((${#need_apt[@]})); then
+    echo "== installing ${need_apt[*]} (apt)"
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 && sudo_cmd=(sudo) || {
+            echo "scripts/test.sh: need root or sudo to install: ${need_apt[*]}" >&2
+            exit 1
+        }
+    fi
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q "${need_apt[@]}" >/dev/null 2>&1 || {
+        "${sudo_cmd[@]}" apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q "${need_apt[@]}" >/dev/null
+    }
+fi
+
+echo "== cargo test"
+cargo test --locked "$@"

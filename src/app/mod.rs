@@ -1,0 +1,968 @@
+//! The console's state and its one `update` function: messages in, effects out.
+//!
+//! No I/O here: [`update`] never awaits and never touches the disk or the network. Keys arrive
+//! already turned into [`KeyChord`]s; the keymap turns them into [`Action`]s; the runtime
+//! (`tui/`) runs the returned [`Effect`]s on worker threads and feeds their results back as
+//! [`Msg`]s tagged with a request number, so a stale result is dropped.
+
+pub mod layout;
+pub mod modal;
+
+use std::collections::{BTreeSet, HashSet};
+
+use crate::config::keymap::{Action, Key, KeyChord, Keymap};
+use crate::config::theme::Theme;
+use crate::domain::{DismissReason, EpochMs, Status};
+use crate::sources::sync::SourceStatus;
+use crate::store::{QueueRow, SortKey, StoredAlert};
+use crate::triage::query::{self, Query};
+
+pub use modal::{DecisionKind, DecisionModal, Field, Prompt, PromptKind};
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Queue,
+    Detail,
+    Remediation,
+}
+
+/// The detail pane's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Overview,
+    Narrative,
+    Score,
+    AttackPath,
+    Evidence,
+    History,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 6] = [
+        Tab::Overview,
+        Tab::Narrative,
+        Tab::Score,
+        Tab::AttackPath,
+        Tab::Evidence,
+        Tab::History,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Narrative => "Narrative",
+            Tab::Score => "Score",
+            Tab::AttackPath => "Attack path",
+            Tab::Evidence => "Evidence",
+            Tab::History => "History",
+        }
+    }
+
+    fn step(self, back: bool) -> Tab {
+        let i = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0);
+        let n = Tab::ALL.len();
+        Tab::ALL[if back { (i + n - 1) % n } else { (i + 1) % n }]
+    }
+}
+
+/// What the worker loads for the selected alert.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub alert: StoredAlert,
+    /// The raw payload, pretty-printed and sanitized, one entry per line.
+    pub evidence: Vec<String>,
+}
+
+/// A one-line message at the bottom of the screen until the next key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub text: String,
+    pub error: bool,
+}
+
+/// Everything that arrives at the loop.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyChord),
+    Resize(u16, u16),
+    /// The slow clock ("5m ago" texts).
+    Tick(EpochMs),
+    Window {
+        req: u64,
+        start: usize,
+        rows: Vec<QueueRow>,
+        total: usize,
+        /// Where the anchored alert now is (absolute index), when it is still in the queue.
+        anchor: Option<usize>,
+    },
+    Detail {
+        req: u64,
+        detail: Option<Box<Detail>>,
+    },
+    /// A decision was recorded; `text` says what was done.
+    Applied {
+        text: String,
+    },
+    Failed {
+        text: String,
+    },
+    /// The store changed under us (a sync page landed).
+    StoreChanged,
+    Source {
+        index: usize,
+        status: SourceStatus,
+    },
+    Theme(Result<Theme, String>),
+    /// SIGTERM / SIGHUP: leave cleanly.
+    Terminate,
+}
+
+/// Work for the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadWindow {
+        req: u64,
+        start: usize,
+        len: usize,
+        filter: Option<Query>,
+        sort: SortKey,
+        /// Keep this alert where it is on screen: the worker reports its new index.
+        anchor: Option<String>,
+    },
+    LoadDetail {
+        req: u64,
+        id: String,
+    },
+    Decide {
+        ids: Vec<String>,
+        status: Status,
+        note: Option<String>,
+        /// What to say when done ("dismissed 3 alerts (false_positive)").
+        done: String,
+    },
+    Note {
+        ids: Vec<String>,
+        note: String,
+    },
+    SyncNow,
+    LoadTheme(String),
+    /// Remember when the analyst last looked (at quit).
+    SaveLastLooked(EpochMs),
+}
+
+/// The queue's rows as currently loaded: a window of the whole (virtualized) list.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    pub start: usize,
+    pub rows: Vec<QueueRow>,
+}
+
+impl Window {
+    pub fn get(&self, i: usize) -> Option<&QueueRow> {
+        i.checked_sub(self.start).and_then(|j| self.rows.get(j))
+    }
+
+    fn covers(&self, from: usize, to: usize, total: usize) -> bool {
+        let end = self.start + self.rows.len();
+        from >= self.start && (to.min(total) <= end)
+    }
+}
+
+/// The console's whole state.
+pub struct State {
+    pub keymap: Keymap,
+    pub theme: Theme,
+    /// Who decisions are recorded for.
+    pub actor: String,
+    pub now_ms: EpochMs,
+    pub size: (u16, u16),
+    pub window: Window,
+    /// Rows in the queue under the filter.
+    pub total: usize,
+    /// Whether the first window has arrived.
+    pub loaded: bool,
+    pub offset: usize,
+    pub selected: usize,
+    pub marked: BTreeSet<String>,
+    pub focus: Focus,
+    pub tab: Tab,
+    pub zoom: bool,
+    pub filter_text: String,
+    pub filter: Option<Query>,
+    pub sort: SortKey,
+    pub detail: Option<Box<Detail>>,
+    pub detail_scroll: u16,
+    pub remediation_scroll: u16,
+    pub prompt: Option<Prompt>,
+    pub modal: Option<DecisionModal>,
+    pub help: Option<u16>,
+    pub flash: Option<Flash>,
+    /// (source name, its refresher's state). Empty: no sources configured.
+    pub sources: Vec<(String, SourceStatus)>,
+    /// Alerts new or changed after this time are marked (until the analyst opens them).
+    pub last_looked: EpochMs,
+    pub seen: HashSet<String>,
+    /// Shown in the header: "demo" or the database's name.
+    pub label: String,
+    pub quit: bool,
+    req: u64,
+    window_req: u64,
+    /// The window request in flight and the range it will cover.
+    pending: Option<(usize, usize)>,
+    detail_req: u64,
+    detail_for: Option<String>,
+}
+
+/// What a fresh console starts from.
+pub struct Init {
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub actor: String,
+    pub now_ms: EpochMs,
+    pub size: (u16, u16),
+    pub filter_text: String,
+    pub sort: SortKey,
+    pub sources: Vec<String>,
+    pub last_looked: Option<EpochMs>,
+    pub label: String,
+}
+
+impl State {
+    pub fn new(init: Init) -> State {
+        let filter = query::parse(&init.filter_text)
+            .ok()
+            .filter(|q| !q.is_empty());
+        State {
+            keymap: init.keymap,
+            theme: init.theme,
+            actor: init.actor,
+            now_ms: init.now_ms,
+            size: init.size,
+            window: Window::default(),
+            total: 0,
+            loaded: false,
+            offset: 0,
+            selected: 0,
+            marked: BTreeSet::new(),
+            focus: Focus::Queue,
+            tab: Tab::Overview,
+            zoom: false,
+            filter_text: if filter.is_some() {
+                init.filter_text
+            } else {
+                String::new()
+            },
+            filter,
+            sort: init.sort,
+            detail: None,
+            detail_scroll: 0,
+            remediation_scroll: 0,
+            prompt: None,
+            modal: None,
+            help: None,
+            flash: None,
+            sources: init
+                .sources
+                .into_iter()
+                .map(|n| {
+                    (
+                        n,
+                        SourceStatus::Syncing {
+                            pages: 0,
+                            alerts: 0,
+                        },
+                    )
+                })
+                .collect(),
+            last_looked: init.last_looked.unwrap_or(init.now_ms),
+            seen: HashSet::new(),
+            label: init.label,
+            quit: false,
+            req: 0,
+            window_req: 0,
+            pending: None,
+            detail_req: 0,
+            detail_for: None,
+        }
+    }
+
+    /// The first effects: load the queue.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        self.request_window(None, &mut fx);
+        fx
+    }
+
+    fn next_req(&mut self) -> u64 {
+        self.req += 1;
+        self.req
+    }
+
+    /// Queue rows that fit on screen now.
+    pub fn viewport(&self) -> usize {
+        layout::queue_rows(self.size, self.zoom).max(1)
+    }
+
+    pub fn selected_row(&self) -> Option<&QueueRow> {
+        self.window.get(self.selected)
+    }
+
+    /// The rows a decision applies to: the marked ones, else the selected one.
+    pub fn targets(&self) -> Vec<String> {
+        if !self.marked.is_empty() {
+            return self.marked.iter().cloned().collect();
+        }
+        self.selected_row()
+            .map(|r| vec![r.id.clone()])
+            .unwrap_or_default()
+    }
+
+    /// New since the analyst last looked, changed since, or neither.
+    pub fn freshness(&self, row: &QueueRow) -> Freshness {
+        if self.seen.contains(&row.id) {
+            Freshness::Seen
+        } else if row.imported_at > self.last_looked {
+            Freshness::New
+        } else if row.changed_at > self.last_looked {
+            Freshness::Changed
+        } else {
+            Freshness::Seen
+        }
+    }
+
+    pub fn online(&self) -> Option<bool> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        Some(
+            !self
+                .sources
+                .iter()
+                .all(|(_, s)| matches!(s, SourceStatus::Failed { .. })),
+        )
+    }
+
+    fn request_window(&mut self, anchor: Option<String>, fx: &mut Vec<Effect>) {
+        let vp = self.viewport();
+        let start = self.offset.saturating_sub(vp.max(100));
+        let len = vp + 2 * vp.max(100);
+        self.window_req = self.next_req();
+        self.pending = Some((start, start + len));
+        fx.push(Effect::LoadWindow {
+            req: self.window_req,
+            start,
+            len,
+            filter: self.filter.clone(),
+            sort: self.sort,
+            anchor,
+        });
+    }
+
+    /// Ask for rows when the visible range is not loaded (and not on its way).
+    fn ensure_window(&mut self, fx: &mut Vec<Effect>) {
+        let vp = self.viewport();
+        let (from, to) = (self.offset, self.offset + vp);
+        if self.window.covers(from, to, self.total) {
+            return;
+        }
+        if let Some((s, e)) = self.pending
+            && from >= s
+            && to <= e
+        {
+            return;
+        }
+        self.request_window(None, fx);
+    }
+
+    /// Reload keeping the selected alert where it is on screen.
+    fn reload_anchored(&mut self, fx: &mut Vec<Effect>) {
+        let anchor = self.selected_row().map(|r| r.id.clone());
+        self.request_window(anchor, fx);
+    }
+
+    fn clamp(&mut self) {
+        if self.total == 0 {
+            self.selected = 0;
+            self.offset = 0;
+            return;
+        }
+        self.selected = self.selected.min(self.total - 1);
+        let vp = self.viewport();
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + vp {
+            self.offset = self.selected + 1 - vp;
+        }
+        let max_offset = self.total.saturating_sub(vp);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Load the selected alert's detail when the selection moved to another alert.
+    fn follow_selection(&mut self, fx: &mut Vec<Effect>) {
+        let id = self.selected_row().map(|r| r.id.clone());
+        if id == self.detail_for {
+            return;
+        }
+        self.detail_for = id.clone();
+        self.detail_scroll = 0;
+        self.remediation_scroll = 0;
+        match id {
+            Some(id) => {
+                self.detail_req = self.next_req();
+                fx.push(Effect::LoadDetail {
+                    req: self.detail_req,
+                    id,
+                });
+            }
+            None => self.detail = None,
+        }
+    }
+
+    fn move_to(&mut self, index: usize, fx: &mut Vec<Effect>) {
+        self.selected = index;
+        self.clamp();
+        self.ensure_window(fx);
+        self.follow_selection(fx);
+    }
+
+    fn flash(&mut self, text: impl Into<String>, error: bool) {
+        self.flash = Some(Flash {
+            text: text.into(),
+            error,
+        });
+    }
+
+    fn set_filter(&mut self, text: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
+        let q = query::parse(text).map_err(|e| e.to_string())?;
+        self.filter = (!q.is_empty()).then_some(q);
+        self.filter_text = if self.filter.is_some() {
+            text.trim().to_string()
+        } else {
+            String::new()
+        };
+        self.selected = 0;
+        self.offset = 0;
+        self.window = Window::default();
+        self.loaded = false;
+        self.request_window(None, fx);
+        Ok(())
+    }
+
+    fn set_sort(&mut self, sort: SortKey, fx: &mut Vec<Effect>) {
+        self.sort = sort;
+        self.reload_anchored(fx);
+    }
+}
+
+/// How a row is marked for the analyst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    New,
+    Changed,
+    Seen,
+}
+
+/// Apply one message. Returns the work the runtime must do.
+pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match msg {
+        Msg::Key(k) => on_key(s, k, &mut fx),
+        Msg::Resize(w, h) => {
+            s.size = (w, h);
+            s.clamp();
+            s.ensure_window(&mut fx);
+        }
+        Msg::Tick(now) => s.now_ms = now,
+        Msg::Window {
+            req,
+            start,
+            rows,
+            total,
+            anchor,
+        } => {
+            if req != s.window_req {
+                return fx;
+            }
+            let screen_pos = s.selected.saturating_sub(s.offset);
+            s.pending = None;
+            s.window = Window { start, rows };
+            s.total = total;
+            s.loaded = true;
+            if let Some(a) = anchor {
+                s.selected = a;
+                s.offset = a.saturating_sub(screen_pos);
+            }
+            s.clamp();
+            s.ensure_window(&mut fx);
+            // The marks of alerts that left the queue are dropped.
+            if !s.marked.is_empty() && s.window.start == 0 && s.window.rows.len() >= s.total {
+                let present: HashSet<&str> = s.window.rows.iter().map(|r| r.id.as_str()).collect();
+                s.marked.retain(|m| present.contains(m.as_str()));
+            }
+            s.follow_selection(&mut fx);
+        }
+        Msg::Detail { req, detail } => {
+            if req == s.detail_req {
+                s.detail = detail;
+            }
+        }
+        Msg::Applied { text } => {
+            s.flash(text, false);
+            s.marked.clear();
+            s.detail_for = None;
+            s.reload_anchored(&mut fx);
+        }
+        Msg::Failed { text } => s.flash(text, true),
+        Msg::StoreChanged => {
+            s.detail_for = None;
+            s.reload_anchored(&mut fx);
+        }
+        Msg::Source { index, status } => {
+            if let Some(x) = s.sources.get_mut(index) {
+                x.1 = status;
+            }
+        }
+        Msg::Theme(Ok(t)) => {
+            s.flash(format!("theme {}", t.name), false);
+            s.theme = t;
+        }
+        Msg::Theme(Err(e)) => s.flash(e, true),
+        Msg::Terminate => quit(s, &mut fx),
+    }
+    fx
+}
+
+fn quit(s: &mut State, fx: &mut Vec<Effect>) {
+    s.quit = true;
+    fx.push(Effect::SaveLastLooked(s.now_ms));
+}
+
+fn on_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
+    s.flash = None;
+    if s.modal.is_some() {
+        return modal_key(s, k, fx);
+    }
+    if s.prompt.is_some() {
+        return prompt_key(s, k, fx);
+    }
+    if let Some(scroll) = s.help {
+        let action = s.keymap.action(&k);
+        s.help = match (k.key, action) {
+            (Key::Esc, _) | (Key::Char('q'), _) | (_, Some(Action::Help | Action::Back)) => None,
+            (_, Some(Action::MoveDown)) => Some(scroll.saturating_add(1)),
+            (_, Some(Action::MoveUp)) => Some(scroll.saturating_sub(1)),
+            (_, Some(Action::PageDown | Action::HalfPageDown)) => Some(scroll.saturating_add(10)),
+            (_, Some(Action::PageUp | Action::HalfPageUp)) => Some(scroll.saturating_sub(10)),
+            (_, Some(Action::Top)) => Some(0),
+            (_, Some(Action::Quit)) => {
+                quit(s, fx);
+                None
+            }
+            _ => Some(scroll),
+        };
+        return;
+    }
+    let Some(action) = s.keymap.action(&k) else {
+        if let Key::Char(c) = k.key
+            && !k.ctrl
+        {
+            let hint = s
+                .keymap
+                .key_for(Action::Help)
+                .map(|h| format!("; {h} shows the keys"))
+                .unwrap_or_default();
+            s.flash(format!("'{c}' is not bound{hint}"), false);
+        }
+        return;
+    };
+    apply(s, action, fx);
+}
+
+/// Perform a named action (keys and tests come through here).
+pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    let vp = s.viewport();
+    let scroll = |v: &mut u16, d: i32| {
+        *v = (i32::from(*v) + d).clamp(0, i32::from(u16::MAX)) as u16;
+    };
+    let step: Option<i64> = match action {
+        Action::MoveDown => Some(1),
+        Action::MoveUp => Some(-1),
+        Action::PageDown => Some(vp as i64),
+        Action::PageUp => Some(-(vp as i64)),
+        Action::HalfPageDown => Some((vp / 2).max(1) as i64),
+        Action::HalfPageUp => Some(-((vp / 2).max(1) as i64)),
+        _ => None,
+    };
+    if let Some(d) = step {
+        match s.focus {
+            Focus::Queue => {
+                let to = (s.selected as i64 + d).clamp(0, s.total.saturating_sub(1) as i64);
+                s.move_to(to as usize, fx);
+            }
+            Focus::Detail => scroll(&mut s.detail_scroll, d as i32),
+            Focus::Remediation => scroll(&mut s.remediation_scroll, d as i32),
+        }
+        return;
+    }
+    match action {
+        Action::Top => match s.focus {
+            Focus::Queue => s.move_to(0, fx),
+            Focus::Detail => s.detail_scroll = 0,
+            Focus::Remediation => s.remediation_scroll = 0,
+        },
+        Action::Bottom => match s.focus {
+            Focus::Queue => s.move_to(s.total.saturating_sub(1), fx),
+            Focus::Detail => s.detail_scroll = u16::MAX / 2,
+            Focus::Remediation => s.remediation_scroll = u16::MAX / 2,
+        },
+        Action::Quit => quit(s, fx),
+        Action::FocusNext | Action::FocusPrev => {
+            let order = if s.zoom {
+                vec![Focus::Detail, Focus::Remediation]
+            } else {
+                vec![Focus::Queue, Focus::Detail, Focus::Remediation]
+            };
+            let i = order.iter().position(|f| *f == s.focus).unwrap_or(0);
+            let n = order.len();
+            s.focus = order[if action == Action::FocusPrev {
+                (i + n - 1) % n
+            } else {
+                (i + 1) % n
+            }];
+        }
+        Action::OpenDetail => {
+            if let Some(r) = s.selected_row() {
+                let id = r.id.clone();
+                s.seen.insert(id);
+                s.zoom = true;
+                s.focus = Focus::Detail;
+            }
+        }
+        Action::Back => {
+            if s.zoom {
+                s.zoom = false;
+                s.focus = Focus::Queue;
+                s.clamp();
+                s.ensure_window(fx);
+            } else if s.focus != Focus::Queue {
+                s.focus = Focus::Queue;
+            } else if !s.marked.is_empty() {
+                s.marked.clear();
+                s.flash("marks cleared", false);
+            }
+        }
+        Action::NextTab | Action::PrevTab => {
+            s.tab = s.tab.step(action == Action::PrevTab);
+            s.detail_scroll = 0;
+            if let Some(r) = s.selected_row() {
+                let id = r.id.clone();
+                s.seen.insert(id);
+            }
+        }
+        Action::ToggleMark => {
+            if let Some(r) = s.selected_row() {
+                let id = r.id.clone();
+                if !s.marked.remove(&id) {
+                    s.marked.insert(id);
+                }
+                let to = (s.selected + 1).min(s.total.saturating_sub(1));
+                s.move_to(to, fx);
+            }
+        }
+        Action::MarkAllVisible => {
+            for i in s.offset..(s.offset + vp).min(s.total) {
+                if let Some(r) = s.window.get(i) {
+                    s.marked.insert(r.id.clone());
+                }
+            }
+            s.flash(format!("{} marked", s.marked.len()), false);
+        }
+        Action::ClearMarks => {
+            s.marked.clear();
+            s.flash("marks cleared", false);
+        }
+        Action::Filter => s.prompt = Some(Prompt::new(PromptKind::Filter, &s.filter_text)),
+        Action::ClearFilter => {
+            if let Err(e) = s.set_filter("", fx) {
+                s.flash(e, true);
+            } else {
+                s.flash("filter cleared", false);
+            }
+        }
+        Action::Command => s.prompt = Some(Prompt::new(PromptKind::Command, "")),
+        Action::Help => s.help = Some(0),
+        Action::CycleSort => {
+            let next = match s.sort {
+                SortKey::Severity => SortKey::Recent,
+                SortKey::Recent => SortKey::Oldest,
+                SortKey::Oldest => SortKey::Vendor,
+                _ => SortKey::Severity,
+            };
+            s.flash(format!("sorted by {}", sort_name(next)), false);
+            s.set_sort(next, fx);
+        }
+        Action::Acknowledge => decide_now(s, Status::Acknowledged, "acknowledged", fx),
+        Action::InProgress => decide_now(s, Status::InProgress, "set in progress", fx),
+        Action::Reopen => decide_now(s, Status::New, "reopened", fx),
+        Action::Resolve => open_modal(s, DecisionKind::Resolve),
+        Action::Dismiss => open_modal(s, DecisionKind::Dismiss),
+        Action::Snooze => open_modal(s, DecisionKind::Snooze),
+        Action::AddNote => open_modal(s, DecisionKind::Note),
+        Action::SyncNow => {
+            if s.sources.is_empty() {
+                s.flash(
+                    "no sources configured: add [[source]] tables to the config (docs/configuration.md)",
+                    true,
+                );
+            } else {
+                fx.push(Effect::SyncNow);
+                s.flash("sync requested", false);
+            }
+        }
+        Action::MoveDown
+        | Action::MoveUp
+        | Action::PageDown
+        | Action::PageUp
+        | Action::HalfPageDown
+        | Action::HalfPageUp => {}
+    }
+}
+
+pub fn sort_name(k: SortKey) -> &'static str {
+    match k {
+        SortKey::Severity => "severity",
+        SortKey::Recent => "recent",
+        SortKey::Oldest => "oldest",
+        SortKey::Vendor => "vendor",
+        SortKey::Title => "title",
+        SortKey::Resource => "resource",
+        SortKey::Account => "account",
+        SortKey::Status => "status",
+    }
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 alert".into()
+    } else {
+        format!("{n} alerts")
+    }
+}
+
+fn decide_now(s: &mut State, status: Status, verb: &str, fx: &mut Vec<Effect>) {
+    let ids = s.targets();
+    if ids.is_empty() {
+        s.flash("nothing selected", true);
+        return;
+    }
+    let done = format!("{verb} {}", plural(ids.len()));
+    fx.push(Effect::Decide {
+        ids,
+        status,
+        note: None,
+        done,
+    });
+}
+
+fn open_modal(s: &mut State, kind: DecisionKind) {
+    let ids = s.targets();
+    if ids.is_empty() {
+        s.flash("nothing selected", true);
+        return;
+    }
+    s.modal = Some(DecisionModal::new(kind, ids));
+}
+
+fn modal_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
+    let now = s.now_ms;
+    let Some(m) = s.modal.as_mut() else { return };
+    m.error = None;
+    let submit = (k.ctrl && k.key == Key::Char('s'))
+        || (k.key == Key::Enter && !k.alt && m.field != Field::Note);
+    if k.key == Key::Esc {
+        s.modal = None;
+        s.flash("cancelled", false);
+        return;
+    }
+    if k.key == Key::Tab || k.key == Key::BackTab {
+        m.next_field(k.key == Key::BackTab);
+        return;
+    }
+    if submit {
+        let note = m.note_text();
+        let until = match m.until_ms(now) {
+            Ok(u) => u,
+            Err(e) => {
+                m.error = Some(e);
+                m.field = Field::Until;
+                return;
+            }
+        };
+        let reason = m.reasons.get(m.reason).copied().unwrap_or("other");
+        let ids = m.targets.clone();
+        let n = plural(ids.len());
+        let effect = match m.kind {
+            DecisionKind::Note => match note {
+                Some(note) => Effect::Note { ids, note },
+                None => {
+                    m.error = Some("the note is empty".into());
+                    return;
+                }
+            },
+            DecisionKind::Dismiss => Effect::Decide {
+                ids,
+                status: Status::Dismissed {
+                    reason: DismissReason::parse(reason).unwrap_or(DismissReason::Other),
+                    note: note.clone(),
+                    until,
+                },
+                note,
+                done: format!("dismissed {n} ({reason})"),
+            },
+            DecisionKind::Snooze => {
+                let Some(until) = until else {
+                    m.error = Some("a snooze needs an end".into());
+                    return;
+                };
+                Effect::Decide {
+                    ids,
+                    status: Status::Snoozed {
+                        until,
+                        note: note.clone(),
+                    },
+                    note,
+                    done: format!("snoozed {n}"),
+                }
+            }
+            DecisionKind::Resolve => Effect::Decide {
+                ids,
+                status: Status::Resolved {
+                    reason: reason.to_string(),
+                },
+                note,
+                done: format!("resolved {n} ({reason})"),
+            },
+        };
+        fx.push(effect);
+        s.modal = None;
+        return;
+    }
+    match m.field {
+        Field::Reason => match k.key {
+            Key::Down | Key::Char('j') => m.reason = (m.reason + 1).min(m.reasons.len() - 1),
+            Key::Up | Key::Char('k') => m.reason = m.reason.saturating_sub(1),
+            Key::Char(c) if c.is_ascii_digit() => {
+                let i = (c as usize).saturating_sub('1' as usize);
+                if i < m.reasons.len() {
+                    m.reason = i;
+                }
+            }
+            _ => {}
+        },
+        Field::Note => {
+            m.note.input(modal::textarea_input(&k));
+        }
+        Field::Until => {
+            if k.key != Key::Enter {
+                m.until.input(modal::textarea_input(&k));
+            }
+        }
+    }
+}
+
+fn prompt_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
+    let Some(p) = s.prompt.as_mut() else { return };
+    match k.key {
+        Key::Esc => s.prompt = None,
+        Key::Char('u') if k.ctrl => {
+            p.input = ratatui_textarea::TextArea::default();
+            p.error = None;
+            p.revalidate();
+        }
+        Key::Enter => {
+            let text = p.text();
+            let kind = p.kind;
+            match kind {
+                PromptKind::Filter => {
+                    if p.error.is_some() {
+                        return;
+                    }
+                    s.prompt = None;
+                    if let Err(e) = s.set_filter(&text, fx) {
+                        s.flash(e, true);
+                    }
+                }
+                PromptKind::Command => match run_command(s, &text, fx) {
+                    Ok(()) => s.prompt = None,
+                    Err(e) => {
+                        if let Some(p) = s.prompt.as_mut() {
+                            p.error = Some(e);
+                        }
+                    }
+                },
+            }
+        }
+        _ => {
+            if !(k.key == Key::Tab || k.key == Key::BackTab || (k.ctrl && k.key == Key::Char('m')))
+            {
+                p.input.input(modal::textarea_input(&k));
+                p.error = None;
+                p.revalidate();
+            }
+        }
+    }
+}
+
+/// The `:` command line.
+fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
+    let line = line.trim();
+    let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
+    let arg = arg.trim();
+    match cmd {
+        "" => Ok(()),
+        "q" | "quit" | "q!" => {
+            quit(s, fx);
+            Ok(())
+        }
+        "sort" => {
+            let k = SortKey::parse(arg).ok_or_else(|| {
+                format!(
+                    "unknown sort '{}'; expected one of {}",
+                    crate::sanitize::one_line(arg),
+                    SortKey::NAMES.join(", ")
+                )
+            })?;
+            s.set_sort(k, fx);
+            s.flash(format!("sorted by {}", sort_name(k)), false);
+            Ok(())
+        }
+        "filter" | "f" => s.set_filter(arg, fx),
+        "sync" => {
+            apply(s, Action::SyncNow, fx);
+            Ok(())
+        }
+        "theme" => {
+            if arg.is_empty() {
+                return Err("usage: :theme dark|light|high-contrast|NAME".into());
+            }
+            fx.push(Effect::LoadTheme(arg.to_string()));
+            Ok(())
+        }
+        "help" | "h" => {
+            s.help = Some(0);
+            Ok(())
+        }
+        "top" => {
+            apply(s, Action::Top, fx);
+            Ok(())
+        }
+        _ => Err(format!(
+            "unknown command ':{}'; commands: sort KEY, filter Q, sync, theme NAME, help, q",
+            crate::sanitize::one_line(cmd)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

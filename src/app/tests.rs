@@ -1,0 +1,275 @@
+//! `update` on its own: no store, no terminal. Windows are fed by hand.
+
+use super::*;
+use crate::domain::{Category, Severity};
+
+fn row(i: usize) -> QueueRow {
+    QueueRow {
+        local_ref: i as i64 + 1,
+        id: format!("wiz:{i}"),
+        source: "wiz".into(),
+        vendor: "wiz".into(),
+        severity: Severity::High,
+        category: Category::Misconfiguration,
+        title: format!("finding {i}"),
+        resource: None,
+        resource_id: None,
+        cloud: None,
+        account: None,
+        region: None,
+        status: "new".into(),
+        assignee: None,
+        ticket: None,
+        cves: Vec::new(),
+        first_seen: None,
+        last_seen: None,
+        sort_time: 0,
+        has_controls: false,
+        imported_at: 10,
+        changed_at: 10,
+    }
+}
+
+fn state(total: usize) -> State {
+    let mut s = State::new(Init {
+        keymap: Keymap::default(),
+        theme: Theme::dark(),
+        actor: "ana".into(),
+        now_ms: 1_000,
+        size: (160, 45),
+        filter_text: String::new(),
+        sort: SortKey::Severity,
+        sources: Vec::new(),
+        last_looked: Some(100),
+        label: "test".into(),
+    });
+    let fx = s.start();
+    let Some(Effect::LoadWindow {
+        req, start, len, ..
+    }) = fx.first().cloned()
+    else {
+        panic!("first effect loads the queue: {fx:?}");
+    };
+    let rows = (start..(start + len).min(total)).map(row).collect();
+    update(
+        &mut s,
+        Msg::Window {
+            req,
+            start,
+            rows,
+            total,
+            anchor: None,
+        },
+    );
+    s
+}
+
+fn key(s: &mut State, k: &str) -> Vec<Effect> {
+    update(s, Msg::Key(KeyChord::parse(k).unwrap()))
+}
+
+#[test]
+fn movement_stays_in_bounds_and_loads_the_detail() {
+    let mut s = state(5);
+    assert_eq!(s.selected, 0);
+    let fx = key(&mut s, "j");
+    assert_eq!(s.selected, 1);
+    assert!(matches!(&fx[..], [Effect::LoadDetail { id, .. }] if id == "wiz:1"));
+    key(&mut s, "G");
+    assert_eq!(s.selected, 4);
+    key(&mut s, "j");
+    assert_eq!(s.selected, 4);
+    key(&mut s, "g");
+    assert_eq!(s.selected, 0);
+    key(&mut s, "k");
+    assert_eq!(s.selected, 0);
+}
+
+#[test]
+fn paging_far_asks_for_a_new_window() {
+    let mut s = state(100_000);
+    let fx = key(&mut s, "G");
+    assert_eq!(s.selected, 99_999);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::LoadWindow { start, .. } if *start > 90_000)),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn stale_window_results_are_dropped() {
+    let mut s = state(10);
+    update(
+        &mut s,
+        Msg::Window {
+            req: 999,
+            start: 0,
+            rows: Vec::new(),
+            total: 0,
+            anchor: None,
+        },
+    );
+    assert_eq!(s.total, 10);
+}
+
+#[test]
+fn dismiss_dialog_builds_the_decision() {
+    let mut s = state(3);
+    key(&mut s, "d");
+    assert!(s.modal.is_some());
+    key(&mut s, "j"); // accepted_risk
+    key(&mut s, "tab");
+    for c in "risk owner: bob".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    key(&mut s, "tab");
+    for c in "30d".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    let fx = key(&mut s, "enter");
+    assert!(s.modal.is_none());
+    match &fx[..] {
+        [
+            Effect::Decide {
+                ids,
+                status:
+                    Status::Dismissed {
+                        reason,
+                        note,
+                        until,
+                    },
+                ..
+            },
+        ] => {
+            assert_eq!(ids, &vec!["wiz:0".to_string()]);
+            assert_eq!(*reason, DismissReason::AcceptedRisk);
+            assert_eq!(note.as_deref(), Some("risk owner: bob"));
+            assert_eq!(*until, Some(1_000 + 30 * 86_400_000));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn snooze_without_an_end_is_refused_in_the_dialog() {
+    let mut s = state(3);
+    key(&mut s, "z");
+    let fx = key(&mut s, "enter");
+    assert!(fx.is_empty());
+    let m = s.modal.as_ref().expect("still open");
+    assert!(m.error.as_deref().unwrap_or("").contains("needs an end"));
+    key(&mut s, "esc");
+    assert!(s.modal.is_none());
+}
+
+#[test]
+fn marks_make_bulk_targets() {
+    let mut s = state(5);
+    key(&mut s, "space");
+    key(&mut s, "space");
+    assert_eq!(s.selected, 2);
+    let fx = key(&mut s, "a");
+    match &fx[..] {
+        [Effect::Decide { ids, status, .. }] => {
+            assert_eq!(ids, &vec!["wiz:0".to_string(), "wiz:1".to_string()]);
+            assert_eq!(*status, Status::Acknowledged);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn filter_prompt_validates_live_and_applies_on_enter() {
+    let mut s = state(5);
+    key(&mut s, "/");
+    for c in "sev:>=hihg".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    let err = s
+        .prompt
+        .as_ref()
+        .and_then(|p| p.error.clone())
+        .expect("error");
+    assert!(err.contains("hihg"), "{err}");
+    assert!(key(&mut s, "enter").is_empty());
+    for _ in 0..4 {
+        key(&mut s, "backspace");
+    }
+    for c in "high".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    assert!(s.prompt.as_ref().unwrap().error.is_none());
+    let fx = key(&mut s, "enter");
+    assert!(s.prompt.is_none());
+    assert_eq!(s.filter_text, "sev:>=high");
+    assert!(matches!(
+        &fx[..],
+        [Effect::LoadWindow {
+            filter: Some(_),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn command_line_sorts_and_reports_unknown_commands() {
+    let mut s = state(5);
+    key(&mut s, ":");
+    for c in "bogus".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    key(&mut s, "enter");
+    let e = s
+        .prompt
+        .as_ref()
+        .and_then(|p| p.error.clone())
+        .expect("error");
+    assert!(e.starts_with("unknown command ':bogus'"), "{e}");
+    key(&mut s, "esc");
+    key(&mut s, ":");
+    for c in "sort recent".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    let fx = key(&mut s, "enter");
+    assert_eq!(s.sort, SortKey::Recent);
+    assert!(matches!(
+        &fx[..],
+        [Effect::LoadWindow {
+            sort: SortKey::Recent,
+            ..
+        }]
+    ));
+    key(&mut s, ":");
+    key(&mut s, "q");
+    let fx = key(&mut s, "enter");
+    assert!(s.quit);
+    assert!(matches!(&fx[..], [Effect::SaveLastLooked(1_000)]));
+}
+
+#[test]
+fn new_rows_are_marked_until_opened() {
+    let mut s = state(3);
+    s.last_looked = 5;
+    let r = s.window.rows[0].clone();
+    assert_eq!(s.freshness(&r), Freshness::New);
+    key(&mut s, "enter");
+    assert_eq!(s.freshness(&r), Freshness::Seen);
+    assert!(s.zoom);
+    key(&mut s, "esc");
+    assert!(!s.zoom);
+}
+
+#[test]
+fn sync_without_sources_says_how_to_add_them() {
+    let mut s = state(3);
+    let fx = key(&mut s, "s");
+    assert!(fx.is_empty());
+    assert!(
+        s.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("no sources configured")
+    );
+}

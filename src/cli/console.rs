@@ -1,0 +1,317 @@
+//! Starting the console: `sitrep` on the configured database and sources, and `sitrep demo` on
+//! six in-process simulators with a temporary database and config.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::DemoArgs;
+use super::commands::CliError;
+use super::commands::runtime;
+use crate::app::{Init, State};
+use crate::config::Config;
+use crate::config::theme::Theme;
+use crate::domain::{EpochMs, Vendor};
+use crate::paths::Paths;
+use crate::sources::sync::{self, Refresher};
+use crate::store::Store;
+use crate::tui::{self, Services, worker::LAST_LOOKED, worker::Worker};
+
+fn wall_clock() -> EpochMs {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The console draws on a terminal; anything else gets pointed at the headless commands.
+fn require_terminal() -> Result<(), CliError> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(CliError::input(
+            "the console needs a terminal, and stdin/stdout are not one; for scripts use the \
+             headless commands: sitrep list, show, export, sync (see sitrep --help)",
+        ));
+    }
+    Ok(())
+}
+
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+fn theme(config: &Config, paths: &Paths) -> Result<Theme, CliError> {
+    if no_color() {
+        return Ok(Theme::no_color());
+    }
+    Theme::load(&config.theme, &paths.config_dir.join("themes"))
+        .map_err(|e| CliError::input(format!("[ui] theme: {e}")))
+}
+
+fn store_err(e: crate::store::StoreError) -> CliError {
+    CliError::runtime(e.to_string())
+}
+
+struct Prepared {
+    state: State,
+    worker: Worker,
+}
+
+fn prepare(
+    db: &Path,
+    config: &Config,
+    theme: Theme,
+    label: String,
+    default_last_looked: Option<EpochMs>,
+) -> Result<Prepared, CliError> {
+    let mut store = Store::open(db).map_err(store_err)?;
+    let now = wall_clock();
+    let last_looked = store
+        .get_value(LAST_LOOKED)
+        .map_err(store_err)?
+        .and_then(|v| v.parse::<EpochMs>().ok())
+        .or(default_last_looked);
+    // The next run marks what arrives after this one started, if it ends abnormally.
+    if last_looked.is_none() {
+        store
+            .set_value(LAST_LOOKED, &now.to_string())
+            .map_err(store_err)?;
+    }
+    let state = State::new(Init {
+        keymap: config.keymap.clone(),
+        theme,
+        actor: config.actor(),
+        now_ms: now,
+        size: (80, 24),
+        filter_text: config.filter.clone(),
+        sort: config.sort,
+        sources: config.sources.iter().map(|s| s.name.clone()).collect(),
+        last_looked,
+        label,
+    });
+    Ok(Prepared {
+        state,
+        worker: Worker {
+            store,
+            actor: config.actor(),
+            clock: wall_clock,
+        },
+    })
+}
+
+/// `sitrep` with no command: the console over the configured database and sources.
+pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
+    require_terminal()?;
+    let theme = theme(config, paths)?;
+    if let Some(dir) = paths.db.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let label = paths
+        .db
+        .file_name()
+        .map(|n| crate::sanitize::one_line(&n.to_string_lossy()))
+        .unwrap_or_default();
+    let p = prepare(&paths.db, config, theme, label, None)?;
+    let rt = runtime()?;
+    let refresher = if config.sources.is_empty() {
+        None
+    } else {
+        let store = Store::open(&paths.db).map_err(store_err)?;
+        let _guard = rt.enter();
+        Some(Refresher::spawn(
+            config.sources.clone(),
+            Arc::new(Mutex::new(store)),
+            wall_clock,
+        ))
+    };
+    tui::run_in(
+        &rt,
+        p.state,
+        Services {
+            worker: p.worker,
+            refresher,
+            theme_dir: paths.config_dir.join("themes"),
+            no_color: no_color(),
+            clock: wall_clock,
+        },
+    )
+    .map_err(CliError::runtime)
+}
+
+/// A private temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> Result<TempDir, CliError> {
+        let base = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let p = base.join(format!(
+                "sitrep-demo-{}-{}-{attempt}",
+                std::process::id(),
+                wall_clock()
+            ));
+            let mut b = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                b.mode(0o700);
+            }
+            match b.create(&p) {
+                Ok(()) => return Ok(TempDir(p)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(CliError::runtime(format!(
+                        "cannot create a temporary directory in {}: {e}",
+                        base.display()
+                    )));
+                }
+            }
+        }
+        Err(CliError::runtime("cannot create a temporary directory"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// TOML basic string.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// `sitrep demo`: six simulated tenants on loopback, synced into a temporary database (or
+/// `--db`, kept afterwards), and the console with the background refresh running.
+pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliError> {
+    use crate::sim::server::{self, SimOptions};
+    require_terminal()?;
+    if a.alerts == 0 || a.alerts > 20_000 {
+        return Err(CliError::input("--alerts: between 1 and 20000 per vendor"));
+    }
+    let interval = crate::config::sources::parse_duration(&a.interval)
+        .filter(|d| *d >= Duration::from_secs(10))
+        .ok_or_else(|| CliError::input("--interval: a duration of at least 10s, e.g. 20s"))?;
+    let tmp = TempDir::create()?;
+    let db = db.unwrap_or_else(|| tmp.0.join("demo.db"));
+    let rt = runtime()?;
+    let now = wall_clock();
+    eprintln!(
+        "sitrep demo: starting simulators of six vendor APIs on 127.0.0.1 ({} alerts each)…",
+        a.alerts
+    );
+    let handles = rt.block_on(async {
+        let mut hs = Vec::new();
+        for v in Vendor::ALL {
+            let opts = SimOptions {
+                alerts: a.alerts,
+                seed: a.seed,
+                now_ms: now,
+                source_name: Some(v.as_str().to_string()),
+                ..SimOptions::default()
+            };
+            hs.push(
+                server::start(v, opts)
+                    .await
+                    .map_err(|e| CliError::runtime(e.to_string()))?,
+            );
+        }
+        Ok::<_, CliError>(hs)
+    })?;
+    // A private config file: the simulators' demo credentials inline, each source refreshing
+    // on the demo's interval.
+    let mut text = String::from("# sitrep demo: generated, removed at exit\n");
+    for h in &handles {
+        let mut t = h.source_toml.replacen(
+            "[source.credentials]",
+            &format!(
+                "interval = \"{}s\"\n[source.credentials]",
+                interval.as_secs()
+            ),
+            1,
+        );
+        for (name, value) in &h.env {
+            t = t.replace(&format!("{{ env = \"{name}\" }}"), &toml_str(value));
+        }
+        text.push_str(&t);
+        text.push('\n');
+    }
+    let config_path = tmp.0.join("config.toml");
+    super::commands::write_private(&config_path, text.as_bytes())
+        .map_err(|e| CliError::runtime(format!("cannot write the demo config: {e}")))?;
+    let mut config =
+        Config::load(&config_path, true).map_err(|e| CliError::runtime(e.to_string()))?;
+    if let Ok(user) = Config::load(&paths.config, false) {
+        // The analyst's own keys, theme and name still apply.
+        config.keymap = user.keymap;
+        config.theme = user.theme;
+        config.analyst = user.analyst;
+    }
+    let theme = theme(&config, paths)?;
+    let store = Arc::new(Mutex::new(Store::open(&db).map_err(store_err)?));
+    eprintln!(
+        "sitrep demo: syncing {} into {}…",
+        Vendor::ALL.map(|v| v.as_str()).join(", "),
+        db.display()
+    );
+    let reports = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for cfg in config.sources.clone() {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                sync::run(&cfg, &store, false, wall_clock(), &|_| {}).await
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            if let Ok(r) = t.await {
+                out.push(r);
+            }
+        }
+        out
+    });
+    for r in &reports {
+        eprintln!("  {}", r.line());
+    }
+    let p = prepare(&db, &config, theme, "demo".into(), Some(wall_clock()))?;
+    let refresher = {
+        let _guard = rt.enter();
+        Refresher::spawn(config.sources.clone(), store, wall_clock)
+    };
+    // The simulated tenants keep changing, so the refresh has something to show.
+    let churn = {
+        let states: Vec<_> = handles.iter().map(|h| h.state.clone()).collect();
+        let every = Duration::from_secs(a.churn.max(5));
+        let per = (a.alerts / 100).max(1);
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for st in &states {
+                    server::evolve_state(st, per * 2, per).await;
+                }
+            }
+        })
+    };
+    let result = tui::run_in(
+        &rt,
+        p.state,
+        Services {
+            worker: p.worker,
+            refresher: Some(refresher),
+            theme_dir: paths.config_dir.join("themes"),
+            no_color: no_color(),
+            clock: wall_clock,
+        },
+    );
+    churn.abort();
+    rt.block_on(async {
+        for h in handles {
+            h.stop().await;
+        }
+    });
+    if !db.starts_with(&tmp.0) {
+        eprintln!("sitrep demo: the database is kept at {}", db.display());
+    }
+    result.map_err(CliError::runtime)
+}

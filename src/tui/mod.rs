@@ -1,0 +1,253 @@
+//! The terminal side of the console: entering and leaving the terminal, the event loop, and
+//! the threads and tasks that feed it.
+//!
+//! Keys (from a blocking reader thread), the refresher's state, a slow clock tick and worker
+//! results all arrive on one channel as [`Msg`]s. After draining the channel the loop draws
+//! once if anything arrived — no timer redraws, so an idle console sleeps.
+
+pub mod harness;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::app::{self, Effect, Msg, State};
+use crate::config::keymap::{Key, KeyChord};
+use crate::config::theme::Theme;
+use crate::domain::EpochMs;
+use crate::sources::sync::Refresher;
+use crate::ui;
+use worker::Worker;
+
+/// A crossterm key as the keymap knows it.
+pub fn chord(k: &event::KeyEvent) -> Option<KeyChord> {
+    let key = match k.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::BackTab => Key::BackTab,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Delete => Key::Delete,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::F(n) => Key::F(n),
+        _ => return None,
+    };
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    Some(KeyChord {
+        key: match key {
+            Key::Char(c) if ctrl => Key::Char(c.to_ascii_lowercase()),
+            other => other,
+        },
+        ctrl,
+        alt: k.modifiers.contains(KeyModifiers::ALT),
+    })
+}
+
+/// What the console runs with besides its state.
+pub struct Services {
+    pub worker: Worker,
+    pub refresher: Option<Refresher>,
+    /// Where user theme files live (`<config dir>/themes`).
+    pub theme_dir: PathBuf,
+    /// `NO_COLOR` is set: themes cannot turn colours back on.
+    pub no_color: bool,
+    pub clock: fn() -> EpochMs,
+}
+
+/// Run the console on the real terminal until the analyst quits (or SIGTERM / SIGHUP).
+/// The terminal is restored on every way out, panics included (ratatui's hook).
+pub fn run(state: State, services: Services) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    run_in(&rt, state, services)
+}
+
+/// As [`run`], on a runtime the caller owns (the demo's simulators live on it).
+pub fn run_in(
+    rt: &tokio::runtime::Runtime,
+    mut state: State,
+    services: Services,
+) -> Result<(), String> {
+    let mut terminal =
+        ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    if let Ok(size) = terminal.size() {
+        state.size = (size.width, size.height);
+    }
+    let result = rt.block_on(event_loop(&mut terminal, state, services));
+    ratatui::restore();
+    result.map_err(|e| format!("terminal error: {e}"))
+}
+
+/// Forward terminal input to the loop (a blocking reader on its own thread).
+fn spawn_input(tx: UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        loop {
+            let msg = match event::read() {
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match chord(&k) {
+                    Some(c) => Msg::Key(c),
+                    None => continue,
+                },
+                Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Watch the refresher: each source's state, and "the store changed" (throttled).
+fn watch_refresher(r: &Refresher, tx: &UnboundedSender<Msg>) {
+    for (index, (_, rx)) in r.status.iter().enumerate() {
+        let mut rx = rx.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                let status = rx.borrow_and_update().clone();
+                if tx.send(Msg::Source { index, status }).is_err() {
+                    break;
+                }
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut changed = r.changed.clone();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while changed.changed().await.is_ok() {
+            if tx.send(Msg::StoreChanged).is_err() {
+                break;
+            }
+            // Pages land in bursts during a sync: reload at most a few times a second.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    });
+}
+
+fn spawn_signals(tx: UnboundedSender<Msg>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Msg::Terminate);
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+}
+
+/// The store worker thread: effects in, messages out.
+fn spawn_worker(mut worker: Worker, tx: UnboundedSender<Msg>) -> std::sync::mpsc::Sender<Effect> {
+    let (etx, erx) = std::sync::mpsc::channel::<Effect>();
+    std::thread::spawn(move || {
+        while let Ok(e) = erx.recv() {
+            if let Some(msg) = worker.run(e)
+                && tx.send(msg).is_err()
+            {
+                break;
+            }
+        }
+    });
+    etx
+}
+
+async fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    mut state: State,
+    services: Services,
+) -> Result<(), B::Error> {
+    let (tx, mut rx): (UnboundedSender<Msg>, UnboundedReceiver<Msg>) = unbounded_channel();
+    spawn_input(tx.clone());
+    spawn_signals(tx.clone());
+    if let Some(r) = &services.refresher {
+        watch_refresher(r, &tx);
+    }
+    let clock = services.clock;
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if tx.send(Msg::Tick(clock())).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let etx = spawn_worker(services.worker, tx.clone());
+    let dispatch = |effects: Vec<Effect>, state: &State| {
+        for e in effects {
+            match e {
+                Effect::SyncNow => {
+                    if let Some(r) = &services.refresher {
+                        r.sync_now();
+                    }
+                }
+                Effect::LoadTheme(name) => {
+                    let msg = if services.no_color {
+                        Err("NO_COLOR is set: colours stay off".to_string())
+                    } else {
+                        Theme::load(&name, &services.theme_dir)
+                    };
+                    let _ = tx.send(Msg::Theme(msg));
+                }
+                other => {
+                    let _ = etx.send(other);
+                }
+            }
+        }
+        let _ = state;
+    };
+    let first = state.start();
+    dispatch(first, &state);
+    terminal.draw(|f| ui::draw(f, &state))?;
+    while let Some(msg) = rx.recv().await {
+        let mut effects = app::update(&mut state, msg);
+        // Drain what else is waiting, then draw once.
+        while let Ok(more) = rx.try_recv() {
+            effects.extend(app::update(&mut state, more));
+        }
+        dispatch(effects, &state);
+        if state.quit {
+            break;
+        }
+        terminal.draw(|f| ui::draw(f, &state))?;
+    }
+    // Let the worker save the last-looked time before the process goes.
+    drop(etx);
+    std::thread::sleep(Duration::from_millis(50));
+    if let Some(r) = services.refresher {
+        r.stop();
+    }
+    Ok(())
+}

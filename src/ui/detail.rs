@@ -1,0 +1,275 @@
+//! The detail pane: tabs over the selected alert. Long texts are windowed: only the lines on
+//! screen become widgets.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::style::role;
+use crate::app::{Focus, State, Tab};
+use crate::cli::render::{iso, show_text};
+use crate::config::theme::{Role, Theme};
+use crate::sanitize::{self, one_line};
+
+pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
+    let t = &s.theme;
+    let focused = s.focus == Focus::Detail;
+    let inner = if compact {
+        area
+    } else {
+        let mut spans = vec![Span::raw(" ")];
+        for tab in Tab::ALL {
+            let r = if tab == s.tab {
+                Role::TabActive
+            } else {
+                Role::TabInactive
+            };
+            spans.push(Span::styled(format!(" {} ", tab.title()), role(t, r)));
+            spans.push(Span::raw(" "));
+        }
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(role(
+                t,
+                if focused {
+                    Role::BorderFocus
+                } else {
+                    Role::Border
+                },
+            ))
+            .title(Line::from(spans));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        inner
+    };
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let lines = match &s.detail {
+        None if s.loaded && s.total == 0 => {
+            vec![Line::styled("Nothing selected.", role(t, Role::Muted))]
+        }
+        None => vec![Line::styled("loading…", role(t, Role::Muted))],
+        Some(d) => tab_lines(s, d, t, inner.width),
+    };
+    // Window the text: only what fits from the scroll position on.
+    let max_scroll = lines.len().saturating_sub(inner.height as usize);
+    let from = (s.detail_scroll as usize).min(max_scroll);
+    let shown: Vec<Line<'static>> = lines
+        .into_iter()
+        .skip(from)
+        .take(inner.height as usize)
+        .collect();
+    f.render_widget(Paragraph::new(shown), inner);
+}
+
+/// Wrap plain text into lines of at most `width` cells (the pane windows by line, so it
+/// wraps itself instead of asking the paragraph to).
+fn wrap(text: &str, width: u16, style: ratatui::style::Style) -> Vec<Line<'static>> {
+    let w = width.max(10) as usize;
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        if raw.is_empty() {
+            out.push(Line::raw(""));
+            continue;
+        }
+        let mut line = String::new();
+        let mut cells = 0;
+        for ch in raw.chars() {
+            let cw = sanitize::width(ch.encode_utf8(&mut [0; 4]));
+            if cells + cw > w {
+                out.push(Line::styled(std::mem::take(&mut line), style));
+                cells = 0;
+            }
+            line.push(ch);
+            cells += cw;
+        }
+        out.push(Line::styled(line, style));
+    }
+    out
+}
+
+fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Line<'static>> {
+    let text = role(t, Role::Text);
+    let muted = role(t, Role::Muted);
+    let a = &d.alert;
+    match s.tab {
+        Tab::Overview => {
+            let mut copy = a.clone();
+            copy.history.clear();
+            let body = show_text(&copy, s.now_ms);
+            let mut lines = Vec::new();
+            for (i, l) in wrap(&body, width, text).into_iter().enumerate() {
+                lines.push(if i == 0 {
+                    l.style(role(t, Role::Title))
+                } else {
+                    l
+                });
+            }
+            lines
+        }
+        Tab::Narrative => {
+            let mut lines = vec![
+                Line::styled(
+                    "The AI narrative is not built yet (a later release adds it, with an offline \
+                     narrator). Below: the vendor's own description.",
+                    muted,
+                ),
+                Line::raw(""),
+            ];
+            let desc = a
+                .alert
+                .description
+                .as_deref()
+                .map(|x| sanitize::text(x).into_owned())
+                .unwrap_or_else(|| "The vendor sent no description.".into());
+            lines.extend(wrap(&desc, width, text));
+            lines
+        }
+        Tab::Score => {
+            let mut lines = vec![
+                Line::styled(
+                    "Scoring is not built yet: the queue is ordered by severity, then by the most \
+                     recent activity.",
+                    muted,
+                ),
+                Line::raw(""),
+            ];
+            lines.push(Line::from(vec![
+                Span::styled("severity     ", muted),
+                Span::styled(
+                    one_line(&a.alert.severity.to_store()),
+                    role(t, super::style::severity_role(a.alert.severity.rank())),
+                ),
+            ]));
+            if let Some(v) = &a.alert.policy.vendor_severity {
+                lines.push(Line::from(vec![
+                    Span::styled("vendor says  ", muted),
+                    Span::styled(one_line(v), text),
+                ]));
+            }
+            if let Some(i) = a.alert.exposure.internet_facing {
+                lines.push(Line::from(vec![
+                    Span::styled("internet     ", muted),
+                    Span::styled(if i { "facing" } else { "not facing" }, text),
+                ]));
+            }
+            if let Some(c) = a
+                .alert
+                .cves
+                .iter()
+                .filter_map(|c| c.cvss)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            {
+                lines.push(Line::from(vec![
+                    Span::styled("max CVSS     ", muted),
+                    Span::styled(format!("{c:.1}"), text),
+                ]));
+            }
+            lines
+        }
+        Tab::AttackPath => match &a.alert.attack_context {
+            Some(v) => {
+                let mut lines = vec![
+                    Line::styled("The vendor's attack-path / graph context:", muted),
+                    Line::raw(""),
+                ];
+                let mut findings = sanitize::Findings::default();
+                let clean = sanitize::json(v, &mut findings);
+                let pretty = serde_json::to_string_pretty(&clean).unwrap_or_default();
+                lines.extend(wrap(&pretty, width, text));
+                lines
+            }
+            None => vec![Line::styled(
+                "The vendor gave no attack-path context for this alert.",
+                muted,
+            )],
+        },
+        Tab::Evidence => {
+            let mut lines = vec![Line::styled(
+                format!(
+                    "Raw {} payload ({} lines), sanitized:",
+                    a.alert.vendor.display_name(),
+                    d.evidence.len()
+                ),
+                muted,
+            )];
+            lines.extend(d.evidence.iter().map(|l| Line::styled(l.clone(), text)));
+            lines
+        }
+        Tab::History => {
+            if a.history.is_empty() {
+                return vec![Line::styled("No history yet.", muted)];
+            }
+            let mut lines = Vec::new();
+            for h in &a.history {
+                let change = match (&h.from_status, &h.to_status) {
+                    (Some(f), Some(to)) => format!("{} → {}", one_line(f), one_line(to)),
+                    (None, Some(to)) => one_line(to),
+                    _ => one_line(&h.kind),
+                };
+                let mut l = vec![
+                    Span::styled(format!("{}  ", iso(h.at)), muted),
+                    Span::styled(
+                        format!("{:<10} ", one_line(&h.actor)),
+                        role(t, Role::Accent),
+                    ),
+                    Span::styled(change, text),
+                ];
+                if let Some(r) = &h.reason {
+                    l.push(Span::styled(format!("  reason: {}", one_line(r)), text));
+                }
+                lines.push(Line::from(l));
+                if let Some(n) = &h.note {
+                    lines.extend(wrap(&format!("    {}", sanitize::text(n)), width, muted));
+                }
+            }
+            lines
+        }
+    }
+}
+
+/// The remediation pane: the vendor's remediation text.
+pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
+    let t = &s.theme;
+    let focused = s.focus == Focus::Remediation;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(role(
+            t,
+            if focused {
+                Role::BorderFocus
+            } else {
+                Role::Border
+            },
+        ))
+        .title(Line::from(vec![
+            Span::styled(" Remediation ", role(t, Role::Title)),
+            Span::styled("from the vendor ", role(t, Role::Muted)),
+        ]));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let text = match &s.detail {
+        Some(d) => d
+            .alert
+            .alert
+            .remediation
+            .as_deref()
+            .map(|r| sanitize::text(r).into_owned())
+            .unwrap_or_else(|| "The vendor gave no remediation for this alert.".into()),
+        None => String::new(),
+    };
+    let lines = wrap(&text, inner.width, role(t, Role::Text));
+    let max_scroll = lines.len().saturating_sub(inner.height as usize);
+    let from = (s.remediation_scroll as usize).min(max_scroll);
+    let shown: Vec<Line<'static>> = lines
+        .into_iter()
+        .skip(from)
+        .take(inner.height as usize)
+        .collect();
+    f.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), inner);
+}

@@ -1,0 +1,210 @@
+//! End to end on a real terminal: `sitrep demo` in tmux, driven with send-keys and read with
+//! capture-pane. The demo starts the six simulators, syncs, and opens the console; a filter
+//! narrows the queue; a dismissal made with the keyboard is visible to `sitrep show` on the
+//! same database afterwards.
+//!
+//! Needs tmux. Under CI (`CI` set) a missing tmux fails the test (.ci/run installs it);
+//! elsewhere the test says it is skipped.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+    session: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let st = self
+            .cmd()
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn type_text(&self, text: &str) {
+        let st = self
+            .cmd()
+            .args(["send-keys", "-l", "-t", &self.session, text])
+            .status()
+            .expect("tmux send-keys");
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until `pred` holds for the screen (or fail, printing the last screen).
+    fn wait_for(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The queue's alert count from its title ("Queue 123 alerts").
+fn queue_count(screen: &str) -> Option<usize> {
+    let i = screen.find(" Queue ")?;
+    let rest = &screen[i + 7..];
+    let n: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    n.parse().ok()
+}
+
+#[test]
+fn demo_filter_and_dismiss_in_a_real_terminal() {
+    if !have_tmux() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is required under CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let sb = common::Sandbox::new();
+    let db = sb.path("demo.db");
+    let home = sb.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let bin = env!("CARGO_BIN_EXE_sitrep");
+    let socket = format!("sitrep-e2e-{}", std::process::id());
+    let t = Tmux {
+        socket,
+        session: "demo".into(),
+    };
+    // A hermetic environment: private HOME and XDG dirs; wall clock (the simulators use it).
+    let command = format!(
+        "env -i PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/.config \
+         XDG_DATA_HOME={home}/.local/share XDG_CACHE_HOME={home}/.cache USER=e2e TERM=xterm-256color \
+         {bin} --db {db} demo --alerts 40 --seed 3; sleep 30",
+        home = home.display(),
+        db = db.display(),
+    );
+    let st = t
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &t.session,
+            "-x",
+            "160",
+            "-y",
+            "45",
+            &command,
+        ])
+        .status()
+        .expect("tmux new-session");
+    assert!(st.success());
+    // The console opens with the six sources synced.
+    let screen = t.wait_for("the demo console", 90, |s| {
+        s.contains(" Queue ") && queue_count(s).is_some_and(|n| n > 0) && s.contains("online")
+    });
+    let all = queue_count(&screen).expect("count");
+    // Every vendor has alerts in the queue: filter on each.
+    for v in [
+        "prisma-cspm",
+        "prisma-compute",
+        "wiz",
+        "lacework",
+        "orca",
+        "cortex-xdr",
+    ] {
+        t.send(&["/"]);
+        t.send(&["C-u"]);
+        t.type_text(&format!("vendor:{v}"));
+        t.send(&["Enter"]);
+        let s = t.wait_for(&format!("the {v} filter"), 10, |s| {
+            s.contains(&format!("/vendor:{v}")) && queue_count(s).is_some()
+        });
+        let n = queue_count(&s).expect("count");
+        assert!(n > 0 && n < all, "vendor:{v}: {n} of {all}\n{s}");
+        assert!(s.contains(&format!(" {v} ")), "{v} rows shown:\n{s}");
+    }
+    // Narrow to Wiz high and above; the selected alert's id is on the detail's first line.
+    t.send(&["/"]);
+    t.send(&["C-u"]);
+    t.type_text("vendor:wiz sev:>=high");
+    t.send(&["Enter"]);
+    let s = t.wait_for("the narrowed queue", 10, |s| {
+        s.contains("/vendor:wiz sev:>=high") && s.contains("wiz:")
+    });
+    let at = s.find("wiz:").expect("an id on screen");
+    let id: String = s[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    // Dismiss it: reason accepted_risk, a note, saved.
+    t.send(&["d"]);
+    t.wait_for("the dismiss dialog", 10, |s| s.contains("Dismiss"));
+    t.send(&["j", "Tab"]);
+    t.type_text("accepted by e2e");
+    t.send(&["C-s"]);
+    t.wait_for("the confirmation", 10, |s| {
+        s.contains("dismissed 1 alert (accepted_risk)")
+    });
+    t.send(&["q"]);
+    std::thread::sleep(Duration::from_secs(2));
+    // The decision is in the database the demo kept.
+    let out = sb
+        .cmd()
+        .env_remove("SITREP_NOW")
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "show",
+            &id,
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("show");
+    assert!(
+        out.status.success(),
+        "show {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let text = v.to_string();
+    assert!(text.contains("dismissed"), "{text}");
+    assert!(text.contains("accepted_risk"), "{text}");
+    assert!(text.contains("accepted by e2e"), "{text}");
+}
