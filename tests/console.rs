@@ -54,11 +54,7 @@ fn harness_with(db: &Path, w: u16, h: u16, keymap: Keymap) -> Harness {
         last_looked: Some(NOW_MS),
         label: "test".into(),
     });
-    let worker = Worker {
-        store: Store::open(db).expect("open"),
-        actor: "tester".into(),
-        clock: fixed_clock,
-    };
+    let worker = Worker::new(Store::open(db).expect("open"), "tester".into(), fixed_clock);
     let mut h = Harness::new(state, worker, w, h);
     for (i, _) in Vendor::ALL.iter().enumerate() {
         let status = if i == 4 {

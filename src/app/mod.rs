@@ -70,8 +70,10 @@ impl Tab {
 #[derive(Debug, Clone)]
 pub struct Detail {
     pub alert: StoredAlert,
-    /// The raw payload, pretty-printed and sanitized, one entry per line.
-    pub evidence: Vec<String>,
+    /// The raw payload, pretty-printed, sanitized and highlighted as JSON.
+    pub evidence: Vec<crate::highlight::StyledLine>,
+    /// The vendor's remediation text, sanitized and highlighted as shell.
+    pub remediation: Vec<crate::highlight::StyledLine>,
 }
 
 /// A one-line message at the bottom of the screen until the next key.
@@ -133,6 +135,8 @@ pub enum Effect {
     LoadDetail {
         req: u64,
         id: String,
+        /// The syntect theme for the evidence and remediation ("none": no colours).
+        syntax_theme: String,
     },
     Decide {
         ids: Vec<String>,
@@ -413,6 +417,11 @@ impl State {
                 fx.push(Effect::LoadDetail {
                     req: self.detail_req,
                     id,
+                    syntax_theme: if self.theme.monochrome {
+                        "none".into()
+                    } else {
+                        self.theme.syntax_theme.clone()
+                    },
                 });
             }
             None => self.detail = None,
@@ -526,6 +535,9 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Theme(Ok(t)) => {
             s.flash(format!("theme {}", t.name), false);
             s.theme = t;
+            // Highlight the evidence again in the new syntax theme.
+            s.detail_for = None;
+            s.follow_selection(&mut fx);
         }
         Msg::Theme(Err(e)) => s.flash(e, true),
         Msg::Terminate => quit(s, &mut fx),

@@ -88,11 +88,7 @@ fn prepare(
     });
     Ok(Prepared {
         state,
-        worker: Worker {
-            store,
-            actor: config.actor(),
-            clock: wall_clock,
-        },
+        worker: Worker::new(store, config.actor(), wall_clock),
     })
 }
 

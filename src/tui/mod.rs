@@ -84,6 +84,8 @@ pub fn run_in(
     mut state: State,
     services: Services,
 ) -> Result<(), String> {
+    // Syntax definitions load once per process: do it before the first alert is opened.
+    std::thread::spawn(crate::highlight::preload);
     let mut terminal =
         ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
     if let Ok(size) = terminal.size() {
@@ -165,9 +167,12 @@ fn spawn_signals(tx: UnboundedSender<Msg>) {
 }
 
 /// The store worker thread: effects in, messages out.
-fn spawn_worker(mut worker: Worker, tx: UnboundedSender<Msg>) -> std::sync::mpsc::Sender<Effect> {
+fn spawn_worker(
+    mut worker: Worker,
+    tx: UnboundedSender<Msg>,
+) -> (std::sync::mpsc::Sender<Effect>, std::thread::JoinHandle<()>) {
     let (etx, erx) = std::sync::mpsc::channel::<Effect>();
-    std::thread::spawn(move || {
+    let handle = std::thread::spawn(move || {
         while let Ok(e) = erx.recv() {
             if let Some(msg) = worker.run(e)
                 && tx.send(msg).is_err()
@@ -176,7 +181,7 @@ fn spawn_worker(mut worker: Worker, tx: UnboundedSender<Msg>) -> std::sync::mpsc
             }
         }
     });
-    etx
+    (etx, handle)
 }
 
 async fn event_loop<B: Backend>(
@@ -204,7 +209,7 @@ async fn event_loop<B: Backend>(
             }
         });
     }
-    let etx = spawn_worker(services.worker, tx.clone());
+    let (etx, worker_thread) = spawn_worker(services.worker, tx.clone());
     let dispatch = |effects: Vec<Effect>, state: &State| {
         for e in effects {
             match e {
@@ -243,9 +248,9 @@ async fn event_loop<B: Backend>(
         }
         terminal.draw(|f| ui::draw(f, &state))?;
     }
-    // Let the worker save the last-looked time before the process goes.
+    // Let the worker finish what it was given (the last-looked time) before the process goes.
     drop(etx);
-    std::thread::sleep(Duration::from_millis(50));
+    let _ = worker_thread.join();
     if let Some(r) = services.refresher {
         r.stop();
     }

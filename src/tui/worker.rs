@@ -3,6 +3,7 @@
 
 use crate::app::{Detail, Effect, Msg};
 use crate::domain::EpochMs;
+use crate::highlight::{Highlighter, Lang, PLAIN_THEME, StyledLine};
 use crate::sanitize;
 use crate::store::{ListRequest, StatusChange, Store};
 
@@ -13,6 +14,44 @@ pub struct Worker {
     pub store: Store,
     pub actor: String,
     pub clock: fn() -> EpochMs,
+    /// The highlighter for the current syntax theme, made on first use.
+    pub highlighter: Option<Highlighter>,
+}
+
+impl Worker {
+    pub fn new(store: Store, actor: String, clock: fn() -> EpochMs) -> Worker {
+        Worker {
+            store,
+            actor,
+            clock,
+            highlighter: None,
+        }
+    }
+
+    /// Highlight `text` in the syntax theme `theme` (an unknown theme: no colours).
+    fn highlight(&mut self, theme: &str, text: &str, lang: Lang) -> Vec<StyledLine> {
+        if self
+            .highlighter
+            .as_ref()
+            .is_none_or(|h| h.theme_name() != theme)
+        {
+            self.highlighter = Highlighter::new(theme)
+                .or_else(|e| {
+                    tracing::warn!("syntax theme: {e}; highlighting off");
+                    Highlighter::new(PLAIN_THEME)
+                })
+                .ok();
+        }
+        match &self.highlighter {
+            Some(h) => h.highlight(text, lang),
+            None => sanitize::text(text)
+                .lines()
+                .map(|l| StyledLine {
+                    spans: vec![(Default::default(), l.replace('\t', "    "))],
+                })
+                .collect(),
+        }
+    }
 }
 
 impl Worker {
@@ -58,12 +97,28 @@ impl Worker {
                     },
                 })
             }
-            Effect::LoadDetail { req, id } => Some(match self.store.get(&id) {
+            Effect::LoadDetail {
+                req,
+                id,
+                syntax_theme,
+            } => Some(match self.store.get(&id) {
                 Ok(found) => Msg::Detail {
                     req,
                     detail: found.map(|alert| {
-                        let evidence = evidence_lines(&alert.alert.raw);
-                        Box::new(Detail { alert, evidence })
+                        let evidence = self.highlight(
+                            &syntax_theme,
+                            &evidence_text(&alert.alert.raw),
+                            Lang::Json,
+                        );
+                        let remediation = match alert.alert.remediation.as_deref() {
+                            Some(r) => self.highlight(&syntax_theme, r, Lang::Shell),
+                            None => Vec::new(),
+                        };
+                        Box::new(Detail {
+                            alert,
+                            evidence,
+                            remediation,
+                        })
                     }),
                 },
                 Err(e) => Msg::Failed {
@@ -125,12 +180,8 @@ impl Worker {
 }
 
 /// The raw payload pretty-printed, sanitized (escape sequences and invisible characters out).
-pub fn evidence_lines(raw: &serde_json::Value) -> Vec<String> {
+pub fn evidence_text(raw: &serde_json::Value) -> String {
     let mut findings = sanitize::Findings::default();
     let clean = sanitize::json(raw, &mut findings);
-    serde_json::to_string_pretty(&clean)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.replace('\t', "    "))
-        .collect()
+    serde_json::to_string_pretty(&clean).unwrap_or_default()
 }

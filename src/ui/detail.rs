@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::style::role;
 use crate::app::{Focus, State, Tab};
@@ -195,7 +195,9 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
                 ),
                 muted,
             )];
-            lines.extend(d.evidence.iter().map(|l| Line::styled(l.clone(), text)));
+            for l in &d.evidence {
+                lines.extend(super::style::wrap_line(super::style::styled_line(l), width));
+            }
             lines
         }
         Tab::History => {
@@ -253,17 +255,18 @@ pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
     if inner.height == 0 {
         return;
     }
-    let text = match &s.detail {
+    let lines: Vec<Line<'static>> = match &s.detail {
+        Some(d) if d.remediation.is_empty() => vec![Line::styled(
+            "The vendor gave no remediation for this alert.",
+            role(t, Role::Muted),
+        )],
         Some(d) => d
-            .alert
-            .alert
             .remediation
-            .as_deref()
-            .map(|r| sanitize::text(r).into_owned())
-            .unwrap_or_else(|| "The vendor gave no remediation for this alert.".into()),
-        None => String::new(),
+            .iter()
+            .flat_map(|l| super::style::wrap_line(super::style::styled_line(l), inner.width))
+            .collect(),
+        None => Vec::new(),
     };
-    let lines = wrap(&text, inner.width, role(t, Role::Text));
     let max_scroll = lines.len().saturating_sub(inner.height as usize);
     let from = (s.remediation_scroll as usize).min(max_scroll);
     let shown: Vec<Line<'static>> = lines
@@ -271,5 +274,5 @@ pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
         .skip(from)
         .take(inner.height as usize)
         .collect();
-    f.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), inner);
+    f.render_widget(Paragraph::new(shown), inner);
 }

@@ -79,3 +79,74 @@ pub fn status_role(status: &str) -> Role {
         _ => Role::StatusClosed,
     }
 }
+
+/// A highlighted line (from `highlight`) as a ratatui line, the line's background carried over
+/// to the whole row when it has one (diff +/− lines).
+pub fn styled_line(l: &crate::highlight::StyledLine) -> ratatui::text::Line<'static> {
+    let rgb = |c: crate::highlight::Rgb| TColor::Rgb(c.0, c.1, c.2);
+    let spans: Vec<ratatui::text::Span<'static>> = l
+        .spans
+        .iter()
+        .map(|(st, text)| {
+            let mut s = Style::default();
+            if let Some(fg) = st.fg {
+                s = s.fg(rgb(fg));
+            }
+            if let Some(bg) = st.bg {
+                s = s.bg(rgb(bg));
+            }
+            if st.bold {
+                s = s.add_modifier(Modifier::BOLD);
+            }
+            if st.italic {
+                s = s.add_modifier(Modifier::ITALIC);
+            }
+            if st.underline {
+                s = s.add_modifier(Modifier::UNDERLINED);
+            }
+            ratatui::text::Span::styled(text.clone(), s)
+        })
+        .collect();
+    let line = ratatui::text::Line::from(spans);
+    match l.fill_bg() {
+        Some(bg) => line.style(Style::default().bg(rgb(bg))),
+        None => line,
+    }
+}
+
+/// Cut a styled line into rows of at most `width` cells, keeping each span's style.
+pub fn wrap_line(
+    line: ratatui::text::Line<'static>,
+    width: u16,
+) -> Vec<ratatui::text::Line<'static>> {
+    let w = width.max(10) as usize;
+    if line.width() <= w {
+        return vec![line];
+    }
+    let mut out = Vec::new();
+    let mut cur: Vec<ratatui::text::Span<'static>> = Vec::new();
+    let mut cells = 0;
+    for span in line.spans {
+        let mut buf = String::new();
+        for ch in span.content.chars() {
+            let cw = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+            if cells + cw > w {
+                if !buf.is_empty() {
+                    cur.push(ratatui::text::Span::styled(
+                        std::mem::take(&mut buf),
+                        span.style,
+                    ));
+                }
+                out.push(ratatui::text::Line::from(std::mem::take(&mut cur)).style(line.style));
+                cells = 0;
+            }
+            buf.push(ch);
+            cells += cw;
+        }
+        if !buf.is_empty() {
+            cur.push(ratatui::text::Span::styled(buf, span.style));
+        }
+    }
+    out.push(ratatui::text::Line::from(cur).style(line.style));
+    out
+}
