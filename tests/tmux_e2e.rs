@@ -90,33 +90,21 @@ fn queue_count(screen: &str) -> Option<usize> {
     n.parse().ok()
 }
 
-#[test]
-fn demo_filter_and_dismiss_in_a_real_terminal() {
-    if !have_tmux() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is required under CI (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
-        return;
-    }
-    let sb = common::Sandbox::new();
-    let db = sb.path("demo.db");
+/// Start `sitrep [args]` in a fresh tmux session of 160×45 with a hermetic environment.
+fn start(name: &str, sb: &common::Sandbox, args: &str) -> Tmux {
     let home = sb.path("home");
     std::fs::create_dir_all(&home).unwrap();
     let bin = env!("CARGO_BIN_EXE_sitrep");
-    let socket = format!("sitrep-e2e-{}", std::process::id());
     let t = Tmux {
-        socket,
-        session: "demo".into(),
+        socket: format!("sitrep-e2e-{name}-{}", std::process::id()),
+        session: name.into(),
     };
     // A hermetic environment: private HOME and XDG dirs; wall clock (the simulators use it).
     let command = format!(
         "env -i PATH=\"$PATH\" HOME={home} XDG_CONFIG_HOME={home}/.config \
          XDG_DATA_HOME={home}/.local/share XDG_CACHE_HOME={home}/.cache USER=e2e TERM=xterm-256color \
-         {bin} --db {db} demo --alerts 40 --seed 3; sleep 30",
+         {bin} {args}; sleep 60",
         home = home.display(),
-        db = db.display(),
     );
     let st = t
         .cmd()
@@ -124,7 +112,7 @@ fn demo_filter_and_dismiss_in_a_real_terminal() {
             "new-session",
             "-d",
             "-s",
-            &t.session,
+            name,
             "-x",
             "160",
             "-y",
@@ -134,6 +122,72 @@ fn demo_filter_and_dismiss_in_a_real_terminal() {
         .status()
         .expect("tmux new-session");
     assert!(st.success());
+    t
+}
+
+fn skip_without_tmux() -> bool {
+    if have_tmux() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "tmux is required under CI (.ci/run installs it)"
+    );
+    eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+    true
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if skip_without_tmux() {
+        return;
+    }
+    let sb = common::Sandbox::new();
+    let db = sb.path("term.db");
+    let t = start(
+        "term",
+        &sb,
+        &format!("--db {} demo --alerts 10", db.display()),
+    );
+    t.wait_for("the demo console", 90, |s| {
+        s.contains(" Queue ") && s.contains("online")
+    });
+    let alt = |t: &Tmux| {
+        let out = t
+            .cmd()
+            .args(["display-message", "-p", "-t", &t.session, "#{alternate_on}"])
+            .output()
+            .expect("tmux display");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(alt(&t), "1", "the console runs on the alternate screen");
+    let pane = t
+        .cmd()
+        .args(["display-message", "-p", "-t", &t.session, "#{pane_pid}"])
+        .output()
+        .expect("pane pid");
+    let pane = String::from_utf8_lossy(&pane.stdout).trim().to_string();
+    let st = Command::new("pkill")
+        .args(["-TERM", "-P", &pane, "-x", "sitrep"])
+        .status()
+        .expect("pkill");
+    assert!(st.success(), "sitrep found under the pane");
+    let screen = t.wait_for("the shell screen back", 20, |s| !s.contains(" Queue "));
+    assert_eq!(alt(&t), "0", "alternate screen left:\n{screen}");
+}
+
+#[test]
+fn demo_filter_and_dismiss_in_a_real_terminal() {
+    if skip_without_tmux() {
+        return;
+    }
+    let sb = common::Sandbox::new();
+    let db = sb.path("demo.db");
+    let t = start(
+        "demo",
+        &sb,
+        &format!("--db {} demo --alerts 40 --seed 3", db.display()),
+    );
     // The console opens with the six sources synced.
     let screen = t.wait_for("the demo console", 90, |s| {
         s.contains(" Queue ") && queue_count(s).is_some_and(|n| n > 0) && s.contains("online")
