@@ -93,7 +93,7 @@ fn queue_count(screen: &str) -> Option<usize> {
 /// Start `sitrep [args]` in a fresh tmux session of 160×45 with a hermetic environment.
 fn start(name: &str, sb: &common::Sandbox, args: &str) -> Tmux {
     let home = sb.path("home");
-    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&home).expect("home");
     let bin = env!("CARGO_BIN_EXE_sitrep");
     let t = Tmux {
         socket: format!("sitrep-e2e-{name}-{}", std::process::id()),
