@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod highlight;
 pub mod paths;
 pub mod sanitize;
 pub mod sim;
