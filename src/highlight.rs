@@ -429,7 +429,12 @@ impl Highlighter {
         drop(cache);
         let mut hl = HighlightLines::from_state(theme, hs, ps);
         let mut out = Vec::with_capacity(end - start);
-        for (i, line) in all.iter().enumerate().take(end).skip(want * CHECKPOINT_EVERY) {
+        for (i, line) in all
+            .iter()
+            .enumerate()
+            .take(end)
+            .skip(want * CHECKPOINT_EVERY)
+        {
             let line = expand_tabs(line);
             let styled = highlight_one(&mut hl, &line);
             if i >= start {
@@ -624,7 +629,10 @@ impl<'h> DiffState<'h> {
             self.reset();
             // `@@ -a,b +c,d @@ section` — colour the range part, leave the section plain.
             let split = raw[2..].find("@@").map(|i| i + 4).unwrap_or(raw.len());
-            let mut line = StyledLine::plain(raw[..split].to_string(), self.meta_style(pal.hunk_fg, false));
+            let mut line = StyledLine::plain(
+                raw[..split].to_string(),
+                self.meta_style(pal.hunk_fg, false),
+            );
             if split < raw.len() {
                 line.spans
                     .push((SpanStyle::default(), raw[split..].to_string()));
@@ -831,9 +839,26 @@ fn changed_tokens(old: &str, new: &str) -> Option<(Vec<Range<usize>>, Vec<Range<
     if shared * 10 < longest * 3 {
         return None;
     }
-    old_r.retain(|r| !r.is_empty());
-    new_r.retain(|r| !r.is_empty());
-    Some((old_r, new_r))
+    Some((merge_close(old, old_r), merge_close(new, new_r)))
+}
+
+/// Drop empty ranges and join ranges separated by at most two non-space characters (a lone
+/// `.` or `"` that happens to be equal inside a changed run is noise, not information).
+fn merge_close(line: &str, ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges.into_iter().filter(|r| !r.is_empty()) {
+        match out.last_mut() {
+            Some(last)
+                if r.start >= last.end
+                    && r.start - last.end <= 2
+                    && !line[last.end..r.start].contains(char::is_whitespace) =>
+            {
+                last.end = r.end;
+            }
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Whether to colour output: only on a terminal, and never when `NO_COLOR` is set to a
@@ -931,7 +956,13 @@ mod tests {
     #[test]
     fn grammars_exist_for_every_language() {
         let h = hl("base16-ocean.dark");
-        for lang in [Lang::Hcl, Lang::Yaml, Lang::Json, Lang::Dockerfile, Lang::Shell] {
+        for lang in [
+            Lang::Hcl,
+            Lang::Yaml,
+            Lang::Json,
+            Lang::Dockerfile,
+            Lang::Shell,
+        ] {
             let syn = h.syntax(lang);
             assert!(syn.is_some(), "no grammar for {lang:?}");
         }
@@ -943,16 +974,31 @@ mod tests {
         assert_eq!(Lang::from_path(Path::new("infra/main.tf")), Lang::Hcl);
         assert_eq!(Lang::from_path(Path::new("k8s/dep.YML")), Lang::Yaml);
         assert_eq!(Lang::from_path(Path::new("cf/stack.json")), Lang::Json);
-        assert_eq!(Lang::from_path(Path::new("app/Dockerfile")), Lang::Dockerfile);
-        assert_eq!(Lang::from_path(Path::new("Dockerfile.prod")), Lang::Dockerfile);
+        assert_eq!(
+            Lang::from_path(Path::new("app/Dockerfile")),
+            Lang::Dockerfile
+        );
+        assert_eq!(
+            Lang::from_path(Path::new("Dockerfile.prod")),
+            Lang::Dockerfile
+        );
         assert_eq!(Lang::from_path(Path::new("fix.sh")), Lang::Shell);
         assert_eq!(Lang::from_path(Path::new("README")), Lang::Plain);
 
         assert_eq!(Lang::guess("{\"a\": [1, 2]}"), Lang::Json);
-        assert_eq!(Lang::guess("resource \"aws_s3_bucket\" \"b\" {\n}\n"), Lang::Hcl);
-        assert_eq!(Lang::guess("FROM alpine:3.18\nRUN apk add curl\n"), Lang::Dockerfile);
+        assert_eq!(
+            Lang::guess("resource \"aws_s3_bucket\" \"b\" {\n}\n"),
+            Lang::Hcl
+        );
+        assert_eq!(
+            Lang::guess("FROM alpine:3.18\nRUN apk add curl\n"),
+            Lang::Dockerfile
+        );
         assert_eq!(Lang::guess("apiVersion: v1\nkind: Pod\n"), Lang::Yaml);
-        assert_eq!(Lang::guess("aws s3api put-public-access-block --bucket b"), Lang::Shell);
+        assert_eq!(
+            Lang::guess("aws s3api put-public-access-block --bucket b"),
+            Lang::Shell
+        );
         assert_eq!(Lang::guess("just some words here"), Lang::Plain);
         assert_eq!(Lang::guess("{not json"), Lang::Plain);
     }
@@ -986,7 +1032,12 @@ mod tests {
         let h = hl("none");
         let lines = h.highlight("resource \"a\" \"b\" {}\n", Lang::Hcl);
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].spans.iter().all(|(s, _)| s.fg.is_none() && s.bg.is_none()));
+        assert!(
+            lines[0]
+                .spans
+                .iter()
+                .all(|(s, _)| s.fg.is_none() && s.bg.is_none())
+        );
     }
 
     #[test]
@@ -1001,7 +1052,10 @@ mod tests {
             ] {
                 let ansi = to_ansi(&lines);
                 let plain = to_plain(&lines);
-                assert!(!plain.contains('\x1b') && !plain.contains('\u{9b}'), "{plain:?}");
+                assert!(
+                    !plain.contains('\x1b') && !plain.contains('\u{9b}'),
+                    "{plain:?}"
+                );
                 assert!(!plain.contains("pwned"));
                 assert!(!plain.contains('\u{202e}'));
                 // The only escapes in the ANSI form are our SGRs.
@@ -1019,7 +1073,9 @@ mod tests {
         let h = hl("base16-ocean.dark");
         let mut text = String::new();
         for i in 0..1000 {
-            text.push_str(&format!("resource \"aws_s3_bucket\" \"b{i}\" {{\n  bucket = \"b{i}\"\n  /* c\n  */\n}}\n"));
+            text.push_str(&format!(
+                "resource \"aws_s3_bucket\" \"b{i}\" {{\n  bucket = \"b{i}\"\n  /* c\n  */\n}}\n"
+            ));
         }
         let full = h.highlight(&text, Lang::Hcl);
         for range in [0..10, 195..410, 4990..5000, 4999..6000, 7000..7001] {
@@ -1058,7 +1114,11 @@ mod tests {
             .collect();
         assert_eq!(emph_old, "public-read");
         // Unchanged tokens keep the plain line background.
-        assert!(plus.spans.iter().any(|(s, t)| t.contains("acl") && s.bg == Some(DARK_PALETTE.plus_bg)));
+        assert!(
+            plus.spans
+                .iter()
+                .any(|(s, t)| t.contains("acl") && s.bg == Some(DARK_PALETTE.plus_bg))
+        );
     }
 
     #[test]
@@ -1073,7 +1133,12 @@ mod tests {
     fn plain_theme_diff_underlines_changed_tokens() {
         let h = hl("none");
         let lines = h.highlight_diff("@@ -1 +1 @@\n-a = 1\n+a = 2\n", Lang::Hcl);
-        assert!(lines.iter().flat_map(|l| &l.spans).all(|(s, _)| s.fg.is_none() && s.bg.is_none()));
+        assert!(
+            lines
+                .iter()
+                .flat_map(|l| &l.spans)
+                .all(|(s, _)| s.fg.is_none() && s.bg.is_none())
+        );
         assert!(lines[2].spans.iter().any(|(s, t)| s.underline && t == "2"));
     }
 

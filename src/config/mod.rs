@@ -2,12 +2,14 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
+pub mod iac;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use iac::{IacConfig, IacRepo};
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
 use crate::store::SortKey;
@@ -48,6 +50,8 @@ pub struct Config {
     pub filter: String,
     /// Vendor tenants to sync (`[[source]]` tables).
     pub sources: Vec<SourceConfig>,
+    /// Local IaC checkouts (`[[iac]]` tables).
+    pub iac: IacConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -59,6 +63,8 @@ struct File {
     queue: Option<Queue>,
     #[serde(default)]
     source: Vec<sources::RawSource>,
+    #[serde(default)]
+    iac: Vec<iac::RawIac>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +132,7 @@ impl Config {
             limit: 50,
             filter: String::new(),
             sources: Vec::new(),
+            iac: IacConfig::default(),
             path: None,
         })
     }
@@ -195,12 +202,16 @@ impl Config {
         }
         let sources = sources::resolve(user.source, private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let iac = iac::resolve(user.iac, path, home.as_deref())
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
             limit: limit as usize,
             filter,
             sources,
+            iac,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -282,7 +293,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`, `iac`"
         );
     }
 
