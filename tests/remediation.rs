@@ -3,6 +3,8 @@
 //! generator proposes no further change. Plus: LLM-diff validation, shell quoting of
 //! untrusted names, and golden snapshots of the rendered diffs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -571,4 +573,51 @@ fn rendered_diffs_golden() {
         "vulnerable_dockerfile_dark",
         highlight::to_marked(&h.highlight_diff(&docker.text, Lang::Plain))
     );
+}
+
+#[test]
+fn show_diff_end_to_end() {
+    let sb = common::Sandbox::new();
+    std::fs::create_dir_all(sb.db().parent().unwrap()).unwrap();
+    let mut public = findings().remove(0).0;
+    public.native_id = "P-9".into();
+    public.source = "prisma-cspm".into();
+    let mut shell = public.clone();
+    shell.native_id = "P-10".into();
+    shell.policy.name = Some("Reverse shell detected".into());
+    shell.title = "Reverse shell detected".into();
+    {
+        let mut store = sitrep::store::Store::open(&sb.db()).unwrap();
+        store.import(&[public, shell], common::NOW_MS).unwrap();
+    }
+    let infra = sb.path("infra");
+    copy_dir(Path::new(FIXTURE), &infra);
+    let config = sb.write(
+        "config.toml",
+        &format!("[[iac]]\npath = {:?}\naccounts = [\"123456789012\"]\n", infra.display().to_string()),
+    );
+    let config = config.to_str().unwrap();
+
+    let text = sb.ok(&["--config", config, "show", "prisma-cspm:P-9", "--diff"]);
+    assert!(text.starts_with("remediation for prisma-cspm:P-9: public-storage\n"), "{text}");
+    assert!(text.contains("── Terraform diff against terraform/storage.tf ──"), "{text}");
+    assert!(text.contains("+  acl    = \"private\"\n"), "{text}");
+    assert!(text.contains("── aws commands (standalone) ──"), "{text}");
+    assert!(!text.contains('\x1b'), "coloured although stdout is not a terminal");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok(&["--config", config, "show", "P-9", "--diff", "--format", "json"])).unwrap();
+    assert_eq!(json["generator"], "public-storage");
+    assert_eq!(json["proposals"][0]["kind"], "diff");
+    assert_eq!(json["proposals"][0]["path"], "terraform/storage.tf");
+    let text0 = json["proposals"][0]["text"].as_str().unwrap();
+    assert_eq!(json["proposals"][0]["sha256"], remediate::sha256_hex(text0.as_bytes()));
+
+    let none = sb.ok(&["--config", config, "show", "prisma-cspm:P-10", "--diff"]);
+    assert!(none.starts_with("remediation for prisma-cspm:P-10: no generator\n"), "{none}");
+    assert!(none.contains("no generator for policy \"Reverse shell detected\""), "{none}");
+
+    let bad = sb.write("bad.toml", "[[iac]]\npath = \"/x\"\ntags = [\"nokey\"]\n");
+    let err = sb.fails(&["--config", bad.to_str().unwrap(), "show", "P-9", "--diff"], 2);
+    assert!(err.contains("[[iac]] #1 tags: 'nokey' is not key=value"), "{err}");
 }
