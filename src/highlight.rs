@@ -625,10 +625,10 @@ impl<'h> DiffState<'h> {
         {
             return StyledLine::plain(raw.to_string(), self.meta_style(pal.header_fg, true));
         }
-        if raw.starts_with("@@") {
+        if let Some(after) = raw.strip_prefix("@@") {
             self.reset();
             // `@@ -a,b +c,d @@ section` — colour the range part, leave the section plain.
-            let split = raw[2..].find("@@").map(|i| i + 4).unwrap_or(raw.len());
+            let split = after.find("@@").map(|i| i + 4).unwrap_or(raw.len());
             let mut line = StyledLine::plain(
                 raw[..split].to_string(),
                 self.meta_style(pal.hunk_fg, false),
@@ -792,7 +792,10 @@ fn tokens(line: &str) -> Vec<(usize, &str)> {
 
 /// The byte ranges that differ between a removed and an added line, or `None` when the two
 /// lines share too little for token emphasis to help (the whole line is then the change).
-fn changed_tokens(old: &str, new: &str) -> Option<(Vec<Range<usize>>, Vec<Range<usize>>)> {
+/// Changed byte ranges of the old and the new line.
+type ChangedRanges = (Vec<Range<usize>>, Vec<Range<usize>>);
+
+fn changed_tokens(old: &str, new: &str) -> Option<ChangedRanges> {
     use similar::{Algorithm, DiffOp, capture_diff_slices};
     let a = tokens(old);
     let b = tokens(new);

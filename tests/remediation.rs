@@ -16,14 +16,14 @@ use sitrep::remediate::{self, DiffRejected, Form, ProposalKind};
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/iac");
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture dir") {
+        let e = e.expect("dir entry");
         let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
+        if e.file_type().expect("file type").is_dir() {
             copy_dir(&e.path(), &dest);
         } else {
-            std::fs::copy(e.path(), dest).unwrap();
+            std::fs::copy(e.path(), dest).expect("copy fixture file");
         }
     }
 }
@@ -41,7 +41,7 @@ fn git(dir: &Path, args: &[&str]) -> std::process::Output {
 
 /// A fresh git repository holding a copy of the fixture.
 fn checkout() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("tempdir");
     let repo = tmp.path().join("infra");
     copy_dir(Path::new(FIXTURE), &repo);
     assert!(git(&repo, &["init", "-q"]).status.success());
@@ -541,7 +541,7 @@ fn untrusted_names_cannot_inject_into_cli_commands() {
 
 fn rendered(a: &Alert, theme: &str) -> String {
     let (_tmp, _repo, d) = only_diff(a);
-    let h = Highlighter::new(theme).unwrap();
+    let h = Highlighter::new(theme).expect("theme");
     highlight::to_marked(&h.highlight_diff(&d, Lang::Plain))
 }
 
@@ -594,30 +594,59 @@ fn show_diff_end_to_end() {
     copy_dir(Path::new(FIXTURE), &infra);
     let config = sb.write(
         "config.toml",
-        &format!("[[iac]]\npath = {:?}\naccounts = [\"123456789012\"]\n", infra.display().to_string()),
+        &format!(
+            "[[iac]]\npath = {:?}\naccounts = [\"123456789012\"]\n",
+            infra.display().to_string()
+        ),
     );
     let config = config.to_str().unwrap();
 
     let text = sb.ok(&["--config", config, "show", "prisma-cspm:P-9", "--diff"]);
-    assert!(text.starts_with("remediation for prisma-cspm:P-9: public-storage\n"), "{text}");
-    assert!(text.contains("── Terraform diff against terraform/storage.tf ──"), "{text}");
+    assert!(
+        text.starts_with("remediation for prisma-cspm:P-9: public-storage\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("── Terraform diff against terraform/storage.tf ──"),
+        "{text}"
+    );
     assert!(text.contains("+  acl    = \"private\"\n"), "{text}");
     assert!(text.contains("── aws commands (standalone) ──"), "{text}");
-    assert!(!text.contains('\x1b'), "coloured although stdout is not a terminal");
+    assert!(
+        !text.contains('\x1b'),
+        "coloured although stdout is not a terminal"
+    );
 
-    let json: serde_json::Value =
-        serde_json::from_str(&sb.ok(&["--config", config, "show", "P-9", "--diff", "--format", "json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&sb.ok(&[
+        "--config", config, "show", "P-9", "--diff", "--format", "json",
+    ]))
+    .unwrap();
     assert_eq!(json["generator"], "public-storage");
     assert_eq!(json["proposals"][0]["kind"], "diff");
     assert_eq!(json["proposals"][0]["path"], "terraform/storage.tf");
     let text0 = json["proposals"][0]["text"].as_str().unwrap();
-    assert_eq!(json["proposals"][0]["sha256"], remediate::sha256_hex(text0.as_bytes()));
+    assert_eq!(
+        json["proposals"][0]["sha256"],
+        remediate::sha256_hex(text0.as_bytes())
+    );
 
     let none = sb.ok(&["--config", config, "show", "prisma-cspm:P-10", "--diff"]);
-    assert!(none.starts_with("remediation for prisma-cspm:P-10: no generator\n"), "{none}");
-    assert!(none.contains("no generator for policy \"Reverse shell detected\""), "{none}");
+    assert!(
+        none.starts_with("remediation for prisma-cspm:P-10: no generator\n"),
+        "{none}"
+    );
+    assert!(
+        none.contains("no generator for policy \"Reverse shell detected\""),
+        "{none}"
+    );
 
     let bad = sb.write("bad.toml", "[[iac]]\npath = \"/x\"\ntags = [\"nokey\"]\n");
-    let err = sb.fails(&["--config", bad.to_str().unwrap(), "show", "P-9", "--diff"], 2);
-    assert!(err.contains("[[iac]] #1 tags: 'nokey' is not key=value"), "{err}");
+    let err = sb.fails(
+        &["--config", bad.to_str().unwrap(), "show", "P-9", "--diff"],
+        2,
+    );
+    assert!(
+        err.contains("[[iac]] #1 tags: 'nokey' is not key=value"),
+        "{err}"
+    );
 }

@@ -851,16 +851,11 @@ mod tests {
         )
         .unwrap();
 
-        let other = TF
-            .replace(
-                "acl    = \"public-read\"\n}\n",
-                "acl    = \"public-read\"\n}\n",
-            )
-            .replacen(
-                "  bucket = \"acme-other\"\n  acl    = \"public-read\"",
-                "  bucket = \"acme-other\"\n  acl    = \"private\"",
-                1,
-            );
+        let other = TF.replacen(
+            "  bucket = \"acme-other\"\n  acl    = \"public-read\"",
+            "  bucket = \"acme-other\"\n  acl    = \"private\"",
+            1,
+        );
         let e =
             validate_in(&unified(TF, &other, Path::new("main.tf")), repo.path(), &id).unwrap_err();
         assert!(matches!(e, DiffRejected::OutOfScope { .. }), "{e}");

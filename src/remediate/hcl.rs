@@ -223,7 +223,9 @@ pub fn value_of(line: &str) -> &str {
         .unwrap_or_default()
         .trim();
     match v.find(" #").or_else(|| v.find(" //")) {
-        Some(i) if !v[..i].contains('"') || v[..i].matches('"').count() % 2 == 0 => v[..i].trim(),
+        Some(i) if !v[..i].contains('"') || v[..i].matches('"').count().is_multiple_of(2) => {
+            v[..i].trim()
+        }
         _ => v,
     }
 }

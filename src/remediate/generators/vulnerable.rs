@@ -162,22 +162,21 @@ fn docker_step(fixes: &[(String, Option<String>, String)], lines: &mut Vec<Strin
     for (p, v, f) in fixes {
         // 1. A pin or version variable on a line that names the package.
         for (s, e, _) in &instrs {
-            for i in *s..=*e {
-                let line = lines[i].clone();
-                if !line_mentions(&line, p) {
+            for line in lines.iter_mut().take(*e + 1).skip(*s) {
+                if !line_mentions(line, p) {
                     continue;
                 }
                 if let Some(v) = v
-                    && let Some(new) = replace_token(&line, v, f)
+                    && let Some(new) = replace_token(line, v, f)
                 {
-                    lines[i] = new;
+                    *line = new;
                     return true;
                 }
-                if let Some(pin) = pinned_version(&line, p)
+                if let Some(pin) = pinned_version(line, p)
                     && version_lt(pin, f)
-                    && let Some(new) = replace_token(&line, pin, &bump_tag(pin, None, f))
+                    && let Some(new) = replace_token(line, pin, &bump_tag(pin, None, f))
                 {
-                    lines[i] = new;
+                    *line = new;
                     return true;
                 }
             }
