@@ -281,6 +281,28 @@ fn findings() -> Vec<(Alert, &'static str, Vec<&'static str>)> {
             "vulnerable-package",
             vec!["docker/checkout/Dockerfile", "k8s/checkout.yaml"],
         ),
+        (
+            alert(
+                "S3 bucket grants public READ access (AllUsers)",
+                "AWS::S3::Bucket",
+                Cloud::Aws,
+                "arn:aws:s3:::acme-cfn-assets",
+                "acme-cfn-assets",
+            ),
+            "public-storage",
+            vec!["cloudformation/assets.json"],
+        ),
+        (
+            alert(
+                "S3 bucket default encryption is disabled",
+                "AWS::S3::Bucket",
+                Cloud::Aws,
+                "arn:aws:s3:::acme-cfn-assets",
+                "acme-cfn-assets",
+            ),
+            "unencrypted-storage",
+            vec!["cloudformation/assets.json"],
+        ),
     ]
 }
 
@@ -390,6 +412,22 @@ fn fixes_leave_everything_else_alone() {
         d.matches("-    cidr_blocks = [\"0.0.0.0/0\"]").count(),
         1,
         "{d}"
+    );
+    // The CloudFormation fix changes AssetsBucket only, not ArchiveBucket (also PublicRead).
+    let (_t, repo, d) = only_diff(&all[17].0);
+    let p = sitrep::remediate::diff::parse(&d).unwrap();
+    let original = std::fs::read_to_string(repo.join("cloudformation/assets.json")).unwrap();
+    let applied = sitrep::remediate::diff::apply(&original, &p[0])
+        .unwrap()
+        .text;
+    let v: serde_json::Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(
+        v["Resources"]["AssetsBucket"]["Properties"]["AccessControl"],
+        "Private"
+    );
+    assert_eq!(
+        v["Resources"]["ArchiveBucket"]["Properties"]["AccessControl"],
+        "PublicRead"
     );
     // The privileged fix changes checkout-web only, not ledger-api in the same file.
     let (_t, repo, d) = only_diff(&all[12].0);
@@ -561,6 +599,10 @@ fn rendered_diffs_golden() {
         rendered(&all[12].0, "InspiredGitHub")
     );
     insta::assert_snapshot!("open_ssh_plain", rendered(&all[3].0, "none"));
+    insta::assert_snapshot!(
+        "public_bucket_cloudformation_dark",
+        rendered(&all[17].0, "base16-ocean.dark")
+    );
     let (_t, repo) = checkout();
     let rem = remediate::propose(&all[16].0, &IacConfig::single(&repo));
     let docker = rem

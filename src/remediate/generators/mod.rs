@@ -5,6 +5,7 @@
 //! joined), plus the category, the resource's kind (from its id and type) and its CVEs, so the
 //! same finding worded differently by each vendor lands on the same generator.
 
+mod cfn;
 mod iam;
 mod kubernetes;
 mod logging;

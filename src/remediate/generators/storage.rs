@@ -1,6 +1,7 @@
 //! Storage: public buckets/containers (S3, Azure blob, GCS) and unencrypted storage (S3, EBS,
 //! RDS, Azure managed disk).
 
+use super::cfn;
 use super::tf::{Tf, fixpoint, variable};
 use super::{Ctx, Generator, GeneratorInfo, Kind, hcl_string, tf_ident};
 use crate::domain::Cloud;
@@ -16,12 +17,13 @@ pub(crate) static PUBLIC: Generator = Generator {
         fix: "block public access (S3 Block Public Access, private ACL; Azure private container access and no public nested items; GCS public access prevention, allUsers bindings removed)",
         forms: &[
             "Terraform diff",
-            "CloudFormation snippet",
+            "CloudFormation (JSON) diff",
+            "Terraform and CloudFormation snippets",
             "CLI (aws, az, gcloud)",
         ],
     },
     matches: public_matches,
-    langs: &[Lang::Hcl],
+    langs: &[Lang::Hcl, Lang::Json],
     account_types: &[],
     edit: public_edit,
     snippets: public_snippets,
@@ -135,11 +137,61 @@ fn public_step(cx: &Ctx<'_>, text: &str) -> Option<String> {
     None
 }
 
-fn public_edit(cx: &Ctx<'_>, file: &SourceFile) -> Option<(Form, String)> {
-    if file.lang != Lang::Hcl {
-        return None;
+fn public_cfn_step(cx: &Ctx<'_>, text: &str) -> Option<String> {
+    for r in cfn::own(cx, text, "AWS::S3::Bucket", "BucketName") {
+        if let Some(acl) = r
+            .body
+            .pointer("/Properties/AccessControl")
+            .and_then(|v| v.as_str())
+            && matches!(acl, "PublicRead" | "PublicReadWrite" | "AuthenticatedRead")
+        {
+            return cfn::set_scalar(
+                text,
+                &r,
+                "AccessControl",
+                &format!("\"{acl}\""),
+                "\"Private\"",
+            );
+        }
+        match r.body.pointer("/Properties/PublicAccessBlockConfiguration") {
+            None => {
+                return cfn::add_property(
+                    text,
+                    &r,
+                    "PublicAccessBlockConfiguration",
+                    &serde_json::json!({
+                        "BlockPublicAcls": true,
+                        "BlockPublicPolicy": true,
+                        "IgnorePublicAcls": true,
+                        "RestrictPublicBuckets": true
+                    }),
+                );
+            }
+            Some(pab) => {
+                for key in [
+                    "BlockPublicAcls",
+                    "BlockPublicPolicy",
+                    "IgnorePublicAcls",
+                    "RestrictPublicBuckets",
+                ] {
+                    if pab.get(key) == Some(&serde_json::Value::Bool(false)) {
+                        return cfn::set_scalar(text, &r, key, "false", "true");
+                    }
+                }
+            }
+        }
     }
-    fixpoint(&file.text, |t| public_step(cx, t)).map(|t| (Form::Terraform, t))
+    None
+}
+
+fn public_edit(cx: &Ctx<'_>, file: &SourceFile) -> Option<(Form, String)> {
+    match file.lang {
+        Lang::Hcl => fixpoint(&file.text, |t| public_step(cx, t)).map(|t| (Form::Terraform, t)),
+        Lang::Json => {
+            fixpoint(&file.text, |t| public_cfn_step(cx, t)).map(|t| (Form::CloudFormation, t))
+        }
+        _ => None,
+    }
 }
 
 fn public_snippets(cx: &Ctx<'_>) -> Vec<(Form, String)> {
@@ -281,10 +333,15 @@ pub(crate) static UNENCRYPTED: Generator = Generator {
         id: "unencrypted-storage",
         finding: "storage not encrypted at rest: S3 bucket, EBS volume, RDS instance, Azure managed disk",
         fix: "turn on encryption at rest (S3 default SSE with KMS, EBS encrypted, RDS storage_encrypted — which replaces the instance —, Azure disk encryption set)",
-        forms: &["Terraform diff", "CloudFormation snippet", "CLI (aws, az)"],
+        forms: &[
+            "Terraform diff",
+            "CloudFormation (JSON) diff",
+            "Terraform and CloudFormation snippets",
+            "CLI (aws, az)",
+        ],
     },
     matches: unencrypted_matches,
-    langs: &[Lang::Hcl],
+    langs: &[Lang::Hcl, Lang::Json],
     account_types: &[],
     edit: unencrypted_edit,
     snippets: unencrypted_snippets,
@@ -351,11 +408,58 @@ fn unencrypted_step(cx: &Ctx<'_>, text: &str) -> Option<String> {
     None
 }
 
-fn unencrypted_edit(cx: &Ctx<'_>, file: &SourceFile) -> Option<(Form, String)> {
-    if file.lang != Lang::Hcl {
-        return None;
+fn unencrypted_cfn_step(cx: &Ctx<'_>, text: &str) -> Option<String> {
+    for r in cfn::own(cx, text, "AWS::S3::Bucket", "BucketName") {
+        if r.body.pointer("/Properties/BucketEncryption").is_none() {
+            return cfn::add_property(
+                text,
+                &r,
+                "BucketEncryption",
+                &serde_json::json!({
+                    "ServerSideEncryptionConfiguration": [
+                        { "ServerSideEncryptionByDefault": { "SSEAlgorithm": "aws:kms" }, "BucketKeyEnabled": true }
+                    ]
+                }),
+            );
+        }
     }
-    fixpoint(&file.text, |t| unencrypted_step(cx, t)).map(|t| (Form::Terraform, t))
+    for (rtype, name_key, key) in [
+        (
+            "AWS::RDS::DBInstance",
+            "DBInstanceIdentifier",
+            "StorageEncrypted",
+        ),
+        (
+            "AWS::RDS::DBCluster",
+            "DBClusterIdentifier",
+            "StorageEncrypted",
+        ),
+        ("AWS::EC2::Volume", "VolumeName", "Encrypted"),
+    ] {
+        for r in cfn::own(cx, text, rtype, name_key) {
+            match r.body.pointer(&format!("/Properties/{key}")) {
+                Some(serde_json::Value::Bool(true)) => {}
+                Some(serde_json::Value::Bool(false)) => {
+                    return cfn::set_scalar(text, &r, key, "false", "true");
+                }
+                Some(_) => {}
+                None => return cfn::add_property(text, &r, key, &serde_json::Value::Bool(true)),
+            }
+        }
+    }
+    None
+}
+
+fn unencrypted_edit(cx: &Ctx<'_>, file: &SourceFile) -> Option<(Form, String)> {
+    match file.lang {
+        Lang::Hcl => {
+            fixpoint(&file.text, |t| unencrypted_step(cx, t)).map(|t| (Form::Terraform, t))
+        }
+        Lang::Json => {
+            fixpoint(&file.text, |t| unencrypted_cfn_step(cx, t)).map(|t| (Form::CloudFormation, t))
+        }
+        _ => None,
+    }
 }
 
 fn unencrypted_snippets(cx: &Ctx<'_>) -> Vec<(Form, String)> {
