@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod highlight;
 pub mod paths;
+pub mod remediate;
 pub mod sanitize;
 pub mod sim;
 pub mod sources;

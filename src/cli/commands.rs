@@ -111,7 +111,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     match command {
         Command::Import(a) => import(a, &paths, env),
         Command::List(a) => list(a, &paths, &config, env),
-        Command::Show(a) => show(a, &paths, env),
+        Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, env),
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
@@ -387,12 +387,32 @@ fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
     }
 }
 
-fn show(a: ShowArgs, paths: &Paths, env: &mut Env<'_>) -> Result<(), CliError> {
+fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     let store = open_existing(paths)?;
     let id = resolve_id(&store, &a.id)?;
     let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {
         CliError::input(format!("no alert with id '{}'", sanitize::one_line(&id)))
     })?;
+    if a.diff {
+        let rem = crate::remediate::propose(&stored.alert, &config.iac);
+        let out = match a.format {
+            ShowFormat::Text => {
+                use std::io::IsTerminal;
+                let color = crate::highlight::use_color(
+                    std::io::stdout().is_terminal(),
+                    std::env::var_os("NO_COLOR").as_deref(),
+                );
+                render::remediation_text(&id, &rem, color)
+            }
+            ShowFormat::Json => {
+                let mut s = serde_json::to_string_pretty(&render::remediation_json(&id, &rem))
+                    .map_err(|e| io_err(e.into()))?;
+                s.push('\n');
+                s
+            }
+        };
+        return env.out.write_all(out.as_bytes()).map_err(io_err);
+    }
     match a.format {
         ShowFormat::Text => env
             .out

@@ -184,6 +184,10 @@ pub struct ShowArgs {
     pub id: String,
     #[arg(long, value_enum, default_value = "text")]
     pub format: ShowFormat,
+    /// Print the proposed remediation instead: a diff against a mapped IaC checkout
+    /// ([[iac]] in the config), or labelled standalone snippets and CLI commands
+    #[arg(long)]
+    pub diff: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

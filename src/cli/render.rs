@@ -482,3 +482,87 @@ pub fn markdown(rows: &[QueueRow], filter: &str, now: EpochMs) -> String {
     }
     o
 }
+
+/// The syntax theme `show --diff` uses on a terminal.
+pub const DIFF_THEME: &str = "base16-ocean.dark";
+
+/// `show ID --diff` as text: the generator and summary, then each proposal under a heading
+/// (diffs against a mapped checkout, labelled standalone snippets, CLI commands), highlighted
+/// with 24-bit colour when `color`, plain otherwise.
+pub fn remediation_text(id: &str, rem: &crate::remediate::Remediation, color: bool) -> String {
+    use crate::highlight::{self, Highlighter};
+    use crate::remediate::ProposalKind;
+    let hl = Highlighter::new(if color {
+        DIFF_THEME
+    } else {
+        highlight::PLAIN_THEME
+    })
+    .or_else(|_| Highlighter::new(highlight::PLAIN_THEME));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "remediation for {}: {}",
+        one_line(id),
+        rem.generator.unwrap_or("no generator")
+    );
+    for line in sanitize::text(&rem.summary).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    for p in &rem.proposals {
+        let _ = writeln!(out, "\n── {} ──", one_line(&p.title));
+        if let ProposalKind::Diff { repo, .. } = &p.kind {
+            let _ = writeln!(out, "checkout: {}", one_line(&repo.display().to_string()));
+        }
+        let _ = writeln!(out, "sha256: {}", p.sha256);
+        match &hl {
+            Ok(h) => {
+                let lines = if p.is_diff() {
+                    h.highlight_diff(&p.text, p.lang)
+                } else {
+                    h.highlight(&p.text, p.lang)
+                };
+                out.push_str(&if color {
+                    highlight::to_ansi(&lines)
+                } else {
+                    highlight::to_plain(&lines)
+                });
+            }
+            Err(_) => out.push_str(&sanitize::text(&p.text)),
+        }
+    }
+    out
+}
+
+/// `show ID --diff --format json`.
+pub fn remediation_json(id: &str, rem: &crate::remediate::Remediation) -> serde_json::Value {
+    use crate::remediate::ProposalKind;
+    let proposals: Vec<serde_json::Value> = rem
+        .proposals
+        .iter()
+        .map(|p| {
+            let (kind, path, repo) = match &p.kind {
+                ProposalKind::Diff { path, repo } => (
+                    "diff",
+                    Some(one_line(&path.display().to_string())),
+                    Some(one_line(&repo.display().to_string())),
+                ),
+                ProposalKind::Snippet => ("snippet", None, None),
+            };
+            serde_json::json!({
+                "form": p.form.label(),
+                "kind": kind,
+                "path": path,
+                "repo": repo,
+                "title": one_line(&p.title),
+                "text": sanitize::text(&p.text),
+                "sha256": p.sha256,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": one_line(id),
+        "generator": rem.generator,
+        "summary": sanitize::text(&rem.summary),
+        "proposals": proposals,
+    })
+}

@@ -3,6 +3,7 @@
 //! A bad file gets one precise line naming the file, the position and the key.
 
 pub mod keymap;
+pub mod iac;
 pub mod sources;
 pub mod theme;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use iac::{IacConfig, IacRepo};
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
 use crate::store::SortKey;
@@ -54,6 +56,8 @@ pub struct Config {
     pub theme: String,
     /// The console's keys: built-in defaults with the `[keys]` table applied.
     pub keymap: keymap::Keymap,
+    /// Local IaC checkouts (`[[iac]]` tables).
+    pub iac: IacConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -67,6 +71,8 @@ struct File {
     keys: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default)]
     source: Vec<sources::RawSource>,
+    #[serde(default)]
+    iac: Vec<iac::RawIac>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +148,7 @@ impl Config {
             sources: Vec::new(),
             theme: "dark".into(),
             keymap: keymap::Keymap::default(),
+            iac: IacConfig::default(),
             path: None,
         })
     }
@@ -229,6 +236,9 @@ impl Config {
         let keymap =
             keymap::Keymap::with_overrides(user_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .map_err(|(key, message)| value_err(&key, message))?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let iac = iac::resolve(user.iac, path, home.as_deref())
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -237,6 +247,7 @@ impl Config {
             sources,
             theme,
             keymap,
+            iac,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -318,7 +329,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`"
         );
     }
 
