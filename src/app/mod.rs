@@ -72,8 +72,10 @@ pub struct Detail {
     pub alert: StoredAlert,
     /// The raw payload, pretty-printed, sanitized and highlighted as JSON.
     pub evidence: Vec<crate::highlight::StyledLine>,
-    /// The vendor's remediation text, sanitized and highlighted as shell.
+    /// sitrep's remediation proposals (diffs / snippets) and the vendor's text, highlighted.
     pub remediation: Vec<crate::highlight::StyledLine>,
+    /// What the remediation pane holds, for its title.
+    pub remediation_title: String,
 }
 
 /// A one-line message at the bottom of the screen until the next key.

@@ -88,7 +88,11 @@ fn prepare(
     });
     Ok(Prepared {
         state,
-        worker: Worker::new(store, config.actor(), wall_clock),
+        worker: {
+            let mut w = Worker::new(store, config.actor(), wall_clock);
+            w.iac = config.iac.clone();
+            w
+        },
     })
 }
 
@@ -241,6 +245,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         config.keymap = user.keymap;
         config.theme = user.theme;
         config.analyst = user.analyst;
+        config.iac = user.iac;
     }
     let theme = theme(&config, paths)?;
     let store = Arc::new(Mutex::new(Store::open(&db).map_err(store_err)?));

@@ -2,8 +2,8 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
-pub mod keymap;
 pub mod iac;
+pub mod keymap;
 pub mod sources;
 pub mod theme;
 

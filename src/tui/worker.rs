@@ -2,8 +2,9 @@
 //! thread (its own SQLite connection), so the drawing loop never waits on a query.
 
 use crate::app::{Detail, Effect, Msg};
+use crate::config::IacConfig;
 use crate::domain::EpochMs;
-use crate::highlight::{Highlighter, Lang, PLAIN_THEME, StyledLine};
+use crate::highlight::{Highlighter, Lang, PLAIN_THEME, SpanStyle, StyledLine};
 use crate::sanitize;
 use crate::store::{ListRequest, StatusChange, Store};
 
@@ -16,6 +17,8 @@ pub struct Worker {
     pub clock: fn() -> EpochMs,
     /// The highlighter for the current syntax theme, made on first use.
     pub highlighter: Option<Highlighter>,
+    /// Where the analyst's IaC checkouts are (remediation diffs).
+    pub iac: IacConfig,
 }
 
 impl Worker {
@@ -25,11 +28,12 @@ impl Worker {
             actor,
             clock,
             highlighter: None,
+            iac: IacConfig::default(),
         }
     }
 
-    /// Highlight `text` in the syntax theme `theme` (an unknown theme: no colours).
-    fn highlight(&mut self, theme: &str, text: &str, lang: Lang) -> Vec<StyledLine> {
+    /// Make sure the highlighter is the one for `theme` (an unknown theme: no colours).
+    fn use_theme(&mut self, theme: &str) {
         if self
             .highlighter
             .as_ref()
@@ -42,16 +46,58 @@ impl Worker {
                 })
                 .ok();
         }
+    }
+
+    fn highlight(&self, text: &str, lang: Lang, diff: bool) -> Vec<StyledLine> {
         match &self.highlighter {
+            Some(h) if diff => h.highlight_diff(text, lang),
             Some(h) => h.highlight(text, lang),
-            None => sanitize::text(text)
-                .lines()
-                .map(|l| StyledLine {
-                    spans: vec![(Default::default(), l.replace('\t', "    "))],
-                })
-                .collect(),
+            None => plain_lines(text),
         }
     }
+
+    /// The remediation pane's content: sitrep's proposals (diffs against the mapped IaC
+    /// checkouts, or labelled standalone snippets), then the vendor's own text.
+    fn remediation(&self, alert: &crate::domain::Alert) -> (String, Vec<StyledLine>) {
+        let rem = crate::remediate::propose(alert, &self.iac);
+        let heading = |t: &str| StyledLine {
+            spans: vec![(
+                SpanStyle {
+                    bold: true,
+                    ..SpanStyle::default()
+                },
+                format!("▸ {}", sanitize::one_line(t)),
+            )],
+        };
+        let mut lines = plain_lines(&rem.summary);
+        lines.push(StyledLine::default());
+        for p in &rem.proposals {
+            lines.push(heading(&p.title));
+            lines.extend(self.highlight(&p.text, p.lang, p.is_diff()));
+            lines.push(StyledLine::default());
+        }
+        if let Some(v) = alert.remediation.as_deref() {
+            lines.push(heading("From the vendor"));
+            lines.extend(self.highlight(v, Lang::Shell, false));
+        }
+        let diffs = rem.proposals.iter().filter(|p| p.is_diff()).count();
+        let title = match (rem.generator, rem.proposals.len()) {
+            (None, _) | (_, 0) => "from the vendor".to_string(),
+            (Some(g), n) if diffs > 0 => format!("{g}: {diffs} diff(s), {n} proposal(s)"),
+            (Some(g), n) => format!("{g}: {n} standalone snippet(s)"),
+        };
+        (title, lines)
+    }
+}
+
+/// Sanitized text as unstyled lines.
+fn plain_lines(text: &str) -> Vec<StyledLine> {
+    sanitize::text(text)
+        .lines()
+        .map(|l| StyledLine {
+            spans: vec![(SpanStyle::default(), l.replace('\t', "    "))],
+        })
+        .collect()
 }
 
 impl Worker {
@@ -105,19 +151,15 @@ impl Worker {
                 Ok(found) => Msg::Detail {
                     req,
                     detail: found.map(|alert| {
-                        let evidence = self.highlight(
-                            &syntax_theme,
-                            &evidence_text(&alert.alert.raw),
-                            Lang::Json,
-                        );
-                        let remediation = match alert.alert.remediation.as_deref() {
-                            Some(r) => self.highlight(&syntax_theme, r, Lang::Shell),
-                            None => Vec::new(),
-                        };
+                        self.use_theme(&syntax_theme);
+                        let evidence =
+                            self.highlight(&evidence_text(&alert.alert.raw), Lang::Json, false);
+                        let (remediation_title, remediation) = self.remediation(&alert.alert);
                         Box::new(Detail {
                             alert,
                             evidence,
                             remediation,
+                            remediation_title,
                         })
                     }),
                 },

@@ -248,7 +248,16 @@ pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
         ))
         .title(Line::from(vec![
             Span::styled(" Remediation ", role(t, Role::Title)),
-            Span::styled("from the vendor ", role(t, Role::Muted)),
+            Span::styled(
+                format!(
+                    "{} ",
+                    s.detail
+                        .as_ref()
+                        .map(|d| one_line(&d.remediation_title))
+                        .unwrap_or_default()
+                ),
+                role(t, Role::Muted),
+            ),
         ]));
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -257,7 +266,7 @@ pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
     }
     let lines: Vec<Line<'static>> = match &s.detail {
         Some(d) if d.remediation.is_empty() => vec![Line::styled(
-            "The vendor gave no remediation for this alert.",
+            "No remediation: no generator fits this alert and the vendor gave none.",
             role(t, Role::Muted),
         )],
         Some(d) => d
