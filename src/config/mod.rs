@@ -2,12 +2,14 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
+pub mod scoring;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
 use crate::store::SortKey;
@@ -48,6 +50,10 @@ pub struct Config {
     pub filter: String,
     /// Vendor tenants to sync (`[[source]]` tables).
     pub sources: Vec<SourceConfig>,
+    /// The priority model's weights and tag rules (`[scoring]`).
+    pub scoring: crate::triage::score::ScoringConfig,
+    /// Exploit-intelligence feed URLs (`[intel]`).
+    pub intel: IntelConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -59,6 +65,8 @@ struct File {
     queue: Option<Queue>,
     #[serde(default)]
     source: Vec<sources::RawSource>,
+    scoring: Option<scoring::RawScoring>,
+    intel: Option<scoring::RawIntel>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,10 +130,15 @@ impl Config {
         // The embedded defaults are tested to parse; fall back to hard values regardless.
         Self::from_text(None, "").unwrap_or(Config {
             analyst: String::new(),
-            sort: SortKey::Severity,
+            sort: SortKey::Score,
             limit: 50,
             filter: String::new(),
             sources: Vec::new(),
+            scoring: Default::default(),
+            intel: IntelConfig {
+                kev_url: String::new(),
+                epss_url: String::new(),
+            },
             path: None,
         })
     }
@@ -171,7 +184,7 @@ impl Config {
         let uq = user.queue.unwrap_or_default();
 
         let analyst = crate::sanitize::one_line(&ug.analyst.or(dg.analyst).unwrap_or_default());
-        let sort_s = uq.sort.or(dq.sort).unwrap_or_else(|| "severity".into());
+        let sort_s = uq.sort.or(dq.sort).unwrap_or_else(|| "score".into());
         let sort = SortKey::parse(&sort_s).ok_or_else(|| {
             value_err(
                 "[queue] sort",
@@ -195,12 +208,24 @@ impl Config {
         }
         let sources = sources::resolve(user.source, private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let scoring = scoring::resolve(
+            user.scoring.unwrap_or_default(),
+            defaults.scoring.unwrap_or_default(),
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
+        let intel = scoring::resolve_intel(
+            user.intel.unwrap_or_default(),
+            defaults.intel.unwrap_or_default(),
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
             limit: limit as usize,
             filter,
             sources,
+            scoring,
+            intel,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -229,7 +254,8 @@ mod tests {
     #[test]
     fn embedded_defaults_and_template_parse() {
         let d = Config::from_text(None, "").expect("defaults");
-        assert_eq!(d.sort, SortKey::Severity);
+        assert_eq!(d.sort, SortKey::Score);
+        assert_eq!(d.scoring, crate::triage::score::ScoringConfig::default());
         assert_eq!(d.limit, 50);
         let t = Config::from_text(Some(Path::new("t.toml")), TEMPLATE).expect("template");
         assert_eq!(
@@ -266,7 +292,7 @@ mod tests {
         );
         assert_eq!(
             err("[queue]\nsort = \"sideways\"\n"),
-            "config file /home/a/.config/sitrep/config.toml: [queue] sort: unknown sort 'sideways'; expected one of severity, recent, oldest, vendor, title, resource, account, status"
+            "config file /home/a/.config/sitrep/config.toml: [queue] sort: unknown sort 'sideways'; expected one of score, severity, recent, oldest, vendor, title, resource, account, status"
         );
         assert_eq!(
             err("[queue]\nlimit = 0\n"),
@@ -282,8 +308,54 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`, `scoring`, `intel`"
         );
+    }
+
+    #[test]
+    fn scoring_weights_and_tag_rules_override_defaults() {
+        let c = Config::from_text(
+            Some(Path::new("c.toml")),
+            "[scoring]\nkev = 30\n[scoring.severity]\ncritical = 35\n[[scoring.tag_rule]]\ntag = \"tier=0\"\npoints = 20\nlabel = \"crown jewel\"\n",
+        )
+        .expect("parse");
+        let d = crate::triage::score::ScoringConfig::default();
+        assert_eq!(c.scoring.kev, 30);
+        assert_eq!(c.scoring.severity.critical, 35);
+        assert_eq!(c.scoring.severity.high, d.severity.high);
+        assert_eq!(c.scoring.tag_rules.len(), 1);
+        assert_eq!(c.scoring.tag_rules[0].label, "crown jewel");
+        assert_ne!(c.scoring.fingerprint(), d.fingerprint());
+        assert!(c.intel.kev_url.starts_with("https://www.cisa.gov/"));
+    }
+
+    #[test]
+    fn bad_scoring_values_get_precise_errors() {
+        assert_eq!(
+            err("[scoring]\nkev = 500\n"),
+            "config file /home/a/.config/sitrep/config.toml: [scoring] kev: 500 is out of range -100..=100"
+        );
+        assert_eq!(
+            err("[scoring.severity]\nhigh = -1\n"),
+            "config file /home/a/.config/sitrep/config.toml: [scoring.severity] high: -1 is out of range 0..=100"
+        );
+        assert_eq!(
+            err("[scoring.sla_days]\nlow = 0\n"),
+            "config file /home/a/.config/sitrep/config.toml: [scoring.sla_days] low: 0 is out of range 1..=3650"
+        );
+        assert_eq!(
+            err("[[scoring.tag_rule]]\ntag = \"env=prod\"\npoints = 10\nlabel = \"prod\"\n[[scoring.tag_rule]]\ntag = \"=x\"\npoints = 1\nlabel = \"y\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: [[scoring.tag_rule]] #2 tag: '=x' is not a tag; write key=value (like env=prod) or key"
+        );
+        assert_eq!(
+            err("[[scoring.tag_rule]]\ntag = \"env=prod\"\npoints = 101\nlabel = \"prod\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: [[scoring.tag_rule]] #1 points: 101 is out of range -100..=100"
+        );
+        assert_eq!(
+            err("[intel]\nkev_url = \"http://example.com/kev.json\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: [intel] kev_url: 'http://example.com/kev.json' must be an https:// URL (plain http only for loopback)"
+        );
+        assert!(err("[scoring]\nkevv = 1\n").contains("unknown field `kevv`"));
     }
 
     #[test]
