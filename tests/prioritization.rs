@@ -43,7 +43,11 @@ const INSTANCE: &str = "i-0a1b2c3d4e5f60718";
 
 /// Prisma: SSH open to the world on the instance.
 fn prisma_ssh() -> Alert {
-    let mut a = Alert::new(Vendor::PrismaCspm, "P-SSH-1", serde_json::json!({"id": "P-SSH-1"}));
+    let mut a = Alert::new(
+        Vendor::PrismaCspm,
+        "P-SSH-1",
+        serde_json::json!({"id": "P-SSH-1"}),
+    );
     a.title = "AWS Security Group allows all traffic on SSH port (22)".into();
     a.policy.id = Some("pc-aws-sg-ssh-open".into());
     a.policy.name = Some("AWS Security Group allows 0.0.0.0/0 on port 22".into());
@@ -63,7 +67,11 @@ fn prisma_ssh() -> Alert {
 
 /// Wiz: Log4Shell (a KEV entry) on the same instance, spelled as a bare instance id.
 fn wiz_log4shell() -> Alert {
-    let mut a = Alert::new(Vendor::Wiz, "W-VULN-1", serde_json::json!({"id": "W-VULN-1"}));
+    let mut a = Alert::new(
+        Vendor::Wiz,
+        "W-VULN-1",
+        serde_json::json!({"id": "W-VULN-1"}),
+    );
     a.title = "CVE-2021-44228 in log4j-core 2.14.1".into();
     a.severity = Severity::Critical;
     a.category = Category::Vulnerability;
@@ -84,7 +92,11 @@ fn wiz_log4shell() -> Alert {
 
 /// Lacework: the instance's role is an admin.
 fn lacework_admin_role() -> Alert {
-    let mut a = Alert::new(Vendor::Lacework, "L-IAM-1", serde_json::json!({"id": "L-IAM-1"}));
+    let mut a = Alert::new(
+        Vendor::Lacework,
+        "L-IAM-1",
+        serde_json::json!({"id": "L-IAM-1"}),
+    );
     a.title = "EC2 instance profile role web-1-role has AdministratorAccess attached".into();
     a.severity = Severity::Medium;
     a.category = Category::Identity;
@@ -103,7 +115,8 @@ fn lone_critical() -> Alert {
     a.severity = Severity::Critical;
     a.category = Category::Misconfiguration;
     a.resource.id = Some(
-        "/subscriptions/abc/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/logs".into(),
+        "/subscriptions/abc/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/logs"
+            .into(),
     );
     a.first_seen = Some(NOW - DAY);
     a
@@ -114,7 +127,12 @@ fn an_exposed_kev_workload_with_an_admin_role_is_one_path_ranked_above_each_find
     let (_d, mut s) = store();
     load_intel(&mut s);
     s.import(
-        &[prisma_ssh(), wiz_log4shell(), lacework_admin_role(), lone_critical()],
+        &[
+            prisma_ssh(),
+            wiz_log4shell(),
+            lacework_admin_role(),
+            lone_critical(),
+        ],
         NOW,
     )
     .expect("import");
@@ -135,8 +153,18 @@ fn an_exposed_kev_workload_with_an_admin_role_is_one_path_ranked_above_each_find
         first.stages,
         vec![Stage::Exposure, Stage::Exploitable, Stage::Privilege]
     );
-    for id in ["prisma-cspm:P-SSH-1", "wiz:W-VULN-1", "lacework:L-IAM-1", "orca:O-1"] {
-        assert!(first.score > score_of(id), "path {} vs {id} {}", first.score, score_of(id));
+    for id in [
+        "prisma-cspm:P-SSH-1",
+        "wiz:W-VULN-1",
+        "lacework:L-IAM-1",
+        "orca:O-1",
+    ] {
+        assert!(
+            first.score > score_of(id),
+            "path {} vs {id} {}",
+            first.score,
+            score_of(id)
+        );
     }
     // The lone finding is its own group, below the path.
     assert_eq!(groups.len(), 2);
@@ -148,8 +176,11 @@ fn an_exposed_kev_workload_with_an_admin_role_is_one_path_ranked_above_each_find
         assert_eq!(paths.len(), 1, "{id}");
         let p = &paths[0];
         assert_eq!(p.total, first.score);
-        let steps: Vec<(Stage, &str)> =
-            p.steps.iter().map(|st| (st.stage, st.alert_id.as_str())).collect();
+        let steps: Vec<(Stage, &str)> = p
+            .steps
+            .iter()
+            .map(|st| (st.stage, st.alert_id.as_str()))
+            .collect();
         assert_eq!(
             steps,
             vec![
@@ -190,7 +221,10 @@ fn exposed_vuln(id: &str, cve: &str, cvss: f64, sev: Severity) -> Alert {
     a.severity = sev;
     a.category = Category::Vulnerability;
     a.exposure.internet_facing = Some(true);
-    a.resource.id = Some(format!("arn:aws:ec2:us-east-1:1:instance/i-{:0>17}", id.len()));
+    a.resource.id = Some(format!(
+        "arn:aws:ec2:us-east-1:1:instance/i-{:0>17}",
+        id.len()
+    ));
     a.cves = vec![Cve {
         id: cve.into(),
         cvss: Some(cvss),
@@ -213,7 +247,10 @@ fn a_kev_cve_outranks_an_unexploited_one_of_higher_cvss_at_equal_exposure() {
     )
     .expect("import");
     let before = s.list(&req()).expect("list");
-    assert_eq!(before[0].id, "wiz:curl-socks", "without intel, CVSS and severity lead");
+    assert_eq!(
+        before[0].id, "wiz:curl-socks",
+        "without intel, CVSS and severity lead"
+    );
     load_intel(&mut s);
     let after = s.list(&req()).expect("list");
     assert_eq!(after[0].id, "wiz:rapid-reset");
@@ -226,7 +263,10 @@ fn a_kev_cve_outranks_an_unexploited_one_of_higher_cvss_at_equal_exposure() {
             ..req()
         })
         .expect("filter");
-    assert_eq!(hits.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["wiz:rapid-reset"]);
+    assert_eq!(
+        hits.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["wiz:rapid-reset"]
+    );
 }
 
 #[test]
@@ -243,7 +283,8 @@ fn the_default_queue_walks_the_score_index() {
 #[test]
 fn a_muted_alert_leaves_the_queue_and_resurfaces_after_its_expiry_with_its_reason() {
     let (_d, mut s) = store();
-    s.import(&[prisma_ssh(), wiz_log4shell()], NOW).expect("import");
+    s.import(&[prisma_ssh(), wiz_log4shell()], NOW)
+        .expect("import");
     let (rule, n) = s
         .add_suppression(&NewSuppression {
             kind: RuleKind::Policy,
@@ -263,9 +304,23 @@ fn a_muted_alert_leaves_the_queue_and_resurfaces_after_its_expiry_with_its_reaso
     let mut again = prisma_ssh();
     again.native_id = "P-SSH-2".into();
     s.import(&[again], NOW + DAY).expect("import");
-    assert_eq!(ids(&s, &ListRequest { now_ms: NOW + DAY, ..req() }), ["wiz:W-VULN-1"]);
+    assert_eq!(
+        ids(
+            &s,
+            &ListRequest {
+                now_ms: NOW + DAY,
+                ..req()
+            }
+        ),
+        ["wiz:W-VULN-1"]
+    );
     // --all still shows them, not flagged.
-    let all = s.list(&ListRequest { include_closed: true, ..req() }).expect("all");
+    let all = s
+        .list(&ListRequest {
+            include_closed: true,
+            ..req()
+        })
+        .expect("all");
     assert_eq!(all.len(), 3);
     assert!(all.iter().all(|r| !r.resurfaced));
 
@@ -280,10 +335,22 @@ fn a_muted_alert_leaves_the_queue_and_resurfaces_after_its_expiry_with_its_reaso
         assert!(r.resurfaced, "{r:?}");
         assert_eq!(
             r.resurfaced_reason.as_deref(),
-            Some(format!("muted by suppression #{} (alice): bastion host; SSH is by design", rule.id).as_str())
+            Some(
+                format!(
+                    "muted by suppression #{} (alice): bastion host; SSH is by design",
+                    rule.id
+                )
+                .as_str()
+            )
         );
     }
-    assert!(!rows.iter().find(|r| r.vendor == "wiz").expect("wiz").resurfaced);
+    assert!(
+        !rows
+            .iter()
+            .find(|r| r.vendor == "wiz")
+            .expect("wiz")
+            .resurfaced
+    );
 
     // Removing a rule releases its alerts at once.
     let (rule2, _) = s
@@ -297,7 +364,10 @@ fn a_muted_alert_leaves_the_queue_and_resurfaces_after_its_expiry_with_its_reaso
         })
         .expect("add");
     assert!(!ids(&s, &req()).contains(&"wiz:W-VULN-1".to_string()));
-    assert_eq!(s.remove_suppression(rule2.id, "bob", NOW).expect("remove"), 1);
+    assert_eq!(
+        s.remove_suppression(rule2.id, "bob", NOW).expect("remove"),
+        1
+    );
     assert!(ids(&s, &req()).contains(&"wiz:W-VULN-1".to_string()));
     assert!(s.remove_suppression(rule2.id, "bob", NOW).is_err());
 }
@@ -344,7 +414,13 @@ fn changed_weights_rescore_and_ageing_crosses_the_sla() {
     let before = s.list(&req()).expect("list")[0].score;
     // Two days later the alert is past its SLA: the hourly ageing pass picks it up.
     assert_eq!(s.ensure_scored(NOW + 2 * DAY).expect("age"), 1);
-    let aged = s.list(&ListRequest { now_ms: NOW + 2 * DAY, ..req() }).expect("list")[0].score;
+    let aged = s
+        .list(&ListRequest {
+            now_ms: NOW + 2 * DAY,
+            ..req()
+        })
+        .expect("list")[0]
+        .score;
     assert_eq!(aged, before + 5);
     // New weights: everything is rescored once.
     let mut cfg = s.scoring().clone();
@@ -352,7 +428,13 @@ fn changed_weights_rescore_and_ageing_crosses_the_sla() {
     s.set_scoring(cfg.clone());
     assert_eq!(s.ensure_scored(NOW + 2 * DAY).expect("rescore"), 1);
     assert_eq!(s.ensure_scored(NOW + 2 * DAY).expect("no-op"), 0);
-    let rescored = s.list(&ListRequest { now_ms: NOW + 2 * DAY, ..req() }).expect("list")[0].score;
+    let rescored = s
+        .list(&ListRequest {
+            now_ms: NOW + 2 * DAY,
+            ..req()
+        })
+        .expect("list")[0]
+        .score;
     assert_eq!(rescored, aged + 25);
 }
 
@@ -376,10 +458,19 @@ fn cli_intel_import_status_show_and_suppress() {
         "--epss",
         &example("intel/epss.csv"),
     ]);
-    assert!(out.contains("KEV catalog 2026.11.20 (2026-11-20T17:02:11.0321Z): 5 CVEs"), "{out}");
+    assert!(
+        out.contains("KEV catalog 2026.11.20 (2026-11-20T17:02:11.0321Z): 5 CVEs"),
+        "{out}"
+    );
     let status = sb.ok(&["intel", "status"]);
-    assert!(status.contains("kev   2026.11.20 released 2026-11-20T17:02:11.0321Z, 5 entries"), "{status}");
-    assert!(status.contains("epss  v2025.03.14 released 2026-11-20T12:55:00Z, 18 entries"), "{status}");
+    assert!(
+        status.contains("kev   2026.11.20 released 2026-11-20T17:02:11.0321Z, 5 entries"),
+        "{status}"
+    );
+    assert!(
+        status.contains("epss  v2025.03.14 released 2026-11-20T12:55:00Z, 18 entries"),
+        "{status}"
+    );
 
     let rows: serde_json::Value =
         serde_json::from_str(&sb.ok(&["list", "--format", "json"])).expect("json");
@@ -399,16 +490,34 @@ fn cli_intel_import_status_show_and_suppress() {
     let out = sb.run(&["intel", "import", "--epss", bad.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("EPSS file line 2: epss '2' is not a number from 0 to 1; nothing imported"), "{err}");
+    assert!(
+        err.contains("EPSS file line 2: epss '2' is not a number from 0 to 1; nothing imported"),
+        "{err}"
+    );
     assert!(sb.ok(&["intel", "status"]).contains("18 entries"));
 
     // Mute the top alert's vendor for a day; it resurfaces the day after.
     let vendor = rows[0]["vendor"].as_str().expect("vendor").to_string();
-    let out = sb.ok(&["suppress", "add", "--vendor", &vendor, "--reason", "noisy tenant", "--until", "1d"]);
-    assert!(out.starts_with("suppression #1 (vendor:\"wiz\") mutes "), "{out}");
+    let out = sb.ok(&[
+        "suppress",
+        "add",
+        "--vendor",
+        &vendor,
+        "--reason",
+        "noisy tenant",
+        "--until",
+        "1d",
+    ]);
+    assert!(
+        out.starts_with("suppression #1 (vendor:\"wiz\") mutes "),
+        "{out}"
+    );
     assert!(sb.ok(&["list"]).starts_with("No alerts match"));
     let listed = sb.ok(&["suppress", "list"]);
-    assert!(listed.contains("#1  vendor:\"wiz\"  [until 2026-11-23"), "{listed}");
+    assert!(
+        listed.contains("#1  vendor:\"wiz\"  [until 2026-11-23"),
+        "{listed}"
+    );
     let later = sb
         .cmd()
         .env("SITREP_NOW", "2026-11-24T00:00:00Z")
@@ -416,10 +525,16 @@ fn cli_intel_import_status_show_and_suppress() {
         .output()
         .expect("run");
     let csv = String::from_utf8_lossy(&later.stdout);
-    assert!(csv.lines().nth(1).is_some_and(|l| l.ends_with(",true")), "{csv}");
+    assert!(
+        csv.lines().nth(1).is_some_and(|l| l.ends_with(",true")),
+        "{csv}"
+    );
     let out = sb.run(&["suppress", "add", "--tag", "env=dev"]);
     assert_eq!(out.status.code(), Some(2), "a reason is required");
-    assert!(sb.ok(&["suppress", "remove", "1"]).contains("back in the queue"));
+    assert!(
+        sb.ok(&["suppress", "remove", "1"])
+            .contains("back in the queue")
+    );
     let groups = sb.ok(&["list", "--groups"]);
     assert!(groups.starts_with("SCORE  PATH"), "{groups}");
 }
@@ -431,7 +546,10 @@ fn cli_bad_scoring_config_is_a_precise_error() {
     std::fs::write(&cfg, "[scoring]\nepss = 1000\n").expect("write");
     let out = sb.run(&["--config", cfg.to_str().expect("p"), "config", "check"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("[scoring] epss: 1000 is out of range -100..=100"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("[scoring] epss: 1000 is out of range -100..=100")
+    );
 }
 
 #[test]
@@ -451,7 +569,10 @@ fn cli_intel_update_fetches_from_the_configured_urls() {
     let app = Router::new()
         .route("/kev.json", get(move || async move { kev.clone() }))
         .route("/epss.csv.gz", get(move || async move { epss.clone() }))
-        .route("/missing", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }));
+        .route(
+            "/missing",
+            get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }),
+        );
     rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -465,9 +586,15 @@ fn cli_intel_update_fetches_from_the_configured_urls() {
     let c = cfg.to_str().expect("p");
     let out = sb.ok(&["--config", c, "intel", "update"]);
     assert!(out.contains("KEV catalog 2026.11.20"), "{out}");
-    assert!(out.contains("EPSS v2025.03.14 scored 2026-11-20T12:55:00Z: 18 CVEs"), "{out}");
+    assert!(
+        out.contains("EPSS v2025.03.14 scored 2026-11-20T12:55:00Z: 18 CVEs"),
+        "{out}"
+    );
     let status = sb.ok(&["--config", c, "intel", "status"]);
-    assert!(status.contains(&format!("from http://{addr}/epss.csv.gz")), "{status}");
+    assert!(
+        status.contains(&format!("from http://{addr}/epss.csv.gz")),
+        "{status}"
+    );
 
     std::fs::write(
         &cfg,

@@ -426,12 +426,7 @@ fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
     }
 }
 
-fn show(
-    a: ShowArgs,
-    paths: &Paths,
-    config: &Config,
-    env: &mut Env<'_>,
-) -> Result<(), CliError> {
+fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let id = resolve_id(&store, &a.id)?;
     let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {

@@ -54,18 +54,12 @@ pub fn path_text(p: &AttackPath) -> String {
     for (i, s) in p.steps.iter().enumerate() {
         let _ = writeln!(
             o,
-            "  {}{}. {}: {}",
+            "  {}{}. {}",
             if i == 0 { "" } else { "→ " },
             i + 1,
-            s.stage.label(),
-            one_line(&s.label)
+            crate::triage::paths::step_text(s)
         );
-        let _ = writeln!(
-            o,
-            "       ({}, score {})",
-            one_line(&s.alert_id),
-            s.score
-        );
+        let _ = writeln!(o, "       ({}, score {})", one_line(&s.alert_id), s.score);
     }
     for c in &p.vendor_context {
         let _ = writeln!(o, "  vendor graph: {}", one_line(c));
@@ -78,8 +72,8 @@ pub fn path_text(p: &AttackPath) -> String {
 
 /// The groups table.
 pub fn groups_table(rows: &[GroupRow], width: Option<usize>) -> String {
-    let mut o = String::from("SCORE  PATH  N  VENDORS               RESOURCE / TOP ALERT\n");
-    let avail = width.unwrap_or(200).saturating_sub(38).max(20);
+    let mut o = String::from("SCORE  PATH    N  VENDORS               RESOURCE / TOP ALERT\n");
+    let avail = width.unwrap_or(200).saturating_sub(40).max(20);
     for g in rows {
         let chain = if g.is_path {
             g.stages
@@ -103,7 +97,7 @@ pub fn groups_table(rows: &[GroupRow], width: Option<usize>) -> String {
         );
         let _ = writeln!(
             o,
-            "{:>5}  {:<4}  {:>1}  {:<20}  {}",
+            "{:>5}  {:<4}  {:>3}  {:<20}  {}",
             g.score,
             chain,
             g.members,
@@ -425,6 +419,11 @@ mod tests {
             parse_until("2026-12-01T00:00:00Z", now).expect("date"),
             1_796_083_200_000
         );
-        assert!(parse_until("soon", now).expect_err("bad").message.starts_with("--until 'soon'"));
+        assert!(
+            parse_until("soon", now)
+                .expect_err("bad")
+                .message
+                .starts_with("--until 'soon'")
+        );
     }
 }

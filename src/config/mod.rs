@@ -344,7 +344,9 @@ mod tests {
             "config file /home/a/.config/sitrep/config.toml: [scoring.sla_days] low: 0 is out of range 1..=3650"
         );
         assert_eq!(
-            err("[[scoring.tag_rule]]\ntag = \"env=prod\"\npoints = 10\nlabel = \"prod\"\n[[scoring.tag_rule]]\ntag = \"=x\"\npoints = 1\nlabel = \"y\"\n"),
+            err(
+                "[[scoring.tag_rule]]\ntag = \"env=prod\"\npoints = 10\nlabel = \"prod\"\n[[scoring.tag_rule]]\ntag = \"=x\"\npoints = 1\nlabel = \"y\"\n"
+            ),
             "config file /home/a/.config/sitrep/config.toml: [[scoring.tag_rule]] #2 tag: '=x' is not a tag; write key=value (like env=prod) or key"
         );
         assert_eq!(

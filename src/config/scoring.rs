@@ -158,19 +158,39 @@ pub(super) fn resolve(user: RawScoring, defaults: RawScoring) -> Result<ScoringC
     }
     Ok(ScoringConfig {
         severity,
-        internet_facing: w("internet_facing", user.internet_facing, defaults.internet_facing)?,
+        internet_facing: w(
+            "internet_facing",
+            user.internet_facing,
+            defaults.internet_facing,
+        )?,
         kev: w("kev", user.kev, defaults.kev)?,
-        kev_ransomware: w("kev_ransomware", user.kev_ransomware, defaults.kev_ransomware)?,
+        kev_ransomware: w(
+            "kev_ransomware",
+            user.kev_ransomware,
+            defaults.kev_ransomware,
+        )?,
         epss: w("epss", user.epss, defaults.epss)?,
         cvss: w("cvss", user.cvss, defaults.cvss)?,
         privilege: w("privilege", user.privilege, defaults.privilege)?,
-        sensitive_data: w("sensitive_data", user.sensitive_data, defaults.sensitive_data)?,
+        sensitive_data: w(
+            "sensitive_data",
+            user.sensitive_data,
+            defaults.sensitive_data,
+        )?,
         runtime: w("runtime", user.runtime, defaults.runtime)?,
         compliance: w("compliance", user.compliance, defaults.compliance)?,
-        compliance_frameworks: frameworks.into_iter().map(|f| f.trim().to_string()).collect(),
+        compliance_frameworks: frameworks
+            .into_iter()
+            .map(|f| f.trim().to_string())
+            .collect(),
         sla: w("sla", user.sla, defaults.sla)?,
         sla_days,
-        path_step: points("[scoring] path_step", user.path_step, defaults.path_step, (0, 100))?,
+        path_step: points(
+            "[scoring] path_step",
+            user.path_step,
+            defaults.path_step,
+            (0, 100),
+        )?,
         tag_rules,
     })
 }

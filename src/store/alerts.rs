@@ -60,8 +60,7 @@ pub enum SortKey {
 
 impl SortKey {
     pub const NAMES: [&'static str; 9] = [
-        "score", "severity", "recent", "oldest", "vendor", "title", "resource", "account",
-        "status",
+        "score", "severity", "recent", "oldest", "vendor", "title", "resource", "account", "status",
     ];
 
     pub fn parse(s: &str) -> Option<SortKey> {
@@ -82,9 +81,7 @@ impl SortKey {
     /// Ties in the index-backed orders fall back to index order (rowid), which is stable.
     fn order_by(self) -> &'static str {
         match self {
-            SortKey::Score => {
-                "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
+            SortKey::Score => "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC",
             SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
             SortKey::Recent => "alerts.sort_time DESC",
             SortKey::Oldest => {

@@ -35,9 +35,8 @@ fn apply(
     now_ms: EpochMs,
     only: Option<&str>,
 ) -> Result<usize, StoreError> {
-    let q = query::parse(&rule.filter).map_err(|e| {
-        StoreError::Invalid(format!("suppression #{}: {e}", rule.id))
-    })?;
+    let q = query::parse(&rule.filter)
+        .map_err(|e| StoreError::Invalid(format!("suppression #{}: {e}", rule.id)))?;
     let (filter_sql, filter_params) = q
         .to_sql(now_ms)
         .map_err(|e| StoreError::Invalid(format!("suppression #{}: {e}", rule.id)))?;

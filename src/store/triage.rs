@@ -39,13 +39,16 @@ pub(super) fn resurfaced_columns(now_ms: EpochMs) -> (String, Vec<SqlValue>) {
     (sql, vec![SqlValue::Integer(now_ms); 5])
 }
 
+/// `(rowid, id, alert without raw payload, scored_at)`.
+type Light = (i64, String, Alert, Option<EpochMs>);
+
 const LIGHT_COLUMNS: &str = "rowid, id, source, vendor, native_id, category, title, description, \
     policy_id, policy_name, vendor_severity, severity, resource_id, resource_name, resource_type, \
     cloud, account, region, tags_json, internet_facing, open_ports, cves_json, compliance_json, \
     first_seen, last_seen, vendor_updated, vendor_status, attack_json, scored_at";
 
 /// An alert rebuilt for scoring: every field the scorer reads, without the raw payload.
-fn light_alert(r: &Row<'_>) -> rusqlite::Result<(i64, String, Alert, Option<EpochMs>)> {
+fn light_alert(r: &Row<'_>) -> rusqlite::Result<Light> {
     let vendor_s: String = r.get(3)?;
     let vendor = Vendor::parse(&vendor_s).unwrap_or(Vendor::Wiz);
     let json_or = |i: usize| -> rusqlite::Result<String> { r.get(i) };
@@ -121,11 +124,9 @@ fn intel_for<'a>(
         let k = k?;
         set.kev.insert(k.cve.clone(), k);
     }
-    let any_epss: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM epss)", [], |r| r.get(0))?;
+    let any_epss: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM epss)", [], |r| r.get(0))?;
     if any_epss {
-        let mut one =
-            conn.prepare_cached("SELECT epss, percentile FROM epss WHERE cve = ?")?;
+        let mut one = conn.prepare_cached("SELECT epss, percentile FROM epss WHERE cve = ?")?;
         let wanted: BTreeSet<String> = cves.into_iter().map(str::to_ascii_uppercase).collect();
         for cve in wanted {
             if let Some(s) = one
@@ -198,8 +199,9 @@ pub(super) fn after_import(
             .iter()
             .flat_map(|(_, i)| alerts[*i].cves.iter().map(|c| c.id.as_str())),
     )?;
-    let mut reload =
-        conn.prepare_cached(&format!("SELECT {LIGHT_COLUMNS} FROM alerts WHERE rowid = ?"))?;
+    let mut reload = conn.prepare_cached(&format!(
+        "SELECT {LIGHT_COLUMNS} FROM alerts WHERE rowid = ?"
+    ))?;
     for &(rowid, i) in touched {
         let a = &alerts[i];
         if has_resource_facts(a) {
@@ -351,10 +353,7 @@ impl Store {
         Ok(Some(assess(&alert, &ctx).score))
     }
 
-    fn light(
-        &self,
-        id: &str,
-    ) -> Result<Option<(i64, String, Alert, Option<EpochMs>)>, StoreError> {
+    fn light(&self, id: &str) -> Result<Option<Light>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!("SELECT {LIGHT_COLUMNS} FROM alerts WHERE id = ?"))?;
@@ -378,13 +377,11 @@ impl Store {
         };
         // Active members only (what is muted, resolved or put away is not an open door),
         // plus the alert asked about.
-        let now: i64 = self
-            .conn
-            .query_row(
-                "SELECT coalesce(scored_at, 0) FROM alerts WHERE id = ?",
-                [id],
-                |r| r.get(0),
-            )?;
+        let now: i64 = self.conn.query_row(
+            "SELECT coalesce(scored_at, 0) FROM alerts WHERE id = ?",
+            [id],
+            |r| r.get(0),
+        )?;
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {LIGHT_COLUMNS} FROM alerts WHERE group_key = ? AND (id = ? OR (\
              (status IN ('new','acknowledged','in_progress') OR \
@@ -449,7 +446,9 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut groups = stmt
             .query_map(rusqlite::params_from_iter(params), |r| {
-                let mask = r.get::<_, i64>(3)? | r.get::<_, i64>(4)? | r.get::<_, i64>(5)?
+                let mask = r.get::<_, i64>(3)?
+                    | r.get::<_, i64>(4)?
+                    | r.get::<_, i64>(5)?
                     | r.get::<_, i64>(6)?;
                 Ok(Agg {
                     key: r.get(0)?,
@@ -468,10 +467,8 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let cfg = &self.scoring;
-        let mut scored: Vec<(u8, Agg)> = groups
-            .drain(..)
-            .map(|g| (g.facts.score(cfg), g))
-            .collect();
+        let mut scored: Vec<(u8, Agg)> =
+            groups.drain(..).map(|g| (g.facts.score(cfg), g)).collect();
         scored.sort_by(|(sa, a), (sb, b)| {
             sb.cmp(sa)
                 .then(b.facts.is_path().cmp(&a.facts.is_path()))
@@ -523,4 +520,3 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
-

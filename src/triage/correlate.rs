@@ -52,16 +52,21 @@ fn arn_key(arn: &str) -> Option<String> {
 
 /// The normalized key of the alert's resource, or None when the vendor named no resource.
 pub fn resource_key(a: &Alert) -> Option<String> {
-    let id = a.resource.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let id = a
+        .resource
+        .id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     if let Some(id) = id {
         if let Some(k) = image_digest(id) {
             return Some(k);
         }
         let lower = id.to_ascii_lowercase();
-        if lower.starts_with("arn:") {
-            if let Some(k) = arn_key(id) {
-                return Some(k);
-            }
+        if lower.starts_with("arn:")
+            && let Some(k) = arn_key(id)
+        {
+            return Some(k);
         }
         if let Some(short) = aws_short_id(id) {
             return Some(format!("aws:{short}"));
@@ -99,7 +104,12 @@ pub fn resource_key(a: &Alert) -> Option<String> {
         return Some(format!("{cloud}:{lower}"));
     }
     // No id: the name within its account is the best we have.
-    let name = a.resource.name.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+    let name = a
+        .resource
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())?;
     let cloud = a
         .resource
         .cloud
@@ -107,7 +117,11 @@ pub fn resource_key(a: &Alert) -> Option<String> {
         .map_or("other".to_string(), Cloud::to_store);
     Some(format!(
         "{cloud}:{}:{}",
-        a.resource.account.as_deref().unwrap_or("").to_ascii_lowercase(),
+        a.resource
+            .account
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase(),
         name.to_ascii_lowercase()
     ))
 }
@@ -127,7 +141,13 @@ mod tests {
     #[test]
     fn vendors_spellings_meet() {
         let want = Some("aws:i-0abc12345def67890".to_string());
-        assert_eq!(key("arn:aws:ec2:us-east-1:111122223333:instance/i-0abc12345def67890", None), want);
+        assert_eq!(
+            key(
+                "arn:aws:ec2:us-east-1:111122223333:instance/i-0abc12345def67890",
+                None
+            ),
+            want
+        );
         assert_eq!(key("i-0ABC12345DEF67890", Some(Cloud::Aws)), want);
         assert_eq!(
             key("arn:aws:s3:::prod-data", None),
@@ -138,19 +158,52 @@ mod tests {
             Some("aws:iam:111122223333:role/web-admin".into())
         );
         let az = Some("azure:/subscriptions/abc/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1".to_string());
-        assert_eq!(key("/subscriptions/ABC/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", None), az);
-        assert_eq!(key("/subscriptions/abc/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1/", None), az);
+        assert_eq!(
+            key(
+                "/subscriptions/ABC/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+                None
+            ),
+            az
+        );
+        assert_eq!(
+            key(
+                "/subscriptions/abc/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1/",
+                None
+            ),
+            az
+        );
         let g = Some("gcp:projects/p1/zones/us-central1-a/instances/web".to_string());
-        assert_eq!(key("//compute.googleapis.com/projects/p1/zones/us-central1-a/instances/web", None), g);
-        assert_eq!(key("https://www.googleapis.com/compute/v1/projects/p1/zones/us-central1-a/instances/web", None), g);
+        assert_eq!(
+            key(
+                "//compute.googleapis.com/projects/p1/zones/us-central1-a/instances/web",
+                None
+            ),
+            g
+        );
+        assert_eq!(
+            key(
+                "https://www.googleapis.com/compute/v1/projects/p1/zones/us-central1-a/instances/web",
+                None
+            ),
+            g
+        );
         let digest = "a".repeat(64);
         assert_eq!(
             key(&format!("registry.example/app@sha256:{digest}"), None),
             Some(format!("image:sha256:{digest}"))
         );
-        assert_eq!(key(&format!("sha256:{}", digest.to_uppercase()), None), Some(format!("image:sha256:{digest}")));
-        assert_eq!(key("k8s://prod/payments/deployment/api", None), Some("k8s:prod/payments/deployment/api".into()));
-        assert_eq!(key("Prod/Payments/Deployment/API", Some(Cloud::Kubernetes)), Some("k8s:prod/payments/deployment/api".into()));
+        assert_eq!(
+            key(&format!("sha256:{}", digest.to_uppercase()), None),
+            Some(format!("image:sha256:{digest}"))
+        );
+        assert_eq!(
+            key("k8s://prod/payments/deployment/api", None),
+            Some("k8s:prod/payments/deployment/api".into())
+        );
+        assert_eq!(
+            key("Prod/Payments/Deployment/API", Some(Cloud::Kubernetes)),
+            Some("k8s:prod/payments/deployment/api".into())
+        );
     }
 
     #[test]

@@ -207,7 +207,9 @@ pub fn parse_epss(bytes: &[u8]) -> Result<EpssFile, IntelError> {
         }
         let mut cols = line.split(',').map(str::trim);
         let (Some(cve), Some(e), p) = (cols.next(), cols.next(), cols.next()) else {
-            return Err(IntelError(format!("EPSS file line {n}: expected cve,epss,percentile")));
+            return Err(IntelError(format!(
+                "EPSS file line {n}: expected cve,epss,percentile"
+            )));
         };
         let cve = cve.to_ascii_uppercase();
         if !is_cve_id(&cve) {
@@ -323,7 +325,11 @@ impl Cvss3 {
             'L' => 0.55,
             _ => 0.20,
         };
-        let ac = if self.attack_complexity == 'L' { 0.77 } else { 0.44 };
+        let ac = if self.attack_complexity == 'L' {
+            0.77
+        } else {
+            0.44
+        };
         let pr = match (self.privileges, self.scope_changed) {
             ('N', _) => 0.85,
             ('L', false) => 0.62,
@@ -331,7 +337,11 @@ impl Cvss3 {
             (_, false) => 0.27,
             (_, true) => 0.50,
         };
-        let ui = if self.user_interaction == 'N' { 0.85 } else { 0.62 };
+        let ui = if self.user_interaction == 'N' {
+            0.85
+        } else {
+            0.62
+        };
         let cia = |c: char| match c {
             'H' => 0.56,
             'L' => 0.22,
@@ -433,7 +443,12 @@ mod tests {
             "KEV entry 2: cveID 'CVE-22-1' is not a CVE id"
         );
         let short = KEV.replace("\"count\": 2", "\"count\": 3");
-        assert!(parse_kev(short.as_bytes()).expect_err("count").0.contains("count 3"));
+        assert!(
+            parse_kev(short.as_bytes())
+                .expect_err("count")
+                .0
+                .contains("count 3")
+        );
         let date = KEV.replace("2021-12-10", "10/12/2021");
         assert_eq!(
             parse_kev(date.as_bytes()).expect_err("date").0,
@@ -473,9 +488,16 @@ mod tests {
             parse_epss(b"{\"data\":[]}").expect_err("json").0,
             "EPSS file line 1: expected the header 'cve,epss,percentile', found '{\"data\":[]}'"
         );
-        assert!(parse_epss(b"").expect_err("empty").0.contains("no 'cve,epss,percentile' header"));
+        assert!(
+            parse_epss(b"")
+                .expect_err("empty")
+                .0
+                .contains("no 'cve,epss,percentile' header")
+        );
         assert_eq!(
-            parse_epss(b"cve,epss,percentile\nLog4Shell,0.5,0.5\n").expect_err("id").0,
+            parse_epss(b"cve,epss,percentile\nLog4Shell,0.5,0.5\n")
+                .expect_err("id")
+                .0,
             "EPSS file line 2: 'LOG4SHELL' is not a CVE id"
         );
     }
@@ -497,7 +519,8 @@ mod tests {
             assert_eq!(c.base_score(), want, "{v}");
         }
         // Any order, temporal metrics ignored.
-        let c = Cvss3::parse("CVSS:3.1/S:U/AV:N/AC:L/PR:N/UI:N/C:H/I:H/A:H/E:F/RL:O").expect("order");
+        let c =
+            Cvss3::parse("CVSS:3.1/S:U/AV:N/AC:L/PR:N/UI:N/C:H/I:H/A:H/E:F/RL:O").expect("order");
         assert_eq!(c.base_score(), 9.8);
         assert!(c.remote_unauthenticated());
     }
@@ -509,11 +532,15 @@ mod tests {
             "CVSS vector 'AV:N/AC:L' does not start with CVSS:3.1/ or CVSS:3.0/"
         );
         assert_eq!(
-            Cvss3::parse("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H").expect_err("A").0,
+            Cvss3::parse("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H")
+                .expect_err("A")
+                .0,
             "CVSS vector: base metric A is missing"
         );
         assert_eq!(
-            Cvss3::parse("CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").expect_err("AV").0,
+            Cvss3::parse("CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+                .expect_err("AV")
+                .0,
             "CVSS vector: AV:X is not one of N/A/L/P"
         );
     }

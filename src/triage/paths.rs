@@ -9,21 +9,25 @@ use crate::triage::score::{Assessment, ScoringConfig};
 /// Vendor graph context that says this finding is itself a path, in words.
 pub fn vendor_context(a: &Alert) -> Option<String> {
     let ctx = a.attack_context.as_ref();
-    let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(crate::sanitize::one_line);
+    let s =
+        |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(crate::sanitize::one_line);
     if let Some(c) = ctx {
         if s(c.get("issueType")).is_some_and(|t| t.eq_ignore_ascii_case("TOXIC_COMBINATION")) {
-            let rule = s(c.pointer("/rule/name")).unwrap_or_else(|| crate::sanitize::one_line(&a.title));
+            let rule =
+                s(c.pointer("/rule/name")).unwrap_or_else(|| crate::sanitize::one_line(&a.title));
             return Some(format!("Wiz toxic combination: {rule}"));
         }
-        let prisma_label = c
-            .get("labels")
-            .and_then(|l| l.as_array())
-            .is_some_and(|l| {
-                l.iter()
-                    .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case("attack path rule")))
-            });
-        if s(c.get("policyType")).is_some_and(|t| t.eq_ignore_ascii_case("attack_path")) || prisma_label {
-            let name = s(c.get("policyName")).unwrap_or_else(|| crate::sanitize::one_line(&a.title));
+        let prisma_label = c.get("labels").and_then(|l| l.as_array()).is_some_and(|l| {
+            l.iter().any(|x| {
+                x.as_str()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("attack path rule"))
+            })
+        });
+        if s(c.get("policyType")).is_some_and(|t| t.eq_ignore_ascii_case("attack_path"))
+            || prisma_label
+        {
+            let name =
+                s(c.get("policyName")).unwrap_or_else(|| crate::sanitize::one_line(&a.title));
             return Some(format!("Prisma Cloud attack-path policy: {name}"));
         }
         if c.get("blast_radius").is_some() {
@@ -33,8 +37,13 @@ pub fn vendor_context(a: &Alert) -> Option<String> {
             ));
         }
     }
-    if a.vendor == crate::domain::Vendor::Orca && a.title.to_ascii_lowercase().contains("attack path") {
-        return Some(format!("Orca attack path: {}", crate::sanitize::one_line(&a.title)));
+    if a.vendor == crate::domain::Vendor::Orca
+        && a.title.to_ascii_lowercase().contains("attack path")
+    {
+        return Some(format!(
+            "Orca attack path: {}",
+            crate::sanitize::one_line(&a.title)
+        ));
     }
     None
 }
@@ -88,19 +97,23 @@ pub struct Member<'a> {
 }
 
 /// The attack path through a group's members, if they form one.
-pub fn build(
-    group_key: &str,
-    members: &[Member<'_>],
-    cfg: &ScoringConfig,
-) -> Option<AttackPath> {
-    let vendor_context: Vec<String> = members.iter().filter_map(|m| vendor_context(m.alert)).collect();
+pub fn build(group_key: &str, members: &[Member<'_>], cfg: &ScoringConfig) -> Option<AttackPath> {
+    let mut context: Vec<String> = Vec::new();
+    for c in members.iter().filter_map(|m| vendor_context(m.alert)) {
+        if !context.contains(&c) {
+            context.push(c);
+        }
+    }
+    let vendor_context = context;
     let facts = GroupFacts {
         max_score: members
             .iter()
             .map(|m| m.assessment.score.total)
             .max()
             .unwrap_or(0),
-        stage_mask: members.iter().fold(0, |acc, m| acc | m.assessment.stage_mask()),
+        stage_mask: members
+            .iter()
+            .fold(0, |acc, m| acc | m.assessment.stage_mask()),
         contributors: members
             .iter()
             .filter(|m| m.assessment.stage_mask() != 0)
@@ -174,11 +187,22 @@ pub fn build(
     })
 }
 
-/// The path as one readable line: "internet exposure (…) → exploitable workload (…) → …".
+/// One step in words, its stage named once: "privileged identity: Container runs privileged",
+/// "exploitable workload — known exploited: CVE-2021-44228 is in CISA KEV since 2021-12-10".
+pub fn step_text(s: &PathStep) -> String {
+    let label = crate::sanitize::one_line(&s.label);
+    if label.starts_with(&format!("{}: ", s.stage.label())) {
+        label
+    } else {
+        format!("{} — {label}", s.stage.label())
+    }
+}
+
+/// The path as one readable line: "internet exposure — … → exploitable workload — … → …".
 pub fn chain_text(p: &AttackPath) -> String {
     p.steps
         .iter()
-        .map(|s| format!("{}: {}", s.stage.label(), crate::sanitize::one_line(&s.label)))
+        .map(step_text)
         .collect::<Vec<_>>()
         .join(" → ")
 }
@@ -193,7 +217,11 @@ mod tests {
     fn two_stage_group_from_two_vendors_is_a_path_scored_above_its_members() {
         let cfg = ScoringConfig::default();
         let intel = IntelSet::default();
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: 0 };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: 0,
+        };
         let mut sg = Alert::new(Vendor::PrismaCspm, "P", serde_json::json!({}));
         sg.title = "Instance allows 0.0.0.0/0 on port 22".into();
         sg.severity = Severity::High;
@@ -203,16 +231,37 @@ mod tests {
         role.severity = Severity::Medium;
         let (a1, a2) = (assess(&sg, &ctx), assess(&role, &ctx));
         let members = [
-            Member { id: "prisma-cspm:P", alert: &sg, assessment: &a1 },
-            Member { id: "wiz:W", alert: &role, assessment: &a2 },
+            Member {
+                id: "prisma-cspm:P",
+                alert: &sg,
+                assessment: &a1,
+            },
+            Member {
+                id: "wiz:W",
+                alert: &role,
+                assessment: &a2,
+            },
         ];
         let p = build("aws:i-0123456789", &members, &cfg).expect("path");
         assert_eq!(p.steps.len(), 2);
         assert_eq!(p.steps[0].stage, Stage::Exposure);
         assert_eq!(p.steps[1].alert_id, "wiz:W");
         assert!(p.total > a1.score.total && p.total > a2.score.total);
-        assert_eq!(i32::from(p.total), p.factors.iter().map(|f| f.points).sum::<i32>());
-        assert!(chain_text(&p).starts_with("internet exposure: internet-facing: "), "{}", chain_text(&p));
+        assert_eq!(
+            i32::from(p.total),
+            p.factors.iter().map(|f| f.points).sum::<i32>()
+        );
+        assert!(
+            chain_text(&p).starts_with("internet exposure — internet-facing: "),
+            "{}",
+            chain_text(&p)
+        );
+        assert!(
+            chain_text(&p)
+                .ends_with(" → privileged identity: Instance role has AdministratorAccess"),
+            "{}",
+            chain_text(&p)
+        );
         // One member alone is not a path.
         assert!(build("k", &members[..1], &cfg).is_none());
     }
@@ -220,16 +269,36 @@ mod tests {
     #[test]
     fn vendor_context_is_recognised() {
         let mut a = Alert::new(Vendor::Wiz, "W", serde_json::json!({}));
-        a.attack_context = Some(serde_json::json!({"issueType": "TOXIC_COMBINATION", "rule": {"name": "Publicly exposed VM with admin role"}}));
-        assert_eq!(vendor_context(&a).as_deref(), Some("Wiz toxic combination: Publicly exposed VM with admin role"));
-        a.attack_context = Some(serde_json::json!({"policyType": "attack_path", "policyName": "Internet exposed instance with IAM role"}));
-        assert_eq!(vendor_context(&a).as_deref(), Some("Prisma Cloud attack-path policy: Internet exposed instance with IAM role"));
+        a.attack_context = Some(
+            serde_json::json!({"issueType": "TOXIC_COMBINATION", "rule": {"name": "Publicly exposed VM with admin role"}}),
+        );
+        assert_eq!(
+            vendor_context(&a).as_deref(),
+            Some("Wiz toxic combination: Publicly exposed VM with admin role")
+        );
+        a.attack_context = Some(
+            serde_json::json!({"policyType": "attack_path", "policyName": "Internet exposed instance with IAM role"}),
+        );
+        assert_eq!(
+            vendor_context(&a).as_deref(),
+            Some("Prisma Cloud attack-path policy: Internet exposed instance with IAM role")
+        );
         a.attack_context = None;
         assert_eq!(vendor_context(&a), None);
-        let f = GroupFacts { max_score: 95, stage_mask: 0b1011, contributors: 3, vendor_path: false };
+        let f = GroupFacts {
+            max_score: 95,
+            stage_mask: 0b1011,
+            contributors: 3,
+            vendor_path: false,
+        };
         assert!(f.is_path());
         assert_eq!(f.score(&ScoringConfig::default()), 100);
-        let lone = GroupFacts { max_score: 50, stage_mask: 0b0011, contributors: 1, vendor_path: false };
+        let lone = GroupFacts {
+            max_score: 50,
+            stage_mask: 0b0011,
+            contributors: 1,
+            vendor_path: false,
+        };
         assert!(!lone.is_path());
         assert_eq!(lone.score(&ScoringConfig::default()), 50);
     }

@@ -212,7 +212,12 @@ pub fn resource_name(a: &Alert) -> String {
 }
 
 fn resource_kind(a: &Alert) -> Option<&'static str> {
-    let t = a.resource.rtype.as_deref()?.to_ascii_lowercase().replace(['_', '-', ' ', ':', '.'], "");
+    let t = a
+        .resource
+        .rtype
+        .as_deref()?
+        .to_ascii_lowercase()
+        .replace(['_', '-', ' ', ':', '.'], "");
     Some(if t.contains("securitygroup") {
         "security group"
     } else if t.contains("instance") || t.contains("virtualmachine") || t.ends_with("vm") {
@@ -227,7 +232,11 @@ fn resource_kind(a: &Alert) -> Option<&'static str> {
         "load balancer"
     } else if t.contains("function") || t.contains("lambda") {
         "function"
-    } else if t.contains("deployment") || t.contains("pod") || t.contains("workload") || t.contains("container") {
+    } else if t.contains("deployment")
+        || t.contains("pod")
+        || t.contains("workload")
+        || t.contains("container")
+    {
         "workload"
     } else {
         return None;
@@ -337,9 +346,19 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
         .policy
         .vendor_severity
         .as_deref()
-        .map(|w| format!(" ({} says {})", a.vendor.display_name(), crate::sanitize::one_line(w)))
+        .map(|w| {
+            format!(
+                " ({} says {})",
+                a.vendor.display_name(),
+                crate::sanitize::one_line(w)
+            )
+        })
         .unwrap_or_default();
-    push(sev_points, "severity", format!("severity {sev_word}{vendor_word}"));
+    push(
+        sev_points,
+        "severity",
+        format!("severity {sev_word}{vendor_word}"),
+    );
 
     let text = lower_text(a);
     let name = resource_name(a);
@@ -352,7 +371,9 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
         if ports.is_empty() {
             ports = ports_from_text(&text);
         }
-        let kind = resource_kind(a).map(|k| format!("{k} ")).unwrap_or_default();
+        let kind = resource_kind(a)
+            .map(|k| format!("{k} "))
+            .unwrap_or_default();
         let label = match world_open {
             Some(cidr) => format!(
                 "internet-facing: {kind}{name} allows {cidr}{}",
@@ -389,7 +410,10 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
             push(
                 cfg.kev_ransomware,
                 "kev_ransomware",
-                format!("ransomware: CISA lists {} as used in ransomware campaigns", k.cve),
+                format!(
+                    "ransomware: CISA lists {} as used in ransomware campaigns",
+                    k.cve
+                ),
             );
         }
         stages.push((Stage::Exploitable, label));
@@ -457,9 +481,7 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
     // Privilege / blast radius.
     let priv_hit = word_hit(&text, &PRIVILEGE_WORDS);
     if priv_hit.is_some() || (a.category == Category::Identity && text.contains("role")) {
-        let what = crate::sanitize::one_line(
-            a.policy.name.as_deref().unwrap_or(a.title.as_str()),
-        );
+        let what = crate::sanitize::one_line(a.policy.name.as_deref().unwrap_or(a.title.as_str()));
         let label = format!("privileged identity: {what}");
         push(cfg.privilege, "privilege", label.clone());
         stages.push((Stage::Privilege, label));
@@ -470,9 +492,16 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
         let k = k.to_ascii_lowercase();
         let v = v.to_ascii_lowercase();
         (k.contains("data") || k.contains("classification"))
-            && ["pii", "phi", "sensitive", "confidential", "restricted", "pci"]
-                .iter()
-                .any(|w| v.contains(w))
+            && [
+                "pii",
+                "phi",
+                "sensitive",
+                "confidential",
+                "restricted",
+                "pci",
+            ]
+            .iter()
+            .any(|w| v.contains(w))
     });
     let data_word = word_hit(&text, &DATA_WORDS);
     if a.category == Category::Data || data_word.is_some() {
@@ -528,7 +557,10 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
         push(
             cfg.compliance,
             "compliance",
-            format!("compliance: {}{req}", crate::sanitize::one_line(&c.standard)),
+            format!(
+                "compliance: {}{req}",
+                crate::sanitize::one_line(&c.standard)
+            ),
         );
     }
 
@@ -560,9 +592,7 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
         factors.push(Factor {
             points: total - sum,
             key: "cap",
-            label: format!(
-                "capped: the factors add up to {sum}; scores run from 0 to 100"
-            ),
+            label: format!("capped: the factors add up to {sum}; scores run from 0 to 100"),
         });
     }
     stages.sort_by_key(|(s, _)| *s);
@@ -667,14 +697,21 @@ mod tests {
     }
 
     fn labels(s: &Score) -> Vec<String> {
-        s.factors.iter().map(|f| format!("{:+} {}", f.points, f.label)).collect()
+        s.factors
+            .iter()
+            .map(|f| format!("{:+} {}", f.points, f.label))
+            .collect()
     }
 
     #[test]
     fn breakdown_reads_as_words_and_adds_up() {
         let cfg = ScoringConfig::default();
         let intel = IntelSet::default();
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: NOW };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
         let s = score(&sg_alert(), &ctx);
         assert_eq!(
             labels(&s),
@@ -684,14 +721,21 @@ mod tests {
             ]
         );
         assert_eq!(s.total, 37);
-        assert_eq!(i32::from(s.total), s.factors.iter().map(|f| f.points).sum::<i32>());
+        assert_eq!(
+            i32::from(s.total),
+            s.factors.iter().map(|f| f.points).sum::<i32>()
+        );
     }
 
     #[test]
     fn kev_epss_cvss_and_ransomware_count() {
         let cfg = ScoringConfig::default();
         let intel = intel();
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: NOW };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
         let a = assess(&vuln("CVE-2021-44228", 10.0, Severity::Critical), &ctx);
         assert!(a.kev);
         assert_eq!(a.epss, Some(0.94358));
@@ -712,7 +756,11 @@ mod tests {
     fn kev_outranks_higher_cvss_without_exploitation() {
         let cfg = ScoringConfig::default();
         let intel = intel();
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: NOW };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
         let mut kev = vuln("CVE-2021-44228", 7.5, Severity::High);
         let mut quiet = vuln("CVE-2099-0001", 9.8, Severity::Critical);
         for a in [&mut kev, &mut quiet] {
@@ -730,7 +778,11 @@ mod tests {
             label: "owned by a team".into(),
         });
         let intel = IntelSet::default();
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: NOW };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
         let mut a = Alert::new(Vendor::Lacework, "L-1", serde_json::json!({}));
         a.title = "IAM role web-role has AdministratorAccess attached".into();
         a.category = Category::Identity;
@@ -749,7 +801,8 @@ mod tests {
             labels(&r.score),
             vec![
                 "+14 severity medium".to_string(),
-                "+10 privileged identity: IAM role web-role has AdministratorAccess attached".into(),
+                "+10 privileged identity: IAM role web-role has AdministratorAccess attached"
+                    .into(),
                 "+10 production: web-role is tagged env=prod".into(),
                 "+10 holds personal data: web-role is tagged data=pii".into(),
                 "-4 owned by a team: web-role is tagged team".into(),
@@ -763,10 +816,16 @@ mod tests {
 
     #[test]
     fn totals_are_capped_and_the_cap_is_a_factor() {
-        let mut cfg = ScoringConfig::default();
-        cfg.internet_facing = 90;
+        let mut cfg = ScoringConfig {
+            internet_facing: 90,
+            ..Default::default()
+        };
         let intel = intel();
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: NOW };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
         let mut a = vuln("CVE-2021-44228", 10.0, Severity::Critical);
         a.exposure.internet_facing = Some(true);
         let s = score(&a, &ctx);
@@ -777,7 +836,11 @@ mod tests {
         cfg.severity.info = -50;
         let mut low = Alert::new(Vendor::Orca, "O", serde_json::json!({}));
         low.severity = Severity::Info;
-        let ctx = ScoreContext { config: &cfg, intel: &intel, now_ms: NOW };
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
         assert_eq!(score(&low, &ctx).total, 0);
     }
 
@@ -788,7 +851,10 @@ mod tests {
         assert_eq!(word_hit("shipping rates", &DATA_WORDS), None);
         assert_eq!(ordinal(0.99957), "99.96th");
         assert_eq!(ordinal(0.52), "52nd");
-        assert_eq!(ports_from_text("allows ports 22 and port 3389"), vec![22, 3389]);
+        assert_eq!(
+            ports_from_text("allows ports 22 and port 3389"),
+            vec![22, 3389]
+        );
     }
 
     #[test]

@@ -103,7 +103,10 @@ pub fn rule_filter(kind: RuleKind, value: &str) -> Result<String, String> {
     };
     let q = query::parse(&filter).map_err(|e| format!("--{}: {e}", kind.as_str()))?;
     if q.is_empty() {
-        return Err(format!("--{}: the filter matches every alert", kind.as_str()));
+        return Err(format!(
+            "--{}: the filter matches every alert",
+            kind.as_str()
+        ));
     }
     if q.constrains_status() {
         return Err(format!(
@@ -133,20 +136,39 @@ mod tests {
 
     #[test]
     fn rules_become_filters() {
-        assert_eq!(rule_filter(RuleKind::Policy, "pc-sg-22").as_deref(), Ok("policy:\"pc-sg-22\""));
-        assert_eq!(rule_filter(RuleKind::Tag, "env = dev").as_deref(), Ok("tag:\"env\"=\"dev\""));
-        assert_eq!(rule_filter(RuleKind::Tag, "sandbox").as_deref(), Ok("tag:\"sandbox\""));
+        assert_eq!(
+            rule_filter(RuleKind::Policy, "pc-sg-22").as_deref(),
+            Ok("policy:\"pc-sg-22\"")
+        );
+        assert_eq!(
+            rule_filter(RuleKind::Tag, "env = dev").as_deref(),
+            Ok("tag:\"env\"=\"dev\"")
+        );
+        assert_eq!(
+            rule_filter(RuleKind::Tag, "sandbox").as_deref(),
+            Ok("tag:\"sandbox\"")
+        );
         assert_eq!(
             rule_filter(RuleKind::Resource, "a \"b\"").as_deref(),
             Ok("resource:\"a \\\"b\\\"\"")
         );
-        assert_eq!(rule_filter(RuleKind::Filter, "vendor:wiz sev:low").as_deref(), Ok("vendor:wiz sev:low"));
+        assert_eq!(
+            rule_filter(RuleKind::Filter, "vendor:wiz sev:low").as_deref(),
+            Ok("vendor:wiz sev:low")
+        );
         assert_eq!(
             rule_filter(RuleKind::Filter, "status:new").expect_err("status"),
             "--filter: a suppression cannot depend on status: (it would mute and unmute itself)"
         );
-        assert!(rule_filter(RuleKind::Vendor, "splunk").expect_err("vendor").starts_with("--vendor: "));
-        assert_eq!(rule_filter(RuleKind::Account, " ").expect_err("empty"), "--account: the value is empty");
+        assert!(
+            rule_filter(RuleKind::Vendor, "splunk")
+                .expect_err("vendor")
+                .starts_with("--vendor: ")
+        );
+        assert_eq!(
+            rule_filter(RuleKind::Account, " ").expect_err("empty"),
+            "--account: the value is empty"
+        );
     }
 
     #[test]
@@ -159,9 +181,15 @@ mod tests {
             created_at: 10,
             expires_at: Some(5),
         };
-        assert_eq!(validate(&n, 10).expect_err("reason"), "--reason: say why these alerts are muted");
+        assert_eq!(
+            validate(&n, 10).expect_err("reason"),
+            "--reason: say why these alerts are muted"
+        );
         n.reason = "noisy".into();
-        assert_eq!(validate(&n, 10).expect_err("past"), "--until: the expiry is in the past");
+        assert_eq!(
+            validate(&n, 10).expect_err("past"),
+            "--until: the expiry is in the past"
+        );
         n.expires_at = Some(20);
         assert!(validate(&n, 10).is_ok());
         let s = Suppression {
