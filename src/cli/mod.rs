@@ -100,10 +100,10 @@ pub enum SuppressCommand {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["policy", "resource", "account", "tag", "vendor", "filter"])))]
 pub struct SuppressArgs {
-    /// Policy id or name (exact, as `policy:` in the filter language)
+    /// Policy id or name (matched as `policy:` in the filter language: a substring, any case)
     #[arg(long, value_name = "POLICY")]
     pub policy: Option<String>,
-    /// Resource id or name
+    /// Resource id or name (matched as `resource:` in the filter language)
     #[arg(long, value_name = "RESOURCE")]
     pub resource: Option<String>,
     /// Cloud account / subscription / project
