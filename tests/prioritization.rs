@@ -605,3 +605,29 @@ fn cli_intel_update_fetches_from_the_configured_urls() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 404 Not Found; nothing imported"));
 }
+
+#[test]
+fn a_vendor_toxic_combination_is_a_path_on_its_own() {
+    let (_d, mut s) = store();
+    let mut a = Alert::new(Vendor::Wiz, "W-TC-1", serde_json::json!({"id": "W-TC-1"}));
+    a.title = "Publicly exposed VM with admin privileges".into();
+    a.severity = Severity::High;
+    a.category = Category::Other("toxic_combination".into());
+    a.exposure.internet_facing = Some(true);
+    a.resource.id = Some("arn:aws:ec2:us-east-1:1:instance/i-0fedcba9876543210".into());
+    a.attack_context = Some(serde_json::json!({
+        "issueType": "TOXIC_COMBINATION",
+        "rule": {"id": "r1", "name": "Publicly exposed VM with admin privileges"}
+    }));
+    s.import(&[a], NOW).expect("import");
+    let groups = s.list_groups(&req()).expect("groups");
+    assert_eq!(groups.len(), 1);
+    assert!(groups[0].is_path);
+    assert_eq!(groups[0].stages, vec![Stage::Exposure, Stage::Privilege]);
+    assert_eq!(groups[0].score, groups[0].top.score + 10);
+    let p = s.attack_paths_for("wiz:W-TC-1").expect("paths");
+    assert_eq!(
+        p[0].vendor_context,
+        vec!["Wiz toxic combination: Publicly exposed VM with admin privileges".to_string()]
+    );
+}
