@@ -183,13 +183,15 @@ pub fn score(alert: &Alert, ctx: &ScoreContext<'_>) -> Score {
     assess(alert, ctx).score
 }
 
+/// The words the keyword factors read: title and policy, lower case. (Not the description:
+/// vendors' long boilerplate mentions "admin" or "0.0.0.0/0" in passing, and scanning it
+/// would make scoring the slowest part of an import.)
 fn lower_text(a: &Alert) -> String {
     let mut t = String::with_capacity(256);
     for s in [
         Some(a.title.as_str()),
         a.policy.name.as_deref(),
         a.policy.id.as_deref(),
-        a.description.as_deref(),
     ]
     .into_iter()
     .flatten()
