@@ -291,12 +291,13 @@ fn list_show_and_export_work_end_to_end() {
         serde_json::from_str(&sb.ok(&["list", "--all", "--format", "json"])).expect("json");
     let rows = json.as_array().expect("array");
     assert_eq!(rows.len(), 6);
-    // Sorted by severity rank, descending.
-    let ranks: Vec<u8> = rows
+    // Sorted by priority score, descending (the default order).
+    let scores: Vec<u64> = rows
         .iter()
-        .map(|r| sitrep::domain::Severity::from_store(r["severity"].as_str().expect("sev")).rank())
+        .map(|r| r["score"].as_u64().expect("score"))
         .collect();
-    assert!(ranks.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores.iter().all(|s| *s <= 100), "{scores:?}");
 
     let csv = sb.ok(&["list", "--all", "--format", "csv", "--limit", "2"]);
     assert_eq!(csv.lines().count(), 3);

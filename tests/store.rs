@@ -275,7 +275,7 @@ fn the_first_page_of_the_queue_walks_the_index_without_sorting() {
         .map(|n| alert(n, Severity::High, NOW - i64::from(n) * 1000))
         .collect();
     s.import(&alerts, NOW).expect("import");
-    for sort in [SortKey::Severity, SortKey::Recent] {
+    for sort in [SortKey::Score, SortKey::Severity, SortKey::Recent] {
         let plan = s
             .query_plan(&ListRequest {
                 sort,

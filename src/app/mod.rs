@@ -76,6 +76,10 @@ pub struct Detail {
     pub remediation: Vec<crate::highlight::StyledLine>,
     /// What the remediation pane holds, for its title.
     pub remediation_title: String,
+    /// The score with its reasons (as stored; None when the store has none).
+    pub score: Option<crate::domain::Score>,
+    /// The attack paths the alert is part of.
+    pub paths: Vec<crate::domain::AttackPath>,
 }
 
 /// A one-line message at the bottom of the screen until the next key.
@@ -708,10 +712,11 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         Action::Help => s.help = Some(0),
         Action::CycleSort => {
             let next = match s.sort {
+                SortKey::Score => SortKey::Severity,
                 SortKey::Severity => SortKey::Recent,
                 SortKey::Recent => SortKey::Oldest,
                 SortKey::Oldest => SortKey::Vendor,
-                _ => SortKey::Severity,
+                _ => SortKey::Score,
             };
             s.flash(format!("sorted by {}", sort_name(next)), false);
             s.set_sort(next, fx);
@@ -745,6 +750,7 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
 
 pub fn sort_name(k: SortKey) -> &'static str {
     match k {
+        SortKey::Score => "score",
         SortKey::Severity => "severity",
         SortKey::Recent => "recent",
         SortKey::Oldest => "oldest",

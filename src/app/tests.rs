@@ -27,6 +27,9 @@ fn row(i: usize) -> QueueRow {
         has_controls: false,
         imported_at: 10,
         changed_at: 10,
+        score: 50,
+        resurfaced: false,
+        resurfaced_reason: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::render;
 use super::{
     Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ImportArgs, ListArgs, ListFormat,
-    ShowArgs, ShowFormat, SimArgs, SyncArgs,
+    ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
 use crate::domain::{EpochMs, Vendor};
@@ -109,17 +109,34 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
     match command {
-        Command::Import(a) => import(a, &paths, env),
+        Command::Import(a) => import(a, &paths, &config, env),
         Command::List(a) => list(a, &paths, &config, env),
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, env),
+        Command::Intel(c) => {
+            let mut store = scored(open_store(&paths)?, &config, env.now_ms)?;
+            triage::intel_cmd(c, &mut store, &config, env)
+        }
+        Command::Suppress(c) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            triage::suppress_cmd(c, &mut store, &config, env)
+        }
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
     }
 }
 
 fn open_store(paths: &Paths) -> Result<Store, CliError> {
     Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
+}
+
+/// Give the store the config's scoring model and bring stored scores up to date with it.
+fn scored(mut store: Store, config: &Config, now_ms: EpochMs) -> Result<Store, CliError> {
+    store.set_scoring(config.scoring.clone());
+    store
+        .ensure_scored(now_ms)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    Ok(store)
 }
 
 /// Open the store for reading: a database that does not exist yet is an error that says
@@ -175,7 +192,12 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-fn import(a: ImportArgs, paths: &Paths, env: &mut Env<'_>) -> Result<(), CliError> {
+fn import(
+    a: ImportArgs,
+    paths: &Paths,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
     let vendor: Vendor = a.vendor.into();
     let source = match &a.source {
         Some(s) => {
@@ -209,7 +231,7 @@ fn import(a: ImportArgs, paths: &Paths, env: &mut Env<'_>) -> Result<(), CliErro
     }
     let mut total = ImportStats::default();
     if !mapped.is_empty() {
-        let mut store = open_store(paths)?;
+        let mut store = scored(open_store(paths)?, config, env.now_ms)?;
         for (path, alerts) in mapped {
             match store.import(&alerts, env.now_ms) {
                 Ok(stats) => {
@@ -282,7 +304,7 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     if a.limit == Some(0) {
         return Err(CliError::input("--limit 0: the limit must be at least 1"));
     }
-    let store = open_existing(paths)?;
+    let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),
         include_closed: a.all || filter.constrains_status(),
@@ -291,6 +313,26 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         offset: 0,
         now_ms: env.now_ms,
     };
+    if a.groups {
+        let groups = store.list_groups(&req).map_err(store_err)?;
+        return match a.format {
+            ListFormat::Table if groups.is_empty() => {
+                writeln!(env.out, "No alerts match.").map_err(io_err)
+            }
+            ListFormat::Table => env
+                .out
+                .write_all(triage::groups_table(&groups, env.width).as_bytes())
+                .map_err(io_err),
+            ListFormat::Json => {
+                serde_json::to_writer_pretty(&mut *env.out, &render::json_value(&groups))
+                    .map_err(|e| io_err(e.into()))?;
+                writeln!(env.out).map_err(io_err)
+            }
+            ListFormat::Csv => Err(CliError::input(
+                "--groups prints a table or JSON (--format table|json); CSV is per alert",
+            )),
+        };
+    }
     let rows = store.list(&req).map_err(store_err)?;
     match a.format {
         ListFormat::Table => {
@@ -388,7 +430,7 @@ fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
 }
 
 fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
-    let store = open_existing(paths)?;
+    let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let id = resolve_id(&store, &a.id)?;
     let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {
         CliError::input(format!("no alert with id '{}'", sanitize::one_line(&id)))
@@ -413,14 +455,41 @@ fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         };
         return env.out.write_all(out.as_bytes()).map_err(io_err);
     }
+    let score = store
+        .score_breakdown(&id, &config.scoring)
+        .map_err(store_err)?
+        .unwrap_or_default();
+    let attack_paths = store.attack_paths_for(&id).map_err(store_err)?;
+    let muted = store.suppression_of(&id).map_err(store_err)?;
     match a.format {
-        ShowFormat::Text => env
-            .out
-            .write_all(render::show_text(&stored, env.now_ms).as_bytes())
-            .map_err(io_err),
+        ShowFormat::Text => {
+            let mut text = render::show_text(&stored, env.now_ms);
+            text.push_str(&triage::score_text(&score));
+            for p in &attack_paths {
+                text.push_str(&triage::path_text(p));
+            }
+            if let Some(m) = &muted {
+                let state = match m.expires_at {
+                    Some(e) if e <= env.now_ms => "lapsed; resurfaced",
+                    _ => "muted",
+                };
+                text.push_str(&format!(
+                    "\nSuppression #{} ({state}): {} — by {}\n",
+                    m.id,
+                    sanitize::one_line(&m.reason),
+                    sanitize::one_line(&m.author)
+                ));
+            }
+            env.out.write_all(text.as_bytes()).map_err(io_err)
+        }
         ShowFormat::Json => {
-            serde_json::to_writer_pretty(&mut *env.out, &render::json_value(&stored))
-                .map_err(|e| io_err(e.into()))?;
+            let mut v = render::json_value(&stored);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("score".into(), render::json_value(&score));
+                o.insert("attack_paths".into(), render::json_value(&attack_paths));
+                o.insert("suppression".into(), render::json_value(&muted));
+            }
+            serde_json::to_writer_pretty(&mut *env.out, &v).map_err(|e| io_err(e.into()))?;
             writeln!(env.out).map_err(io_err)
         }
     }
@@ -480,7 +549,7 @@ fn export(
 ) -> Result<(), CliError> {
     let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
     let filter = parse_filter(&filter_text)?;
-    let store = open_existing(paths)?;
+    let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),
         include_closed: !a.active,
@@ -640,7 +709,11 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             s.secret(key).map_err(CliError::input)?;
         }
     }
-    let store = std::sync::Arc::new(std::sync::Mutex::new(open_store(paths)?));
+    let store = std::sync::Arc::new(std::sync::Mutex::new(scored(
+        open_store(paths)?,
+        config,
+        env.now_ms,
+    )?));
     let now = env.now_ms;
     let full = a.full;
     let rt = runtime()?;

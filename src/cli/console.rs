@@ -63,6 +63,8 @@ fn prepare(
 ) -> Result<Prepared, CliError> {
     let mut store = Store::open(db).map_err(store_err)?;
     let now = wall_clock();
+    store.set_scoring(config.scoring.clone());
+    store.ensure_scored(now).map_err(store_err)?;
     let last_looked = store
         .get_value(LAST_LOOKED)
         .map_err(store_err)?
@@ -114,7 +116,8 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
     let refresher = if config.sources.is_empty() {
         None
     } else {
-        let store = Store::open(&paths.db).map_err(store_err)?;
+        let mut store = Store::open(&paths.db).map_err(store_err)?;
+        store.set_scoring(config.scoring.clone());
         let _guard = rt.enter();
         Some(Refresher::spawn(
             config.sources.clone(),
@@ -246,9 +249,16 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         config.theme = user.theme;
         config.analyst = user.analyst;
         config.iac = user.iac;
+        config.scoring = user.scoring;
+        config.sort = user.sort;
+        config.filter = user.filter;
     }
     let theme = theme(&config, paths)?;
-    let store = Arc::new(Mutex::new(Store::open(&db).map_err(store_err)?));
+    let store = {
+        let mut s = Store::open(&db).map_err(store_err)?;
+        s.set_scoring(config.scoring.clone());
+        Arc::new(Mutex::new(s))
+    };
     eprintln!(
         "sitrep demo: syncing {} into {}…",
         Vendor::ALL.map(|v| v.as_str()).join(", "),

@@ -6,6 +6,7 @@
 mod commands;
 mod console;
 pub mod render;
+mod triage;
 
 use std::path::PathBuf;
 
@@ -45,7 +46,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Import saved vendor API responses (list bodies or single items) into the cache
     Import(ImportArgs),
-    /// List the queue (active alerts, highest severity first)
+    /// List the queue (active alerts, highest priority score first)
     List(ListArgs),
     /// Show one alert in full
     Show(ShowArgs),
@@ -58,6 +59,75 @@ pub enum Command {
     /// Create or check the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Exploit intelligence (CISA KEV, FIRST EPSS): load, fetch, show status
+    #[command(subcommand)]
+    Intel(IntelCommand),
+    /// Mute rules: alerts they match leave the queue until the rule expires or is removed
+    #[command(subcommand)]
+    Suppress(SuppressCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntelCommand {
+    /// Load a saved KEV catalog (JSON) and/or EPSS scores (CSV, plain or .gz), then rescore
+    Import {
+        /// CISA KEV catalog JSON (known_exploited_vulnerabilities.json)
+        #[arg(long, value_name = "FILE")]
+        kev: Option<PathBuf>,
+        /// FIRST EPSS CSV (epss_scores-YYYY-MM-DD.csv or .csv.gz)
+        #[arg(long, value_name = "FILE")]
+        epss: Option<PathBuf>,
+    },
+    /// Fetch both feeds from the [intel] URLs in the config, then rescore
+    Update,
+    /// Show which feeds are loaded, their dates and sizes
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressCommand {
+    /// Add a mute rule (one of --policy, --resource, --account, --tag, --vendor, --filter)
+    Add(SuppressArgs),
+    /// List the rules (expired ones too: they explain resurfaced alerts)
+    List {
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a rule; its alerts come back to the queue
+    Remove {
+        /// The rule's number (#N in `sitrep suppress list`)
+        id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["policy", "resource", "account", "tag", "vendor", "filter"])))]
+pub struct SuppressArgs {
+    /// Policy id or name (matched as `policy:` in the filter language: a substring, any case)
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<String>,
+    /// Resource id or name (matched as `resource:` in the filter language)
+    #[arg(long, value_name = "RESOURCE")]
+    pub resource: Option<String>,
+    /// Cloud account / subscription / project
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
+    /// A tag, key=value or key
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// A vendor (wiz, prisma-cspm, …)
+    #[arg(long, value_name = "VENDOR")]
+    pub vendor: Option<String>,
+    /// Any filter expression, e.g. 'vendor:orca sev:low account:123'
+    #[arg(long, value_name = "QUERY")]
+    pub filter: Option<String>,
+    /// Why (shown when the alerts resurface)
+    #[arg(long, required = true)]
+    pub reason: String,
+    /// Expiry: a duration (30d, 12h, 2w) or a date (2026-12-31)
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -164,9 +234,12 @@ pub struct ListArgs {
     /// At most N rows (default: [queue] limit from the config, 50)
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
-    /// Order: severity, recent, oldest, vendor, title, resource, account, status
+    /// Order: score (default), severity, recent, oldest, vendor, title, resource, account, status
     #[arg(long, value_name = "FIELD")]
     pub sort: Option<String>,
+    /// One row per correlated resource group (attack paths ranked as a whole)
+    #[arg(long)]
+    pub groups: bool,
     /// Include resolved, dismissed and snoozed alerts
     #[arg(long, short = 'a')]
     pub all: bool,

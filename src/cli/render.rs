@@ -44,11 +44,17 @@ struct Col {
     flex: bool,
 }
 
-const COLS: [Col; 9] = [
+const COLS: [Col; 10] = [
     Col {
         head: "REF",
         min: 3,
         max: 9,
+        flex: false,
+    },
+    Col {
+        head: "SCORE",
+        min: 5,
+        max: 5,
         flex: false,
     },
     Col {
@@ -105,18 +111,23 @@ const COLS: [Col; 9] = [
 /// resource (and a long id) shrink first, then account, vendor and age are dropped. REF is
 /// the short handle `sitrep show` accepts.
 pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
                 r.local_ref.to_string(),
+                r.score.to_string(),
                 one_line(&r.severity.to_store()),
                 one_line(&r.vendor),
                 one_line(&r.title),
                 one_line(r.resource.as_deref().unwrap_or("—")),
                 one_line(r.account.as_deref().unwrap_or("—")),
                 age(now, r.first_seen.unwrap_or(r.sort_time)),
-                one_line(&r.status),
+                if r.resurfaced {
+                    format!("{} (resurfaced)", one_line(&r.status))
+                } else {
+                    one_line(&r.status)
+                },
                 one_line(&r.id),
             ]
         })
@@ -134,9 +145,9 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
                 .clamp(c.head.len(), c.max)
         })
         .collect();
-    let mut shown = [true; 9];
+    let mut shown = [true; 10];
     if let Some(total) = width {
-        let used = |w: &[usize], shown: &[bool; 9]| -> usize {
+        let used = |w: &[usize], shown: &[bool; 10]| -> usize {
             w.iter()
                 .zip(shown)
                 .filter(|(_, s)| **s)
@@ -146,9 +157,9 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
         };
         // Shrink the flexible columns to a comfortable width, then drop the least important
         // columns, then shrink to the minimum.
-        let shrink = |w: &mut Vec<usize>, shown: &[bool; 9], floor: &dyn Fn(usize) -> usize| {
+        let shrink = |w: &mut Vec<usize>, shown: &[bool; 10], floor: &dyn Fn(usize) -> usize| {
             while used(w, shown) > total {
-                let Some(i) = (0..9)
+                let Some(i) = (0..10)
                     .filter(|&i| shown[i] && COLS[i].flex && w[i] > floor(i))
                     .max_by_key(|&i| w[i])
                 else {
@@ -157,9 +168,9 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
                 w[i] -= 1;
             }
         };
-        let comfortable = |i: usize| COLS[i].min.max(if i == 3 { 28 } else { 18 });
+        let comfortable = |i: usize| COLS[i].min.max(if i == 4 { 28 } else { 18 });
         shrink(&mut w, &shown, &comfortable);
-        for d in [5, 2, 6] {
+        for d in [6, 3, 7] {
             if used(&w, &shown) > total {
                 shown[d] = false;
                 shrink(&mut w, &shown, &comfortable);
@@ -168,9 +179,9 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
         shrink(&mut w, &shown, &|i| COLS[i].min);
     }
     let mut out = String::new();
-    let line = |vals: [&str; 9], out: &mut String| {
+    let line = |vals: [&str; 10], out: &mut String| {
         let mut parts = Vec::new();
-        for i in (0..9).filter(|&i| shown[i]) {
+        for i in (0..10).filter(|&i| shown[i]) {
             let v = fit(vals[i], w[i]);
             let pad = w[i].saturating_sub(sanitize::width(&v));
             parts.push(format!("{v}{}", " ".repeat(pad)));
@@ -182,7 +193,7 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
     for r in &cells {
         line(
             [
-                &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8],
+                &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9],
             ],
             &mut out,
         );
@@ -190,7 +201,7 @@ pub fn table(rows: &[QueueRow], now: EpochMs, width: Option<usize>) -> String {
     out
 }
 
-pub const CSV_HEADER: &str = "ref,id,severity,vendor,source,category,title,resource,resource_id,cloud,account,region,status,ticket,cves,first_seen,last_seen";
+pub const CSV_HEADER: &str = "ref,id,severity,vendor,source,category,title,resource,resource_id,cloud,account,region,status,ticket,cves,first_seen,last_seen,score,resurfaced";
 
 pub fn csv_row(r: &QueueRow) -> String {
     let opt = |s: &Option<String>| csv_field(s.as_deref().unwrap_or(""));
@@ -213,6 +224,8 @@ pub fn csv_row(r: &QueueRow) -> String {
         csv_field(&r.cves.join(" ")),
         t(r.first_seen),
         t(r.last_seen),
+        r.score.to_string(),
+        r.resurfaced.to_string(),
     ]
     .join(",")
 }

@@ -4,6 +4,7 @@
 
 pub mod iac;
 pub mod keymap;
+pub mod scoring;
 pub mod sources;
 pub mod theme;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use iac::{IacConfig, IacRepo};
+pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
 use crate::store::SortKey;
@@ -58,6 +60,10 @@ pub struct Config {
     pub keymap: keymap::Keymap,
     /// Local IaC checkouts (`[[iac]]` tables).
     pub iac: IacConfig,
+    /// The priority model's weights and tag rules (`[scoring]`).
+    pub scoring: crate::triage::score::ScoringConfig,
+    /// Exploit-intelligence feed URLs (`[intel]`).
+    pub intel: IntelConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -73,6 +79,8 @@ struct File {
     source: Vec<sources::RawSource>,
     #[serde(default)]
     iac: Vec<iac::RawIac>,
+    scoring: Option<scoring::RawScoring>,
+    intel: Option<scoring::RawIntel>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,13 +150,18 @@ impl Config {
         // The embedded defaults are tested to parse; fall back to hard values regardless.
         Self::from_text(None, "").unwrap_or(Config {
             analyst: String::new(),
-            sort: SortKey::Severity,
+            sort: SortKey::Score,
             limit: 50,
             filter: String::new(),
             sources: Vec::new(),
             theme: "dark".into(),
             keymap: keymap::Keymap::default(),
             iac: IacConfig::default(),
+            scoring: Default::default(),
+            intel: IntelConfig {
+                kev_url: String::new(),
+                epss_url: String::new(),
+            },
             path: None,
         })
     }
@@ -194,7 +207,7 @@ impl Config {
         let uq = user.queue.unwrap_or_default();
 
         let analyst = crate::sanitize::one_line(&ug.analyst.or(dg.analyst).unwrap_or_default());
-        let sort_s = uq.sort.or(dq.sort).unwrap_or_else(|| "severity".into());
+        let sort_s = uq.sort.or(dq.sort).unwrap_or_else(|| "score".into());
         let sort = SortKey::parse(&sort_s).ok_or_else(|| {
             value_err(
                 "[queue] sort",
@@ -239,6 +252,16 @@ impl Config {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let iac = iac::resolve(user.iac, path, home.as_deref())
             .map_err(|(key, message)| value_err(&key, message))?;
+        let scoring = scoring::resolve(
+            user.scoring.unwrap_or_default(),
+            defaults.scoring.unwrap_or_default(),
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
+        let intel = scoring::resolve_intel(
+            user.intel.unwrap_or_default(),
+            defaults.intel.unwrap_or_default(),
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -248,6 +271,8 @@ impl Config {
             theme,
             keymap,
             iac,
+            scoring,
+            intel,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -276,7 +301,8 @@ mod tests {
     #[test]
     fn embedded_defaults_and_template_parse() {
         let d = Config::from_text(None, "").expect("defaults");
-        assert_eq!(d.sort, SortKey::Severity);
+        assert_eq!(d.sort, SortKey::Score);
+        assert_eq!(d.scoring, crate::triage::score::ScoringConfig::default());
         assert_eq!(d.limit, 50);
         let t = Config::from_text(Some(Path::new("t.toml")), TEMPLATE).expect("template");
         assert_eq!(
@@ -313,7 +339,7 @@ mod tests {
         );
         assert_eq!(
             err("[queue]\nsort = \"sideways\"\n"),
-            "config file /home/a/.config/sitrep/config.toml: [queue] sort: unknown sort 'sideways'; expected one of severity, recent, oldest, vendor, title, resource, account, status"
+            "config file /home/a/.config/sitrep/config.toml: [queue] sort: unknown sort 'sideways'; expected one of score, severity, recent, oldest, vendor, title, resource, account, status"
         );
         assert_eq!(
             err("[queue]\nlimit = 0\n"),
@@ -329,8 +355,56 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`"
         );
+    }
+
+    #[test]
+    fn scoring_weights_and_tag_rules_override_defaults() {
+        let c = Config::from_text(
+            Some(Path::new("c.toml")),
+            "[scoring]\nkev = 30\n[scoring.severity]\ncritical = 35\n[[scoring.tag_rule]]\ntag = \"tier=0\"\npoints = 20\nlabel = \"crown jewel\"\n",
+        )
+        .expect("parse");
+        let d = crate::triage::score::ScoringConfig::default();
+        assert_eq!(c.scoring.kev, 30);
+        assert_eq!(c.scoring.severity.critical, 35);
+        assert_eq!(c.scoring.severity.high, d.severity.high);
+        assert_eq!(c.scoring.tag_rules.len(), 1);
+        assert_eq!(c.scoring.tag_rules[0].label, "crown jewel");
+        assert_ne!(c.scoring.fingerprint(), d.fingerprint());
+        assert!(c.intel.kev_url.starts_with("https://www.cisa.gov/"));
+    }
+
+    #[test]
+    fn bad_scoring_values_get_precise_errors() {
+        assert_eq!(
+            err("[scoring]\nkev = 500\n"),
+            "config file /home/a/.config/sitrep/config.toml: [scoring] kev: 500 is out of range -100..=100"
+        );
+        assert_eq!(
+            err("[scoring.severity]\nhigh = -1\n"),
+            "config file /home/a/.config/sitrep/config.toml: [scoring.severity] high: -1 is out of range 0..=100"
+        );
+        assert_eq!(
+            err("[scoring.sla_days]\nlow = 0\n"),
+            "config file /home/a/.config/sitrep/config.toml: [scoring.sla_days] low: 0 is out of range 1..=3650"
+        );
+        assert_eq!(
+            err(
+                "[[scoring.tag_rule]]\ntag = \"env=prod\"\npoints = 10\nlabel = \"prod\"\n[[scoring.tag_rule]]\ntag = \"=x\"\npoints = 1\nlabel = \"y\"\n"
+            ),
+            "config file /home/a/.config/sitrep/config.toml: [[scoring.tag_rule]] #2 tag: '=x' is not a tag; write key=value (like env=prod) or key"
+        );
+        assert_eq!(
+            err("[[scoring.tag_rule]]\ntag = \"env=prod\"\npoints = 101\nlabel = \"prod\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: [[scoring.tag_rule]] #1 points: 101 is out of range -100..=100"
+        );
+        assert_eq!(
+            err("[intel]\nkev_url = \"http://example.com/kev.json\"\n"),
+            "config file /home/a/.config/sitrep/config.toml: [intel] kev_url: 'http://example.com/kev.json' must be an https:// URL (plain http only for loopback)"
+        );
+        assert!(err("[scoring]\nkevv = 1\n").contains("unknown field `kevv`"));
     }
 
     #[test]

@@ -4,12 +4,14 @@
 
 mod alert;
 mod status;
+mod triage;
 
 pub use alert::{
     Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, Resource, Severity, Vendor,
     VendorState,
 };
 pub use status::{DismissReason, HistoryEntry, Status, StatusKind};
+pub use triage::{AttackPath, Factor, PathStep, Score, Stage};
 
 /// Milliseconds since the Unix epoch, UTC. The one time representation the store and the
 /// model share; formatting happens at the edges.

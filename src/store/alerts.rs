@@ -42,8 +42,10 @@ impl ImportStats {
 /// Queue order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SortKey {
-    /// Severity, then most recent activity (the queue's order until scoring exists).
+    /// Priority score, then severity, then most recent activity (the default queue).
     #[default]
+    Score,
+    /// Severity, then most recent activity.
     Severity,
     /// Most recent activity first.
     Recent,
@@ -57,13 +59,14 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const NAMES: [&'static str; 8] = [
-        "severity", "recent", "oldest", "vendor", "title", "resource", "account", "status",
+    pub const NAMES: [&'static str; 9] = [
+        "score", "severity", "recent", "oldest", "vendor", "title", "resource", "account", "status",
     ];
 
     pub fn parse(s: &str) -> Option<SortKey> {
         Some(match s.trim().to_ascii_lowercase().as_str() {
-            "severity" | "sev" | "priority" => SortKey::Severity,
+            "score" | "priority" => SortKey::Score,
+            "severity" | "sev" => SortKey::Severity,
             "recent" | "time" | "last_seen" | "updated" => SortKey::Recent,
             "oldest" | "age" | "first_seen" => SortKey::Oldest,
             "vendor" => SortKey::Vendor,
@@ -78,6 +81,7 @@ impl SortKey {
     /// Ties in the index-backed orders fall back to index order (rowid), which is stable.
     fn order_by(self) -> &'static str {
         match self {
+            SortKey::Score => "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC",
             SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
             SortKey::Recent => "alerts.sort_time DESC",
             SortKey::Oldest => {
@@ -142,6 +146,12 @@ pub struct QueueRow {
     /// console marks what is new or changed since the analyst last looked.
     pub imported_at: EpochMs,
     pub changed_at: EpochMs,
+    /// Priority score 0..=100 (docs/prioritization.md).
+    pub score: u8,
+    /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed.
+    pub resurfaced: bool,
+    /// Why it had been put away (the snooze note, dismissal reason or suppression reason).
+    pub resurfaced_reason: Option<String>,
 }
 
 /// An alert with everything the analyst has recorded about it.
@@ -356,7 +366,9 @@ impl Store {
     /// Any error rolls the whole batch back.
     pub fn import(&mut self, alerts: &[Alert], now_ms: EpochMs) -> Result<ImportStats, StoreError> {
         let tx = self.conn.transaction()?;
-        let stats = import_tx(&tx, alerts, now_ms)?;
+        let mut touched = Vec::new();
+        let stats = import_tx(&tx, alerts, now_ms, &mut touched)?;
+        super::triage::after_import(&tx, alerts, &touched, &self.scoring, now_ms)?;
         tx.commit()?;
         Ok(stats)
     }
@@ -533,11 +545,12 @@ impl Store {
 }
 
 fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
-    let (where_sql, mut params) = where_clause(req)?;
+    let (where_sql, where_params) = where_clause(req)?;
+    let (resurfaced_sql, mut params) = super::triage::resurfaced_columns(req.now_ms);
+    params.extend(where_params);
     let sql = format!(
-        "SELECT id, source, vendor, severity, category, title, resource_name, resource_id, \
-         cloud, account, region, status, assignee, ticket, cve_ids, first_seen, last_seen, \
-         sort_time, has_controls, rowid, imported_at, changed_at FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+        "SELECT {QUEUE_COLUMNS}, {resurfaced_sql} FROM alerts WHERE {where_sql} \
+         ORDER BY {} LIMIT ? OFFSET ?",
         req.sort.order_by()
     );
     params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
@@ -545,7 +558,12 @@ fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError
     Ok((sql, params))
 }
 
-fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
+/// The columns [`queue_row`] reads, in order (the resurfaced pair follows them).
+pub(super) const QUEUE_COLUMNS: &str = "id, source, vendor, severity, category, title, \
+    resource_name, resource_id, cloud, account, region, status, assignee, ticket, cve_ids, \
+    first_seen, last_seen, sort_time, has_controls, rowid, score, imported_at, changed_at";
+
+pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
     if !req.include_closed {
@@ -557,6 +575,8 @@ fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreE
               AND alerts.status_until <= ?))"
                 .to_string(),
         );
+        params.push(SqlValue::Integer(req.now_ms));
+        clauses.push(super::triage::NOT_MUTED.to_string());
         params.push(SqlValue::Integer(req.now_ms));
     }
     if let Some(q) = req.filter.filter(|q| !q.is_empty()) {
@@ -572,10 +592,12 @@ fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreE
     Ok((clauses.join(" AND "), params))
 }
 
+/// `touched` receives `(rowid, index in alerts)` of every inserted or updated alert.
 fn import_tx(
     tx: &Transaction<'_>,
     alerts: &[Alert],
     now_ms: EpochMs,
+    touched: &mut Vec<(i64, usize)>,
 ) -> Result<ImportStats, StoreError> {
     let mut stats = ImportStats::default();
     let mut lookup = tx.prepare_cached(
@@ -661,6 +683,7 @@ fn import_tx(
                 insert.execute(rusqlite::params_from_iter(values))?;
                 let rowid = tx.last_insert_rowid();
                 fts_insert.execute(rusqlite::params_from_iter(fts_row(rowid)))?;
+                touched.push((rowid, i));
                 stats.new += 1;
             }
             Some((_, old_hash, _, _)) if old_hash == hash => stats.unchanged += 1,
@@ -686,6 +709,7 @@ fn import_tx(
                         "the vendor changed the alert's state"
                     ])?;
                 }
+                touched.push((rowid, i));
                 stats.updated += 1;
             }
         }
@@ -693,7 +717,7 @@ fn import_tx(
     Ok(stats)
 }
 
-fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
+pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
     let name: Option<String> = r.get(6)?;
     let rid: Option<String> = r.get(7)?;
     let cve_ids: String = r.get(14)?;
@@ -718,8 +742,11 @@ fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
         last_seen: r.get(16)?,
         sort_time: r.get(17)?,
         has_controls: r.get::<_, i64>(18)? != 0,
-        imported_at: r.get(20)?,
-        changed_at: r.get(21)?,
+        score: r.get::<_, i64>(20)?.clamp(0, 100) as u8,
+        imported_at: r.get(21)?,
+        changed_at: r.get(22)?,
+        resurfaced: r.get::<_, Option<i64>>(23)?.unwrap_or(0) != 0,
+        resurfaced_reason: r.get(24)?,
     })
 }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/0001_init.sql")),
     ("0002_sources", include_str!("migrations/0002_sources.sql")),
     ("0003_console", include_str!("migrations/0003_console.sql")),
+    ("0004_triage", include_str!("migrations/0004_triage.sql")),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -4,16 +4,21 @@
 //! the vendor fields, so the analyst's status, notes and history survive every re-import.
 
 mod alerts;
+mod intel;
 mod kv;
 mod migrate;
 mod sources;
+mod suppress;
+mod triage;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 pub use alerts::{ImportStats, ListRequest, QueueRow, SortKey, StatusChange, StoredAlert};
+pub use intel::IntelStatus;
 pub use sources::SourceState;
+pub use triage::GroupRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +56,8 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The scoring model imports and rescoring use ([`Store::set_scoring`]).
+    scoring: crate::triage::score::ScoringConfig,
 }
 
 impl Store {
@@ -83,6 +90,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            scoring: Default::default(),
         };
         migrate::run(&mut store.conn, path)?;
         Ok(store)
@@ -96,7 +104,11 @@ impl Store {
             source,
         })?;
         migrate::run(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            scoring: Default::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -956,15 +956,9 @@ fn fts_query(text: &str, phrase: bool) -> String {
     q
 }
 
-/// Data a field needs that this version of the store does not have.
-struct Unavailable {
-    field: &'static str,
-    what: &'static str,
-}
-
 impl Cond {
     /// The SQL for the positive condition, pushing its parameters.
-    fn sql(&self, now_ms: i64, params: &mut Vec<Value>) -> Result<String, Unavailable> {
+    fn sql(&self, now_ms: i64, params: &mut Vec<Value>) -> String {
         fn text(params: &mut Vec<Value>, s: impl Into<String>) -> &'static str {
             params.push(Value::Text(s.into()));
             "?"
@@ -988,7 +982,7 @@ impl Cond {
             parts.join(" OR ")
         }
 
-        Ok(match self {
+        match self {
             Cond::Text { text: t, phrase } => format!(
                 "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
                 text(params, fts_query(t, *phrase))
@@ -1077,25 +1071,16 @@ impl Cond {
                     op.flipped().sql()
                 )
             }
-            Cond::Kev(_) => {
-                return Err(Unavailable {
-                    field: "kev",
-                    what: "CISA KEV data",
-                });
+            Cond::Kev(want) => format!("alerts.kev = {}", i32::from(*want)),
+            Cond::Epss(op, v) => {
+                params.push(Value::Real(*v));
+                format!("alerts.epss {} ?", op.sql())
             }
-            Cond::Epss(..) => {
-                return Err(Unavailable {
-                    field: "epss",
-                    what: "EPSS data",
-                });
+            Cond::Score(op, v) => {
+                params.push(Value::Real(*v));
+                format!("alerts.score {} ?", op.sql())
             }
-            Cond::Score(..) => {
-                return Err(Unavailable {
-                    field: "score",
-                    what: "scoring",
-                });
-            }
-        })
+        }
     }
 }
 
@@ -1125,23 +1110,14 @@ impl Query {
     /// never formatted into the SQL.
     ///
     /// A negated term holds when its positive form does not (rows where the field is NULL
-    /// included). The empty query gives `1`. Fails for fields whose data this version does not
-    /// store yet (`kev:`, `epss:`, `score:`), naming the first such term.
+    /// included). The empty query gives `1`. `kev:`, `epss:` and `score:` read the columns the
+    /// scorer fills (`alerts.kev`, `alerts.epss`, `alerts.score`). The `Result` is kept for
+    /// callers; no term fails to compile today.
     pub fn to_sql(&self, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
         let mut params = Vec::new();
         let mut parts = Vec::with_capacity(self.terms.len());
         for term in &self.terms {
-            let expr = term.cond.sql(now_ms, &mut params).map_err(|u| QueryError {
-                term: term.index,
-                span: term.span.clone(),
-                message: format!(
-                    "{}: {} is not available yet in this version; cannot apply term {} ({})",
-                    u.field,
-                    u.what,
-                    term.index,
-                    show(&term.text)
-                ),
-            })?;
+            let expr = term.cond.sql(now_ms, &mut params);
             parts.push(if term.negated {
                 format!("(({expr}) IS NOT 1)")
             } else {
@@ -1198,13 +1174,6 @@ mod tests {
 
     fn msg(q: &str) -> String {
         err(q).to_string()
-    }
-
-    fn sql_err(q: &str) -> QueryError {
-        match parse(q).expect("parses").to_sql(NOW) {
-            Ok(sql) => panic!("{q:?} compiled to {sql:?}"),
-            Err(e) => e,
-        }
     }
 
     fn strings(v: &[&str]) -> Vec<String> {
@@ -1874,24 +1843,6 @@ mod tests {
         assert!(m.contains(&format!("(vendor:{}…)", "x".repeat(53))), "{m}");
     }
 
-    #[test]
-    fn error_unavailable_fields_at_compile_time() {
-        let e = sql_err("sev:high score:>=70");
-        assert_eq!(
-            e.message,
-            "score: scoring is not available yet in this version; cannot apply term 2 (score:>=70)"
-        );
-        assert_eq!((e.term, e.span), (2, 9..19));
-        assert_eq!(
-            sql_err("kev:true").message,
-            "kev: CISA KEV data is not available yet in this version; cannot apply term 1 (kev:true)"
-        );
-        assert_eq!(
-            sql_err("-epss:>0.5").message,
-            "epss: EPSS data is not available yet in this version; cannot apply term 1 (-epss:>0.5)"
-        );
-    }
-
     // ---- SQL against a real store ------------------------------------------------------
 
     #[derive(Default)]
@@ -2099,8 +2050,13 @@ mod tests {
 
     fn store() -> Connection {
         let conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(include_str!("../store/migrations/0001_init.sql"))
-            .expect("migrate");
+        for sql in [
+            include_str!("../store/migrations/0001_init.sql"),
+            include_str!("../store/migrations/0002_sources.sql"),
+            include_str!("../store/migrations/0004_triage.sql"),
+        ] {
+            conn.execute_batch(sql).expect("migrate");
+        }
         for r in rows() {
             let source = if r.source.is_empty() {
                 r.vendor
@@ -2158,6 +2114,25 @@ mod tests {
 
     fn all_but(except: &[&str]) -> Vec<&'static str> {
         ALL.into_iter().filter(|id| !except.contains(id)).collect()
+    }
+
+    #[test]
+    fn sql_kev_epss_and_score_read_the_scored_columns() {
+        let db = store();
+        db.execute_batch(
+            "UPDATE alerts SET kev = 1, epss = 0.94, score = 81 WHERE id = 'wiz:W2';
+             UPDATE alerts SET epss = 0.05, score = 40 WHERE id = 'wiz:W1';",
+        )
+        .expect("score");
+        check(&db, "kev:true", &["wiz:W2"]);
+        check(&db, "kev:false", &all_but(&["wiz:W2"]));
+        check(&db, "epss:>0.5", &["wiz:W2"]);
+        check(&db, "epss:<0.5", &["wiz:W1"]);
+        check(&db, "-epss:>0.5", &all_but(&["wiz:W2"]));
+        check(&db, "score:>=70", &["wiz:W2"]);
+        check(&db, "score:40", &["wiz:W1"]);
+        check(&db, "sev:high score:>=70 kev:true", &["wiz:W2"]);
+        check(&db, "score:<50", &all_but(&["wiz:W2"]));
     }
 
     #[test]

@@ -155,11 +155,24 @@ impl Worker {
                         let evidence =
                             self.highlight(&evidence_text(&alert.alert.raw), Lang::Json, false);
                         let (remediation_title, remediation) = self.remediation(&alert.alert);
+                        let score = self
+                            .store
+                            .score_breakdown(&alert.id, &self.store.scoring().clone())
+                            .unwrap_or_else(|e| {
+                                tracing::warn!("score breakdown: {e}");
+                                None
+                            });
+                        let paths = self.store.attack_paths_for(&alert.id).unwrap_or_else(|e| {
+                            tracing::warn!("attack paths: {e}");
+                            Vec::new()
+                        });
                         Box::new(Detail {
                             alert,
                             evidence,
                             remediation,
                             remediation_title,
+                            score,
+                            paths,
                         })
                     }),
                 },

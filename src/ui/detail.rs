@@ -128,64 +128,115 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
             lines
         }
         Tab::Score => {
+            let Some(sc) = &d.score else {
+                return vec![Line::styled("No score stored for this alert yet.", muted)];
+            };
             let mut lines = vec![
-                Line::styled(
-                    "Scoring is not built yet: the queue is ordered by severity, then by the most \
-                     recent activity.",
-                    muted,
-                ),
+                Line::from(vec![
+                    Span::styled("Score ", role(t, Role::Title)),
+                    Span::styled(format!("{}/100", sc.total), role(t, Role::Accent)),
+                    Span::styled(
+                        "  — the queue's order: score, then severity, then recency",
+                        muted,
+                    ),
+                ]),
                 Line::raw(""),
             ];
-            lines.push(Line::from(vec![
-                Span::styled("severity     ", muted),
-                Span::styled(
-                    one_line(&a.alert.severity.to_store()),
-                    role(t, super::style::severity_role(a.alert.severity.rank())),
-                ),
-            ]));
-            if let Some(v) = &a.alert.policy.vendor_severity {
-                lines.push(Line::from(vec![
-                    Span::styled("vendor says  ", muted),
-                    Span::styled(one_line(v), text),
-                ]));
+            for f in &sc.factors {
+                let pts = if f.points >= 0 {
+                    format!("{:>+4} ", f.points)
+                } else {
+                    format!("{:>4} ", f.points)
+                };
+                let style = if f.points >= 0 {
+                    role(t, Role::Accent)
+                } else {
+                    role(t, Role::Warn)
+                };
+                let label = sanitize::one_line(&f.label);
+                let mut first = true;
+                for l in wrap(&label, width.saturating_sub(6), text) {
+                    let lead = if first {
+                        Span::styled(pts.clone(), style)
+                    } else {
+                        Span::raw("      ")
+                    };
+                    first = false;
+                    let mut spans = vec![lead];
+                    spans.extend(l.spans);
+                    lines.push(Line::from(spans));
+                }
             }
-            if let Some(i) = a.alert.exposure.internet_facing {
-                lines.push(Line::from(vec![
-                    Span::styled("internet     ", muted),
-                    Span::styled(if i { "facing" } else { "not facing" }, text),
-                ]));
-            }
-            if let Some(c) = a
-                .alert
-                .cves
-                .iter()
-                .filter_map(|c| c.cvss)
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-            {
-                lines.push(Line::from(vec![
-                    Span::styled("max CVSS     ", muted),
-                    Span::styled(format!("{c:.1}"), text),
-                ]));
-            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "Weights and tag rules: [scoring] in the config (docs/prioritization.md).",
+                muted,
+            ));
             lines
         }
-        Tab::AttackPath => match &a.alert.attack_context {
-            Some(v) => {
-                let mut lines = vec![
-                    Line::styled("The vendor's attack-path / graph context:", muted),
-                    Line::raw(""),
-                ];
+        Tab::AttackPath => {
+            let mut lines = Vec::new();
+            if d.paths.is_empty() {
+                lines.push(Line::styled(
+                    "Not on an attack path: the alerts on this resource do not chain internet \
+                     exposure → exploitable workload → privileged identity → sensitive data.",
+                    muted,
+                ));
+            }
+            for p in &d.paths {
+                lines.push(Line::from(vec![
+                    Span::styled("Attack path on ", role(t, Role::Title)),
+                    Span::styled(one_line(&p.resource), role(t, Role::Title)),
+                    Span::styled(format!("  {}/100", p.total), role(t, Role::Accent)),
+                ]));
+                for (i, step) in p.steps.iter().enumerate() {
+                    let here = step.alert_id == a.id;
+                    let arrow = if i == 0 { "  " } else { "→ " };
+                    let st = if here { role(t, Role::Selection) } else { text };
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!("{arrow}{:<21}", step.stage.label()),
+                            role(t, Role::Key),
+                        ),
+                        Span::styled(one_line(&step.label), st),
+                    ]));
+                    lines.push(Line::styled(
+                        format!(
+                            "                       {} · score {}{}",
+                            one_line(&step.alert_id),
+                            step.score,
+                            if here { " · this alert" } else { "" }
+                        ),
+                        muted,
+                    ));
+                }
+                for f in &p.factors {
+                    lines.push(Line::styled(
+                        format!("  {:>+4} {}", f.points, one_line(&f.label)),
+                        muted,
+                    ));
+                }
+                for c in &p.vendor_context {
+                    lines.extend(wrap(
+                        &format!("  vendor: {}", sanitize::text(c)),
+                        width,
+                        muted,
+                    ));
+                }
+                lines.push(Line::raw(""));
+            }
+            if let Some(v) = &a.alert.attack_context {
+                lines.push(Line::styled(
+                    "The vendor's attack-path / graph context:",
+                    muted,
+                ));
                 let mut findings = sanitize::Findings::default();
                 let clean = sanitize::json(v, &mut findings);
                 let pretty = serde_json::to_string_pretty(&clean).unwrap_or_default();
                 lines.extend(wrap(&pretty, width, text));
-                lines
             }
-            None => vec![Line::styled(
-                "The vendor gave no attack-path context for this alert.",
-                muted,
-            )],
-        },
+            lines
+        }
         Tab::Evidence => {
             let mut lines = vec![Line::styled(
                 format!(

@@ -25,7 +25,7 @@ const COLS: [Col; 10] = [
         drop: 0,
     },
     Col {
-        title: "#",
+        title: "SCORE",
         width: 5,
         drop: 6,
     },
@@ -81,6 +81,17 @@ fn columns(width: u16) -> Vec<usize> {
         level -= 1;
     }
     keep
+}
+
+/// The score's colour: by the severity band it falls in.
+fn score_role(score: u8) -> Role {
+    severity_role(match score {
+        80.. => 5,
+        60..=79 => 4,
+        40..=59 => 3,
+        20..=39 => 2,
+        _ => 1,
+    })
 }
 
 fn sev_short(rank: u8, name: &str) -> String {
@@ -158,6 +169,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
             (true, _) => Span::styled("▌", role(t, Role::Marked)),
             (false, Freshness::New) => Span::styled("●", role(t, Role::New)),
             (false, Freshness::Changed) => Span::styled("◆", role(t, Role::Changed)),
+            (false, Freshness::Seen) if r.resurfaced => Span::styled("↺", role(t, Role::Changed)),
             (false, Freshness::Seen) => Span::raw(" "),
         };
         let rank = r.severity.rank();
@@ -166,7 +178,10 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
         for &c in &cols {
             let cell = match c {
                 0 => Cell::from(Line::from(marker.clone())),
-                1 => Cell::from(Span::styled(format!("{}", i + 1), role(t, Role::Muted))),
+                1 => Cell::from(Span::styled(
+                    format!("{:>5}", r.score),
+                    role(t, score_role(r.score)),
+                )),
                 2 => Cell::from(Span::styled(
                     sev_short(rank, &r.severity.to_store()),
                     role(t, severity_role(rank)),
@@ -233,6 +248,7 @@ mod tests {
         assert_eq!(columns(200).len(), COLS.len());
         let c = columns(60);
         assert!(c.contains(&4) && c.contains(&2) && c.contains(&0));
+        assert!(columns(120).contains(&1), "the score shows at 120 cells");
         assert!(!c.contains(&9));
         assert!(columns(10).contains(&4));
     }

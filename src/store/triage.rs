@@ -1,0 +1,522 @@
+//! Prioritization in the store: scores, intel flags, correlation keys and path stages are
+//! written at import (for the alerts the import touched) and recomputed when intel or the
+//! scoring model changes; groups and attack paths are read from those indexed columns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::alerts::{ListRequest, QUEUE_COLUMNS, QueueRow, queue_row, where_clause};
+use super::{Store, StoreError};
+use crate::domain::{
+    Alert, AttackPath, Category, Cloud, Compliance, Cve, EpochMs, Exposure, Policy, Resource,
+    Score, Severity, Stage, Vendor, VendorState,
+};
+use crate::triage::intel::{EpssScore, KevEntry};
+use crate::triage::score::{IntelSet, ScoreContext, ScoringConfig, assess};
+use crate::triage::{correlate, paths};
+
+/// The default queue leaves out alerts muted by a suppression that has not lapsed.
+/// (Unary `+` keeps the planner on the queue index.)
+pub(super) const NOT_MUTED: &str =
+    "(+alerts.suppressed_by IS NULL OR alerts.suppressed_until <= ?)";
+
+/// The two SELECT columns that say whether a row resurfaced and why, with their parameters.
+pub(super) fn resurfaced_columns(now_ms: EpochMs) -> (String, Vec<SqlValue>) {
+    let sql = "CASE WHEN alerts.suppressed_by IS NOT NULL AND alerts.suppressed_until <= ? THEN 1 \
+         WHEN alerts.status IN ('snoozed','dismissed') AND alerts.status_until <= ? THEN 1 \
+         ELSE 0 END, \
+         CASE WHEN alerts.suppressed_by IS NOT NULL AND alerts.suppressed_until <= ? THEN \
+           (SELECT 'muted by suppression #' || s.id || ' (' || s.author || '): ' || s.reason \
+            FROM suppressions s WHERE s.id = alerts.suppressed_by) \
+         WHEN alerts.status = 'snoozed' AND alerts.status_until <= ? THEN \
+           'snoozed' || coalesce(': ' || alerts.status_note, '') \
+         WHEN alerts.status = 'dismissed' AND alerts.status_until <= ? THEN \
+           'dismissed as ' || coalesce(alerts.status_reason, 'other') || coalesce(': ' || alerts.status_note, '') \
+         END"
+        .to_string();
+    (sql, vec![SqlValue::Integer(now_ms); 5])
+}
+
+/// `(rowid, id, alert without raw payload, scored_at)`.
+type Light = (i64, String, Alert, Option<EpochMs>);
+
+const LIGHT_COLUMNS: &str = "rowid, id, source, vendor, native_id, category, title, description, \
+    policy_id, policy_name, vendor_severity, severity, resource_id, resource_name, resource_type, \
+    cloud, account, region, tags_json, internet_facing, open_ports, cves_json, compliance_json, \
+    first_seen, last_seen, vendor_updated, vendor_status, attack_json, scored_at";
+
+/// An alert rebuilt for scoring: every field the scorer reads, without the raw payload.
+fn light_alert(r: &Row<'_>) -> rusqlite::Result<Light> {
+    let vendor_s: String = r.get(3)?;
+    let vendor = Vendor::parse(&vendor_s).unwrap_or(Vendor::Wiz);
+    let json_or = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let tags: BTreeMap<String, String> = serde_json::from_str(&json_or(18)?).unwrap_or_default();
+    let cves: Vec<Cve> = serde_json::from_str(&json_or(21)?).unwrap_or_default();
+    let compliance: Vec<Compliance> = serde_json::from_str(&json_or(22)?).unwrap_or_default();
+    let attack = r
+        .get::<_, Option<String>>(27)?
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let ports: String = r.get(20)?;
+    let alert = Alert {
+        source: r.get(2)?,
+        vendor,
+        native_id: r.get(4)?,
+        category: Category::from_store(&r.get::<_, String>(5)?),
+        title: r.get(6)?,
+        description: r.get(7)?,
+        policy: Policy {
+            id: r.get(8)?,
+            name: r.get(9)?,
+            vendor_severity: r.get(10)?,
+        },
+        severity: Severity::from_store(&r.get::<_, String>(11)?),
+        resource: Resource {
+            id: r.get(12)?,
+            name: r.get(13)?,
+            rtype: r.get(14)?,
+            cloud: r
+                .get::<_, Option<String>>(15)?
+                .map(|c| Cloud::from_store(&c)),
+            account: r.get(16)?,
+            region: r.get(17)?,
+            tags,
+        },
+        exposure: Exposure {
+            internet_facing: r.get::<_, Option<i64>>(19)?.map(|v| v != 0),
+            open_ports: ports.split(',').filter_map(|p| p.parse().ok()).collect(),
+        },
+        cves,
+        compliance,
+        first_seen: r.get(23)?,
+        last_seen: r.get(24)?,
+        vendor_updated: r.get(25)?,
+        vendor_status: VendorState::from_store(&r.get::<_, String>(26)?),
+        remediation: None,
+        attack_context: attack,
+        raw: serde_json::Value::Null,
+    };
+    Ok((r.get(0)?, r.get(1)?, alert, r.get(28)?))
+}
+
+/// KEV (whole table: about fifteen hundred rows) and EPSS for the given CVEs.
+fn intel_for<'a>(
+    conn: &Connection,
+    cves: impl IntoIterator<Item = &'a str>,
+) -> Result<IntelSet, StoreError> {
+    let mut set = IntelSet::default();
+    let mut kev = conn.prepare_cached(
+        "SELECT cve, vendor_project, product, name, date_added, due_date, ransomware FROM kev",
+    )?;
+    let rows = kev.query_map([], |r| {
+        Ok(KevEntry {
+            cve: r.get(0)?,
+            vendor_project: r.get(1)?,
+            product: r.get(2)?,
+            name: r.get(3)?,
+            date_added: r.get(4)?,
+            due_date: r.get(5)?,
+            ransomware: r.get::<_, i64>(6)? != 0,
+        })
+    })?;
+    for k in rows {
+        let k = k?;
+        set.kev.insert(k.cve.clone(), k);
+    }
+    let any_epss: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM epss)", [], |r| r.get(0))?;
+    if any_epss {
+        let mut one = conn.prepare_cached("SELECT epss, percentile FROM epss WHERE cve = ?")?;
+        let wanted: BTreeSet<String> = cves.into_iter().map(str::to_ascii_uppercase).collect();
+        for cve in wanted {
+            if let Some(s) = one
+                .query_row([&cve], |r| {
+                    Ok(EpssScore {
+                        epss: r.get(0)?,
+                        percentile: r.get(1)?,
+                    })
+                })
+                .optional()?
+            {
+                set.epss.insert(cve, s);
+            }
+        }
+    }
+    Ok(set)
+}
+
+fn has_resource_facts(a: &Alert) -> bool {
+    a.resource.id.is_some() || a.resource.name.is_some() || !a.resource.tags.is_empty()
+}
+
+/// Write one alert's assessment.
+fn write_assessment(
+    conn: &Connection,
+    rowid: i64,
+    alert: &Alert,
+    intel: &IntelSet,
+    cfg: &ScoringConfig,
+    now_ms: EpochMs,
+) -> Result<(), StoreError> {
+    let ctx = ScoreContext {
+        config: cfg,
+        intel,
+        now_ms,
+    };
+    let a = assess(alert, &ctx);
+    let mut update = conn.prepare_cached(
+        "UPDATE alerts SET score = ?, scored_at = ?, kev = ?, epss = ?, stage_mask = ?, \
+         vendor_path = ?, group_key = coalesce(?, group_key) WHERE rowid = ?",
+    )?;
+    update.execute(params![
+        i64::from(a.score.total),
+        now_ms,
+        i64::from(a.kev),
+        a.epss,
+        i64::from(a.stage_mask()),
+        i64::from(paths::vendor_context(alert).is_some()),
+        correlate::resource_key(alert),
+        rowid
+    ])?;
+    Ok(())
+}
+
+/// Score the alerts an import inserted or updated, and mute the ones an active suppression
+/// matches. Runs inside the import's transaction.
+pub(super) fn after_import(
+    conn: &Connection,
+    alerts: &[Alert],
+    touched: &[(i64, usize)],
+    cfg: &ScoringConfig,
+    now_ms: EpochMs,
+) -> Result<(), StoreError> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let intel = intel_for(
+        conn,
+        touched
+            .iter()
+            .flat_map(|(_, i)| alerts[*i].cves.iter().map(|c| c.id.as_str())),
+    )?;
+    let mut reload = conn.prepare_cached(&format!(
+        "SELECT {LIGHT_COLUMNS} FROM alerts WHERE rowid = ?"
+    ))?;
+    for &(rowid, i) in touched {
+        let a = &alerts[i];
+        if has_resource_facts(a) {
+            write_assessment(conn, rowid, a, &intel, cfg, now_ms)?;
+        } else {
+            // The update kept the resource facts of an earlier payload: score what is stored.
+            let (_, _, stored, _) = reload.query_row([rowid], light_alert)?;
+            write_assessment(conn, rowid, &stored, &intel, cfg, now_ms)?;
+        }
+    }
+    let rowids = serde_json::to_string(&touched.iter().map(|(r, _)| *r).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    super::suppress::apply_active(conn, now_ms, Some(&rowids))?;
+    Ok(())
+}
+
+/// Rescore every alert matching `where_sql`; returns how many.
+fn rescore_where(
+    conn: &Connection,
+    where_sql: &str,
+    where_params: &[SqlValue],
+    cfg: &ScoringConfig,
+    now_ms: EpochMs,
+) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LIGHT_COLUMNS} FROM alerts WHERE {where_sql}"
+    ))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(where_params), light_alert)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let intel = intel_for(
+        conn,
+        rows.iter()
+            .flat_map(|(_, _, a, _)| a.cves.iter().map(|c| c.id.as_str())),
+    )?;
+    for (rowid, _, alert, _) in &rows {
+        write_assessment(conn, *rowid, alert, &intel, cfg, now_ms)?;
+    }
+    Ok(rows.len())
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM triage_meta WHERE key = ?", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO triage_meta (key, value) VALUES (?, ?) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Ageing rescores run at most this often (the SLA factor works in whole days).
+const AGEING_EVERY_MS: i64 = 3_600_000;
+
+/// One correlated group of alerts: one row of `sitrep list --groups`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupRow {
+    /// The normalized resource key (or `alert:<id>` for an alert without a resource).
+    pub group_key: String,
+    /// Alerts in the group (that match the listing).
+    pub members: usize,
+    /// The group's score: an attack path's whole-path score, else its strongest member's.
+    pub score: u8,
+    /// The members chain into an attack path.
+    pub is_path: bool,
+    pub stages: Vec<Stage>,
+    pub vendors: Vec<String>,
+    /// The highest-scoring member.
+    pub top: QueueRow,
+}
+
+impl Store {
+    /// Use this scoring model (from the config's `[scoring]`) for imports and rescoring.
+    pub fn set_scoring(&mut self, cfg: crate::triage::score::ScoringConfig) {
+        self.scoring = cfg;
+    }
+
+    pub fn scoring(&self) -> &ScoringConfig {
+        &self.scoring
+    }
+
+    /// Recompute every score (after new intel or a new model). Returns how many alerts.
+    pub fn rescore(&mut self, now_ms: EpochMs) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = rescore_where(&tx, "1", &[], &self.scoring, now_ms)?;
+        set_meta(&tx, "scoring_fingerprint", &self.scoring.fingerprint())?;
+        set_meta(&tx, "scored_at", &now_ms.to_string())?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Bring stored scores up to date: everything when the model or weights differ from the
+    /// ones the scores were computed with; otherwise only alerts that crossed their SLA since
+    /// the last pass (checked at most hourly). Returns how many alerts were rescored.
+    pub fn ensure_scored(&mut self, now_ms: EpochMs) -> Result<usize, StoreError> {
+        let fp = self.scoring.fingerprint();
+        if meta(&self.conn, "scoring_fingerprint")?.as_deref() != Some(fp.as_str()) {
+            return self.rescore(now_ms);
+        }
+        let last: EpochMs = meta(&self.conn, "scored_at")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if now_ms - last < AGEING_EVERY_MS {
+            return Ok(0);
+        }
+        const DAY: i64 = 86_400_000;
+        let d = &self.scoring.sla_days;
+        let mut clauses = Vec::new();
+        let mut p = Vec::new();
+        for (rank, days) in [(5, d.critical), (4, d.high), (3, d.medium), (2, d.low)] {
+            // Crossed the deadline in (last, now]: first_seen + days*DAY in that window.
+            clauses.push(
+                "(alerts.severity_rank = ? AND alerts.first_seen > ? AND alerts.first_seen <= ?)",
+            );
+            p.push(SqlValue::Integer(rank));
+            p.push(SqlValue::Integer(last - days * DAY));
+            p.push(SqlValue::Integer(now_ms - days * DAY));
+        }
+        let tx = self.conn.transaction()?;
+        let n = rescore_where(&tx, &clauses.join(" OR "), &p, &self.scoring, now_ms)?;
+        set_meta(&tx, "scored_at", &now_ms.to_string())?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The alert's score with its breakdown under `cfg`, computed for the time its stored
+    /// score was (so the words explain the number in the queue). None: no such alert.
+    pub fn score_breakdown(
+        &self,
+        id: &str,
+        cfg: &ScoringConfig,
+    ) -> Result<Option<Score>, StoreError> {
+        let Some((_, _, alert, scored_at)) = self.light(id)? else {
+            return Ok(None);
+        };
+        let intel = intel_for(&self.conn, alert.cves.iter().map(|c| c.id.as_str()))?;
+        let ctx = ScoreContext {
+            config: cfg,
+            intel: &intel,
+            now_ms: scored_at.unwrap_or(0),
+        };
+        Ok(Some(assess(&alert, &ctx).score))
+    }
+
+    fn light(&self, id: &str) -> Result<Option<Light>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {LIGHT_COLUMNS} FROM alerts WHERE id = ?"))?;
+        Ok(stmt.query_row([id], light_alert).optional()?)
+    }
+
+    /// The attack paths the alert is part of (its resource group's chain, when its active
+    /// members form one), under the store's scoring model.
+    pub fn attack_paths_for(&self, id: &str) -> Result<Vec<AttackPath>, StoreError> {
+        let key: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT group_key FROM alerts WHERE id = ?", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(key) = key else {
+            return Err(StoreError::NotFound(id.to_string()));
+        };
+        let Some(key) = key else {
+            return Ok(Vec::new());
+        };
+        // Active members only (what is muted, resolved or put away is not an open door),
+        // plus the alert asked about.
+        let now: i64 = self.conn.query_row(
+            "SELECT coalesce(scored_at, 0) FROM alerts WHERE id = ?",
+            [id],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {LIGHT_COLUMNS} FROM alerts WHERE group_key = ? AND (id = ? OR (\
+             (status IN ('new','acknowledged','in_progress') OR \
+              (status IN ('snoozed','dismissed') AND status_until <= ?)) AND \
+             (suppressed_by IS NULL OR suppressed_until <= ?))) ORDER BY id"
+        ))?;
+        let rows = stmt
+            .query_map(params![key, id, now, now], light_alert)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let intel = intel_for(
+            &self.conn,
+            rows.iter()
+                .flat_map(|(_, _, a, _)| a.cves.iter().map(|c| c.id.as_str())),
+        )?;
+        let assessed: Vec<_> = rows
+            .iter()
+            .map(|(_, _, a, scored_at)| {
+                let ctx = ScoreContext {
+                    config: &self.scoring,
+                    intel: &intel,
+                    now_ms: scored_at.unwrap_or(now),
+                };
+                assess(a, &ctx)
+            })
+            .collect();
+        let members: Vec<paths::Member<'_>> = rows
+            .iter()
+            .zip(&assessed)
+            .map(|((_, id, alert, _), assessment)| paths::Member {
+                id,
+                alert,
+                assessment,
+            })
+            .collect();
+        Ok(paths::build(&key, &members, &self.scoring)
+            .into_iter()
+            .collect())
+    }
+
+    /// The queue as correlated groups (one row per resource), highest group score first,
+    /// then severity, then recency. Uses the listing's filter, status and mute rules.
+    pub fn list_groups(&self, req: &ListRequest<'_>) -> Result<Vec<GroupRow>, StoreError> {
+        let (where_sql, params) = where_clause(req)?;
+        let sql = format!(
+            "SELECT coalesce(alerts.group_key, 'alert:' || alerts.id), count(*), \
+             max(alerts.score), max(alerts.stage_mask & 1), max(alerts.stage_mask & 2), \
+             max(alerts.stage_mask & 4), max(alerts.stage_mask & 8), \
+             sum(alerts.stage_mask <> 0), max(alerts.vendor_path), max(alerts.severity_rank), \
+             max(alerts.sort_time), max(alerts.score * 1099511627776 + alerts.rowid), \
+             group_concat(DISTINCT alerts.vendor) \
+             FROM alerts WHERE {where_sql} GROUP BY 1"
+        );
+        struct Agg {
+            key: String,
+            members: usize,
+            facts: paths::GroupFacts,
+            severity: i64,
+            recent: i64,
+            top_rowid: i64,
+            vendors: String,
+        }
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut groups = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                let mask = r.get::<_, i64>(3)?
+                    | r.get::<_, i64>(4)?
+                    | r.get::<_, i64>(5)?
+                    | r.get::<_, i64>(6)?;
+                Ok(Agg {
+                    key: r.get(0)?,
+                    members: r.get::<_, i64>(1)? as usize,
+                    facts: paths::GroupFacts {
+                        max_score: r.get::<_, i64>(2)?.clamp(0, 100) as u8,
+                        stage_mask: mask as u8,
+                        contributors: r.get::<_, i64>(7)? as usize,
+                        vendor_path: r.get::<_, i64>(8)? != 0,
+                    },
+                    severity: r.get(9)?,
+                    recent: r.get(10)?,
+                    top_rowid: r.get::<_, i64>(11)? & 0xFF_FFFF_FFFF,
+                    vendors: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let cfg = &self.scoring;
+        let mut scored: Vec<(u8, Agg)> =
+            groups.drain(..).map(|g| (g.facts.score(cfg), g)).collect();
+        scored.sort_by(|(sa, a), (sb, b)| {
+            sb.cmp(sa)
+                .then(b.facts.is_path().cmp(&a.facts.is_path()))
+                .then(b.severity.cmp(&a.severity))
+                .then(b.recent.cmp(&a.recent))
+                .then(a.key.cmp(&b.key))
+        });
+        let page: Vec<(u8, Agg)> = scored
+            .into_iter()
+            .skip(req.offset)
+            .take(req.limit)
+            .collect();
+        let (res_sql, res_params) = resurfaced_columns(req.now_ms);
+        let mut top = self.conn.prepare_cached(&format!(
+            "SELECT {QUEUE_COLUMNS}, {res_sql} FROM alerts WHERE rowid = ?"
+        ))?;
+        let mut out = Vec::with_capacity(page.len());
+        for (score, g) in page {
+            let mut p = res_params.clone();
+            p.push(SqlValue::Integer(g.top_rowid));
+            let row = top.query_row(rusqlite::params_from_iter(p), queue_row)?;
+            out.push(GroupRow {
+                group_key: g.key,
+                members: g.members,
+                score,
+                is_path: g.facts.is_path(),
+                stages: g.facts.stages(),
+                vendors: g
+                    .vendors
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                top: row,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Member ids of a group (by key), best first.
+    pub fn group_members(&self, group_key: &str) -> Result<Vec<(String, u8)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, score FROM alerts WHERE group_key = ? \
+             ORDER BY score DESC, severity_rank DESC, sort_time DESC",
+        )?;
+        let rows = stmt.query_map([group_key], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)?.clamp(0, 100) as u8))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
