@@ -5,6 +5,14 @@
 /// single-quoted with embedded single quotes written as `'\''`. Untrusted text is sanitized
 /// first (escape sequences, controls and newlines removed).
 pub fn quote(arg: &str) -> String {
+    // A shell variable made by [`var`]: expanded, double-quoted. Text from an alert cannot
+    // take this form: sanitizing removes the control character that marks it.
+    if let Some(v) = arg.strip_prefix(VAR_MARK)
+        && !v.is_empty()
+        && v.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    {
+        return format!("\"${v}\"");
+    }
     let clean = crate::sanitize::one_line(arg);
     let safe = !clean.is_empty()
         && clean.chars().all(|c| {
@@ -26,6 +34,14 @@ pub fn quote(arg: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+const VAR_MARK: char = '\u{1}';
+
+/// An argument that is the shell variable `name` (upper case and `_`), which the analyst sets
+/// before running the command; [`quote`] writes it as `"$NAME"`.
+pub fn var(name: &str) -> String {
+    format!("{VAR_MARK}{name}")
 }
 
 /// A command line from a program and its arguments, each quoted.
@@ -50,6 +66,10 @@ mod tests {
         assert_eq!(quote("-rf"), "'-rf'");
         // Escapes and newlines never survive.
         assert_eq!(quote("a\x1b]0;t\x07b\nc"), "'ab c'");
+        // Variables we add are expanded; the same text from an alert is not.
+        assert_eq!(quote(&var("RESOURCE_GROUP")), "\"$RESOURCE_GROUP\"");
+        assert_eq!(quote("$RESOURCE_GROUP"), "'$RESOURCE_GROUP'");
+        assert_eq!(quote("\u{1}rm -rf"), "'rm -rf'");
     }
 
     #[test]

@@ -269,7 +269,13 @@ fn cli(cx: &Ctx<'_>) -> Vec<(Tool, String)> {
             )]
         }
         Some(Cloud::Azure) => {
-            let id = cx.alert.resource.id.clone().unwrap_or_else(|| name.clone());
+            let id = cx
+                .alert
+                .resource
+                .id
+                .as_deref()
+                .map(crate::sanitize::one_line)
+                .unwrap_or_else(|| name.clone());
             vec![(
                 Tool::Az,
                 format!(

@@ -354,7 +354,7 @@ fn snippet(cx: &Ctx<'_>, fragment: &str) -> Vec<(Form, String)> {
     vec![(
         Form::Kubernetes,
         format!(
-            "# Merge into each container of {kind} {} in namespace {}:\nspec:\n  template:\n    spec:\n      containers:\n        - name: CONTAINER_NAME\n{indented}",
+            "# Merge into each container of {kind} {} in namespace {} (CONTAINER_NAME: the container's name):\nspec:\n  template:\n    spec:\n      containers:\n        - name: CONTAINER_NAME\n{indented}",
             yaml_string(&name),
             yaml_string(&ns)
         ),

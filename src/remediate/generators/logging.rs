@@ -231,11 +231,17 @@ fn flow_cli(cx: &Ctx<'_>) -> Vec<(Tool, String)> {
                     "flow-log",
                     "create",
                     "--location",
-                    &cx.region().unwrap_or_else(|| "LOCATION".into()),
+                    &cx.region()
+                        .unwrap_or_else(|| crate::remediate::shell::var("LOCATION")),
                     "--name",
                     &format!("{name}-flowlog"),
                     "--nsg",
-                    &cx.alert.resource.id.clone().unwrap_or_else(|| name.clone()),
+                    &cx.alert
+                        .resource
+                        .id
+                        .as_deref()
+                        .map(crate::sanitize::one_line)
+                        .unwrap_or_else(|| name.clone()),
                 ])
             ),
         )],

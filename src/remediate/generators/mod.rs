@@ -362,6 +362,21 @@ pub(crate) fn defines(cx: &Ctx<'_>, g: &Generator, file: &SourceFile) -> bool {
     cx.defined_in(file)
 }
 
+/// The resource group from the Azure id, or the shell variable `RESOURCE_GROUP` and a comment
+/// line asking the analyst to set it.
+pub(crate) fn resource_group(cx: &Ctx<'_>) -> (String, String) {
+    match cx.id_segment("resourceGroups") {
+        Some(rg) => (rg, String::new()),
+        None => (
+            super::shell::var("RESOURCE_GROUP"),
+            format!(
+                "# RESOURCE_GROUP: the resource group of {} (the alert does not name it)\n",
+                cx.name()
+            ),
+        ),
+    }
+}
+
 /// Lines of a file (split on `\n`, so joining with `\n` restores it exactly).
 pub(crate) fn split(text: &str) -> Vec<String> {
     text.split('\n').map(str::to_string).collect()

@@ -334,11 +334,9 @@ fn cli(cx: &Ctx<'_>) -> Vec<(Tool, String)> {
         "# ADMIN_CIDR: the network allowed to reach the port (your VPN or bastion range)\n";
     match cx.cloud {
         Some(Cloud::Azure) => {
-            let rg = cx
-                .id_segment("resourceGroups")
-                .unwrap_or_else(|| "RESOURCE_GROUP".into());
+            let (rg, rg_note) = super::resource_group(cx);
             let mut s = format!(
-                "{header}# RULE_NAME: the inbound Allow rule on port {} listed by the first command\n{}\n",
+                "{header}{rg_note}# RULE_NAME: the inbound Allow rule on port {} listed by the first command\n{}\n",
                 p.iter().map(u16::to_string).collect::<Vec<_>>().join("/"),
                 command(&[
                     "az",

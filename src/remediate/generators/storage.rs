@@ -202,7 +202,7 @@ fn public_snippets(cx: &Ctx<'_>) -> Vec<(Form, String)> {
         Some(Cloud::Azure) => vec![(
             Form::Terraform,
             format!(
-                "# In the azurerm_storage_account for {q}:\n#   allow_nested_items_to_be_public = false\n# and in each of its azurerm_storage_container blocks:\n#   container_access_type = \"private\"\nresource \"azurerm_storage_container\" \"{id}\" {{\n  name                  = \"CONTAINER_NAME\"\n  storage_account_name  = {q}\n  container_access_type = \"private\"\n}}\n"
+                "# In the azurerm_storage_account for {q}:\n  allow_nested_items_to_be_public = false\n\n# and in each azurerm_storage_container of that account:\n  container_access_type = \"private\"\n"
             ),
         )],
         Some(Cloud::Gcp) => vec![(
@@ -233,13 +233,11 @@ fn public_cli(cx: &Ctx<'_>) -> Vec<(Tool, String)> {
     let name = cx.name();
     match cx.cloud {
         Some(Cloud::Azure) => {
-            let rg = cx
-                .id_segment("resourceGroups")
-                .unwrap_or_else(|| "RESOURCE_GROUP".into());
+            let (rg, rg_note) = super::resource_group(cx);
             vec![(
                 Tool::Az,
                 format!(
-                    "{}\n# and for each container that allows public access:\n{}\n",
+                    "{rg_note}{}\n# CONTAINER: each container that allows public access\n{}\n",
                     command(&[
                         "az",
                         "storage",
@@ -260,7 +258,7 @@ fn public_cli(cx: &Ctx<'_>) -> Vec<(Tool, String)> {
                         "--account-name",
                         &name,
                         "--name",
-                        "CONTAINER_NAME",
+                        &crate::remediate::shell::var("CONTAINER"),
                         "--public-access",
                         "off",
                         "--auth-mode",
@@ -521,13 +519,11 @@ fn unencrypted_cli(cx: &Ctx<'_>) -> Vec<(Tool, String)> {
     let name = cx.name();
     match (cx.cloud.as_ref(), cx.kind) {
         (Some(Cloud::Azure), _) => {
-            let rg = cx
-                .id_segment("resourceGroups")
-                .unwrap_or_else(|| "RESOURCE_GROUP".into());
+            let (rg, rg_note) = super::resource_group(cx);
             vec![(
                 Tool::Az,
                 format!(
-                    "# DISK_ENCRYPTION_SET_ID: the id of your disk encryption set\n{}\n",
+                    "{rg_note}# DISK_ENCRYPTION_SET_ID: the id of your disk encryption set\n{}\n",
                     command(&[
                         "az",
                         "disk",
