@@ -47,6 +47,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Export alerts as JSON, CSV or Markdown
     Export(ExportArgs),
+    /// Explain one alert: the AI narrative ([llm] in the config) or the offline narrator
+    Narrate(NarrateArgs),
     /// Fetch what changed from the configured vendor APIs ([[source]] tables)
     Sync(SyncArgs),
     /// Run a vendor API simulator on 127.0.0.1 (prints its connection details, then serves)
@@ -164,6 +166,20 @@ pub struct ShowArgs {
     pub id: String,
     #[arg(long, value_enum, default_value = "text")]
     pub format: ShowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct NarrateArgs {
+    /// The alert id (`<source>:<native id>`); a unique prefix or native id also works
+    pub id: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ShowFormat,
+    /// Use the offline narrator even when a provider is configured
+    #[arg(long)]
+    pub offline: bool,
+    /// Ask the model again even when a cached narrative exists
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,12 +2,14 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
+pub mod llm;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
 use crate::store::SortKey;
@@ -48,6 +50,8 @@ pub struct Config {
     pub filter: String,
     /// Vendor tenants to sync (`[[source]]` tables).
     pub sources: Vec<SourceConfig>,
+    /// The narrative's model (`[llm]`); provider `none` is the offline narrator.
+    pub llm: LlmConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -59,6 +63,7 @@ struct File {
     queue: Option<Queue>,
     #[serde(default)]
     source: Vec<sources::RawSource>,
+    llm: Option<llm::RawLlm>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +131,7 @@ impl Config {
             limit: 50,
             filter: String::new(),
             sources: Vec::new(),
+            llm: LlmConfig::default(),
             path: None,
         })
     }
@@ -195,12 +201,19 @@ impl Config {
         }
         let sources = sources::resolve(user.source, private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let llm = llm::resolve(
+            user.llm.unwrap_or_default().over(defaults.llm.unwrap_or_default()),
+            private,
+            shown,
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
             limit: limit as usize,
             filter,
             sources,
+            llm,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -282,7 +295,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `source`, `llm`"
         );
     }
 

@@ -11,6 +11,12 @@ use super::StoreError;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("migrations/0001_init.sql")),
     ("0002_sources", include_str!("migrations/0002_sources.sql")),
+    // Temporarily the third entry on this branch: 0003 comes from another branch and goes
+    // before this one at merge.
+    (
+        "0004_narratives",
+        include_str!("migrations/0004_narratives.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

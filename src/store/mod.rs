@@ -5,6 +5,7 @@
 
 mod alerts;
 mod migrate;
+mod narratives;
 mod sources;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use alerts::{ImportStats, ListRequest, QueueRow, SortKey, StatusChange, StoredAlert};
+pub use narratives::LlmCallRecord;
 pub use sources::SourceState;
 
 #[derive(Debug, thiserror::Error)]
