@@ -111,7 +111,7 @@ impl MessageStream {
             Err(e) => {
                 return Err(ProviderError::Stream(format!(
                     "an event is not JSON ({e}): {}",
-                    crate::sources::api::transport::snippet(data.as_bytes())
+                    crate::sources::api::snippet(data.as_bytes())
                 )));
             }
         };

@@ -232,7 +232,7 @@ impl StreamState {
         let v: serde_json::Value = serde_json::from_str(data).map_err(|e| {
             ProviderError::Stream(format!(
                 "a stream chunk is not JSON ({e}): {}",
-                crate::sources::api::transport::snippet(data.as_bytes())
+                crate::sources::api::snippet(data.as_bytes())
             ))
         })?;
         if let Some(err) = v.get("error") {
@@ -283,7 +283,7 @@ fn parse_whole(body: &[u8]) -> Result<Completion, ProviderError> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ProviderError::Stream(format!(
             "the response is not JSON ({e}): {}",
-            crate::sources::api::transport::snippet(body)
+            crate::sources::api::snippet(body)
         ))
     })?;
     let mut st = StreamState::default();
@@ -334,7 +334,7 @@ pub(super) fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
     {
         return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
-    crate::sources::api::transport::retry_after(headers, SystemTime::now())
+    crate::sources::api::retry_after(headers, SystemTime::now())
 }
 
 /// Map a non-2xx response to an error (OpenAI and Anthropic error bodies).
@@ -343,7 +343,7 @@ pub(super) fn http_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Provi
     let err = v.as_ref().and_then(|v| v.get("error"));
     let message = match err {
         Some(e) => error_message(e),
-        None => crate::sources::api::transport::snippet(body),
+        None => crate::sources::api::snippet(body),
     };
     let code = err
         .and_then(|e| e.get("code").or_else(|| e.get("type")))
