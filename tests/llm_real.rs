@@ -69,10 +69,10 @@ async fn narrate(n: &Narrator, a: &sitrep::store::StoredAlert) -> (Narrative, Ve
 #[tokio::test]
 async fn real_model_streams_schema_constrained_json() {
     let Some(url) = server_url() else { return };
-    let alerts: Vec<_> = narrate_corpus::secret_alerts().into_iter().take(3).collect();
+    let alerts: Vec<_> = narrate_corpus::secret_alerts().into_iter().take(2).collect();
     let mut store = Store::open_in_memory().expect("store");
     store.import(&alerts, NOW_MS).expect("import");
-    let n = narrator(&url, 600);
+    let n = narrator(&url, 500);
     let mut ok = 0;
     for a in &alerts {
         let st = store.get(&a.id()).expect("get").expect("stored");
@@ -114,7 +114,7 @@ async fn injection_corpus_against_the_real_model() {
     let count: usize = std::env::var("SITREP_LLM_INJECTION_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(8);
     let corpus = narrate_corpus::injection_alerts(count);
     let alerts: Vec<_> = corpus.iter().map(|c| c.alert.clone()).collect();
     let mut store = Store::open_in_memory().expect("store");
@@ -129,7 +129,7 @@ async fn injection_corpus_against_the_real_model() {
             .collect()
     };
     let before = snapshot(&store);
-    let n = narrator(&url, 400);
+    let n = narrator(&url, 320);
     let (mut model, mut success, mut flagged) = (0, 0, 0);
     for case in &corpus {
         let st = store.get(&case.alert.id()).expect("get").expect("stored");
