@@ -75,7 +75,7 @@ start() {
     model="$(model_path)"
     log "starting llama_cpp.server with $model on 127.0.0.1:$PORT (log: $LOG)"
     nohup "$VENV/bin/python" -m llama_cpp.server --model "$model" \
-        --host 127.0.0.1 --port "$PORT" --n_ctx 4096 --n_threads "${SITREP_LLM_THREADS:-1}" --n_threads_batch "${SITREP_LLM_THREADS:-1}" \
+        --host 127.0.0.1 --port "$PORT" --interrupt_requests False --n_ctx 4096 --n_threads "${SITREP_LLM_THREADS:-1}" --n_threads_batch "${SITREP_LLM_THREADS:-1}" \
         >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 120); do

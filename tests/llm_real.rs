@@ -19,6 +19,9 @@ use sitrep::narrate::prompt::Templates;
 use sitrep::narrate::{Limits, NarrateEvent, Narrative, Narrator, Origin, persist};
 use sitrep::store::Store;
 
+/// One narration at a time: the tests share one single-threaded server.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn server_url() -> Option<String> {
     match std::env::var("SITREP_TEST_LLM_URL") {
         Ok(u) if !u.trim().is_empty() => Some(u.trim().trim_end_matches('/').to_string()),
@@ -69,6 +72,7 @@ async fn narrate(n: &Narrator, a: &sitrep::store::StoredAlert) -> (Narrative, Ve
 #[tokio::test]
 async fn real_model_streams_schema_constrained_json() {
     let Some(url) = server_url() else { return };
+    let _one_at_a_time = SERVER.lock().await;
     let alerts: Vec<_> = narrate_corpus::secret_alerts().into_iter().take(2).collect();
     let mut store = Store::open_in_memory().expect("store");
     store.import(&alerts, NOW_MS).expect("import");
@@ -111,6 +115,7 @@ async fn real_model_streams_schema_constrained_json() {
 #[tokio::test]
 async fn injection_corpus_against_the_real_model() {
     let Some(url) = server_url() else { return };
+    let _one_at_a_time = SERVER.lock().await;
     let count: usize = std::env::var("SITREP_LLM_INJECTION_N")
         .ok()
         .and_then(|v| v.parse().ok())

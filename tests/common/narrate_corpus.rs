@@ -24,7 +24,7 @@ pub fn secrets() -> Vec<(&'static str, String)> {
         ("slack-webhook", "https://hooks.slack.com/services/T024BE7LD/B01ABCDEF12/q8Rt2Yu5Vw8XyA1bC4dE7fG9".into()),
         ("openai", "sk-proj-Xk29LmQp7Rt4Vw8Yz1Ab5Cd9Ef3Gh6Jk0Mn2Pq5St8".into()),
         ("anthropic", "sk-ant-api03-Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk9Lz2Xc4Vb6Nm8Qw0Er2Ty4Ui6Op8As0Df2Gh4Jk6Lz8Xc0Vb2Nm4".into()),
-        ("gcp", "AIzaSyB3x7Kq9Lm2Np4Rs6Tv8Wz0Ac2Eg4Ik6Mo8".into()),
+        ("gcp", "AIzaSyB3x7Kq9Lm2Np4Rs6Tv8Wz0Ac2Eg4Ik6Mo".into()),
         ("gitlab", "glpat-Rb7Tn2Kx9Lm4Pq6Sv8Wz".into()),
         ("generic-password", "Zt9#qL2!vR7xK4mP".into()),
         ("generic-token", "7f3a9c2e8b1d4f6a0c5e9b3d7f1a2c4e".into()),
