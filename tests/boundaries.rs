@@ -18,7 +18,9 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn data_layers_never_import_terminal_libraries() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut offenders = Vec::new();
-    for layer in ["domain", "sources", "store", "triage", "sim", "config", "narrate"] {
+    for layer in [
+        "domain", "sources", "store", "triage", "sim", "config", "narrate",
+    ] {
         let mut files = Vec::new();
         rust_files(&src.join(layer), &mut files);
         assert!(!files.is_empty(), "no files under src/{layer}");

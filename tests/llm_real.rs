@@ -73,7 +73,10 @@ async fn narrate(n: &Narrator, a: &sitrep::store::StoredAlert) -> (Narrative, Ve
 async fn real_model_streams_schema_constrained_json() {
     let Some(url) = server_url() else { return };
     let _one_at_a_time = SERVER.lock().await;
-    let alerts: Vec<_> = narrate_corpus::secret_alerts().into_iter().take(2).collect();
+    let alerts: Vec<_> = narrate_corpus::secret_alerts()
+        .into_iter()
+        .take(2)
+        .collect();
     let mut store = Store::open_in_memory().expect("store");
     store.import(&alerts, NOW_MS).expect("import");
     let n = narrator(&url, 500);
@@ -89,7 +92,10 @@ async fn real_model_streams_schema_constrained_json() {
             "{}: {} delta(s), calls: {:?}",
             a.id(),
             deltas,
-            out.calls.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>()
+            out.calls
+                .iter()
+                .map(|c| c.outcome.as_str())
+                .collect::<Vec<_>>()
         );
         // The protocol worked: the server streamed, and each call got a reply that was
         // validated (never a transport or stream error).
@@ -108,8 +114,14 @@ async fn real_model_streams_schema_constrained_json() {
         }
         persist(&mut store, &n, &st, &out, NOW_MS).expect("persist");
     }
-    eprintln!("real model: {ok}/{} narratives passed schema validation", alerts.len());
-    assert!(ok >= 1, "the grammar-constrained model never produced a valid narrative");
+    eprintln!(
+        "real model: {ok}/{} narratives passed schema validation",
+        alerts.len()
+    );
+    assert!(
+        ok >= 1,
+        "the grammar-constrained model never produced a valid narrative"
+    );
 }
 
 #[tokio::test]
@@ -165,5 +177,8 @@ async fn injection_corpus_against_the_real_model() {
         corpus.len(),
         before.iter().zip(&after).filter(|(b, a)| b != a).count()
     );
-    assert_eq!(before, after, "a narrative changed an alert's status or history");
+    assert_eq!(
+        before, after,
+        "a narrative changed an alert's status or history"
+    );
 }

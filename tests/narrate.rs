@@ -13,7 +13,9 @@ use sitrep::domain::{Alert, Status};
 use sitrep::narrate::anthropic::Anthropic;
 use sitrep::narrate::openai::{Flavor, OpenAi};
 use sitrep::narrate::prompt::Templates;
-use sitrep::narrate::{Limits, NarrateEvent, Narrative, Narrator, Origin, offline_narrative, persist};
+use sitrep::narrate::{
+    Limits, NarrateEvent, Narrative, Narrator, Origin, offline_narrative, persist,
+};
 use sitrep::sim::server::llm::{self, LlmFault, LlmSimHandle};
 use sitrep::store::{Store, StoredAlert};
 
@@ -93,13 +95,20 @@ async fn openai_stream_produces_a_validated_grounded_narrative() {
     assert!(matches!(out.origin, Origin::Model { .. }));
     assert!(out.ungrounded.is_empty(), "{:?}", out.ungrounded);
     assert!(out.body.summary.contains("Security group allows SSH"));
-    let deltas = evs.iter().filter(|e| matches!(e, NarrateEvent::Delta(_))).count();
+    let deltas = evs
+        .iter()
+        .filter(|e| matches!(e, NarrateEvent::Delta(_)))
+        .count();
     assert!(deltas > 3, "streamed in pieces: {deltas}");
     let req = &sim.state.captured().await[0];
     let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
     assert_eq!(body["stream"], true);
     assert_eq!(body["response_format"]["type"], "json_schema");
-    assert!(req.headers.iter().any(|(k, v)| k == "authorization" && v == "Bearer sim-key"));
+    assert!(
+        req.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer sim-key")
+    );
 }
 
 #[tokio::test]
@@ -111,7 +120,11 @@ async fn anthropic_events_stream_too() {
     assert_eq!(out.unavailable, None, "{out:?}");
     let req = &sim.state.captured().await[0];
     assert_eq!(req.path, "/v1/messages");
-    assert!(req.headers.iter().any(|(k, v)| k == "x-api-key" && v == "sim-key"));
+    assert!(
+        req.headers
+            .iter()
+            .any(|(k, v)| k == "x-api-key" && v == "sim-key")
+    );
     assert!(req.headers.iter().any(|(k, _)| k == "anthropic-version"));
 }
 
@@ -120,7 +133,11 @@ async fn transient_faults_are_retried_politely() {
     for make in [openai as fn(&LlmSimHandle) -> Narrator, anthropic] {
         let sim = llm::start(
             0,
-            vec![LlmFault::RateLimit { secs: 1 }, LlmFault::ServerError, LlmFault::BrokenStream],
+            vec![
+                LlmFault::RateLimit { secs: 1 },
+                LlmFault::ServerError,
+                LlmFault::BrokenStream,
+            ],
         )
         .await
         .expect("sim");
@@ -133,12 +150,16 @@ async fn transient_faults_are_retried_politely() {
         assert!(reason.contains("stream broken"), "{reason}");
         assert_eq!(out.calls.len(), 3);
         assert_eq!(
-            sim.state.early_requests.load(std::sync::atomic::Ordering::SeqCst),
+            sim.state
+                .early_requests
+                .load(std::sync::atomic::Ordering::SeqCst),
             0,
             "no request before Retry-After allowed it"
         );
         // Within the budget, the narrative arrives.
-        sim.state.push(&[LlmFault::ServerError, LlmFault::BrokenStream]).await;
+        sim.state
+            .push(&[LlmFault::ServerError, LlmFault::BrokenStream])
+            .await;
         let (out, _) = narrate(&make(&sim), &a).await;
         assert_eq!(out.unavailable, None, "{out:?}");
         assert_eq!(out.calls.len(), 3);
@@ -162,12 +183,21 @@ async fn quota_errors_are_not_retried_and_invalid_json_gets_one_retry() {
     assert!(out.calls[0].outcome.starts_with("invalid:"));
     let retry: serde_json::Value =
         serde_json::from_slice(&sim.state.captured().await[2].body).expect("json");
-    assert_eq!(retry["messages"].as_array().map(Vec::len), Some(4), "correction turn sent");
+    assert_eq!(
+        retry["messages"].as_array().map(Vec::len),
+        Some(4),
+        "correction turn sent"
+    );
 
-    sim.state.push(&[LlmFault::InvalidJson, LlmFault::InvalidJson]).await;
+    sim.state
+        .push(&[LlmFault::InvalidJson, LlmFault::InvalidJson])
+        .await;
     let (out, _) = narrate(&n, &a).await;
     assert!(out.is_offline());
-    assert!(out.to_text().contains("narrative unavailable: the model's reply was invalid twice"));
+    assert!(
+        out.to_text()
+            .contains("narrative unavailable: the model's reply was invalid twice")
+    );
 }
 
 #[tokio::test]
@@ -238,7 +268,11 @@ async fn zero_secret_bytes_in_outgoing_requests() {
         captured.len(),
         leaked.len()
     );
-    assert!(leaked.is_empty(), "secret bytes sent:\n{}", leaked.join("\n"));
+    assert!(
+        leaked.is_empty(),
+        "secret bytes sent:\n{}",
+        leaked.join("\n")
+    );
     // Nor in the cache or the call records.
     let db_dump = {
         let mut text = String::new();
@@ -250,7 +284,10 @@ async fn zero_secret_bytes_in_outgoing_requests() {
         text
     };
     for (kind, secret) in narrate_corpus::secrets() {
-        assert!(leaks(db_dump.as_bytes(), &secret).is_empty(), "{kind} in llm_calls");
+        assert!(
+            leaks(db_dump.as_bytes(), &secret).is_empty(),
+            "{kind} in llm_calls"
+        );
     }
 }
 
@@ -267,14 +304,19 @@ async fn injection_corpus_never_changes_a_status_or_yields_an_action() {
         })
         .collect();
     // The simulator plays a model that fully obeys every injection.
-    let sim = llm::start(0, vec![LlmFault::Obey; corpus.len()]).await.expect("sim");
+    let sim = llm::start(0, vec![LlmFault::Obey; corpus.len()])
+        .await
+        .expect("sim");
     let n = openai(&sim);
     let mut flagged = 0;
     for a in &alerts {
         let st = stored(&s, a);
         let (out, _) = narrate(&n, &st).await;
         assert_eq!(out.unavailable, None);
-        if out.ungrounded.iter().any(|u| u.contains("attacker") || u.contains("evil"))
+        if out
+            .ungrounded
+            .iter()
+            .any(|u| u.contains("attacker") || u.contains("evil"))
             && out.ungrounded.iter().any(|u| u.contains("CVE-2021-44228"))
         {
             flagged += 1;
@@ -289,14 +331,26 @@ async fn injection_corpus_never_changes_a_status_or_yields_an_action() {
         })
         .collect();
     assert_eq!(before, after, "a narrative changed an alert");
-    assert_eq!(flagged, alerts.len(), "every obeying narrative is flagged ungrounded");
+    assert_eq!(
+        flagged,
+        alerts.len(),
+        "every obeying narrative is flagged ungrounded"
+    );
 }
 
 #[test]
 fn every_alert_has_an_offline_narrative() {
     let mut alerts = narrate_corpus::secret_alerts();
-    alerts.extend(narrate_corpus::injection_alerts(24).into_iter().map(|c| c.alert));
-    alerts.push(Alert::new(sitrep::domain::Vendor::Orca, "bare", serde_json::json!({})));
+    alerts.extend(
+        narrate_corpus::injection_alerts(24)
+            .into_iter()
+            .map(|c| c.alert),
+    );
+    alerts.push(Alert::new(
+        sitrep::domain::Vendor::Orca,
+        "bare",
+        serde_json::json!({}),
+    ));
     let s = store_with(&alerts);
     for a in &alerts {
         let n = offline_narrative(&stored(&s, a));
@@ -339,14 +393,23 @@ async fn cli_narrate_offline_by_default_and_escapes_never_reach_stdout() {
     // No provider: the offline narrator, said plainly.
     let sb = sandbox(std::slice::from_ref(&a), "");
     let out = run_cli(&sb, &["narrate", &id]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("[offline narrator: built from the alert's fields, no AI model]"), "{text}");
+    assert!(
+        text.contains("[offline narrator: built from the alert's fields, no AI model]"),
+        "{text}"
+    );
     drop(sb);
 
     // A model whose reply carries escape sequences, in both output formats.
     for provider in ["openai-compatible", "anthropic"] {
-        let sim = llm::start(0, vec![LlmFault::Escapes, LlmFault::Escapes]).await.expect("sim");
+        let sim = llm::start(0, vec![LlmFault::Escapes, LlmFault::Escapes])
+            .await
+            .expect("sim");
         let base = if provider == "anthropic" {
             sim.base_url.clone()
         } else {
@@ -358,7 +421,11 @@ async fn cli_narrate_offline_by_default_and_escapes_never_reach_stdout() {
         let sb = sandbox(std::slice::from_ref(&a), &toml);
         for (i, format) in ["text", "json"].into_iter().enumerate() {
             let out = run_cli(&sb, &["narrate", &id, "--format", format, "--refresh"]).await;
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert!(
                 dangerous_bytes(&out.stdout).is_empty(),
                 "{provider} {format}: {:?}",

@@ -759,11 +759,13 @@ fn narrate(
     };
     match a.format {
         ShowFormat::Text => {
-            let head = format!("{} — {}\n", sanitize::one_line(&stored.id), sanitize::one_line(&stored.alert.title));
+            let head = format!(
+                "{} — {}\n",
+                sanitize::one_line(&stored.id),
+                sanitize::one_line(&stored.alert.title)
+            );
             env.out.write_all(head.as_bytes()).map_err(io_err)?;
-            env.out
-                .write_all(n.to_text().as_bytes())
-                .map_err(io_err)
+            env.out.write_all(n.to_text().as_bytes()).map_err(io_err)
         }
         ShowFormat::Json => {
             let mut v = serde_json::to_value(n.sanitized())

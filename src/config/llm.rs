@@ -187,9 +187,12 @@ pub(super) fn resolve(
         ..LlmConfig::default()
     };
     if let Some(t) = r.timeout {
-        c.timeout = parse_duration(&t)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| (at("timeout"), format!("'{}' is not a duration (like 90s, 5m)", one(&t))))?;
+        c.timeout = parse_duration(&t).filter(|d| !d.is_zero()).ok_or_else(|| {
+            (
+                at("timeout"),
+                format!("'{}' is not a duration (like 90s, 5m)", one(&t)),
+            )
+        })?;
     }
     if let Some(n) = r.max_tokens {
         if !(16..=100_000).contains(&n) {
@@ -248,7 +251,12 @@ pub(super) fn resolve(
         .base_url
         .filter(|u| !u.trim().is_empty())
         .or_else(|| provider.default_base_url().map(str::to_string))
-        .ok_or_else(|| (at("base_url"), format!("is required for provider '{}'", one(&provider_s))))?;
+        .ok_or_else(|| {
+            (
+                at("base_url"),
+                format!("is required for provider '{}'", one(&provider_s)),
+            )
+        })?;
     let base = base.trim().trim_end_matches('/').to_string();
     let loopback = base.starts_with("http://127.")
         || base.starts_with("http://localhost")
@@ -269,7 +277,10 @@ pub(super) fn resolve(
             c.model = c.deployment.clone().unwrap_or_default();
         }
         if c.model.is_empty() {
-            return Err((at("model"), format!("is required for provider '{}'", one(&provider_s))));
+            return Err((
+                at("model"),
+                format!("is required for provider '{}'", one(&provider_s)),
+            ));
         }
     }
     if provider == ProviderKind::AzureOpenAi && c.api_version.is_some() && c.deployment.is_none() {
@@ -285,7 +296,10 @@ pub(super) fn resolve(
     if needs_key && c.api_key.is_none() {
         return Err((
             at("api_key"),
-            format!("is required for provider '{}' (e.g. api_key = {{ env = \"VAR\" }})", one(&provider_s)),
+            format!(
+                "is required for provider '{}' (e.g. api_key = {{ env = \"VAR\" }})",
+                one(&provider_s)
+            ),
         ));
     }
     Ok(c)
@@ -334,11 +348,15 @@ mod tests {
             "config file c.toml: [llm] api_key: is required for provider 'openai' (e.g. api_key = { env = \"VAR\" })"
         );
         assert_eq!(
-            e("[llm]\nprovider = \"vllm\"\nbase_url = \"http://10.0.0.5:8000/v1\"\nmodel = \"m\"\n"),
+            e(
+                "[llm]\nprovider = \"vllm\"\nbase_url = \"http://10.0.0.5:8000/v1\"\nmodel = \"m\"\n"
+            ),
             "config file c.toml: [llm] base_url: 'http://10.0.0.5:8000/v1' must be an https:// URL (plain http only for loopback)"
         );
         assert_eq!(
-            e("[llm]\nprovider = \"anthropic\"\nmodel = \"claude\"\napi_key = \"sk-ant-api03-xyz\"\n"),
+            e(
+                "[llm]\nprovider = \"anthropic\"\nmodel = \"claude\"\napi_key = \"sk-ant-api03-xyz\"\n"
+            ),
             "config file c.toml: [llm] api_key: c.toml holds a secret but is readable by group or others; run chmod 600 on it, or use { env = \"VAR\" }"
         );
         assert_eq!(

@@ -202,7 +202,9 @@ impl Config {
         let sources = sources::resolve(user.source, private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
         let llm = llm::resolve(
-            user.llm.unwrap_or_default().over(defaults.llm.unwrap_or_default()),
+            user.llm
+                .unwrap_or_default()
+                .over(defaults.llm.unwrap_or_default()),
             private,
             shown,
         )

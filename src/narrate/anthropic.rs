@@ -17,7 +17,12 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
-    pub fn new(http: reqwest::Client, base_url: &str, model: &str, key: Option<Secret>) -> Anthropic {
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        model: &str,
+        key: Option<Secret>,
+    ) -> Anthropic {
         Anthropic {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -38,7 +43,8 @@ impl Anthropic {
         let mut messages = vec![serde_json::json!({"role": "user", "content": req.user})];
         if let Some((previous, why)) = &req.correction {
             messages.push(serde_json::json!({"role": "assistant", "content": previous}));
-            messages.push(serde_json::json!({"role": "user", "content": super::correction_text(why)}));
+            messages
+                .push(serde_json::json!({"role": "user", "content": super::correction_text(why)}));
         }
         serde_json::json!({
             "model": self.model,
@@ -138,14 +144,18 @@ impl MessageStream {
                 let err = v.get("error").cloned().unwrap_or(v.clone());
                 let etype = err.get("type").and_then(|t| t.as_str()).unwrap_or("");
                 let msg = error_message(&err);
-                return Err(if etype == "overloaded_error" || etype == "rate_limit_error" {
-                    ProviderError::RateLimited {
-                        status: 529,
-                        retry_after: None,
-                    }
-                } else {
-                    ProviderError::Stream(format!("the server reported an error mid-stream: {msg}"))
-                });
+                return Err(
+                    if etype == "overloaded_error" || etype == "rate_limit_error" {
+                        ProviderError::RateLimited {
+                            status: 529,
+                            retry_after: None,
+                        }
+                    } else {
+                        ProviderError::Stream(format!(
+                            "the server reported an error mid-stream: {msg}"
+                        ))
+                    },
+                );
             }
             // message_start, content_block_start/stop, ping
             _ => {}
@@ -192,18 +202,39 @@ mod tests {
         let mut st = MessageStream::default();
         let sink = |_: &str| {};
         let evs = [
-            ("message_start", r#"{"type":"message_start","message":{"usage":{"input_tokens":3}}}"#),
-            ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            (
+                "message_start",
+                r#"{"type":"message_start","message":{"usage":{"input_tokens":3}}}"#,
+            ),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            ),
             ("ping", r#"{"type":"ping"}"#),
-            ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"{\"a\""}}"#),
-            ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":":1}"}}"#),
-            ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-            ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}"#),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"{\"a\""}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":":1}"}}"#,
+            ),
+            (
+                "content_block_stop",
+                r#"{"type":"content_block_stop","index":0}"#,
+            ),
+            (
+                "message_delta",
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}"#,
+            ),
         ];
         for (n, d) in evs {
             assert!(!st.event(Some(n), d, &sink).expect("ok"));
         }
-        assert!(st.event(Some("message_stop"), r#"{"type":"message_stop"}"#, &sink).expect("ok"));
+        assert!(
+            st.event(Some("message_stop"), r#"{"type":"message_stop"}"#, &sink)
+                .expect("ok")
+        );
         let c = st.completion();
         assert_eq!(c.text, "{\"a\":1}");
         assert_eq!(c.finish.as_deref(), Some("end_turn"));
@@ -232,7 +263,12 @@ mod tests {
 
     #[test]
     fn url_and_body() {
-        let a = Anthropic::new(reqwest::Client::new(), "https://api.anthropic.com/", "claude-x", None);
+        let a = Anthropic::new(
+            reqwest::Client::new(),
+            "https://api.anthropic.com/",
+            "claude-x",
+            None,
+        );
         assert_eq!(a.url(), "https://api.anthropic.com/v1/messages");
         let b = a.body(&ChatRequest {
             system: "s".into(),

@@ -164,13 +164,18 @@ impl Narrative {
         b.attack_path = b.attack_path.as_deref().map(|p| clean(p).into_owned());
         for a in &mut b.actions {
             a.step = clean(&a.step).into_owned();
-            a.command = a
-                .command
-                .as_deref()
-                .map(crate::sanitize::one_line);
+            a.command = a.command.as_deref().map(crate::sanitize::one_line);
         }
-        b.evidence = b.evidence.iter().map(|e| crate::sanitize::one_line(e)).collect();
-        n.ungrounded = n.ungrounded.iter().map(|e| crate::sanitize::one_line(e)).collect();
+        b.evidence = b
+            .evidence
+            .iter()
+            .map(|e| crate::sanitize::one_line(e))
+            .collect();
+        n.ungrounded = n
+            .ungrounded
+            .iter()
+            .map(|e| crate::sanitize::one_line(e))
+            .collect();
         n.unavailable = n.unavailable.as_deref().map(crate::sanitize::one_line);
         n
     }
@@ -216,11 +221,16 @@ impl LlmCall {
 /// What the narrator tells the UI while it works.
 #[derive(Debug, Clone)]
 pub enum NarrateEvent {
-    Started { label: String },
+    Started {
+        label: String,
+    },
     /// Reply text as it streams in (sanitized).
     Delta(String),
     Done(Narrative),
-    Failed { reason: String, fallback: Narrative },
+    Failed {
+        reason: String,
+        fallback: Narrative,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -415,12 +425,9 @@ impl Narrator {
     pub fn label(&self) -> String {
         match &self.inner.provider {
             None => "offline narrator".into(),
-            Some(p) => crate::sanitize::one_line(&format!(
-                "{} {} @ {}",
-                p.name(),
-                p.model(),
-                p.host()
-            )),
+            Some(p) => {
+                crate::sanitize::one_line(&format!("{} {} @ {}", p.name(), p.model(), p.host()))
+            }
         }
     }
 

@@ -13,8 +13,7 @@ pub const OFFLINE_VERSION: &str = "offline-v1";
 /// Quote for a POSIX shell (commands are shown, never run).
 fn sh(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
     {
         s.to_string()
@@ -167,7 +166,9 @@ pub fn offline_narrative(stored: &StoredAlert) -> Narrative {
             Category::Identity => "An identity or permission is broader than needed.".into(),
             Category::Runtime => "Suspicious behaviour was observed at run time.".into(),
             Category::Network => "Network reachability is broader than needed.".into(),
-            Category::Data => "Sensitive data is stored or exposed without the expected protection.".into(),
+            Category::Data => {
+                "Sensitive data is stored or exposed without the expected protection.".into()
+            }
             Category::Other(_) => "The vendor gave no policy or description.".into(),
         },
     };
@@ -175,7 +176,10 @@ pub fn offline_narrative(stored: &StoredAlert) -> Narrative {
     // Attack path: exposure and exploitability chained, or the vendor's own context.
     let attack_path = if a.attack_context.is_some() {
         evidence.push("attack_context".into());
-        Some("The vendor supplied attack-path context for this finding; see the evidence tab.".to_string())
+        Some(
+            "The vendor supplied attack-path context for this finding; see the evidence tab."
+                .to_string(),
+        )
     } else if a.exposure.internet_facing == Some(true) && !a.cves.is_empty() {
         Some("Internet exposure combined with known vulnerabilities: an external attacker could reach and exploit the workload.".into())
     } else {
@@ -255,10 +259,20 @@ fn inspect_command(stored: &StoredAlert) -> Option<String> {
                     "aws s3api get-public-access-block --bucket {}",
                     sh(bucket)
                 ))
-            } else if let Some(sg) = id.rsplit(['/', ':']).next().filter(|s| s.starts_with("sg-")) {
-                Some(format!("aws ec2 describe-security-groups --group-ids {}", sh(sg)))
+            } else if let Some(sg) = id
+                .rsplit(['/', ':'])
+                .next()
+                .filter(|s| s.starts_with("sg-"))
+            {
+                Some(format!(
+                    "aws ec2 describe-security-groups --group-ids {}",
+                    sh(sg)
+                ))
             } else if let Some(i) = id.rsplit(['/', ':']).next().filter(|s| s.starts_with("i-")) {
-                Some(format!("aws ec2 describe-instances --instance-ids {}", sh(i)))
+                Some(format!(
+                    "aws ec2 describe-instances --instance-ids {}",
+                    sh(i)
+                ))
             } else if id.starts_with("arn:") {
                 Some(format!(
                     "aws resourcegroupstaggingapi get-resources --resource-arn-list {}",
@@ -302,7 +316,11 @@ mod tests {
         let n = offline_narrative(&s);
         assert_eq!(n, offline_narrative(&s));
         assert!(n.is_offline());
-        assert!(n.body.summary.starts_with("High misconfiguration finding from Wiz"));
+        assert!(
+            n.body
+                .summary
+                .starts_with("High misconfiguration finding from Wiz")
+        );
         assert!(n.body.impact.contains("internet"));
         assert!(n.body.impact.contains("CVE-2024-3094"));
         assert!(n.body.impact.contains("production"));
@@ -317,7 +335,12 @@ mod tests {
         let mut a = Alert::new(Vendor::Orca, "x'; rm -rf / #", serde_json::json!({}));
         a.title = "bad \x1b[2J title".into();
         let n = offline_narrative(&stored(a));
-        let show = n.body.actions.last().and_then(|x| x.command.clone()).expect("cmd");
+        let show = n
+            .body
+            .actions
+            .last()
+            .and_then(|x| x.command.clone())
+            .expect("cmd");
         assert_eq!(show, "sitrep show 'orca:x'\\''; rm -rf / #'");
         assert!(!n.to_text().contains('\x1b'));
     }

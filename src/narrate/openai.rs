@@ -116,7 +116,8 @@ impl OpenAi {
         ];
         if let Some((previous, why)) = &req.correction {
             messages.push(serde_json::json!({"role": "assistant", "content": previous}));
-            messages.push(serde_json::json!({"role": "user", "content": super::correction_text(why)}));
+            messages
+                .push(serde_json::json!({"role": "user", "content": super::correction_text(why)}));
         }
         let model = match &self.flavor {
             Flavor::Azure {
@@ -183,7 +184,10 @@ impl OpenAi {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if is_json {
-            let body = resp.bytes().await.map_err(|e| ProviderError::Stream(describe(&e)))?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| ProviderError::Stream(describe(&e)))?;
             let c = parse_whole(&body)?;
             on_delta(&c.text);
             return Ok(c);
@@ -245,11 +249,17 @@ impl StreamState {
         if let Some(choices) = v.get("choices").and_then(|c| c.as_array()) {
             for ch in choices {
                 let delta = ch.get("delta").or_else(|| ch.get("message"));
-                if let Some(t) = delta.and_then(|d| d.get("content")).and_then(|c| c.as_str()) {
+                if let Some(t) = delta
+                    .and_then(|d| d.get("content"))
+                    .and_then(|c| c.as_str())
+                {
                     self.text.push_str(t);
                     on_delta(t);
                 }
-                if let Some(r) = delta.and_then(|d| d.get("refusal")).and_then(|c| c.as_str()) {
+                if let Some(r) = delta
+                    .and_then(|d| d.get("refusal"))
+                    .and_then(|c| c.as_str())
+                {
                     self.refusal.push_str(r);
                 }
                 if let Some(f) = ch.get("finish_reason").and_then(|f| f.as_str()) {
@@ -448,12 +458,18 @@ mod tests {
             },
             "https://r.openai.azure.com",
         );
-        assert_eq!(v1.url(), "https://r.openai.azure.com/openai/v1/chat/completions");
+        assert_eq!(
+            v1.url(),
+            "https://r.openai.azure.com/openai/v1/chat/completions"
+        );
         let l = client(Flavor::Compatible, "http://127.0.0.1:8080/v1")
             .with_format(ResponseFormat::JsonObject);
         assert_eq!(l.body(&req())["max_tokens"], 100);
         assert_eq!(l.body(&req())["response_format"]["type"], "json_object");
-        assert_eq!(l.body(&req())["response_format"]["schema"]["type"], "object");
+        assert_eq!(
+            l.body(&req())["response_format"]["schema"]["type"],
+            "object"
+        );
         assert_eq!(l.host(), "127.0.0.1:8080");
     }
 
@@ -465,18 +481,28 @@ mod tests {
         assert!(!st
             .event(r#"{"choices":[{"delta":{"role":"assistant","content":"{\"a\""},"finish_reason":null}]}"#, &sink)
             .expect("ok"));
-        assert!(!st
-            .event(r#"{"choices":[{"delta":{"content":":1}"},"finish_reason":"stop"}]}"#, &sink)
-            .expect("ok"));
-        assert!(!st.event(r#"{"choices":null,"usage":{"total_tokens":3}}"#, &sink).expect("ok"));
+        assert!(
+            !st.event(
+                r#"{"choices":[{"delta":{"content":":1}"},"finish_reason":"stop"}]}"#,
+                &sink
+            )
+            .expect("ok")
+        );
+        assert!(
+            !st.event(r#"{"choices":null,"usage":{"total_tokens":3}}"#, &sink)
+                .expect("ok")
+        );
         assert!(st.event("[DONE]", &sink).expect("ok"));
         let c = st.finish().expect("done");
         assert_eq!(c.text, "{\"a\":1}");
         assert_eq!(c.finish.as_deref(), Some("stop"));
         assert_eq!(*seen.lock().expect("lock"), "{\"a\":1}");
         let mut r = StreamState::default();
-        r.event(r#"{"choices":[{"delta":{"refusal":"no"},"finish_reason":"stop"}]}"#, &sink)
-            .expect("ok");
+        r.event(
+            r#"{"choices":[{"delta":{"refusal":"no"},"finish_reason":"stop"}]}"#,
+            &sink,
+        )
+        .expect("ok");
         assert!(matches!(r.finish(), Err(ProviderError::Refusal(_))));
         let e = StreamState::default()
             .event("{not json", &sink)
@@ -489,7 +515,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "2".parse().expect("hv"));
         let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
-        assert!(matches!(http_error(429, &h, quota), ProviderError::Quota(_)));
+        assert!(matches!(
+            http_error(429, &h, quota),
+            ProviderError::Quota(_)
+        ));
         let rl = br#"{"error":{"message":"slow down","code":"rate_limit_exceeded"}}"#;
         assert_eq!(
             http_error(429, &h, rl),

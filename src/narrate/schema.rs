@@ -104,7 +104,9 @@ fn string_field(
         Some(serde_json::Value::Null) if nullable => Ok(None),
         Some(serde_json::Value::String(s)) => {
             if s.chars().count() > MAX_FIELD_CHARS {
-                return Err(format!("field '{key}' is longer than {MAX_FIELD_CHARS} characters"));
+                return Err(format!(
+                    "field '{key}' is longer than {MAX_FIELD_CHARS} characters"
+                ));
             }
             Ok(Some(s.clone()))
         }

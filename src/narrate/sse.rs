@@ -57,7 +57,9 @@ impl SseParser {
         }
         self.buf.extend_from_slice(&bytes[start.min(bytes.len())..]);
         if self.buf.len() > MAX_LINE {
-            return Err(format!("an event-stream line is longer than {MAX_LINE} bytes"));
+            return Err(format!(
+                "an event-stream line is longer than {MAX_LINE} bytes"
+            ));
         }
         Ok(out)
     }

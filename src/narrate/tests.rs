@@ -135,7 +135,9 @@ async fn a_valid_reply_streams_and_is_done() {
     assert_eq!(out.unavailable, None);
     assert_eq!(out.body.confidence, Confidence::High);
     assert!(out.ungrounded.is_empty(), "{:?}", out.ungrounded);
-    assert!(matches!(evs.first(), Some(NarrateEvent::Started { label }) if label == "scripted m1 @ test"));
+    assert!(
+        matches!(evs.first(), Some(NarrateEvent::Started { label }) if label == "scripted m1 @ test")
+    );
     assert!(evs.iter().any(|e| matches!(e, NarrateEvent::Delta(_))));
     assert!(matches!(evs.last(), Some(NarrateEvent::Done(_))));
     assert_eq!(out.calls.len(), 1);
@@ -147,21 +149,30 @@ async fn a_valid_reply_streams_and_is_done() {
 
 #[tokio::test]
 async fn an_invalid_reply_gets_one_retry_then_the_fallback() {
-    let (n, script) = narrator(Scripted::new(vec![Ok("{\"summary\": 1}".into()), Ok(good_reply(""))]));
+    let (n, script) = narrator(Scripted::new(vec![
+        Ok("{\"summary\": 1}".into()),
+        Ok(good_reply("")),
+    ]));
     let (out, _) = run(&n).await;
     assert_eq!(out.unavailable, None);
     assert_eq!(out.calls.len(), 2);
     assert!(out.calls[0].outcome.starts_with("invalid:"));
-    let second = &script.seen.lock().expect("lock")[1];
-    assert!(second.correction.is_some());
+    let corrected = script.seen.lock().expect("lock")[1].correction.is_some();
+    assert!(corrected);
 
-    let (n, _) = narrator(Scripted::new(vec![Ok("nope".into()), Ok("still nope".into())]));
+    let (n, _) = narrator(Scripted::new(vec![
+        Ok("nope".into()),
+        Ok("still nope".into()),
+    ]));
     let (out, evs) = run(&n).await;
     assert!(out.is_offline());
     let reason = out.unavailable.clone().expect("reason");
     assert!(reason.contains("invalid twice"), "{reason}");
     assert!(matches!(evs.last(), Some(NarrateEvent::Failed { .. })));
-    assert!(out.to_text().contains("narrative unavailable: the model's reply was invalid twice"));
+    assert!(
+        out.to_text()
+            .contains("narrative unavailable: the model's reply was invalid twice")
+    );
 }
 
 #[tokio::test]

@@ -123,11 +123,19 @@ mod tests {
         s.save_narrative("h1", "v1", "openai/m@h", "wiz:1", "{\"a\":2}", 6)
             .expect("replace");
         assert_eq!(
-            s.cached_narrative("h1", "v1", "openai/m@h").expect("get").as_deref(),
+            s.cached_narrative("h1", "v1", "openai/m@h")
+                .expect("get")
+                .as_deref(),
             Some("{\"a\":2}")
         );
-        assert_eq!(s.cached_narrative("h2", "v1", "openai/m@h").expect("get"), None);
-        assert_eq!(s.cached_narrative("h1", "v2", "openai/m@h").expect("get"), None);
+        assert_eq!(
+            s.cached_narrative("h2", "v1", "openai/m@h").expect("get"),
+            None
+        );
+        assert_eq!(
+            s.cached_narrative("h1", "v2", "openai/m@h").expect("get"),
+            None
+        );
         assert_eq!(s.cached_narrative("h1", "v1", "other").expect("get"), None);
     }
 

@@ -68,11 +68,17 @@ pub fn secret_alerts() -> Vec<Alert> {
 }
 
 fn base(i: usize, title: &str) -> Alert {
-    let mut a = Alert::new(Vendor::Wiz, format!("INJ-{i:03}"), serde_json::json!({"n": i}));
+    let mut a = Alert::new(
+        Vendor::Wiz,
+        format!("INJ-{i:03}"),
+        serde_json::json!({"n": i}),
+    );
     a.title = title.to_string();
     a.severity = Severity::High;
     a.category = Category::Misconfiguration;
-    a.resource.id = Some(format!("arn:aws:ec2:us-east-1:123456789012:instance/i-0{i:015x}"));
+    a.resource.id = Some(format!(
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0{i:015x}"
+    ));
     a.resource.name = Some(format!("web-{i}"));
     a.resource.rtype = Some("AWS::EC2::Instance".into());
     a.resource.cloud = Some(Cloud::Aws);

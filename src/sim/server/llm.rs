@@ -126,7 +126,12 @@ impl LlmSim {
             path: path.to_string(),
             headers: headers
                 .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body: body.to_vec(),
             at: Instant::now(),
@@ -267,10 +272,19 @@ fn error_body(kind: &str, code: &str, message: &str, anthropic: bool) -> serde_j
 fn http_fault(f: LlmFault, anthropic: bool) -> Option<Response> {
     Some(match f {
         LlmFault::RateLimit { secs } => {
-            let kind = if anthropic { "rate_limit_error" } else { "requests" };
+            let kind = if anthropic {
+                "rate_limit_error"
+            } else {
+                "requests"
+            };
             let mut r = super::json_response(
                 StatusCode::TOO_MANY_REQUESTS,
-                &error_body(kind, "rate_limit_exceeded", "Rate limit reached; please try again later.", anthropic),
+                &error_body(
+                    kind,
+                    "rate_limit_exceeded",
+                    "Rate limit reached; please try again later.",
+                    anthropic,
+                ),
             );
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert("retry-after", v);
@@ -279,11 +293,25 @@ fn http_fault(f: LlmFault, anthropic: bool) -> Option<Response> {
         }
         LlmFault::Quota => super::json_response(
             StatusCode::TOO_MANY_REQUESTS,
-            &error_body("insufficient_quota", "insufficient_quota", "You exceeded your current quota.", anthropic),
+            &error_body(
+                "insufficient_quota",
+                "insufficient_quota",
+                "You exceeded your current quota.",
+                anthropic,
+            ),
         ),
         LlmFault::ServerError => super::json_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            &error_body(if anthropic { "api_error" } else { "server_error" }, "server_error", "The server is overloaded.", anthropic),
+            &error_body(
+                if anthropic {
+                    "api_error"
+                } else {
+                    "server_error"
+                },
+                "server_error",
+                "The server is overloaded.",
+                anthropic,
+            ),
         ),
         _ => return None,
     })
@@ -302,8 +330,10 @@ fn sse_body(events: Vec<String>, broken: bool) -> Response {
         )));
     }
     let mut r = Response::new(Body::from_stream(futures_util::stream::iter(items)));
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/event-stream"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     r.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-cache"));
     r
@@ -312,7 +342,12 @@ fn sse_body(events: Vec<String>, broken: bool) -> Response {
 fn bad_request(message: &str, anthropic: bool) -> Response {
     super::json_response(
         StatusCode::BAD_REQUEST,
-        &error_body("invalid_request_error", "invalid_request", message, anthropic),
+        &error_body(
+            "invalid_request_error",
+            "invalid_request",
+            message,
+            anthropic,
+        ),
     )
 }
 
@@ -356,9 +391,15 @@ async fn chat(State(st): State<Arc<LlmSim>>, headers: HeaderMap, body: Bytes) ->
         )
     };
     let mut events = vec![": sim keep-alive\n\n".to_string()];
-    events.push(chunk(serde_json::json!({"role": "assistant", "content": ""}), serde_json::Value::Null));
+    events.push(chunk(
+        serde_json::json!({"role": "assistant", "content": ""}),
+        serde_json::Value::Null,
+    ));
     for p in pieces(&text) {
-        events.push(chunk(serde_json::json!({"content": p}), serde_json::Value::Null));
+        events.push(chunk(
+            serde_json::json!({"content": p}),
+            serde_json::Value::Null,
+        ));
     }
     events.push(chunk(serde_json::json!({}), "stop".into()));
     events.push(format!(
@@ -397,8 +438,14 @@ async fn messages(State(st): State<Arc<LlmSim>>, headers: HeaderMap, body: Bytes
     let text = reply_text(f, &system, &user);
     let ev = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
     let mut events = vec![
-        ev("message_start", serde_json::json!({"type": "message_start", "message": {"id": "msg_sim", "type": "message", "role": "assistant", "model": req["model"], "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 1}}})),
-        ev("content_block_start", serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+        ev(
+            "message_start",
+            serde_json::json!({"type": "message_start", "message": {"id": "msg_sim", "type": "message", "role": "assistant", "model": req["model"], "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+        ),
+        ev(
+            "content_block_start",
+            serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
         ev("ping", serde_json::json!({"type": "ping"})),
     ];
     for p in pieces(&text) {
@@ -407,8 +454,14 @@ async fn messages(State(st): State<Arc<LlmSim>>, headers: HeaderMap, body: Bytes
             serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}),
         ));
     }
-    events.push(ev("content_block_stop", serde_json::json!({"type": "content_block_stop", "index": 0})));
+    events.push(ev(
+        "content_block_stop",
+        serde_json::json!({"type": "content_block_stop", "index": 0}),
+    ));
     events.push(ev("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 9}})));
-    events.push(ev("message_stop", serde_json::json!({"type": "message_stop"})));
+    events.push(ev(
+        "message_stop",
+        serde_json::json!({"type": "message_stop"}),
+    ));
     sse_body(events, f == LlmFault::BrokenStream)
 }
