@@ -2,7 +2,9 @@
 # The project's test command (README): installs what the tests need on a fresh Debian/Ubuntu
 # machine, then runs the whole suite. Extra arguments go to `cargo test`.
 #
-# Needs: tmux (the console's end-to-end test drives `sitrep demo` in a real terminal).
+# Needs: tmux (the console's end-to-end test drives `sitrep demo` in a real terminal) and the
+# real local model for tests/llm_real.rs (scripts/llm-server.sh: built once into the user's
+# cache directory, about 10 minutes on 2 cores the first time, then reused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,12 @@ if ((${#need_apt[@]})); then
         DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q "${need_apt[@]}" >/dev/null
     }
 fi
+
+echo "== local model (scripts/llm-server.sh start)"
+trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
+SITREP_TEST_LLM_URL="$(scripts/llm-server.sh start)"
+export SITREP_TEST_LLM_URL
+echo "model server at $SITREP_TEST_LLM_URL"
 
 echo "== cargo test"
 cargo test --locked "$@"

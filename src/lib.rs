@@ -3,13 +3,15 @@
 //! Data flows one way: vendor payloads → [`sources`] (normalize) → [`store`] (SQLite) →
 //! [`triage`] (filter, later score and correlate) → the headless [`cli`] and the TUI.
 //! [`sanitize`] is the one place untrusted text is made safe for a terminal or an export.
-//! [`sim`] holds the seeded generator and the vendor simulators.
+//! [`narrate`] explains an alert (an LLM behind guardrails, or the offline narrator).
+//! [`sim`] holds the seeded generator and the vendor simulators (and an LLM endpoint simulator).
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod highlight;
+pub mod narrate;
 pub mod paths;
 pub mod remediate;
 pub mod sanitize;

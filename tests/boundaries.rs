@@ -27,6 +27,7 @@ fn data_layers_never_import_terminal_libraries() {
         "config",
         "remediate",
         "highlight.rs",
+        "narrate",
     ] {
         let mut files = Vec::new();
         if layer.ends_with(".rs") {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::render;
 use super::{
     Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ImportArgs, ListArgs, ListFormat,
-    ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
+    NarrateArgs, ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
 use crate::domain::{EpochMs, Vendor};
@@ -122,6 +122,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             triage::suppress_cmd(c, &mut store, &config, env)
         }
+        Command::Narrate(a) => narrate(a, &paths, &config, env),
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
     }
 }
@@ -792,6 +793,88 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             "sync failed for {}",
             failed.join("; ")
         )))
+    }
+}
+
+/// `sitrep narrate ID`: the narrative, headless. A cached model narrative is reused; a
+/// model failure prints "narrative unavailable: <reason>" and the offline narrative.
+fn narrate(
+    a: NarrateArgs,
+    paths: &Paths,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    use crate::narrate::{self, NarrateEvent, Narrator};
+    let mut store = open_existing(paths)?;
+    let id = resolve_id(&store, &a.id)?;
+    let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {
+        CliError::input(format!("no alert with id '{}'", sanitize::one_line(&id)))
+    })?;
+    let narrator = if a.offline {
+        Narrator::offline()
+    } else {
+        Narrator::from_config(config).map_err(|e| CliError::input(e.to_string()))?
+    };
+    let cached = if a.refresh {
+        None
+    } else {
+        narrator.cached(&store, &stored)
+    };
+    let n = match cached {
+        Some(n) => n,
+        None if narrator.is_offline() => narrate::offline_narrative(&stored),
+        None => {
+            let rt = runtime()?;
+            let tty = std::io::stderr().is_terminal();
+            let n = rt.block_on(async {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let task = narrator.narrate(&stored, tx);
+                tokio::pin!(task);
+                let mut received = 0usize;
+                loop {
+                    tokio::select! {
+                        n = &mut task => break n,
+                        Some(ev) = rx.recv() => {
+                            if let NarrateEvent::Delta(d) = ev {
+                                received += d.len();
+                                if tty {
+                                    eprint!("\r\x1b[2K{}: {} bytes received", narrator.label(), received);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            if tty {
+                eprint!("\r\x1b[2K");
+            }
+            narrate::persist(&mut store, &narrator, &stored, &n, env.now_ms)
+                .map_err(|e| CliError::runtime(e.to_string()))?;
+            n
+        }
+    };
+    match a.format {
+        ShowFormat::Text => {
+            let head = format!(
+                "{} — {}\n",
+                sanitize::one_line(&stored.id),
+                sanitize::one_line(&stored.alert.title)
+            );
+            env.out.write_all(head.as_bytes()).map_err(io_err)?;
+            env.out.write_all(n.to_text().as_bytes()).map_err(io_err)
+        }
+        ShowFormat::Json => {
+            let mut v = serde_json::to_value(n.sanitized())
+                .map_err(|e| CliError::runtime(format!("cannot encode narrative: {e}")))?;
+            v["alert_id"] = serde_json::Value::String(stored.id.clone());
+            v["narrator"] = serde_json::Value::String(if n.is_offline() {
+                "offline narrator".into()
+            } else {
+                narrator.label()
+            });
+            serde_json::to_writer_pretty(&mut *env.out, &v).map_err(|e| io_err(e.into()))?;
+            writeln!(env.out).map_err(io_err)
+        }
     }
 }
 

@@ -52,6 +52,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Export alerts as JSON, CSV or Markdown
     Export(ExportArgs),
+    /// Explain one alert: the AI narrative ([llm] in the config) or the offline narrator
+    Narrate(NarrateArgs),
     /// Fetch what changed from the configured vendor APIs ([[source]] tables)
     Sync(SyncArgs),
     /// Run a vendor API simulator on 127.0.0.1 (prints its connection details, then serves)
@@ -261,6 +263,20 @@ pub struct ShowArgs {
     /// ([[iac]] in the config), or labelled standalone snippets and CLI commands
     #[arg(long)]
     pub diff: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NarrateArgs {
+    /// The alert id (`<source>:<native id>`); a unique prefix or native id also works
+    pub id: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ShowFormat,
+    /// Use the offline narrator even when a provider is configured
+    #[arg(long)]
+    pub offline: bool,
+    /// Ask the model again even when a cached narrative exists
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

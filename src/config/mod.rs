@@ -4,6 +4,7 @@
 
 pub mod iac;
 pub mod keymap;
+pub mod llm;
 pub mod scoring;
 pub mod sources;
 pub mod theme;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use iac::{IacConfig, IacRepo};
+pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
@@ -64,6 +66,8 @@ pub struct Config {
     pub scoring: crate::triage::score::ScoringConfig,
     /// Exploit-intelligence feed URLs (`[intel]`).
     pub intel: IntelConfig,
+    /// The narrative's model (`[llm]`); provider `none` is the offline narrator.
+    pub llm: LlmConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -81,6 +85,7 @@ struct File {
     iac: Vec<iac::RawIac>,
     scoring: Option<scoring::RawScoring>,
     intel: Option<scoring::RawIntel>,
+    llm: Option<llm::RawLlm>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +167,7 @@ impl Config {
                 kev_url: String::new(),
                 epss_url: String::new(),
             },
+            llm: LlmConfig::default(),
             path: None,
         })
     }
@@ -262,6 +268,14 @@ impl Config {
             defaults.intel.unwrap_or_default(),
         )
         .map_err(|(key, message)| value_err(&key, message))?;
+        let llm = llm::resolve(
+            user.llm
+                .unwrap_or_default()
+                .over(defaults.llm.unwrap_or_default()),
+            private,
+            shown,
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -273,6 +287,7 @@ impl Config {
             iac,
             scoring,
             intel,
+            llm,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -355,7 +370,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`"
         );
     }
 

@@ -168,6 +168,9 @@ pub struct StoredAlert {
     pub imported_at: EpochMs,
     pub changed_at: EpochMs,
     pub history: Vec<HistoryEntry>,
+    /// sha256 of the vendor fields as last imported (keys the narrative cache).
+    #[serde(skip)]
+    pub content_hash: String,
 }
 
 /// An analyst's decision on one alert.
@@ -859,5 +862,6 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         imported_at: r.get(41)?,
         changed_at: r.get(42)?,
         history: Vec::new(),
+        content_hash: r.get(32)?,
     }))
 }

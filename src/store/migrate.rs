@@ -13,6 +13,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_sources", include_str!("migrations/0002_sources.sql")),
     ("0003_console", include_str!("migrations/0003_console.sql")),
     ("0004_triage", include_str!("migrations/0004_triage.sql")),
+    (
+        "0005_narratives",
+        include_str!("migrations/0005_narratives.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod alerts;
 mod intel;
 mod kv;
 mod migrate;
+mod narratives;
 mod sources;
 mod suppress;
 mod triage;
@@ -17,6 +18,7 @@ use rusqlite::Connection;
 
 pub use alerts::{ImportStats, ListRequest, QueueRow, SortKey, StatusChange, StoredAlert};
 pub use intel::IntelStatus;
+pub use narratives::LlmCallRecord;
 pub use sources::SourceState;
 pub use triage::GroupRow;
 

@@ -13,6 +13,7 @@
 pub mod cortex_xdr;
 pub mod faults;
 pub mod lacework;
+pub mod llm;
 pub mod orca;
 pub mod prisma_compute;
 pub mod prisma_cspm;
