@@ -101,7 +101,6 @@ async fn syncs_5000_through_faults_then_incrementally() {
     );
     // 92 days in 14 windows, a page or two each, 300 details, the retried requests.
     assert!((314..=360).contains(&data), "data requests: {data}");
-    assert!(elapsed.as_secs() < 20, "took {elapsed:?}");
 
     h.evolve(500, 100).await;
     let before = Counters::get(&c.data_requests);

@@ -98,7 +98,6 @@ async fn syncs_5000_through_faults_then_incrementally() {
     let data = Counters::get(&c.data_requests);
     eprintln!("wiz full sync: {data} data requests, {elapsed:?}");
     assert!((51..=70).contains(&data), "data requests: {data}");
-    assert!(elapsed.as_secs() < 20, "took {elapsed:?}");
 
     // Incremental: 10% changed, 100 added; ask only for what changed since the watermark.
     h.evolve(500, 100).await;
