@@ -44,6 +44,8 @@ fn console(db: &std::path::Path) -> Harness {
         sources: Vendor::ALL.iter().map(|v| v.as_str().to_string()).collect(),
         last_looked: Some(NOW),
         label: "bench".into(),
+        narrator_label: "offline narrator".into(),
+        narrator_offline: true,
     });
     let worker = Worker::new(Store::open(db).expect("open"), "bench".into(), clock);
     Harness::new(state, worker, 160, 45)

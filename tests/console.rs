@@ -53,6 +53,8 @@ fn harness_with(db: &Path, w: u16, h: u16, keymap: Keymap) -> Harness {
         sources: Vendor::ALL.iter().map(|v| v.as_str().to_string()).collect(),
         last_looked: Some(NOW_MS),
         label: "test".into(),
+        narrator_label: "offline narrator".into(),
+        narrator_offline: true,
     });
     let worker = Worker::new(Store::open(db).expect("open"), "tester".into(), fixed_clock);
     let mut h = Harness::new(state, worker, w, h);

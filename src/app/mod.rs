@@ -80,6 +80,25 @@ pub struct Detail {
     pub score: Option<crate::domain::Score>,
     /// The attack paths the alert is part of.
     pub paths: Vec<crate::domain::AttackPath>,
+    /// The narrative when it is at hand without a model call: the offline narrator's, or a
+    /// cached model narrative for this alert's current content.
+    pub narrative: Option<crate::narrate::Narrative>,
+}
+
+/// Where the selected alert's narrative is.
+#[derive(Debug, Clone)]
+pub enum Narration {
+    /// Not asked for yet (the model is called when the Narrative tab is opened).
+    NotAsked,
+    Streaming {
+        label: String,
+        text: String,
+    },
+    Ready(crate::narrate::Narrative),
+    Failed {
+        reason: String,
+        fallback: crate::narrate::Narrative,
+    },
 }
 
 /// A one-line message at the bottom of the screen until the next key.
@@ -122,6 +141,11 @@ pub enum Msg {
         status: SourceStatus,
     },
     Theme(Result<Theme, String>),
+    /// Progress of the model narrating the alert of detail request `req`.
+    Narration {
+        req: u64,
+        event: Box<crate::narrate::NarrateEvent>,
+    },
     /// SIGTERM / SIGHUP: leave cleanly.
     Terminate,
 }
@@ -157,6 +181,11 @@ pub enum Effect {
     },
     SyncNow,
     LoadTheme(String),
+    /// Ask the model for the narrative of this alert (the runtime cancels any earlier one).
+    Narrate {
+        req: u64,
+        alert: Box<StoredAlert>,
+    },
     /// Remember when the analyst last looked (at quit).
     SaveLastLooked(EpochMs),
 }
@@ -202,6 +231,10 @@ pub struct State {
     pub filter: Option<Query>,
     pub sort: SortKey,
     pub detail: Option<Box<Detail>>,
+    pub narration: Narration,
+    /// Who writes narratives: "offline narrator" or the model's label.
+    pub narrator_label: String,
+    pub narrator_offline: bool,
     pub detail_scroll: u16,
     pub remediation_scroll: u16,
     pub prompt: Option<Prompt>,
@@ -236,6 +269,8 @@ pub struct Init {
     pub sources: Vec<String>,
     pub last_looked: Option<EpochMs>,
     pub label: String,
+    pub narrator_label: String,
+    pub narrator_offline: bool,
 }
 
 impl State {
@@ -266,6 +301,9 @@ impl State {
             filter,
             sort: init.sort,
             detail: None,
+            narration: Narration::NotAsked,
+            narrator_label: init.narrator_label,
+            narrator_offline: init.narrator_offline,
             detail_scroll: 0,
             remediation_scroll: 0,
             prompt: None,
@@ -441,6 +479,23 @@ impl State {
         self.follow_selection(fx);
     }
 
+    /// On the Narrative tab with no narrative at hand: ask the model.
+    fn ask_narrative(&mut self, fx: &mut Vec<Effect>) {
+        if self.tab != Tab::Narrative || !matches!(self.narration, Narration::NotAsked) {
+            return;
+        }
+        if let Some(d) = &self.detail {
+            self.narration = Narration::Streaming {
+                label: self.narrator_label.clone(),
+                text: String::new(),
+            };
+            fx.push(Effect::Narrate {
+                req: self.detail_req,
+                alert: Box::new(d.alert.clone()),
+            });
+        }
+    }
+
     fn flash(&mut self, text: impl Into<String>, error: bool) {
         self.flash = Some(Flash {
             text: text.into(),
@@ -519,8 +574,35 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Detail { req, detail } => {
             if req == s.detail_req {
+                s.narration = match detail.as_ref().and_then(|d| d.narrative.clone()) {
+                    Some(n) => Narration::Ready(n),
+                    None => Narration::NotAsked,
+                };
                 s.detail = detail;
+                s.ask_narrative(&mut fx);
             }
+        }
+        Msg::Narration { req, event } => {
+            if req != s.detail_req {
+                return fx;
+            }
+            use crate::narrate::NarrateEvent as E;
+            s.narration = match (
+                std::mem::replace(&mut s.narration, Narration::NotAsked),
+                *event,
+            ) {
+                (_, E::Started { label }) => Narration::Streaming {
+                    label,
+                    text: String::new(),
+                },
+                (Narration::Streaming { label, mut text }, E::Delta(d)) => {
+                    text.push_str(&d);
+                    Narration::Streaming { label, text }
+                }
+                (other, E::Delta(_)) => other,
+                (_, E::Done(n)) => Narration::Ready(n),
+                (_, E::Failed { reason, fallback }) => Narration::Failed { reason, fallback },
+            };
         }
         Msg::Applied { text } => {
             s.flash(text, false);
@@ -673,6 +755,7 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         Action::NextTab | Action::PrevTab => {
             s.tab = s.tab.step(action == Action::PrevTab);
             s.detail_scroll = 0;
+            s.ask_narrative(fx);
             if let Some(r) = s.selected_row() {
                 let id = r.id.clone();
                 s.seen.insert(id);

@@ -45,6 +45,8 @@ fn state(total: usize) -> State {
         sources: Vec::new(),
         last_looked: Some(100),
         label: "test".into(),
+        narrator_label: "offline narrator".into(),
+        narrator_offline: true,
     });
     let fx = s.start();
     let Some(Effect::LoadWindow {
@@ -275,4 +277,74 @@ fn sync_without_sources_says_how_to_add_them() {
             .text
             .contains("no sources configured")
     );
+}
+
+#[test]
+fn the_narrative_tab_asks_the_model_and_streams_into_the_pane() {
+    use crate::narrate::NarrateEvent;
+    let mut s = state(3);
+    s.narrator_offline = false;
+    s.narrator_label = "openai gpt @ host".into();
+    // A detail without a cached narrative arrives; nothing is asked until the tab is open.
+    let fx = key(&mut s, "j");
+    let Some(Effect::LoadDetail { req, id, .. }) = fx.first().cloned() else {
+        panic!("{fx:?}");
+    };
+    let mut st = crate::store::Store::open_in_memory().expect("store");
+    let a = crate::domain::Alert::new(crate::domain::Vendor::Wiz, "1", serde_json::json!({}));
+    st.import(&[a], 1).expect("import");
+    let alert = st.get("wiz:1").expect("get").expect("stored");
+    let _ = id;
+    let detail = Detail {
+        alert,
+        evidence: Vec::new(),
+        remediation: Vec::new(),
+        remediation_title: String::new(),
+        score: None,
+        paths: Vec::new(),
+        narrative: None,
+    };
+    let fx = update(
+        &mut s,
+        Msg::Detail {
+            req,
+            detail: Some(Box::new(detail)),
+        },
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+    let fx = key(&mut s, "l");
+    assert!(
+        matches!(&fx[..], [Effect::Narrate { req: r, .. }] if *r == req),
+        "{fx:?}"
+    );
+    update(
+        &mut s,
+        Msg::Narration {
+            req,
+            event: Box::new(NarrateEvent::Delta("The bucket ".into())),
+        },
+    );
+    update(
+        &mut s,
+        Msg::Narration {
+            req,
+            event: Box::new(NarrateEvent::Delta("is public.".into())),
+        },
+    );
+    match &s.narration {
+        Narration::Streaming { text, .. } => assert_eq!(text, "The bucket is public."),
+        other => panic!("{other:?}"),
+    }
+    // A stale request's events are dropped.
+    update(
+        &mut s,
+        Msg::Narration {
+            req: req + 100,
+            event: Box::new(NarrateEvent::Delta("x".into())),
+        },
+    );
+    match &s.narration {
+        Narration::Streaming { text, .. } => assert_eq!(text, "The bucket is public."),
+        other => panic!("{other:?}"),
+    }
 }

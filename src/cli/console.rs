@@ -52,6 +52,7 @@ fn store_err(e: crate::store::StoreError) -> CliError {
 struct Prepared {
     state: State,
     worker: Worker,
+    narrator: crate::narrate::Narrator,
 }
 
 fn prepare(
@@ -61,6 +62,8 @@ fn prepare(
     label: String,
     default_last_looked: Option<EpochMs>,
 ) -> Result<Prepared, CliError> {
+    let narrator = crate::narrate::Narrator::from_config(config)
+        .map_err(|e| CliError::input(e.to_string()))?;
     let mut store = Store::open(db).map_err(store_err)?;
     let now = wall_clock();
     store.set_scoring(config.scoring.clone());
@@ -87,14 +90,18 @@ fn prepare(
         sources: config.sources.iter().map(|s| s.name.clone()).collect(),
         last_looked,
         label,
+        narrator_label: narrator.label(),
+        narrator_offline: narrator.is_offline(),
     });
     Ok(Prepared {
         state,
         worker: {
             let mut w = Worker::new(store, config.actor(), wall_clock);
             w.iac = config.iac.clone();
+            w.narrator = narrator.clone();
             w
         },
+        narrator,
     })
 }
 
@@ -134,6 +141,8 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
             theme_dir: paths.config_dir.join("themes"),
             no_color: no_color(),
             clock: wall_clock,
+            narrator: p.narrator,
+            db: paths.db.clone(),
         },
     )
     .map_err(CliError::runtime)
@@ -252,6 +261,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         config.scoring = user.scoring;
         config.sort = user.sort;
         config.filter = user.filter;
+        config.llm = user.llm;
     }
     let theme = theme(&config, paths)?;
     let store = {
@@ -313,6 +323,8 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             theme_dir: paths.config_dir.join("themes"),
             no_color: no_color(),
             clock: wall_clock,
+            narrator: p.narrator,
+            db: db.clone(),
         },
     );
     churn.abort();

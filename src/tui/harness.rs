@@ -43,7 +43,9 @@ impl Harness {
             let mut next = Vec::new();
             for e in fx {
                 match e {
-                    Effect::SyncNow | Effect::LoadTheme(_) => self.other_effects.push(e),
+                    Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => {
+                        self.other_effects.push(e)
+                    }
                     other => {
                         if let Some(msg) = self.worker.run(other) {
                             next.extend(app::update(&mut self.state, msg));

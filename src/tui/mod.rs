@@ -65,6 +65,9 @@ pub struct Services {
     /// `NO_COLOR` is set: themes cannot turn colours back on.
     pub no_color: bool,
     pub clock: fn() -> EpochMs,
+    /// Who writes narratives, and the database its results are saved to.
+    pub narrator: crate::narrate::Narrator,
+    pub db: PathBuf,
 }
 
 /// Run the console on the real terminal until the analyst quits (or SIGTERM / SIGHUP).
@@ -210,9 +213,64 @@ async fn event_loop<B: Backend>(
         });
     }
     let (etx, worker_thread) = spawn_worker(services.worker, tx.clone());
+    // The narration in flight: moving the selection (a new detail) cancels it.
+    let narration: std::cell::RefCell<Option<tokio::task::JoinHandle<()>>> =
+        std::cell::RefCell::new(None);
+    let cancel = || {
+        if let Some(h) = narration.borrow_mut().take() {
+            h.abort();
+        }
+    };
     let dispatch = |effects: Vec<Effect>, state: &State| {
         for e in effects {
             match e {
+                Effect::Narrate { req, alert } => {
+                    cancel();
+                    let narrator = services.narrator.clone();
+                    let db = services.db.clone();
+                    let tx = tx.clone();
+                    let clock = services.clock;
+                    *narration.borrow_mut() = Some(tokio::spawn(async move {
+                        let (ntx, mut nrx) = unbounded_channel();
+                        let fwd = {
+                            let tx = tx.clone();
+                            tokio::spawn(async move {
+                                while let Some(event) = nrx.recv().await {
+                                    if tx
+                                        .send(Msg::Narration {
+                                            req,
+                                            event: Box::new(event),
+                                        })
+                                        .is_err()
+                                    {
+                                        break;
+                                    }
+                                }
+                            })
+                        };
+                        let n = narrator.narrate(&alert, ntx).await;
+                        let _ = fwd.await;
+                        // Record the calls and cache a model narrative (audit, offline review).
+                        match crate::store::Store::open(&db) {
+                            Ok(mut store) => {
+                                if let Err(e) = crate::narrate::persist(
+                                    &mut store,
+                                    &narrator,
+                                    &alert,
+                                    &n,
+                                    clock(),
+                                ) {
+                                    tracing::warn!("cannot save the narrative: {e}");
+                                }
+                            }
+                            Err(e) => tracing::warn!("cannot save the narrative: {e}"),
+                        }
+                    }));
+                }
+                e @ Effect::LoadDetail { .. } => {
+                    cancel();
+                    let _ = etx.send(e);
+                }
                 Effect::SyncNow => {
                     if let Some(r) = &services.refresher {
                         r.sync_now();
@@ -248,6 +306,7 @@ async fn event_loop<B: Backend>(
         }
         terminal.draw(|f| ui::draw(f, &state))?;
     }
+    cancel();
     // Let the worker finish what it was given (the last-looked time) before the process goes.
     drop(etx);
     let _ = worker_thread.join();

@@ -19,6 +19,8 @@ pub struct Worker {
     pub highlighter: Option<Highlighter>,
     /// Where the analyst's IaC checkouts are (remediation diffs).
     pub iac: IacConfig,
+    /// Who writes narratives (the offline narrator unless `[llm]` names a model).
+    pub narrator: crate::narrate::Narrator,
 }
 
 impl Worker {
@@ -29,6 +31,7 @@ impl Worker {
             clock,
             highlighter: None,
             iac: IacConfig::default(),
+            narrator: crate::narrate::Narrator::offline(),
         }
     }
 
@@ -166,7 +169,13 @@ impl Worker {
                             tracing::warn!("attack paths: {e}");
                             Vec::new()
                         });
+                        let narrative = if self.narrator.is_offline() {
+                            Some(crate::narrate::offline_narrative(&alert))
+                        } else {
+                            self.narrator.cached(&self.store, &alert)
+                        };
                         Box::new(Detail {
+                            narrative,
                             alert,
                             evidence,
                             remediation,
@@ -229,7 +238,7 @@ impl Worker {
                 }
                 None
             }
-            Effect::SyncNow | Effect::LoadTheme(_) => None,
+            Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => None,
         }
     }
 }

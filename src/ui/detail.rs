@@ -110,21 +110,41 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
             lines
         }
         Tab::Narrative => {
-            let mut lines = vec![
-                Line::styled(
-                    "The AI narrative is not built yet (a later release adds it, with an offline \
-                     narrator). Below: the vendor's own description.",
+            use crate::app::Narration;
+            let mut lines = Vec::new();
+            if s.narrator_offline {
+                lines.push(Line::styled(
+                    "Offline: no LLM is configured ([llm] in the config, docs/ai.md), so the \
+                     offline narrator writes this from the alert's fields.",
                     muted,
-                ),
-                Line::raw(""),
-            ];
-            let desc = a
-                .alert
-                .description
-                .as_deref()
-                .map(|x| sanitize::text(x).into_owned())
-                .unwrap_or_else(|| "The vendor sent no description.".into());
-            lines.extend(wrap(&desc, width, text));
+                ));
+                lines.push(Line::raw(""));
+            }
+            match &s.narration {
+                Narration::NotAsked => lines.push(Line::styled(
+                    format!("Open this tab to ask {}.", one_line(&s.narrator_label)),
+                    muted,
+                )),
+                Narration::Streaming { label, text: body } => {
+                    lines.push(Line::styled(
+                        format!(
+                            "{} is writing… (moving the selection cancels)",
+                            one_line(label)
+                        ),
+                        role(t, Role::Accent),
+                    ));
+                    lines.extend(wrap(&sanitize::text(body), width, text));
+                }
+                Narration::Ready(n) => lines.extend(wrap(&n.to_text(), width, text)),
+                Narration::Failed { reason, fallback } => {
+                    lines.push(Line::styled(
+                        format!("narrative unavailable: {}", one_line(reason)),
+                        role(t, Role::Error),
+                    ));
+                    lines.push(Line::raw(""));
+                    lines.extend(wrap(&fallback.to_text(), width, text));
+                }
+            }
             lines
         }
         Tab::Score => {
