@@ -243,7 +243,8 @@ fn content_hash(a: &Alert, raw_json: &str) -> String {
 }
 
 /// Did any vendor text in the alert carry controls, escapes, bidi or zero-width characters?
-fn carries_controls(alert: &Alert) -> bool {
+/// `raw_json` is the serialization of `alert.raw`.
+fn carries_controls(alert: &Alert, raw_json: &str) -> bool {
     let fields = [
         Some(alert.title.as_str()),
         alert.description.as_deref(),
@@ -261,7 +262,38 @@ fn carries_controls(alert: &Alert) -> bool {
             .tags
             .iter()
             .any(|(k, v)| sanitize::is_suspicious_text(k) || sanitize::is_suspicious_text(v))
-        || sanitize::json_is_suspicious(&alert.raw)
+        || raw_text_is_suspicious(raw_json)
+}
+
+/// [`sanitize::json_is_suspicious`] decided on serde_json's compact serialization of the same
+/// value, a byte scan instead of a walk of the tree. serde_json writes a control character
+/// below U+0020 as an escape (`\n` and `\t` are allowed; `\r`, `\b`, `\f` and `\u00XX` are
+/// the suspicious ones, as no other character is written as `\u`), DEL and everything
+/// non-ASCII verbatim, and a backslash as `\\`.
+fn raw_text_is_suspicious(json: &str) -> bool {
+    let b = json.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => match b.get(i + 1) {
+                Some(b'r' | b'b' | b'f' | b'u') => return true,
+                _ => i += 2,
+            },
+            c if c < 0x20 || c == 0x7f => return true,
+            c if c < 0x80 => i += 1,
+            _ => {
+                // A run of non-ASCII characters (starts and ends on character boundaries).
+                let start = i;
+                while i < b.len() && b[i] >= 0x80 {
+                    i += 1;
+                }
+                if sanitize::is_suspicious_text(&json[start..i]) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 fn resource_text(a: &Alert) -> String {
@@ -347,7 +379,7 @@ impl<'a> VendorRow<'a> {
             compliance_json: to_json(&a.compliance),
             vendor_status: a.vendor_status.to_store(),
             attack_json: a.attack_context.as_ref().map(to_json),
-            has_controls: carries_controls(a),
+            has_controls: carries_controls(a, &raw_json),
             sort_time: a
                 .last_seen
                 .or(a.vendor_updated)
@@ -887,4 +919,40 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         changed_at: r.get(42)?,
         history: Vec::new(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte scan over the serialized payload agrees with the sanitizer's walk of the tree.
+    #[test]
+    fn raw_text_scan_agrees_with_the_tree_walk() {
+        let cases = [
+            serde_json::json!({"a": "plain text", "n": 3, "t": true, "x": null}),
+            serde_json::json!({"a": "line\nbreak\tand tab"}),
+            serde_json::json!({"a": "carriage\rreturn"}),
+            serde_json::json!({"a": "esc \u{1b}[31m red"}),
+            serde_json::json!({"a": "bell \u{07}"}),
+            serde_json::json!({"a": "back\u{08}space and \u{0c} feed"}),
+            serde_json::json!({"a": "del \u{7f}"}),
+            serde_json::json!({"a": "c1 \u{9b}31m"}),
+            serde_json::json!({"a": "bidi \u{202e}evil"}),
+            serde_json::json!({"a": "zero\u{200b}width"}),
+            serde_json::json!({"a": "bom \u{feff}"}),
+            serde_json::json!({"a": "accents é ü 漢字 emoji 🚀"}),
+            serde_json::json!({"a": "a literal backslash-r: \\r and \\u001b"}),
+            serde_json::json!({"key\u{1b}": "value"}),
+            serde_json::json!({"nested": [{"deep": ["ok", "still ok", "\u{2066}isolate"]}]}),
+            serde_json::json!(["quote \" and slash / fine"]),
+        ];
+        for v in cases {
+            let text = serde_json::to_string(&v).unwrap();
+            assert_eq!(
+                raw_text_is_suspicious(&text),
+                sanitize::json_is_suspicious(&v),
+                "{text}"
+            );
+        }
+    }
 }
