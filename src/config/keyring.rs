@@ -87,10 +87,27 @@ fn describe(e: &::keyring::Error) -> String {
     }
 }
 
+/// The `keyring` entry for `entry`.
+///
+/// keyutils: a process without a session keyring of its own is given one (holding a link to
+/// the user's persistent keyring) while its first entry is built, and that first entry still
+/// points at the user-session keyring, which may refuse writes (EACCES, seen in containers) and
+/// does not see the persistent keyring. An entry built after that uses the new session keyring,
+/// so on Linux the entry is built twice.
+fn os_entry(entry: &KeyringEntry) -> Result<::keyring::Entry, String> {
+    let make = || {
+        ::keyring::Entry::new(&entry.service, &entry.user)
+            .map_err(|e| format!("keyring entry {entry}: {}", describe(&e)))
+    };
+    if cfg!(target_os = "linux") {
+        make()?;
+    }
+    make()
+}
+
 impl KeyringStore for OsKeyring {
     fn get(&self, entry: &KeyringEntry) -> Result<Option<Secret>, String> {
-        let e = ::keyring::Entry::new(&entry.service, &entry.user)
-            .map_err(|e| format!("keyring entry {entry}: {}", describe(&e)))?;
+        let e = os_entry(entry)?;
         match e.get_password() {
             Ok(s) => Ok(Some(Secret::new(s))),
             Err(::keyring::Error::NoEntry) => Ok(None),
@@ -108,8 +125,7 @@ pub fn store(entry: &KeyringEntry, secret: &Secret) -> Result<(), String> {
     if secret.expose().trim().is_empty() {
         return Err("the secret is empty; nothing stored".into());
     }
-    let e = ::keyring::Entry::new(&entry.service, &entry.user)
-        .map_err(|e| format!("keyring entry {entry}: {}", describe(&e)))?;
+    let e = os_entry(entry)?;
     e.set_password(secret.expose()).map_err(|err| {
         format!(
             "keyring entry {entry}: cannot write {}: {}",
@@ -121,8 +137,7 @@ pub fn store(entry: &KeyringEntry, secret: &Secret) -> Result<(), String> {
 
 /// Remove `entry` from the OS keyring. `Ok(false)` when it was not there.
 pub fn delete(entry: &KeyringEntry) -> Result<bool, String> {
-    let e = ::keyring::Entry::new(&entry.service, &entry.user)
-        .map_err(|e| format!("keyring entry {entry}: {}", describe(&e)))?;
+    let e = os_entry(entry)?;
     match e.delete_credential() {
         Ok(()) => Ok(true),
         Err(::keyring::Error::NoEntry) => Ok(false),
@@ -137,11 +152,17 @@ mod tests {
     #[test]
     fn entries_parse_as_service_slash_user() {
         let e = KeyringEntry::parse("sitrep/prisma-key").unwrap();
-        assert_eq!((e.service.as_str(), e.user.as_str()), ("sitrep", "prisma-key"));
+        assert_eq!(
+            (e.service.as_str(), e.user.as_str()),
+            ("sitrep", "prisma-key")
+        );
         assert_eq!(e.to_string(), "sitrep/prisma-key");
         // Only the first slash splits: users may hold slashes.
         let e = KeyringEntry::parse("sitrep/team/wiz").unwrap();
-        assert_eq!((e.service.as_str(), e.user.as_str()), ("sitrep", "team/wiz"));
+        assert_eq!(
+            (e.service.as_str(), e.user.as_str()),
+            ("sitrep", "team/wiz")
+        );
         for bad in ["sitrep", "/user", "sitrep/", " sitrep/u", "s/u\n", ""] {
             let err = KeyringEntry::parse(bad).unwrap_err();
             assert!(err.starts_with("keyring entry '"), "{bad:?}: {err}");
@@ -163,7 +184,10 @@ mod tests {
             Some(Secret::new("s3cr3t value"))
         );
         store(&entry, &Secret::new("replaced")).unwrap();
-        assert_eq!(OsKeyring.get(&entry).unwrap(), Some(Secret::new("replaced")));
+        assert_eq!(
+            OsKeyring.get(&entry).unwrap(),
+            Some(Secret::new("replaced"))
+        );
         assert!(store(&entry, &Secret::new("  ")).is_err());
         assert!(delete(&entry).unwrap());
         assert!(!delete(&entry).unwrap());

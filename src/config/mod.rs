@@ -362,9 +362,12 @@ mod tests {
         let s = c.source("orca").expect("source");
         assert_eq!(
             s.secret("token").expect_err("not stored yet"),
-            format!("source 'orca': credential token: keyring entry {service}/orca-token not found")
+            format!(
+                "source 'orca': credential token: keyring entry {service}/orca-token not found"
+            )
         );
-        let entry = crate::config::keyring::KeyringEntry::parse(&format!("{service}/orca-token")).expect("entry");
+        let entry = crate::config::keyring::KeyringEntry::parse(&format!("{service}/orca-token"))
+            .expect("entry");
         crate::config::keyring::store(&entry, &Secret::new("tok-123")).expect("store");
         let got = s.secret("token").map(|t| t.expose().to_string());
         crate::config::keyring::delete(&entry).expect("delete");
