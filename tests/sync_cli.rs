@@ -152,3 +152,109 @@ fn a_failing_source_is_named_and_the_exit_code_is_1() {
         "a secret reached the error: {stderr}"
     );
 }
+
+/// Credentials from the OS keyring (the kernel keyring on Linux): stored with `config
+/// set-secret`, reported by `config check`, used by a real sync against a simulator, and a
+/// missing entry named in one line without any secret.
+#[test]
+fn keyring_credentials_are_stored_checked_and_used_by_sync() {
+    use sitrep::config::keyring::{self, KeyringEntry};
+    use std::io::Write;
+
+    let sb = Sandbox::new();
+    let sim = start_sim(&sb, "wiz", 60, "none");
+    let service = format!("sitrep-it-{}", std::process::id());
+    let mut toml = sim.announcement["source_toml"]
+        .as_str()
+        .expect("toml")
+        .to_string();
+    let mut entries = Vec::new();
+    let mut secrets = Vec::new();
+    for (var, value) in sim.announcement["env"].as_object().expect("env") {
+        let value = value.as_str().expect("value").to_string();
+        let entry = format!("{service}/{}", var.to_ascii_lowercase());
+        let from = format!("{{ env = \"{var}\" }}");
+        assert!(toml.contains(&from), "{toml}");
+        toml = toml.replace(&from, &format!("{{ keyring = \"{entry}\" }}"));
+        // As a user pipes it: the value and a newline on stdin.
+        let mut child = sb
+            .cmd()
+            .args(["config", "set-secret", &entry])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{value}\n").as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("stored keyring entry {entry}")) && !stdout.contains(&value),
+            "{stdout}"
+        );
+        entries.push(KeyringEntry::parse(&entry).expect("entry"));
+        secrets.push(value);
+    }
+    let cleanup = |entries: &[KeyringEntry]| {
+        for e in entries {
+            let _ = keyring::delete(e);
+        }
+    };
+    let cfg = sb.write("config.toml", &toml);
+    let run = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
+        c.args(args).output().expect("run")
+    };
+    let no_secret = |text: &str| secrets.iter().all(|s| !text.contains(s.as_str()));
+
+    let out = run(&["config", "check"]);
+    let check = String::from_utf8_lossy(&out.stdout).to_string();
+    let ok = out.status.success()
+        && entries
+            .iter()
+            .all(|e| check.contains(&format!("keyring entry {e} (ok)")))
+        && no_secret(&check);
+
+    let out = run(&["sync"]);
+    let sync_out = String::from_utf8_lossy(&out.stdout).to_string();
+    let synced = out.status.success() && sync_out.contains("60 alert(s)");
+
+    // One entry gone: sync and check both name it; neither prints a secret.
+    let _ = keyring::delete(&entries[0]);
+    let out = run(&["sync"]);
+    let sync_err = String::from_utf8_lossy(&out.stderr).to_string();
+    let sync_code = out.status.code();
+    let out = run(&["config", "check"]);
+    let check_missing = String::from_utf8_lossy(&out.stdout).to_string();
+    let check_code = out.status.code();
+    cleanup(&entries);
+
+    assert!(ok, "config check: {check}");
+    assert!(synced, "sync: {sync_out}");
+    assert_eq!(sync_code, Some(2), "{sync_err}");
+    assert!(
+        sync_err.contains(&format!("keyring entry {} not found", entries[0]))
+            && sync_err.trim().lines().count() == 1
+            && no_secret(&sync_err),
+        "{sync_err}"
+    );
+    assert_eq!(check_code, Some(2), "{check_missing}");
+    assert!(
+        check_missing.contains(&format!(
+            "keyring entry {} (MISSING: keyring entry {} not found)",
+            entries[0], entries[0]
+        )) && no_secret(&check_missing),
+        "{check_missing}"
+    );
+}

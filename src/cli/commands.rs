@@ -649,9 +649,105 @@ fn config_cmd(c: &ConfigCommand, paths: &Paths, env: &mut Env<'_>) -> Result<(),
             }
             writeln!(env.out, "database {}", paths.db.display()).map_err(io_err)?;
             writeln!(env.out, "analyst  {}", cfg.actor()).map_err(io_err)?;
-            Ok(())
+            check_credentials(&cfg, env)
+        }
+        ConfigCommand::SetSecret { entry } => {
+            let entry = config::keyring::KeyringEntry::parse(entry).map_err(CliError::input)?;
+            let secret = read_secret(&entry)?;
+            config::keyring::store(&entry, &secret).map_err(CliError::runtime)?;
+            writeln!(
+                env.out,
+                "stored keyring entry {entry} in {}; use it as {{ keyring = \"{entry}\" }}",
+                config::keyring::backend_name()
+            )
+            .map_err(io_err)
         }
     }
+}
+
+/// One line per source credential: where it comes from and whether it is there (never its
+/// value). Any credential that cannot be found fails the check (exit 2).
+fn check_credentials(cfg: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
+    let mut missing = 0;
+    for s in &cfg.sources {
+        for (key, cred) in &s.credentials {
+            let state = match cred.resolve(&|v| std::env::var(v).ok()) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => {
+                    missing += 1;
+                    format!("MISSING: {e}")
+                }
+            };
+            writeln!(
+                env.out,
+                "source   {} credential {key}: {} ({state})",
+                s.name,
+                cred.describe()
+            )
+            .map_err(io_err)?;
+        }
+    }
+    if missing > 0 {
+        return Err(CliError::input(format!(
+            "{missing} credential(s) cannot be found; see the lines above"
+        )));
+    }
+    Ok(())
+}
+
+/// The secret for `set-secret`: typed without echo on a terminal, else all of stdin (one
+/// trailing newline dropped).
+fn read_secret(entry: &config::keyring::KeyringEntry) -> Result<config::Secret, CliError> {
+    let secret = if std::io::stdin().is_terminal() {
+        read_hidden(&format!("secret for {entry}: "))?
+    } else {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| CliError::input(format!("cannot read the secret from stdin: {e}")))?;
+        let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+        trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string()
+    };
+    if secret.trim().is_empty() {
+        return Err(CliError::input("the secret is empty; nothing stored"));
+    }
+    if secret.contains(['\n', '\r']) {
+        return Err(CliError::input(
+            "the secret spans several lines; give one line (a trailing newline is fine)",
+        ));
+    }
+    Ok(config::Secret::new(secret))
+}
+
+/// Read one line from the terminal with echo off (raw mode), prompting on stderr.
+fn read_hidden(prompt: &str) -> Result<String, CliError> {
+    use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+    use ratatui::crossterm::terminal;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let term_err = |e: std::io::Error| CliError::runtime(format!("cannot read the terminal: {e}"));
+    terminal::enable_raw_mode().map_err(term_err)?;
+    let mut secret = String::new();
+    let outcome = loop {
+        match event::read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match k.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    break Err(CliError::input("cancelled; nothing stored"));
+                }
+                KeyCode::Char(c) => secret.push(c),
+                KeyCode::Backspace => {
+                    secret.pop();
+                }
+                KeyCode::Esc => break Err(CliError::input("cancelled; nothing stored")),
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => break Err(term_err(e)),
+        }
+    };
+    let _ = terminal::disable_raw_mode();
+    eprintln!();
+    outcome.map(|()| secret)
 }
 
 /// Create a file readable only by its owner (it may later hold secrets).

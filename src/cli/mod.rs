@@ -308,8 +308,16 @@ pub enum ConfigCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the config file and print where sitrep's files live
+    /// Validate the config file, print where sitrep's files live and whether each source's
+    /// credentials can be found (never their values)
     Check,
+    /// Store a secret in the OS keyring, read from stdin (not echoed on a terminal); refer to
+    /// it in config.toml as `{ keyring = "SERVICE/USER" }`
+    SetSecret {
+        /// The keyring entry, e.g. sitrep/prisma-key
+        #[arg(value_name = "SERVICE/USER")]
+        entry: String,
+    },
 }
 
 #[cfg(test)]

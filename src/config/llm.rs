@@ -215,6 +215,9 @@ pub(super) fn resolve(
     c.api_key = match r.api_key {
         None => None,
         Some(RawCredential::Env { env }) => Some(CredentialRef::Env(env)),
+        Some(RawCredential::Keyring { keyring }) => Some(CredentialRef::Keyring(
+            super::keyring::KeyringEntry::parse(&keyring).map_err(|e| (at("api_key"), e))?,
+        )),
         Some(RawCredential::Literal(v)) => {
             if !file_private {
                 return Err((

@@ -4,6 +4,7 @@
 
 pub mod iac;
 pub mod keymap;
+pub mod keyring;
 pub mod llm;
 pub mod scoring;
 pub mod sources;
@@ -442,6 +443,73 @@ mod tests {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
     }
 
+    struct MapKeyring(std::collections::HashMap<String, String>);
+
+    impl crate::config::keyring::KeyringStore for MapKeyring {
+        fn get(&self, e: &crate::config::keyring::KeyringEntry) -> Result<Option<Secret>, String> {
+            Ok(self.0.get(&e.to_string()).map(Secret::new))
+        }
+    }
+
+    #[test]
+    fn keyring_credentials_parse_resolve_and_fail_without_the_secret() {
+        let text = "[[source]]\nname = \"prisma\"\nvendor = \"prisma-cspm\"\nbase_url = \"https://api.prismacloud.io\"\n[source.credentials]\naccess_key = { keyring = \"sitrep/prisma-id\" }\nsecret_key = { keyring = \"sitrep/prisma-key\" }\n";
+        // Keyring references are not secrets: a world-readable file may hold them.
+        let c = Config::from_text_private(Some(Path::new("c.toml")), text, false).expect("parse");
+        let s = c.source("prisma").expect("source");
+        assert_eq!(
+            s.credential("secret_key").expect("ref").describe(),
+            "keyring entry sitrep/prisma-key"
+        );
+        let ring = MapKeyring(
+            [("sitrep/prisma-id".to_string(), " id-1 ".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let no_env = |_: &str| None;
+        assert_eq!(
+            s.secret_in("access_key", &no_env, &ring)
+                .expect("found")
+                .expose(),
+            "id-1"
+        );
+        assert_eq!(
+            s.secret_in("secret_key", &no_env, &ring)
+                .expect_err("missing"),
+            "source 'prisma': credential secret_key: keyring entry sitrep/prisma-key not found"
+        );
+        let bad = text.replace("sitrep/prisma-key", "prisma-key");
+        assert_eq!(
+            Config::from_text(Some(Path::new("c.toml")), &bad)
+                .expect_err("bad entry")
+                .to_string(),
+            "config file c.toml: [[source]] prisma: credentials.secret_key: keyring entry 'prisma-key' must be SERVICE/USER, e.g. \"sitrep/prisma-key\""
+        );
+    }
+
+    /// Through the real OS keyring (the kernel keyring on Linux).
+    #[test]
+    fn keyring_credentials_resolve_from_the_os_keyring() {
+        let service = format!("sitrep-cfg-test-{}", std::process::id());
+        let text = format!(
+            "[[source]]\nname = \"orca\"\nvendor = \"orca\"\nbase_url = \"https://api.orcasecurity.io\"\n[source.credentials]\ntoken = {{ keyring = \"{service}/orca-token\" }}\n"
+        );
+        let c = Config::from_text(Some(Path::new("c.toml")), &text).expect("parse");
+        let s = c.source("orca").expect("source");
+        assert_eq!(
+            s.secret("token").expect_err("not stored yet"),
+            format!(
+                "source 'orca': credential token: keyring entry {service}/orca-token not found"
+            )
+        );
+        let entry = crate::config::keyring::KeyringEntry::parse(&format!("{service}/orca-token"))
+            .expect("entry");
+        crate::config::keyring::store(&entry, &Secret::new("tok-123")).expect("store");
+        let got = s.secret("token").map(|t| t.expose().to_string());
+        crate::config::keyring::delete(&entry).expect("delete");
+        assert_eq!(got.as_deref(), Ok("tok-123"));
+    }
+
     #[test]
     fn a_literal_secret_needs_a_private_file() {
         let text = "[[source]]\nname = \"orca\"\nvendor = \"orca\"\nbase_url = \"https://api.orcasecurity.io\"\n[source.credentials]\ntoken = \"s3cr3t-token\"\n";
@@ -450,7 +518,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "config file /etc/c.toml: [[source]] orca: credentials.token: /etc/c.toml holds a secret but is readable by group or others; run chmod 600 on it, or use { env = \"VAR\" }"
+            "config file /etc/c.toml: [[source]] orca: credentials.token: /etc/c.toml holds a secret but is readable by group or others; run chmod 600 on it, or use { env = \"VAR\" } or { keyring = \"SERVICE/USER\" }"
         );
         assert!(!e.contains("s3cr3t"));
         assert!(Config::from_text_private(Some(Path::new("/etc/c.toml")), text, true).is_ok());

@@ -12,8 +12,9 @@
 //! client_secret = { env = "WIZ_CLIENT_SECRET" }
 //! ```
 //!
-//! A credential is `{ env = "VAR" }` (read when needed, never stored) or a literal string; a
-//! file holding a literal secret must be readable by its owner only, as ssh insists for keys.
+//! A credential is `{ env = "VAR" }` (read when needed, never stored), `{ keyring =
+//! "SERVICE/USER" }` (an OS keyring entry, read when needed) or a literal string; a file holding
+//! a literal secret must be readable by its owner only, as ssh insists for keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::keyring::{KeyringEntry, KeyringStore, OsKeyring};
 use crate::domain::Vendor;
 
 /// A secret value. Its `Debug` never shows it; there is no `Display`.
@@ -49,12 +51,23 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialRef {
     Env(String),
+    Keyring(KeyringEntry),
     Literal(Secret),
 }
 
 impl CredentialRef {
-    /// Resolve now. The error names the variable, never a value.
+    /// Resolve now from the process environment or the OS keyring. The error names the
+    /// variable or the entry, never a value.
     pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
+        self.resolve_in(env, &OsKeyring)
+    }
+
+    /// Resolve with an explicit keyring (tests use a map).
+    pub fn resolve_in(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        keyring: &dyn KeyringStore,
+    ) -> Result<Secret, String> {
         match self {
             CredentialRef::Literal(s) => Ok(s.clone()),
             CredentialRef::Env(var) => match env(var) {
@@ -62,6 +75,20 @@ impl CredentialRef {
                 Some(_) => Err(format!("environment variable {var} is empty")),
                 None => Err(format!("environment variable {var} is not set")),
             },
+            CredentialRef::Keyring(entry) => match keyring.get(entry)? {
+                Some(s) if !s.expose().trim().is_empty() => Ok(Secret::new(s.expose().trim())),
+                Some(_) => Err(format!("keyring entry {entry} is empty")),
+                None => Err(format!("keyring entry {entry} not found")),
+            },
+        }
+    }
+
+    /// Where the credential comes from, for `sitrep config check` (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            CredentialRef::Env(var) => format!("environment variable {var}"),
+            CredentialRef::Keyring(entry) => format!("keyring entry {entry}"),
+            CredentialRef::Literal(_) => "a literal in the config file".into(),
         }
     }
 }
@@ -108,9 +135,19 @@ impl SourceConfig {
         key: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Secret, String> {
+        self.secret_in(key, env, &OsKeyring)
+    }
+
+    /// Resolve a required credential with an explicit environment and keyring.
+    pub fn secret_in(
+        &self,
+        key: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        keyring: &dyn KeyringStore,
+    ) -> Result<Secret, String> {
         match self.credentials.get(key) {
             Some(c) => c
-                .resolve(env)
+                .resolve_in(env, keyring)
                 .map_err(|e| format!("source '{}': credential {key}: {e}", self.name)),
             None => Err(format!(
                 "source '{}': missing credential '{key}' in [source.credentials]",
@@ -160,6 +197,7 @@ pub(super) struct RawSource {
 #[serde(untagged)]
 pub(super) enum RawCredential {
     Env { env: String },
+    Keyring { keyring: String },
     Literal(String),
 }
 
@@ -296,12 +334,16 @@ pub(super) fn resolve(
         for (k, c) in r.credentials {
             let c = match c {
                 RawCredential::Env { env } => CredentialRef::Env(env),
+                RawCredential::Keyring { keyring } => CredentialRef::Keyring(
+                    KeyringEntry::parse(&keyring)
+                        .map_err(|e| (at(&format!("credentials.{k}")), e))?,
+                ),
                 RawCredential::Literal(v) => {
                     if !file_private {
                         return Err((
                             at(&format!("credentials.{k}")),
                             format!(
-                                "{} holds a secret but is readable by group or others; run chmod 600 on it, or use {{ env = \"VAR\" }}",
+                                "{} holds a secret but is readable by group or others; run chmod 600 on it, or use {{ env = \"VAR\" }} or {{ keyring = \"SERVICE/USER\" }}",
                                 path.display()
                             ),
                         ));

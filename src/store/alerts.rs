@@ -206,6 +206,20 @@ struct Normalized<'a> {
     attack_context: &'a Option<serde_json::Value>,
 }
 
+/// `io::Write` into a sha256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// sha256 over the normalized fields and the raw payload's JSON text.
 fn content_hash(a: &Alert, raw_json: &str) -> String {
     let normalized = Normalized {
@@ -228,15 +242,26 @@ fn content_hash(a: &Alert, raw_json: &str) -> String {
         remediation: &a.remediation,
         attack_context: &a.attack_context,
     };
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&normalized).unwrap_or_default());
+    // Serialized straight into the hasher: no intermediate buffer.
+    let mut h = HashWriter(Sha256::new());
+    // Writing into a hasher cannot fail; a serialization error would hash a prefix, as the
+    // empty buffer did before.
+    let _ = serde_json::to_writer(&mut h, &normalized);
+    let mut h = h.0;
     h.update([0u8]);
     h.update(raw_json.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in h.finalize() {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// Did any vendor text in the alert carry controls, escapes, bidi or zero-width characters?
-fn carries_controls(alert: &Alert) -> bool {
+/// `raw_json` is the serialization of `alert.raw`.
+fn carries_controls(alert: &Alert, raw_json: &str) -> bool {
     let fields = [
         Some(alert.title.as_str()),
         alert.description.as_deref(),
@@ -254,7 +279,38 @@ fn carries_controls(alert: &Alert) -> bool {
             .tags
             .iter()
             .any(|(k, v)| sanitize::is_suspicious_text(k) || sanitize::is_suspicious_text(v))
-        || sanitize::json_is_suspicious(&alert.raw)
+        || raw_text_is_suspicious(raw_json)
+}
+
+/// [`sanitize::json_is_suspicious`] decided on serde_json's compact serialization of the same
+/// value, a byte scan instead of a walk of the tree. serde_json writes a control character
+/// below U+0020 as an escape (`\n` and `\t` are allowed; `\r`, `\b`, `\f` and `\u00XX` are
+/// the suspicious ones, as no other character is written as `\u`), DEL and everything
+/// non-ASCII verbatim, and a backslash as `\\`.
+fn raw_text_is_suspicious(json: &str) -> bool {
+    let b = json.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => match b.get(i + 1) {
+                Some(b'r' | b'b' | b'f' | b'u') => return true,
+                _ => i += 2,
+            },
+            c if c < 0x20 || c == 0x7f => return true,
+            c if c < 0x80 => i += 1,
+            _ => {
+                // A run of non-ASCII characters (starts and ends on character boundaries).
+                let start = i;
+                while i < b.len() && b[i] >= 0x80 {
+                    i += 1;
+                }
+                if sanitize::is_suspicious_text(&json[start..i]) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 fn resource_text(a: &Alert) -> String {
@@ -281,85 +337,119 @@ const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, descri
     cve_ids, max_cvss, compliance_json, first_seen, last_seen, vendor_updated, vendor_status, \
     remediation, attack_json, raw_json, content_hash, has_controls, sort_time";
 
-fn vendor_values(a: &Alert, hash: &str, raw_json: String, now_ms: EpochMs) -> Vec<SqlValue> {
-    use SqlValue::{Integer, Null, Real, Text};
-    let opt = |s: &Option<String>| s.clone().map(Text).unwrap_or(Null);
-    let opt_i = |v: Option<i64>| v.map(Integer).unwrap_or(Null);
-    let cve_ids = if a.cves.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " {} ",
-            a.cves
-                .iter()
-                .map(|c| c.id.to_ascii_uppercase())
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
-    let max_cvss = a
-        .cves
-        .iter()
-        .filter_map(|c| c.cvss)
-        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
-    let ports = a
-        .exposure
-        .open_ports
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let sort_time = a
-        .last_seen
-        .or(a.vendor_updated)
-        .or(a.first_seen)
-        .unwrap_or(now_ms);
-    vec![
-        Text(a.source.clone()),
-        Text(a.vendor.as_str().to_string()),
-        Text(a.native_id.clone()),
-        Text(a.category.to_store()),
-        Text(a.title.clone()),
-        opt(&a.description),
-        opt(&a.policy.id),
-        opt(&a.policy.name),
-        opt(&a.policy.vendor_severity),
-        Text(a.severity.to_store()),
-        Integer(i64::from(a.severity.rank())),
-        opt(&a.resource.id),
-        opt(&a.resource.name),
-        opt(&a.resource.rtype),
-        a.resource
-            .cloud
-            .as_ref()
-            .map(|c| Text(c.to_store()))
-            .unwrap_or(Null),
-        opt(&a.resource.account),
-        opt(&a.resource.region),
-        Text(to_json(&a.resource.tags)),
-        a.exposure
-            .internet_facing
-            .map(|b| Integer(i64::from(b)))
-            .unwrap_or(Null),
-        Text(ports),
-        Text(to_json(&a.cves)),
-        Text(cve_ids),
-        max_cvss.map(Real).unwrap_or(Null),
-        Text(to_json(&a.compliance)),
-        opt_i(a.first_seen),
-        opt_i(a.last_seen),
-        opt_i(a.vendor_updated),
-        Text(a.vendor_status.to_store()),
-        opt(&a.remediation),
-        a.attack_context
-            .as_ref()
-            .map(|v| Text(to_json(v)))
-            .unwrap_or(Null),
-        Text(raw_json),
-        Text(hash.to_string()),
-        Integer(i64::from(carries_controls(a))),
-        Integer(sort_time),
-    ]
+/// One alert's vendor column values, computed once per import and bound by reference
+/// (in `VENDOR_COLUMNS` order) into the insert or the update.
+struct VendorRow<'a> {
+    a: &'a Alert,
+    raw_json: String,
+    hash: String,
+    category: String,
+    severity: String,
+    cloud: Option<String>,
+    tags_json: String,
+    ports: String,
+    cves_json: String,
+    cve_ids: String,
+    max_cvss: Option<f64>,
+    compliance_json: String,
+    vendor_status: String,
+    attack_json: Option<String>,
+    has_controls: bool,
+    sort_time: EpochMs,
+}
+
+impl<'a> VendorRow<'a> {
+    fn new(a: &'a Alert, now_ms: EpochMs) -> VendorRow<'a> {
+        let raw_json = to_json(&a.raw);
+        let hash = content_hash(a, &raw_json);
+        let mut cve_ids = String::new();
+        if !a.cves.is_empty() {
+            for c in &a.cves {
+                cve_ids.push(' ');
+                cve_ids.push_str(&c.id.to_ascii_uppercase());
+            }
+            cve_ids.push(' ');
+        }
+        let max_cvss = a
+            .cves
+            .iter()
+            .filter_map(|c| c.cvss)
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        let mut ports = String::new();
+        for (i, p) in a.exposure.open_ports.iter().enumerate() {
+            if i > 0 {
+                ports.push(',');
+            }
+            ports.push_str(&p.to_string());
+        }
+        VendorRow {
+            a,
+            hash,
+            category: a.category.to_store(),
+            severity: a.severity.to_store(),
+            cloud: a.resource.cloud.as_ref().map(Cloud::to_store),
+            tags_json: to_json(&a.resource.tags),
+            ports,
+            cves_json: to_json(&a.cves),
+            cve_ids,
+            max_cvss,
+            compliance_json: to_json(&a.compliance),
+            vendor_status: a.vendor_status.to_store(),
+            attack_json: a.attack_context.as_ref().map(to_json),
+            has_controls: carries_controls(a, &raw_json),
+            sort_time: a
+                .last_seen
+                .or(a.vendor_updated)
+                .or(a.first_seen)
+                .unwrap_or(now_ms),
+            raw_json,
+        }
+    }
+
+    /// Bind the vendor columns to parameters `first`, `first + 1`, … of `stmt`.
+    fn bind(&self, stmt: &mut rusqlite::Statement<'_>, first: usize) -> rusqlite::Result<()> {
+        let a = self.a;
+        let values: [&dyn rusqlite::ToSql; 34] = [
+            &a.source,
+            &a.vendor.as_str(),
+            &a.native_id,
+            &self.category,
+            &a.title,
+            &a.description,
+            &a.policy.id,
+            &a.policy.name,
+            &a.policy.vendor_severity,
+            &self.severity,
+            &i64::from(a.severity.rank()),
+            &a.resource.id,
+            &a.resource.name,
+            &a.resource.rtype,
+            &self.cloud,
+            &a.resource.account,
+            &a.resource.region,
+            &self.tags_json,
+            &a.exposure.internet_facing,
+            &self.ports,
+            &self.cves_json,
+            &self.cve_ids,
+            &self.max_cvss,
+            &self.compliance_json,
+            &a.first_seen,
+            &a.last_seen,
+            &a.vendor_updated,
+            &self.vendor_status,
+            &a.remediation,
+            &self.attack_json,
+            &self.raw_json,
+            &self.hash,
+            &self.has_controls,
+            &self.sort_time,
+        ];
+        for (i, v) in values.into_iter().enumerate() {
+            stmt.raw_bind_parameter(first + i, v)?;
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -606,10 +696,15 @@ fn import_tx(
     let mut lookup = tx.prepare_cached(
         "SELECT rowid, content_hash, vendor_updated, vendor_status FROM alerts WHERE id = ?",
     )?;
-    let placeholders = vec!["?"; 34].join(", ");
+    // Parameters: ?1 id, ?2..=?(n+1) the vendor columns, then imported_at and changed_at.
+    let n_vendor = VENDOR_COLUMNS.split(',').count();
+    let placeholders = (2..=n_vendor + 3)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO alerts (id, {VENDOR_COLUMNS}, imported_at, changed_at) \
-         VALUES (?, {placeholders}, ?, ?)"
+         VALUES (?1, {placeholders})"
     ))?;
     // A payload that carries no resource facts (e.g. a list item a vendor serves without its
     // details) does not erase the ones an earlier, richer payload gave.
@@ -632,7 +727,7 @@ fn import_tx(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let n_vendor = VENDOR_COLUMNS.split(',').count();
+    // Parameters: ?1..=?n the vendor columns, then changed_at and the rowid.
     let mut update = tx.prepare_cached(&format!(
         "UPDATE alerts SET {assignments}, changed_at = ?{} WHERE rowid = ?{}",
         n_vendor + 1,
@@ -648,19 +743,18 @@ fn import_tx(
     )?;
 
     // The same alert twice in one batch: the later payload wins, counted once.
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    for (i, a) in alerts.iter().enumerate() {
-        seen.insert(a.id(), i);
+    let ids: Vec<String> = alerts.iter().map(Alert::id).collect();
+    let mut last = std::collections::HashMap::<&str, usize>::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        last.insert(id, i);
     }
-    for (i, a) in alerts.iter().enumerate() {
-        let id = a.id();
-        if seen.get(&id) != Some(&i) {
+    for (i, (a, id)) in alerts.iter().zip(&ids).enumerate() {
+        if last.get(id.as_str()) != Some(&i) {
             continue;
         }
-        let raw_json = to_json(&a.raw);
-        let hash = content_hash(a, &raw_json);
+        let row = VendorRow::new(a, now_ms);
         let existing = lookup
-            .query_row([&id], |r| {
+            .query_row([id], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -669,46 +763,45 @@ fn import_tx(
                 ))
             })
             .optional()?;
-        let fts_row = |rowid: i64| {
-            vec![
-                SqlValue::Integer(rowid),
-                SqlValue::Text(sanitize::one_line(&a.title)),
-                SqlValue::Text(resource_text(a)),
-                SqlValue::Text(policy_text(a)),
-            ]
+        let mut index_text = |rowid: i64| {
+            fts_insert.execute(params![
+                rowid,
+                sanitize::one_line(&a.title),
+                resource_text(a),
+                policy_text(a)
+            ])
         };
         match existing {
             None => {
-                let mut values = vec![SqlValue::Text(id.clone())];
-                values.extend(vendor_values(a, &hash, raw_json, now_ms));
-                values.push(SqlValue::Integer(now_ms));
-                values.push(SqlValue::Integer(now_ms));
-                insert.execute(rusqlite::params_from_iter(values))?;
+                insert.raw_bind_parameter(1, id)?;
+                row.bind(&mut insert, 2)?;
+                insert.raw_bind_parameter(n_vendor + 2, now_ms)?;
+                insert.raw_bind_parameter(n_vendor + 3, now_ms)?;
+                insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
-                fts_insert.execute(rusqlite::params_from_iter(fts_row(rowid)))?;
+                index_text(rowid)?;
                 touched.push((rowid, i));
                 stats.new += 1;
             }
-            Some((_, old_hash, _, _)) if old_hash == hash => stats.unchanged += 1,
+            Some((_, old_hash, _, _)) if old_hash == row.hash => stats.unchanged += 1,
             Some((_, _, Some(old_updated), _))
                 if a.vendor_updated.is_some_and(|new| new < old_updated) =>
             {
                 stats.stale += 1
             }
             Some((rowid, _, _, old_status)) => {
-                let mut values = vendor_values(a, &hash, raw_json, now_ms);
-                values.push(SqlValue::Integer(now_ms));
-                values.push(SqlValue::Integer(rowid));
-                update.execute(rusqlite::params_from_iter(values))?;
+                row.bind(&mut update, 1)?;
+                update.raw_bind_parameter(n_vendor + 1, now_ms)?;
+                update.raw_bind_parameter(n_vendor + 2, rowid)?;
+                update.raw_execute()?;
                 fts_delete.execute([rowid])?;
-                fts_insert.execute(rusqlite::params_from_iter(fts_row(rowid)))?;
-                let new_status = a.vendor_status.to_store();
-                if new_status != old_status {
+                index_text(rowid)?;
+                if row.vendor_status != old_status {
                     hist.execute(params![
                         id,
                         now_ms,
                         old_status,
-                        new_status,
+                        row.vendor_status,
                         "the vendor changed the alert's state"
                     ])?;
                 }
@@ -864,4 +957,40 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         history: Vec::new(),
         content_hash: r.get(32)?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte scan over the serialized payload agrees with the sanitizer's walk of the tree.
+    #[test]
+    fn raw_text_scan_agrees_with_the_tree_walk() {
+        let cases = [
+            serde_json::json!({"a": "plain text", "n": 3, "t": true, "x": null}),
+            serde_json::json!({"a": "line\nbreak\tand tab"}),
+            serde_json::json!({"a": "carriage\rreturn"}),
+            serde_json::json!({"a": "esc \u{1b}[31m red"}),
+            serde_json::json!({"a": "bell \u{07}"}),
+            serde_json::json!({"a": "back\u{08}space and \u{0c} feed"}),
+            serde_json::json!({"a": "del \u{7f}"}),
+            serde_json::json!({"a": "c1 \u{9b}31m"}),
+            serde_json::json!({"a": "bidi \u{202e}evil"}),
+            serde_json::json!({"a": "zero\u{200b}width"}),
+            serde_json::json!({"a": "bom \u{feff}"}),
+            serde_json::json!({"a": "accents é ü 漢字 emoji 🚀"}),
+            serde_json::json!({"a": "a literal backslash-r: \\r and \\u001b"}),
+            serde_json::json!({"key\u{1b}": "value"}),
+            serde_json::json!({"nested": [{"deep": ["ok", "still ok", "\u{2066}isolate"]}]}),
+            serde_json::json!(["quote \" and slash / fine"]),
+        ];
+        for v in cases {
+            let text = serde_json::to_string(&v).unwrap();
+            assert_eq!(
+                raw_text_is_suspicious(&text),
+                sanitize::json_is_suspicious(&v),
+                "{text}"
+            );
+        }
+    }
 }
