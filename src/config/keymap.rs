@@ -2,7 +2,7 @@
 //!
 //! Defaults ship in the binary ([`DEFAULT_KEYS`]); the `[keys]` table of the config file
 //! overrides single chords (`"x" = "none"` unbinds one). The help screen is generated from the
-//! same table. This module knows nothing about crossterm: the console converts its key events
+//! same table. No terminal library here: the console converts its key events
 //! into [`KeyChord`]s.
 
 use std::collections::BTreeMap;

@@ -46,6 +46,27 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
     if inner.height == 0 || inner.width == 0 {
         return;
     }
+    // The evidence can be thousands of lines: only the visible ones become widgets.
+    if let (Some(d), Tab::Evidence) = (&s.detail, s.tab) {
+        let mut shown = vec![Line::styled(
+            format!(
+                "Raw {} payload ({} lines), sanitized — line {} of {}:",
+                d.alert.alert.vendor.display_name(),
+                d.evidence.len(),
+                (s.detail_scroll as usize).min(d.evidence.len().saturating_sub(1)) + 1,
+                d.evidence.len()
+            ),
+            role(t, Role::Muted),
+        )];
+        shown.extend(window_styled(
+            &d.evidence,
+            s.detail_scroll as usize,
+            inner.height.saturating_sub(1) as usize,
+            inner.width,
+        ));
+        f.render_widget(Paragraph::new(shown), inner);
+        return;
+    }
     let lines = match &s.detail {
         None if s.loaded && s.total == 0 => {
             vec![Line::styled("Nothing selected.", role(t, Role::Muted))]
@@ -87,6 +108,26 @@ fn wrap(text: &str, width: u16, style: ratatui::style::Style) -> Vec<Line<'stati
         }
         out.push(Line::styled(line, style));
     }
+    out
+}
+
+/// Rows for a long highlighted text, built only for what is on screen: from source line
+/// `scroll`, wrapped to `width`, until `height` rows are filled.
+fn window_styled(
+    src: &[crate::highlight::StyledLine],
+    scroll: usize,
+    height: usize,
+    width: u16,
+) -> Vec<Line<'static>> {
+    let from = scroll.min(src.len().saturating_sub(1));
+    let mut out = Vec::with_capacity(height);
+    for l in src.iter().skip(from) {
+        if out.len() >= height {
+            break;
+        }
+        out.extend(super::style::wrap_line(super::style::styled_line(l), width));
+    }
+    out.truncate(height);
     out
 }
 
@@ -257,20 +298,8 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
             }
             lines
         }
-        Tab::Evidence => {
-            let mut lines = vec![Line::styled(
-                format!(
-                    "Raw {} payload ({} lines), sanitized:",
-                    a.alert.vendor.display_name(),
-                    d.evidence.len()
-                ),
-                muted,
-            )];
-            for l in &d.evidence {
-                lines.extend(super::style::wrap_line(super::style::styled_line(l), width));
-            }
-            lines
-        }
+        // Drawn windowed in `draw`.
+        Tab::Evidence => Vec::new(),
         Tab::History => {
             if a.history.is_empty() {
                 return vec![Line::styled("No history yet.", muted)];
@@ -335,24 +364,19 @@ pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
     if inner.height == 0 {
         return;
     }
-    let lines: Vec<Line<'static>> = match &s.detail {
+    let shown: Vec<Line<'static>> = match &s.detail {
         Some(d) if d.remediation.is_empty() => vec![Line::styled(
             "No remediation: no generator fits this alert and the vendor gave none.",
             role(t, Role::Muted),
         )],
-        Some(d) => d
-            .remediation
-            .iter()
-            .flat_map(|l| super::style::wrap_line(super::style::styled_line(l), inner.width))
-            .collect(),
+        // Diffs can be thousands of lines: only the visible ones become widgets.
+        Some(d) => window_styled(
+            &d.remediation,
+            s.remediation_scroll as usize,
+            inner.height as usize,
+            inner.width,
+        ),
         None => Vec::new(),
     };
-    let max_scroll = lines.len().saturating_sub(inner.height as usize);
-    let from = (s.remediation_scroll as usize).min(max_scroll);
-    let shown: Vec<Line<'static>> = lines
-        .into_iter()
-        .skip(from)
-        .take(inner.height as usize)
-        .collect();
     f.render_widget(Paragraph::new(shown), inner);
 }
