@@ -27,7 +27,7 @@ const COLS: [Col; 10] = [
     Col {
         title: "SCORE",
         width: 5,
-        drop: 6,
+        drop: 1,
     },
     Col {
         title: "SEV",
@@ -71,10 +71,10 @@ const COLS: [Col; 10] = [
     },
 ];
 
-/// Which columns fit in `width` (the title keeps at least 28 cells).
+/// Which columns fit in `width` (the title keeps at least 24 cells).
 fn columns(width: u16) -> Vec<usize> {
     let mut keep: Vec<usize> = (0..COLS.len()).collect();
-    let need = |k: &[usize]| -> u16 { k.iter().map(|&i| COLS[i].width + 1).sum::<u16>() + 28 };
+    let need = |k: &[usize]| -> u16 { k.iter().map(|&i| COLS[i].width + 1).sum::<u16>() + 24 };
     let mut level = 8;
     while need(&keep) > width && level > 0 {
         keep.retain(|&i| COLS[i].drop != level);
@@ -248,7 +248,11 @@ mod tests {
         assert_eq!(columns(200).len(), COLS.len());
         let c = columns(60);
         assert!(c.contains(&4) && c.contains(&2) && c.contains(&0));
-        assert!(columns(120).contains(&1), "the score shows at 120 cells");
+        assert!(
+            columns(94).contains(&1),
+            "the score shows beside the detail at 160 cells"
+        );
+        assert!(columns(94).contains(&3), "so does the vendor");
         assert!(!c.contains(&9));
         assert!(columns(10).contains(&4));
     }
