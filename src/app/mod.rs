@@ -70,6 +70,9 @@ impl Tab {
 #[derive(Debug, Clone)]
 pub struct Detail {
     pub alert: StoredAlert,
+    /// The Overview tab's text (`show`'s text without the history), made once per load rather
+    /// than on every frame.
+    pub overview: String,
     /// The raw payload, pretty-printed, sanitized and highlighted as JSON.
     pub evidence: Vec<crate::highlight::StyledLine>,
     /// sitrep's remediation proposals (diffs / snippets) and the vendor's text, highlighted.

@@ -296,6 +296,7 @@ fn the_narrative_tab_asks_the_model_and_streams_into_the_pane() {
     let alert = st.get("wiz:1").expect("get").expect("stored");
     let _ = id;
     let detail = Detail {
+        overview: String::new(),
         alert,
         evidence: Vec::new(),
         remediation: Vec::new(),

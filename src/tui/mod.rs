@@ -221,7 +221,7 @@ async fn event_loop<B: Backend>(
             h.abort();
         }
     };
-    let dispatch = |effects: Vec<Effect>, state: &State| {
+    let dispatch = |effects: Vec<Effect>| {
         for e in effects {
             match e {
                 Effect::Narrate { req, alert } => {
@@ -289,10 +289,9 @@ async fn event_loop<B: Backend>(
                 }
             }
         }
-        let _ = state;
     };
     let first = state.start();
-    dispatch(first, &state);
+    dispatch(first);
     terminal.draw(|f| ui::draw(f, &state))?;
     while let Some(msg) = rx.recv().await {
         let mut effects = app::update(&mut state, msg);
@@ -300,7 +299,7 @@ async fn event_loop<B: Backend>(
         while let Ok(more) = rx.try_recv() {
             effects.extend(app::update(&mut state, more));
         }
-        dispatch(effects, &state);
+        dispatch(effects);
         if state.quit {
             break;
         }

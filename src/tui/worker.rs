@@ -174,7 +174,13 @@ impl Worker {
                         } else {
                             self.narrator.cached(&self.store, &alert)
                         };
+                        let overview = {
+                            let mut copy = alert.clone();
+                            copy.history.clear();
+                            crate::cli::render::show_text(&copy, now)
+                        };
                         Box::new(Detail {
+                            overview,
                             narrative,
                             alert,
                             evidence,

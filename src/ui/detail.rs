@@ -4,11 +4,11 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::style::role;
 use crate::app::{Focus, State, Tab};
-use crate::cli::render::{iso, show_text};
+use crate::cli::render::iso;
 use crate::config::theme::{Role, Theme};
 use crate::sanitize::{self, one_line};
 
@@ -28,17 +28,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
             spans.push(Span::styled(format!(" {} ", tab.title()), role(t, r)));
             spans.push(Span::raw(" "));
         }
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(role(
-                t,
-                if focused {
-                    Role::BorderFocus
-                } else {
-                    Role::Border
-                },
-            ))
-            .title(Line::from(spans));
+        let block = super::style::pane_block(t, focused, Line::from(spans));
         let inner = block.inner(area);
         f.render_widget(block, area);
         inner
@@ -137,11 +127,9 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
     let a = &d.alert;
     match s.tab {
         Tab::Overview => {
-            let mut copy = a.clone();
-            copy.history.clear();
-            let body = show_text(&copy, s.now_ms);
+            let body = &d.overview;
             let mut lines = Vec::new();
-            for (i, l) in wrap(&body, width, text).into_iter().enumerate() {
+            for (i, l) in wrap(body, width, text).into_iter().enumerate() {
                 lines.push(if i == 0 {
                     l.style(role(t, Role::Title))
                 } else {
@@ -336,17 +324,10 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
 pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
     let t = &s.theme;
     let focused = s.focus == Focus::Remediation;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(role(
-            t,
-            if focused {
-                Role::BorderFocus
-            } else {
-                Role::Border
-            },
-        ))
-        .title(Line::from(vec![
+    let block = super::style::pane_block(
+        t,
+        focused,
+        Line::from(vec![
             Span::styled(" Remediation ", role(t, Role::Title)),
             Span::styled(
                 format!(
@@ -358,7 +339,8 @@ pub fn draw_remediation(f: &mut Frame<'_>, area: Rect, s: &State) {
                 ),
                 role(t, Role::Muted),
             ),
-        ]));
+        ]),
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.height == 0 {

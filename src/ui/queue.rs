@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table};
+use ratatui::widgets::{Cell, Row, Table};
 
 use super::style::{role, severity_role, status_role};
 use crate::app::{Focus, Freshness, State, sort_name};
@@ -127,17 +127,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
                 role(t, Role::Marked),
             ));
         }
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(role(
-                t,
-                if focused {
-                    Role::BorderFocus
-                } else {
-                    Role::Border
-                },
-            ))
-            .title(Line::from(title));
+        let block = super::style::pane_block(t, focused, Line::from(title));
         let inner = block.inner(area);
         f.render_widget(block, area);
         inner

@@ -150,3 +150,23 @@ pub fn wrap_line(
     out.push(ratatui::text::Line::from(cur).style(line.style));
     out
 }
+
+/// A pane's frame: the focus colour on its border when it has the keyboard.
+pub fn pane_block(
+    t: &crate::config::theme::Theme,
+    focused: bool,
+    title: ratatui::text::Line<'static>,
+) -> ratatui::widgets::Block<'static> {
+    use crate::config::theme::Role;
+    ratatui::widgets::Block::default()
+        .borders(ratatui::widgets::Borders::ALL)
+        .border_style(role(
+            t,
+            if focused {
+                Role::BorderFocus
+            } else {
+                Role::Border
+            },
+        ))
+        .title(title)
+}
