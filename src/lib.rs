@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod highlight;
 pub mod narrate;

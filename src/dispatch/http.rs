@@ -1,0 +1,58 @@
+//! The HTTP client every destination shares: rustls, timeouts, no redirects (a redirect could
+//! carry an `Authorization` header elsewhere), and one classification of failures.
+
+use std::time::{Duration, SystemTime};
+
+use super::DispatchError;
+
+/// Per-request timeout. A destination that does not answer in this time is treated as a lost
+/// response (transient): creators search for what they may have created before trying again.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A client for one destination.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, DispatchError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("sitrep/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| DispatchError::permanent(format!("cannot build an HTTP client: {e}")))
+}
+
+/// A request that got no usable response (connect error, timeout, broken body).
+pub fn send_error(what: &str, e: &reqwest::Error) -> DispatchError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body broken"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display names the URL (which for webhooks can hold a secret): keep only the kind.
+    DispatchError::transient(format!("{what}: {kind}"))
+}
+
+/// Classify a non-success status: 408/425/429/5xx are transient (with the server's wait),
+/// 401/403 name the credentials, other 4xx are permanent. `body` is shown sanitized, cut short.
+pub fn status_error(
+    what: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> DispatchError {
+    let detail = crate::sources::api::snippet(body);
+    let code = status.as_u16();
+    match code {
+        408 | 425 | 429 | 500..=599 => DispatchError::Transient {
+            detail: format!("{what}: HTTP {code}: {detail}"),
+            retry_after: crate::sources::api::retry_after(headers, SystemTime::now()),
+        },
+        401 | 403 => DispatchError::permanent(format!(
+            "{what}: HTTP {code}: credentials refused ({detail})"
+        )),
+        _ => DispatchError::permanent(format!("{what}: HTTP {code}: {detail}")),
+    }
+}
