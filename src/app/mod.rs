@@ -17,7 +17,7 @@ use crate::sources::sync::SourceStatus;
 use crate::store::{QueueRow, SortKey, StoredAlert};
 use crate::triage::query::{self, Query};
 
-pub use modal::{DecisionKind, DecisionModal, Field, Prompt, PromptKind};
+pub use modal::{DecisionKind, DecisionModal, Field, Prompt, PromptKind, parse_until};
 
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

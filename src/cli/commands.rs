@@ -123,6 +123,18 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             triage::suppress_cmd(c, &mut store, &config, env)
         }
         Command::Narrate(a) => narrate(a, &paths, &config, env),
+        Command::Mark(a) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::mark(a, &mut store, &config, env)
+        }
+        Command::Note(a) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::note(a, &mut store, &config, env)
+        }
+        Command::Outbox(c) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::outbox_cmd(c, &mut store, &config, env)
+        }
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
     }
 }

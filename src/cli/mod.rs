@@ -5,6 +5,7 @@
 
 mod commands;
 mod console;
+mod decisions;
 pub mod render;
 mod triage;
 
@@ -67,6 +68,13 @@ pub enum Command {
     /// Mute rules: alerts they match leave the queue until the rule expires or is removed
     #[command(subcommand)]
     Suppress(SuppressCommand),
+    /// Set the status of alerts (the console's decisions, headless), written back to vendors
+    Mark(decisions::MarkArgs),
+    /// Add a note to alerts (written back as a comment where the vendor takes one)
+    Note(decisions::NoteArgs),
+    /// Deliveries owed to vendors, ticket systems and chat: list, deliver, retry, drop
+    #[command(subcommand)]
+    Outbox(decisions::OutboxCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -562,57 +562,7 @@ impl Store {
     /// Record an analyst's status change (and its history entry) in one transaction.
     pub fn set_status(&mut self, id: &str, change: &StatusChange) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        let from: Option<String> = tx
-            .query_row("SELECT status FROM alerts WHERE id = ?", [id], |r| r.get(0))
-            .optional()?;
-        let Some(from) = from else {
-            return Err(StoreError::NotFound(id.to_string()));
-        };
-        let (kind, reason, note, until) = match &change.status {
-            Status::New => (StatusKind::New, None, change.note.clone(), None),
-            Status::Acknowledged => (StatusKind::Acknowledged, None, change.note.clone(), None),
-            Status::InProgress => (StatusKind::InProgress, None, change.note.clone(), None),
-            Status::Resolved { reason } => (
-                StatusKind::Resolved,
-                Some(reason.clone()),
-                change.note.clone(),
-                None,
-            ),
-            Status::Dismissed {
-                reason,
-                note,
-                until,
-            } => (
-                StatusKind::Dismissed,
-                Some(reason.as_str().to_string()),
-                note.clone().or_else(|| change.note.clone()),
-                *until,
-            ),
-            Status::Snoozed { until, note } => (
-                StatusKind::Snoozed,
-                None,
-                note.clone().or_else(|| change.note.clone()),
-                Some(*until),
-            ),
-        };
-        tx.execute(
-            "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ? \
-             WHERE id = ?",
-            params![kind.as_str(), reason, note, until, id],
-        )?;
-        tx.execute(
-            "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
-             VALUES (?, ?, ?, 'status', ?, ?, ?, ?)",
-            params![
-                id,
-                change.at,
-                change.actor,
-                from,
-                kind.as_str(),
-                reason,
-                note
-            ],
-        )?;
+        apply_status(&tx, id, change)?;
         tx.commit()?;
         Ok(())
     }
@@ -635,6 +585,66 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Apply a status change and its history entry inside `tx`; returns the history entry's seq.
+pub(super) fn apply_status(
+    tx: &Transaction<'_>,
+    id: &str,
+    change: &StatusChange,
+) -> Result<i64, StoreError> {
+    let from: Option<String> = tx
+        .query_row("SELECT status FROM alerts WHERE id = ?", [id], |r| r.get(0))
+        .optional()?;
+    let Some(from) = from else {
+        return Err(StoreError::NotFound(id.to_string()));
+    };
+    let (kind, reason, note, until) = match &change.status {
+        Status::New => (StatusKind::New, None, change.note.clone(), None),
+        Status::Acknowledged => (StatusKind::Acknowledged, None, change.note.clone(), None),
+        Status::InProgress => (StatusKind::InProgress, None, change.note.clone(), None),
+        Status::Resolved { reason } => (
+            StatusKind::Resolved,
+            Some(reason.clone()),
+            change.note.clone(),
+            None,
+        ),
+        Status::Dismissed {
+            reason,
+            note,
+            until,
+        } => (
+            StatusKind::Dismissed,
+            Some(reason.as_str().to_string()),
+            note.clone().or_else(|| change.note.clone()),
+            *until,
+        ),
+        Status::Snoozed { until, note } => (
+            StatusKind::Snoozed,
+            None,
+            note.clone().or_else(|| change.note.clone()),
+            Some(*until),
+        ),
+    };
+    tx.execute(
+        "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ? \
+         WHERE id = ?",
+        params![kind.as_str(), reason, note, until, id],
+    )?;
+    tx.execute(
+        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
+         VALUES (?, ?, ?, 'status', ?, ?, ?, ?)",
+        params![
+            id,
+            change.at,
+            change.actor,
+            from,
+            kind.as_str(),
+            reason,
+            note
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_narratives",
         include_str!("migrations/0005_narratives.sql"),
     ),
+    ("0006_outbox", include_str!("migrations/0006_outbox.sql")),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

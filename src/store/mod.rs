@@ -8,6 +8,7 @@ mod intel;
 mod kv;
 mod migrate;
 mod narratives;
+mod outbox;
 mod sources;
 mod suppress;
 mod triage;
@@ -19,6 +20,10 @@ use rusqlite::Connection;
 pub use alerts::{ImportStats, ListRequest, QueueRow, SortKey, StatusChange, StoredAlert};
 pub use intel::IntelStatus;
 pub use narratives::LlmCallRecord;
+pub use outbox::{
+    ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
+    OutboxState, Recorded, TicketLink, TicketRow, Verdict,
+};
 pub use sources::SourceState;
 pub use triage::GroupRow;
 
@@ -135,4 +140,12 @@ impl Store {
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
+
+    /// The audit log's append, for a decision's transaction (wired to `crate::audit`).
+    fn audit_hook(&self) -> Option<outbox::AuditHook> {
+        None
+    }
+
+    /// After a decision commits: bring the audit head anchor up to date.
+    fn audit_after_commit(&self) {}
 }

@@ -1,0 +1,405 @@
+//! Headless decisions (`mark`, `note`) and the outbox (`outbox list|deliver|retry|drop`): the
+//! console's decision path, for scripts and SOAR playbooks.
+
+use clap::{Args, Subcommand};
+
+use super::commands::{CliError, Env, runtime};
+use crate::config::Config;
+use crate::dispatch::decide::{self, Intent};
+use crate::dispatch::worker::{self, Dispatcher, PassStats};
+use crate::domain::{DismissReason, EpochMs, Status, StatusKind};
+use crate::sanitize;
+use crate::store::{OutboxRow, OutboxState, Store};
+
+#[derive(Debug, Args)]
+pub struct MarkArgs {
+    /// Alert ids (or unique prefixes)
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// new, acknowledged, in-progress, resolved, dismissed, snoozed — or a dismiss reason as
+    /// shorthand: false-positive, accepted-risk, duplicate, not-applicable
+    #[arg(long, value_name = "STATUS")]
+    pub status: String,
+    /// Why: a dismiss reason (false-positive, accepted-risk, duplicate, not-applicable, other)
+    /// or, for resolved, free text
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+    /// A note recorded with the decision
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// Until when a dismissal or snooze holds: 3d, 12h, 2w or a date (2026-12-31)
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    /// Alert ids (or unique prefixes)
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// The note (also written back to vendors that take comments)
+    #[arg(long, short = 'm', value_name = "TEXT")]
+    pub text: String,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct DeliveryArgs {
+    /// Only queue the deliveries (the console, `sitrep sync` or `sitrep outbox deliver` send them)
+    #[arg(long)]
+    pub no_deliver: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Deliveries owed to vendors, ticket systems and chat (pending and failed unless --all)
+    List {
+        /// Also list delivered, unsupported and dropped entries
+        #[arg(long)]
+        all: bool,
+        /// At most this many entries
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Output as JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver every entry that is due now
+    Deliver,
+    /// Put failed entries (all, or the given ids) back in the queue and deliver them now
+    Retry {
+        #[arg(value_name = "OUTBOX_ID")]
+        ids: Vec<i64>,
+    },
+    /// Give up on pending or failed entries (recorded in the audit log)
+    Drop {
+        #[arg(required = true, value_name = "OUTBOX_ID")]
+        ids: Vec<i64>,
+    },
+}
+
+/// The status the flags describe.
+pub fn status_from_flags(
+    status: &str,
+    reason: Option<&str>,
+    note: Option<&str>,
+    until: Option<&str>,
+    now: EpochMs,
+) -> Result<Status, CliError> {
+    let until = until
+        .map(|u| crate::app::parse_until(u, now))
+        .transpose()
+        .map_err(|e| CliError::input(format!("--until: {e}")))?;
+    let bad_reason = |r: &str| {
+        CliError::input(format!(
+            "--reason '{}': use one of {}",
+            sanitize::one_line(r),
+            DismissReason::ALL
+                .iter()
+                .map(|r| r.as_str().replace('_', "-"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    let dismissed = |reason: DismissReason| Status::Dismissed {
+        reason,
+        note: note.map(str::to_string),
+        until,
+    };
+    if let Some(r) = DismissReason::parse(status).filter(|r| *r != DismissReason::Other) {
+        if reason.is_some() {
+            return Err(CliError::input(format!(
+                "--status {} already says why; leave out --reason",
+                sanitize::one_line(status)
+            )));
+        }
+        return Ok(dismissed(r));
+    }
+    let Some(kind) = StatusKind::parse(status) else {
+        return Err(CliError::input(format!(
+            "--status '{}': use new, acknowledged, in-progress, resolved, dismissed, snoozed, or false-positive, accepted-risk, duplicate, not-applicable",
+            sanitize::one_line(status)
+        )));
+    };
+    if until.is_some() && !matches!(kind, StatusKind::Dismissed | StatusKind::Snoozed) {
+        return Err(CliError::input(
+            "--until applies to dismissed and snoozed only",
+        ));
+    }
+    Ok(match kind {
+        StatusKind::New => Status::New,
+        StatusKind::Acknowledged => Status::Acknowledged,
+        StatusKind::InProgress => Status::InProgress,
+        StatusKind::Resolved => Status::Resolved {
+            reason: reason.unwrap_or("resolved").to_string(),
+        },
+        StatusKind::Dismissed => {
+            let Some(r) = reason else {
+                return Err(CliError::input(
+                    "--status dismissed needs --reason (false-positive, accepted-risk, duplicate, not-applicable, other)",
+                ));
+            };
+            dismissed(DismissReason::parse(r).ok_or_else(|| bad_reason(r))?)
+        }
+        StatusKind::Snoozed => {
+            let Some(until) = until else {
+                return Err(CliError::input("--status snoozed needs --until"));
+            };
+            Status::Snoozed {
+                until,
+                note: note.map(str::to_string),
+            }
+        }
+    })
+}
+
+/// Resolve ids and unique prefixes to alert ids, all or nothing.
+pub fn resolve_ids(store: &Store, ids: &[String]) -> Result<Vec<String>, CliError> {
+    let mut out = Vec::new();
+    for id in ids {
+        if store
+            .get(id)
+            .map_err(|e| CliError::runtime(e.to_string()))?
+            .is_some()
+        {
+            out.push(id.clone());
+            continue;
+        }
+        let found = store
+            .ids_like(id, 2)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        match found.as_slice() {
+            [one] => out.push(one.clone()),
+            [] => {
+                return Err(CliError::input(format!(
+                    "no alert with id '{}'",
+                    sanitize::one_line(id)
+                )));
+            }
+            _ => {
+                return Err(CliError::input(format!(
+                    "'{}' matches several alerts; give more of the id",
+                    sanitize::one_line(id)
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn mark(
+    a: MarkArgs,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let status = status_from_flags(
+        &a.status,
+        a.reason.as_deref(),
+        a.note.as_deref(),
+        a.until.as_deref(),
+        env.now_ms,
+    )?;
+    let ids = resolve_ids(store, &a.ids)?;
+    let intent = Intent::Mark {
+        status,
+        note: a.note.clone(),
+    };
+    apply(store, config, &ids, &intent, a.delivery, env)
+}
+
+pub fn note(
+    a: NoteArgs,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    if a.text.trim().is_empty() {
+        return Err(CliError::input("--text: the note is empty"));
+    }
+    let ids = resolve_ids(store, &a.ids)?;
+    apply(
+        store,
+        config,
+        &ids,
+        &Intent::Note(a.text.clone()),
+        a.delivery,
+        env,
+    )
+}
+
+/// Record `intent` on every id, then (unless told not to) deliver what it queued.
+pub fn apply(
+    store: &mut Store,
+    config: &Config,
+    ids: &[String],
+    intent: &Intent,
+    delivery: DeliveryArgs,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let mut queued = 0;
+    for id in ids {
+        let out = decide::decide(store, config, &config.analyst, id, intent, env.now_ms)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        queued += out.queued;
+        let _ = writeln!(env.out, "{}: recorded", sanitize::one_line(&out.alert_id));
+        for n in &out.notes {
+            let _ = writeln!(env.out, "  {}", sanitize::one_line(n));
+        }
+    }
+    if queued == 0 {
+        return Ok(());
+    }
+    if delivery.no_deliver {
+        let _ = writeln!(
+            env.out,
+            "{queued} deliver{} queued (sitrep outbox deliver sends {})",
+            if queued == 1 { "y" } else { "ies" },
+            if queued == 1 { "it" } else { "them" }
+        );
+        return Ok(());
+    }
+    let stats = deliver(store, config)?;
+    report_pass(env, &stats, store)
+}
+
+/// One delivery pass over everything due.
+pub fn deliver(store: &mut Store, config: &Config) -> Result<PassStats, CliError> {
+    let rt = runtime()?;
+    let mut dispatcher = Dispatcher::new(config);
+    rt.block_on(async {
+        worker::deliver_due(store, &mut dispatcher, &worker::wall_clock_ms, 10_000).await
+    })
+    .map_err(|e| CliError::runtime(e.to_string()))
+}
+
+fn report_pass(env: &mut Env<'_>, s: &PassStats, store: &Store) -> Result<(), CliError> {
+    let depth = store
+        .outbox_depth()
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let _ = writeln!(
+        env.out,
+        "outbox: {} delivered, {} not supported by the destination, {} to retry, {} failed; {} pending, {} failed in total",
+        s.delivered, s.unsupported, s.retrying, s.failed, depth.pending, depth.failed
+    );
+    if s.failed > 0 || s.retrying > 0 {
+        for row in store
+            .outbox_list(&[OutboxState::Failed, OutboxState::Pending], 5)
+            .map_err(|e| CliError::runtime(e.to_string()))?
+        {
+            if let Some(err) = &row.last_error {
+                let _ = writeln!(
+                    env.out,
+                    "  #{} {} → {}: {}",
+                    row.id,
+                    row.kind.as_str(),
+                    sanitize::one_line(&row.destination),
+                    sanitize::one_line(err)
+                );
+            }
+        }
+    }
+    if s.failed > 0 {
+        return Err(CliError::runtime(format!(
+            "{} deliver{} failed (sitrep outbox list shows why; sitrep outbox retry tries again)",
+            s.failed,
+            if s.failed == 1 { "y" } else { "ies" }
+        )));
+    }
+    Ok(())
+}
+
+pub fn outbox_cmd(
+    c: OutboxCommand,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let rt_err = |e: crate::store::StoreError| CliError::runtime(e.to_string());
+    match c {
+        OutboxCommand::List { all, limit, json } => {
+            let states: &[OutboxState] = if all {
+                &[]
+            } else {
+                &[OutboxState::Pending, OutboxState::Failed]
+            };
+            let rows = store.outbox_list(states, limit).map_err(rt_err)?;
+            if json {
+                for r in &rows {
+                    let line = serde_json::to_string(&clean_row(r)).unwrap_or_default();
+                    let _ = writeln!(env.out, "{line}");
+                }
+                return Ok(());
+            }
+            let depth = store.outbox_depth().map_err(rt_err)?;
+            let _ = writeln!(
+                env.out,
+                "outbox: {} pending ({} retrying), {} failed",
+                depth.pending, depth.retrying, depth.failed
+            );
+            for r in &rows {
+                let _ = writeln!(env.out, "{}", row_line(r, env.now_ms));
+            }
+            Ok(())
+        }
+        OutboxCommand::Deliver => {
+            let stats = deliver(store, config)?;
+            report_pass(env, &stats, store)
+        }
+        OutboxCommand::Retry { ids } => {
+            let n = store
+                .outbox_retry(&ids, &config.analyst, env.now_ms)
+                .map_err(|e| CliError::input(e.to_string()))?;
+            let _ = writeln!(env.out, "{n} entr{} back in the queue", plural_y(n));
+            let stats = deliver(store, config)?;
+            report_pass(env, &stats, store)
+        }
+        OutboxCommand::Drop { ids } => {
+            let n = store
+                .outbox_drop(&ids, &config.analyst, env.now_ms)
+                .map_err(|e| CliError::input(e.to_string()))?;
+            let _ = writeln!(env.out, "{n} entr{} dropped", plural_y(n));
+            Ok(())
+        }
+    }
+}
+
+fn plural_y(n: usize) -> &'static str {
+    if n == 1 { "y" } else { "ies" }
+}
+
+fn clean_row(r: &OutboxRow) -> serde_json::Value {
+    let mut f = sanitize::Findings::default();
+    let v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+    sanitize::json(&v, &mut f)
+}
+
+fn row_line(r: &OutboxRow, now: EpochMs) -> String {
+    let when = match r.state {
+        OutboxState::Pending if r.next_attempt_at > now => {
+            format!("next try in {}s", (r.next_attempt_at - now + 999) / 1000)
+        }
+        OutboxState::Pending => "due now".to_string(),
+        s => s.as_str().to_string(),
+    };
+    let mut line = format!(
+        "#{:<5} {:<8} {:<14} {:<28} {:<11} attempts {:<3} {}",
+        r.id,
+        r.state.as_str(),
+        r.kind.as_str(),
+        sanitize::one_line(&r.destination),
+        sanitize::one_line(r.alert_id.as_deref().unwrap_or("-")),
+        r.attempts,
+        when
+    );
+    if let Some(res) = &r.result {
+        line.push_str(&format!("  → {}", sanitize::one_line(res)));
+    }
+    if let Some(e) = &r.last_error {
+        line.push_str(&format!("  ({})", sanitize::one_line(e)));
+    }
+    line
+}
