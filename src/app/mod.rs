@@ -139,6 +139,8 @@ pub enum Msg {
     },
     /// The store changed under us (a sync page landed).
     StoreChanged,
+    /// The outbox's depth changed (pending, retrying, failed deliveries).
+    Outbox(crate::store::OutboxDepth),
     Source {
         index: usize,
         status: SourceStatus,
@@ -246,6 +248,8 @@ pub struct State {
     pub flash: Option<Flash>,
     /// (source name, its refresher's state). Empty: no sources configured.
     pub sources: Vec<(String, SourceStatus)>,
+    /// Deliveries waiting in the outbox (status bar).
+    pub outbox: crate::store::OutboxDepth,
     /// Alerts new or changed after this time are marked (until the analyst opens them).
     pub last_looked: EpochMs,
     pub seen: HashSet<String>,
@@ -313,6 +317,7 @@ impl State {
             modal: None,
             help: None,
             flash: None,
+            outbox: Default::default(),
             sources: init
                 .sources
                 .into_iter()
@@ -617,6 +622,9 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::StoreChanged => {
             s.detail_for = None;
             s.reload_anchored(&mut fx);
+        }
+        Msg::Outbox(depth) => {
+            s.outbox = depth;
         }
         Msg::Source { index, status } => {
             if let Some(x) = s.sources.get_mut(index) {

@@ -53,6 +53,8 @@ struct Prepared {
     state: State,
     worker: Worker,
     narrator: crate::narrate::Narrator,
+    /// Shared by the worker (after a decision) and the outbox task.
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 fn prepare(
@@ -93,14 +95,18 @@ fn prepare(
         narrator_label: narrator.label(),
         narrator_offline: narrator.is_offline(),
     });
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     Ok(Prepared {
         state,
         worker: {
             let mut w = Worker::new(store, config.actor(), wall_clock);
             w.iac = config.iac.clone();
             w.narrator = narrator.clone();
+            w.config = config.clone();
+            w.outbox_wake = Some(wake.clone());
             w
         },
+        wake,
         narrator,
     })
 }
@@ -143,6 +149,7 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
             clock: wall_clock,
             narrator: p.narrator,
             db: paths.db.clone(),
+            outbox: Some((config.clone(), p.wake)),
         },
     )
     .map_err(CliError::runtime)
@@ -325,6 +332,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             clock: wall_clock,
             narrator: p.narrator,
             db: db.clone(),
+            outbox: Some((config.clone(), p.wake)),
         },
     );
     churn.abort();

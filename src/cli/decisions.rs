@@ -242,7 +242,7 @@ pub fn apply(
 ) -> Result<(), CliError> {
     let mut queued = 0;
     for id in ids {
-        let out = decide::decide(store, config, &config.analyst, id, intent, env.now_ms)
+        let out = decide::decide(store, config, &config.actor(), id, intent, env.now_ms)
             .map_err(|e| CliError::runtime(e.to_string()))?;
         queued += out.queued;
         let _ = writeln!(env.out, "{}: recorded", sanitize::one_line(&out.alert_id));
@@ -271,7 +271,7 @@ pub fn deliver(store: &mut Store, config: &Config) -> Result<PassStats, CliError
     let rt = runtime()?;
     let mut dispatcher = Dispatcher::new(config);
     rt.block_on(async {
-        worker::deliver_due(store, &mut dispatcher, &worker::wall_clock_ms, 10_000).await
+        worker::deliver_due(store, &mut dispatcher, worker::wall_clock_ms, 10_000).await
     })
     .map_err(|e| CliError::runtime(e.to_string()))
 }
@@ -351,7 +351,7 @@ pub fn outbox_cmd(
         }
         OutboxCommand::Retry { ids } => {
             let n = store
-                .outbox_retry(&ids, &config.analyst, env.now_ms)
+                .outbox_retry(&ids, &config.actor(), env.now_ms)
                 .map_err(|e| CliError::input(e.to_string()))?;
             let _ = writeln!(env.out, "{n} entr{} back in the queue", plural_y(n));
             let stats = deliver(store, config)?;
@@ -359,7 +359,7 @@ pub fn outbox_cmd(
         }
         OutboxCommand::Drop { ids } => {
             let n = store
-                .outbox_drop(&ids, &config.analyst, env.now_ms)
+                .outbox_drop(&ids, &config.actor(), env.now_ms)
                 .map_err(|e| CliError::input(e.to_string()))?;
             let _ = writeln!(env.out, "{n} entr{} dropped", plural_y(n));
             Ok(())

@@ -113,6 +113,11 @@ impl Dispatcher {
             Ok(WriteOutcome::Unsupported(reason)) => Ok(Finish::Unsupported {
                 reason: reason.to_string(),
             }),
+            Ok(WriteOutcome::Already(reason)) => Ok(Finish::Done {
+                result: Some("already".into()),
+                history: Some(format!("{}: {reason}", row.destination)),
+                ticket: None,
+            }),
             Err(e) => Err(api_error(&row.destination, e)),
         }
     }
@@ -189,7 +194,7 @@ fn jitter() -> f64 {
 pub async fn deliver_due(
     store: &mut Store,
     dispatcher: &mut Dispatcher,
-    now: &dyn Fn() -> EpochMs,
+    now: fn() -> EpochMs,
     max: usize,
 ) -> Result<PassStats, StoreError> {
     let mut stats = PassStats::default();

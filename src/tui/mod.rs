@@ -68,6 +68,55 @@ pub struct Services {
     /// Who writes narratives, and the database its results are saved to.
     pub narrator: crate::narrate::Narrator,
     pub db: PathBuf,
+    /// Deliver the outbox in the background (the configuration, and the worker's wake-up).
+    pub outbox: Option<(crate::config::Config, std::sync::Arc<tokio::sync::Notify>)>,
+}
+
+/// The outbox task: deliver what is due, publish the depth, sleep until the next row is due,
+/// a decision wakes it, or 30 s pass (the network may be back).
+fn spawn_outbox(
+    db: PathBuf,
+    config: crate::config::Config,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    tx: UnboundedSender<Msg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut store = match crate::store::Store::open(&db) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Msg::Failed {
+                    text: format!("outbox: {e}"),
+                });
+                return;
+            }
+        };
+        let mut dispatcher = crate::dispatch::worker::Dispatcher::new(&config);
+        let clock = crate::dispatch::worker::wall_clock_ms;
+        let mut last = None;
+        loop {
+            if let Err(e) =
+                crate::dispatch::worker::deliver_due(&mut store, &mut dispatcher, clock, 64).await
+            {
+                tracing::warn!("outbox: {e}");
+            }
+            if let Ok(depth) = store.outbox_depth()
+                && last != Some(depth)
+            {
+                last = Some(depth);
+                if tx.send(Msg::Outbox(depth)).is_err() {
+                    return;
+                }
+            }
+            let wait = match store.outbox_next_due() {
+                Ok(Some(at)) => Duration::from_millis((at - clock()).clamp(50, 30_000) as u64),
+                _ => Duration::from_secs(30),
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    })
 }
 
 /// Run the console on the real terminal until the analyst quits (or SIGTERM / SIGHUP).
@@ -212,6 +261,10 @@ async fn event_loop<B: Backend>(
             }
         });
     }
+    let outbox_task = services
+        .outbox
+        .clone()
+        .map(|(config, wake)| spawn_outbox(services.db.clone(), config, wake, tx.clone()));
     let (etx, worker_thread) = spawn_worker(services.worker, tx.clone());
     // The narration in flight: moving the selection (a new detail) cancels it.
     let narration: std::cell::RefCell<Option<tokio::task::JoinHandle<()>>> =
@@ -306,6 +359,9 @@ async fn event_loop<B: Backend>(
         terminal.draw(|f| ui::draw(f, &state))?;
     }
     cancel();
+    if let Some(t) = outbox_task {
+        t.abort();
+    }
     // Let the worker finish what it was given (the last-looked time) before the process goes.
     drop(etx);
     let _ = worker_thread.join();

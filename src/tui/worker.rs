@@ -3,10 +3,11 @@
 
 use crate::app::{Detail, Effect, Msg};
 use crate::config::IacConfig;
+use crate::dispatch::decide::{self, Intent};
 use crate::domain::EpochMs;
 use crate::highlight::{Highlighter, Lang, PLAIN_THEME, SpanStyle, StyledLine};
 use crate::sanitize;
-use crate::store::{ListRequest, StatusChange, Store};
+use crate::store::{ListRequest, Store};
 
 /// Key of the "last looked at the queue" time in the store's `kv` table.
 pub const LAST_LOOKED: &str = "console.last_looked";
@@ -21,6 +22,10 @@ pub struct Worker {
     pub iac: IacConfig,
     /// Who writes narratives (the offline narrator unless `[llm]` names a model).
     pub narrator: crate::narrate::Narrator,
+    /// Sources, tickets and notifications: where decisions are delivered.
+    pub config: crate::config::Config,
+    /// Wakes the outbox task after a decision queued deliveries.
+    pub outbox_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Worker {
@@ -32,7 +37,30 @@ impl Worker {
             highlighter: None,
             iac: IacConfig::default(),
             narrator: crate::narrate::Narrator::offline(),
+            config: crate::config::Config::defaults(),
+            outbox_wake: None,
         }
+    }
+
+    /// Record `intent` on every id (the same path as the headless commands).
+    fn decide(&mut self, ids: &[String], intent: &Intent, now: EpochMs) -> Result<usize, String> {
+        let mut queued = 0;
+        for id in ids {
+            let out = decide::decide(&mut self.store, &self.config, &self.actor, id, intent, now)
+                .map_err(|e| {
+                format!(
+                    "could not record the decision on {}: {e}",
+                    sanitize::one_line(id)
+                )
+            })?;
+            queued += out.queued;
+        }
+        if queued > 0
+            && let Some(w) = &self.outbox_wake
+        {
+            w.notify_one();
+        }
+        Ok(queued)
     }
 
     /// Make sure the highlighter is the one for `theme` (an unknown theme: no colours).
@@ -200,32 +228,19 @@ impl Worker {
                 status,
                 note,
                 done,
-            } => {
-                let change = StatusChange {
-                    status,
-                    actor: self.actor.clone(),
-                    note,
-                    at: now,
-                };
-                for id in &ids {
-                    if let Err(e) = self.store.set_status(id, &change) {
-                        return Some(Msg::Failed {
-                            text: format!(
-                                "could not record the decision on {}: {e}",
-                                sanitize::one_line(id)
-                            ),
-                        });
-                    }
-                }
-                Some(Msg::Applied { text: done })
-            }
+            } => match self.decide(&ids, &Intent::Mark { status, note }, now) {
+                Err(text) => Some(Msg::Failed { text }),
+                Ok(0) => Some(Msg::Applied { text: done }),
+                Ok(n) => Some(Msg::Applied {
+                    text: format!(
+                        "{done}; {n} deliver{} queued",
+                        if n == 1 { "y" } else { "ies" }
+                    ),
+                }),
+            },
             Effect::Note { ids, note } => {
-                for id in &ids {
-                    if let Err(e) = self.store.add_note(id, &self.actor, &note, now) {
-                        return Some(Msg::Failed {
-                            text: format!("could not add the note: {e}"),
-                        });
-                    }
+                if let Err(text) = self.decide(&ids, &Intent::Note(note), now) {
+                    return Some(Msg::Failed { text });
                 }
                 Some(Msg::Applied {
                     text: format!(

@@ -67,6 +67,25 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
             role(t, Role::Marked),
         ));
     }
+    if s.outbox.failed > 0 {
+        right.push(Span::styled(
+            format!(" outbox ✗{} ", s.outbox.failed),
+            role(t, Role::Error),
+        ));
+    }
+    if s.outbox.pending > 0 {
+        right.push(Span::styled(
+            format!(" outbox {} ", s.outbox.pending),
+            role(
+                t,
+                if s.outbox.retrying > 0 {
+                    Role::Warn
+                } else {
+                    Role::Accent
+                },
+            ),
+        ));
+    }
     right.push(match s.online() {
         Some(true) => Span::styled(" online ", role(t, Role::Ok)),
         Some(false) => Span::styled(" offline ", role(t, Role::Error)),

@@ -89,6 +89,9 @@ pub enum WriteOutcome {
     Done,
     /// The vendor has no API for this; the reason is shown to the analyst.
     Unsupported(&'static str),
+    /// The vendor reports the alert is already past this change (a redelivery after a lost
+    /// response, or it was changed there): nothing left to do; the reason is shown.
+    Already(&'static str),
 }
 
 /// A connected client of one configured source.

@@ -314,7 +314,8 @@ impl Inner {
         };
         let url = self.url(path);
         let login = |prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login(prev)) };
-        self.session
+        let sent = self
+            .session
             .send(&self.transport, &login, &|token: &str| {
                 self.transport
                     .http()
@@ -323,8 +324,23 @@ impl Inner {
                     .header("accept", "application/json")
                     .json(&body)
             })
-            .await?;
-        Ok(WriteOutcome::Done)
+            .await;
+        match sent {
+            Ok(_) => Ok(WriteOutcome::Done),
+            // Dismissing an alert that is no longer open (or reopening one that is not
+            // dismissed): Prisma answers 404 `alert_no_longer_in_expected_state`. After a lost
+            // response this is our own earlier request having worked.
+            Err(ApiError::Http {
+                status: 404,
+                detail,
+                ..
+            }) if detail.contains("alert_no_longer_in_expected_state") => {
+                Ok(WriteOutcome::Already(
+                    "Prisma Cloud says the alert is no longer in the state this change applies to (already changed there)",
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
