@@ -5,6 +5,7 @@
 //! worker owns retries, backoff and the visible state of each entry. A destination that creates
 //! something (a ticket) is idempotent by a stable key it searches for before creating.
 
+pub mod approve;
 pub mod decide;
 pub mod http;
 pub mod worker;
