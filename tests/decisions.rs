@@ -138,6 +138,37 @@ fn mark_is_written_back_through_the_outbox_and_audited_in_history() {
     // Back to new: reopened at the vendor too.
     env.ok(&["mark", &a, "--status", "new"]);
     assert_eq!(sim_status(&env, &h, v, &ids[0]), SimStatus::Open);
+
+    // The shift report names both decisions, by whom, and the outbox state.
+    let report = env.ok(&["report", "--since", "1h"]);
+    assert!(report.starts_with("# Shift hand-off"), "{report}");
+    assert!(
+        report.contains("- 2 decision(s) on 1 alert(s): 1 dismissed, 1 new"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| dismissed | alice | false\\_positive — scanner image, not deployed |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("- outbox: 0 pending (0 retrying), 0 failed"),
+        "{report}"
+    );
+    assert!(report.contains("## Hot alerts still open"), "{report}");
+    assert!(
+        report.contains("Every decision has been delivered."),
+        "{report}"
+    );
+    let out = env.run(&["report", "--since", "yesterday-ish"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since 'yesterday-ish'"));
+    let file = env.sb.path("handoff.md");
+    env.ok(&["report", "-o", file.to_str().expect("utf8")]);
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("report file")
+            .starts_with("# Shift hand-off")
+    );
 }
 
 #[test]

@@ -131,6 +131,10 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             super::decisions::note(a, &mut store, &config, env)
         }
+        Command::Report(a) => {
+            let store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::report::report(a, &store, &config, env)
+        }
         Command::Outbox(c) => {
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             super::decisions::outbox_cmd(c, &mut store, &config, env)
@@ -510,14 +514,14 @@ fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
 
 /// Write through a temporary file in the same directory, renamed into place at the end, so
 /// a failed export (full disk, Ctrl-C) never leaves a half-written file behind.
-struct AtomicFile {
+pub(crate) struct AtomicFile {
     tmp: PathBuf,
     dest: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
+    pub(crate) file: std::io::BufWriter<std::fs::File>,
 }
 
 impl AtomicFile {
-    fn create(dest: &Path) -> Result<AtomicFile, CliError> {
+    pub(crate) fn create(dest: &Path) -> Result<AtomicFile, CliError> {
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -532,7 +536,7 @@ impl AtomicFile {
         })
     }
 
-    fn commit(self) -> Result<(), CliError> {
+    pub(crate) fn commit(self) -> Result<(), CliError> {
         let AtomicFile { tmp, dest, file } = self;
         let result = file
             .into_inner()

@@ -7,6 +7,7 @@ mod commands;
 mod console;
 mod decisions;
 pub mod render;
+mod report;
 mod triage;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ pub enum Command {
     /// Deliveries owed to vendors, ticket systems and chat: list, deliver, retry, drop
     #[command(subcommand)]
     Outbox(decisions::OutboxCommand),
+    /// The shift hand-off in Markdown: triaged, awaiting approval, tickets, hot alerts, outbox
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]

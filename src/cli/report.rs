@@ -1,0 +1,361 @@
+//! `sitrep report`: the shift hand-off in Markdown — what was triaged, what awaits approval,
+//! tickets opened, hot alerts still open, and what the outbox still owes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::commands::{AtomicFile, CliError, Env};
+use super::render::{age, iso};
+use crate::config::Config;
+use crate::dispatch::approve;
+use crate::domain::EpochMs;
+use crate::sanitize::markdown_cell as cell;
+use crate::store::{ListRequest, OutboxState, SortKey, Store, StoreError};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The shift's start: 12h, 8h, 1d ago, or a date / time (default 12h)
+    #[arg(long, value_name = "WHEN", default_value = "12h")]
+    pub since: String,
+    /// How many hot open alerts to list
+    #[arg(long, default_value_t = 10)]
+    pub hot: usize,
+    /// Write the report to this file (atomically) instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `12h` / `2d` ago, or an absolute date or time.
+fn parse_since(s: &str, now: EpochMs) -> Result<EpochMs, CliError> {
+    let t = s.trim();
+    if let Some(d) = t
+        .strip_suffix('d')
+        .and_then(|n| n.trim().parse::<i64>().ok())
+    {
+        return Ok(now - d.saturating_mul(86_400_000));
+    }
+    if let Some(d) = crate::config::sources::parse_duration(t) {
+        return Ok(now - d.as_millis() as i64);
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(dt) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(dt.and_utc().timestamp_millis());
+    }
+    crate::sources::json::parse_time(t).ok_or_else(|| {
+        CliError::input(format!(
+            "--since '{}': use 12h, 1d or a date like 2026-11-30",
+            crate::sanitize::one_line(t)
+        ))
+    })
+}
+
+pub fn report(
+    a: ReportArgs,
+    store: &Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let since = parse_since(&a.since, env.now_ms)?;
+    let text = build(store, config, since, env.now_ms, a.hot)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    match &a.output {
+        Some(p) => {
+            let mut f = AtomicFile::create(p)?;
+            f.file
+                .write_all(text.as_bytes())
+                .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", p.display())))?;
+            f.commit()?;
+            eprintln!("wrote the shift report to {}", p.display());
+        }
+        None => {
+            let _ = env.out.write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// The report's Markdown.
+pub fn build(
+    store: &Store,
+    config: &Config,
+    since: EpochMs,
+    now: EpochMs,
+    hot: usize,
+) -> Result<String, StoreError> {
+    let mut md = String::new();
+    let line = |md: &mut String, s: String| {
+        md.push_str(&s);
+        md.push('\n');
+    };
+    line(&mut md, "# Shift hand-off".into());
+    line(&mut md, String::new());
+    line(
+        &mut md,
+        format!(
+            "{} → {} (UTC), prepared by {}",
+            iso(since),
+            iso(now),
+            cell(&config.actor())
+        ),
+    );
+    line(&mut md, String::new());
+
+    // Triaged: the analysts' own entries (status changes, notes, approvals, tickets).
+    let history = store.history_since(since)?;
+    let mine: Vec<_> = history
+        .iter()
+        .filter(|(_, h)| h.actor != "sitrep")
+        .collect();
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, h) in &mine {
+        if h.kind == "status"
+            && let Some(to) = &h.to_status
+        {
+            *by_status.entry(to.clone()).or_default() += 1;
+        }
+    }
+    let alerts: std::collections::BTreeSet<&String> = mine.iter().map(|(id, _)| id).collect();
+    line(&mut md, "## Summary".into());
+    line(&mut md, String::new());
+    let counts = if by_status.is_empty() {
+        "no status changes".to_string()
+    } else {
+        by_status
+            .iter()
+            .map(|(k, v)| format!("{v} {}", k.replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    line(
+        &mut md,
+        format!(
+            "- {} decision(s) on {} alert(s): {counts}",
+            mine.len(),
+            alerts.len()
+        ),
+    );
+
+    // Awaiting approval: the latest diff of every alert with approval records.
+    let approvals = store.approvals_since(0)?;
+    let mut per_alert: BTreeMap<&str, Vec<crate::store::ApprovalRow>> = BTreeMap::new();
+    for r in &approvals {
+        per_alert.entry(&r.alert_id).or_default().push(r.clone());
+    }
+    let mut waiting = Vec::new();
+    for (alert_id, rows) in &per_alert {
+        let Some(last) = rows.last() else { continue };
+        let policy = crate::dispatch::decide::approval_policy(store, config, alert_id, now);
+        if let approve::State::Pending {
+            requester,
+            approvers,
+            need,
+        } = approve::state(rows, &last.diff_sha256, &policy)
+        {
+            waiting.push((alert_id.to_string(), requester, approvers, need, last.at));
+        }
+    }
+    let tickets: Vec<_> = store
+        .tickets(false)?
+        .into_iter()
+        .filter(|t| t.at >= since)
+        .collect();
+    let depth = store.outbox_depth()?;
+    line(&mut md, format!("- {} awaiting approval", waiting.len()));
+    line(
+        &mut md,
+        format!(
+            "- {} ticket(s) opened, {} linked",
+            tickets.iter().filter(|t| t.created).count(),
+            tickets.iter().filter(|t| !t.created).count()
+        ),
+    );
+    line(
+        &mut md,
+        format!(
+            "- outbox: {} pending ({} retrying), {} failed",
+            depth.pending, depth.retrying, depth.failed
+        ),
+    );
+    line(&mut md, String::new());
+
+    line(&mut md, "## Triaged".into());
+    line(&mut md, String::new());
+    if mine.is_empty() {
+        line(&mut md, "Nothing was triaged in this window.".into());
+    } else {
+        line(
+            &mut md,
+            "| When | Alert | Title | Decision | By | Reason / note |".into(),
+        );
+        line(&mut md, "|---|---|---|---|---|---|".into());
+        for (id, h) in &mine {
+            let title = store
+                .get(id)?
+                .map(|a| a.alert.title.clone())
+                .unwrap_or_default();
+            let decision = match (h.kind.as_str(), &h.to_status) {
+                ("status", Some(to)) => to.replace('_', " "),
+                (k, _) => k.replace('_', " "),
+            };
+            let why = [h.reason.as_deref(), h.note.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" — ");
+            line(
+                &mut md,
+                format!(
+                    "| {} | `{}` | {} | {} | {} | {} |",
+                    iso(h.at),
+                    cell(id).replace('`', "'"),
+                    cell(&truncate(&title, 60)),
+                    cell(&decision),
+                    cell(&h.actor),
+                    cell(&truncate(&why, 80))
+                ),
+            );
+        }
+    }
+    line(&mut md, String::new());
+
+    line(&mut md, "## Awaiting approval".into());
+    line(&mut md, String::new());
+    if waiting.is_empty() {
+        line(&mut md, "No remediation is waiting for approval.".into());
+    } else {
+        line(
+            &mut md,
+            "| Alert | Title | Requested by | Approvals | Since |".into(),
+        );
+        line(&mut md, "|---|---|---|---|---|".into());
+        for (id, requester, approvers, need, at) in &waiting {
+            let title = store
+                .get(id)?
+                .map(|a| a.alert.title.clone())
+                .unwrap_or_default();
+            line(
+                &mut md,
+                format!(
+                    "| `{}` | {} | {} | {}/{need} {} | {} |",
+                    cell(id).replace('`', "'"),
+                    cell(&truncate(&title, 60)),
+                    cell(requester.as_deref().unwrap_or("-")),
+                    approvers.len(),
+                    cell(&approvers.join(", ")),
+                    age(now, *at)
+                ),
+            );
+        }
+    }
+    line(&mut md, String::new());
+
+    line(&mut md, "## Tickets".into());
+    line(&mut md, String::new());
+    if tickets.is_empty() {
+        line(
+            &mut md,
+            "No ticket was opened or linked in this window.".into(),
+        );
+    } else {
+        line(
+            &mut md,
+            "| Ticket | System | Status | Opened or linked |".into(),
+        );
+        line(&mut md, "|---|---|---|---|".into());
+        for t in &tickets {
+            line(
+                &mut md,
+                format!(
+                    "| {} | {} | {} | {} {} |",
+                    cell(&t.key),
+                    cell(&t.system),
+                    cell(t.status.as_deref().unwrap_or("unknown")),
+                    if t.created { "opened" } else { "linked" },
+                    iso(t.at)
+                ),
+            );
+        }
+    }
+    line(&mut md, String::new());
+
+    line(&mut md, "## Hot alerts still open".into());
+    line(&mut md, String::new());
+    let filter = crate::triage::query::parse("sev:>=high").ok();
+    let rows = store.list(&ListRequest {
+        filter: filter.as_ref(),
+        include_closed: false,
+        sort: SortKey::Score,
+        limit: hot,
+        offset: 0,
+        now_ms: now,
+    })?;
+    if rows.is_empty() {
+        line(&mut md, "No high or critical alert is open.".into());
+    } else {
+        line(
+            &mut md,
+            "| Score | Severity | Vendor | Title | Resource | Age | Status | Ticket |".into(),
+        );
+        line(&mut md, "|---|---|---|---|---|---|---|---|".into());
+        for r in &rows {
+            line(
+                &mut md,
+                format!(
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    r.score,
+                    r.severity.as_str(),
+                    cell(&r.vendor),
+                    cell(&truncate(&r.title, 60)),
+                    cell(&truncate(r.resource.as_deref().unwrap_or("-"), 40)),
+                    r.first_seen.map(|t| age(now, t)).unwrap_or_default(),
+                    cell(&r.status),
+                    cell(r.ticket.as_deref().unwrap_or("-"))
+                ),
+            );
+        }
+    }
+    line(&mut md, String::new());
+
+    line(&mut md, "## Outbox".into());
+    line(&mut md, String::new());
+    let owed = store.outbox_list(&[OutboxState::Pending, OutboxState::Failed], 50)?;
+    if owed.is_empty() {
+        line(&mut md, "Every decision has been delivered.".into());
+    } else {
+        line(
+            &mut md,
+            "| # | State | Kind | Destination | Alert | Attempts | Last error |".into(),
+        );
+        line(&mut md, "|---|---|---|---|---|---|---|".into());
+        for r in &owed {
+            line(
+                &mut md,
+                format!(
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    r.id,
+                    r.state.as_str(),
+                    r.kind.as_str(),
+                    cell(&r.destination),
+                    cell(r.alert_id.as_deref().unwrap_or("-")),
+                    r.attempts,
+                    cell(&truncate(r.last_error.as_deref().unwrap_or("-"), 100))
+                ),
+            );
+        }
+    }
+    Ok(md)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
