@@ -296,3 +296,82 @@ fn bad_decision_input_is_one_line_and_changes_nothing() {
     );
     assert_eq!(list.lines().count(), 1, "{list}");
 }
+
+#[test]
+fn approvals_follow_the_four_eyes_rule_and_bind_the_diff() {
+    let v = Vendor::PrismaCspm;
+    let (env, _h) = Env::new(v, 60, 0);
+    env.ok(&["sync"]);
+    let list = env.ok(&["list", "--format", "json", "--limit", "200"]);
+    let rows: serde_json::Value = serde_json::from_str(&list).expect("json");
+    // The first alert sitrep can propose a fix for.
+    let mut target = None;
+    for r in rows.as_array().expect("rows") {
+        let id = r["id"].as_str().expect("id").to_string();
+        let out = env.run(&["approve", &id, "--note", "looks right", "--no-deliver"]);
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                text.contains("awaiting approval: 0/1, requested by alice"),
+                "{text}"
+            );
+            target = Some(id);
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("nothing to approve"), "{err}");
+    }
+    let id = target.expect("an alert with a remediation proposal");
+
+    // The requester cannot approve their own request.
+    let out = env.run(&["approve", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("four-eyes rule: alice requested"), "{err}");
+
+    // Another analyst can.
+    let bob = env.sb.write(
+        "bob.toml",
+        &std::fs::read_to_string(&env.cfg)
+            .expect("cfg")
+            .replace("analyst = \"alice\"", "analyst = \"bob\""),
+    );
+    let mut c = env.sb.cmd();
+    c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &bob);
+    for (k, val) in &env.vars {
+        c.env(k, val);
+    }
+    let out = c.args(["approve", &id]).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approved by bob"));
+
+    // Approved: a late rejection is refused; the history binds the diff's sha256.
+    let out = env.run(&["reject", &id, "--note", "too late"]);
+    assert_eq!(out.status.code(), Some(1));
+    let show = env.ok(&["show", &id, "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_str(&show).expect("json");
+    let kinds: Vec<&str> = j["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"approval_request") && kinds.contains(&"approval"),
+        "{kinds:?}"
+    );
+    assert!(
+        j["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("diff sha256 "))),
+        "{j}"
+    );
+}

@@ -184,6 +184,23 @@ pub enum Effect {
         ids: Vec<String>,
         note: String,
     },
+    /// Approve (or, under four-eyes, request approval of) the alert's remediation diff.
+    Approve {
+        id: String,
+        note: Option<String>,
+    },
+    Reject {
+        id: String,
+        note: String,
+    },
+    /// Open or link a ticket for each alert's resource group.
+    Ticket {
+        ids: Vec<String>,
+    },
+    /// Send the alerts to the configured chat channels and webhooks.
+    Notify {
+        ids: Vec<String>,
+    },
     SyncNow,
     LoadTheme(String),
     /// Ask the model for the narrative of this alert (the runtime cancels any earlier one).
@@ -818,6 +835,24 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
         Action::Acknowledge => decide_now(s, Status::Acknowledged, "acknowledged", fx),
         Action::InProgress => decide_now(s, Status::InProgress, "set in progress", fx),
         Action::Reopen => decide_now(s, Status::New, "reopened", fx),
+        Action::Approve => open_single(s, DecisionKind::Approve),
+        Action::Reject => open_single(s, DecisionKind::Reject),
+        Action::OpenTicket => {
+            let ids = s.targets();
+            if ids.is_empty() {
+                s.flash("nothing selected", true);
+            } else {
+                fx.push(Effect::Ticket { ids });
+            }
+        }
+        Action::Notify => {
+            let ids = s.targets();
+            if ids.is_empty() {
+                s.flash("nothing selected", true);
+            } else {
+                fx.push(Effect::Notify { ids });
+            }
+        }
         Action::Resolve => open_modal(s, DecisionKind::Resolve),
         Action::Dismiss => open_modal(s, DecisionKind::Dismiss),
         Action::Snooze => open_modal(s, DecisionKind::Snooze),
@@ -877,6 +912,21 @@ fn decide_now(s: &mut State, status: Status, verb: &str, fx: &mut Vec<Effect>) {
         note: None,
         done,
     });
+}
+
+/// Approvals are per diff: the selected alert only, never the marked rows in bulk.
+fn open_single(s: &mut State, kind: DecisionKind) {
+    let Some(id) = s.selected_row().map(|r| r.id.clone()) else {
+        s.flash("nothing selected", true);
+        return;
+    };
+    if !s.marked.is_empty() {
+        s.flash(
+            "approvals are one diff at a time: the selected alert, not the marked rows",
+            false,
+        );
+    }
+    s.modal = Some(DecisionModal::new(kind, vec![id]));
 }
 
 fn open_modal(s: &mut State, kind: DecisionKind) {
@@ -949,6 +999,20 @@ fn modal_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
                     done: format!("snoozed {n}"),
                 }
             }
+            DecisionKind::Approve => Effect::Approve {
+                id: ids.first().cloned().unwrap_or_default(),
+                note,
+            },
+            DecisionKind::Reject => match note {
+                Some(note) => Effect::Reject {
+                    id: ids.first().cloned().unwrap_or_default(),
+                    note,
+                },
+                None => {
+                    m.error = Some("a rejection needs a note saying why".into());
+                    return;
+                }
+            },
             DecisionKind::Resolve => Effect::Decide {
                 ids,
                 status: Status::Resolved {

@@ -83,6 +83,8 @@ pub enum DecisionKind {
     Snooze,
     Resolve,
     Note,
+    Approve,
+    Reject,
 }
 
 impl DecisionKind {
@@ -92,6 +94,8 @@ impl DecisionKind {
             DecisionKind::Snooze => "Snooze",
             DecisionKind::Resolve => "Resolve",
             DecisionKind::Note => "Add a note",
+            DecisionKind::Approve => "Approve the remediation",
+            DecisionKind::Reject => "Reject the remediation",
         }
     }
 
@@ -100,7 +104,10 @@ impl DecisionKind {
         match self {
             DecisionKind::Dismiss => DismissReason::ALL.iter().map(|r| r.as_str()).collect(),
             DecisionKind::Resolve => vec!["fixed", "mitigated", "vendor_closed", "other"],
-            DecisionKind::Snooze | DecisionKind::Note => Vec::new(),
+            DecisionKind::Snooze
+            | DecisionKind::Note
+            | DecisionKind::Approve
+            | DecisionKind::Reject => Vec::new(),
         }
     }
 
@@ -109,7 +116,10 @@ impl DecisionKind {
         match self {
             DecisionKind::Dismiss => Some(false),
             DecisionKind::Snooze => Some(true),
-            DecisionKind::Resolve | DecisionKind::Note => None,
+            DecisionKind::Resolve
+            | DecisionKind::Note
+            | DecisionKind::Approve
+            | DecisionKind::Reject => None,
         }
     }
 }

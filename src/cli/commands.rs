@@ -131,6 +131,22 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             super::decisions::note(a, &mut store, &config, env)
         }
+        Command::Approve(a) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::approve(a, &mut store, &config, env)
+        }
+        Command::Reject(a) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::reject(a, &mut store, &config, env)
+        }
+        Command::Ticket(a) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::ticket(a, &mut store, &config, env)
+        }
+        Command::Notify(a) => {
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::decisions::notify(a, &mut store, &config, env)
+        }
         Command::Report(a) => {
             let store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             super::report::report(a, &store, &config, env)

@@ -46,6 +46,57 @@ pub struct NoteArgs {
     pub delivery: DeliveryArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The alert whose remediation diff is approved
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// A note recorded with the approval
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// Which proposal (1-based, as `sitrep show` lists them); default: the first diff
+    #[arg(long, value_name = "N")]
+    pub proposal: Option<usize>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The alert whose remediation diff is rejected
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Why (required)
+    #[arg(long, value_name = "TEXT")]
+    pub note: String,
+    /// Which proposal (1-based); default: the first diff
+    #[arg(long, value_name = "N")]
+    pub proposal: Option<usize>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TicketArgs {
+    /// Alert ids (or unique prefixes); alerts on the same resource share one ticket
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// jira or servicenow (default: [tickets] default)
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Alert ids (or unique prefixes)
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
 #[derive(Debug, Args, Clone, Copy)]
 pub struct DeliveryArgs {
     /// Only queue the deliveries (the console, `sitrep sync` or `sitrep outbox deliver` send them)
@@ -231,6 +282,60 @@ pub fn note(
     )
 }
 
+pub fn approve(
+    a: ApproveArgs,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let ids = resolve_ids(store, std::slice::from_ref(&a.id))?;
+    let intent = Intent::Approve {
+        note: a.note.clone(),
+        proposal: a.proposal,
+    };
+    apply(store, config, &ids, &intent, a.delivery, env)
+}
+
+pub fn reject(
+    a: RejectArgs,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    if a.note.trim().is_empty() {
+        return Err(CliError::input("--note: a rejection needs a reason"));
+    }
+    let ids = resolve_ids(store, std::slice::from_ref(&a.id))?;
+    let intent = Intent::Reject {
+        note: a.note.clone(),
+        proposal: a.proposal,
+    };
+    apply(store, config, &ids, &intent, a.delivery, env)
+}
+
+pub fn ticket(
+    a: TicketArgs,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let ids = resolve_ids(store, &a.ids)?;
+    let intent = Intent::Ticket {
+        system: a.system.clone(),
+    };
+    apply(store, config, &ids, &intent, a.delivery, env)
+}
+
+pub fn notify(
+    a: NotifyArgs,
+    store: &mut Store,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let ids = resolve_ids(store, &a.ids)?;
+    apply(store, config, &ids, &Intent::Notify, a.delivery, env)
+}
+
 /// Record `intent` on every id, then (unless told not to) deliver what it queued.
 pub fn apply(
     store: &mut Store,
@@ -242,8 +347,14 @@ pub fn apply(
 ) -> Result<(), CliError> {
     let mut queued = 0;
     for id in ids {
-        let out = decide::decide(store, config, &config.actor(), id, intent, env.now_ms)
-            .map_err(|e| CliError::runtime(e.to_string()))?;
+        let out = decide::decide(store, config, &config.actor(), id, intent, env.now_ms).map_err(
+            |e| match e {
+                decide::DecideError::Refused(m) => {
+                    CliError::runtime(format!("{}: {m}", sanitize::one_line(id)))
+                }
+                other => CliError::runtime(other.to_string()),
+            },
+        )?;
         queued += out.queued;
         let _ = writeln!(env.out, "{}: recorded", sanitize::one_line(&out.alert_id));
         for n in &out.notes {

@@ -73,6 +73,14 @@ pub enum Command {
     Mark(decisions::MarkArgs),
     /// Add a note to alerts (written back as a comment where the vendor takes one)
     Note(decisions::NoteArgs),
+    /// Approve an alert's remediation diff (four-eyes: the first approval is a request)
+    Approve(decisions::ApproveArgs),
+    /// Reject an alert's remediation diff, with a note
+    Reject(decisions::RejectArgs),
+    /// Open a Jira or ServiceNow ticket for alerts (or link the existing one for the resource)
+    Ticket(decisions::TicketArgs),
+    /// Send alerts to the configured Slack / Teams channels and webhooks
+    Notify(decisions::NotifyArgs),
     /// Deliveries owed to vendors, ticket systems and chat: list, deliver, retry, drop
     #[command(subcommand)]
     Outbox(decisions::OutboxCommand),

@@ -42,11 +42,15 @@ pub enum Action {
     Reopen,
     SyncNow,
     CycleSort,
+    Approve,
+    Reject,
+    OpenTicket,
+    Notify,
 }
 
 impl Action {
     /// Every action, in the order the help screen lists them.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 35] = [
         Action::MoveDown,
         Action::MoveUp,
         Action::HalfPageDown,
@@ -75,6 +79,10 @@ impl Action {
         Action::Snooze,
         Action::AddNote,
         Action::Reopen,
+        Action::Approve,
+        Action::Reject,
+        Action::OpenTicket,
+        Action::Notify,
         Action::SyncNow,
         Action::Help,
         Action::Quit,
@@ -113,6 +121,10 @@ impl Action {
             Action::Reopen => "reopen",
             Action::SyncNow => "sync_now",
             Action::CycleSort => "cycle_sort",
+            Action::Approve => "approve",
+            Action::Reject => "reject",
+            Action::OpenTicket => "open_ticket",
+            Action::Notify => "notify",
         }
     }
 
@@ -150,6 +162,10 @@ impl Action {
             Action::Reopen => "reopen (back to new)",
             Action::SyncNow => "sync every source now",
             Action::CycleSort => "cycle the queue order",
+            Action::Approve => "approve the fix (four-eyes: 1st = request)",
+            Action::Reject => "reject the fix, with a note",
+            Action::OpenTicket => "open or link a Jira/ServiceNow ticket",
+            Action::Notify => "send to Slack / Teams / webhooks",
         }
     }
 
@@ -336,6 +352,10 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("z", "snooze"),
     ("n", "add_note"),
     ("N", "reopen"),
+    ("A", "approve"),
+    ("X", "reject"),
+    ("t", "open_ticket"),
+    ("M", "notify"),
     ("s", "sync_now"),
     ("?", "help"),
     ("q", "quit"),

@@ -18,6 +18,21 @@ pub enum Intent {
         note: Option<String>,
     },
     Note(String),
+    /// Approve the remediation proposal (1-based index; None: the first diff, else the first).
+    Approve {
+        note: Option<String>,
+        proposal: Option<usize>,
+    },
+    Reject {
+        note: String,
+        proposal: Option<usize>,
+    },
+    /// Open (or link) a ticket in `system` (None: `[tickets] default`).
+    Ticket {
+        system: Option<String>,
+    },
+    /// Send the alert to the configured chat channels and webhooks.
+    Notify,
 }
 
 /// What deciding on one alert did, for the caller to report.
@@ -94,6 +109,84 @@ pub fn decide(
                 detail,
             )
         }
+        Intent::Approve { note, proposal } => {
+            let (sha, title, proposal_text) = chosen_proposal(config, &alert, *proposal)?;
+            let policy = approval_policy(store, config, &alert.id, now);
+            let rows = store.approvals(&alert.id)?;
+            let verdict = super::approve::verdict_for(&rows, &sha, &policy, actor)
+                .map_err(DecideError::Refused)?;
+            let mut after = rows.clone();
+            after.push(crate::store::ApprovalRow {
+                seq: 0,
+                alert_id: alert.id.clone(),
+                diff_sha256: sha.clone(),
+                verdict,
+                actor: actor.to_string(),
+                at: now,
+                note: note.clone(),
+            });
+            let state = super::approve::state(&after, &sha, &policy);
+            let mut outbox = Vec::new();
+            if matches!(state, super::approve::State::Approved { .. }) {
+                outbox = on_approve(
+                    config,
+                    &alert,
+                    &key,
+                    &sha,
+                    &proposal_text,
+                    actor,
+                    &mut out.notes,
+                );
+            }
+            out.notes.push(state.describe());
+            (
+                LocalChange::Approval {
+                    verdict,
+                    diff_sha256: sha.clone(),
+                    note: note.clone(),
+                },
+                outbox,
+                serde_json::json!({ "diff_sha256": sha, "proposal": title, "verdict": verdict.as_str(), "note": note, "state": state.describe() }),
+            )
+        }
+        Intent::Reject { note, proposal } => {
+            let (sha, title, _) = chosen_proposal(config, &alert, *proposal)?;
+            let policy = approval_policy(store, config, &alert.id, now);
+            let rows = store.approvals(&alert.id)?;
+            if let super::approve::State::Approved { approvers } =
+                super::approve::state(&rows, &sha, &policy)
+            {
+                return Err(DecideError::Refused(format!(
+                    "this diff is already approved (by {}) and dispatched",
+                    approvers.join(", ")
+                )));
+            }
+            out.notes.push(format!("rejected by {actor}"));
+            let outbox = notify_items(config, &alert, &key, "remediation.rejected", Some(note));
+            (
+                LocalChange::Approval {
+                    verdict: crate::store::Verdict::Reject,
+                    diff_sha256: sha.clone(),
+                    note: Some(note.clone()),
+                },
+                outbox,
+                serde_json::json!({ "diff_sha256": sha, "proposal": title, "verdict": "reject", "note": note }),
+            )
+        }
+        Intent::Ticket { system } => {
+            let (change, outbox) =
+                ticket(store, config, &alert, system.as_deref(), &mut out.notes)?;
+            (change, outbox, serde_json::json!({ "system": system }))
+        }
+        Intent::Notify => {
+            let outbox = notify_items(config, &alert, &key, "alert.notify", None);
+            if outbox.is_empty() {
+                return Err(DecideError::Refused(
+                    "no notification channel is configured ([notify.slack], [notify.teams] or [[notify.webhook]] in the config; docs/workflows.md)".into(),
+                ));
+            }
+            (LocalChange::NotifyRequest, outbox, serde_json::json!({}))
+        }
         Intent::Note(text) => {
             let mut outbox = Vec::new();
             if let Some(item) = vendor_item(
@@ -166,4 +259,75 @@ pub fn approval_policy(
         required: 1,
         four_eyes: true,
     }
+}
+
+/// The remediation proposal an approval is about: (sha256, title, text).
+fn chosen_proposal(
+    config: &Config,
+    alert: &StoredAlert,
+    index: Option<usize>,
+) -> Result<(String, String, crate::remediate::Proposal), DecideError> {
+    let rem = crate::remediate::propose(&alert.alert, &config.iac);
+    let chosen = match index {
+        Some(i) => rem
+            .proposals
+            .get(i.saturating_sub(1))
+            .cloned()
+            .ok_or_else(|| {
+                DecideError::Refused(format!(
+                    "--proposal {i}: this alert has {} proposal(s)",
+                    rem.proposals.len()
+                ))
+            })?,
+        None => rem
+            .proposals
+            .iter()
+            .find(|p| p.is_diff())
+            .or_else(|| rem.proposals.first())
+            .cloned()
+            .ok_or_else(|| {
+                DecideError::Refused(format!(
+                    "nothing to approve: {}",
+                    crate::sanitize::one_line(&rem.summary)
+                ))
+            })?,
+    };
+    Ok((chosen.sha256.clone(), chosen.title.clone(), chosen))
+}
+
+/// The deliveries an approval dispatches (`[approvals] on_approve`).
+fn on_approve(
+    _config: &Config,
+    _alert: &StoredAlert,
+    _key: &str,
+    _sha: &str,
+    _proposal: &crate::remediate::Proposal,
+    _actor: &str,
+    _notes: &mut Vec<String>,
+) -> Vec<OutboxItem> {
+    Vec::new()
+}
+
+/// Notification rows for `event` to every configured channel that takes it.
+fn notify_items(
+    _config: &Config,
+    _alert: &StoredAlert,
+    _key: &str,
+    _event: &str,
+    _text: Option<&String>,
+) -> Vec<OutboxItem> {
+    Vec::new()
+}
+
+/// Link the known ticket of the alert's resource group, or queue its creation.
+fn ticket(
+    _store: &Store,
+    _config: &Config,
+    _alert: &StoredAlert,
+    _system: Option<&str>,
+    _notes: &mut Vec<String>,
+) -> Result<(LocalChange, Vec<OutboxItem>), DecideError> {
+    Err(DecideError::Refused(
+        "no ticket system is configured ([tickets] in the config; docs/workflows.md)".into(),
+    ))
 }

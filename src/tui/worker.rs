@@ -44,7 +44,18 @@ impl Worker {
 
     /// Record `intent` on every id (the same path as the headless commands).
     fn decide(&mut self, ids: &[String], intent: &Intent, now: EpochMs) -> Result<usize, String> {
+        self.decide_noting(ids, intent, now).map(|(n, _)| n)
+    }
+
+    /// As [`Worker::decide`], also returning what the decisions had to say.
+    fn decide_noting(
+        &mut self,
+        ids: &[String],
+        intent: &Intent,
+        now: EpochMs,
+    ) -> Result<(usize, Vec<String>), String> {
         let mut queued = 0;
+        let mut notes = Vec::new();
         for id in ids {
             let out = decide::decide(&mut self.store, &self.config, &self.actor, id, intent, now)
                 .map_err(|e| {
@@ -54,13 +65,14 @@ impl Worker {
                 )
             })?;
             queued += out.queued;
+            notes.extend(out.notes);
         }
         if queued > 0
             && let Some(w) = &self.outbox_wake
         {
             w.notify_one();
         }
-        Ok(queued)
+        Ok((queued, notes))
     }
 
     /// Make sure the highlighter is the one for `theme` (an unknown theme: no colours).
@@ -253,6 +265,26 @@ impl Worker {
                     ),
                 })
             }
+            Effect::Approve { id, note } => {
+                let intent = Intent::Approve {
+                    note,
+                    proposal: None,
+                };
+                Some(self.decided(&[id], &intent, now, "approval recorded"))
+            }
+            Effect::Reject { id, note } => {
+                let intent = Intent::Reject {
+                    note,
+                    proposal: None,
+                };
+                Some(self.decided(&[id], &intent, now, "rejection recorded"))
+            }
+            Effect::Ticket { ids } => {
+                Some(self.decided(&ids, &Intent::Ticket { system: None }, now, "ticket"))
+            }
+            Effect::Notify { ids } => {
+                Some(self.decided(&ids, &Intent::Notify, now, "notification"))
+            }
             Effect::SaveLastLooked(at) => {
                 if let Err(e) = self.store.set_value(LAST_LOOKED, &at.to_string()) {
                     tracing::warn!("cannot save the last-looked time: {e}");
@@ -260,6 +292,28 @@ impl Worker {
                 None
             }
             Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => None,
+        }
+    }
+}
+
+impl Worker {
+    /// Decide, and say what happened in one status-line message.
+    fn decided(&mut self, ids: &[String], intent: &Intent, now: EpochMs, what: &str) -> Msg {
+        match self.decide_noting(ids, intent, now) {
+            Err(text) => Msg::Failed { text },
+            Ok((queued, notes)) => {
+                let mut text = match notes.last() {
+                    Some(n) => format!("{what}: {}", sanitize::one_line(n)),
+                    None => what.to_string(),
+                };
+                if queued > 0 {
+                    text.push_str(&format!(
+                        "; {queued} deliver{} queued",
+                        if queued == 1 { "y" } else { "ies" }
+                    ));
+                }
+                Msg::Applied { text }
+            }
         }
     }
 }
