@@ -4,6 +4,7 @@
 //! the vendor fields, so the analyst's status, notes and history survive every re-import.
 
 mod alerts;
+mod audit;
 mod intel;
 mod kv;
 mod migrate;
@@ -52,6 +53,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("corrupt row for {id}: {detail}")]
     Corrupt { id: String, detail: String },
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// An open store.
@@ -60,6 +63,8 @@ pub struct Store {
     path: PathBuf,
     /// The scoring model imports and rescoring use ([`Store::set_scoring`]).
     scoring: crate::triage::score::ScoringConfig,
+    /// The audit log's key ([`Store::set_audit_key`]); None: nothing is audited.
+    audit_key: Option<crate::audit::AuditKey>,
 }
 
 impl Store {
@@ -98,6 +103,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             scoring: Default::default(),
+            audit_key: None,
         };
         migrate::run(&mut store.conn, path)?;
         Ok(store)
@@ -115,6 +121,7 @@ impl Store {
             conn,
             path,
             scoring: Default::default(),
+            audit_key: None,
         })
     }
 

@@ -1,0 +1,1 @@
+-- Placeholder: the outbox migration (0006) is the lead's; it replaces this file at merge.
