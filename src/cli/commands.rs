@@ -123,6 +123,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             triage::suppress_cmd(c, &mut store, &config, env)
         }
         Command::Narrate(a) => narrate(a, &paths, &config, env),
+        Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
     }
 }
@@ -902,6 +903,12 @@ fn narrate(
 ) -> Result<(), CliError> {
     use crate::narrate::{self, NarrateEvent, Narrator};
     let mut store = open_existing(paths)?;
+    if !a.offline && config.llm.provider != crate::config::ProviderKind::None {
+        // Model calls are audited (model, prompt and response hashes, outcome).
+        let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        store.set_audit_key(key);
+    }
     let id = resolve_id(&store, &a.id)?;
     let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {
         CliError::input(format!("no alert with id '{}'", sanitize::one_line(&id)))
