@@ -80,7 +80,7 @@ impl AuditKey {
     pub fn load(cfg: &AuditConfig, data_dir: &Path) -> Result<AuditKey, AuditError> {
         let env = |v: &str| std::env::var(v).ok();
         Self::load_in(cfg, data_dir, &env, &OsKeyring, true)?
-            .ok_or_else(|| AuditError::Key("no audit key could be loaded".into()))
+            .ok_or_else(|| AuditError::Key("audit key: none could be loaded".into()))
     }
 
     /// As [`AuditKey::load`], but never creates a key file: `Ok(None)` when no key is
@@ -105,11 +105,11 @@ impl AuditKey {
             let what = r.describe();
             let secret = r
                 .resolve_in(env, keyring)
-                .map_err(|e| AuditError::Key(format!("[audit] key: {e}")))?;
+                .map_err(|e| AuditError::Key(format!("audit key ([audit] key): {e}")))?;
             let n = secret.expose().chars().count();
             if n < MIN_KEY_CHARS {
                 return Err(AuditError::Key(format!(
-                    "[audit] key: {what} holds {n} characters; an audit key needs at least {MIN_KEY_CHARS} (e.g. openssl rand -base64 32)"
+                    "audit key ([audit] key): {what} holds {n} characters; an audit key needs at least {MIN_KEY_CHARS} (e.g. openssl rand -base64 32)"
                 )));
             }
             return Ok(Some(Self::with_source(secret.expose().as_bytes(), &what)));
@@ -274,7 +274,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "audit key: [audit] key: environment variable SITREP_AUDIT_KEY holds 7 characters; an audit key needs at least 32 (e.g. openssl rand -base64 32)"
+            "audit key ([audit] key): environment variable SITREP_AUDIT_KEY holds 7 characters; an audit key needs at least 32 (e.g. openssl rand -base64 32)"
         );
         assert!(!e.contains("hunter2"));
         let unset = |_: &str| None;
@@ -282,7 +282,7 @@ mod tests {
             AuditKey::load_in(&cfg, d.path(), &unset, &NoKeyring, true)
                 .expect_err("unset")
                 .to_string(),
-            "audit key: [audit] key: environment variable SITREP_AUDIT_KEY is not set"
+            "audit key ([audit] key): environment variable SITREP_AUDIT_KEY is not set"
         );
         let good = |_: &str| Some("correct horse battery staple 0123456789".to_string());
         let k = AuditKey::load_in(&cfg, d.path(), &good, &NoKeyring, true)

@@ -32,7 +32,7 @@ pub const MAX_DETAIL: usize = 64 * 1024;
 /// Why the audit log could not be written or checked. Never carries the key.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit key: {0}")]
+    #[error("{0}")]
     Key(String),
     #[error("{0}")]
     Head(String),
