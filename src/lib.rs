@@ -7,6 +7,7 @@
 //! [`sim`] holds the seeded generator and the vendor simulators (and an LLM endpoint simulator).
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dispatch;

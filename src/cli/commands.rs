@@ -124,27 +124,51 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         }
         Command::Narrate(a) => narrate(a, &paths, &config, env),
         Command::Mark(a) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::mark(a, &mut store, &config, env)
         }
         Command::Note(a) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::note(a, &mut store, &config, env)
         }
         Command::Approve(a) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::approve(a, &mut store, &config, env)
         }
         Command::Reject(a) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::reject(a, &mut store, &config, env)
         }
         Command::Ticket(a) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::ticket(a, &mut store, &config, env)
         }
         Command::Notify(a) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::notify(a, &mut store, &config, env)
         }
         Command::Report(a) => {
@@ -152,11 +176,25 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::report::report(a, &store, &config, env)
         }
         Command::Outbox(c) => {
-            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            let mut store = audited(
+                scored(open_existing(&paths)?, &config, env.now_ms)?,
+                &config,
+                &paths,
+            )?;
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }
+        Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
     }
+}
+
+/// Give the store the audit key: its decisions and deliveries are then recorded in the
+/// hash-chained audit log (a key is generated on first use, docs/audit.md).
+pub(crate) fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
+    let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    store.set_audit_key(key);
+    Ok(store)
 }
 
 fn open_store(paths: &Paths) -> Result<Store, CliError> {
@@ -934,6 +972,12 @@ fn narrate(
 ) -> Result<(), CliError> {
     use crate::narrate::{self, NarrateEvent, Narrator};
     let mut store = open_existing(paths)?;
+    if !a.offline && config.llm.provider != crate::config::ProviderKind::None {
+        // Model calls are audited (model, prompt and response hashes, outcome).
+        let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        store.set_audit_key(key);
+    }
     let id = resolve_id(&store, &a.id)?;
     let stored = store.get(&id).map_err(store_err)?.ok_or_else(|| {
         CliError::input(format!("no alert with id '{}'", sanitize::one_line(&id)))

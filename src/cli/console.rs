@@ -55,6 +55,7 @@ struct Prepared {
     narrator: crate::narrate::Narrator,
     /// Shared by the worker (after a decision) and the outbox task.
     wake: std::sync::Arc<tokio::sync::Notify>,
+    audit_key: crate::audit::AuditKey,
 }
 
 fn prepare(
@@ -63,10 +64,12 @@ fn prepare(
     theme: Theme,
     label: String,
     default_last_looked: Option<EpochMs>,
+    audit_key: crate::audit::AuditKey,
 ) -> Result<Prepared, CliError> {
     let narrator = crate::narrate::Narrator::from_config(config)
         .map_err(|e| CliError::input(e.to_string()))?;
     let mut store = Store::open(db).map_err(store_err)?;
+    store.set_audit_key(audit_key.clone());
     let now = wall_clock();
     store.set_scoring(config.scoring.clone());
     store.ensure_scored(now).map_err(store_err)?;
@@ -107,6 +110,7 @@ fn prepare(
             w
         },
         wake,
+        audit_key,
         narrator,
     })
 }
@@ -124,7 +128,9 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
         .file_name()
         .map(|n| crate::sanitize::one_line(&n.to_string_lossy()))
         .unwrap_or_default();
-    let p = prepare(&paths.db, config, theme, label, None)?;
+    let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let p = prepare(&paths.db, config, theme, label, None, key)?;
     let rt = runtime()?;
     let refresher = if config.sources.is_empty() {
         None
@@ -150,6 +156,7 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
             narrator: p.narrator,
             db: paths.db.clone(),
             outbox: Some((config.clone(), p.wake)),
+            audit_key: Some(p.audit_key),
         },
     )
     .map_err(CliError::runtime)
@@ -300,7 +307,9 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     for r in &reports {
         eprintln!("  {}", r.line());
     }
-    let p = prepare(&db, &config, theme, "demo".into(), Some(wall_clock()))?;
+    let key = crate::audit::AuditKey::load(&config.audit, &tmp.0)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let p = prepare(&db, &config, theme, "demo".into(), Some(wall_clock()), key)?;
     let refresher = {
         let _guard = rt.enter();
         Refresher::spawn(config.sources.clone(), store, wall_clock)
@@ -333,6 +342,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             narrator: p.narrator,
             db: db.clone(),
             outbox: Some((config.clone(), p.wake)),
+            audit_key: Some(p.audit_key),
         },
     );
     churn.abort();

@@ -3,6 +3,7 @@
 //! Data goes to stdout, diagnostics to stderr. Errors are one line; exit codes are 0 ok,
 //! 1 runtime error, 2 usage / config / input error.
 
+mod audit;
 mod commands;
 mod console;
 mod decisions;
@@ -86,6 +87,30 @@ pub enum Command {
     Outbox(decisions::OutboxCommand),
     /// The shift hand-off in Markdown: triaged, awaiting approval, tickets, hot alerts, outbox
     Report(report::ReportArgs),
+    /// The tamper-evident audit log: verify the chain, export the entries
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every entry's MAC and the chain against the head file; exit 1 naming the first
+    /// bad entry, or print the entry count and the head (record it elsewhere as an anchor)
+    Verify,
+    /// Write the entries (sanitized, with their MACs) and the head to stdout
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: AuditFormat,
+        /// Only entries from this seq on (inclusive)
+        #[arg(long, value_name = "SEQ")]
+        since: Option<i64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]

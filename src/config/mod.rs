@@ -2,6 +2,7 @@
 //!
 //! A bad file gets one precise line naming the file, the position and the key.
 
+pub mod audit;
 pub mod iac;
 pub mod keymap;
 pub mod keyring;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use audit::AuditConfig;
 pub use iac::{IacConfig, IacRepo};
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use scoring::IntelConfig;
@@ -69,6 +71,8 @@ pub struct Config {
     pub intel: IntelConfig,
     /// The narrative's model (`[llm]`); provider `none` is the offline narrator.
     pub llm: LlmConfig,
+    /// Where the audit log's key comes from (`[audit]`).
+    pub audit: AuditConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -87,6 +91,7 @@ struct File {
     scoring: Option<scoring::RawScoring>,
     intel: Option<scoring::RawIntel>,
     llm: Option<llm::RawLlm>,
+    audit: Option<audit::RawAudit>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +174,7 @@ impl Config {
                 epss_url: String::new(),
             },
             llm: LlmConfig::default(),
+            audit: AuditConfig::default(),
             path: None,
         })
     }
@@ -277,6 +283,8 @@ impl Config {
             shown,
         )
         .map_err(|(key, message)| value_err(&key, message))?;
+        let audit = audit::resolve(user.audit.unwrap_or_default())
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -289,6 +297,7 @@ impl Config {
             scoring,
             intel,
             llm,
+            audit,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -371,7 +380,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`"
         );
     }
 

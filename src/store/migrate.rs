@@ -18,6 +18,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0005_narratives.sql"),
     ),
     ("0006_outbox", include_str!("migrations/0006_outbox.sql")),
+    ("0007_audit", include_str!("migrations/0007_audit.sql")),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

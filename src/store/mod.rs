@@ -4,6 +4,7 @@
 //! the vendor fields, so the analyst's status, notes and history survive every re-import.
 
 mod alerts;
+mod audit;
 mod intel;
 mod kv;
 mod migrate;
@@ -57,6 +58,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("corrupt row for {id}: {detail}")]
     Corrupt { id: String, detail: String },
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// An open store.
@@ -65,6 +68,8 @@ pub struct Store {
     path: PathBuf,
     /// The scoring model imports and rescoring use ([`Store::set_scoring`]).
     scoring: crate::triage::score::ScoringConfig,
+    /// The audit log's key ([`Store::set_audit_key`]); None: nothing is audited.
+    audit_key: Option<crate::audit::AuditKey>,
 }
 
 impl Store {
@@ -103,6 +108,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             scoring: Default::default(),
+            audit_key: None,
         };
         migrate::run(&mut store.conn, path)?;
         Ok(store)
@@ -120,6 +126,7 @@ impl Store {
             conn,
             path,
             scoring: Default::default(),
+            audit_key: None,
         })
     }
 
@@ -143,9 +150,30 @@ impl Store {
 
     /// The audit log's append, for a decision's transaction (wired to `crate::audit`).
     fn audit_hook(&self) -> Option<outbox::AuditHook> {
-        None
+        let key = self.audit_key.clone()?;
+        Some(Box::new(move |tx, at, actor, action, subject, detail| {
+            crate::audit::append(
+                tx,
+                &key,
+                &crate::audit::AuditEntry {
+                    at,
+                    actor,
+                    action,
+                    subject,
+                    detail,
+                },
+            )?;
+            Ok(())
+        }))
     }
 
-    /// After a decision commits: bring the audit head anchor up to date.
-    fn audit_after_commit(&self) {}
+    /// After a decision commits: bring the audit head anchor up to date. A failure leaves the
+    /// head behind the table, which `audit verify` accepts; it is logged.
+    fn audit_after_commit(&self) {
+        if let Some(key) = &self.audit_key
+            && let Err(e) = crate::audit::write_head(&self.path, &self.conn, key)
+        {
+            tracing::warn!("audit head: {e}");
+        }
+    }
 }

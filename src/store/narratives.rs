@@ -4,7 +4,23 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
+use crate::audit::{self, AuditEntry};
 use crate::domain::EpochMs;
+
+/// What the audit log keeps of a model call: which model, the hashes of what went out and
+/// came back, and how it ended. Never the prompt or the response.
+fn llm_call_detail(c: &LlmCallRecord) -> serde_json::Value {
+    serde_json::json!({
+        "provider": c.provider,
+        "model": c.model,
+        "prompt_version": c.prompt_version,
+        "prompt_sha256": c.prompt_sha256,
+        "response_sha256": c.response_sha256,
+        "redactions": c.redaction_total,
+        "latency_ms": c.latency_ms,
+        "outcome": c.outcome,
+    })
+}
 
 /// One model call, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,26 +78,62 @@ impl Store {
             .optional()?)
     }
 
-    /// Record one model call.
+    /// Record one model call. With an audit key set, an `llm_call` audit entry (model, prompt
+    /// and response hashes, outcome — never the prompt text) commits in the same transaction.
     pub fn record_llm_call(&mut self, c: &LlmCallRecord) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO llm_calls (at, alert_id, provider, model, prompt_version, prompt_sha256, \
-             response_sha256, redactions_json, redaction_total, latency_ms, outcome) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                c.at,
-                c.alert_id,
-                c.provider,
-                c.model,
-                c.prompt_version,
-                c.prompt_sha256,
-                c.response_sha256,
-                c.redactions_json,
-                c.redaction_total,
-                c.latency_ms,
-                c.outcome
-            ],
-        )?;
+        let insert = |conn: &rusqlite::Connection| {
+            conn.execute(
+                "INSERT INTO llm_calls (at, alert_id, provider, model, prompt_version, prompt_sha256, \
+                 response_sha256, redactions_json, redaction_total, latency_ms, outcome) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    c.at,
+                    c.alert_id,
+                    c.provider,
+                    c.model,
+                    c.prompt_version,
+                    c.prompt_sha256,
+                    c.response_sha256,
+                    c.redactions_json,
+                    c.redaction_total,
+                    c.latency_ms,
+                    c.outcome
+                ],
+            )
+        };
+        let Store {
+            conn,
+            audit_key,
+            path,
+            ..
+        } = self;
+        let Some(key) = audit_key.as_ref() else {
+            insert(conn)?;
+            return Ok(());
+        };
+        let detail = llm_call_detail(c);
+        audit::with_full_sync(conn, |conn| -> Result<(), StoreError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            insert(&tx)?;
+            audit::append(
+                &tx,
+                key,
+                &AuditEntry {
+                    at: c.at,
+                    actor: "sitrep",
+                    action: "llm_call",
+                    subject: &c.alert_id,
+                    detail: &detail,
+                },
+            )?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        // The call and its entry are committed; a head file that cannot move forward is
+        // evidence for `sitrep audit verify`, not a reason to fail the narration.
+        if let Err(e) = audit::write_head(path, conn, key) {
+            tracing::warn!("audit head not updated after an llm_call entry: {e}");
+        }
         Ok(())
     }
 

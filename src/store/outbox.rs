@@ -310,7 +310,12 @@ impl Store {
     ) -> Result<T, StoreError> {
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         let out = (|| {
-            let tx = self.conn.transaction()?;
+            // IMMEDIATE: take the write lock first, so a transaction that reads before it
+            // writes never fails on another connection's commit (the console's worker, its
+            // outbox task and the refresher each have their own connection).
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let v = f(&tx)?;
             tx.commit()?;
             Ok(v)

@@ -70,19 +70,27 @@ pub struct Services {
     pub db: PathBuf,
     /// Deliver the outbox in the background (the configuration, and the worker's wake-up).
     pub outbox: Option<(crate::config::Config, std::sync::Arc<tokio::sync::Notify>)>,
+    /// The audit log's key for the connections the console opens (outbox, narration).
+    pub audit_key: Option<crate::audit::AuditKey>,
 }
 
 /// The outbox task: deliver what is due, publish the depth, sleep until the next row is due,
 /// a decision wakes it, or 30 s pass (the network may be back).
 fn spawn_outbox(
     db: PathBuf,
+    audit_key: Option<crate::audit::AuditKey>,
     config: crate::config::Config,
     wake: std::sync::Arc<tokio::sync::Notify>,
     tx: UnboundedSender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut store = match crate::store::Store::open(&db) {
-            Ok(s) => s,
+            Ok(mut s) => {
+                if let Some(k) = audit_key {
+                    s.set_audit_key(k);
+                }
+                s
+            }
             Err(e) => {
                 let _ = tx.send(Msg::Failed {
                     text: format!("outbox: {e}"),
@@ -261,10 +269,15 @@ async fn event_loop<B: Backend>(
             }
         });
     }
-    let outbox_task = services
-        .outbox
-        .clone()
-        .map(|(config, wake)| spawn_outbox(services.db.clone(), config, wake, tx.clone()));
+    let outbox_task = services.outbox.clone().map(|(config, wake)| {
+        spawn_outbox(
+            services.db.clone(),
+            services.audit_key.clone(),
+            config,
+            wake,
+            tx.clone(),
+        )
+    });
     let (etx, worker_thread) = spawn_worker(services.worker, tx.clone());
     // The narration in flight: moving the selection (a new detail) cancels it.
     let narration: std::cell::RefCell<Option<tokio::task::JoinHandle<()>>> =
@@ -281,6 +294,7 @@ async fn event_loop<B: Backend>(
                     cancel();
                     let narrator = services.narrator.clone();
                     let db = services.db.clone();
+                    let audit_key = services.audit_key.clone();
                     let tx = tx.clone();
                     let clock = services.clock;
                     *narration.borrow_mut() = Some(tokio::spawn(async move {
@@ -306,6 +320,9 @@ async fn event_loop<B: Backend>(
                         // Record the calls and cache a model narrative (audit, offline review).
                         match crate::store::Store::open(&db) {
                             Ok(mut store) => {
+                                if let Some(k) = audit_key {
+                                    store.set_audit_key(k);
+                                }
                                 if let Err(e) = crate::narrate::persist(
                                     &mut store,
                                     &narrator,
