@@ -6,6 +6,7 @@ pub mod iac;
 pub mod keymap;
 pub mod keyring;
 pub mod llm;
+pub mod notify;
 pub mod scoring;
 pub mod sources;
 pub mod theme;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 pub use iac::{IacConfig, IacRepo};
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
+pub use notify::{ApprovalsConfig, NotifyConfig, OnApprove, WebhookTarget};
 pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
@@ -69,6 +71,10 @@ pub struct Config {
     pub intel: IntelConfig,
     /// The narrative's model (`[llm]`); provider `none` is the offline narrator.
     pub llm: LlmConfig,
+    /// Notification destinations and events (`[notify]`).
+    pub notify: NotifyConfig,
+    /// Approval rules and what an approval dispatches (`[approvals]`).
+    pub approvals: ApprovalsConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -87,6 +93,8 @@ struct File {
     scoring: Option<scoring::RawScoring>,
     intel: Option<scoring::RawIntel>,
     llm: Option<llm::RawLlm>,
+    notify: Option<notify::RawNotify>,
+    approvals: Option<notify::RawApprovals>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +177,8 @@ impl Config {
                 epss_url: String::new(),
             },
             llm: LlmConfig::default(),
+            notify: NotifyConfig::default(),
+            approvals: ApprovalsConfig::default(),
             path: None,
         })
     }
@@ -277,6 +287,11 @@ impl Config {
             shown,
         )
         .map_err(|(key, message)| value_err(&key, message))?;
+        let notify = notify::resolve(user.notify.unwrap_or_default(), private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
+        let approvals =
+            notify::resolve_approvals(user.approvals.unwrap_or_default(), notify.webhooks.len())
+                .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -289,6 +304,8 @@ impl Config {
             scoring,
             intel,
             llm,
+            notify,
+            approvals,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -371,7 +388,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `notify`, `approvals`"
         );
     }
 

@@ -6,6 +6,11 @@
 //! something (a ticket) is idempotent by a stable key it searches for before creating.
 
 pub mod http;
+pub mod notice;
+pub mod patch;
+pub mod slack;
+pub mod teams;
+pub mod webhook;
 
 use std::time::Duration;
 
