@@ -111,6 +111,28 @@ pub(crate) fn reply_snippet(body: &[u8]) -> String {
     }
 }
 
+/// A request that got no usable reply. Unless the connection was never made, the destination
+/// may have acted on it: the message says so (Slack and Teams have no dedup; webhooks do).
+pub(crate) fn send_failed(what: &str, e: &reqwest::Error) -> super::DispatchError {
+    match super::http::send_error(what, e) {
+        super::DispatchError::Transient {
+            detail,
+            retry_after,
+        } if !e.is_connect() => super::DispatchError::Transient {
+            detail: format!("{detail} (it may have been delivered)"),
+            retry_after,
+        },
+        other => other,
+    }
+}
+
+/// The reply's body broke after the status arrived: the destination acted on the request.
+pub(crate) fn reply_lost(what: &str) -> super::DispatchError {
+    super::DispatchError::transient(format!(
+        "{what}: the response was lost (it may have been delivered)"
+    ))
+}
+
 /// Refuse a URL that is neither https nor plain http to loopback, without echoing it.
 pub(crate) fn check_url(what: &str, url: &str) -> Result<reqwest::Url, super::DispatchError> {
     let parsed = reqwest::Url::parse(url.trim()).map_err(|_| {

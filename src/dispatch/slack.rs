@@ -14,7 +14,7 @@
 use serde_json::{Value, json};
 
 use super::DispatchError;
-use super::notice::{Notice, check_url, reply_snippet, truncate_chars};
+use super::notice::{Notice, check_url, reply_lost, reply_snippet, send_failed, truncate_chars};
 use crate::config::Secret;
 
 pub const HEADER_MAX: usize = 150;
@@ -142,12 +142,10 @@ pub async fn send(http: &reqwest::Client, url: &Secret, n: &Notice) -> Result<()
         .json(&payload(n))
         .send()
         .await
-        .map_err(|e| super::http::send_error("Slack", &e))?;
+        .map_err(|e| send_failed("Slack", &e))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.bytes().await.map_err(|_| {
-        DispatchError::transient("Slack: the response was lost (the message may have been posted)")
-    })?;
+    let body = resp.bytes().await.map_err(|_| reply_lost("Slack"))?;
     classify(status, &headers, &body)
 }
 

@@ -17,7 +17,7 @@
 use serde_json::{Value, json};
 
 use super::DispatchError;
-use super::notice::{Notice, check_url, truncate_chars};
+use super::notice::{Notice, check_url, reply_lost, send_failed, truncate_chars};
 use crate::config::Secret;
 
 pub const TITLE_MAX: usize = 200;
@@ -120,12 +120,10 @@ pub async fn send(http: &reqwest::Client, url: &Secret, n: &Notice) -> Result<()
         .json(&payload(n))
         .send()
         .await
-        .map_err(|e| super::http::send_error("Teams", &e))?;
+        .map_err(|e| send_failed("Teams", &e))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.bytes().await.map_err(|_| {
-        DispatchError::transient("Teams: the response was lost (the card may have been posted)")
-    })?;
+    let body = resp.bytes().await.map_err(|_| reply_lost("Teams"))?;
     match status.as_u16() {
         200 | 202 => Ok(()),
         _ => Err(super::http::status_error("Teams", status, &headers, &body)),

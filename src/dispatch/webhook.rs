@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::DispatchError;
-use super::notice::{Notice, check_url, reply_snippet};
+use super::notice::{Notice, check_url, reply_lost, reply_snippet, send_failed};
 use crate::config::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -170,12 +170,10 @@ pub async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| super::http::send_error("webhook", &e))?;
+        .map_err(|e| send_failed("webhook", &e))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let reply = resp.bytes().await.map_err(|_| {
-        DispatchError::transient("webhook: the response was lost (it may have been delivered)")
-    })?;
+    let reply = resp.bytes().await.map_err(|_| reply_lost("webhook"))?;
     if status.is_success() {
         return Ok(());
     }
