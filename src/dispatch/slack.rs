@@ -43,7 +43,7 @@ pub fn mrkdwn_line(s: &str, max: usize) -> String {
 fn escape_within(clean: &str, max: usize) -> String {
     let mut out = String::new();
     let mut used = 0usize;
-    let total: usize = clean.chars().map(|c| escaped_len(c)).sum();
+    let total: usize = clean.chars().map(escaped_len).sum();
     let limit = if total <= max {
         max
     } else {
