@@ -95,10 +95,10 @@ pub fn verify(
     let ts: i64 = ts_s
         .parse()
         .map_err(|_| "webhook-timestamp is not Unix seconds".to_string())?;
-    if (now_s - ts).abs() > TOLERANCE_S {
+    let skew = now_s.saturating_sub(ts).saturating_abs();
+    if skew > TOLERANCE_S {
         return Err(format!(
-            "webhook-timestamp is {}s away from now (more than {TOLERANCE_S}s)",
-            (now_s - ts).abs()
+            "webhook-timestamp is {skew}s away from now (more than {TOLERANCE_S}s)"
         ));
     }
     let key = key_bytes(secret)?;
@@ -224,6 +224,12 @@ mod tests {
             verify(&secret, &h, body, 1000 + 301),
             Err("webhook-timestamp is 301s away from now (more than 300s)".into())
         );
+        let mut extreme = h.clone();
+        extreme.insert(
+            "webhook-timestamp",
+            i64::MIN.to_string().parse().expect("v"),
+        );
+        assert!(verify(&secret, &extreme, body, 1000).is_err());
         assert_eq!(
             verify(&secret, &h, br#"{"a":2}"#, 1000),
             Err("no webhook-signature matches".into())
