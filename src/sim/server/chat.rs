@@ -16,6 +16,9 @@
 //! *commit then drop the response*: the message is recorded, then the connection is cut before
 //! a usable reply. A latency applies to every request. The handle exposes the URLs, the
 //! secrets and the ground truth (messages, cards, deliveries, duplicates, rejections).
+//!
+//! The Teams error bodies (codes such as `DirectApiAuthorizationRequired`) follow the Logic
+//! Apps shape `{"error": {"code", "message"}}`; their exact codes are not confirmed.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
