@@ -7,6 +7,7 @@ pub mod iac;
 pub mod keymap;
 pub mod keyring;
 pub mod llm;
+pub mod notify;
 pub mod scoring;
 pub mod sources;
 pub mod theme;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use audit::AuditConfig;
 pub use iac::{IacConfig, IacRepo};
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
+pub use notify::{ApprovalsConfig, NotifyConfig, OnApprove, WebhookTarget};
 pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
 
@@ -73,6 +75,10 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Where the audit log's key comes from (`[audit]`).
     pub audit: AuditConfig,
+    /// Notification destinations and events (`[notify]`).
+    pub notify: NotifyConfig,
+    /// Approval rules and what an approval dispatches (`[approvals]`).
+    pub approvals: ApprovalsConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -92,6 +98,8 @@ struct File {
     intel: Option<scoring::RawIntel>,
     llm: Option<llm::RawLlm>,
     audit: Option<audit::RawAudit>,
+    notify: Option<notify::RawNotify>,
+    approvals: Option<notify::RawApprovals>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +183,8 @@ impl Config {
             },
             llm: LlmConfig::default(),
             audit: AuditConfig::default(),
+            notify: NotifyConfig::default(),
+            approvals: ApprovalsConfig::default(),
             path: None,
         })
     }
@@ -285,6 +295,11 @@ impl Config {
         .map_err(|(key, message)| value_err(&key, message))?;
         let audit = audit::resolve(user.audit.unwrap_or_default())
             .map_err(|(key, message)| value_err(&key, message))?;
+        let notify = notify::resolve(user.notify.unwrap_or_default(), private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
+        let approvals =
+            notify::resolve_approvals(user.approvals.unwrap_or_default(), notify.webhooks.len())
+                .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -298,6 +313,8 @@ impl Config {
             intel,
             llm,
             audit,
+            notify,
+            approvals,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -380,7 +397,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`"
         );
     }
 

@@ -8,6 +8,11 @@
 pub mod approve;
 pub mod decide;
 pub mod http;
+pub mod notice;
+pub mod patch;
+pub mod slack;
+pub mod teams;
+pub mod webhook;
 pub mod worker;
 
 use std::time::Duration;

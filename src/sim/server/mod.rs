@@ -10,6 +10,7 @@
 //!
 //! Simulators bind 127.0.0.1 only.
 
+pub mod chat;
 pub mod cortex_xdr;
 pub mod faults;
 pub mod lacework;
