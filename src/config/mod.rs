@@ -9,6 +9,7 @@ pub mod llm;
 pub mod scoring;
 pub mod sources;
 pub mod theme;
+pub mod tickets;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ pub use iac::{IacConfig, IacRepo};
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
+pub use tickets::{JiraConfig, JiraFlavor, ServiceNowConfig, SnTable, TicketsConfig};
 
 use crate::store::SortKey;
 use crate::triage::query;
@@ -69,6 +71,8 @@ pub struct Config {
     pub intel: IntelConfig,
     /// The narrative's model (`[llm]`); provider `none` is the offline narrator.
     pub llm: LlmConfig,
+    /// Ticket systems (`[tickets]`).
+    pub tickets: TicketsConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -87,6 +91,7 @@ struct File {
     scoring: Option<scoring::RawScoring>,
     intel: Option<scoring::RawIntel>,
     llm: Option<llm::RawLlm>,
+    tickets: Option<tickets::RawTickets>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +174,7 @@ impl Config {
                 epss_url: String::new(),
             },
             llm: LlmConfig::default(),
+            tickets: TicketsConfig::default(),
             path: None,
         })
     }
@@ -277,6 +283,8 @@ impl Config {
             shown,
         )
         .map_err(|(key, message)| value_err(&key, message))?;
+        let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -289,6 +297,7 @@ impl Config {
             scoring,
             intel,
             llm,
+            tickets,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -371,7 +380,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `tickets`"
         );
     }
 
