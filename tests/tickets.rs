@@ -18,7 +18,7 @@ use sitrep::sim::server::servicenow::{self, ServiceNowSimHandle};
 
 const TRIALS: usize = 1000;
 /// Trials in flight at once (each has its own fingerprint and its own armed fault).
-const CONCURRENCY: usize = 25;
+const CONCURRENCY: usize = 50;
 /// The Jira index lag used in the trials (the real outbox waits ≥ 1 s before a retry).
 const LAG: Duration = Duration::from_millis(25);
 
@@ -428,7 +428,7 @@ async fn hostile_content_is_rendered_harmless() {
         .expect("string")
         .to_string();
     assert_eq!(dangerous(&desc), None);
-    let opens: Vec<_> = desc.match_indices("{code").collect();
+    let opens: Vec<_> = desc.lines().filter(|l| l.starts_with("{code")).collect();
     assert_eq!(
         opens.len(),
         4,
@@ -444,7 +444,10 @@ async fn hostile_content_is_rendered_harmless() {
         if !in_code {
             assert!(!l.starts_with("h1."), "unescaped heading outside code: {l}");
             assert!(!l.contains("[link|"), "unescaped link: {l}");
-            assert!(!l.contains("{color"), "unescaped macro: {l}");
+            let unescaped = l
+                .match_indices("{color")
+                .any(|(i, _)| i == 0 || l.as_bytes()[i - 1] != b'\\');
+            assert!(!unescaped, "unescaped macro: {l}");
         }
     }
     assert!(desc.contains("\\*bold\\*"));
@@ -649,7 +652,13 @@ async fn comments_are_deduplicated_under_lost_responses() {
                 })
                 .collect(),
         };
-        let count = |k: &str| bodies.iter().filter(|b| b.contains(k)).count();
+        // Data Center bodies are wiki markup: the marker's `[`, `-`, `]` are escaped.
+        let count = |k: &str| {
+            bodies
+                .iter()
+                .filter(|b| b.replace('\\', "").contains(k))
+                .count()
+        };
         assert_eq!(count("sitrep:approval-7"), 1, "{sys:?}: {bodies:?}");
         assert_eq!(count("sitrep:approval-8"), 1, "{sys:?}: {bodies:?}");
         assert_eq!(bodies.len(), 2, "{sys:?}");
@@ -767,9 +776,12 @@ async fn jira_search_jql_pages_by_token_and_refuses_start_at() {
     let http = reqwest::Client::new();
     let url = format!("{}/rest/api/3/search/jql", h.base_url);
     let auth = |r: reqwest::RequestBuilder| r.basic_auth(h.email(), Some(h.api_token()));
-    let body = |v: serde_json::Value| async move {
-        let r = auth(http.post(&url)).json(&v).send().await.expect("send");
-        (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+    let body = |v: serde_json::Value| {
+        let req = auth(http.post(&url)).json(&v);
+        async move {
+            let r = req.send().await.expect("send");
+            (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+        }
     };
     let (s, ids_only) =
         body(serde_json::json!({"jql": "project = SEC AND labels = sitrep", "maxResults": 2}))

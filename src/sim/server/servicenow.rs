@@ -300,7 +300,7 @@ struct Cond {
 
 fn parse_cond(t: &str) -> Option<Cond> {
     let end = t
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'))
         .unwrap_or(t.len());
     let (field, rest) = t.split_at(end);
     for op in ["!=", ">=", "<=", "LIKE", "STARTSWITH", "=", ">", "<"] {
