@@ -118,6 +118,10 @@ impl Jira {
 
     fn remember(&self, fp: &str, id: &str) {
         if let Ok(mut m) = self.created.lock() {
+            // A cache, not a record: the search finds older issues.
+            if m.len() >= 10_000 {
+                m.clear();
+            }
             m.insert(fp.to_string(), id.to_string());
         }
     }

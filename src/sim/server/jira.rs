@@ -656,18 +656,21 @@ pub fn validate_adf(doc: &Value) -> Result<(), String> {
 }
 
 /// A body field: ADF on v3, a string on v2.
-fn check_body(v: u8, field: &str, body: &Value) -> Result<(), Response> {
+fn check_body(v: u8, field: &str, body: &Value) -> Result<(), Box<Response>> {
     if v == 3 {
         validate_adf(body).map_err(|e| {
-            field_error(
+            Box::new(field_error(
                 field,
                 &format!("Operation value must be an Atlassian Document (see the Atlassian Document Format): {e}"),
-            )
+            ))
         })
     } else if body.is_string() {
         Ok(())
     } else {
-        Err(field_error(field, "Operation value must be a string"))
+        Err(Box::new(field_error(
+            field,
+            "Operation value must be a string",
+        )))
     }
 }
 
@@ -754,7 +757,7 @@ async fn create(
     if !description.is_null()
         && let Err(r) = check_body(v, "description", &description)
     {
-        return r;
+        return *r;
     }
     let issue = {
         let mut db = lock(&st.db);
@@ -871,7 +874,7 @@ async fn add_comment(
     };
     let b = req["body"].clone();
     if let Err(r) = check_body(v, "comment", &b) {
-        return r;
+        return *r;
     }
     let c = {
         let mut db = lock(&st.db);
@@ -955,7 +958,7 @@ async fn do_transition(
     for c in req["update"]["comment"].as_array().into_iter().flatten() {
         let b = c["add"]["body"].clone();
         if let Err(r) = check_body(v, "comment", &b) {
-            return r;
+            return *r;
         }
         comments.push(b);
     }
@@ -1087,8 +1090,12 @@ fn matches(st: &JiraSim, i: &SimIssue, m: &[(String, Vec<String>)]) -> bool {
 }
 
 /// Issues matching `jql` that the search index can see (lag, reconcile).
-fn search_hits(st: &JiraSim, jql: &str, reconcile: &[String]) -> Result<Vec<SimIssue>, Response> {
-    let m = jql_matcher(jql).map_err(|e| jira_error(StatusCode::BAD_REQUEST, &e))?;
+fn search_hits(
+    st: &JiraSim,
+    jql: &str,
+    reconcile: &[String],
+) -> Result<Vec<SimIssue>, Box<Response>> {
+    let m = jql_matcher(jql).map_err(|e| Box::new(jira_error(StatusCode::BAD_REQUEST, &e)))?;
     let lag = st.index_lag();
     let now = Instant::now();
     st.counters.searches.fetch_add(1, Ordering::SeqCst);
@@ -1102,13 +1109,13 @@ fn search_hits(st: &JiraSim, jql: &str, reconcile: &[String]) -> Result<Vec<SimI
 }
 
 /// GET params or POST body, as one JSON object.
-fn params(q: HashMap<String, String>, body: &Bytes) -> Result<Value, Response> {
+fn params(q: HashMap<String, String>, body: &Bytes) -> Result<Value, Box<Response>> {
     if !body.is_empty() {
         return serde_json::from_slice::<Value>(body).map_err(|_| {
-            jira_error(
+            Box::new(jira_error(
                 StatusCode::BAD_REQUEST,
                 "Invalid request payload. Refer to the REST API documentation and try again.",
-            )
+            ))
         });
     }
     let mut m = serde_json::Map::new();
@@ -1143,10 +1150,12 @@ async fn search_jql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = admit_or_return!(st, "3".to_string(), headers);
+    if let Some(r) = admit(&st, 3, &headers).await {
+        return r;
+    }
     let p = match params(q, &body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if p.get("startAt").is_some() {
         return jira_error(
@@ -1181,7 +1190,7 @@ async fn search_jql(
     };
     let hits = match search_hits(&st, &jql, &reconcile) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let page: Vec<Value> = hits
         .iter()
@@ -1209,10 +1218,12 @@ async fn search_v2(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = admit_or_return!(st, "2".to_string(), headers);
+    if let Some(r) = admit(&st, 2, &headers).await {
+        return r;
+    }
     let p = match params(q, &body) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let jql = p["jql"].as_str().unwrap_or("").to_string();
     let fields = string_list(&p["fields"]).filter(|f| !f.is_empty());
@@ -1220,7 +1231,7 @@ async fn search_v2(
     let max = p["maxResults"].as_u64().unwrap_or(50).clamp(1, 1000) as usize;
     let hits = match search_hits(&st, &jql, &[]) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let page: Vec<Value> = hits
         .iter()
