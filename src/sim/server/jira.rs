@@ -294,6 +294,8 @@ fn category(status: &str) -> (&'static str, &'static str) {
 
 struct Db {
     issues: Vec<SimIssue>,
+    /// label → indexes into `issues` (the search's index).
+    by_label: HashMap<String, Vec<usize>>,
     next: u64,
     next_comment: u64,
     /// page token → (jql, offset)
@@ -449,6 +451,7 @@ pub async fn start(opts: JiraSimOptions) -> Result<JiraSimHandle, SimError> {
     let state = Arc::new(JiraSim {
         db: Mutex::new(Db {
             issues: Vec::new(),
+            by_label: HashMap::new(),
             next: 1,
             next_comment: 10_000,
             tokens: HashMap::new(),
@@ -776,6 +779,10 @@ async fn create(
             comments: Vec::new(),
             created: Instant::now(),
         };
+        let idx = db.issues.len();
+        for l in &issue.labels {
+            db.by_label.entry(l.clone()).or_default().push(idx);
+        }
         db.issues.push(issue.clone());
         issue
     };
@@ -1099,9 +1106,25 @@ fn search_hits(
     let lag = st.index_lag();
     let now = Instant::now();
     st.counters.searches.fetch_add(1, Ordering::SeqCst);
-    Ok(lock(&st.db)
-        .issues
-        .iter()
+    let db = lock(&st.db);
+    let labels = m.iter().find(|(f, _)| f == "labels").map(|(_, v)| v);
+    let candidates: Vec<usize> = match labels {
+        Some(vals) => {
+            let mut idx: Vec<usize> = vals
+                .iter()
+                .filter_map(|v| db.by_label.get(v))
+                .flatten()
+                .copied()
+                .collect();
+            idx.sort_unstable();
+            idx.dedup();
+            idx
+        }
+        None => (0..db.issues.len()).collect(),
+    };
+    Ok(candidates
+        .into_iter()
+        .filter_map(|k| db.issues.get(k))
         .filter(|i| i.created + lag <= now || reconcile.contains(&i.id))
         .filter(|i| matches(st, i, &m))
         .cloned()
