@@ -11,6 +11,7 @@ pub mod notify;
 pub mod scoring;
 pub mod sources;
 pub mod theme;
+pub mod tickets;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use notify::{ApprovalsConfig, NotifyConfig, OnApprove, WebhookTarget};
 pub use scoring::IntelConfig;
 pub use sources::{CredentialRef, Secret, SourceConfig};
+pub use tickets::{JiraConfig, JiraFlavor, ServiceNowConfig, SnTable, TicketsConfig};
 
 use crate::store::SortKey;
 use crate::triage::query;
@@ -79,6 +81,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Approval rules and what an approval dispatches (`[approvals]`).
     pub approvals: ApprovalsConfig,
+    /// Ticket systems (`[tickets]`).
+    pub tickets: TicketsConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -100,6 +104,7 @@ struct File {
     audit: Option<audit::RawAudit>,
     notify: Option<notify::RawNotify>,
     approvals: Option<notify::RawApprovals>,
+    tickets: Option<tickets::RawTickets>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +190,7 @@ impl Config {
             audit: AuditConfig::default(),
             notify: NotifyConfig::default(),
             approvals: ApprovalsConfig::default(),
+            tickets: TicketsConfig::default(),
             path: None,
         })
     }
@@ -300,6 +306,8 @@ impl Config {
         let approvals =
             notify::resolve_approvals(user.approvals.unwrap_or_default(), notify.webhooks.len())
                 .map_err(|(key, message)| value_err(&key, message))?;
+        let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -315,6 +323,7 @@ impl Config {
             audit,
             notify,
             approvals,
+            tickets,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -397,7 +406,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`"
         );
     }
 

@@ -12,6 +12,7 @@ pub mod notice;
 pub mod patch;
 pub mod slack;
 pub mod teams;
+pub mod ticket;
 pub mod webhook;
 pub mod worker;
 

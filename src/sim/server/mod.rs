@@ -13,11 +13,13 @@
 pub mod chat;
 pub mod cortex_xdr;
 pub mod faults;
+pub mod jira;
 pub mod lacework;
 pub mod llm;
 pub mod orca;
 pub mod prisma_compute;
 pub mod prisma_cspm;
+pub mod servicenow;
 pub mod wiz;
 
 use std::collections::HashMap;
