@@ -952,6 +952,47 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         failed.len()
     )
     .map_err(io_err)?;
+    // The network is up for these sources: send what the outbox owes, and bring ticket
+    // statuses back onto their alerts.
+    if let Ok(mutex) = std::sync::Arc::try_unwrap(store) {
+        let mut store = mutex
+            .into_inner()
+            .map_err(|_| CliError::runtime("internal error: the store lock was poisoned"))?;
+        let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        store.set_audit_key(key);
+        let mut dispatcher = crate::dispatch::worker::Dispatcher::new(config);
+        let (pass, tickets) = rt.block_on(async {
+            let pass = crate::dispatch::worker::deliver_due(
+                &mut store,
+                &mut dispatcher,
+                crate::dispatch::worker::wall_clock_ms,
+                10_000,
+            )
+            .await;
+            let tickets = crate::dispatch::worker::poll_tickets(&mut store, &mut dispatcher).await;
+            (pass, tickets)
+        });
+        let pass = pass.map_err(store_err)?;
+        if pass.attempted() > 0 {
+            let depth = store.outbox_depth().map_err(store_err)?;
+            writeln!(
+                env.out,
+                "outbox: {} delivered, {} not supported, {} to retry, {} failed; {} pending",
+                pass.delivered, pass.unsupported, pass.retrying, pass.failed, depth.pending
+            )
+            .map_err(io_err)?;
+        }
+        if let Ok((polled, changed)) = tickets
+            && polled > 0
+        {
+            writeln!(
+                env.out,
+                "tickets: {polled} polled, {changed} changed status"
+            )
+            .map_err(io_err)?;
+        }
+    }
     if failed.is_empty() {
         Ok(())
     } else {

@@ -120,7 +120,7 @@ pub enum OutboxCommand {
     },
     /// Deliver every entry that is due now
     Deliver,
-    /// Put failed entries (all, or the given ids) back in the queue and deliver them now
+    /// Deliver now: the given entries, or every failed and every waiting entry
     Retry {
         #[arg(value_name = "OUTBOX_ID")]
         ids: Vec<i64>,

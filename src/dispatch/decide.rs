@@ -94,6 +94,22 @@ pub fn decide(
             ) {
                 outbox.push(item);
             }
+            let text = format!(
+                "{} set {} to {}{}",
+                actor,
+                alert.id,
+                status.kind().as_str().replace('_', " "),
+                note.as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            );
+            outbox.extend(notify_items(
+                config,
+                &alert,
+                &key,
+                "alert.status_changed",
+                Some(&text),
+            ));
             let detail = serde_json::json!({
                 "status": status,
                 "note": note,
@@ -127,14 +143,14 @@ pub fn decide(
             });
             let state = super::approve::state(&after, &sha, &policy);
             let mut outbox = Vec::new();
-            if matches!(state, super::approve::State::Approved { .. }) {
+            if let super::approve::State::Approved { approvers } = &state {
                 outbox = on_approve(
+                    store,
                     config,
                     &alert,
                     &key,
-                    &sha,
                     &proposal_text,
-                    actor,
+                    approvers,
                     &mut out.notes,
                 );
             }
@@ -247,20 +263,6 @@ fn vendor_item(
     })
 }
 
-/// The approval rule for an alert: `[approvals]`, with the production count when the alert
-/// matches the production filter.
-pub fn approval_policy(
-    _store: &Store,
-    _config: &Config,
-    _alert_id: &str,
-    _now: EpochMs,
-) -> super::approve::Policy {
-    super::approve::Policy {
-        required: 1,
-        four_eyes: true,
-    }
-}
-
 /// The remediation proposal an approval is about: (sha256, title, text).
 fn chosen_proposal(
     config: &Config,
@@ -297,37 +299,214 @@ fn chosen_proposal(
 
 /// The deliveries an approval dispatches (`[approvals] on_approve`).
 fn on_approve(
-    _config: &Config,
-    _alert: &StoredAlert,
-    _key: &str,
-    _sha: &str,
-    _proposal: &crate::remediate::Proposal,
-    _actor: &str,
-    _notes: &mut Vec<String>,
+    store: &Store,
+    config: &Config,
+    alert: &StoredAlert,
+    key: &str,
+    proposal: &crate::remediate::Proposal,
+    approvers: &[String],
+    notes: &mut Vec<String>,
 ) -> Vec<OutboxItem> {
-    Vec::new()
+    use crate::config::OnApprove;
+    let sha = proposal.sha256.as_str();
+    let mut out = Vec::new();
+    let short = &sha[..12.min(sha.len())];
+    let text = format!(
+        "Remediation approved by {} (diff sha256 {short}): {}",
+        approvers.join(", "),
+        proposal.title
+    );
+    let ticket = store
+        .group_key(&alert.id)
+        .ok()
+        .map(|g| super::content::fingerprint(g.as_deref(), &alert.id))
+        .and_then(|fp| store.ticket(&fp).ok().flatten());
+    for action in &config.approvals.on_approve {
+        match action {
+            OnApprove::Patch => match &proposal.kind {
+                crate::remediate::ProposalKind::Diff { repo, .. } => {
+                    let payload = super::worker::PatchPayload {
+                        repo: repo.clone(),
+                        branch: format!("sitrep/fix-{short}"),
+                        diff: proposal.text.clone(),
+                        message: format!(
+                            "{}\n\nAlert: {}\nApproved by: {}",
+                            crate::sanitize::one_line(&proposal.title),
+                            crate::sanitize::one_line(&alert.id),
+                            approvers.join(", ")
+                        ),
+                        author: approvers.first().cloned().unwrap_or_else(|| "sitrep".into()),
+                    };
+                    out.push(OutboxItem {
+                        dedup_key: format!("patch:{}:{sha}", alert.id),
+                        alert_id: Some(alert.id.clone()),
+                        kind: OutboxKind::Patch,
+                        destination: repo.display().to_string(),
+                        payload: serde_json::to_value(payload).unwrap_or_default(),
+                    });
+                }
+                crate::remediate::ProposalKind::Snippet => notes.push(
+                    "no patch: the approved fix is a standalone snippet, not a diff against a mapped IaC checkout".into(),
+                ),
+            },
+            OnApprove::TicketComment | OnApprove::TicketTransition => {
+                let Some(t) = &ticket else {
+                    notes.push("no ticket to update: open one with `t` / `sitrep ticket`".into());
+                    continue;
+                };
+                let resolve = *action == OnApprove::TicketTransition;
+                let payload = super::worker::TicketNotePayload {
+                    system: t.system.clone(),
+                    key: t.key.clone(),
+                    id: t.native_id.clone(),
+                    url: t.url.clone(),
+                    text: text.clone(),
+                    dedup: format!("ap-{short}-{}", if resolve { "t" } else { "c" }),
+                    resolve,
+                };
+                out.push(OutboxItem {
+                    dedup_key: format!(
+                        "ticket_{}:{}:{}:{sha}",
+                        if resolve { "transition" } else { "comment" },
+                        t.key,
+                        alert.id
+                    ),
+                    alert_id: Some(alert.id.clone()),
+                    kind: OutboxKind::TicketComment,
+                    destination: t.system.clone(),
+                    payload: serde_json::to_value(payload).unwrap_or_default(),
+                });
+            }
+            OnApprove::Webhook => {}
+        }
+    }
+    // The approval notification goes wherever `[notify] events` asks for it; `on_approve =
+    // ["webhook"]` sends it to the webhooks even when the event list leaves it out.
+    let mut notices = notify_items(config, alert, key, "remediation.approved", Some(&text));
+    if notices.is_empty() && config.approvals.on_approve.contains(&OnApprove::Webhook) {
+        notices = notify_items(config, alert, key, "alert.notify", Some(&text))
+            .into_iter()
+            .filter(|i| i.destination.starts_with("webhook:"))
+            .map(|mut i| {
+                if let Some(n) = i.payload.get_mut("notice") {
+                    n["event"] = serde_json::Value::String("remediation.approved".into());
+                }
+                i
+            })
+            .collect();
+    }
+    out.extend(notices);
+    out
 }
 
-/// Notification rows for `event` to every configured channel that takes it.
+/// Notification rows for `event` about the alert, to every destination that takes it.
 fn notify_items(
-    _config: &Config,
-    _alert: &StoredAlert,
-    _key: &str,
-    _event: &str,
-    _text: Option<&String>,
+    config: &Config,
+    alert: &StoredAlert,
+    key: &str,
+    event: &str,
+    text: Option<&String>,
 ) -> Vec<OutboxItem> {
-    Vec::new()
+    let body = text
+        .cloned()
+        .unwrap_or_else(|| format!("{} on {}", alert.alert.title, alert.id));
+    let mut items = super::worker::notify_rows(
+        config,
+        key,
+        &alert.id,
+        event,
+        &body,
+        Some(alert.alert.severity.clone()),
+        None,
+    );
+    for item in &mut items {
+        let id = item.payload["notice"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let notice = super::content::notice(alert, &id, event, body.clone(), None, 0);
+        item.payload =
+            serde_json::to_value(super::worker::NotifyPayload { notice }).unwrap_or_default();
+    }
+    items
 }
 
 /// Link the known ticket of the alert's resource group, or queue its creation.
 fn ticket(
-    _store: &Store,
-    _config: &Config,
-    _alert: &StoredAlert,
-    _system: Option<&str>,
-    _notes: &mut Vec<String>,
+    store: &Store,
+    config: &Config,
+    alert: &StoredAlert,
+    system: Option<&str>,
+    notes: &mut Vec<String>,
 ) -> Result<(LocalChange, Vec<OutboxItem>), DecideError> {
-    Err(DecideError::Refused(
-        "no ticket system is configured ([tickets] in the config; docs/workflows.md)".into(),
+    let system = match system {
+        Some(s) => super::ticket::TicketSystem::parse(s).ok_or_else(|| {
+            DecideError::Refused(format!(
+                "--system '{}': use jira or servicenow",
+                crate::sanitize::one_line(s)
+            ))
+        })?,
+        None => config.tickets.default_system().ok_or_else(|| {
+            DecideError::Refused(
+                "no ticket system is configured ([tickets.jira] or [tickets.servicenow] in the config; docs/workflows.md)".into(),
+            )
+        })?,
+    };
+    let configured = match system {
+        super::ticket::TicketSystem::Jira => config.tickets.jira.is_some(),
+        super::ticket::TicketSystem::ServiceNow => config.tickets.servicenow.is_some(),
+    };
+    if !configured {
+        return Err(DecideError::Refused(format!(
+            "[tickets.{}] is not configured (docs/workflows.md)",
+            system.as_str()
+        )));
+    }
+    let fp = super::content::fingerprint(store.group_key(&alert.id)?.as_deref(), &alert.id);
+    if let Some(t) = store.ticket(&fp)? {
+        notes.push(format!(
+            "linked existing ticket {} (same resource)",
+            crate::sanitize::one_line(&t.key)
+        ));
+        return Ok((LocalChange::TicketLink { key: t.key }, Vec::new()));
+    }
+    let narrator = crate::narrate::Narrator::from_config(config).ok();
+    let content = super::content::ticket_content(store, narrator.as_ref(), config, alert, &fp);
+    let payload = super::worker::TicketPayload {
+        system: system.as_str().to_string(),
+        content,
+    };
+    notes.push(format!("ticket for {fp} queued in {}", system.as_str()));
+    Ok((
+        LocalChange::TicketRequest,
+        vec![OutboxItem {
+            // One ticket per resource group and system, however often it is asked for.
+            dedup_key: format!("ticket:{}:{fp}", system.as_str()),
+            alert_id: Some(alert.id.clone()),
+            kind: OutboxKind::Ticket,
+            destination: system.as_str().to_string(),
+            payload: serde_json::to_value(payload).unwrap_or_default(),
+        }],
     ))
+}
+
+/// The approval rule for an alert: `[approvals]`, with the production count when the alert
+/// matches the production filter.
+pub fn approval_policy(
+    store: &Store,
+    config: &Config,
+    alert_id: &str,
+    now: EpochMs,
+) -> super::approve::Policy {
+    let production = config
+        .approvals
+        .production
+        .as_deref()
+        .and_then(|q| crate::triage::query::parse(q).ok())
+        .map(|q| store.matches(alert_id, &q, now).unwrap_or(false))
+        .unwrap_or(false);
+    super::approve::Policy {
+        required: config.approvals.needed(production) as usize,
+        four_eyes: config.approvals.four_eyes,
+    }
 }

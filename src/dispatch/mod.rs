@@ -6,6 +6,7 @@
 //! something (a ticket) is idempotent by a stable key it searches for before creating.
 
 pub mod approve;
+pub mod content;
 pub mod decide;
 pub mod http;
 pub mod notice;

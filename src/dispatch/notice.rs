@@ -8,7 +8,8 @@
 use crate::domain::Severity;
 
 /// Event names a notification can carry (the webhook's `type`, the `[notify] events` list).
-pub const EVENTS: [&str; 5] = [
+pub const EVENTS: [&str; 6] = [
+    "alert.notify",
     "alert.status_changed",
     "remediation.approved",
     "remediation.rejected",
@@ -17,7 +18,7 @@ pub const EVENTS: [&str; 5] = [
 ];
 
 /// One notification to one destination.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     /// Stable per (decision, destination): the Standard Webhooks `webhook-id`, the same on
     /// every retry so a receiver can drop duplicates.

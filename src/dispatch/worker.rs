@@ -12,7 +12,10 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::domain::{EpochMs, Status};
 use crate::sources::api::{ApiError, Client, WriteBack, WriteOutcome};
-use crate::store::{Finish, OutboxKind, OutboxRow, Store, StoreError};
+use crate::store::{Finish, OutboxItem, OutboxKind, OutboxRow, Store, StoreError, TicketLink};
+
+use super::notice::Notice;
+use super::ticket::{Ensured, TicketClient, TicketContent, TicketRef, TicketSystem};
 
 use super::DispatchError;
 
@@ -48,6 +51,50 @@ impl PassStats {
 pub struct Dispatcher {
     config: Config,
     vendors: HashMap<String, Client>,
+    tickets: HashMap<&'static str, TicketClient>,
+    http: Option<reqwest::Client>,
+}
+
+/// The payload of a ticket row: what the ticket says, built when the analyst asked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TicketPayload {
+    pub system: String,
+    pub content: TicketContent,
+}
+
+/// The payload of a ticket comment or transition row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TicketNotePayload {
+    pub system: String,
+    pub key: String,
+    pub id: String,
+    pub url: String,
+    pub text: String,
+    /// Marker that makes the comment idempotent (`[a-z0-9-]`, ≤ 64).
+    pub dedup: String,
+    /// Also move the ticket to its done state.
+    pub resolve: bool,
+}
+
+/// The payload of a notification row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NotifyPayload {
+    pub notice: Notice,
+}
+
+/// The payload of an approved patch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PatchPayload {
+    pub repo: std::path::PathBuf,
+    pub branch: String,
+    pub diff: String,
+    pub message: String,
+    pub author: String,
+}
+
+fn payload<T: serde::de::DeserializeOwned>(row: &OutboxRow) -> Result<T, DispatchError> {
+    serde_json::from_value(row.payload.clone())
+        .map_err(|e| DispatchError::permanent(format!("unreadable outbox entry: {e}")))
 }
 
 impl Dispatcher {
@@ -55,6 +102,8 @@ impl Dispatcher {
         Dispatcher {
             config: config.clone(),
             vendors: HashMap::new(),
+            tickets: HashMap::new(),
+            http: None,
         }
     }
 
@@ -62,11 +111,188 @@ impl Dispatcher {
     pub async fn attempt(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
         match row.kind {
             OutboxKind::Vendor => self.vendor(row).await,
-            other => Err(DispatchError::permanent(format!(
-                "{} deliveries are not configured in this build",
-                other.as_str()
-            ))),
+            OutboxKind::Ticket => self.ticket(row).await,
+            OutboxKind::TicketComment => self.ticket_note(row).await,
+            OutboxKind::Notify => self.notify(row).await,
+            OutboxKind::Patch => self.patch(row).await,
         }
+    }
+
+    fn http(&mut self) -> Result<reqwest::Client, DispatchError> {
+        if let Some(c) = &self.http {
+            return Ok(c.clone());
+        }
+        let c = super::http::client(super::http::TIMEOUT)?;
+        self.http = Some(c.clone());
+        Ok(c)
+    }
+
+    fn ticket_client(&mut self, system: &str) -> Result<&TicketClient, DispatchError> {
+        let Some(sys) = TicketSystem::parse(system) else {
+            return Err(DispatchError::permanent(format!(
+                "unknown ticket system '{}'",
+                crate::sanitize::one_line(system)
+            )));
+        };
+        if !self.tickets.contains_key(sys.as_str()) {
+            let c = TicketClient::new(&self.config.tickets, sys)?;
+            self.tickets.insert(sys.as_str(), c);
+        }
+        self.tickets
+            .get(sys.as_str())
+            .ok_or_else(|| DispatchError::permanent("ticket client vanished"))
+    }
+
+    async fn ticket(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
+        let p: TicketPayload = payload(row)?;
+        let client = self.ticket_client(&p.system)?;
+        let ensured = client.ensure(&p.content).await?;
+        let (created, t) = match &ensured {
+            Ensured::Created(t) => (true, t.clone()),
+            Ensured::Existing(t) => (false, t.clone()),
+        };
+        let system_name = match t.system {
+            TicketSystem::Jira => "Jira",
+            TicketSystem::ServiceNow => "ServiceNow",
+        };
+        let line = if created {
+            format!("ticket {} created in {system_name}", t.key)
+        } else {
+            format!("linked existing {system_name} ticket {}", t.key)
+        };
+        let event = if created {
+            "ticket.created"
+        } else {
+            "ticket.linked"
+        };
+        let follow = row
+            .alert_id
+            .as_deref()
+            .map(|alert| {
+                notify_rows(
+                    &self.config,
+                    &row.dedup_key,
+                    alert,
+                    event,
+                    &format!("{}: {}", line, p.content.summary),
+                    Some(p.content.severity.clone()),
+                    Some((t.key.clone(), t.url.clone())),
+                )
+            })
+            .unwrap_or_default();
+        Ok(Finish::Done {
+            result: Some(t.key.clone()),
+            history: Some(line),
+            ticket: Some(TicketLink {
+                fingerprint: p.content.fingerprint.clone(),
+                system: t.system.as_str().to_string(),
+                key: t.key.clone(),
+                native_id: t.id.clone(),
+                url: t.url.clone(),
+                created,
+            }),
+            follow,
+        })
+    }
+
+    async fn ticket_note(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
+        let p: TicketNotePayload = payload(row)?;
+        let client = self.ticket_client(&p.system)?;
+        let t = TicketRef {
+            system: client.system(),
+            key: p.key.clone(),
+            id: p.id.clone(),
+            url: p.url.clone(),
+        };
+        if p.resolve {
+            client.resolve(&t, &p.text).await?;
+        } else {
+            client.comment(&t, &p.text, &p.dedup).await?;
+        }
+        Ok(Finish::Done {
+            result: Some(p.key.clone()),
+            history: Some(if p.resolve {
+                format!("ticket {} moved to done", p.key)
+            } else {
+                format!("commented on ticket {}", p.key)
+            }),
+            ticket: None,
+            follow: Vec::new(),
+        })
+    }
+
+    async fn notify(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
+        let p: NotifyPayload = payload(row)?;
+        let http = self.http()?;
+        let n = &p.notice;
+        let dest = row.destination.as_str();
+        let secret = |c: &crate::config::CredentialRef, what: &str| {
+            c.resolve(&|k| std::env::var(k).ok())
+                .map_err(|e| DispatchError::permanent(format!("{what}: {e}")))
+        };
+        if dest == "slack" {
+            let Some(c) = &self.config.notify.slack else {
+                return Err(DispatchError::permanent(
+                    "[notify.slack] is no longer configured",
+                ));
+            };
+            super::slack::send(&http, &secret(c, "[notify.slack] webhook_url")?, n).await?;
+        } else if dest == "teams" {
+            let Some(c) = &self.config.notify.teams else {
+                return Err(DispatchError::permanent(
+                    "[notify.teams] is no longer configured",
+                ));
+            };
+            super::teams::send(&http, &secret(c, "[notify.teams] workflow_url")?, n).await?;
+        } else if let Some(name) = dest.strip_prefix("webhook:") {
+            let Some(w) = self.config.notify.webhook(name) else {
+                return Err(DispatchError::permanent(format!(
+                    "webhook '{}' is no longer configured",
+                    crate::sanitize::one_line(name)
+                )));
+            };
+            let url = secret(&w.url, "[[notify.webhook]] url")?;
+            let key = secret(&w.secret, "[[notify.webhook]] secret")?;
+            let now_s = wall_clock_ms() / 1000;
+            super::webhook::send(&http, &url, &key, n, now_s).await?;
+        } else {
+            return Err(DispatchError::permanent(format!(
+                "unknown notification destination '{}'",
+                crate::sanitize::one_line(dest)
+            )));
+        }
+        Ok(Finish::Done {
+            result: None,
+            history: Some(format!("sent to {dest} ({})", n.event)),
+            ticket: None,
+            follow: Vec::new(),
+        })
+    }
+
+    async fn patch(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
+        let p: PatchPayload = payload(row)?;
+        let out = tokio::task::spawn_blocking(move || {
+            super::patch::apply(&p.repo, None, &p.branch, &p.diff, &p.message, &p.author)
+        })
+        .await
+        .map_err(|e| DispatchError::permanent(format!("patch task failed: {e}")))??;
+        let short = out.commit.get(..12).unwrap_or(&out.commit).to_string();
+        Ok(Finish::Done {
+            result: Some(format!("{} {short}", out.branch)),
+            history: Some(if out.already {
+                format!(
+                    "the approved diff was already on branch {} ({short})",
+                    out.branch
+                )
+            } else {
+                format!(
+                    "the approved diff is committed on branch {} ({short}); not pushed",
+                    out.branch
+                )
+            }),
+            ticket: None,
+            follow: Vec::new(),
+        })
     }
 
     async fn vendor(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
@@ -109,6 +335,7 @@ impl Dispatcher {
                 result: None,
                 history: Some(format!("written back to {}", row.destination)),
                 ticket: None,
+                follow: Vec::new(),
             }),
             Ok(WriteOutcome::Unsupported(reason)) => Ok(Finish::Unsupported {
                 reason: reason.to_string(),
@@ -117,10 +344,67 @@ impl Dispatcher {
                 result: Some("already".into()),
                 history: Some(format!("{}: {reason}", row.destination)),
                 ticket: None,
+                follow: Vec::new(),
             }),
             Err(e) => Err(api_error(&row.destination, e)),
         }
     }
+}
+
+/// Notification rows for `event` about an alert, one per configured destination that wants
+/// it (`[notify] events`, `min_severity`). `base` makes the dedup keys (and the Standard
+/// Webhooks `webhook-id`) stable for the decision.
+pub fn notify_rows(
+    config: &Config,
+    base: &str,
+    alert_id: &str,
+    event: &str,
+    text: &str,
+    severity: Option<crate::domain::Severity>,
+    link: Option<(String, String)>,
+) -> Vec<OutboxItem> {
+    let explicit = event == "alert.notify";
+    if !explicit && !config.notify.wants(event, severity.as_ref()) {
+        return Vec::new();
+    }
+    let mut dests: Vec<String> = Vec::new();
+    if config.notify.slack.is_some() {
+        dests.push("slack".into());
+    }
+    if config.notify.teams.is_some() {
+        dests.push("teams".into());
+    }
+    for w in &config.notify.webhooks {
+        dests.push(format!("webhook:{}", w.name));
+    }
+    dests
+        .into_iter()
+        .map(|dest| {
+            let dedup_key = format!("notify:{dest}:{event}:{base}");
+            let id = format!(
+                "msg_{}",
+                &crate::remediate::sha256_hex(dedup_key.as_bytes())[..24]
+            );
+            let notice = Notice {
+                id,
+                event: event.to_string(),
+                title: text.to_string(),
+                severity: severity.clone(),
+                facts: vec![("Alert".into(), alert_id.to_string())],
+                text: text.to_string(),
+                link: link.clone(),
+                data: serde_json::json!({ "alert_id": alert_id, "event": event }),
+            };
+            OutboxItem {
+                dedup_key,
+                alert_id: Some(alert_id.to_string()),
+                kind: OutboxKind::Notify,
+                destination: dest,
+                payload: serde_json::to_value(NotifyPayload { notice })
+                    .unwrap_or(serde_json::Value::Null),
+            }
+        })
+        .collect()
 }
 
 /// The payload of a vendor write-back row.
@@ -235,6 +519,38 @@ pub async fn deliver_due(
             store.outbox_finish(&row, &finish, now())?;
         }
     }
+}
+
+/// Poll the status of every open ticket sitrep knows and record changes on the linked alerts.
+/// Returns (tickets polled, statuses changed); a ticket system that cannot be reached is
+/// skipped until the next poll.
+pub async fn poll_tickets(
+    store: &mut Store,
+    dispatcher: &mut Dispatcher,
+) -> Result<(usize, usize), StoreError> {
+    let mut polled = 0;
+    let mut changed = 0;
+    for t in store.tickets(true)? {
+        let Ok(client) = dispatcher.ticket_client(&t.system) else {
+            continue;
+        };
+        let r = TicketRef {
+            system: client.system(),
+            key: t.key.clone(),
+            id: t.native_id.clone(),
+            url: t.url.clone(),
+        };
+        match client.status(&r).await {
+            Ok(st) => {
+                polled += 1;
+                if store.set_ticket_status(&t.fingerprint, &st.name, st.done, wall_clock_ms())? {
+                    changed += 1;
+                }
+            }
+            Err(e) => tracing::debug!("ticket {}: {e}", t.key),
+        }
+    }
+    Ok((polled, changed))
 }
 
 #[cfg(test)]

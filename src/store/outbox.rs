@@ -227,6 +227,9 @@ pub enum Finish {
         history: Option<String>,
         /// A ticket the delivery created or found.
         ticket: Option<TicketLink>,
+        /// Deliveries this one leads to (a "ticket created" notification), queued in the same
+        /// transaction.
+        follow: Vec<OutboxItem>,
     },
     Unsupported {
         reason: String,
@@ -559,7 +562,27 @@ impl Store {
                     result,
                     history: line,
                     ticket,
+                    follow,
                 } => {
+                    for item in follow {
+                        let payload = serde_json::to_string(&item.payload)
+                            .map_err(|e| StoreError::Invalid(format!("outbox payload: {e}")))?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO outbox (dedup_key, created_at, actor, alert_id, \
+                             kind, destination, payload, next_attempt_at) \
+                             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            params![
+                                item.dedup_key,
+                                now,
+                                row.actor,
+                                item.alert_id,
+                                item.kind.as_str(),
+                                item.destination,
+                                payload,
+                                now
+                            ],
+                        )?;
+                    }
                     tx.execute(
                         "UPDATE outbox SET state = 'done', result = ?, last_error = NULL, \
                          done_at = ? WHERE id = ?",
@@ -636,8 +659,9 @@ impl Store {
         Ok(())
     }
 
-    /// Put failed (or, with ids, also pending) rows back in the queue, due now. Empty `ids`:
-    /// every failed row. Returns how many rows were reset.
+    /// Put rows back in the queue, due now: the given ids (failed or waiting), or with no ids
+    /// every failed row and every row waiting for its next attempt (the network is back).
+    /// Returns how many rows were reset.
     pub fn outbox_retry(
         &mut self,
         ids: &[i64],
@@ -648,8 +672,11 @@ impl Store {
         let n = self.durable(|tx| {
             let mut changed = Vec::new();
             if ids.is_empty() {
-                let mut stmt = tx.prepare("SELECT id FROM outbox WHERE state = 'failed'")?;
-                let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+                let mut stmt = tx.prepare(
+                    "SELECT id FROM outbox WHERE state = 'failed' \
+                     OR (state = 'pending' AND next_attempt_at > ?)",
+                )?;
+                let rows = stmt.query_map([now], |r| r.get::<_, i64>(0))?;
                 for r in rows {
                     changed.push(r?);
                 }
@@ -842,6 +869,28 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Whether the alert matches a filter query (the `[approvals] production` rule).
+    pub fn matches(
+        &self,
+        alert_id: &str,
+        q: &crate::triage::query::Query,
+        now: EpochMs,
+    ) -> Result<bool, StoreError> {
+        let (sql, mut p) = q
+            .to_sql(now)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        p.push(rusqlite::types::Value::Text(alert_id.to_string()));
+        let hit: Option<i64> = self
+            .conn
+            .query_row(
+                &format!("SELECT 1 FROM alerts WHERE ({sql}) AND alerts.id = ?"),
+                rusqlite::params_from_iter(p),
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(hit.is_some())
     }
 
     /// The alert's resource-group key (correlation), for ticket fingerprints.

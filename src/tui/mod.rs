@@ -101,7 +101,19 @@ fn spawn_outbox(
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(&config);
         let clock = crate::dispatch::worker::wall_clock_ms;
         let mut last = None;
+        let mut polled_at: Option<std::time::Instant> = None;
         loop {
+            // Ticket statuses flow back onto the alerts every 5 minutes.
+            if polled_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(300)) {
+                polled_at = Some(std::time::Instant::now());
+                match crate::dispatch::worker::poll_tickets(&mut store, &mut dispatcher).await {
+                    Ok((_, changed)) if changed > 0 => {
+                        let _ = tx.send(Msg::StoreChanged);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("ticket poll: {e}"),
+                }
+            }
             if let Err(e) =
                 crate::dispatch::worker::deliver_due(&mut store, &mut dispatcher, clock, 64).await
             {

@@ -25,7 +25,7 @@ use crate::config::{Secret, TicketsConfig};
 use crate::domain::Severity;
 
 /// What a ticket says. Everything in it is treated as untrusted and sanitized when rendered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TicketContent {
     /// Dedup key chosen by the caller, `[a-z0-9-]`, e.g. `sitrep-fp-3f9a1c2e77ab`.
     pub fingerprint: String,
@@ -35,13 +35,13 @@ pub struct TicketContent {
     pub sections: Vec<Section>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Section {
     pub heading: String,
     pub body: SectionBody,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SectionBody {
     Text(String),
     Facts(Vec<(String, String)>),

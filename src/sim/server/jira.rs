@@ -325,6 +325,21 @@ impl JiraSim {
         *lock(&self.index_lag)
     }
 
+    /// Move an issue as a person in Jira would (no comment): `status` is a workflow status name.
+    /// Returns false when there is no such issue or status.
+    pub fn set_status(&self, key: &str, status: &str) -> bool {
+        let Some(w) = WORKFLOW.iter().find(|w| w.2 == status) else {
+            return false;
+        };
+        let mut db = lock(&self.db);
+        let Some(i) = find_issue(&mut db, key) else {
+            return false;
+        };
+        i.status = w.2.to_string();
+        i.resolution = (w.3 == "done").then(|| "Done".to_string());
+        true
+    }
+
     /// Every issue, in creation order.
     pub fn issues(&self) -> Vec<SimIssue> {
         lock(&self.db).issues.clone()
