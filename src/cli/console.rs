@@ -243,6 +243,24 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         }
         Ok::<_, CliError>(hs)
     })?;
+    // A ticket system and chat destinations to decide into: simulated Jira Cloud, Slack,
+    // Teams and a signed webhook, also on loopback.
+    let (jira, chat) = rt.block_on(async {
+        let jira = crate::sim::server::jira::start(crate::sim::server::jira::JiraSimOptions {
+            seed: a.seed,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+        let chat = crate::sim::server::chat::start(crate::sim::server::chat::ChatSimOptions {
+            port: 0,
+            seed: a.seed,
+            latency: Duration::ZERO,
+        })
+        .await
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+        Ok::<_, CliError>((jira, chat))
+    })?;
     // A private config file: the simulators' demo credentials inline, each source refreshing
     // on the demo's interval.
     let mut text = String::from("# sitrep demo: generated, removed at exit\n");
@@ -261,6 +279,17 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         text.push_str(&t);
         text.push('\n');
     }
+    let mut dest = format!(
+        "[tickets]\ndefault = \"jira\"\n{}\n{}\n\
+         # One analyst at the demo: approvals need no second person here (the default is four-eyes).\n\
+         [approvals]\nfour_eyes = false\non_approve = [\"ticket_comment\", \"webhook\"]\n",
+        jira.tickets_toml(false),
+        chat.notify_toml()
+    );
+    for (name, value) in jira.env().into_iter().chain(chat.env()) {
+        dest = dest.replace(&format!("{{ env = \"{name}\" }}"), &toml_str(&value));
+    }
+    text.push_str(&dest);
     let config_path = tmp.0.join("config.toml");
     super::commands::write_private(&config_path, text.as_bytes())
         .map_err(|e| CliError::runtime(format!("cannot write the demo config: {e}")))?;
