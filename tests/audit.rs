@@ -114,21 +114,42 @@ fn an_edit_of_any_column_is_detected_at_that_entry() {
     let edits = [
         ("at", "UPDATE audit_log SET at = at + 1 WHERE seq = 5"),
         ("at type", "UPDATE audit_log SET at = 'soon' WHERE seq = 5"),
-        ("actor", "UPDATE audit_log SET actor = 'mallory' WHERE seq = 5"),
-        ("action", "UPDATE audit_log SET action = 'approve' WHERE seq = 5"),
-        ("subject", "UPDATE audit_log SET subject = 'wiz:999' WHERE seq = 5"),
+        (
+            "actor",
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 5",
+        ),
+        (
+            "action",
+            "UPDATE audit_log SET action = 'approve' WHERE seq = 5",
+        ),
+        (
+            "subject",
+            "UPDATE audit_log SET subject = 'wiz:999' WHERE seq = 5",
+        ),
         (
             "detail",
             "UPDATE audit_log SET detail = replace(detail, 'resolved', 'open') WHERE seq = 5",
         ),
-        ("detail whitespace", "UPDATE audit_log SET detail = detail || ' ' WHERE seq = 5"),
+        (
+            "detail whitespace",
+            "UPDATE audit_log SET detail = detail || ' ' WHERE seq = 5",
+        ),
         (
             "prev_mac",
             "UPDATE audit_log SET prev_mac = (SELECT mac FROM audit_log WHERE seq = 2) WHERE seq = 5",
         ),
-        ("mac", "UPDATE audit_log SET mac = (SELECT mac FROM audit_log WHERE seq = 4) WHERE seq = 5"),
-        ("mac case", "UPDATE audit_log SET mac = upper(mac) WHERE seq = 5"),
-        ("blob", "UPDATE audit_log SET subject = X'77697a3a35' WHERE seq = 5"),
+        (
+            "mac",
+            "UPDATE audit_log SET mac = (SELECT mac FROM audit_log WHERE seq = 4) WHERE seq = 5",
+        ),
+        (
+            "mac case",
+            "UPDATE audit_log SET mac = upper(mac) WHERE seq = 5",
+        ),
+        (
+            "blob",
+            "UPDATE audit_log SET subject = X'77697a3a35' WHERE seq = 5",
+        ),
     ];
     for (what, sql) in edits {
         let (_d, db, key) = fixture(10);
@@ -221,7 +242,11 @@ fn a_forged_row_is_detected_at_the_end_and_in_the_middle() {
         ),
     );
     let b = broken(&db, &key);
-    assert_eq!((b.entry, b.reason.as_str()), (Some(11), "MAC mismatch"), "{b}");
+    assert_eq!(
+        (b.entry, b.reason.as_str()),
+        (Some(11), "MAC mismatch"),
+        "{b}"
+    );
 
     let (_d, db, key) = fixture(10);
     let prev = mac_of(&db, 5);
@@ -290,7 +315,10 @@ fn a_cut_log_stays_detected_after_a_legitimate_append() {
             detail: &detail,
         })
         .expect_err("the head is not moved back");
-    assert!(e.to_string().contains("the head file was left as it is"), "{e}");
+    assert!(
+        e.to_string().contains("the head file was left as it is"),
+        "{e}"
+    );
     // The entry itself committed (seq 8); the head still records 10 → the cut shows.
     assert_eq!(broken(&db, &key).entry, Some(9));
     for _ in 0..5 {
@@ -305,7 +333,10 @@ fn a_cut_log_stays_detected_after_a_legitimate_append() {
     // Past the old head: entry 10 no longer carries the mac the head recorded.
     let b = broken(&db, &key);
     assert_eq!(b.entry, Some(10), "{b}");
-    assert!(b.reason.contains("does not match the head file's mac"), "{b}");
+    assert!(
+        b.reason.contains("does not match the head file's mac"),
+        "{b}"
+    );
 }
 
 /// Rewrite every mac with `forger`'s key, as someone who can read the code but not the key.
@@ -359,17 +390,19 @@ fn a_deleted_or_edited_head_file_is_detected() {
     std::fs::remove_file(head_file(&db)).expect("rm head");
     let b = broken(&db, &key);
     assert_eq!(b.entry, None);
-    assert!(b.reason.contains("is missing but the log holds 10 entries"), "{b}");
+    assert!(
+        b.reason.contains("is missing but the log holds 10 entries"),
+        "{b}"
+    );
 
     let (_d, db, key) = fixture(10);
     let text = std::fs::read_to_string(head_file(&db)).expect("read");
-    std::fs::write(
-        head_file(&db),
-        text.replace("\"count\":10", "\"count\":9"),
-    )
-    .expect("edit");
+    std::fs::write(head_file(&db), text.replace("\"count\":10", "\"count\":9")).expect("edit");
     let b = broken(&db, &key);
-    assert!(b.reason.contains("does not verify with this key (edited)"), "{b}");
+    assert!(
+        b.reason.contains("does not verify with this key (edited)"),
+        "{b}"
+    );
 
     let (_d, db, key) = fixture(10);
     std::fs::write(head_file(&db), "garbage").expect("garbage");
@@ -473,7 +506,10 @@ fn cli_verify_prints_the_count_and_head_and_exits_0() {
 #[test]
 fn cli_verify_names_the_first_bad_entry_and_exits_1() {
     let (sb, _key) = sandbox(20);
-    tamper(&sb.db(), "UPDATE audit_log SET actor = 'mallory' WHERE seq = 12");
+    tamper(
+        &sb.db(),
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 12",
+    );
     let err = sb.fails(&["audit", "verify"], 1);
     // Entry 12: 00:12, ACTIONS[0] by the edited actor.
     assert_eq!(
@@ -499,12 +535,18 @@ fn cli_verify_with_a_wrong_or_missing_key() {
     let out = sb
         .cmd()
         .args(["--config", cfg, "audit", "verify"])
-        .env("SITREP_AUDIT_KEY", "some other key of more than 32 characters")
+        .env(
+            "SITREP_AUDIT_KEY",
+            "some other key of more than 32 characters",
+        )
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken at entry 1") && err.contains("wrong key"), "{err}");
+    assert!(
+        err.contains("broken at entry 1") && err.contains("wrong key"),
+        "{err}"
+    );
     assert!(!err.contains("some other key"), "{err}");
     // The key file gone: nothing to verify with (a configuration problem).
     std::fs::remove_file(sb.path("home/.local/share/sitrep/audit.key")).expect("rm key");
@@ -547,7 +589,10 @@ fn cli_export_writes_sanitized_entries_macs_and_the_head() {
     .expect("append");
     drop(s);
     let out = sb.ok(&["audit", "export"]);
-    assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out:?}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+        "{out:?}"
+    );
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
@@ -561,7 +606,10 @@ fn cli_export_writes_sanitized_entries_macs_and_the_head() {
     assert_eq!(since.lines().count(), 3);
     let csv = sb.ok(&["audit", "export", "--format", "csv"]);
     let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows[0], "seq,at,time,actor,action,subject,detail,prev_mac,mac");
+    assert_eq!(
+        rows[0],
+        "seq,at,time,actor,action,subject,detail,prev_mac,mac"
+    );
     assert_eq!(rows.len(), 6);
     assert!(rows[4].contains(",'=cmd|"), "{}", rows[4]);
     assert!(rows[5].starts_with("head,,,,head,4,,,"), "{}", rows[5]);

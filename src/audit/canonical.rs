@@ -127,7 +127,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
@@ -147,13 +147,17 @@ mod tests {
 
     #[test]
     fn json_is_canonical_whatever_the_key_order() {
-        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"y":[1,"x"],"x":null},"é":true}"#)
-            .expect("json");
-        let b: Value = serde_json::from_str(r#"{ "é": true, "a": {"x": null, "y": [1, "x"]}, "b": 1 }"#)
-            .expect("json");
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,"x"],"x":null},"é":true}"#).expect("json");
+        let b: Value =
+            serde_json::from_str(r#"{ "é": true, "a": {"x": null, "y": [1, "x"]}, "b": 1 }"#)
+                .expect("json");
         assert_eq!(json(&a), json(&b));
         assert_eq!(json(&a), r#"{"a":{"x":null,"y":[1,"x"]},"b":1,"é":true}"#);
-        assert_eq!(json(&Value::String("a\"\n\u{1b}".into())), r#""a\"\n\u001b""#);
+        assert_eq!(
+            json(&Value::String("a\"\n\u{1b}".into())),
+            r#""a\"\n\u001b""#
+        );
     }
 
     #[test]

@@ -168,7 +168,8 @@ fn generate_key_file(path: &Path) -> Result<AuditKey, AuditError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| key_err(path, format!("cannot create its directory: {e}")))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| key_err(path, format!("cannot create its directory: {e}")))?;
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)
         .map_err(|e| key_err(path, format!("no random bytes from the OS: {e}")))?;
@@ -204,8 +205,9 @@ fn generate_key_file(path: &Path) -> Result<AuditKey, AuditError> {
                 &format!("key file {}", path.display()),
             ))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path)?
-            .ok_or_else(|| key_err(path, "vanished while it was being created")),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            read_key_file(path)?.ok_or_else(|| key_err(path, "vanished while it was being created"))
+        }
         Err(e) => Err(key_err(path, format!("cannot create: {e}"))),
     }
 }

@@ -168,7 +168,9 @@ pub fn append(tx: &Transaction<'_>, key: &AuditKey, e: &AuditEntry<'_>) -> Resul
         "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_mac, mac) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?
-    .execute(params![seq, e.at, e.actor, e.action, e.subject, detail, prev, mac])?;
+    .execute(params![
+        seq, e.at, e.actor, e.action, e.subject, detail, prev, mac
+    ])?;
     Ok(seq)
 }
 
@@ -289,7 +291,11 @@ fn context(at: Option<i64>, action: Option<&str>, actor: Option<&str>) -> String
 
 /// Walk the whole log with `key` and check it against the head file next to `db_path`.
 /// `Err` only when the log cannot be read at all; a damaged log is `Ok` with `broken` set.
-pub fn verify(db_path: &Path, conn: &Connection, key: &AuditKey) -> Result<VerifyReport, AuditError> {
+pub fn verify(
+    db_path: &Path,
+    conn: &Connection,
+    key: &AuditKey,
+) -> Result<VerifyReport, AuditError> {
     let head_file = match head_path(db_path) {
         Some(p) => Some((head::read(&p)?, p)),
         None => None,
@@ -356,7 +362,9 @@ pub fn verify(db_path: &Path, conn: &Connection, key: &AuditKey) -> Result<Verif
         if seq < expected {
             broken(
                 expected,
-                format!("a second entry {seq} stands where entry {expected} belongs (duplicated or reordered)"),
+                format!(
+                    "a second entry {seq} stands where entry {expected} belongs (duplicated or reordered)"
+                ),
             );
             break;
         }
@@ -364,7 +372,9 @@ pub fn verify(db_path: &Path, conn: &Connection, key: &AuditKey) -> Result<Verif
         let (at, actor, action, subject, detail, prev_mac, mac) = match cols {
             (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f), Ok(g)) => (a, b, c, d, e, f, g),
             (a, b, c, d, e, f, g) => {
-                let names = ["at", "actor", "action", "subject", "detail", "prev_mac", "mac"];
+                let names = [
+                    "at", "actor", "action", "subject", "detail", "prev_mac", "mac",
+                ];
                 let errs = [
                     a.err(),
                     b.err(),

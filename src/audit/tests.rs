@@ -86,7 +86,12 @@ fn llm_calls_are_audited_with_hashes_never_text() {
     let e = s.audit_entries(None).expect("entries");
     assert_eq!(e.len(), 1);
     assert_eq!(
-        (e[0].at, e[0].actor.as_str(), e[0].action.as_str(), e[0].subject.as_str()),
+        (
+            e[0].at,
+            e[0].actor.as_str(),
+            e[0].action.as_str(),
+            e[0].subject.as_str()
+        ),
         (7, "sitrep", "llm_call", "wiz:1")
     );
     let d: serde_json::Value = serde_json::from_str(&e[0].detail).expect("json");

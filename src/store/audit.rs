@@ -34,7 +34,9 @@ impl Store {
             ..
         } = self;
         let Some(key) = audit_key.as_ref() else {
-            return Err(StoreError::Invalid("no audit key is set on the store".into()));
+            return Err(StoreError::Invalid(
+                "no audit key is set on the store".into(),
+            ));
         };
         let seq = audit::with_full_sync(conn, |conn| -> Result<i64, StoreError> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
