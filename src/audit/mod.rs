@@ -318,7 +318,7 @@ pub fn verify(
         broken: None,
     };
     let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, subject, detail, prev_mac, mac FROM audit_log ORDER BY seq, rowid",
+        "SELECT seq, at, actor, action, subject, detail, prev_mac, mac FROM audit_log ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
     let mut expected: i64 = 1;
