@@ -692,3 +692,107 @@ fn show_diff_end_to_end() {
         "{err}"
     );
 }
+
+/// An approved diff goes through the outbox onto a new branch of the checkout: committed with
+/// its sha256 trailer, never touching the working tree, the index or HEAD (a repeated apply
+/// is covered in tests/notify.rs).
+#[test]
+fn an_approved_diff_is_committed_on_a_new_branch_through_the_outbox() {
+    use sitrep::dispatch::decide::{self, Intent};
+    use sitrep::dispatch::worker::{self, Dispatcher};
+    use sitrep::store::{OutboxKind, OutboxState, Store};
+
+    let (tmp, repo) = checkout();
+    for args in [
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "infra",
+        ],
+    ] {
+        let out = git(&repo, &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let head = git(&repo, &["rev-parse", "HEAD"]).stdout;
+    let (a, _, _) = findings().into_iter().next().expect("a fixture finding");
+    let mut config = sitrep::config::Config::defaults();
+    config.iac = IacConfig::single(&repo);
+    config.approvals.four_eyes = false;
+    config.approvals.on_approve = vec![sitrep::config::OnApprove::Patch];
+    let mut store = Store::open(&tmp.path().join("s.db")).expect("store");
+    store.import(std::slice::from_ref(&a), 1).expect("import");
+    let id = format!("{}:{}", a.source, a.native_id);
+    let out = decide::decide(
+        &mut store,
+        &config,
+        "alice",
+        &id,
+        &Intent::Approve {
+            note: Some("ok".into()),
+            proposal: None,
+        },
+        worker::wall_clock_ms(),
+    )
+    .expect("approve");
+    assert!(
+        out.notes.iter().any(|n| n.contains("approved by alice")),
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(out.queued, 1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let mut d = Dispatcher::new(&config);
+    let pass = rt
+        .block_on(worker::deliver_due(
+            &mut store,
+            &mut d,
+            worker::wall_clock_ms,
+            10,
+        ))
+        .expect("deliver");
+    assert_eq!(pass.delivered, 1, "{:?}", store.outbox_for_alert(&id));
+    let row = store
+        .outbox_for_alert(&id)
+        .expect("rows")
+        .into_iter()
+        .find(|r| r.kind == OutboxKind::Patch)
+        .expect("patch row");
+    assert_eq!(row.state, OutboxState::Done);
+    let branch = row
+        .result
+        .as_deref()
+        .expect("result")
+        .split(' ')
+        .next()
+        .expect("branch");
+    assert!(branch.starts_with("sitrep/fix-"), "{branch}");
+    let log = git(&repo, &["log", "-1", "--format=%B", branch]);
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("Sitrep-Diff-Sha256:"),
+        "{}",
+        String::from_utf8_lossy(&log.stdout)
+    );
+    // The analyst's checkout is as it was.
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]).stdout, head);
+    assert!(git(&repo, &["status", "--porcelain"]).stdout.is_empty());
+    let history = store.history(&id).expect("history");
+    assert!(
+        history.iter().any(|h| h
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("not pushed"))),
+        "{history:?}"
+    );
+}
