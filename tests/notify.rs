@@ -563,7 +563,7 @@ fn bad_notify_and_approvals_get_precise_errors() {
     let cases: &[(&str, &str)] = &[
         (
             "[notify]\nevents = [\"alert.deleted\"]\n",
-            "config file c.toml: [notify] events: unknown event 'alert.deleted'; expected one of alert.status_changed, remediation.approved, remediation.rejected, ticket.created, ticket.linked",
+            "config file c.toml: [notify] events: unknown event 'alert.deleted'; expected one of alert.notify, alert.status_changed, remediation.approved, remediation.rejected, ticket.created, ticket.linked",
         ),
         (
             "[notify]\nmin_severity = \"urgent\"\n",
