@@ -90,9 +90,12 @@ pub fn canonical_compact(text: &str) -> Option<Box<str>> {
                                     // controls other than \b \t \n \f \r.
                                     let hex = text.get(i + 2..i + 6)?;
                                     let ok = hex.starts_with("00")
-                                        && hex[2..].bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-                                        && u8::from_str_radix(&hex[2..], 16)
-                                            .is_ok_and(|c| c < 0x20 && !matches!(c, 8 | 9 | 10 | 12 | 13));
+                                        && hex[2..]
+                                            .bytes()
+                                            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+                                        && u8::from_str_radix(&hex[2..], 16).is_ok_and(|c| {
+                                            c < 0x20 && !matches!(c, 8 | 9 | 10 | 12 | 13)
+                                        });
                                     if !ok {
                                         return None;
                                     }
@@ -109,7 +112,8 @@ pub fn canonical_compact(text: &str) -> Option<Box<str>> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     i += 1;
                 }
                 let tok = &text[start..i];
@@ -414,7 +418,10 @@ mod tests {
             let v: Value = serde_json::from_str(t).expect("json");
             let want = serde_json::to_string(&v).expect("json");
             let got = canonical_compact(t);
-            assert!(got.is_none() || got.as_deref() == Some(want.as_str()), "{t}");
+            assert!(
+                got.is_none() || got.as_deref() == Some(want.as_str()),
+                "{t}"
+            );
             assert!(got.is_none(), "{t} is not serde_json's form ({want})");
         }
     }

@@ -849,7 +849,9 @@ fn intel_of<'i>(
     intel: &'i mut Option<IntelSet>,
 ) -> Result<&'i IntelSet, StoreError> {
     if intel.is_none() {
-        let cves = alerts.iter().flat_map(|a| a.cves.iter().map(|c| c.id.as_str()));
+        let cves = alerts
+            .iter()
+            .flat_map(|a| a.cves.iter().map(|c| c.id.as_str()));
         *intel = Some(triage::intel_for(tx, cves)?);
     }
     Ok(intel.get_or_insert_default())
