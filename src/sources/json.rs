@@ -394,7 +394,7 @@ mod tests {
     #[test]
     fn canonical_compact_equals_serde_json_or_declines() {
         let same = [
-            r#"{"a": 1, "b": [true, false, null], "c": {"d": -5, "e": 2.5, "f": 1e21}}"#,
+            r#"{"a": 1, "b": [true, false, null], "c": {"d": -5, "e": 2.5, "f": 1e+21}}"#,
             "{\n  \"t\": \"tab\\t nl\\n q\\\" bs\\\\ esc\\u001b\",\n  \"z\": 0.1\n}",
             r#"["accents é 漢字 🚀", 0, 123456789012345678, -1.5, 100.0]"#,
             r#"{"k": "\r\b\f", "nested": [[], {}, [{"x": "y"}]]}"#,
@@ -410,6 +410,7 @@ mod tests {
             r#"{"a": "\u001B"}"#,
             r#"{"a": "\u000a"}"#,
             r#"{"a": 1E3}"#,
+            r#"{"a": 1e21}"#,
             r#"{"a": 2.50}"#,
             r#"{"a": -0}"#,
             r#"{"a": 12345678901234567890}"#,
