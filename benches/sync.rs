@@ -128,7 +128,8 @@ fn local(c: &mut Criterion<ThreadCpu>) {
                 let mut store = Store::open(&dir.path().join("s.db")).expect("store");
                 let body: serde_json::Value = serde_json::from_str(&text).expect("json");
                 let alerts =
-                    sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map");
+                    sitrep::sources::map_page(vendor, vendor.as_str(), &body, &text).expect("map");
+                drop(body);
                 black_box(store.import(&alerts, NOW).expect("import"))
             })
         });
@@ -136,7 +137,7 @@ fn local(c: &mut Criterion<ThreadCpu>) {
             b.iter(|| {
                 let body: serde_json::Value = serde_json::from_str(&text).expect("json");
                 black_box(
-                    sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map"),
+                    sitrep::sources::map_page(vendor, vendor.as_str(), &body, &text).expect("map"),
                 )
             })
         });

@@ -422,8 +422,9 @@ pub struct Alert {
     pub remediation: Option<String>,
     /// Graph or attack-path context as the vendor gives it (kept as JSON).
     pub attack_context: Option<serde_json::Value>,
-    /// The vendor's object for this finding, verbatim.
-    pub raw: serde_json::Value,
+    /// The vendor's object for this finding, verbatim (compact JSON text; reads as a
+    /// `serde_json::Value` through `Deref`).
+    pub raw: RawJson,
 }
 
 impl Alert {
@@ -432,7 +433,7 @@ impl Alert {
     }
 
     /// A minimal alert with every optional field empty, for mappers to fill in.
-    pub fn new(vendor: Vendor, native_id: impl Into<String>, raw: serde_json::Value) -> Alert {
+    pub fn new(vendor: Vendor, native_id: impl Into<String>, raw: impl Into<RawJson>) -> Alert {
         Alert {
             source: vendor.as_str().to_string(),
             vendor,
@@ -452,8 +453,119 @@ impl Alert {
             vendor_status: VendorState::Open,
             remediation: None,
             attack_context: None,
-            raw,
+            raw: raw.into(),
         }
+    }
+}
+
+/// A vendor's object as compact JSON text — serde_json's compact serialization, which is what
+/// the store writes, hashes and scans for control characters — with the parsed tree built
+/// only when something reads it (`Deref` to [`serde_json::Value`], parsed once).
+///
+/// Import keeps the text a page was parsed from ([`RawJson::from_compact_text`]) instead of
+/// cloning each item's tree and serializing it again.
+pub struct RawJson {
+    text: Box<str>,
+    value: std::sync::OnceLock<serde_json::Value>,
+}
+
+impl RawJson {
+    /// The compact serialization of a borrowed value (no clone of the tree).
+    pub fn of(v: &serde_json::Value) -> RawJson {
+        RawJson {
+            text: serde_json::to_string(v)
+                .unwrap_or_else(|_| "null".into())
+                .into_boxed_str(),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Text that is already serde_json's compact serialization of the value it holds (the
+    /// store's column; a page item checked by `sources::json::canonical_compact`). It is
+    /// parsed on first read; text that does not parse reads as `null`.
+    pub fn from_compact_text(text: impl Into<Box<str>>) -> RawJson {
+        RawJson {
+            text: text.into(),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Parse stored text now (so a corrupt column is an error where it is read), keeping both.
+    pub fn parse(text: String) -> Result<RawJson, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(RawJson {
+            text: text.into_boxed_str(),
+            value: std::sync::OnceLock::from(v),
+        })
+    }
+
+    /// The compact JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed value (parsed on first use).
+    pub fn value(&self) -> &serde_json::Value {
+        self.value
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl From<serde_json::Value> for RawJson {
+    fn from(v: serde_json::Value) -> RawJson {
+        RawJson::of(&v)
+    }
+}
+
+impl Default for RawJson {
+    fn default() -> RawJson {
+        serde_json::Value::Null.into()
+    }
+}
+
+impl std::ops::Deref for RawJson {
+    type Target = serde_json::Value;
+    fn deref(&self) -> &serde_json::Value {
+        self.value()
+    }
+}
+
+impl Clone for RawJson {
+    fn clone(&self) -> RawJson {
+        RawJson {
+            text: self.text.clone(),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &RawJson) -> bool {
+        self.text == other.text || self.value() == other.value()
+    }
+}
+
+impl PartialEq<serde_json::Value> for RawJson {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.value(), f)
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(serde_json::Value::deserialize(d)?.into())
     }
 }
 
@@ -495,6 +607,23 @@ mod tests {
             .collect();
         assert_eq!(ranks, vec![5, 4, 3, 2, 1]);
         assert_eq!(Severity::from_vendor("SEV_030_MEDIUM"), Severity::Medium);
+    }
+
+    #[test]
+    fn raw_json_reads_as_its_value() {
+        let v = serde_json::json!({"b": [1, 2.5, "x\u{1b}"], "a": {"n": null}});
+        let r = RawJson::from(v.clone());
+        assert_eq!(r.as_str(), serde_json::to_string(&v).expect("json"));
+        assert_eq!(r, v);
+        assert_eq!(r["b"][1], 2.5);
+        let lazy = RawJson::from_compact_text(r.as_str());
+        assert_eq!(lazy, r);
+        assert_eq!(lazy.clone()["a"], serde_json::json!({"n": null}));
+        assert_eq!(serde_json::to_string(&lazy).expect("json"), r.as_str());
+        let back: RawJson = serde_json::from_str(r.as_str()).expect("json");
+        assert_eq!(back.as_str(), r.as_str());
+        assert!(RawJson::parse("{not json".into()).is_err());
+        assert!(RawJson::from_compact_text("{not json").is_null());
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod status;
 mod triage;
 
 pub use alert::{
-    Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, Resource, Severity, Vendor,
+    Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, RawJson, Resource, Severity, Vendor,
     VendorState,
 };
 pub use status::{DismissReason, HistoryEntry, Status, StatusKind};

@@ -7,7 +7,134 @@
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::Value;
 
-use crate::domain::EpochMs;
+use crate::domain::{EpochMs, RawJson};
+
+/// A vendor item's JSON for `Alert::raw`: the text it was parsed from, when the page is being
+/// mapped through [`crate::sources::map_text`] and that text is already in serde_json's
+/// compact form; else its serialization. Never a clone of the tree.
+pub fn raw(item: &Value) -> RawJson {
+    let addr = std::ptr::from_ref(item) as usize;
+    PAGE_ITEMS
+        .with_borrow_mut(|p| p.as_mut().and_then(|p| p.take(addr)))
+        .map(RawJson::from_compact_text)
+        .unwrap_or_else(|| RawJson::of(item))
+}
+
+/// The compact texts of the items of the page being mapped on this thread, by the address of
+/// each item's `Value` in the parsed page. The page is borrowed, so alive and unmoved, for
+/// the whole mapping; addresses are only compared, never dereferenced.
+pub(crate) struct PageItems {
+    /// Sorted by address; an item's text is taken by its first alert.
+    texts: Vec<(usize, Option<Box<str>>)>,
+}
+
+impl PageItems {
+    /// `items` are the page's item values and `texts` the same items' source text, in order.
+    pub(crate) fn new(items: &[Value], texts: &[&serde_json::value::RawValue]) -> PageItems {
+        let mut out: Vec<(usize, Option<Box<str>>)> = items
+            .iter()
+            .zip(texts)
+            .map(|(v, t)| (std::ptr::from_ref(v) as usize, canonical_compact(t.get())))
+            .collect();
+        out.sort_unstable_by_key(|x| x.0);
+        PageItems { texts: out }
+    }
+
+    fn take(&mut self, addr: usize) -> Option<Box<str>> {
+        let i = self.texts.binary_search_by_key(&addr, |s| s.0).ok()?;
+        self.texts[i].1.take()
+    }
+}
+
+thread_local! {
+    static PAGE_ITEMS: std::cell::RefCell<Option<PageItems>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` (a mapping of the page the items belong to) with `items` registered for [`raw`].
+pub(crate) fn with_page_items<R>(items: PageItems, f: impl FnOnce() -> R) -> R {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            PAGE_ITEMS.with_borrow_mut(|p| *p = None);
+        }
+    }
+    PAGE_ITEMS.with_borrow_mut(|p| *p = Some(items));
+    let _clear = Clear;
+    f()
+}
+
+/// `text` (one valid JSON value) minus insignificant whitespace, if that is exactly what
+/// serde_json writes for the value it parses to (`serde_json::to_string` of the parsed
+/// `Value`, keys in document order); `None` when a form differs — an escape serde_json does
+/// not write (`\/`, `\u00e9`), a number it writes differently (`1E3`, `2.50`, `-0`, very
+/// long integers) — and the caller serializes instead.
+pub fn canonical_compact(text: &str) -> Option<Box<str>> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'"' => {
+                let start = i;
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'"' => break,
+                        b'\\' => {
+                            match *b.get(i + 1)? {
+                                b'"' | b'\\' | b'n' | b't' | b'r' | b'b' | b'f' => i += 2,
+                                b'u' => {
+                                    // serde_json writes `\u00xx` (lower-case hex) only for
+                                    // controls other than \b \t \n \f \r.
+                                    let hex = text.get(i + 2..i + 6)?;
+                                    let ok = hex.starts_with("00")
+                                        && hex[2..]
+                                            .bytes()
+                                            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+                                        && u8::from_str_radix(&hex[2..], 16).is_ok_and(|c| {
+                                            c < 0x20 && !matches!(c, 8 | 9 | 10 | 12 | 13)
+                                        });
+                                    if !ok {
+                                        return None;
+                                    }
+                                    i += 6;
+                                }
+                                _ => return None,
+                            }
+                        }
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+                out.extend_from_slice(&b[start..i]);
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let tok = &text[start..i];
+                if tok.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+                    let f: f64 = serde_json::from_str(tok).ok()?;
+                    if serde_json::to_string(&f).ok()? != tok {
+                        return None;
+                    }
+                } else if tok == "-0" || tok.len() > 18 {
+                    return None;
+                }
+                out.extend_from_slice(tok.as_bytes());
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().map(String::into_boxed_str)
+}
 
 /// Follow a dotted path (`"resource.accountId"`); array indices are plain numbers (`"a.0.b"`).
 pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -261,6 +388,43 @@ mod tests {
             tags(&v, "enc").get("owner").map(String::as_str),
             Some("ops")
         );
+    }
+
+    /// The compact form is exactly serde_json's serialization of the parsed value, or `None`.
+    #[test]
+    fn canonical_compact_equals_serde_json_or_declines() {
+        let same = [
+            r#"{"a": 1, "b": [true, false, null], "c": {"d": -5, "e": 2.5, "f": 1e+21}}"#,
+            "{\n  \"t\": \"tab\\t nl\\n q\\\" bs\\\\ esc\\u001b\",\n  \"z\": 0.1\n}",
+            r#"["accents é 漢字 🚀", 0, 123456789012345678, -1.5, 100.0]"#,
+            r#"{"k": "\r\b\f", "nested": [[], {}, [{"x": "y"}]]}"#,
+        ];
+        for t in same {
+            let v: Value = serde_json::from_str(t).expect("json");
+            let want = serde_json::to_string(&v).expect("json");
+            assert_eq!(canonical_compact(t).as_deref(), Some(want.as_str()), "{t}");
+        }
+        let differ = [
+            r#"{"a": "\/"}"#,
+            r#"{"a": "\u00e9"}"#,
+            r#"{"a": "\u001B"}"#,
+            r#"{"a": "\u000a"}"#,
+            r#"{"a": 1E3}"#,
+            r#"{"a": 1e21}"#,
+            r#"{"a": 2.50}"#,
+            r#"{"a": -0}"#,
+            r#"{"a": 12345678901234567890}"#,
+        ];
+        for t in differ {
+            let v: Value = serde_json::from_str(t).expect("json");
+            let want = serde_json::to_string(&v).expect("json");
+            let got = canonical_compact(t);
+            assert!(
+                got.is_none() || got.as_deref() == Some(want.as_str()),
+                "{t}"
+            );
+            assert!(got.is_none(), "{t} is not serde_json's form ({want})");
+        }
     }
 
     #[test]

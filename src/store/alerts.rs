@@ -5,13 +5,14 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, triage};
 use crate::domain::{
     Alert, Category, Cloud, Compliance, Cve, DismissReason, EpochMs, Exposure, HistoryEntry,
     Policy, Resource, Severity, Status, StatusKind, Vendor, VendorState,
 };
 use crate::sanitize;
 use crate::triage::query::Query;
+use crate::triage::score::{IntelSet, ScoringConfig};
 
 /// What one import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -260,7 +261,7 @@ fn content_hash(a: &Alert, raw_json: &str) -> String {
 }
 
 /// Did any vendor text in the alert carry controls, escapes, bidi or zero-width characters?
-/// `raw_json` is the serialization of `alert.raw`.
+/// `raw_json` is `alert.raw`'s compact text.
 fn carries_controls(alert: &Alert, raw_json: &str) -> bool {
     let fields = [
         Some(alert.title.as_str()),
@@ -341,7 +342,7 @@ const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, descri
 /// (in `VENDOR_COLUMNS` order) into the insert or the update.
 struct VendorRow<'a> {
     a: &'a Alert,
-    raw_json: String,
+    raw_json: &'a str,
     hash: String,
     category: String,
     severity: String,
@@ -360,8 +361,9 @@ struct VendorRow<'a> {
 
 impl<'a> VendorRow<'a> {
     fn new(a: &'a Alert, now_ms: EpochMs) -> VendorRow<'a> {
-        let raw_json = to_json(&a.raw);
-        let hash = content_hash(a, &raw_json);
+        // Already serde_json's compact text (`RawJson`): no serialization here.
+        let raw_json = a.raw.as_str();
+        let hash = content_hash(a, raw_json);
         let mut cve_ids = String::new();
         if !a.cves.is_empty() {
             for c in &a.cves {
@@ -396,7 +398,7 @@ impl<'a> VendorRow<'a> {
             compliance_json: to_json(&a.compliance),
             vendor_status: a.vendor_status.to_store(),
             attack_json: a.attack_context.as_ref().map(to_json),
-            has_controls: carries_controls(a, &raw_json),
+            has_controls: carries_controls(a, raw_json),
             sort_time: a
                 .last_seen
                 .or(a.vendor_updated)
@@ -460,8 +462,11 @@ impl Store {
     pub fn import(&mut self, alerts: &[Alert], now_ms: EpochMs) -> Result<ImportStats, StoreError> {
         let tx = self.conn.transaction()?;
         let mut touched = Vec::new();
-        let stats = import_tx(&tx, alerts, now_ms, &mut touched)?;
-        super::triage::after_import(&tx, alerts, &touched, &self.scoring, now_ms)?;
+        let mut intel = None;
+        let stats = import_tx(&tx, alerts, now_ms, &self.scoring, &mut intel, &mut touched)?;
+        if let Some(intel) = &intel {
+            super::triage::after_import(&tx, alerts, &touched, intel, &self.scoring, now_ms)?;
+        }
         tx.commit()?;
         Ok(stats)
     }
@@ -695,12 +700,16 @@ pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValu
     Ok((clauses.join(" AND "), params))
 }
 
-/// `touched` receives `(rowid, index in alerts)` of every inserted or updated alert.
+/// `touched` receives the rowid of every inserted alert (scored by its insert: `None`) and
+/// `(rowid, Some(index in alerts))` of every updated one, for `triage::after_import`.
+/// `intel` (KEV and EPSS for the batch's CVEs) is loaded when the first row is written.
 fn import_tx(
     tx: &Transaction<'_>,
     alerts: &[Alert],
     now_ms: EpochMs,
-    touched: &mut Vec<(i64, usize)>,
+    scoring: &ScoringConfig,
+    intel: &mut Option<IntelSet>,
+    touched: &mut Vec<(i64, Option<usize>)>,
 ) -> Result<ImportStats, StoreError> {
     let mut stats = ImportStats::default();
     let mut lookup = tx.prepare_cached(
@@ -712,8 +721,18 @@ fn import_tx(
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // New alerts are scored before their insert, which writes the assessment too: a scoring
+    // UPDATE afterwards would rewrite the whole row (raw payload's overflow pages included).
+    let placeholders = format!(
+        "{placeholders}, {}",
+        (n_vendor + 4..=n_vendor + 10)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO alerts (id, {VENDOR_COLUMNS}, imported_at, changed_at) \
+        "INSERT INTO alerts (id, {VENDOR_COLUMNS}, imported_at, changed_at, \
+         score, scored_at, kev, epss, stage_mask, vendor_path, group_key) \
          VALUES (?1, {placeholders})"
     ))?;
     // A payload that carries no resource facts (e.g. a list item a vendor serves without its
@@ -783,14 +802,23 @@ fn import_tx(
         };
         match existing {
             None => {
+                let intel = intel_of(tx, alerts, intel)?;
+                let s = triage::assessed(a, intel, scoring, now_ms);
                 insert.raw_bind_parameter(1, id)?;
                 row.bind(&mut insert, 2)?;
                 insert.raw_bind_parameter(n_vendor + 2, now_ms)?;
                 insert.raw_bind_parameter(n_vendor + 3, now_ms)?;
+                insert.raw_bind_parameter(n_vendor + 4, s.score)?;
+                insert.raw_bind_parameter(n_vendor + 5, now_ms)?;
+                insert.raw_bind_parameter(n_vendor + 6, s.kev)?;
+                insert.raw_bind_parameter(n_vendor + 7, s.epss)?;
+                insert.raw_bind_parameter(n_vendor + 8, s.stage_mask)?;
+                insert.raw_bind_parameter(n_vendor + 9, s.vendor_path)?;
+                insert.raw_bind_parameter(n_vendor + 10, &s.group_key)?;
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
                 index_text(rowid)?;
-                touched.push((rowid, i));
+                touched.push((rowid, None));
                 stats.new += 1;
             }
             Some((_, old_hash, _, _)) if old_hash == row.hash => stats.unchanged += 1,
@@ -800,6 +828,7 @@ fn import_tx(
                 stats.stale += 1
             }
             Some((rowid, _, _, old_status)) => {
+                intel_of(tx, alerts, intel)?;
                 row.bind(&mut update, 1)?;
                 update.raw_bind_parameter(n_vendor + 1, now_ms)?;
                 update.raw_bind_parameter(n_vendor + 2, rowid)?;
@@ -815,12 +844,27 @@ fn import_tx(
                         "the vendor changed the alert's state"
                     ])?;
                 }
-                touched.push((rowid, i));
+                touched.push((rowid, Some(i)));
                 stats.updated += 1;
             }
         }
     }
     Ok(stats)
+}
+
+/// KEV and EPSS for the batch's CVEs, loaded once, when the first row is written.
+fn intel_of<'i>(
+    tx: &Transaction<'_>,
+    alerts: &[Alert],
+    intel: &'i mut Option<IntelSet>,
+) -> Result<&'i IntelSet, StoreError> {
+    if intel.is_none() {
+        let cves = alerts
+            .iter()
+            .flat_map(|a| a.cves.iter().map(|c| c.id.as_str()));
+        *intel = Some(triage::intel_for(tx, cves)?);
+    }
+    Ok(intel.get_or_insert_default())
 }
 
 pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
@@ -885,9 +929,9 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         },
         None => None,
     };
-    let raw = match parse("raw_json", json(31)?) {
+    let raw = match crate::domain::RawJson::parse(json(31)?) {
         Ok(v) => v,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => return Ok(Err(format!("raw_json: {e}"))),
     };
     let ports: String = r.get(20)?;
     let alert = Alert {

@@ -95,13 +95,13 @@ fn light_alert(r: &Row<'_>) -> rusqlite::Result<Light> {
         vendor_status: VendorState::from_store(&r.get::<_, String>(26)?),
         remediation: None,
         attack_context: attack,
-        raw: serde_json::Value::Null,
+        raw: crate::domain::RawJson::default(),
     };
     Ok((r.get(0)?, r.get(1)?, alert, r.get(28)?))
 }
 
 /// KEV (whole table: about fifteen hundred rows) and EPSS for the given CVEs.
-fn intel_for<'a>(
+pub(super) fn intel_for<'a>(
     conn: &Connection,
     cves: impl IntoIterator<Item = &'a str>,
 ) -> Result<IntelSet, StoreError> {
@@ -149,6 +149,39 @@ fn has_resource_facts(a: &Alert) -> bool {
     a.resource.id.is_some() || a.resource.name.is_some() || !a.resource.tags.is_empty()
 }
 
+/// One alert's assessment as the columns that hold it.
+pub(super) struct Assessed {
+    pub score: i64,
+    pub kev: i64,
+    pub epss: Option<f64>,
+    pub stage_mask: i64,
+    pub vendor_path: i64,
+    pub group_key: Option<String>,
+}
+
+/// Assess one alert for its columns (written by the insert of a new alert, or below).
+pub(super) fn assessed(
+    alert: &Alert,
+    intel: &IntelSet,
+    cfg: &ScoringConfig,
+    now_ms: EpochMs,
+) -> Assessed {
+    let ctx = ScoreContext {
+        config: cfg,
+        intel,
+        now_ms,
+    };
+    let a = assess(alert, &ctx);
+    Assessed {
+        score: i64::from(a.score.total),
+        kev: i64::from(a.kev),
+        epss: a.epss,
+        stage_mask: i64::from(a.stage_mask()),
+        vendor_path: i64::from(paths::vendor_context(alert).is_some()),
+        group_key: correlate::resource_key(alert),
+    }
+}
+
 /// Write one alert's assessment.
 fn write_assessment(
     conn: &Connection,
@@ -158,58 +191,50 @@ fn write_assessment(
     cfg: &ScoringConfig,
     now_ms: EpochMs,
 ) -> Result<(), StoreError> {
-    let ctx = ScoreContext {
-        config: cfg,
-        intel,
-        now_ms,
-    };
-    let a = assess(alert, &ctx);
+    let a = assessed(alert, intel, cfg, now_ms);
     let mut update = conn.prepare_cached(
         "UPDATE alerts SET score = ?, scored_at = ?, kev = ?, epss = ?, stage_mask = ?, \
          vendor_path = ?, group_key = coalesce(?, group_key) WHERE rowid = ?",
     )?;
     update.execute(params![
-        i64::from(a.score.total),
+        a.score,
         now_ms,
-        i64::from(a.kev),
+        a.kev,
         a.epss,
-        i64::from(a.stage_mask()),
-        i64::from(paths::vendor_context(alert).is_some()),
-        correlate::resource_key(alert),
+        a.stage_mask,
+        a.vendor_path,
+        a.group_key,
         rowid
     ])?;
     Ok(())
 }
 
-/// Score the alerts an import inserted or updated, and mute the ones an active suppression
-/// matches. Runs inside the import's transaction.
+/// Score the alerts an import updated (`Some(index in alerts)`; the ones it inserted were
+/// scored by their insert, `None`), and mute the ones an active suppression matches. Runs
+/// inside the import's transaction; `intel` covers the alerts' CVEs ([`intel_for`]).
 pub(super) fn after_import(
     conn: &Connection,
     alerts: &[Alert],
-    touched: &[(i64, usize)],
+    touched: &[(i64, Option<usize>)],
+    intel: &IntelSet,
     cfg: &ScoringConfig,
     now_ms: EpochMs,
 ) -> Result<(), StoreError> {
     if touched.is_empty() {
         return Ok(());
     }
-    let intel = intel_for(
-        conn,
-        touched
-            .iter()
-            .flat_map(|(_, i)| alerts[*i].cves.iter().map(|c| c.id.as_str())),
-    )?;
     let mut reload = conn.prepare_cached(&format!(
         "SELECT {LIGHT_COLUMNS} FROM alerts WHERE rowid = ?"
     ))?;
     for &(rowid, i) in touched {
+        let Some(i) = i else { continue };
         let a = &alerts[i];
         if has_resource_facts(a) {
-            write_assessment(conn, rowid, a, &intel, cfg, now_ms)?;
+            write_assessment(conn, rowid, a, intel, cfg, now_ms)?;
         } else {
             // The update kept the resource facts of an earlier payload: score what is stored.
             let (_, _, stored, _) = reload.query_row([rowid], light_alert)?;
-            write_assessment(conn, rowid, &stored, &intel, cfg, now_ms)?;
+            write_assessment(conn, rowid, &stored, intel, cfg, now_ms)?;
         }
     }
     let rowids = serde_json::to_string(&touched.iter().map(|(r, _)| *r).collect::<Vec<_>>())

@@ -61,7 +61,7 @@ pub fn secret_alerts() -> Vec<Alert> {
                 _ => a.title = format!("Secret in user data: {line}"),
             }
             // The raw payload carries it too (it is never sent).
-            a.raw = serde_json::json!({"userData": secret});
+            a.raw = serde_json::json!({"userData": secret}).into();
             a
         })
         .collect()
