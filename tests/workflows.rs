@@ -314,3 +314,65 @@ fn a_lost_create_response_never_makes_a_second_ticket_through_the_outbox() {
         trials.len()
     );
 }
+
+#[test]
+fn a_standalone_servicenow_simulator_announces_a_ready_config_and_takes_tickets() {
+    use std::io::{BufRead, BufReader};
+    let rig = Rig::new(10, "");
+    let mut child = rig
+        .sb
+        .cmd()
+        .args(["sim", "--destination", "servicenow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("announcement");
+    let a: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(a["destination"], "servicenow");
+    let toml = a["toml"].as_str().expect("toml");
+    assert!(toml.starts_with("[tickets.servicenow]"), "{toml}");
+    // The vendor source of the rig, tickets to the standalone ServiceNow.
+    let source = rig.toml.split("[tickets]").next().expect("source part");
+    let cfg = rig.sb.write(
+        "sn.toml",
+        &format!("{source}\n[tickets]\ndefault = \"servicenow\"\n{toml}"),
+    );
+    let run = |args: &[&str]| {
+        let mut c = rig.sb.cmd();
+        c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
+        for (k, v) in rig.vars.iter().chain(
+            a["env"]
+                .as_object()
+                .expect("env")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().expect("str").to_string()))
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
+            c.env(k, v);
+        }
+        c.args(args).output().expect("run")
+    };
+    assert!(run(&["sync"]).status.success());
+    let id = rig.ids()[0].clone();
+    let out = run(&["ticket", &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 delivered"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let show = run(&["show", &id, "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
+    assert!(
+        j["ticket"].as_str().is_some_and(|t| t.starts_with("INC")),
+        "{j}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

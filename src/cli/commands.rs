@@ -1091,13 +1091,106 @@ fn narrate(
     }
 }
 
+/// Until Ctrl-C or SIGTERM.
+async fn until_stopped() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `sitrep sim --destination D`: a Jira, ServiceNow or chat simulator; the first line is JSON
+/// with `destination`, `base_url`, `env` and `toml` (a ready config table naming those variables).
+fn sim_destination(a: &SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
+    use super::DestinationArg as D;
+    use crate::sim::server::{chat, jira, servicenow};
+    let Some(dest) = a.destination else {
+        return Err(CliError::input("give --vendor V or --destination D"));
+    };
+    let rt = runtime()?;
+    let announce = |env: &mut Env<'_>,
+                    name: &str,
+                    base: &str,
+                    vars: Vec<(String, String)>,
+                    toml: String| {
+        let vars: serde_json::Map<String, serde_json::Value> = vars
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        let line =
+            serde_json::json!({ "destination": name, "base_url": base, "env": vars, "toml": toml });
+        writeln!(env.out, "{line}").map_err(io_err)?;
+        env.out.flush().map_err(io_err)?;
+        eprintln!("sitrep: simulating {name} at {base}; Ctrl-C stops it");
+        Ok::<(), CliError>(())
+    };
+    let err = |e: crate::sim::server::SimError| CliError::runtime(e.to_string());
+    rt.block_on(async {
+        match dest {
+            D::Jira | D::JiraDataCenter => {
+                let h = jira::start(jira::JiraSimOptions {
+                    port: a.port,
+                    seed: a.seed,
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?;
+                let dc = dest == D::JiraDataCenter;
+                let name = if dc { "jira-data-center" } else { "jira" };
+                announce(env, name, &h.base_url, h.env(), h.tickets_toml(dc))?;
+                until_stopped().await;
+            }
+            D::Servicenow => {
+                let h = servicenow::start(servicenow::ServiceNowSimOptions {
+                    port: a.port,
+                    seed: a.seed,
+                })
+                .await
+                .map_err(err)?;
+                announce(
+                    env,
+                    "servicenow",
+                    &h.base_url,
+                    h.env(),
+                    h.tickets_toml("incident"),
+                )?;
+                until_stopped().await;
+            }
+            D::Chat => {
+                let h = chat::start(chat::ChatSimOptions {
+                    port: a.port,
+                    seed: a.seed,
+                    latency: std::time::Duration::ZERO,
+                })
+                .await
+                .map_err(err)?;
+                announce(env, "chat", &h.base_url, h.env(), h.notify_toml())?;
+                until_stopped().await;
+            }
+        }
+        Ok(())
+    })
+}
+
 fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
     use crate::sim::server::{self, Faults, SimOptions};
     let faults = Faults::parse(&a.faults).map_err(|e| CliError::input(format!("--faults: {e}")))?;
     if a.alerts == 0 || a.alerts > 1_000_000 {
         return Err(CliError::input("--alerts: between 1 and 1000000"));
     }
-    let vendor: Vendor = a.vendor.into();
+    let Some(vendor_arg) = a.vendor else {
+        return sim_destination(&a, env);
+    };
+    let vendor: Vendor = vendor_arg.into();
     let rt = runtime()?;
     rt.block_on(async {
         let opts = SimOptions {

@@ -205,8 +205,17 @@ pub struct SyncArgs {
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Which vendor API to simulate
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "destination",
+        conflicts_with = "destination"
+    )]
+    pub vendor: Option<VendorArg>,
+    /// Or a destination of decisions: jira (Cloud), jira-data-center, servicenow, or chat
+    /// (Slack, Teams and a signed-webhook receiver); prints a ready config table
     #[arg(long, value_enum)]
-    pub vendor: VendorArg,
+    pub destination: Option<DestinationArg>,
     /// Port on 127.0.0.1 (0: any free port)
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -225,6 +234,14 @@ pub struct SimArgs {
     /// Name of the source in the printed [[source]] table
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DestinationArg {
+    Jira,
+    JiraDataCenter,
+    Servicenow,
+    Chat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
