@@ -34,6 +34,9 @@ pub fn ticket_content(
     fingerprint: &str,
 ) -> TicketContent {
     let mut sections = Vec::new();
+    // Secrets a vendor payload may carry (keys in environment variables, tokens in command
+    // lines) are replaced by placeholders before anything leaves in a ticket.
+    let mut redactor = crate::narrate::redact::Redactor::new();
     let narrative = narrator
         .and_then(|n| n.cached(store, a))
         .unwrap_or_else(|| crate::narrate::offline::offline_narrative(a));
@@ -43,7 +46,7 @@ pub fn ticket_content(
         } else {
             "Summary (AI narrative, verify before acting)".into()
         },
-        body: SectionBody::Text(narrative.to_text()),
+        body: SectionBody::Text(redactor.redact(&narrative.to_text())),
     });
     let mut facts = vec![
         ("Alert".to_string(), a.id.clone()),
@@ -103,7 +106,7 @@ pub fn ticket_content(
     {
         sections.push(Section {
             heading: "Vendor description".into(),
-            body: SectionBody::Text(d.to_string()),
+            body: SectionBody::Text(redactor.redact(d)),
         });
     }
     let rem = crate::remediate::propose(&a.alert, &config.iac);
@@ -130,7 +133,8 @@ pub fn ticket_content(
             body: SectionBody::Text(r.to_string()),
         });
     }
-    let mut evidence = serde_json::to_string_pretty(&a.alert.raw).unwrap_or_default();
+    let redacted = redactor.redact_json(&a.alert.raw);
+    let mut evidence = serde_json::to_string_pretty(&redacted).unwrap_or_default();
     if evidence.len() > 6000 {
         let mut cut = 6000;
         while !evidence.is_char_boundary(cut) {
@@ -148,12 +152,12 @@ pub fn ticket_content(
     });
     TicketContent {
         fingerprint: fingerprint.to_string(),
-        summary: format!(
+        summary: redactor.redact(&format!(
             "[sitrep] {} {} — {}",
             a.alert.severity.as_str().to_uppercase(),
             a.alert.title,
             resource(a)
-        ),
+        )),
         severity: a.alert.severity.clone(),
         sections,
     }
@@ -182,10 +186,13 @@ pub fn notice(
     if let Some(t) = &a.ticket {
         facts.push(("Ticket".to_string(), t.clone()));
     }
+    let mut redactor = crate::narrate::redact::Redactor::new();
+    let text = redactor.redact(&text);
+    let title = redactor.redact(&a.alert.title);
     Notice {
         id: id.to_string(),
         event: event.to_string(),
-        title: a.alert.title.clone(),
+        title: title.clone(),
         severity: Some(a.alert.severity.clone()),
         facts,
         text,
@@ -196,11 +203,47 @@ pub fn notice(
             "vendor": a.alert.vendor.as_str(),
             "native_id": a.alert.native_id,
             "severity": a.alert.severity.as_str(),
-            "title": a.alert.title,
+            "title": title,
             "resource": resource(a),
             "status": a.status.kind().as_str(),
             "ticket": a.ticket,
             "at": at,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Alert, Vendor};
+
+    #[test]
+    fn a_ticket_carries_no_secret_from_the_vendor_payload() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let mut a = Alert::new(
+            Vendor::Wiz,
+            "w-1".to_string(),
+            serde_json::json!({
+                "id": "w-1",
+                "container": { "env": { "AWS_SECRET_ACCESS_KEY": secret } }
+            }),
+        );
+        a.source = "wiz".into();
+        a.title = "Secret in container environment".into();
+        a.description = Some(format!("found AWS_SECRET_ACCESS_KEY={secret} in the image"));
+        let mut store = Store::open_in_memory().expect("store");
+        store.import(std::slice::from_ref(&a), 1).expect("import");
+        let stored = store.get("wiz:w-1").expect("get").expect("alert");
+        let config = crate::config::Config::defaults();
+        let c = ticket_content(&store, None, &config, &stored, "sitrep-fp-0123456789ab");
+        let text = serde_json::to_string(&c).expect("json");
+        assert!(!text.contains(secret), "{text}");
+        assert!(text.contains("Evidence"), "{text}");
+        assert_eq!(c.fingerprint, "sitrep-fp-0123456789ab");
+        assert_eq!(
+            fingerprint(Some("aws:arn:x"), "a"),
+            fingerprint(Some("aws:arn:x"), "b")
+        );
+        assert_ne!(fingerprint(None, "a"), fingerprint(None, "b"));
     }
 }
