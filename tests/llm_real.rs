@@ -73,15 +73,23 @@ async fn narrate(n: &Narrator, a: &sitrep::store::StoredAlert) -> (Narrative, Ve
 async fn real_model_streams_schema_constrained_json() {
     let Some(url) = server_url() else { return };
     let _one_at_a_time = SERVER.lock().await;
+    // A 135M-parameter model sometimes loops until the token limit even under a JSON grammar
+    // (llama.cpp's batching makes temperature 0 not fully deterministic): up to four alerts,
+    // stopping at the first valid narrative once two have been tried.
     let alerts: Vec<_> = narrate_corpus::secret_alerts()
         .into_iter()
-        .take(2)
+        .take(4)
         .collect();
     let mut store = Store::open_in_memory().expect("store");
     store.import(&alerts, NOW_MS).expect("import");
     let n = narrator(&url, 500);
     let mut ok = 0;
-    for a in &alerts {
+    let mut tried = 0;
+    for (i, a) in alerts.iter().enumerate() {
+        if ok >= 1 && i >= 2 {
+            break;
+        }
+        tried += 1;
         let st = store.get(&a.id()).expect("get").expect("stored");
         let (out, evs) = narrate(&n, &st).await;
         let deltas = evs
@@ -114,10 +122,7 @@ async fn real_model_streams_schema_constrained_json() {
         }
         persist(&mut store, &n, &st, &out, NOW_MS).expect("persist");
     }
-    eprintln!(
-        "real model: {ok}/{} narratives passed schema validation",
-        alerts.len()
-    );
+    eprintln!("real model: {ok}/{tried} narratives passed schema validation");
     assert!(
         ok >= 1,
         "the grammar-constrained model never produced a valid narrative"

@@ -835,18 +835,7 @@ impl Store {
             "SELECT seq, alert_id, diff_sha256, verdict, actor, at, note FROM approvals \
              WHERE alert_id = ? ORDER BY seq",
         )?;
-        let rows = stmt.query_map([alert_id], |r| {
-            let v: String = r.get(3)?;
-            Ok(ApprovalRow {
-                seq: r.get(0)?,
-                alert_id: r.get(1)?,
-                diff_sha256: r.get(2)?,
-                verdict: Verdict::parse(&v),
-                actor: r.get(4)?,
-                at: r.get(5)?,
-                note: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([alert_id], approval_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -856,18 +845,7 @@ impl Store {
             "SELECT seq, alert_id, diff_sha256, verdict, actor, at, note FROM approvals \
              WHERE at >= ? ORDER BY seq",
         )?;
-        let rows = stmt.query_map([since], |r| {
-            let v: String = r.get(3)?;
-            Ok(ApprovalRow {
-                seq: r.get(0)?,
-                alert_id: r.get(1)?,
-                diff_sha256: r.get(2)?,
-                verdict: Verdict::parse(&v),
-                actor: r.get(4)?,
-                at: r.get(5)?,
-                note: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([since], approval_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -931,6 +909,19 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
+}
+
+fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+    let v: String = r.get(3)?;
+    Ok(ApprovalRow {
+        seq: r.get(0)?,
+        alert_id: r.get(1)?,
+        diff_sha256: r.get(2)?,
+        verdict: Verdict::parse(&v),
+        actor: r.get(4)?,
+        at: r.get(5)?,
+        note: r.get(6)?,
+    })
 }
 
 fn ticket_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
