@@ -13,6 +13,10 @@ use sitrep::sim::server::{self, Faults, SimOptions};
 use sitrep::sim::{emit, world::World};
 use sitrep::store::Store;
 
+/// The binary's allocator (src/main.rs), so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOW: i64 = 1_795_305_600_000;
 const N: usize = 5_000;
 

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use sitrep::cli::{self, Cli};
 
+/// Sync, import and the console allocate and free many small JSON nodes and strings; glibc's
+/// malloc spent about a third of a sync's local CPU on that (docs/performance.md, "Sync").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic is a bug: one line on stderr, never a backtrace dumped on the analyst.
     std::panic::set_hook(Box::new(|info| {

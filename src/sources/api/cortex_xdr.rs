@@ -36,7 +36,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::session::LoginFuture;
-use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
+use super::{
+    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Alert, DismissReason, Status, Vendor};
 use crate::sim::rng::Rng;
@@ -203,13 +205,13 @@ impl Client {
         }
     }
 
-    async fn call(&self, path: &str, data: &Value) -> Result<Value, ApiError> {
+    async fn call(&self, path: &str, data: &Value) -> Result<JsonBody, ApiError> {
         let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
         let build = |key: &str| self.request(path, data, key);
         self.session
             .json(&self.transport, &login, &build)
             .await
-            .map(|(_, v)| v)
+            .map(|(reply, v)| JsonBody::new(v, reply.body))
             .map_err(|e| self.unauthorized(e))
     }
 
@@ -232,12 +234,10 @@ impl Client {
                 detail: crate::sanitize::one_line(&reply.to_string()),
             });
         }
-        let alerts =
-            crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body).map_err(|e| {
-                ApiError::Malformed {
-                    what: what(),
-                    detail: format!("alerts {from}..{} did not map: {e}", from + size),
-                }
+        let alerts = crate::sources::map_page(Vendor::CortexXdr, &self.name, &body, body.text())
+            .map_err(|e| ApiError::Malformed {
+                what: what(),
+                detail: format!("alerts {from}..{} did not map: {e}", from + size),
             })?;
         let total = reply
             .get("total_count")

@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
+use super::{
+    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+};
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Status, Vendor};
@@ -230,10 +232,10 @@ impl Client {
         &self,
         path: &str,
         offset: usize,
-        body: &Value,
+        body: &JsonBody,
         sink: &mut dyn PageSink,
     ) -> Result<usize, ApiError> {
-        let n = match body {
+        let n = match &**body {
             Value::Null => 0,
             Value::Array(a) => a.len(),
             _ => {
@@ -243,8 +245,9 @@ impl Client {
         if n == 0 {
             return Ok(0);
         }
-        let alerts = crate::sources::map_payload(Vendor::PrismaCompute, &self.inner.name, body)
-            .map_err(|e| self.inner.malformed(path, offset, &e.to_string()))?;
+        let alerts =
+            crate::sources::map_page(Vendor::PrismaCompute, &self.inner.name, body, body.text())
+                .map_err(|e| self.inner.malformed(path, offset, &e.to_string()))?;
         sink.page(alerts)?;
         Ok(n)
     }
@@ -372,7 +375,7 @@ impl Inner {
         path: &'static str,
         scan: bool,
         query: Vec<(String, String)>,
-    ) -> Result<(Option<usize>, Value), ApiError> {
+    ) -> Result<(Option<usize>, JsonBody), ApiError> {
         if scan {
             self.pace(path).await;
         }
@@ -394,7 +397,7 @@ impl Inner {
             .get("total-count")
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<usize>().ok());
-        Ok((total, body))
+        Ok((total, JsonBody::new(body, reply.body)))
     }
 
     fn malformed(&self, path: &str, offset: usize, detail: &str) -> ApiError {

@@ -22,7 +22,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
+use super::{
+    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+};
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Status, Vendor};
@@ -179,10 +181,10 @@ impl Inner {
         path: &str,
         query: &[(&str, &str)],
         body: &Value,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<JsonBody, ApiError> {
         let url = self.url(path);
         let login = |prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login(prev)) };
-        let (_, v) = self
+        let (reply, v) = self
             .session
             .json(&self.transport, &login, &|token: &str| {
                 self.transport
@@ -194,7 +196,7 @@ impl Inner {
                     .json(body)
             })
             .await?;
-        Ok(v)
+        Ok(JsonBody::new(v, reply.body))
     }
 
     /// The first page's `FilterModel` for `window`.
@@ -236,7 +238,7 @@ impl Inner {
                 break;
             }
             let n = items.len() as u64;
-            let alerts = crate::sources::map_payload(Vendor::PrismaCspm, &self.name, &v)
+            let alerts = crate::sources::map_page(Vendor::PrismaCspm, &self.name, &v, v.text())
                 .map_err(|e| self.malformed(pages, &e.to_string()))?;
             sink.page(alerts)?;
             received += n;
