@@ -292,7 +292,7 @@ fn raw_text_is_suspicious(json: &str) -> bool {
     let b = json.as_bytes();
     // A 32-byte block with nothing to look at (no backslash, control, DEL or non-ASCII byte)
     // is skipped without the per-byte branches below; the compiler vectorizes that check.
-    let boring = |c: u8| (c >= 0x20) & (c < 0x7f) & (c != b'\\');
+    let boring = |c: u8| (0x20..0x7f).contains(&c) & (c != b'\\');
     let mut i = 0;
     while i < b.len() {
         let block_end = (i + 32).min(b.len());
