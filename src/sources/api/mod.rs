@@ -43,10 +43,6 @@ impl JsonBody {
     pub fn text(&self) -> &str {
         std::str::from_utf8(&self.text).unwrap_or("")
     }
-
-    pub fn into_value(self) -> serde_json::Value {
-        self.value
-    }
 }
 
 impl std::ops::Deref for JsonBody {
