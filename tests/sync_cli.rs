@@ -258,3 +258,42 @@ fn keyring_credentials_are_stored_checked_and_used_by_sync() {
         "{check_missing}"
     );
 }
+
+/// A bad audit key file is a config error (exit 2, one line) reported before the sync
+/// fetches or stores anything, not after the work is done.
+#[test]
+fn a_bad_audit_key_file_fails_the_sync_before_any_alert_is_stored() {
+    let sb = Sandbox::new();
+    let sim = start_sim(&sb, "orca", 50, "none");
+    let toml = sim.announcement["source_toml"].as_str().expect("toml");
+    let cfg = sb.write("config.toml", toml);
+    let key = sb.write("home/.local/share/sitrep/audit.key", "not a key\n");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let run = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
+        for (k, v) in sim.announcement["env"].as_object().expect("env") {
+            c.env(k, v.as_str().expect("value"));
+        }
+        c.args(args).output().expect("run")
+    };
+    let out = run(&["sync"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("audit key file") && stderr.contains("does not hold a key"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stdout.trim().is_empty(), "the sync ran: {stdout}");
+    if sb.db().exists() {
+        let out = run(&["list", "--all", "--format", "json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(json.as_array().map(Vec::len), Some(0), "{json}");
+    }
+}

@@ -876,6 +876,10 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             s.secret(key).map_err(CliError::input)?;
         }
     }
+    // The audit key too: a bad key file fails here, not after the sync's work is done. It is
+    // given to the store only for the outbox pass below.
+    let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
+        .map_err(|e| CliError::input(e.to_string()))?;
     let store = std::sync::Arc::new(std::sync::Mutex::new(scored(
         open_store(paths)?,
         config,
@@ -958,8 +962,6 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         let mut store = mutex
             .into_inner()
             .map_err(|_| CliError::runtime("internal error: the store lock was poisoned"))?;
-        let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
-            .map_err(|e| CliError::input(e.to_string()))?;
         store.set_audit_key(key);
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(config);
         let (pass, tickets) = rt.block_on(async {
