@@ -410,25 +410,14 @@ fn notify_items(
     let body = text
         .cloned()
         .unwrap_or_else(|| format!("{} on {}", alert.alert.title, alert.id));
-    let mut items = super::worker::notify_rows(
+    super::worker::notify_rows_with(
         config,
         key,
         &alert.id,
         event,
-        &body,
-        Some(alert.alert.severity.clone()),
-        None,
-    );
-    for item in &mut items {
-        let id = item.payload["notice"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let notice = super::content::notice(alert, &id, event, body.clone(), None, 0);
-        item.payload =
-            serde_json::to_value(super::worker::NotifyPayload { notice }).unwrap_or_default();
-    }
-    items
+        Some(&alert.alert.severity),
+        |id| super::content::notice(alert, &id, event, body.clone(), None, 0),
+    )
 }
 
 /// Link the known ticket of the alert's resource group, or queue its creation.

@@ -353,7 +353,8 @@ impl Dispatcher {
 
 /// Notification rows for `event` about an alert, one per configured destination that wants
 /// it (`[notify] events`, `min_severity`). `base` makes the dedup keys (and the Standard
-/// Webhooks `webhook-id`) stable for the decision.
+/// Webhooks `webhook-id`) stable for the decision. The notice is a plain one naming the alert;
+/// [`notify_rows_with`] takes the notice to send.
 pub fn notify_rows(
     config: &Config,
     base: &str,
@@ -363,8 +364,29 @@ pub fn notify_rows(
     severity: Option<crate::domain::Severity>,
     link: Option<(String, String)>,
 ) -> Vec<OutboxItem> {
+    notify_rows_with(config, base, alert_id, event, severity.as_ref(), |id| Notice {
+        id,
+        event: event.to_string(),
+        title: text.to_string(),
+        severity: severity.clone(),
+        facts: vec![("Alert".into(), alert_id.to_string())],
+        text: text.to_string(),
+        link: link.clone(),
+        data: serde_json::json!({ "alert_id": alert_id, "event": event }),
+    })
+}
+
+/// As [`notify_rows`], with the notice built by `notice` from each row's message id.
+pub fn notify_rows_with(
+    config: &Config,
+    base: &str,
+    alert_id: &str,
+    event: &str,
+    severity: Option<&crate::domain::Severity>,
+    notice: impl Fn(String) -> Notice,
+) -> Vec<OutboxItem> {
     let explicit = event == "alert.notify";
-    if !explicit && !config.notify.wants(event, severity.as_ref()) {
+    if !explicit && !config.notify.wants(event, severity) {
         return Vec::new();
     }
     let mut dests: Vec<String> = Vec::new();
@@ -385,23 +407,15 @@ pub fn notify_rows(
                 "msg_{}",
                 &crate::remediate::sha256_hex(dedup_key.as_bytes())[..24]
             );
-            let notice = Notice {
-                id,
-                event: event.to_string(),
-                title: text.to_string(),
-                severity: severity.clone(),
-                facts: vec![("Alert".into(), alert_id.to_string())],
-                text: text.to_string(),
-                link: link.clone(),
-                data: serde_json::json!({ "alert_id": alert_id, "event": event }),
-            };
             OutboxItem {
                 dedup_key,
                 alert_id: Some(alert_id.to_string()),
                 kind: OutboxKind::Notify,
                 destination: dest,
-                payload: serde_json::to_value(NotifyPayload { notice })
-                    .unwrap_or(serde_json::Value::Null),
+                payload: serde_json::to_value(NotifyPayload {
+                    notice: notice(id),
+                })
+                .unwrap_or(serde_json::Value::Null),
             }
         })
         .collect()
