@@ -895,17 +895,18 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         for (i, cfg) in chosen.iter().cloned().enumerate() {
             let store = store.clone();
             set.spawn(async move {
-                let progress = move |p: &crate::sources::sync::Progress| {
-                    if tty {
-                        eprint!(
-                            "\r\x1b[2K{}: page {}, {} alert(s)",
-                            p.source, p.pages, p.alerts
-                        );
-                    }
-                };
+                let progress: crate::sources::sync::ProgressFn =
+                    std::sync::Arc::new(move |p: &crate::sources::sync::Progress| {
+                        if tty {
+                            eprint!(
+                                "\r\x1b[2K{}: page {}, {} alert(s)",
+                                p.source, p.pages, p.alerts
+                            );
+                        }
+                    });
                 (
                     i,
-                    crate::sources::sync::run(&cfg, &store, full, now, &progress).await,
+                    crate::sources::sync::run(&cfg, &store, full, now, progress).await,
                 )
             });
         }

@@ -322,7 +322,14 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         for cfg in config.sources.clone() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                sync::run(&cfg, &store, false, wall_clock(), &|_| {}).await
+                sync::run(
+                    &cfg,
+                    &store,
+                    false,
+                    wall_clock(),
+                    Arc::new(|_: &sync::Progress| {}),
+                )
+                .await
             }));
         }
         let mut out = Vec::new();

@@ -364,15 +364,17 @@ pub fn notify_rows(
     severity: Option<crate::domain::Severity>,
     link: Option<(String, String)>,
 ) -> Vec<OutboxItem> {
-    notify_rows_with(config, base, alert_id, event, severity.as_ref(), |id| Notice {
-        id,
-        event: event.to_string(),
-        title: text.to_string(),
-        severity: severity.clone(),
-        facts: vec![("Alert".into(), alert_id.to_string())],
-        text: text.to_string(),
-        link: link.clone(),
-        data: serde_json::json!({ "alert_id": alert_id, "event": event }),
+    notify_rows_with(config, base, alert_id, event, severity.as_ref(), |id| {
+        Notice {
+            id,
+            event: event.to_string(),
+            title: text.to_string(),
+            severity: severity.clone(),
+            facts: vec![("Alert".into(), alert_id.to_string())],
+            text: text.to_string(),
+            link: link.clone(),
+            data: serde_json::json!({ "alert_id": alert_id, "event": event }),
+        }
     })
 }
 
@@ -412,10 +414,8 @@ pub fn notify_rows_with(
                 alert_id: Some(alert_id.to_string()),
                 kind: OutboxKind::Notify,
                 destination: dest,
-                payload: serde_json::to_value(NotifyPayload {
-                    notice: notice(id),
-                })
-                .unwrap_or(serde_json::Value::Null),
+                payload: serde_json::to_value(NotifyPayload { notice: notice(id) })
+                    .unwrap_or(serde_json::Value::Null),
             }
         })
         .collect()

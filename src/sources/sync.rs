@@ -75,43 +75,146 @@ pub struct Progress {
     pub alerts: usize,
 }
 
-/// Commits each page to the store and tracks the newest vendor update time.
-struct StoreSink<'a> {
-    store: &'a Mutex<Store>,
-    now_ms: EpochMs,
-    totals: ImportStats,
-    pages: usize,
-    alerts: usize,
-    newest: Option<EpochMs>,
-    source: String,
-    progress: &'a (dyn Fn(&Progress) + Send + Sync),
+/// What a [`PageWriter`] committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub totals: ImportStats,
+    pub pages: usize,
+    pub alerts: usize,
+    /// Why it stopped early (a store error); pages before it stay committed.
+    pub error: Option<String>,
 }
 
-impl PageSink for StoreSink<'_> {
+/// Commits a run's pages on a thread of its own, in order, one transaction per page, so the
+/// store writes page k while the client fetches, parses and maps page k+1: on two cores the
+/// halves of a sync overlap instead of taking turns, and the async task that fetches never
+/// blocks on SQLite. At most one page waits in the hand-off, so a run holds at most three
+/// pages in memory (being mapped, waiting, being written).
+pub struct PageWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Alert>>>,
+    thread: Option<std::thread::JoinHandle<Written>>,
+}
+
+/// Called after each committed page (from the writer's thread).
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+impl PageWriter {
+    /// Start the writer for one run of `source`.
+    pub fn spawn(
+        store: Arc<Mutex<Store>>,
+        source: String,
+        now_ms: EpochMs,
+        progress: ProgressFn,
+    ) -> Result<PageWriter, ApiError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Alert>>(1);
+        let thread = std::thread::Builder::new()
+            .name(format!(
+                "sitrep-store-{}",
+                crate::sanitize::one_line(&source)
+            ))
+            .spawn(move || {
+                let mut w = Written::default();
+                // One checkpoint when the run ends instead of one per page.
+                if let Ok(mut s) = store.lock() {
+                    s.hold_checkpoints();
+                }
+                // Ends when the run drops its sender (finish) or on the first error, which
+                // drops the receiver so the run's next hand-off fails at once.
+                for alerts in rx {
+                    let stats = match store.lock() {
+                        Ok(mut s) => s.import(&alerts, now_ms).map_err(|e| e.to_string()),
+                        Err(_) => Err("the store lock is poisoned".to_string()),
+                    };
+                    match stats {
+                        Ok(stats) => {
+                            w.totals.add(stats);
+                            w.pages += 1;
+                            w.alerts += alerts.len();
+                            progress(&Progress {
+                                source: source.clone(),
+                                pages: w.pages,
+                                alerts: w.alerts,
+                            });
+                        }
+                        Err(e) => {
+                            w.error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if let Ok(mut s) = store.lock() {
+                    s.release_checkpoints();
+                }
+                w
+            })
+            .map_err(|e| ApiError::Store(format!("cannot start the store writer: {e}")))?;
+        Ok(PageWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hand a page to the writer (waits while the page before the last is still being
+    /// written). Fails with the writer's error once it has stopped.
+    pub fn send(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError> {
+        let sent = match &self.tx {
+            Some(tx) => tx.send(alerts).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped on an error: end it and report why.
+        let w = self.join();
+        Err(ApiError::Store(
+            w.error
+                .unwrap_or_else(|| "the store writer stopped".to_string()),
+        ))
+    }
+
+    /// Wait until every page handed over is committed (or the writer stopped on an error).
+    pub fn finish(mut self) -> Written {
+        self.join()
+    }
+
+    fn join(&mut self) -> Written {
+        self.tx = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(w)) => w,
+            Some(Err(_)) => Written {
+                error: Some("the store writer failed unexpectedly".to_string()),
+                ..Written::default()
+            },
+            None => Written {
+                error: Some("the store writer stopped".to_string()),
+                ..Written::default()
+            },
+        }
+    }
+}
+
+impl Drop for PageWriter {
+    fn drop(&mut self) {
+        // A run that is dropped half-way (its task aborted) still lets the pages it handed
+        // over commit: the thread ends when the channel closes.
+        self.tx = None;
+    }
+}
+
+/// Hands each page to the run's [`PageWriter`] and tracks the newest vendor update time.
+struct StoreSink {
+    writer: PageWriter,
+    newest: Option<EpochMs>,
+}
+
+impl PageSink for StoreSink {
     fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError> {
         for a in &alerts {
             if let Some(t) = a.vendor_updated.or(a.last_seen) {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
         }
-        let stats = {
-            let mut store = self
-                .store
-                .lock()
-                .map_err(|_| ApiError::Store("the store lock is poisoned".into()))?;
-            store
-                .import(&alerts, self.now_ms)
-                .map_err(|e| ApiError::Store(e.to_string()))?
-        };
-        self.totals.add(stats);
-        self.pages += 1;
-        self.alerts += alerts.len();
-        (self.progress)(&Progress {
-            source: self.source.clone(),
-            pages: self.pages,
-            alerts: self.alerts,
-        });
-        Ok(())
+        self.writer.send(alerts)
     }
 }
 
@@ -123,10 +226,10 @@ fn stat(c: &std::sync::atomic::AtomicU64) -> u64 {
 /// the store's source state).
 pub async fn run(
     cfg: &SourceConfig,
-    store: &Mutex<Store>,
+    store: &Arc<Mutex<Store>>,
     full: bool,
     now_ms: EpochMs,
-    progress: &(dyn Fn(&Progress) + Send + Sync),
+    progress: ProgressFn,
 ) -> RunReport {
     let started = Instant::now();
     let watermark = store
@@ -139,26 +242,24 @@ pub async fn run(
     } else {
         watermark.map(|w| w - cfg.overlap.as_millis() as i64)
     };
-    let mut sink = StoreSink {
-        store,
-        now_ms,
-        totals: ImportStats::default(),
-        pages: 0,
-        alerts: 0,
-        newest: None,
-        source: cfg.name.clone(),
-        progress,
-    };
     let mut client_stats = (0, 0, 0, 0);
-    let result = match Client::new(cfg) {
-        Ok(mut client) => {
+    let mut sink = None;
+    let result = match Client::new(cfg).and_then(|client| {
+        let writer = PageWriter::spawn(store.clone(), cfg.name.clone(), now_ms, progress)?;
+        Ok((client, writer))
+    }) {
+        Ok((mut client, writer)) => {
+            let sink = sink.insert(StoreSink {
+                writer,
+                newest: None,
+            });
             let r = client
                 .fetch(
                     Window {
                         since,
                         until: now_ms,
                     },
-                    &mut sink,
+                    sink,
                 )
                 .await;
             let s = client.stats();
@@ -172,13 +273,23 @@ pub async fn run(
         }
         Err(e) => Err(e),
     };
+    // Every page handed over is committed (or the writer stopped on an error) before the
+    // run's outcome is recorded.
+    let (written, newest) = match sink {
+        Some(s) => (s.writer.finish(), s.newest),
+        None => (Written::default(), None),
+    };
+    let result = match (result, written.error) {
+        (Ok(()), Some(e)) => Err(ApiError::Store(e)),
+        (r, _) => r,
+    };
     let stats = RunStats {
-        pages: sink.pages,
-        alerts: sink.alerts,
-        new: sink.totals.new,
-        updated: sink.totals.updated,
-        unchanged: sink.totals.unchanged,
-        stale: sink.totals.stale,
+        pages: written.pages,
+        alerts: written.alerts,
+        new: written.totals.new,
+        updated: written.totals.updated,
+        unchanged: written.totals.unchanged,
+        stale: written.totals.stale,
         requests: client_stats.0,
         retries: client_stats.1,
         rate_limited: client_stats.2,
@@ -190,7 +301,7 @@ pub async fn run(
     let vendor = cfg.vendor.as_str();
     let error = match result {
         Ok(()) => {
-            let newest = sink.newest.or(watermark);
+            let newest = newest.or(watermark);
             let recorded = store
                 .lock()
                 .map_err(|_| "the store lock is poisoned".to_string())
@@ -281,14 +392,14 @@ impl Refresher {
                     });
                     let ptx = tx.clone();
                     let pchanged = changed_tx.clone();
-                    let progress = move |p: &Progress| {
+                    let progress: ProgressFn = Arc::new(move |p: &Progress| {
                         let _ = ptx.send(SourceStatus::Syncing {
                             pages: p.pages,
                             alerts: p.alerts,
                         });
                         pchanged.send_modify(|n| *n += 1);
-                    };
-                    let report = run(&cfg, &store, false, clock(), &progress).await;
+                    });
+                    let report = run(&cfg, &store, false, clock(), progress).await;
                     changed_tx.send_modify(|n| *n += 1);
                     let base = cfg.interval.as_millis() as i64;
                     let jitter = rng.range(-base / 10, base / 10);
@@ -334,5 +445,135 @@ impl Refresher {
         for t in self.tasks {
             t.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Vendor;
+
+    const NOW: EpochMs = 1_795_305_600_000;
+
+    fn page(ids: &[&str]) -> Vec<Alert> {
+        ids.iter()
+            .map(|id| {
+                let mut a = Alert::new(Vendor::Orca, *id, serde_json::json!({ "id": id }));
+                a.title = format!("finding {id}");
+                a
+            })
+            .collect()
+    }
+
+    fn file_store(dir: &tempfile::TempDir) -> Arc<Mutex<Store>> {
+        Arc::new(Mutex::new(
+            Store::open(&dir.path().join("s.db")).expect("store"),
+        ))
+    }
+
+    /// Pages commit in order, and progress is reported only once a page is in the store.
+    #[test]
+    fn the_writer_commits_each_page_before_reporting_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (s2, seen2) = (store.clone(), seen.clone());
+        let progress: ProgressFn = Arc::new(move |p: &Progress| {
+            let stored = s2.lock().expect("lock").total().expect("total");
+            seen2
+                .lock()
+                .expect("lock")
+                .push((p.pages, p.alerts, stored));
+        });
+        let mut w = PageWriter::spawn(store.clone(), "orca".into(), NOW, progress).expect("w");
+        w.send(page(&["a", "b"])).expect("send");
+        w.send(page(&["c"])).expect("send");
+        w.send(page(&["a", "d"])).expect("send");
+        let written = w.finish();
+        assert_eq!(written.error, None);
+        assert_eq!((written.pages, written.alerts), (3, 5));
+        assert_eq!((written.totals.new, written.totals.unchanged), (4, 1));
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            vec![(1, 2, 2), (2, 3, 3), (3, 5, 4)]
+        );
+        assert_eq!(store.lock().expect("lock").total().expect("total"), 4);
+    }
+
+    /// A store error stops the writer: the pages before it stay committed, nothing after it
+    /// is written, and the run learns why (at its next hand-off or when it finishes).
+    #[test]
+    fn a_store_error_stops_the_writer_and_keeps_earlier_pages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        // A second connection plants a trigger that fails the insert of one alert, as a full
+        // disk or an I/O error would fail the page's transaction.
+        let conn = rusqlite::Connection::open(dir.path().join("s.db")).expect("conn");
+        conn.execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON alerts WHEN NEW.native_id = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+        )
+        .expect("trigger");
+        drop(conn);
+        let mut w = PageWriter::spawn(
+            store.clone(),
+            "orca".into(),
+            NOW,
+            Arc::new(|_: &Progress| {}),
+        )
+        .expect("w");
+        w.send(page(&["a", "b"])).expect("first page");
+        let _ = w.send(page(&["c", "boom"]));
+        // Keep handing pages over until the writer's failure reaches the run.
+        let mut failed = None;
+        for i in 0..100 {
+            if let Err(e) = w.send(page(&[&format!("late-{i}")])) {
+                failed = Some(e);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let err = failed.expect("the run learns of the store error");
+        assert!(err.to_string().contains("simulated write failure"), "{err}");
+        let s = store.lock().expect("lock");
+        assert_eq!(
+            s.total().expect("total"),
+            2,
+            "only the first page is stored"
+        );
+        assert!(s.get("orca:c").expect("get").is_none(), "no partial page");
+    }
+
+    /// `finish` reports an error that happened on the last page handed over.
+    #[test]
+    fn finish_reports_an_error_on_the_last_page() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        let conn = rusqlite::Connection::open(dir.path().join("s.db")).expect("conn");
+        conn.execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON alerts WHEN NEW.native_id = 'boom' \
+             BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+        )
+        .expect("trigger");
+        drop(conn);
+        let mut w = PageWriter::spawn(
+            store.clone(),
+            "orca".into(),
+            NOW,
+            Arc::new(|_: &Progress| {}),
+        )
+        .expect("w");
+        w.send(page(&["a"])).expect("send");
+        w.send(page(&["boom"])).expect("send");
+        let written = w.finish();
+        assert_eq!(written.pages, 1);
+        assert!(
+            written
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("simulated write failure")),
+            "{:?}",
+            written.error
+        );
     }
 }

@@ -70,6 +70,8 @@ pub struct Store {
     scoring: crate::triage::score::ScoringConfig,
     /// The audit log's key ([`Store::set_audit_key`]); None: nothing is audited.
     audit_key: Option<crate::audit::AuditKey>,
+    /// Sync runs holding WAL checkpoints back ([`Store::hold_checkpoints`]).
+    checkpoint_holds: usize,
 }
 
 impl Store {
@@ -109,6 +111,7 @@ impl Store {
             path: path.to_path_buf(),
             scoring: Default::default(),
             audit_key: None,
+            checkpoint_holds: 0,
         };
         migrate::run(&mut store.conn, path)?;
         Ok(store)
@@ -127,6 +130,7 @@ impl Store {
             path,
             scoring: Default::default(),
             audit_key: None,
+            checkpoint_holds: 0,
         })
     }
 
@@ -174,6 +178,46 @@ impl Store {
             && let Err(e) = crate::audit::write_head(&self.path, &self.conn, key)
         {
             tracing::warn!("audit head: {e}");
+        }
+    }
+}
+
+/// SQLite's default: a checkpoint once the WAL holds this many pages.
+const AUTO_CHECKPOINT_PAGES: i64 = 1_000;
+/// While a sync holds checkpoints back, the WAL still checkpoints at 64 MiB (about 12,000
+/// alerts), so a long first sync does not grow it without bound.
+const HELD_CHECKPOINT_PAGES: i64 = 16_384;
+
+impl Store {
+    /// Hold automatic WAL checkpoints back (to every 64 MiB of WAL) while a sync run commits
+    /// its pages: with SQLite's default, every commit of a page of alerts (more than 1,000 WAL pages of 4–5 KB rows)
+    /// copied the WAL into the database and synced both files, so the index and FTS pages
+    /// every commit touches were copied again each time. Readers are unaffected (they read
+    /// through the WAL). Each hold ends with [`Store::release_checkpoints`].
+    pub fn hold_checkpoints(&mut self) {
+        if self.checkpoint_holds == 0 {
+            // A connection setting; cannot fail on an open connection, and if it did the
+            // store would only keep checkpointing as before.
+            let _ = self
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", HELD_CHECKPOINT_PAGES);
+        }
+        self.checkpoint_holds += 1;
+    }
+
+    /// End a hold; the last one checkpoints once (passive: it never blocks a reader) and
+    /// restores automatic checkpoints.
+    pub fn release_checkpoints(&mut self) {
+        self.checkpoint_holds = self.checkpoint_holds.saturating_sub(1);
+        if self.checkpoint_holds == 0 {
+            // A checkpoint that cannot finish now (a reader holds old pages) is retried by
+            // the next automatic one; nothing is lost either way.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let _ = self
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", AUTO_CHECKPOINT_PAGES);
         }
     }
 }
