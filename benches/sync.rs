@@ -3,6 +3,7 @@
 //! bottleneck, measured in the thread's CPU time (`ThreadCpu`).
 
 use std::hint::black_box;
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -210,6 +211,7 @@ fn pipelined(c: &mut Criterion) {
                     (dir, Arc::new(Mutex::new(store)))
                 },
                 |(dir, store)| {
+                    let started = std::time::Instant::now();
                     let mut writer = sitrep::sources::sync::PageWriter::spawn(
                         store.clone(),
                         vendor.as_str().to_string(),
@@ -217,16 +219,29 @@ fn pipelined(c: &mut Criterion) {
                         Arc::new(|_: &sitrep::sources::sync::Progress| {}),
                     )
                     .expect("writer");
+                    let (mut mapping, mut handing) = (Duration::ZERO, Duration::ZERO);
                     for text in &pages {
+                        let t = std::time::Instant::now();
                         let body: serde_json::Value = serde_json::from_str(text).expect("json");
                         let alerts =
                             sitrep::sources::map_page(vendor, vendor.as_str(), &body, text)
                                 .expect("map");
                         drop(body);
+                        mapping += t.elapsed();
+                        let t = std::time::Instant::now();
                         writer.send(alerts).expect("store");
+                        handing += t.elapsed();
                     }
                     let written = writer.finish();
                     assert!(written.error.is_none(), "{:?}", written.error);
+                    if std::env::var_os("SITREP_BENCH_SPLIT").is_some() {
+                        eprintln!(
+                            "{vendor}: iteration {:?}: parse+map {mapping:?}, prepare+hand over \
+                             {handing:?}; the writer stored for {:?}",
+                            started.elapsed(),
+                            written.busy
+                        );
+                    }
                     assert_eq!(written.alerts, alerts);
                     (dir, store)
                 },

@@ -83,6 +83,8 @@ pub struct Written {
     pub alerts: usize,
     /// Why it stopped early (a store error); pages before it stay committed.
     pub error: Option<String>,
+    /// Time spent storing (waiting for the store lock included, waiting for pages not).
+    pub busy: Duration,
 }
 
 /// Commits a run's pages on a thread of its own, in order, one transaction per page, so the
@@ -91,7 +93,8 @@ pub struct Written {
 /// blocks on SQLite. At most [`PAGES_IN_FLIGHT`] pages wait in the hand-off, so memory stays
 /// bounded by a few pages.
 pub struct PageWriter {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<Alert>>>,
+    tx: Option<std::sync::mpsc::SyncSender<Page>>,
+    now_ms: EpochMs,
     thread: Option<std::thread::JoinHandle<Written>>,
 }
 
@@ -99,6 +102,9 @@ pub struct PageWriter {
 const PAGES_IN_FLIGHT: usize = 4;
 /// A group commit takes queued pages until it holds this many alerts.
 const GROUP_COMMIT_ALERTS: usize = 2_000;
+
+/// A page of alerts and their derived row values.
+type Page = (Vec<Alert>, Vec<crate::store::PreparedRow>);
 
 /// Called after each committed page (from the writer's thread).
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -111,7 +117,7 @@ impl PageWriter {
         now_ms: EpochMs,
         progress: ProgressFn,
     ) -> Result<PageWriter, ApiError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Alert>>(PAGES_IN_FLIGHT);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Page>(PAGES_IN_FLIGHT);
         let thread = std::thread::Builder::new()
             .name(format!(
                 "sitrep-store-{}",
@@ -125,24 +131,29 @@ impl PageWriter {
                 }
                 // Ends when the run drops its sender (finish) or on the first error, which
                 // drops the receiver so the run's next hand-off fails at once.
-                while let Ok(mut alerts) = rx.recv() {
+                while let Ok((mut alerts, mut rows)) = rx.recv() {
                     // Pages that queued up while the last commit ran go into this one
                     // transaction (group commit): a store that falls behind catches up with
                     // fewer, larger commits. A failure rolls back the whole group.
                     let mut pages = 1;
                     while alerts.len() < GROUP_COMMIT_ALERTS {
                         match rx.try_recv() {
-                            Ok(more) => {
+                            Ok((more, more_rows)) => {
                                 alerts.extend(more);
+                                rows.extend(more_rows);
                                 pages += 1;
                             }
                             Err(_) => break,
                         }
                     }
+                    let started = Instant::now();
                     let stats = match store.lock() {
-                        Ok(mut s) => s.import(&alerts, now_ms).map_err(|e| e.to_string()),
+                        Ok(mut s) => s
+                            .import_prepared(&alerts, &rows, now_ms)
+                            .map_err(|e| e.to_string()),
                         Err(_) => Err("the store lock is poisoned".to_string()),
                     };
+                    w.busy += started.elapsed();
                     match stats {
                         Ok(stats) => {
                             w.totals.add(stats);
@@ -160,14 +171,17 @@ impl PageWriter {
                         }
                     }
                 }
+                let started = Instant::now();
                 if let Ok(mut s) = store.lock() {
                     s.release_checkpoints();
                 }
+                w.busy += started.elapsed();
                 w
             })
             .map_err(|e| ApiError::Store(format!("cannot start the store writer: {e}")))?;
         Ok(PageWriter {
             tx: Some(tx),
+            now_ms,
             thread: Some(thread),
         })
     }
@@ -175,8 +189,11 @@ impl PageWriter {
     /// Hand a page to the writer (waits while [`PAGES_IN_FLIGHT`] pages are already
     /// waiting). Fails with the writer's error once it has stopped.
     pub fn send(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError> {
+        // The rows' derived values (content hash, JSON columns, control scan, index text)
+        // are computed here, on the fetching thread, so the writer only writes.
+        let rows = crate::store::prepare(&alerts, self.now_ms);
         let sent = match &self.tx {
-            Some(tx) => tx.send(alerts).is_ok(),
+            Some(tx) => tx.send((alerts, rows)).is_ok(),
             None => false,
         };
         if sent {

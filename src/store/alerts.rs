@@ -349,11 +349,12 @@ const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, descri
     cve_ids, max_cvss, compliance_json, first_seen, last_seen, vendor_updated, vendor_status, \
     remediation, attack_json, raw_json, content_hash, has_controls, sort_time";
 
-/// One alert's vendor column values, computed once per import and bound by reference
-/// (in `VENDOR_COLUMNS` order) into the insert or the update.
-struct VendorRow<'a> {
-    a: &'a Alert,
-    raw_json: &'a str,
+/// One alert's derived column values — content hash, JSON columns, the control-character
+/// scan, the full-text index's text — everything an import computes from the alert alone,
+/// without the store. A sync computes them on its fetch thread ([`prepare`]), so the thread
+/// that writes the store only writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRow {
     hash: String,
     category: String,
     severity: String,
@@ -368,10 +369,19 @@ struct VendorRow<'a> {
     attack_json: Option<String>,
     has_controls: bool,
     sort_time: EpochMs,
+    fts_title: String,
+    fts_resource: String,
+    fts_policy: String,
 }
 
-impl<'a> VendorRow<'a> {
-    fn new(a: &'a Alert, now_ms: EpochMs) -> VendorRow<'a> {
+/// The derived values of each alert, in order, for [`Store::import_prepared`]. `now_ms` must
+/// be the import's (an alert without vendor times sorts by it).
+pub fn prepare(alerts: &[Alert], now_ms: EpochMs) -> Vec<PreparedRow> {
+    alerts.iter().map(|a| PreparedRow::new(a, now_ms)).collect()
+}
+
+impl PreparedRow {
+    fn new(a: &Alert, now_ms: EpochMs) -> PreparedRow {
         // Already serde_json's compact text (`RawJson`): no serialization here.
         let raw_json = a.raw.as_str();
         let hash = content_hash(a, raw_json);
@@ -395,8 +405,7 @@ impl<'a> VendorRow<'a> {
             }
             ports.push_str(&p.to_string());
         }
-        VendorRow {
-            a,
+        PreparedRow {
             hash,
             category: a.category.to_store(),
             severity: a.severity.to_store(),
@@ -415,48 +424,60 @@ impl<'a> VendorRow<'a> {
                 .or(a.vendor_updated)
                 .or(a.first_seen)
                 .unwrap_or(now_ms),
-            raw_json,
+            fts_title: sanitize::one_line(&a.title),
+            fts_resource: resource_text(a),
+            fts_policy: policy_text(a),
         }
     }
+}
 
+/// One alert's vendor column values, bound by reference (in `VENDOR_COLUMNS` order) into the
+/// insert or the update.
+struct VendorRow<'a> {
+    a: &'a Alert,
+    p: &'a PreparedRow,
+}
+
+impl VendorRow<'_> {
     /// Bind the vendor columns to parameters `first`, `first + 1`, … of `stmt`.
     fn bind(&self, stmt: &mut rusqlite::Statement<'_>, first: usize) -> rusqlite::Result<()> {
-        let a = self.a;
+        let (a, p) = (self.a, self.p);
+        let raw_json = a.raw.as_str();
         let values: [&dyn rusqlite::ToSql; 34] = [
             &a.source,
             &a.vendor.as_str(),
             &a.native_id,
-            &self.category,
+            &p.category,
             &a.title,
             &a.description,
             &a.policy.id,
             &a.policy.name,
             &a.policy.vendor_severity,
-            &self.severity,
+            &p.severity,
             &i64::from(a.severity.rank()),
             &a.resource.id,
             &a.resource.name,
             &a.resource.rtype,
-            &self.cloud,
+            &p.cloud,
             &a.resource.account,
             &a.resource.region,
-            &self.tags_json,
+            &p.tags_json,
             &a.exposure.internet_facing,
-            &self.ports,
-            &self.cves_json,
-            &self.cve_ids,
-            &self.max_cvss,
-            &self.compliance_json,
+            &p.ports,
+            &p.cves_json,
+            &p.cve_ids,
+            &p.max_cvss,
+            &p.compliance_json,
             &a.first_seen,
             &a.last_seen,
             &a.vendor_updated,
-            &self.vendor_status,
+            &p.vendor_status,
             &a.remediation,
-            &self.attack_json,
-            &self.raw_json,
-            &self.hash,
-            &self.has_controls,
-            &self.sort_time,
+            &p.attack_json,
+            &raw_json,
+            &p.hash,
+            &p.has_controls,
+            &p.sort_time,
         ];
         for (i, v) in values.into_iter().enumerate() {
             stmt.raw_bind_parameter(first + i, v)?;
@@ -471,10 +492,36 @@ impl Store {
     /// and a payload older than the stored one (by the vendor's own update time) is skipped.
     /// Any error rolls the whole batch back.
     pub fn import(&mut self, alerts: &[Alert], now_ms: EpochMs) -> Result<ImportStats, StoreError> {
+        self.import_prepared(alerts, &prepare(alerts, now_ms), now_ms)
+    }
+
+    /// [`Store::import`] with each alert's derived values already computed by [`prepare`]
+    /// (with the same `now_ms`); rows that do not match the alerts are computed again.
+    pub fn import_prepared(
+        &mut self,
+        alerts: &[Alert],
+        rows: &[PreparedRow],
+        now_ms: EpochMs,
+    ) -> Result<ImportStats, StoreError> {
+        let fresh;
+        let rows = if rows.len() == alerts.len() {
+            rows
+        } else {
+            fresh = prepare(alerts, now_ms);
+            &fresh
+        };
         let tx = self.conn.transaction()?;
         let mut touched = Vec::new();
         let mut intel = None;
-        let stats = import_tx(&tx, alerts, now_ms, &self.scoring, &mut intel, &mut touched)?;
+        let stats = import_tx(
+            &tx,
+            alerts,
+            rows,
+            now_ms,
+            &self.scoring,
+            &mut intel,
+            &mut touched,
+        )?;
         if let Some(intel) = &intel {
             super::triage::after_import(&tx, alerts, &touched, intel, &self.scoring, now_ms)?;
         }
@@ -717,6 +764,7 @@ pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValu
 fn import_tx(
     tx: &Transaction<'_>,
     alerts: &[Alert],
+    rows: &[PreparedRow],
     now_ms: EpochMs,
     scoring: &ScoringConfig,
     intel: &mut Option<IntelSet>,
@@ -788,11 +836,11 @@ fn import_tx(
     for (i, id) in ids.iter().enumerate() {
         last.insert(id, i);
     }
-    for (i, (a, id)) in alerts.iter().zip(&ids).enumerate() {
+    for (i, ((a, p), id)) in alerts.iter().zip(rows).zip(&ids).enumerate() {
         if last.get(id.as_str()) != Some(&i) {
             continue;
         }
-        let row = VendorRow::new(a, now_ms);
+        let row = VendorRow { a, p };
         let existing = lookup
             .query_row([id], |r| {
                 Ok((
@@ -804,12 +852,7 @@ fn import_tx(
             })
             .optional()?;
         let mut index_text = |rowid: i64| {
-            fts_insert.execute(params![
-                rowid,
-                sanitize::one_line(&a.title),
-                resource_text(a),
-                policy_text(a)
-            ])
+            fts_insert.execute(params![rowid, p.fts_title, p.fts_resource, p.fts_policy])
         };
         match existing {
             None => {
@@ -832,7 +875,7 @@ fn import_tx(
                 touched.push((rowid, None));
                 stats.new += 1;
             }
-            Some((_, old_hash, _, _)) if old_hash == row.hash => stats.unchanged += 1,
+            Some((_, old_hash, _, _)) if old_hash == p.hash => stats.unchanged += 1,
             Some((_, _, Some(old_updated), _))
                 if a.vendor_updated.is_some_and(|new| new < old_updated) =>
             {
@@ -846,12 +889,12 @@ fn import_tx(
                 update.raw_execute()?;
                 fts_delete.execute([rowid])?;
                 index_text(rowid)?;
-                if row.vendor_status != old_status {
+                if p.vendor_status != old_status {
                     hist.execute(params![
                         id,
                         now_ms,
                         old_status,
-                        row.vendor_status,
+                        p.vendor_status,
                         "the vendor changed the alert's state"
                     ])?;
                 }

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use alerts::{ImportStats, ListRequest, QueueRow, SortKey, StatusChange, StoredAlert};
+pub use alerts::{
+    ImportStats, ListRequest, PreparedRow, QueueRow, SortKey, StatusChange, StoredAlert, prepare,
+};
 pub use intel::IntelStatus;
 pub use narratives::LlmCallRecord;
 pub use outbox::{
