@@ -3,8 +3,8 @@
 //! bottleneck, measured in the thread's CPU time (`ThreadCpu`).
 
 use std::hint::black_box;
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sitrep::config::Config;

@@ -80,6 +80,9 @@ pub fn canonical_compact(text: &str) -> Option<Box<str>> {
                 let start = i;
                 i += 1;
                 loop {
+                    // Jump to the next quote or backslash: the string's other bytes are copied
+                    // as they are.
+                    i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
                     match *b.get(i)? {
                         b'"' => break,
                         b'\\' => {
@@ -200,17 +203,19 @@ pub fn int(v: &Value, path: &str) -> Option<i64> {
     }
 }
 
+/// An array element as [`strings`] takes it: a non-blank string (trimmed) or a number.
+pub fn element_text(x: &Value) -> Option<String> {
+    match x {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Strings of an array at `path` (non-strings are skipped; a lone string counts as one).
 pub fn strings(v: &Value, path: &str) -> Vec<String> {
     match at(v, path) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| match x {
-                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(element_text).collect(),
         Some(Value::String(s)) if !s.trim().is_empty() => vec![s.trim().to_string()],
         _ => Vec::new(),
     }
