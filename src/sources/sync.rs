@@ -1,8 +1,10 @@
 //! One sync run of one source, and the background refresher built on it.
 //!
 //! A run asks the vendor for what changed since the source's watermark minus an overlap window
-//! (everything with `--full` or on the first run), and commits each page in its own transaction,
-//! so a run that fails half-way keeps the pages it already stored. A successful run moves the
+//! (everything with `--full` or on the first run). Its pages go to a [`PageWriter`] thread that
+//! commits them in order while the next ones are fetched and mapped: each page in its own
+//! transaction, or several that queued up while a commit ran in one (a page is never split), so
+//! a run that fails half-way keeps the pages it already stored. A successful run moves the
 //! watermark to the newest vendor update time it saw; a failed one leaves it alone.
 
 use std::sync::{Arc, Mutex};
