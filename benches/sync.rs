@@ -123,6 +123,13 @@ impl criterion::measurement::Measurement for ThreadCpu {
     }
 }
 
+/// An empty file store in a directory of its own (dropped with the directory).
+fn fresh_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("s.db")).expect("store");
+    (dir, store)
+}
+
 /// The local side alone: the same payloads parsed from text, mapped and stored, in thread CPU
 /// time. `parse_map` alone shows the split (store = the difference).
 fn local(c: &mut Criterion<ThreadCpu>) {
@@ -138,11 +145,7 @@ fn local(c: &mut Criterion<ThreadCpu>) {
             // A sync opens (and migrates) its store once, not per alert: the fresh store is
             // made outside the measurement, and dropped outside it too.
             b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let store = Store::open(&dir.path().join("s.db")).expect("store");
-                    (dir, store)
-                },
+                fresh_store,
                 |(dir, mut store)| {
                     let body: serde_json::Value = serde_json::from_str(&text).expect("json");
                     let alerts = sitrep::sources::map_page(vendor, vendor.as_str(), &body, &text)
@@ -206,8 +209,7 @@ fn pipelined(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("parse_map_store", vendor.as_str()), |b| {
             b.iter_batched(
                 || {
-                    let dir = tempfile::tempdir().expect("tempdir");
-                    let store = Store::open(&dir.path().join("s.db")).expect("store");
+                    let (dir, store) = fresh_store();
                     (dir, Arc::new(Mutex::new(store)))
                 },
                 |(dir, store)| {
