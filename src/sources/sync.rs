@@ -195,7 +195,23 @@ impl PageWriter {
         // are computed here, on the fetching thread, so the writer only writes.
         let rows = crate::store::prepare(&alerts, self.now_ms);
         let sent = match &self.tx {
-            Some(tx) => tx.send((alerts, rows)).is_ok(),
+            Some(tx) => match tx.try_send((alerts, rows)) {
+                Ok(()) => true,
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+                // The hand-off is full: the store is behind. Wait for room; on a multi-thread
+                // runtime tokio first moves this worker's other tasks elsewhere, so other
+                // sources and the console's tasks keep running meanwhile.
+                Err(std::sync::mpsc::TrySendError::Full(page)) => {
+                    let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                    });
+                    if multi_thread {
+                        tokio::task::block_in_place(|| tx.send(page).is_ok())
+                    } else {
+                        tx.send(page).is_ok()
+                    }
+                }
+            },
             None => false,
         };
         if sent {
@@ -622,6 +638,57 @@ mod tests {
             "{:?}",
             written.error
         );
+    }
+
+    /// When the hand-off is full, `send` waits for room — on a multi-thread runtime through
+    /// `block_in_place`, on a current-thread one plainly — and every page gets through.
+    #[test]
+    fn a_full_hand_off_waits_for_room_on_either_runtime() {
+        for multi_thread in [true, false] {
+            let rt = if multi_thread {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_current_thread().build()
+            }
+            .expect("runtime");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = file_store(&dir);
+            let (w, _committed) = writer_with_reports(&store);
+            // Another thread holds the store for a moment, so the writer cannot take pages
+            // and the hand-off fills up.
+            let (ready_tx, ready) = std::sync::mpsc::channel();
+            let holder = {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let _held = store.lock().expect("lock");
+                    let _ = ready_tx.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(150));
+                })
+            };
+            ready.recv().expect("held");
+            // From a spawned task, as the refresher and `sitrep sync` call it.
+            let w = rt.block_on(async move {
+                tokio::spawn(async move {
+                    let mut w = w;
+                    for i in 0..(PAGES_IN_FLIGHT + 4) {
+                        w.send(page(&[&format!("p{i}")])).expect("send");
+                    }
+                    w
+                })
+                .await
+                .expect("task")
+            });
+            holder.join().expect("holder");
+            let written = w.finish();
+            assert_eq!(written.error, None);
+            assert_eq!(
+                written.pages,
+                PAGES_IN_FLIGHT + 4,
+                "multi_thread={multi_thread}"
+            );
+        }
     }
 
     /// Pages that wait while a commit runs go into the next one together.
