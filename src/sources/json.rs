@@ -80,9 +80,6 @@ pub fn canonical_compact(text: &str) -> Option<Box<str>> {
                 let start = i;
                 i += 1;
                 loop {
-                    // Jump to the next quote or backslash: the string's other bytes are copied
-                    // as they are.
-                    i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
                     match *b.get(i)? {
                         b'"' => break,
                         b'\\' => {
