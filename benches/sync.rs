@@ -123,6 +123,12 @@ impl criterion::measurement::Measurement for ThreadCpu {
     }
 }
 
+/// A page's text parsed and mapped, as a sync client does with a reply.
+fn parse_map(vendor: Vendor, text: &str) -> Vec<sitrep::domain::Alert> {
+    let body: serde_json::Value = serde_json::from_str(text).expect("json");
+    sitrep::sources::map_page(vendor, vendor.as_str(), &body, text).expect("map")
+}
+
 /// An empty file store in a directory of its own (dropped with the directory).
 fn fresh_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -147,10 +153,7 @@ fn local(c: &mut Criterion<ThreadCpu>) {
             b.iter_batched(
                 fresh_store,
                 |(dir, mut store)| {
-                    let body: serde_json::Value = serde_json::from_str(&text).expect("json");
-                    let alerts = sitrep::sources::map_page(vendor, vendor.as_str(), &body, &text)
-                        .expect("map");
-                    drop(body);
+                    let alerts = parse_map(vendor, &text);
                     black_box(store.import(&alerts, NOW).expect("import"));
                     (dir, store, alerts)
                 },
@@ -158,12 +161,7 @@ fn local(c: &mut Criterion<ThreadCpu>) {
             )
         });
         g.bench_function(BenchmarkId::new("parse_map", vendor.as_str()), |b| {
-            b.iter(|| {
-                let body: serde_json::Value = serde_json::from_str(&text).expect("json");
-                black_box(
-                    sitrep::sources::map_page(vendor, vendor.as_str(), &body, &text).expect("map"),
-                )
-            })
+            b.iter(|| black_box(parse_map(vendor, &text)))
         });
     }
     g.finish();
@@ -196,15 +194,7 @@ fn pipelined(c: &mut Criterion) {
             .collect();
         // Some vendors' pages map to a few more or fewer alerts than findings (Compute scan
         // results carry several findings an item): the throughput counts alerts.
-        let alerts: usize = pages
-            .iter()
-            .map(|t| {
-                let body: serde_json::Value = serde_json::from_str(t).expect("json");
-                sitrep::sources::map_page(vendor, vendor.as_str(), &body, t)
-                    .expect("map")
-                    .len()
-            })
-            .sum();
+        let alerts: usize = pages.iter().map(|t| parse_map(vendor, t).len()).sum();
         g.throughput(Throughput::Elements(alerts as u64));
         g.bench_function(BenchmarkId::new("parse_map_store", vendor.as_str()), |b| {
             b.iter_batched(
@@ -224,11 +214,7 @@ fn pipelined(c: &mut Criterion) {
                     let (mut mapping, mut handing) = (Duration::ZERO, Duration::ZERO);
                     for text in &pages {
                         let t = std::time::Instant::now();
-                        let body: serde_json::Value = serde_json::from_str(text).expect("json");
-                        let alerts =
-                            sitrep::sources::map_page(vendor, vendor.as_str(), &body, text)
-                                .expect("map");
-                        drop(body);
+                        let alerts = parse_map(vendor, text);
                         mapping += t.elapsed();
                         let t = std::time::Instant::now();
                         writer.send(alerts).expect("store");

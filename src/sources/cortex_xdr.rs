@@ -171,17 +171,12 @@ fn is_incident(v: &Value) -> bool {
 
 /// A scalar field, or the first non-empty element when multi-events sends an array.
 fn one(v: &Value, key: &str) -> Option<String> {
-    match json::at(v, key) {
+    let first = match json::at(v, key) {
         // The first element `json::strings` would give, without collecting the rest.
-        Some(Value::Array(a)) => a
-            .iter()
-            .find_map(json::element_text)
-            .or_else(|| json::string(v, key)),
-        _ => json::strings(v, key)
-            .into_iter()
-            .next()
-            .or_else(|| json::string(v, key)),
-    }
+        Some(Value::Array(a)) => a.iter().find_map(json::element_text),
+        _ => json::strings(v, key).into_iter().next(),
+    };
+    first.or_else(|| json::string(v, key))
 }
 
 fn first_one(v: &Value, keys: &[&str]) -> Option<String> {

@@ -89,12 +89,15 @@ pub struct Written {
     pub busy: Duration,
 }
 
-/// Commits a run's pages on a thread of its own, in order, one transaction per page, so the
-/// store writes page k while the client fetches, parses and maps page k+1: on two cores the
-/// halves of a sync overlap instead of taking turns, and the async task that fetches never
-/// blocks on SQLite. At most [`PAGES_IN_FLIGHT`] pages wait in the hand-off, so memory stays
-/// bounded by a few pages.
+/// Commits a run's pages on a thread of its own, in order, so the store writes page k while
+/// the client fetches, parses and maps page k+1: on two cores the halves of a sync overlap
+/// instead of taking turns, and the async task that fetches never blocks on SQLite. Each page
+/// commits in its own transaction, or together with pages that queued up while the last
+/// commit ran (never part of a page). At most [`PAGES_IN_FLIGHT`] pages wait in the hand-off,
+/// so memory stays bounded by a few pages.
 pub struct PageWriter {
+    /// Closing it ends the thread once every page handed over is committed, so a run dropped
+    /// half-way (its task aborted) still keeps the pages it handed over.
     tx: Option<std::sync::mpsc::SyncSender<Page>>,
     now_ms: EpochMs,
     thread: Option<std::thread::JoinHandle<Written>>,
@@ -243,14 +246,6 @@ impl PageWriter {
                 ..Written::default()
             },
         }
-    }
-}
-
-impl Drop for PageWriter {
-    fn drop(&mut self) {
-        // A run that is dropped half-way (its task aborted) still lets the pages it handed
-        // over commit: the thread ends when the channel closes.
-        self.tx = None;
     }
 }
 

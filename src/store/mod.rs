@@ -192,10 +192,11 @@ const HELD_CHECKPOINT_PAGES: i64 = 16_384;
 
 impl Store {
     /// Hold automatic WAL checkpoints back (to every 64 MiB of WAL) while a sync run commits
-    /// its pages: with SQLite's default, every commit of a page of alerts (more than 1,000 WAL pages of 4–5 KB rows)
-    /// copied the WAL into the database and synced both files, so the index and FTS pages
-    /// every commit touches were copied again each time. Readers are unaffected (they read
-    /// through the WAL). Each hold ends with [`Store::release_checkpoints`].
+    /// its pages: with SQLite's default, every commit of a page of alerts (over 1,000 WAL
+    /// pages of 4–5 KB rows) copied the WAL into the database and synced both files, so the
+    /// index and FTS pages every commit touches were copied again each time. Readers are
+    /// unaffected (they read through the WAL). Each hold ends with
+    /// [`Store::release_checkpoints`].
     pub fn hold_checkpoints(&mut self) {
         if self.checkpoint_holds == 0 {
             // A connection setting; cannot fail on an open connection, and if it did the
