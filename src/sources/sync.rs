@@ -130,10 +130,21 @@ impl PageWriter {
             ))
             .spawn(move || {
                 let mut w = Written::default();
-                // One checkpoint when the run ends instead of one per page.
-                if let Ok(mut s) = store.lock() {
-                    s.hold_checkpoints();
-                }
+                // The writer's connection never checkpoints during the run; a second
+                // connection copies each commit's WAL frames into the database on a thread
+                // of its own while the next pages commit (a file store; in memory, there is
+                // no WAL).
+                let checkpointer = match store.lock() {
+                    Ok(mut s) => {
+                        s.hold_checkpoints();
+                        s.checkpointer()
+                    }
+                    Err(_) => None,
+                };
+                let (wake, checkpoints) = match checkpointer.and_then(spawn_checkpointer) {
+                    Some((wake, thread)) => (Some(wake), Some(thread)),
+                    None => (None, None),
+                };
                 // Ends when the run drops its sender (finish) or on the first error, which
                 // drops the receiver so the run's next hand-off fails at once.
                 while let Ok((mut alerts, mut rows)) = rx.recv() {
@@ -164,6 +175,11 @@ impl PageWriter {
                             w.totals.add(stats);
                             w.pages += pages;
                             w.alerts += alerts.len();
+                            if let Some(wake) = &wake {
+                                // A checkpointer that stopped leaves the copying to the
+                                // release below.
+                                let _ = wake.send(());
+                            }
                             progress(&Progress {
                                 source: source.clone(),
                                 pages: w.pages,
@@ -175,6 +191,13 @@ impl PageWriter {
                             break;
                         }
                     }
+                }
+                // The checkpointer copies what the last commits left and ends; the release's
+                // own checkpoint then finds nothing left to copy (or finishes the job, if the
+                // checkpointer could not).
+                drop(wake);
+                if let Some(thread) = checkpoints {
+                    let _ = thread.join();
                 }
                 let started = Instant::now();
                 if let Ok(mut s) = store.lock() {
@@ -247,6 +270,28 @@ impl PageWriter {
             },
         }
     }
+}
+
+/// Run passive checkpoints through `c` on a thread of its own, one after each wake-up (wake-ups
+/// that arrive during a checkpoint are served by one more); ends when the sender is dropped.
+/// None when the thread cannot start: the release's checkpoint then does the copying.
+fn spawn_checkpointer(
+    c: crate::store::Checkpointer,
+) -> Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    let (wake, woken) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("sitrep-checkpoint".to_string())
+        .spawn(move || {
+            while woken.recv().is_ok() {
+                while woken.try_recv().is_ok() {}
+                if let Err(e) = c.checkpoint() {
+                    // Nothing is lost: the frames stay in the WAL for the next checkpoint.
+                    tracing::debug!("checkpoint during sync: {e}");
+                }
+            }
+        })
+        .ok()?;
+    Some((wake, thread))
 }
 
 /// Hands each page to the run's [`PageWriter`] and tracks the newest vendor update time.
@@ -543,6 +588,47 @@ mod tests {
         });
         let w = PageWriter::spawn(store.clone(), "orca".into(), NOW, progress).expect("writer");
         (w, rx)
+    }
+
+    /// The database file grows while the run is still going: a checkpointer copies committed
+    /// pages beside the writer (whose own connection holds checkpoints back to 64 MiB, far
+    /// more than these pages), without the store lock; the run ends fully checkpointed.
+    #[test]
+    fn committed_pages_are_checkpointed_during_the_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        let db = dir.path().join("s.db");
+        let size = || std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+        // A checkpoint of the migrations first, so only this run's pages can grow the file.
+        store
+            .lock()
+            .expect("lock")
+            .checkpointer()
+            .expect("file store")
+            .checkpoint()
+            .expect("checkpoint");
+        let before = size();
+        let (mut w, reports) = writer_with_reports(&store);
+        let ids: Vec<String> = (0..300).map(|i| format!("a{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        w.send(page(&ids)).expect("send");
+        assert_eq!(reports.recv().expect("committed"), 1);
+        // The writer is idle and the run not finished: only the checkpointer can copy now.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while size() <= before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(size() > before, "nothing was checkpointed during the run");
+        let written = w.finish();
+        assert_eq!((written.alerts, written.error), (300, None));
+        let (log, copied) = store
+            .lock()
+            .expect("lock")
+            .checkpointer()
+            .expect("file store")
+            .checkpoint()
+            .expect("checkpoint");
+        assert_eq!(log, copied, "frames left in the WAL after the run");
     }
 
     /// Pages commit in order, and progress is reported only once a page is in the store.

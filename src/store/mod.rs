@@ -208,6 +208,22 @@ impl Store {
         self.checkpoint_holds += 1;
     }
 
+    /// A second connection to this file store for a [`Checkpointer`]; None for an in-memory
+    /// store, or when the file cannot be opened again (the checkpoint at
+    /// [`Store::release_checkpoints`] then does all the copying, as it would anyway).
+    pub fn checkpointer(&self) -> Option<Checkpointer> {
+        if self.path.as_os_str() == ":memory:" {
+            return None;
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+        Some(Checkpointer { conn })
+    }
+
     /// End a hold; the last one checkpoints once (passive: it never blocks a reader) and
     /// restores automatic checkpoints.
     pub fn release_checkpoints(&mut self) {
@@ -222,5 +238,25 @@ impl Store {
                 .conn
                 .pragma_update(None, "wal_autocheckpoint", AUTO_CHECKPOINT_PAGES);
         }
+    }
+}
+
+/// Copies committed WAL frames into the database file from a connection of its own, so a
+/// sync's writer keeps committing (and the console keeps reading) while the copy and its
+/// fsyncs run: a sync run's checkpoints happen beside its commits instead of after them.
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    /// One passive checkpoint: copies what is committed and not read by an older snapshot,
+    /// never waits for readers or the writer. Returns the WAL's frames and how many of them
+    /// are now in the database.
+    pub fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })?)
     }
 }
