@@ -314,3 +314,92 @@ fn a_payload_without_resource_facts_keeps_the_ones_already_known() {
         Some("prod")
     );
 }
+
+/// `resolve_vanished` marks only the source's alerts under the prefix that the complete
+/// listing did not hold and the vendor had not closed; the analyst's status stays, and the
+/// same payload arriving again reopens the alert.
+#[test]
+fn alerts_gone_from_a_complete_listing_are_resolved_by_the_vendor() {
+    let (_dir, mut store) = temp_store();
+    let compute = |source: &str, native: &str, state: VendorState| {
+        let mut a = Alert::new(
+            Vendor::PrismaCompute,
+            native,
+            serde_json::json!({ "id": native }),
+        );
+        a.source = source.to_string();
+        a.title = format!("finding {native}");
+        a.vendor_status = state;
+        a
+    };
+    let batch = vec![
+        compute("cmp", "image/a/CVE-1/p", VendorState::Open),
+        compute("cmp", "image/b/CVE-2/p", VendorState::Open),
+        compute("cmp", "image/c/CVE-3/p", VendorState::Dismissed),
+        compute("cmp", "host/h/CVE-4/p", VendorState::Open),
+        compute("cmp", "image0", VendorState::Open),
+        compute("cmp2", "image/b/CVE-2/p", VendorState::Open),
+    ];
+    store.import(&batch, NOW).expect("import");
+    store
+        .set_status(
+            "cmp:image/b/CVE-2/p",
+            &StatusChange {
+                status: Status::Acknowledged,
+                actor: "ana".into(),
+                note: None,
+                at: NOW,
+            },
+        )
+        .expect("ack");
+    let listed: std::collections::HashSet<String> = ["image/a/CVE-1/p".to_string()].into();
+    let n = store
+        .resolve_vanished("cmp", "image/", &listed, "gone", NOW + 1)
+        .expect("resolve");
+    assert_eq!(n, 1);
+    let state = |s: &Store, id: &str| {
+        let a = s.get(id).expect("get").expect("stored");
+        (a.alert.vendor_status.clone(), a.status.kind())
+    };
+    assert_eq!(
+        state(&store, "cmp:image/b/CVE-2/p"),
+        (VendorState::Resolved, StatusKind::Acknowledged)
+    );
+    for (id, want) in [
+        ("cmp:image/a/CVE-1/p", VendorState::Open),
+        ("cmp:image/c/CVE-3/p", VendorState::Dismissed),
+        ("cmp:host/h/CVE-4/p", VendorState::Open),
+        ("cmp:image0", VendorState::Open),
+        ("cmp2:image/b/CVE-2/p", VendorState::Open),
+    ] {
+        assert_eq!(state(&store, id).0, want, "{id}");
+    }
+    let b = store
+        .get("cmp:image/b/CVE-2/p")
+        .expect("get")
+        .expect("stored");
+    let last = b.history.last().expect("history");
+    assert_eq!(
+        (last.kind.as_str(), last.note.as_deref()),
+        ("vendor_update", Some("gone"))
+    );
+    // Marking again finds nothing new; the same payload again reopens it.
+    assert_eq!(
+        store
+            .resolve_vanished("cmp", "image/", &listed, "gone", NOW + 2)
+            .expect("again"),
+        0
+    );
+    let stats = store.import(&batch[1..2], NOW + 3).expect("reimport");
+    assert_eq!(stats.updated, 1);
+    assert_eq!(
+        state(&store, "cmp:image/b/CVE-2/p"),
+        (VendorState::Open, StatusKind::Acknowledged)
+    );
+    // A prefix that cannot bound an id range is refused.
+    assert!(
+        store
+            .resolve_vanished("cmp", "", &listed, "gone", NOW)
+            .is_err()
+    );
+}

@@ -444,3 +444,199 @@ async fn scan_endpoints_are_limited_to_30_requests_per_30_seconds() {
     assert!(r.headers().get("total-count").is_some());
     let _ = cfg;
 }
+
+/// One `sync::run` of `cfg` into `store`, as `sitrep sync` does it.
+async fn run_once(
+    cfg: &sitrep::config::SourceConfig,
+    store: &std::sync::Arc<std::sync::Mutex<sitrep::store::Store>>,
+) -> sitrep::sources::sync::RunReport {
+    sitrep::sources::sync::run(
+        cfg,
+        store,
+        false,
+        now_ms(),
+        std::sync::Arc::new(|_: &sitrep::sources::sync::Progress| {}),
+    )
+    .await
+}
+
+/// Compute drops a fixed vulnerability (or a deleted workload's findings) from its scan
+/// results instead of closing it: a sync that read a scan list in full marks what the list no
+/// longer holds resolved by the vendor, with a history entry, and leaves everything else
+/// alone; a finding that comes back (a rollback) is open again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_findings_resolve_and_reintroduced_ones_reopen() {
+    use sitrep::sim::server::prisma_compute::{fix_findings, reintroduce_findings};
+    let handle = start(2000, Faults::none()).await;
+    let cfg = source_config(&handle);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(std::sync::Mutex::new(
+        sitrep::store::Store::open(&dir.path().join("s.db")).expect("store"),
+    ));
+    let first = run_once(&cfg, &store).await;
+    assert!(first.error.is_none(), "{:?}", first.error);
+    assert_eq!((first.stats.new, first.stats.vanished), (2000, 0));
+
+    let fixed: HashSet<String> = fix_findings(&handle.state, 60).await.into_iter().collect();
+    assert!(fixed.len() >= 50, "{} fixed", fixed.len());
+    let second = run_once(&cfg, &store).await;
+    assert!(second.error.is_none(), "{:?}", second.error);
+    assert_eq!(second.stats.vanished, fixed.len());
+    assert!(
+        second
+            .line()
+            .contains(&format!("{} resolved (gone from the vendor)", fixed.len())),
+        "{}",
+        second.line()
+    );
+    let resolved_ids = |store: &sitrep::store::Store| -> HashSet<String> {
+        let all = store
+            .ids_like(&format!("{}:", cfg.name), 100_000)
+            .expect("ids");
+        all.into_iter()
+            .filter_map(|id| {
+                let a = store.get(&id).expect("get").expect("stored");
+                (a.alert.vendor_status == VendorState::Resolved
+                    && !a.alert.native_id.starts_with("incident/"))
+                .then(|| a.alert.native_id.clone())
+            })
+            .collect()
+    };
+    {
+        let s = store.lock().expect("lock");
+        assert_eq!(
+            resolved_ids(&s),
+            fixed,
+            "exactly the fixed findings are resolved"
+        );
+        let one = fixed.iter().next().expect("one");
+        let a = s
+            .get(&format!("{}:{one}", cfg.name))
+            .expect("get")
+            .expect("kept, not deleted");
+        let last = a.history.last().expect("a history entry");
+        assert_eq!(
+            (last.kind.as_str(), last.to_status.as_deref()),
+            ("vendor_update", Some("resolved"))
+        );
+        assert!(
+            last.note
+                .as_deref()
+                .is_some_and(|n| n.contains("no longer listed")),
+            "{last:?}"
+        );
+    }
+
+    // A third sync with nothing changed marks nothing again.
+    let third = run_once(&cfg, &store).await;
+    assert_eq!((third.stats.vanished, third.stats.updated), (0, 0));
+
+    let back: HashSet<String> = reintroduce_findings(&handle.state, 20)
+        .await
+        .into_iter()
+        .collect();
+    assert!(!back.is_empty());
+    let fourth = run_once(&cfg, &store).await;
+    assert!(fourth.error.is_none(), "{:?}", fourth.error);
+    assert!(fourth.stats.updated >= back.len(), "{:?}", fourth.stats);
+    let s = store.lock().expect("lock");
+    let still: HashSet<String> = fixed.difference(&back).cloned().collect();
+    let now_resolved = resolved_ids(&s);
+    assert_eq!(
+        (
+            now_resolved.difference(&still).collect::<Vec<_>>(),
+            still.difference(&now_resolved).collect::<Vec<_>>()
+        ),
+        (vec![], vec![]),
+        "the reintroduced findings are open again, the others still resolved"
+    );
+    let one = back.iter().next().expect("one");
+    let a = s
+        .get(&format!("{}:{one}", cfg.name))
+        .expect("get")
+        .expect("stored");
+    assert_eq!(a.alert.vendor_status, VendorState::Open);
+    let last = a.history.last().expect("history");
+    assert_eq!(
+        (last.from_status.as_deref(), last.to_status.as_deref()),
+        (Some("resolved"), Some("open"))
+    );
+}
+
+/// Records the listings a client announces, and removes whole image scan results from the
+/// simulator after the first page of images (as a deleted image would between two pages).
+struct ShiftingSink {
+    state: std::sync::Arc<sitrep::sim::server::SimState>,
+    begun: Vec<&'static str>,
+    complete: Vec<&'static str>,
+    removed: bool,
+}
+
+impl sitrep::sources::api::PageSink for ShiftingSink {
+    fn page(&mut self, alerts: Vec<sitrep::domain::Alert>) -> Result<(), ApiError> {
+        if !self.removed && alerts.iter().any(|a| a.native_id.starts_with("image/")) {
+            self.removed = true;
+            let state = self.state.clone();
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(async {
+                    let mut world = state.world.write().await;
+                    let mut rng = sitrep::sim::rng::Rng::new(3);
+                    // Every vulnerability of the first few workloads: their images vanish.
+                    let workloads: Vec<usize> = world
+                        .findings_for(V)
+                        .filter(|f| f.rule.category == RuleCategory::Vulnerability)
+                        .map(|f| f.resource)
+                        .filter(|&r| {
+                            world.resources[r].kind == sitrep::sim::world::ResourceKind::Workload
+                        })
+                        .take(3)
+                        .collect();
+                    world.retire(&mut rng, V, usize::MAX, |f| {
+                        f.rule.category == RuleCategory::Vulnerability
+                            && workloads.contains(&f.resource)
+                    });
+                })
+            });
+        }
+        Ok(())
+    }
+
+    fn listing_begins(&mut self, prefix: &'static str) {
+        self.begun.push(prefix);
+    }
+
+    fn listing_complete(&mut self, prefix: &'static str) {
+        self.complete.push(prefix);
+    }
+}
+
+/// Compute pages scan results by offset: when the list shrinks while it is paged, an object
+/// slides onto a page already read and is skipped. Such a listing (its Total-Count changed)
+/// is not taken as complete, so nothing it missed is marked resolved; the others are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_list_that_changes_while_paged_is_not_complete() {
+    let handle = start(2000, Faults::none()).await;
+    let mut cfg = source_config(&handle);
+    cfg.page_size = Some(20);
+    cfg.concurrency = 1;
+    let mut client = Client::new(&cfg).expect("client");
+    let mut sink = ShiftingSink {
+        state: handle.state.clone(),
+        begun: Vec::new(),
+        complete: Vec::new(),
+        removed: false,
+    };
+    client
+        .fetch(
+            Window {
+                since: None,
+                until: now_ms(),
+            },
+            &mut sink,
+        )
+        .await
+        .expect("sync");
+    assert!(sink.removed, "the images list had a first page");
+    assert_eq!(sink.begun, ["image/", "container/", "host/", "function/"]);
+    assert_eq!(sink.complete, ["container/", "host/", "function/"]);
+}

@@ -1222,7 +1222,12 @@ fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                handle.evolve((a.alerts / 50).max(1), (a.alerts / 100).max(1)).await;
+                crate::sim::server::churn_state(
+                    &handle.state,
+                    (a.alerts / 50).max(1),
+                    (a.alerts / 100).max(1),
+                )
+                .await;
             }
         };
         let stop = async {

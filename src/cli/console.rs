@@ -361,7 +361,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             loop {
                 tick.tick().await;
                 for st in &states {
-                    server::evolve_state(st, per * 2, per).await;
+                    server::churn_state(st, per * 2, per).await;
                 }
             }
         })

@@ -228,7 +228,7 @@ pub struct SimArgs {
     /// Faults, e.g. 'standard' or '429@3,expire@8,5xx@14x3,truncate@6,latency=20ms'
     #[arg(long, default_value = "none", value_name = "SPEC")]
     pub faults: String,
-    /// Every this many seconds, change 2% of the alerts and add a few (0: never)
+    /// Every this many seconds, change 2% of the alerts and add a few (Compute: and fix a few) (0: never)
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub churn: u64,
     /// Name of the source in the printed [[source]] table

@@ -163,6 +163,9 @@ pub struct World {
     pub now_ms: EpochMs,
     pub resources: Vec<SimResource>,
     pub findings: Vec<SimFinding>,
+    /// Findings the vendor no longer lists ([`World::retire`]): a fixed vulnerability or a
+    /// deleted workload drops out of Prisma Cloud Compute's scan results.
+    pub retired: Vec<SimFinding>,
 }
 
 impl World {
@@ -183,6 +186,7 @@ impl World {
             now_ms,
             resources,
             findings,
+            retired: Vec::new(),
         }
     }
 
@@ -192,6 +196,38 @@ impl World {
 
     pub fn resource_of(&self, f: &SimFinding) -> &SimResource {
         &self.resources[f.resource]
+    }
+
+    /// Take up to `n` random findings of `vendor` that `which` accepts out of the world (into
+    /// [`World::retired`]); how many were taken.
+    pub fn retire(
+        &mut self,
+        rng: &mut Rng,
+        vendor: Vendor,
+        n: usize,
+        which: impl Fn(&SimFinding) -> bool,
+    ) -> usize {
+        let mut taken = 0;
+        while taken < n {
+            let idx: Vec<usize> = (0..self.findings.len())
+                .filter(|&i| self.findings[i].vendor == vendor && which(&self.findings[i]))
+                .collect();
+            if idx.is_empty() {
+                break;
+            }
+            let i = idx[rng.below(idx.len() as u64) as usize];
+            self.retired.push(self.findings.remove(i));
+            taken += 1;
+        }
+        taken
+    }
+
+    /// Put up to `n` retired findings back (the oldest retired first), as a vulnerability
+    /// reintroduced by a rollback; how many.
+    pub fn reinstate(&mut self, n: usize) -> usize {
+        let n = n.min(self.retired.len());
+        self.findings.extend(self.retired.drain(..n));
+        n
     }
 
     /// Advance the world: change the state or timestamps of about `changed` findings of each
@@ -216,7 +252,19 @@ impl World {
                 };
                 f.updated_ms = now_ms;
             }
-            let next_seq = idx.iter().map(|&i| self.findings[i].seq).max().unwrap_or(0) + 1;
+            // Retired findings keep their numbers: a reinstated one must not meet a twin.
+            let next_seq = idx
+                .iter()
+                .map(|&i| self.findings[i].seq)
+                .chain(
+                    self.retired
+                        .iter()
+                        .filter(|f| f.vendor == vendor)
+                        .map(|f| f.seq),
+                )
+                .max()
+                .unwrap_or(0)
+                + 1;
             for k in 0..added as u64 {
                 let mut f = finding(rng, vendor, next_seq + k, &self.resources, now_ms);
                 f.created_ms = now_ms;

@@ -28,6 +28,8 @@ pub struct RunStats {
     pub retries: u64,
     pub rate_limited: u64,
     pub reauths: u64,
+    /// Alerts marked resolved because a complete listing no longer held them.
+    pub vanished: usize,
     pub elapsed_ms: u64,
     /// The window asked for (None: everything).
     pub since: Option<EpochMs>,
@@ -46,12 +48,17 @@ impl RunReport {
     pub fn line(&self) -> String {
         let s = &self.stats;
         let what = format!(
-            "{} page(s), {} alert(s): {} new, {} updated, {} unchanged; {} request(s), {} retr{}, {} rate-limited, {:.1}s",
+            "{} page(s), {} alert(s): {} new, {} updated, {} unchanged{}; {} request(s), {} retr{}, {} rate-limited, {:.1}s",
             s.pages,
             s.alerts,
             s.new,
             s.updated,
             s.unchanged,
+            if s.vanished > 0 {
+                format!(", {} resolved (gone from the vendor)", s.vanished)
+            } else {
+                String::new()
+            },
             s.requests,
             s.retries,
             if s.retries == 1 { "y" } else { "ies" },
@@ -298,17 +305,74 @@ fn spawn_checkpointer(
 struct StoreSink {
     writer: PageWriter,
     newest: Option<EpochMs>,
+    /// Complete listings ([`PageSink::listing_begins`]) and the native ids each delivered;
+    /// the last one is open while `open` is set.
+    listings: Vec<Listing>,
+    open: bool,
+}
+
+struct Listing {
+    prefix: &'static str,
+    seen: std::collections::HashSet<String>,
+    complete: bool,
 }
 
 impl PageSink for StoreSink {
     fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError> {
+        let mut listing = self.listings.last_mut().filter(|_| self.open);
         for a in &alerts {
             if let Some(t) = a.vendor_updated.or(a.last_seen) {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
+            if let Some(l) = listing.as_mut()
+                && a.native_id.starts_with(l.prefix)
+            {
+                l.seen.insert(a.native_id.clone());
+            }
         }
         self.writer.send(alerts)
     }
+
+    fn listing_begins(&mut self, prefix: &'static str) {
+        self.listings.push(Listing {
+            prefix,
+            seen: Default::default(),
+            complete: false,
+        });
+        self.open = true;
+    }
+
+    fn listing_complete(&mut self, prefix: &'static str) {
+        if let Some(l) = self.listings.last_mut().filter(|l| l.prefix == prefix) {
+            l.complete = self.open;
+        }
+        self.open = false;
+    }
+}
+
+/// Mark what vanished from the run's complete listings resolved (after every page of the run
+/// is committed); the count, or the store's error.
+fn resolve_vanished(
+    store: &Arc<Mutex<Store>>,
+    source: &str,
+    listings: &[Listing],
+    now_ms: EpochMs,
+) -> Result<usize, ApiError> {
+    let mut n = 0;
+    for l in listings.iter().filter(|l| l.complete) {
+        let note = format!(
+            "no longer listed by the vendor (its complete listing of {}… no longer holds it: \
+             fixed, or the resource is gone)",
+            l.prefix
+        );
+        let mut s = store
+            .lock()
+            .map_err(|_| ApiError::Store("the store lock is poisoned".to_string()))?;
+        n += s
+            .resolve_vanished(source, l.prefix, &l.seen, &note, now_ms)
+            .map_err(|e| ApiError::Store(e.to_string()))?;
+    }
+    Ok(n)
 }
 
 fn stat(c: &std::sync::atomic::AtomicU64) -> u64 {
@@ -345,6 +409,8 @@ pub async fn run(
             let sink = sink.insert(StoreSink {
                 writer,
                 newest: None,
+                listings: Vec::new(),
+                open: false,
             });
             let r = client
                 .fetch(
@@ -368,13 +434,22 @@ pub async fn run(
     };
     // Every page handed over is committed (or the writer stopped on an error) before the
     // run's outcome is recorded.
-    let (written, newest) = match sink {
-        Some(s) => (s.writer.finish(), s.newest),
-        None => (Written::default(), None),
+    let (written, newest, listings) = match sink {
+        Some(s) => (s.writer.finish(), s.newest, s.listings),
+        None => (Written::default(), None, Vec::new()),
     };
+    // Listings that completed before a later one failed still tell what is gone; after a
+    // store error nothing more is written.
+    let mut vanished = 0;
     let result = match (result, written.error) {
-        (Ok(()), Some(e)) => Err(ApiError::Store(e)),
-        (r, _) => r,
+        (r, Some(e)) => r.and(Err(ApiError::Store(e))),
+        (r, None) => match resolve_vanished(store, &cfg.name, &listings, now_ms) {
+            Ok(n) => {
+                vanished = n;
+                r
+            }
+            Err(e) => r.and(Err(e)),
+        },
     };
     let stats = RunStats {
         pages: written.pages,
@@ -387,6 +462,7 @@ pub async fn run(
         retries: client_stats.1,
         rate_limited: client_stats.2,
         reauths: client_stats.3,
+        vanished,
         elapsed_ms: started.elapsed().as_millis() as u64,
         since,
     };

@@ -529,6 +529,75 @@ impl Store {
         Ok(stats)
     }
 
+    /// A source listed everything under `prefix` (native ids, e.g. Prisma Cloud Compute's
+    /// `image/`) in full and `listed` is what it holds: every stored alert of `source` under
+    /// that prefix that is missing from it and not already closed by the vendor is marked
+    /// resolved by the vendor, with `note` in its history. Analyst fields are untouched; the
+    /// alert's payload and content hash stay (a reappearance with the same payload reopens
+    /// it: the import compares the vendor state too). Returns how many were marked.
+    pub fn resolve_vanished(
+        &mut self,
+        source: &str,
+        prefix: &str,
+        listed: &std::collections::HashSet<String>,
+        note: &str,
+        now_ms: EpochMs,
+    ) -> Result<usize, StoreError> {
+        // The range of ids `<source>:<prefix>…` on the id index: the upper bound is the
+        // prefix with its last byte raised by one.
+        let lower = format!("{source}:{prefix}");
+        let mut upper = lower.clone().into_bytes();
+        match upper.last_mut() {
+            Some(b) if prefix.ends_with(|c: char| c.is_ascii() && c != '\x7f') => *b += 1,
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "listing prefix '{prefix}' must be non-empty and end in an ASCII character"
+                )));
+            }
+        }
+        let upper = String::from_utf8(upper)
+            .map_err(|_| StoreError::Invalid(format!("listing prefix '{prefix}'")))?;
+        let tx = self.conn.transaction()?;
+        let gone: Vec<(i64, String, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT rowid, id, native_id, vendor_status FROM alerts \
+                 WHERE id >= ?1 AND id < ?2 AND source = ?3 \
+                 AND vendor_status NOT IN ('resolved', 'dismissed')",
+            )?;
+            let rows = stmt.query_map(params![lower, upper, source], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut gone = Vec::new();
+            for row in rows {
+                let (rowid, id, native, status) = row?;
+                if !listed.contains(&native) {
+                    gone.push((rowid, id, status));
+                }
+            }
+            gone
+        };
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE alerts SET vendor_status = 'resolved', changed_at = ? WHERE rowid = ?",
+            )?;
+            let mut hist = tx.prepare_cached(
+                "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, note) \
+                 VALUES (?, ?, 'vendor', 'vendor_update', ?, 'resolved', ?)",
+            )?;
+            for (rowid, id, status) in &gone {
+                update.execute(params![now_ms, rowid])?;
+                hist.execute(params![id, now_ms, status, note])?;
+            }
+        }
+        tx.commit()?;
+        Ok(gone.len())
+    }
+
     /// The queue: active alerts (or all, with `include_closed`) matching the filter.
     pub fn list(&self, req: &ListRequest<'_>) -> Result<Vec<QueueRow>, StoreError> {
         let (sql, params) = list_sql(req)?;
@@ -875,7 +944,13 @@ fn import_tx(
                 touched.push((rowid, None));
                 stats.new += 1;
             }
-            Some((_, old_hash, _, _)) if old_hash == p.hash => stats.unchanged += 1,
+            // The same payload is unchanged unless the store's vendor state was set apart
+            // from it (a finding that vanished from a complete listing and came back).
+            Some((_, old_hash, _, old_status))
+                if old_hash == p.hash && old_status == p.vendor_status =>
+            {
+                stats.unchanged += 1
+            }
             Some((_, _, Some(old_updated), _))
                 if a.vendor_updated.is_some_and(|new| new < old_updated) =>
             {

@@ -170,7 +170,8 @@ fn check_id(rule: &Rule) -> u64 {
     9000 + h % 1000
 }
 
-fn entry_key(world: &World, f: &SimFinding) -> String {
+/// A scan-result finding's native id before numbering repeats.
+pub(crate) fn entry_key(world: &World, f: &SimFinding) -> String {
     let r = world.resource_of(f);
     let scan = scan_of(r, f.rule.category);
     let prefix = format!("{}/{}", scan.key(), scan_id(world, f.resource, scan));

@@ -371,6 +371,16 @@ pub async fn evolve_state(state: &SimState, changed: usize, added: usize) {
     world.evolve(&mut rng, changed, added, now);
 }
 
+/// A tenant's activity between two refreshes, for `sitrep sim --churn` and `sitrep demo`:
+/// [`evolve_state`], and on Prisma Cloud Compute about half as many fixes as new findings
+/// (fixed vulnerabilities drop out of its scan results).
+pub async fn churn_state(state: &SimState, changed: usize, added: usize) {
+    evolve_state(state, changed, added).await;
+    if state.vendor == Vendor::PrismaCompute {
+        prisma_compute::fix_findings(state, added.div_ceil(2)).await;
+    }
+}
+
 /// How to start a simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {

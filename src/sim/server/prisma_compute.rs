@@ -110,6 +110,67 @@ pub fn endpoint_of(world: &World, f: &SimFinding) -> Endpoint {
     }
 }
 
+/// Take up to `n` vulnerabilities and compliance issues out of the simulated Compute's scan
+/// results, as fixes and deleted workloads do (Compute drops them; it has no closed state for
+/// them). Returns the native ids the scan results no longer hold (a repeat's `#2` can move
+/// onto its key when the first is fixed, as with the real payloads).
+pub async fn fix_findings(state: &SimState, n: usize) -> Vec<String> {
+    let now = state.now_ms();
+    let mut world = state.world.write().await;
+    let mut rng = crate::sim::rng::Rng::new(state.seed ^ now as u64 ^ 0x5ca9);
+    let before = scan_ids(&world);
+    let from = world.retired.len();
+    world.retire(&mut rng, Vendor::PrismaCompute, n, |f| {
+        f.rule.category != RuleCategory::Runtime
+    });
+    // The scan that no longer found them is newer: a scan result's `scanTime` (the latest
+    // of its findings' times here) moves on.
+    let rescanned: std::collections::HashSet<usize> =
+        world.retired[from..].iter().map(|f| f.resource).collect();
+    for f in world.findings.iter_mut() {
+        if f.vendor == Vendor::PrismaCompute
+            && f.rule.category != RuleCategory::Runtime
+            && rescanned.contains(&f.resource)
+        {
+            f.updated_ms = now;
+        }
+    }
+    let after = scan_ids(&world);
+    before.difference(&after).cloned().collect()
+}
+
+/// Put up to `n` fixed findings back into the scan results (oldest fix first), as a rollback
+/// reintroduces a vulnerability; the native ids that are listed again.
+pub async fn reintroduce_findings(state: &SimState, n: usize) -> Vec<String> {
+    let now = state.now_ms();
+    let mut world = state.world.write().await;
+    let before = scan_ids(&world);
+    let from = world.findings.len();
+    world.reinstate(n);
+    // Found again by a newer scan.
+    for f in &mut world.findings[from..] {
+        f.updated_ms = now;
+    }
+    let after = scan_ids(&world);
+    after.difference(&before).cloned().collect()
+}
+
+/// The native ids of every scan-result alert the world lists (`emit::native_id` of each, in
+/// one pass: repeats of a key are numbered in order).
+fn scan_ids(world: &World) -> std::collections::HashSet<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    world
+        .findings_for(Vendor::PrismaCompute)
+        .filter(|f| f.rule.category != RuleCategory::Runtime)
+        .map(|f| {
+            let base = crate::sim::emit::prisma_compute::entry_key(world, f);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}#{n}") }
+        })
+        .collect()
+}
+
 struct Compute {
     sim: Arc<SimState>,
     /// Recent request instants per scan endpoint (30 per 30 s).

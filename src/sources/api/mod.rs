@@ -90,6 +90,16 @@ pub enum ApiError {
 pub trait PageSink: Send {
     /// One page of alerts. An error stops the run (earlier pages stay committed).
     fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError>;
+
+    /// The client starts listing, in full, every alert whose native id starts with `prefix`
+    /// (a vendor whose findings vanish when fixed instead of closing: Prisma Cloud Compute's
+    /// scan results). Pages until [`PageSink::listing_complete`] belong to that listing.
+    fn listing_begins(&mut self, _prefix: &'static str) {}
+
+    /// The listing begun last read to its end and held everything the vendor has under its
+    /// prefix: a stored alert under it that this listing did not deliver is gone at the
+    /// vendor. Not called for a listing that failed or changed while being paged.
+    fn listing_complete(&mut self, _prefix: &'static str) {}
 }
 
 /// What to fetch: changes since `since` (None: everything), up to `until`.

@@ -16,7 +16,11 @@
 //! - `GET /images`, `/containers`, `/hosts`, `/serverless` — scan results, one alert per
 //!   vulnerability and per compliance issue. Compute has no "changed since" filter for scan
 //!   results, so every sync reads them in full. These endpoints allow 30 requests per 30 s
-//!   each: the client paces itself to stay under that.
+//!   each: the client paces itself to stay under that. Each scan list is announced to the
+//!   sink as a complete listing of its native-id prefix (`image/`, `container/`, `host/`,
+//!   `function/`) and confirmed only when its objects add up to an unchanged `Total-Count`: a
+//!   fixed vulnerability drops out of the list rather than closing, so the sync marks what a
+//!   complete list no longer holds resolved.
 //!
 //! Writing: incidents only — `PATCH /audits/incidents/acknowledge/{id}`
 //! `{"acknowledged": true}` (archive: resolved or dismissed in sitrep) or `false` (reopen).
@@ -54,13 +58,14 @@ const NO_AUDIT_STATUS: &str =
     "Compute runtime audits are point events with no status API; incidents can be archived";
 const NO_INCIDENT_STATE: &str = "a Compute incident is either active or archived (acknowledged); acknowledging archives it, so only resolve/dismiss (archive) and reopen can be written back";
 
-/// The lists a sync reads, in order.
-const LISTS: [(&str, bool); 5] = [
-    ("audits/incidents", false),
-    ("images", true),
-    ("containers", true),
-    ("hosts", true),
-    ("serverless", true),
+/// The lists a sync reads, in order, with the native-id prefix of a scan list's alerts
+/// (None: incidents, read by time window).
+const LISTS: [(&str, Option<&str>); 5] = [
+    ("audits/incidents", None),
+    ("images", Some("image/")),
+    ("containers", Some("container/")),
+    ("hosts", Some("host/")),
+    ("serverless", Some("function/")),
 ];
 
 struct Inner {
@@ -150,25 +155,40 @@ impl Client {
     }
 
     pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
-        for (path, scan) in LISTS {
+        for (path, prefix) in LISTS {
             let mut query: Vec<(String, String)> = Vec::new();
-            if !scan && let Some(since) = window.since {
+            if prefix.is_none()
+                && let Some(since) = window.since
+            {
                 query.push(("from".into(), rfc3339(since)));
                 query.push(("to".into(), rfc3339(window.until.max(since))));
             }
-            self.fetch_list(path, scan, query, sink).await?;
+            if let Some(prefix) = prefix {
+                sink.listing_begins(prefix);
+            }
+            let complete = self.fetch_list(path, prefix.is_some(), query, sink).await?;
+            // A scan list is read in full every time: what it no longer holds was fixed or
+            // its workload is gone (Compute drops it rather than closing it). Only when the
+            // list held as many objects as it said it had while we paged it.
+            if let Some(prefix) = prefix
+                && complete
+            {
+                sink.listing_complete(prefix);
+            }
         }
         Ok(())
     }
 
-    /// Page through one list into `sink`.
+    /// Page through one list into `sink`. True when the objects delivered are as many as
+    /// every page's `Total-Count` said (or, without the header, the list ended on a short
+    /// page): the list did not change under the paging, so it is known complete.
     async fn fetch_list(
         &self,
         path: &'static str,
         scan: bool,
         query: Vec<(String, String)>,
         sink: &mut dyn PageSink,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let limit = self.page_size as usize;
         let at = |offset: usize| {
             let mut q = query.clone();
@@ -180,6 +200,7 @@ impl Client {
         let n = self.deliver(path, 0, &first, sink)?;
         match total {
             Some(total) => {
+                let (mut delivered, mut stable) = (n, true);
                 // Fetch the rest `concurrency` at a time; deliver in order.
                 let mut offsets = (limit..total).step_by(limit.max(1));
                 let mut running: VecDeque<(usize, tokio::task::JoinHandle<_>)> = VecDeque::new();
@@ -201,8 +222,9 @@ impl Client {
                         detail: format!("page task failed: {e}"),
                     });
                     match result.and_then(|r| r) {
-                        Ok((_, body)) => {
-                            self.deliver(path, off, &body, sink)?;
+                        Ok((page_total, body)) => {
+                            delivered += self.deliver(path, off, &body, sink)?;
+                            stable &= page_total == Some(total);
                         }
                         Err(e) => {
                             for (_, h) in running {
@@ -212,6 +234,7 @@ impl Client {
                         }
                     }
                 }
+                Ok(stable && delivered == total)
             }
             None => {
                 // No Total-Count: page until a short page.
@@ -222,9 +245,9 @@ impl Client {
                     let (_, body) = self.inner.page(path, scan, at(offset)).await?;
                     got = self.deliver(path, offset, &body, sink)?;
                 }
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     /// Map one page and hand it to the sink; the number of objects it held.
