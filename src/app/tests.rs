@@ -28,6 +28,7 @@ fn row(i: usize) -> QueueRow {
         imported_at: 10,
         changed_at: 10,
         score: 50,
+        vendor_status: crate::domain::VendorState::Open,
         resurfaced: false,
         resurfaced_reason: None,
     }

@@ -149,6 +149,9 @@ pub struct QueueRow {
     pub changed_at: EpochMs,
     /// Priority score 0..=100 (docs/prioritization.md).
     pub score: u8,
+    /// The alert's state at the vendor (`resolved` when the vendor closed it or, for Prisma
+    /// Cloud Compute, when a complete scan no longer lists it).
+    pub vendor_status: VendorState,
     /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed.
     pub resurfaced: bool,
     /// Why it had been put away (the snooze note, dismissal reason or suppression reason).
@@ -796,7 +799,8 @@ fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError
 /// The columns [`queue_row`] reads, in order (the resurfaced pair follows them).
 pub(super) const QUEUE_COLUMNS: &str = "id, source, vendor, severity, category, title, \
     resource_name, resource_id, cloud, account, region, status, assignee, ticket, cve_ids, \
-    first_seen, last_seen, sort_time, has_controls, rowid, score, imported_at, changed_at";
+    first_seen, last_seen, sort_time, has_controls, rowid, score, imported_at, changed_at, \
+    vendor_status";
 
 pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
     let mut clauses = Vec::new();
@@ -1024,8 +1028,9 @@ pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
         score: r.get::<_, i64>(20)?.clamp(0, 100) as u8,
         imported_at: r.get(21)?,
         changed_at: r.get(22)?,
-        resurfaced: r.get::<_, Option<i64>>(23)?.unwrap_or(0) != 0,
-        resurfaced_reason: r.get(24)?,
+        vendor_status: VendorState::from_store(&r.get::<_, String>(23)?),
+        resurfaced: r.get::<_, Option<i64>>(24)?.unwrap_or(0) != 0,
+        resurfaced_reason: r.get(25)?,
     })
 }
 

@@ -154,10 +154,12 @@ enum Field {
     Kev,
     Epss,
     Score,
+    /// The alert's state at the vendor.
+    VState,
 }
 
 impl Field {
-    const ALL: [Field; 19] = [
+    const ALL: [Field; 20] = [
         Field::Sev,
         Field::Vendor,
         Field::Source,
@@ -177,6 +179,7 @@ impl Field {
         Field::Kev,
         Field::Epss,
         Field::Score,
+        Field::VState,
     ];
 
     fn name(self) -> &'static str {
@@ -200,6 +203,7 @@ impl Field {
             Field::Kev => "kev",
             Field::Epss => "epss",
             Field::Score => "score",
+            Field::VState => "vstate",
         }
     }
 
@@ -208,6 +212,7 @@ impl Field {
         match name.as_str() {
             "severity" => return Some(Field::Sev),
             "category" => return Some(Field::Cat),
+            "vendor_status" | "vendorstate" | "vendor_state" => return Some(Field::VState),
             _ => {}
         }
         Field::ALL.into_iter().find(|f| f.name() == name)
@@ -240,6 +245,7 @@ impl Field {
             Field::Kev => "true or false".into(),
             Field::Epss => "a number from 0 to 1".into(),
             Field::Score => "a number from 0 to 100".into(),
+            Field::VState => format!("one of {VSTATE_WORDS}"),
         }
     }
 }
@@ -273,6 +279,9 @@ fn status_words() -> String {
     words.push("open");
     words.join(", ")
 }
+
+const VSTATE_WORDS: &str =
+    "open, in_progress, resolved, dismissed, snoozed, closed (resolved or dismissed), other";
 
 fn category_words() -> String {
     let mut words = Category::KNOWN.to_vec();
@@ -678,6 +687,40 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
             Cond::In {
                 col: "alerts.status",
                 values,
+            }
+        }
+        Field::VState => {
+            let mut exact: Vec<String> = Vec::new();
+            let mut any_other = false;
+            for v in split_list(&value, field, rt)? {
+                let v = v.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+                let words: &[&str] = match v.as_str() {
+                    "closed" => &["resolved", "dismissed"],
+                    "open" => &["open"],
+                    "in_progress" | "inprogress" => &["in_progress"],
+                    "resolved" | "fixed" => &["resolved"],
+                    "dismissed" => &["dismissed"],
+                    "snoozed" => &["snoozed"],
+                    "other" => {
+                        any_other = true;
+                        &[]
+                    }
+                    _ if v.starts_with("other(") && v.ends_with(')') => {
+                        exact.push(crate::domain::VendorState::from_store(&v).to_store());
+                        &[]
+                    }
+                    _ => return Err(unknown("vendor state", &v)),
+                };
+                for w in words {
+                    if !exact.iter().any(|e| e == w) {
+                        exact.push((*w).to_string());
+                    }
+                }
+            }
+            Cond::Enum {
+                col: "alerts.vendor_status",
+                exact,
+                any_other,
             }
         }
         Field::Cat | Field::Cloud => {
@@ -1741,7 +1784,7 @@ mod tests {
         assert_eq!(
             msg("wiz foo:bar"),
             "unknown field 'foo' in term 2 (foo:bar); valid fields: sev, vendor, source, status, cat, cloud, \
-             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score; \
+             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate; \
              quote the term to search for it as text"
         );
         assert!(
@@ -2114,6 +2157,35 @@ mod tests {
 
     fn all_but(except: &[&str]) -> Vec<&'static str> {
         ALL.into_iter().filter(|id| !except.contains(id)).collect()
+    }
+
+    #[test]
+    fn sql_vstate_reads_the_vendor_state() {
+        let db = store();
+        db.execute_batch(
+            "UPDATE alerts SET vendor_status = 'resolved' WHERE id = 'wiz:W2';
+             UPDATE alerts SET vendor_status = 'dismissed' WHERE id = 'wiz:W1';
+             UPDATE alerts SET vendor_status = 'other(muted)' WHERE id = 'orca:O1';",
+        )
+        .expect("states");
+        check(&db, "vstate:resolved", &["wiz:W2"]);
+        check(&db, "vstate:closed", &["wiz:W1", "wiz:W2"]);
+        check(&db, "-vstate:closed", &all_but(&["wiz:W1", "wiz:W2"]));
+        check(&db, "vstate:other", &["orca:O1"]);
+        check(
+            &db,
+            "vendor_status:other(muted),dismissed",
+            &["orca:O1", "wiz:W1"],
+        );
+        check(
+            &db,
+            "vstate:open",
+            &all_but(&["wiz:W1", "wiz:W2", "orca:O1"]),
+        );
+        assert_eq!(
+            msg("vstate:gone"),
+            "unknown vendor state 'gone' in term 1 (vstate:gone); expected one of open, in_progress, resolved, dismissed, snoozed, closed (resolved or dismissed), other"
+        );
     }
 
     #[test]

@@ -182,7 +182,16 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
                     if r.has_controls {
                         title.insert_str(0, "⚠ ");
                     }
-                    Cell::from(title)
+                    if vendor_closed(&r.vendor_status) {
+                        // Closed at the vendor (fixed, or gone from a Compute scan): the
+                        // analyst's own status is separate and stays as it was.
+                        Cell::from(Line::from(vec![
+                            Span::styled("✓ ", role(t, Role::Muted)),
+                            Span::raw(title),
+                        ]))
+                    } else {
+                        Cell::from(title)
+                    }
                 }
                 5 => Cell::from(one_line(r.resource.as_deref().unwrap_or("—"))),
                 6 => Cell::from(Span::styled(
@@ -227,6 +236,14 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
     .style(role(t, Role::Muted));
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     f.render_widget(table, inner);
+}
+
+/// The vendor no longer holds the alert open (resolved or dismissed on its side).
+fn vendor_closed(v: &crate::domain::VendorState) -> bool {
+    matches!(
+        v,
+        crate::domain::VendorState::Resolved | crate::domain::VendorState::Dismissed
+    )
 }
 
 #[cfg(test)]
