@@ -169,12 +169,8 @@ fn local(c: &mut Criterion<ThreadCpu>) {
 
 /// Alerts per page as the clients ask for them (the page sizes in docs/performance.md).
 fn page_size(vendor: Vendor) -> usize {
-    match vendor {
-        Vendor::PrismaCspm => 1_000,
-        Vendor::PrismaCompute => 250,
-        Vendor::Wiz | Vendor::Lacework | Vendor::Orca => 500,
-        Vendor::CortexXdr => 100,
-    }
+    sitrep::sources::api::default_page_size(vendor)
+        .map_or(sitrep::sim::server::lacework::ROWS_PER_PAGE, |n| n as usize)
 }
 
 /// The local side as a sync runs it: the vendor's pages (its own page size) parsed and mapped

@@ -87,6 +87,19 @@ pub enum ApiError {
 }
 
 /// Where fetched pages go. The sync engine commits each page in one transaction.
+/// The page size the client asks for when its source sets no `page_size`; None for Lacework,
+/// whose API chooses.
+pub fn default_page_size(vendor: Vendor) -> Option<u32> {
+    Some(match vendor {
+        Vendor::PrismaCspm => prisma_cspm::DEFAULT_PAGE_SIZE,
+        Vendor::PrismaCompute => prisma_compute::DEFAULT_PAGE_SIZE,
+        Vendor::Wiz => wiz::MAX_PAGE,
+        Vendor::Lacework => return None,
+        Vendor::Orca => orca::MAX_PAGE,
+        Vendor::CortexXdr => cortex_xdr::MAX_WINDOW,
+    })
+}
+
 pub trait PageSink: Send {
     /// One page of alerts. An error stops the run (earlier pages stay committed).
     fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError>;
