@@ -174,7 +174,11 @@ pub fn draw_help(f: &mut Frame<'_>, area: Rect, s: &State, scroll: u16) {
         role(t, Role::Muted),
     ));
     lines.push(Line::styled(
-        "Markers — ● new since you last looked · ◆ changed · ▌ marked · ⚠ vendor text carried hidden characters · ✓ closed at the vendor",
+        "Markers — ● new since you last looked · ◆ changed · ▌ marked · ↺ resurfaced",
+        role(t, Role::Muted),
+    ));
+    lines.push(Line::styled(
+        "          ⚠ vendor text carried hidden characters · ✓ closed at the vendor",
         role(t, Role::Muted),
     ));
     lines.push(Line::styled(
