@@ -5,7 +5,10 @@
 //! commits them in order while the next ones are fetched and mapped: each page in its own
 //! transaction, or several that queued up while a commit ran in one (a page is never split), so
 //! a run that fails half-way keeps the pages it already stored. A successful run moves the
-//! watermark to the newest vendor update time it saw; a failed one leaves it alone.
+//! watermark to the newest vendor update time it saw; a failed one leaves it alone. When the
+//! client read a complete listing (Prisma Cloud Compute's scan lists, see
+//! [`PageSink::listing_complete`]), the stored alerts under its prefix that it no longer held
+//! are marked resolved by the vendor once the run's pages are committed.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
