@@ -12,7 +12,7 @@ use sitrep::sim::server::prisma_compute::{Endpoint, endpoint_of};
 use sitrep::sim::server::{self, Faults, SimHandle, SimOptions};
 use sitrep::sim::world::{RuleCategory, SimStatus};
 use sitrep::sources::api::{ApiError, Client, Stats, Window, WriteBack, WriteOutcome};
-use sync_prisma::{StoreSink, counter, now_ms, source_config, with_credential};
+use sync_prisma::{StoreSink, counter, fetch_all, now_ms, source_config, with_credential};
 
 const V: Vendor = Vendor::PrismaCompute;
 
@@ -263,16 +263,7 @@ async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
 
 async fn full(client: &mut Client) -> StoreSink {
     let mut sink = StoreSink::new();
-    client
-        .fetch(
-            Window {
-                since: None,
-                until: now_ms(),
-            },
-            &mut sink,
-        )
-        .await
-        .expect("fetch");
+    fetch_all(client, &mut sink).await.expect("fetch");
     sink
 }
 
@@ -626,16 +617,7 @@ async fn a_scan_list_that_changes_while_paged_is_not_complete() {
         complete: Vec::new(),
         removed: false,
     };
-    client
-        .fetch(
-            Window {
-                since: None,
-                until: now_ms(),
-            },
-            &mut sink,
-        )
-        .await
-        .expect("sync");
+    fetch_all(&mut client, &mut sink).await.expect("sync");
     assert!(sink.removed, "the images list had a first page");
     assert_eq!(sink.begun, ["image/", "container/", "host/", "function/"]);
     assert_eq!(sink.complete, ["container/", "host/", "function/"]);

@@ -678,14 +678,17 @@ mod tests {
         let store = file_store(&dir);
         let db = dir.path().join("s.db");
         let size = || std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+        let checkpoint = || {
+            store
+                .lock()
+                .expect("lock")
+                .checkpointer()
+                .expect("file store")
+                .checkpoint()
+                .expect("checkpoint")
+        };
         // A checkpoint of the migrations first, so only this run's pages can grow the file.
-        store
-            .lock()
-            .expect("lock")
-            .checkpointer()
-            .expect("file store")
-            .checkpoint()
-            .expect("checkpoint");
+        checkpoint();
         let before = size();
         let (mut w, reports) = writer_with_reports(&store);
         let ids: Vec<String> = (0..300).map(|i| format!("a{i}")).collect();
@@ -700,13 +703,7 @@ mod tests {
         assert!(size() > before, "nothing was checkpointed during the run");
         let written = w.finish();
         assert_eq!((written.alerts, written.error), (300, None));
-        let (log, copied) = store
-            .lock()
-            .expect("lock")
-            .checkpointer()
-            .expect("file store")
-            .checkpoint()
-            .expect("checkpoint");
+        let (log, copied) = checkpoint();
         assert_eq!(log, copied, "frames left in the WAL after the run");
     }
 

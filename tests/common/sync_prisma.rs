@@ -112,6 +112,22 @@ pub fn with_credential(cfg: &SourceConfig, key: &str, value: &str) -> SourceConf
     c
 }
 
+/// Fetch everything (no window) into `sink`.
+pub async fn fetch_all(
+    client: &mut sitrep::sources::api::Client,
+    sink: &mut dyn PageSink,
+) -> Result<(), ApiError> {
+    client
+        .fetch(
+            sitrep::sources::api::Window {
+                since: None,
+                until: now_ms(),
+            },
+            sink,
+        )
+        .await
+}
+
 pub fn counter(c: &std::sync::atomic::AtomicU64) -> u64 {
     c.load(std::sync::atomic::Ordering::SeqCst)
 }
