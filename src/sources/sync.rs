@@ -238,14 +238,7 @@ impl PageWriter {
                 // runtime tokio first moves this worker's other tasks elsewhere, so other
                 // sources and the console's tasks keep running meanwhile.
                 Err(std::sync::mpsc::TrySendError::Full(page)) => {
-                    let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-                        h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-                    });
-                    if multi_thread {
-                        tokio::task::block_in_place(|| tx.send(page).is_ok())
-                    } else {
-                        tx.send(page).is_ok()
-                    }
+                    blocking(|| tx.send(page).is_ok())
                 }
             },
             None => false,
@@ -279,6 +272,19 @@ impl PageWriter {
                 ..Written::default()
             },
         }
+    }
+}
+
+/// Run `f`, which blocks (on the store or the writer), from async code: on a multi-thread
+/// runtime tokio first moves this worker's other tasks elsewhere; on a current-thread one (or
+/// outside a runtime) it simply runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 
@@ -438,7 +444,8 @@ pub async fn run(
     // Every page handed over is committed (or the writer stopped on an error) before the
     // run's outcome is recorded.
     let (written, newest, listings) = match sink {
-        Some(s) => (s.writer.finish(), s.newest, s.listings),
+        // Waits for the writer's last commits and the checkpointer's last copy.
+        Some(s) => (blocking(|| s.writer.finish()), s.newest, s.listings),
         None => (Written::default(), None, Vec::new()),
     };
     // Listings that completed before a later one failed still tell what is gone; after a
@@ -446,7 +453,7 @@ pub async fn run(
     let mut vanished = 0;
     let result = match (result, written.error) {
         (r, Some(e)) => r.and(Err(ApiError::Store(e))),
-        (r, None) => match resolve_vanished(store, &cfg.name, &listings, now_ms) {
+        (r, None) => match blocking(|| resolve_vanished(store, &cfg.name, &listings, now_ms)) {
             Ok(n) => {
                 vanished = n;
                 r
