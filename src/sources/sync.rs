@@ -314,29 +314,28 @@ fn spawn_checkpointer(
 struct StoreSink {
     writer: PageWriter,
     newest: Option<EpochMs>,
-    /// Complete listings ([`PageSink::listing_begins`]) and the native ids each delivered;
-    /// the last one is open while `open` is set.
+    /// Listings announced ([`PageSink::listing_begins`]) and whether each completed; the last
+    /// one is open while `open` is set.
     listings: Vec<Listing>,
     open: bool,
+    /// Every native id delivered while a listing was open, whatever its prefix: an alert the
+    /// run delivered is never taken as gone, even if another list than its prefix's held it.
+    seen: std::collections::HashSet<String>,
 }
 
 struct Listing {
     prefix: &'static str,
-    seen: std::collections::HashSet<String>,
     complete: bool,
 }
 
 impl PageSink for StoreSink {
     fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError> {
-        let mut listing = self.listings.last_mut().filter(|_| self.open);
         for a in &alerts {
             if let Some(t) = a.vendor_updated.or(a.last_seen) {
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
             }
-            if let Some(l) = listing.as_mut()
-                && a.native_id.starts_with(l.prefix)
-            {
-                l.seen.insert(a.native_id.clone());
+            if self.open {
+                self.seen.insert(a.native_id.clone());
             }
         }
         self.writer.send(alerts)
@@ -345,7 +344,6 @@ impl PageSink for StoreSink {
     fn listing_begins(&mut self, prefix: &'static str) {
         self.listings.push(Listing {
             prefix,
-            seen: Default::default(),
             complete: false,
         });
         self.open = true;
@@ -365,6 +363,7 @@ fn resolve_vanished(
     store: &Arc<Mutex<Store>>,
     source: &str,
     listings: &[Listing],
+    seen: &std::collections::HashSet<String>,
     now_ms: EpochMs,
 ) -> Result<usize, ApiError> {
     let mut n = 0;
@@ -378,7 +377,7 @@ fn resolve_vanished(
             .lock()
             .map_err(|_| ApiError::Store("the store lock is poisoned".to_string()))?;
         n += s
-            .resolve_vanished(source, l.prefix, &l.seen, &note, now_ms)
+            .resolve_vanished(source, l.prefix, seen, &note, now_ms)
             .map_err(|e| ApiError::Store(e.to_string()))?;
     }
     Ok(n)
@@ -420,6 +419,7 @@ pub async fn run(
                 newest: None,
                 listings: Vec::new(),
                 open: false,
+                seen: Default::default(),
             });
             let r = client
                 .fetch(
@@ -443,23 +443,25 @@ pub async fn run(
     };
     // Every page handed over is committed (or the writer stopped on an error) before the
     // run's outcome is recorded.
-    let (written, newest, listings) = match sink {
+    let (written, newest, listings, seen) = match sink {
         // Waits for the writer's last commits and the checkpointer's last copy.
-        Some(s) => (blocking(|| s.writer.finish()), s.newest, s.listings),
-        None => (Written::default(), None, Vec::new()),
+        Some(s) => (blocking(|| s.writer.finish()), s.newest, s.listings, s.seen),
+        None => (Written::default(), None, Vec::new(), Default::default()),
     };
     // Listings that completed before a later one failed still tell what is gone; after a
     // store error nothing more is written.
     let mut vanished = 0;
     let result = match (result, written.error) {
         (r, Some(e)) => r.and(Err(ApiError::Store(e))),
-        (r, None) => match blocking(|| resolve_vanished(store, &cfg.name, &listings, now_ms)) {
-            Ok(n) => {
-                vanished = n;
-                r
+        (r, None) => {
+            match blocking(|| resolve_vanished(store, &cfg.name, &listings, &seen, now_ms)) {
+                Ok(n) => {
+                    vanished = n;
+                    r
+                }
+                Err(e) => r.and(Err(e)),
             }
-            Err(e) => r.and(Err(e)),
-        },
+        }
     };
     let stats = RunStats {
         pages: written.pages,
@@ -674,6 +676,64 @@ mod tests {
         });
         let w = PageWriter::spawn(store.clone(), "orca".into(), NOW, progress).expect("writer");
         (w, rx)
+    }
+
+    /// What a complete listing no longer holds is resolved; an alert the run delivered in
+    /// another list (a scan result classified under another prefix) is not, and neither is
+    /// anything under a listing that did not complete.
+    #[test]
+    fn only_what_no_listing_delivered_is_resolved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        let compute = |ids: &[&str]| -> Vec<Alert> {
+            ids.iter()
+                .map(|id| {
+                    let mut a =
+                        Alert::new(Vendor::PrismaCompute, *id, serde_json::json!({ "id": id }));
+                    a.source = "cmp".into();
+                    a
+                })
+                .collect()
+        };
+        store
+            .lock()
+            .expect("lock")
+            .import(
+                &compute(&["image/a", "image/b", "image/c", "host/x", "host/y"]),
+                NOW,
+            )
+            .expect("import");
+        let (writer, _reports) = writer_with_reports(&store);
+        let mut sink = StoreSink {
+            writer,
+            newest: None,
+            listings: Vec::new(),
+            open: false,
+            seen: Default::default(),
+        };
+        sink.listing_begins("image/");
+        sink.page(compute(&["image/a"])).expect("page");
+        sink.listing_complete("image/");
+        // The hosts list held image/b's object, and it stopped short: not complete.
+        sink.listing_begins("host/");
+        sink.page(compute(&["image/b", "host/x"])).expect("page");
+        let written = sink.writer.finish();
+        assert_eq!(written.error, None);
+        let n =
+            resolve_vanished(&store, "cmp", &sink.listings, &sink.seen, NOW + 1).expect("resolve");
+        assert_eq!(n, 1);
+        let s = store.lock().expect("lock");
+        let state = |id: &str| {
+            s.get(&format!("cmp:{id}"))
+                .expect("get")
+                .expect("stored")
+                .alert
+                .vendor_status
+        };
+        assert_eq!(state("image/c"), crate::domain::VendorState::Resolved);
+        for id in ["image/a", "image/b", "host/x", "host/y"] {
+            assert_eq!(state(id), crate::domain::VendorState::Open, "{id}");
+        }
     }
 
     /// The database file grows while the run is still going: a checkpointer copies committed

@@ -110,8 +110,8 @@ pub trait PageSink: Send {
     fn listing_begins(&mut self, _prefix: &'static str) {}
 
     /// The listing begun last read to its end and held everything the vendor has under its
-    /// prefix: a stored alert under it that this listing did not deliver is gone at the
-    /// vendor. Not called for a listing that failed or changed while being paged.
+    /// prefix: a stored alert under it that the run did not deliver (in any listing) is gone
+    /// at the vendor. Not called for a listing that failed or changed while being paged.
     fn listing_complete(&mut self, _prefix: &'static str) {}
 }
 
