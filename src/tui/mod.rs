@@ -218,9 +218,13 @@ fn watch_refresher(r: &Refresher, tx: &UnboundedSender<Msg>) {
     });
 }
 
+/// SIGTERM and SIGHUP end the loop (so the terminal is restored). The handlers are installed
+/// here, before the first frame, not in the spawned task: a task that had not run yet when a
+/// SIGTERM came (a busy start: six first syncs) left the default action to kill the process
+/// with the terminal still on the alternate screen.
 fn spawn_signals(tx: UnboundedSender<Msg>) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
@@ -228,12 +232,14 @@ fn spawn_signals(tx: UnboundedSender<Msg>) {
         ) else {
             return;
         };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = hup.recv() => {}
-        }
-        let _ = tx.send(Msg::Terminate);
-    });
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            let _ = tx.send(Msg::Terminate);
+        });
+    }
     #[cfg(not(unix))]
     drop(tx);
 }
