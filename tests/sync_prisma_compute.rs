@@ -480,18 +480,33 @@ async fn fixed_findings_resolve_and_reintroduced_ones_reopen() {
         "{}",
         second.line()
     );
+    // Scan findings the store holds as closed by the vendor (the queue's `vstate:` filter).
+    let closed = sitrep::triage::query::parse("vstate:resolved").expect("parse");
     let resolved_ids = |store: &sitrep::store::Store| -> HashSet<String> {
-        let all = store
-            .ids_like(&format!("{}:", cfg.name), 100_000)
-            .expect("ids");
-        all.into_iter()
-            .filter_map(|id| {
-                let a = store.get(&id).expect("get").expect("stored");
-                (a.alert.vendor_status == VendorState::Resolved
-                    && !a.alert.native_id.starts_with("incident/"))
-                .then(|| a.alert.native_id.clone())
+        let rows = store
+            .list(&sitrep::store::ListRequest {
+                filter: Some(&closed),
+                include_closed: true,
+                limit: 100_000,
+                now_ms: now_ms(),
+                ..Default::default()
+            })
+            .expect("list");
+        rows.into_iter()
+            .filter_map(|r| {
+                let native = r.id.strip_prefix(&format!("{}:", cfg.name))?.to_string();
+                (!native.starts_with("incident/")).then_some(native)
             })
             .collect()
+    };
+    // The newest history entry of a stored finding.
+    let last_entry = |store: &sitrep::store::Store, native: &str| {
+        let a = store
+            .get(&format!("{}:{native}", cfg.name))
+            .expect("get")
+            .expect("kept, not deleted");
+        let last = a.history.last().cloned().expect("a history entry");
+        (a.alert.vendor_status, last)
     };
     {
         let s = store.lock().expect("lock");
@@ -500,12 +515,7 @@ async fn fixed_findings_resolve_and_reintroduced_ones_reopen() {
             fixed,
             "exactly the fixed findings are resolved"
         );
-        let one = fixed.iter().next().expect("one");
-        let a = s
-            .get(&format!("{}:{one}", cfg.name))
-            .expect("get")
-            .expect("kept, not deleted");
-        let last = a.history.last().expect("a history entry");
+        let (_, last) = last_entry(&s, fixed.iter().next().expect("one"));
         assert_eq!(
             (last.kind.as_str(), last.to_status.as_deref()),
             ("vendor_update", Some("resolved"))
@@ -541,13 +551,8 @@ async fn fixed_findings_resolve_and_reintroduced_ones_reopen() {
         (vec![], vec![]),
         "the reintroduced findings are open again, the others still resolved"
     );
-    let one = back.iter().next().expect("one");
-    let a = s
-        .get(&format!("{}:{one}", cfg.name))
-        .expect("get")
-        .expect("stored");
-    assert_eq!(a.alert.vendor_status, VendorState::Open);
-    let last = a.history.last().expect("history");
+    let (state, last) = last_entry(&s, back.iter().next().expect("one"));
+    assert_eq!(state, VendorState::Open);
     assert_eq!(
         (last.from_status.as_deref(), last.to_status.as_deref()),
         (Some("resolved"), Some("open"))

@@ -311,6 +311,14 @@ pub enum VendorState {
 }
 
 impl VendorState {
+    /// The stored forms of the states in which the vendor no longer holds an alert open.
+    pub const CLOSED: [&'static str; 2] = ["resolved", "dismissed"];
+
+    /// Resolved or dismissed at the vendor.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, VendorState::Resolved | VendorState::Dismissed)
+    }
+
     pub fn to_store(&self) -> String {
         match self {
             VendorState::Open => "open".into(),
@@ -607,6 +615,24 @@ mod tests {
             .collect();
         assert_eq!(ranks, vec![5, 4, 3, 2, 1]);
         assert_eq!(Severity::from_vendor("SEV_030_MEDIUM"), Severity::Medium);
+    }
+
+    #[test]
+    fn closed_vendor_states_agree_with_their_stored_forms() {
+        for v in [
+            VendorState::Open,
+            VendorState::InProgress,
+            VendorState::Resolved,
+            VendorState::Dismissed,
+            VendorState::Snoozed,
+            VendorState::Other("closed".into()),
+        ] {
+            assert_eq!(
+                v.is_closed(),
+                VendorState::CLOSED.contains(&v.to_store().as_str()),
+                "{v:?}"
+            );
+        }
     }
 
     #[test]

@@ -207,19 +207,20 @@ impl World {
         n: usize,
         which: impl Fn(&SimFinding) -> bool,
     ) -> usize {
-        let mut taken = 0;
-        while taken < n {
-            let idx: Vec<usize> = (0..self.findings.len())
-                .filter(|&i| self.findings[i].vendor == vendor && which(&self.findings[i]))
-                .collect();
-            if idx.is_empty() {
-                break;
-            }
-            let i = idx[rng.below(idx.len() as u64) as usize];
-            self.retired.push(self.findings.remove(i));
-            taken += 1;
+        let mut idx: Vec<usize> = (0..self.findings.len())
+            .filter(|&i| self.findings[i].vendor == vendor && which(&self.findings[i]))
+            .collect();
+        let mut chosen = Vec::new();
+        while chosen.len() < n && !idx.is_empty() {
+            chosen.push(idx.swap_remove(rng.below(idx.len() as u64) as usize));
         }
-        taken
+        // Highest index first, so each removal leaves the others' indices in place.
+        chosen.sort_unstable_by(|a, b| b.cmp(a));
+        for &i in &chosen {
+            let f = self.findings.remove(i);
+            self.retired.push(f);
+        }
+        chosen.len()
     }
 
     /// Put up to `n` retired findings back (the oldest retired first), as a vulnerability

@@ -138,84 +138,7 @@ impl PageWriter {
                 "sitrep-store-{}",
                 crate::sanitize::one_line(&source)
             ))
-            .spawn(move || {
-                let mut w = Written::default();
-                // The writer's connection never checkpoints during the run; a second
-                // connection copies each commit's WAL frames into the database on a thread
-                // of its own while the next pages commit (a file store; in memory, there is
-                // no WAL).
-                let checkpointer = match store.lock() {
-                    Ok(mut s) => {
-                        s.hold_checkpoints();
-                        s.checkpointer()
-                    }
-                    Err(_) => None,
-                };
-                let (wake, checkpoints) = match checkpointer.and_then(spawn_checkpointer) {
-                    Some((wake, thread)) => (Some(wake), Some(thread)),
-                    None => (None, None),
-                };
-                // Ends when the run drops its sender (finish) or on the first error, which
-                // drops the receiver so the run's next hand-off fails at once.
-                while let Ok((mut alerts, mut rows)) = rx.recv() {
-                    // Pages that queued up while the last commit ran go into this one
-                    // transaction (group commit): a store that falls behind catches up with
-                    // fewer, larger commits. A failure rolls back the whole group.
-                    let mut pages = 1;
-                    while alerts.len() < GROUP_COMMIT_ALERTS {
-                        match rx.try_recv() {
-                            Ok((more, more_rows)) => {
-                                alerts.extend(more);
-                                rows.extend(more_rows);
-                                pages += 1;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    let started = Instant::now();
-                    let stats = match store.lock() {
-                        Ok(mut s) => s
-                            .import_prepared(&alerts, &rows, now_ms)
-                            .map_err(|e| e.to_string()),
-                        Err(_) => Err("the store lock is poisoned".to_string()),
-                    };
-                    w.busy += started.elapsed();
-                    match stats {
-                        Ok(stats) => {
-                            w.totals.add(stats);
-                            w.pages += pages;
-                            w.alerts += alerts.len();
-                            if let Some(wake) = &wake {
-                                // A checkpointer that stopped leaves the copying to the
-                                // release below.
-                                let _ = wake.send(());
-                            }
-                            progress(&Progress {
-                                source: source.clone(),
-                                pages: w.pages,
-                                alerts: w.alerts,
-                            });
-                        }
-                        Err(e) => {
-                            w.error = Some(e);
-                            break;
-                        }
-                    }
-                }
-                // The checkpointer copies what the last commits left and ends; the release's
-                // own checkpoint then finds nothing left to copy (or finishes the job, if the
-                // checkpointer could not).
-                drop(wake);
-                if let Some(thread) = checkpoints {
-                    let _ = thread.join();
-                }
-                let started = Instant::now();
-                if let Ok(mut s) = store.lock() {
-                    s.release_checkpoints();
-                }
-                w.busy += started.elapsed();
-                w
-            })
+            .spawn(move || write_pages(&store, &source, now_ms, &progress, rx))
             .map_err(|e| ApiError::Store(format!("cannot start the store writer: {e}")))?;
         Ok(PageWriter {
             tx: Some(tx),
@@ -273,6 +196,86 @@ impl PageWriter {
             },
         }
     }
+}
+
+/// The writer thread's work: commit the pages arriving on `rx` in order, group-committing the
+/// ones that queued up, until the run drops its sender or a commit fails.
+fn write_pages(
+    store: &Mutex<Store>,
+    source: &str,
+    now_ms: EpochMs,
+    progress: &ProgressFn,
+    rx: std::sync::mpsc::Receiver<Page>,
+) -> Written {
+    let mut w = Written::default();
+    // The writer's connection never checkpoints during the run; a second connection copies
+    // each commit's WAL frames into the database on a thread of its own while the next pages
+    // commit (a file store; in memory, there is no WAL).
+    let checkpoints = match store.lock() {
+        Ok(mut s) => {
+            s.hold_checkpoints();
+            s.checkpointer()
+        }
+        Err(_) => None,
+    }
+    .and_then(spawn_checkpointer);
+    // Ends when the run drops its sender (finish) or on the first error, which drops the
+    // receiver so the run's next hand-off fails at once.
+    while let Ok((mut alerts, mut rows)) = rx.recv() {
+        // Pages that queued up while the last commit ran go into this one transaction (group
+        // commit): a store that falls behind catches up with fewer, larger commits. A failure
+        // rolls back the whole group.
+        let mut pages = 1;
+        while alerts.len() < GROUP_COMMIT_ALERTS {
+            let Ok((more, more_rows)) = rx.try_recv() else {
+                break;
+            };
+            alerts.extend(more);
+            rows.extend(more_rows);
+            pages += 1;
+        }
+        let started = Instant::now();
+        let stats = match store.lock() {
+            Ok(mut s) => s
+                .import_prepared(&alerts, &rows, now_ms)
+                .map_err(|e| e.to_string()),
+            Err(_) => Err("the store lock is poisoned".to_string()),
+        };
+        w.busy += started.elapsed();
+        let stats = match stats {
+            Ok(stats) => stats,
+            Err(e) => {
+                w.error = Some(e);
+                break;
+            }
+        };
+        w.totals.add(stats);
+        w.pages += pages;
+        w.alerts += alerts.len();
+        if let Some((wake, _)) = &checkpoints {
+            // A checkpointer that stopped leaves the copying to the release below.
+            let _ = wake.send(());
+        }
+        progress(&Progress {
+            source: source.to_string(),
+            pages: w.pages,
+            alerts: w.alerts,
+        });
+    }
+    drop(rx);
+    // The checkpointer copies what the last commits left and ends; the release's own
+    // checkpoint then finds nothing left to copy (or finishes the job, if the checkpointer
+    // could not).
+    if let Some((wake, thread)) = checkpoints {
+        drop(wake);
+        let _ = thread.join();
+    }
+    let started = Instant::now();
+    if let Ok(mut s) = store.lock() {
+        s.release_checkpoints();
+    }
+    w.busy += started.elapsed();
+    w
 }
 
 /// Run `f`, which blocks (on the store or the writer), from async code: on a multi-thread

@@ -562,11 +562,11 @@ impl Store {
             .map_err(|_| StoreError::Invalid(format!("listing prefix '{prefix}'")))?;
         let tx = self.conn.transaction()?;
         let gone: Vec<(i64, String, String)> = {
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.prepare_cached(&format!(
                 "SELECT rowid, id, native_id, vendor_status FROM alerts \
-                 WHERE id >= ?1 AND id < ?2 AND source = ?3 \
-                 AND vendor_status NOT IN ('resolved', 'dismissed')",
-            )?;
+                 WHERE id >= ?1 AND id < ?2 AND source = ?3 AND vendor_status NOT IN ('{}')",
+                VendorState::CLOSED.join("', '")
+            ))?;
             let rows = stmt.query_map(params![lower, upper, source], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -588,13 +588,10 @@ impl Store {
             let mut update = tx.prepare_cached(
                 "UPDATE alerts SET vendor_status = 'resolved', changed_at = ? WHERE rowid = ?",
             )?;
-            let mut hist = tx.prepare_cached(
-                "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, note) \
-                 VALUES (?, ?, 'vendor', 'vendor_update', ?, 'resolved', ?)",
-            )?;
+            let mut hist = tx.prepare_cached(VENDOR_HISTORY)?;
             for (rowid, id, status) in &gone {
                 update.execute(params![now_ms, rowid])?;
-                hist.execute(params![id, now_ms, status, note])?;
+                hist.execute(params![id, now_ms, status, "resolved", note])?;
             }
         }
         tx.commit()?;
@@ -831,6 +828,10 @@ pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValu
     Ok((clauses.join(" AND "), params))
 }
 
+/// A change of the vendor's state in an alert's history: alert id, time, from, to, note.
+const VENDOR_HISTORY: &str = "INSERT INTO history (alert_id, at, actor, kind, from_status, \
+    to_status, note) VALUES (?, ?, 'vendor', 'vendor_update', ?, ?, ?)";
+
 /// `touched` receives the rowid of every inserted alert (scored by its insert: `None`) and
 /// `(rowid, Some(index in alerts))` of every updated one, for `triage::after_import`.
 /// `intel` (KEV and EPSS for the batch's CVEs) is loaded when the first row is written.
@@ -898,10 +899,7 @@ fn import_tx(
         "INSERT INTO alerts_fts (rowid, title, resource, policy) VALUES (?, ?, ?, ?)",
     )?;
     let mut fts_delete = tx.prepare_cached("DELETE FROM alerts_fts WHERE rowid = ?")?;
-    let mut hist = tx.prepare_cached(
-        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, note) \
-         VALUES (?, ?, 'vendor', 'vendor_update', ?, ?, ?)",
-    )?;
+    let mut hist = tx.prepare_cached(VENDOR_HISTORY)?;
 
     // The same alert twice in one batch: the later payload wins, counted once.
     let ids: Vec<String> = alerts.iter().map(Alert::id).collect();

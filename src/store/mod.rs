@@ -231,9 +231,7 @@ impl Store {
         if self.checkpoint_holds == 0 {
             // A checkpoint that cannot finish now (a reader holds old pages) is retried by
             // the next automatic one; nothing is lost either way.
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let _ = passive_checkpoint(&self.conn);
             let _ = self
                 .conn
                 .pragma_update(None, "wal_autocheckpoint", AUTO_CHECKPOINT_PAGES);
@@ -253,10 +251,14 @@ impl Checkpointer {
     /// never waits for readers or the writer. Returns the WAL's frames and how many of them
     /// are now in the database.
     pub fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(1)?, r.get(2)?))
-            })?)
+        Ok(passive_checkpoint(&self.conn)?)
     }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`: the WAL's frames and how many are now in the
+/// database file.
+fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
 }

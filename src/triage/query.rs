@@ -695,7 +695,7 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
             for v in split_list(&value, field, rt)? {
                 let v = v.trim().to_ascii_lowercase().replace([' ', '-'], "_");
                 let words: &[&str] = match v.as_str() {
-                    "closed" => &["resolved", "dismissed"],
+                    "closed" => &crate::domain::VendorState::CLOSED,
                     "open" => &["open"],
                     "in_progress" | "inprogress" => &["in_progress"],
                     "resolved" | "fixed" => &["resolved"],

@@ -182,7 +182,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
                     if r.has_controls {
                         title.insert_str(0, "⚠ ");
                     }
-                    if vendor_closed(&r.vendor_status) {
+                    if r.vendor_status.is_closed() {
                         // Closed at the vendor (fixed, or gone from a Compute scan): the
                         // analyst's own status is separate and stays as it was.
                         Cell::from(Line::from(vec![
@@ -236,14 +236,6 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
     .style(role(t, Role::Muted));
     let table = Table::new(rows, widths).header(header).column_spacing(1);
     f.render_widget(table, inner);
-}
-
-/// The vendor no longer holds the alert open (resolved or dismissed on its side).
-fn vendor_closed(v: &crate::domain::VendorState) -> bool {
-    matches!(
-        v,
-        crate::domain::VendorState::Resolved | crate::domain::VendorState::Dismissed
-    )
 }
 
 #[cfg(test)]

@@ -83,6 +83,22 @@ pub fn native_id(world: &World, f: &SimFinding) -> String {
     }
 }
 
+/// [`native_id`] of every scan-result finding the world lists, in one pass (repeats of a key
+/// numbered in order, as there).
+pub fn scan_native_ids(world: &World) -> std::collections::HashSet<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    world
+        .findings_for(Vendor::PrismaCompute)
+        .filter(|f| f.rule.category != RuleCategory::Runtime)
+        .map(|f| {
+            let base = entry_key(world, f);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}#{n}") }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Scan {
     Host,
@@ -171,7 +187,7 @@ fn check_id(rule: &Rule) -> u64 {
 }
 
 /// A scan-result finding's native id before numbering repeats.
-pub(crate) fn entry_key(world: &World, f: &SimFinding) -> String {
+fn entry_key(world: &World, f: &SimFinding) -> String {
     let r = world.resource_of(f);
     let scan = scan_of(r, f.rule.category);
     let prefix = format!("{}/{}", scan.key(), scan_id(world, f.resource, scan));

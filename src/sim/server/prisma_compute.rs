@@ -118,7 +118,7 @@ pub async fn fix_findings(state: &SimState, n: usize) -> Vec<String> {
     let now = state.now_ms();
     let mut world = state.world.write().await;
     let mut rng = crate::sim::rng::Rng::new(state.seed ^ now as u64 ^ 0x5ca9);
-    let before = scan_ids(&world);
+    let before = emit::scan_native_ids(&world);
     let from = world.retired.len();
     world.retire(&mut rng, Vendor::PrismaCompute, n, |f| {
         f.rule.category != RuleCategory::Runtime
@@ -135,7 +135,7 @@ pub async fn fix_findings(state: &SimState, n: usize) -> Vec<String> {
             f.updated_ms = now;
         }
     }
-    let after = scan_ids(&world);
+    let after = emit::scan_native_ids(&world);
     before.difference(&after).cloned().collect()
 }
 
@@ -144,31 +144,15 @@ pub async fn fix_findings(state: &SimState, n: usize) -> Vec<String> {
 pub async fn reintroduce_findings(state: &SimState, n: usize) -> Vec<String> {
     let now = state.now_ms();
     let mut world = state.world.write().await;
-    let before = scan_ids(&world);
+    let before = emit::scan_native_ids(&world);
     let from = world.findings.len();
     world.reinstate(n);
     // Found again by a newer scan.
     for f in &mut world.findings[from..] {
         f.updated_ms = now;
     }
-    let after = scan_ids(&world);
+    let after = emit::scan_native_ids(&world);
     after.difference(&before).cloned().collect()
-}
-
-/// The native ids of every scan-result alert the world lists (`emit::native_id` of each, in
-/// one pass: repeats of a key are numbered in order).
-fn scan_ids(world: &World) -> std::collections::HashSet<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    world
-        .findings_for(Vendor::PrismaCompute)
-        .filter(|f| f.rule.category != RuleCategory::Runtime)
-        .map(|f| {
-            let base = crate::sim::emit::prisma_compute::entry_key(world, f);
-            let n = seen.entry(base.clone()).or_insert(0);
-            *n += 1;
-            if *n == 1 { base } else { format!("{base}#{n}") }
-        })
-        .collect()
 }
 
 struct Compute {
