@@ -186,6 +186,23 @@ fn sigterm_restores_the_terminal() {
     );
     let screen = t.wait_for("the shell screen back", 5, |s| !s.contains(" Queue "));
     assert!(!screen.contains("panicked"), "{screen}");
+    // And the process is gone: once a SIGTERM left one running (a sync task panicked as the
+    // runtime shut down and the panic hook hung on stdout), spinning on the closed terminal.
+    let alive = || {
+        Command::new("pgrep")
+            .args(["-P", &pane, "-x", "sitrep"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !alive(),
+        "sitrep still runs 15 s after SIGTERM:\n{}",
+        t.screen()
+    );
 }
 
 #[test]

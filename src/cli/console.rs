@@ -144,7 +144,7 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
             wall_clock,
         ))
     };
-    tui::run_in(
+    let result = tui::run_in(
         &rt,
         p.state,
         Services {
@@ -158,9 +158,15 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
             outbox: Some((config.clone(), p.wake)),
             audit_key: Some(p.audit_key),
         },
-    )
-    .map_err(CliError::runtime)
+    );
+    // Whatever a task still holds (a vendor request mid-flight), the process does not wait
+    // on it for long once the console is gone.
+    rt.shutdown_timeout(RUNTIME_GRACE);
+    result.map_err(CliError::runtime)
 }
+
+/// How long the console's runtime may take to wind down after the terminal is restored.
+const RUNTIME_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A private temporary directory, removed when dropped.
 struct TempDir(PathBuf);
@@ -387,6 +393,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             h.stop().await;
         }
     });
+    rt.shutdown_timeout(RUNTIME_GRACE);
     if !db.starts_with(&tmp.0) {
         eprintln!("sitrep demo: the database is kept at {}", db.display());
     }

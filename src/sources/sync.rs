@@ -624,9 +624,24 @@ impl Refresher {
         self.trigger.notify_waiters();
     }
 
-    /// Stop every source's task.
-    pub fn stop(self) {
-        for t in self.tasks {
+    /// Stop every source's task and wait (at most `within`) until they have stopped.
+    ///
+    /// Call it before the runtime is dropped: a run inside a blocking section (committing its
+    /// last pages) cannot be cancelled until that section returns, and if the runtime is shut
+    /// down meanwhile the run resumes without timers and panics.
+    pub async fn stop(mut self, within: Duration) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(within, futures_util::future::join_all(tasks)).await;
+    }
+}
+
+impl Drop for Refresher {
+    /// A refresher dropped without [`Refresher::stop`] still stops its tasks.
+    fn drop(&mut self) {
+        for t in &self.tasks {
             t.abort();
         }
     }

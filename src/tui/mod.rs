@@ -147,7 +147,9 @@ pub fn run(state: State, services: Services) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    run_in(&rt, state, services)
+    let result = run_in(&rt, state, services);
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 /// As [`run`], on a runtime the caller owns (the demo's simulators live on it).
@@ -165,6 +167,9 @@ pub fn run_in(
     }
     let result = rt.block_on(event_loop(&mut terminal, state, services));
     ratatui::restore();
+    // The terminal is back: a later panic (a task winding down) prints as usual instead of
+    // running ratatui's hook, which writes terminal controls through a locked stdout.
+    drop(std::panic::take_hook());
     result.map_err(|e| format!("terminal error: {e}"))
 }
 
@@ -396,12 +401,14 @@ async fn event_loop<B: Backend>(
     cancel();
     if let Some(t) = outbox_task {
         t.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
     // Let the worker finish what it was given (the last-looked time) before the process goes.
     drop(etx);
     let _ = worker_thread.join();
+    // Stopped while the runtime runs: a sync that is committing finishes its pages and stops.
     if let Some(r) = services.refresher {
-        r.stop();
+        r.stop(Duration::from_secs(5)).await;
     }
     Ok(())
 }
