@@ -375,6 +375,8 @@ pub struct PreparedRow {
     fts_title: String,
     fts_resource: String,
     fts_policy: String,
+    /// The payload's stored form when it is packed ([`super::packed`]); `None`: its text.
+    raw_packed: Option<Vec<u8>>,
 }
 
 /// The derived values of each alert, in order, for [`Store::import_prepared`]. `now_ms` must
@@ -430,6 +432,7 @@ impl PreparedRow {
             fts_title: sanitize::one_line(&a.title),
             fts_resource: resource_text(a),
             fts_policy: policy_text(a),
+            raw_packed: super::packed::pack(raw_json),
         }
     }
 }
@@ -445,7 +448,11 @@ impl VendorRow<'_> {
     /// Bind the vendor columns to parameters `first`, `first + 1`, … of `stmt`.
     fn bind(&self, stmt: &mut rusqlite::Statement<'_>, first: usize) -> rusqlite::Result<()> {
         let (a, p) = (self.a, self.p);
-        let raw_json = a.raw.as_str();
+        let raw_text = a.raw.as_str();
+        let raw_json: &dyn rusqlite::ToSql = match &p.raw_packed {
+            Some(blob) => blob,
+            None => &raw_text,
+        };
         let values: [&dyn rusqlite::ToSql; 34] = [
             &a.source,
             &a.vendor.as_str(),
@@ -477,7 +484,7 @@ impl VendorRow<'_> {
             &p.vendor_status,
             &a.remediation,
             &p.attack_json,
-            &raw_json,
+            raw_json,
             &p.hash,
             &p.has_controls,
             &p.sort_time,
@@ -1061,7 +1068,9 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         },
         None => None,
     };
-    let raw = match crate::domain::RawJson::parse(json(31)?) {
+    let raw = match super::packed::unpack(r.get_ref(31)?)
+        .and_then(|t| crate::domain::RawJson::parse(t).map_err(|e| e.to_string()))
+    {
         Ok(v) => v,
         Err(e) => return Ok(Err(format!("raw_json: {e}"))),
     };
@@ -1148,6 +1157,63 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A long payload is stored packed, a short one as text, a row from before packing (text)
+    /// still reads, and a damaged packed column is an error naming the column, not a panic.
+    #[test]
+    fn raw_payloads_are_stored_packed_and_read_back_in_either_form() {
+        let world = crate::sim::world::World::generate(5, 40, 1_795_305_600_000);
+        let body = crate::sim::emit::vendor_body(Vendor::CortexXdr, &world);
+        let mut alerts =
+            crate::sources::map_payload(Vendor::CortexXdr, "x", &body).expect("cortex alerts");
+        alerts.truncate(2);
+        alerts[1].raw = crate::domain::RawJson::of(&serde_json::json!({"alert_id": "2"}));
+        let mut store = Store::open_in_memory().expect("store");
+        store.import(&alerts, 1_795_305_600_000).expect("import");
+        let form = |id: &str| -> String {
+            store
+                .conn
+                .query_row(
+                    "SELECT typeof(raw_json), length(CAST(raw_json AS BLOB)) FROM alerts WHERE id = ?",
+                    [id],
+                    |r| Ok(format!("{} {}", r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .expect("row")
+        };
+        let (long, short) = (alerts[0].id(), alerts[1].id());
+        let packed = form(&long);
+        assert!(packed.starts_with("blob "), "{packed}");
+        let stored_len: usize = packed[5..].parse().expect("length");
+        assert!(
+            stored_len * 3 < alerts[0].raw.as_str().len() * 2,
+            "{packed}"
+        );
+        assert!(form(&short).starts_with("text "), "{}", form(&short));
+        for a in &alerts {
+            let got = store.get(&a.id()).expect("get").expect("stored");
+            assert_eq!(got.alert.raw.as_str(), a.raw.as_str());
+        }
+        // Written before packing: plain text.
+        store
+            .conn
+            .execute(
+                "UPDATE alerts SET raw_json = ? WHERE id = ?",
+                rusqlite::params![alerts[0].raw.as_str(), long],
+            )
+            .expect("update");
+        let got = store.get(&long).expect("get").expect("stored");
+        assert_eq!(got.alert.raw.as_str(), alerts[0].raw.as_str());
+        // Damaged.
+        store
+            .conn
+            .execute(
+                "UPDATE alerts SET raw_json = x'01ffffff7f00' WHERE id = ?",
+                [&long],
+            )
+            .expect("update");
+        let err = store.get(&long).expect_err("damaged column").to_string();
+        assert!(err.contains("raw_json") && err.contains("claims"), "{err}");
+    }
 
     /// The byte scan over the serialized payload agrees with the sanitizer's walk of the tree.
     #[test]

@@ -10,6 +10,7 @@ mod kv;
 mod migrate;
 mod narratives;
 mod outbox;
+mod packed;
 mod sources;
 mod suppress;
 mod triage;
