@@ -126,7 +126,7 @@ impl criterion::measurement::Measurement for ThreadCpu {
 /// A page's text parsed and mapped, as a sync client does with a reply.
 fn parse_map(vendor: Vendor, text: &str) -> Vec<sitrep::domain::Alert> {
     let body: serde_json::Value = serde_json::from_str(text).expect("json");
-    sitrep::sources::map_page(vendor, vendor.as_str(), &body, text).expect("map")
+    sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map")
 }
 
 /// An empty file store in a directory of its own (dropped with the directory).

@@ -468,10 +468,8 @@ impl Alert {
 
 /// A vendor's object as compact JSON text — serde_json's compact serialization, which is what
 /// the store writes, hashes and scans for control characters — with the parsed tree built
-/// only when something reads it (`Deref` to [`serde_json::Value`], parsed once).
-///
-/// Import keeps the text a page was parsed from ([`RawJson::from_compact_text`]) instead of
-/// cloning each item's tree and serializing it again.
+/// only when something reads it (`Deref` to [`serde_json::Value`], parsed once). A mapper
+/// serializes the borrowed item ([`RawJson::of`]), never clones its tree.
 pub struct RawJson {
     text: Box<str>,
     value: std::sync::OnceLock<serde_json::Value>,
@@ -488,9 +486,9 @@ impl RawJson {
         }
     }
 
-    /// Text that is already serde_json's compact serialization of the value it holds (the
-    /// store's column; a page item checked by `sources::json::canonical_compact`). It is
-    /// parsed on first read; text that does not parse reads as `null`.
+    /// Text that is already serde_json's compact serialization of the value it holds (as the
+    /// store's column is). It is parsed on first read; text that does not parse reads as
+    /// `null`.
     pub fn from_compact_text(text: impl Into<Box<str>>) -> RawJson {
         RawJson {
             text: text.into(),

@@ -285,7 +285,7 @@ fn map_item(index: usize, item: &Value) -> Result<Alert, MapError> {
             detail: format!("alert without an id ({want})"),
         });
     };
-    let mut a = Alert::new(Vendor::Orca, id.clone(), json::raw(item));
+    let mut a = Alert::new(Vendor::Orca, id.clone(), crate::domain::RawJson::of(item));
     let (severity, word) = severity(&f);
     a.severity = severity;
     a.title = f

@@ -427,7 +427,7 @@ fn map_audit(index: usize, a: &Value) -> Result<Alert, MapError> {
         index,
         detail: "runtime audit has no `_id`".into(),
     })?;
-    let mut al = Alert::new(Vendor::PrismaCompute, format!("audit/{id}"), j::raw(a));
+    let mut al = Alert::new(Vendor::PrismaCompute, format!("audit/{id}"), crate::domain::RawJson::of(a));
     al.category = Category::Runtime;
     let word = severity_word(a, "severity");
     al.severity = word
@@ -502,7 +502,7 @@ fn map_incident(index: usize, inc: &Value) -> Result<Alert, MapError> {
         index,
         detail: "incident has no `_id`".into(),
     })?;
-    let mut al = Alert::new(Vendor::PrismaCompute, format!("incident/{id}"), j::raw(inc));
+    let mut al = Alert::new(Vendor::PrismaCompute, format!("incident/{id}"), crate::domain::RawJson::of(inc));
     al.category = Category::Runtime;
     let audits: Vec<&Value> = j::at(inc, "audits")
         .and_then(Value::as_array)

@@ -131,7 +131,7 @@ fn map_alert(index: usize, item: &Value) -> Result<Alert, MapError> {
         index,
         detail: "alert has no `id`".into(),
     })?;
-    let mut a = Alert::new(Vendor::PrismaCspm, id, j::raw(item));
+    let mut a = Alert::new(Vendor::PrismaCspm, id, crate::domain::RawJson::of(item));
 
     let policy_type = j::string(item, "policy.policyType").map(|s| s.to_ascii_lowercase());
     let policy_id = j::first_string(item, &["policyId", "policy.policyId"]);

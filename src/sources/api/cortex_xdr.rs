@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 
 use super::session::LoginFuture;
 use super::{
-    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
 };
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Alert, DismissReason, Status, Vendor};
@@ -205,13 +205,13 @@ impl Client {
         }
     }
 
-    async fn call(&self, path: &str, data: &Value) -> Result<JsonBody, ApiError> {
+    async fn call(&self, path: &str, data: &Value) -> Result<Value, ApiError> {
         let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
         let build = |key: &str| self.request(path, data, key);
         self.session
             .json(&self.transport, &login, &build)
             .await
-            .map(|(reply, v)| JsonBody::new(v, reply.body))
+            .map(|(_, v)| v)
             .map_err(|e| self.unauthorized(e))
     }
 
@@ -234,7 +234,7 @@ impl Client {
                 detail: crate::sanitize::one_line(&reply.to_string()),
             });
         }
-        let alerts = crate::sources::map_page(Vendor::CortexXdr, &self.name, &body, body.text())
+        let alerts = crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body)
             .map_err(|e| ApiError::Malformed {
                 what: what(),
                 detail: format!("alerts {from}..{} did not map: {e}", from + size),

@@ -23,35 +23,6 @@ pub use transport::{Reply, RetryPolicy, Stats, Transport, retry_after, snippet};
 use crate::config::SourceConfig;
 use crate::domain::{Alert, EpochMs, Status, Vendor};
 
-/// A JSON reply: the parsed tree (`Deref`) and the text it was parsed from, so a page can be
-/// mapped with each alert keeping its item's own text ([`crate::sources::map_page`]) instead
-/// of a re-serialization of the tree.
-#[derive(Debug)]
-pub struct JsonBody {
-    value: serde_json::Value,
-    text: Vec<u8>,
-}
-
-impl JsonBody {
-    /// `value` parsed from `text` (a reply body).
-    pub fn new(value: serde_json::Value, text: Vec<u8>) -> JsonBody {
-        JsonBody { value, text }
-    }
-
-    /// The body's text; empty (map_page then serializes each item) if it is not UTF-8, which a
-    /// body serde_json parsed always is.
-    pub fn text(&self) -> &str {
-        std::str::from_utf8(&self.text).unwrap_or("")
-    }
-}
-
-impl std::ops::Deref for JsonBody {
-    type Target = serde_json::Value;
-    fn deref(&self) -> &serde_json::Value {
-        &self.value
-    }
-}
-
 /// Why a source's run failed. Messages never carry a secret.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {

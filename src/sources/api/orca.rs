@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use super::session::LoginFuture;
 use super::{
-    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
 };
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{EpochMs, Status, Vendor};
@@ -195,7 +195,7 @@ impl Client {
                     return self.split(range, until, total, cap).map(Some);
                 }
             }
-            let alerts = crate::sources::map_page(Vendor::Orca, &self.name, &body, body.text())
+            let alerts = crate::sources::map_payload(Vendor::Orca, &self.name, &body)
                 .map_err(|e| ApiError::Malformed {
                     what: self.transport.what().to_string(),
                     detail: format!("an alert page did not map: {e}"),
@@ -261,7 +261,7 @@ impl Client {
         ))
     }
 
-    async fn page(&self, filter: &Value, token: Option<&str>) -> Result<JsonBody, ApiError> {
+    async fn page(&self, filter: &Value, token: Option<&str>) -> Result<Value, ApiError> {
         let http = self.transport.http();
         let limit = self.page_size.to_string();
         let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
@@ -301,7 +301,7 @@ impl Client {
         self.session
             .json(&self.transport, &login, &build)
             .await
-            .map(|(reply, v)| JsonBody::new(v, reply.body))
+            .map(|(_, v)| v)
             .map_err(|e| self.unauthorized(e))
     }
 

@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 
 use super::session::LoginFuture;
 use super::{
-    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
 };
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
@@ -255,10 +255,10 @@ impl Client {
         &self,
         path: &str,
         offset: usize,
-        body: &JsonBody,
+        body: &Value,
         sink: &mut dyn PageSink,
     ) -> Result<usize, ApiError> {
-        let n = match &**body {
+        let n = match body {
             Value::Null => 0,
             Value::Array(a) => a.len(),
             _ => {
@@ -269,7 +269,7 @@ impl Client {
             return Ok(0);
         }
         let alerts =
-            crate::sources::map_page(Vendor::PrismaCompute, &self.inner.name, body, body.text())
+            crate::sources::map_payload(Vendor::PrismaCompute, &self.inner.name, body)
                 .map_err(|e| self.inner.malformed(path, offset, &e.to_string()))?;
         sink.page(alerts)?;
         Ok(n)
@@ -398,7 +398,7 @@ impl Inner {
         path: &'static str,
         scan: bool,
         query: Vec<(String, String)>,
-    ) -> Result<(Option<usize>, JsonBody), ApiError> {
+    ) -> Result<(Option<usize>, Value), ApiError> {
         if scan {
             self.pace(path).await;
         }
@@ -420,7 +420,7 @@ impl Inner {
             .get("total-count")
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<usize>().ok());
-        Ok((total, JsonBody::new(body, reply.body)))
+        Ok((total, body))
     }
 
     fn malformed(&self, path: &str, offset: usize, detail: &str) -> ApiError {

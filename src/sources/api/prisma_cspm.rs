@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::session::LoginFuture;
 use super::{
-    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
 };
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
@@ -181,10 +181,10 @@ impl Inner {
         path: &str,
         query: &[(&str, &str)],
         body: &Value,
-    ) -> Result<JsonBody, ApiError> {
+    ) -> Result<Value, ApiError> {
         let url = self.url(path);
         let login = |prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login(prev)) };
-        let (reply, v) = self
+        let (_, v) = self
             .session
             .json(&self.transport, &login, &|token: &str| {
                 self.transport
@@ -196,7 +196,7 @@ impl Inner {
                     .json(body)
             })
             .await?;
-        Ok(JsonBody::new(v, reply.body))
+        Ok(v)
     }
 
     /// The first page's `FilterModel` for `window`.
@@ -238,7 +238,7 @@ impl Inner {
                 break;
             }
             let n = items.len() as u64;
-            let alerts = crate::sources::map_page(Vendor::PrismaCspm, &self.name, &v, v.text())
+            let alerts = crate::sources::map_payload(Vendor::PrismaCspm, &self.name, &v)
                 .map_err(|e| self.malformed(pages, &e.to_string()))?;
             sink.page(alerts)?;
             received += n;

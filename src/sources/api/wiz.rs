@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    ApiError, AuthToken, JsonBody, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
 };
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{EpochMs, Status, Vendor};
@@ -218,7 +218,7 @@ impl Client {
     }
 
     /// One GraphQL request; transient GraphQL errors are retried with backoff.
-    async fn graphql(&self, query: &str, variables: Value) -> Result<JsonBody, ApiError> {
+    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ApiError> {
         let body = json!({"query": query, "variables": variables});
         let build = |token: &str| {
             self.transport
@@ -229,12 +229,12 @@ impl Client {
         };
         let mut attempt = 0;
         loop {
-            let (reply, v) = self
+            let (_, v) = self
                 .session
                 .json(&self.transport, &|_previous| Box::pin(self.login()), &build)
                 .await?;
             match classify(&v) {
-                None => return Ok(JsonBody::new(v, reply.body)),
+                None => return Ok(v),
                 Some(GqlError::Transient(msg)) => {
                     tracing::debug!(source = %self.name, %msg, "transient GraphQL error; retrying");
                     if !self.transport.retry_pause(attempt).await {
@@ -334,7 +334,7 @@ impl Client {
                 .and_then(|d| d.get(key))
                 .filter(|c| c.is_object())
                 .ok_or_else(|| malformed(format!("the response has no data.{key} connection")))?;
-            let alerts = crate::sources::map_page(Vendor::Wiz, &self.name, &v, v.text())
+            let alerts = crate::sources::map_payload(Vendor::Wiz, &self.name, &v)
                 .map_err(|e| malformed(format!("a {key} page does not map: {e}")))?;
             sink.page(alerts)?;
             let info = conn.get("pageInfo");
