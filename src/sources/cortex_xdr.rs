@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::{MapError, json};
 use crate::domain::{
-    Alert, Category, Cloud, EpochMs, Policy, Resource, Severity, Vendor, VendorState,
+    Alert, Category, Cloud, EpochMs, Policy, RawJson, Resource, Severity, Vendor, VendorState,
 };
 
 const VENDOR: &str = "cortex_xdr";
@@ -393,7 +393,7 @@ fn map_alert(index: usize, item: &Value) -> Result<Alert, MapError> {
             detail: "alert without alert_id".into(),
         });
     };
-    let mut a = Alert::new(Vendor::CortexXdr, format!("alert-{id}"), crate::domain::RawJson::of(item));
+    let mut a = Alert::new(Vendor::CortexXdr, format!("alert-{id}"), RawJson::of(item));
     let word = one(item, "severity");
     a.severity = word
         .as_deref()
@@ -449,7 +449,11 @@ fn map_incident(index: usize, item: &Value) -> Result<Alert, MapError> {
             detail: "incident without incident_id".into(),
         });
     };
-    let mut a = Alert::new(Vendor::CortexXdr, format!("incident-{id}"), crate::domain::RawJson::of(item));
+    let mut a = Alert::new(
+        Vendor::CortexXdr,
+        format!("incident-{id}"),
+        RawJson::of(item),
+    );
     // An analyst-set manual severity overrides the calculated one.
     let word = first_one(item, &["manual_severity", "severity"]);
     a.severity = word

@@ -34,7 +34,9 @@
 use serde_json::{Map, Value};
 
 use super::{MapError, json as j};
-use crate::domain::{Alert, Category, Cloud, Cve, Resource, Severity, Vendor, VendorState};
+use crate::domain::{
+    Alert, Category, Cloud, Cve, RawJson, Resource, Severity, Vendor, VendorState,
+};
 
 const VENDOR: &str = "lacework";
 
@@ -171,7 +173,7 @@ fn map_alert(item: &Value) -> Result<Alert, String> {
         return Err("the Lacework alert is not a JSON object".into());
     }
     let id = j::string(item, "alertId").ok_or("the Lacework alert has no alertId")?;
-    let mut a = Alert::new(Vendor::Lacework, id.clone(), crate::domain::RawJson::of(item));
+    let mut a = Alert::new(Vendor::Lacework, id.clone(), RawJson::of(item));
     let alert_type = j::string(item, "alertType");
     a.title = j::first_string(item, &["alertName", "alertInfo.subject"])
         .or_else(|| alert_type.as_ref().map(|t| format!("{t} alert")))

@@ -27,8 +27,8 @@ use serde_json::{Map, Value};
 
 use super::{MapError, json};
 use crate::domain::{
-    Alert, Category, Cloud, Compliance, Cve, EpochMs, Exposure, Policy, Resource, Severity, Vendor,
-    VendorState,
+    Alert, Category, Cloud, Compliance, Cve, EpochMs, Exposure, Policy, RawJson, Resource,
+    Severity, Vendor, VendorState,
 };
 
 const VENDOR: &str = "orca";
@@ -285,7 +285,7 @@ fn map_item(index: usize, item: &Value) -> Result<Alert, MapError> {
             detail: format!("alert without an id ({want})"),
         });
     };
-    let mut a = Alert::new(Vendor::Orca, id.clone(), crate::domain::RawJson::of(item));
+    let mut a = Alert::new(Vendor::Orca, id.clone(), RawJson::of(item));
     let (severity, word) = severity(&f);
     a.severity = severity;
     a.title = f

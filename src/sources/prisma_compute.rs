@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 use super::prisma_cspm::{aws_ec2_arn, is_qualified_cloud_id};
 use super::{MapError, json as j};
 use crate::domain::{
-    Alert, Category, Cloud, Compliance, Cve, EpochMs, Policy, Resource, Severity, Vendor,
+    Alert, Category, Cloud, Compliance, Cve, EpochMs, Policy, RawJson, Resource, Severity, Vendor,
     VendorState,
 };
 
@@ -427,7 +427,7 @@ fn map_audit(index: usize, a: &Value) -> Result<Alert, MapError> {
         index,
         detail: "runtime audit has no `_id`".into(),
     })?;
-    let mut al = Alert::new(Vendor::PrismaCompute, format!("audit/{id}"), crate::domain::RawJson::of(a));
+    let mut al = Alert::new(Vendor::PrismaCompute, format!("audit/{id}"), RawJson::of(a));
     al.category = Category::Runtime;
     let word = severity_word(a, "severity");
     al.severity = word
@@ -502,7 +502,11 @@ fn map_incident(index: usize, inc: &Value) -> Result<Alert, MapError> {
         index,
         detail: "incident has no `_id`".into(),
     })?;
-    let mut al = Alert::new(Vendor::PrismaCompute, format!("incident/{id}"), crate::domain::RawJson::of(inc));
+    let mut al = Alert::new(
+        Vendor::PrismaCompute,
+        format!("incident/{id}"),
+        RawJson::of(inc),
+    );
     al.category = Category::Runtime;
     let audits: Vec<&Value> = j::at(inc, "audits")
         .and_then(Value::as_array)

@@ -22,7 +22,8 @@ use serde_json::{Map, Value, json};
 
 use super::{MapError, json as j};
 use crate::domain::{
-    Alert, Category, Cloud, Compliance, Exposure, Policy, Resource, Severity, Vendor, VendorState,
+    Alert, Category, Cloud, Compliance, Exposure, Policy, RawJson, Resource, Severity, Vendor,
+    VendorState,
 };
 
 fn shape(detail: &str) -> MapError {
@@ -131,7 +132,7 @@ fn map_alert(index: usize, item: &Value) -> Result<Alert, MapError> {
         index,
         detail: "alert has no `id`".into(),
     })?;
-    let mut a = Alert::new(Vendor::PrismaCspm, id, crate::domain::RawJson::of(item));
+    let mut a = Alert::new(Vendor::PrismaCspm, id, RawJson::of(item));
 
     let policy_type = j::string(item, "policy.policyType").map(|s| s.to_ascii_lowercase());
     let policy_id = j::first_string(item, &["policyId", "policy.policyId"]);

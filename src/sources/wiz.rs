@@ -32,7 +32,7 @@ use serde_json::{Map, Value, json};
 
 use super::{MapError, json as j};
 use crate::domain::{
-    Alert, Category, Cloud, Compliance, Cve, Resource, Severity, Vendor, VendorState,
+    Alert, Category, Cloud, Compliance, Cve, RawJson, Resource, Severity, Vendor, VendorState,
 };
 
 const VENDOR: &str = "wiz";
@@ -268,7 +268,7 @@ fn map_issue(node: &Value) -> Result<Alert, String> {
         return Err("the Wiz issue is not a JSON object".into());
     }
     let id = j::string(node, "id").ok_or("the Wiz issue has no id")?;
-    let mut a = Alert::new(Vendor::Wiz, id.clone(), crate::domain::RawJson::of(node));
+    let mut a = Alert::new(Vendor::Wiz, id.clone(), RawJson::of(node));
     let rule = source_rule(node);
     let entity = node
         .get("entitySnapshot")
@@ -328,7 +328,7 @@ fn map_vulnerability(node: &Value) -> Result<Alert, String> {
         return Err("the Wiz vulnerability finding is not a JSON object".into());
     }
     let id = j::string(node, "id").ok_or("the Wiz vulnerability finding has no id")?;
-    let mut a = Alert::new(Vendor::Wiz, id.clone(), crate::domain::RawJson::of(node));
+    let mut a = Alert::new(Vendor::Wiz, id.clone(), RawJson::of(node));
     let cve_id = j::string(node, "name");
     let package = j::string(node, "detailedName");
     let version = j::string(node, "version");

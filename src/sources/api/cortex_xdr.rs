@@ -36,9 +36,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Alert, DismissReason, Status, Vendor};
 use crate::sim::rng::Rng;
@@ -234,10 +232,12 @@ impl Client {
                 detail: crate::sanitize::one_line(&reply.to_string()),
             });
         }
-        let alerts = crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body)
-            .map_err(|e| ApiError::Malformed {
-                what: what(),
-                detail: format!("alerts {from}..{} did not map: {e}", from + size),
+        let alerts =
+            crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body).map_err(|e| {
+                ApiError::Malformed {
+                    what: what(),
+                    detail: format!("alerts {from}..{} did not map: {e}", from + size),
+                }
             })?;
         let total = reply
             .get("total_count")

@@ -29,9 +29,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{EpochMs, Status, Vendor};
 
@@ -195,10 +193,12 @@ impl Client {
                     return self.split(range, until, total, cap).map(Some);
                 }
             }
-            let alerts = crate::sources::map_payload(Vendor::Orca, &self.name, &body)
-                .map_err(|e| ApiError::Malformed {
-                    what: self.transport.what().to_string(),
-                    detail: format!("an alert page did not map: {e}"),
+            let alerts =
+                crate::sources::map_payload(Vendor::Orca, &self.name, &body).map_err(|e| {
+                    ApiError::Malformed {
+                        what: self.transport.what().to_string(),
+                        detail: format!("an alert page did not map: {e}"),
+                    }
                 })?;
             let n = alerts.len();
             sink.page(alerts)?;

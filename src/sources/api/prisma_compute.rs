@@ -34,9 +34,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Status, Vendor};
@@ -268,9 +266,8 @@ impl Client {
         if n == 0 {
             return Ok(0);
         }
-        let alerts =
-            crate::sources::map_payload(Vendor::PrismaCompute, &self.inner.name, body)
-                .map_err(|e| self.inner.malformed(path, offset, &e.to_string()))?;
+        let alerts = crate::sources::map_payload(Vendor::PrismaCompute, &self.inner.name, body)
+            .map_err(|e| self.inner.malformed(path, offset, &e.to_string()))?;
         sink.page(alerts)?;
         Ok(n)
     }

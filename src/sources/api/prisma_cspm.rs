@@ -22,9 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::session::LoginFuture;
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::sources::parse_duration;
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{Status, Vendor};

@@ -27,9 +27,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
-};
+use super::{ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome};
 use crate::config::{Secret, SourceConfig};
 use crate::domain::{EpochMs, Status, Vendor};
 
