@@ -14,6 +14,7 @@ pub mod cortex_xdr;
 pub mod json;
 pub mod lacework;
 pub mod orca;
+pub mod page;
 pub mod prisma_compute;
 pub mod prisma_cspm;
 pub mod sync;
@@ -22,6 +23,7 @@ pub mod wiz;
 use serde_json::Value;
 
 use crate::domain::{Alert, Vendor};
+pub use page::{Page, map_page};
 
 /// Why a payload could not be mapped. Messages are one line and name what was wrong.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -213,6 +213,17 @@ impl Client {
             .map_err(|e| self.unauthorized(e))
     }
 
+    /// [`Self::call`] for a list reply, its items kept for mapping one by one.
+    async fn call_page(&self, path: &str, data: &Value) -> Result<crate::sources::Page, ApiError> {
+        let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
+        let build = |key: &str| self.request(path, data, key);
+        self.session
+            .page(Vendor::CortexXdr, &self.transport, &login, &build)
+            .await
+            .map(|(_, v)| v)
+            .map_err(|e| self.unauthorized(e))
+    }
+
     async fn window(&self, filters: &Value, from: u64, size: u64) -> Result<Win, ApiError> {
         let data = json!({
             "filters": filters,
@@ -220,7 +231,7 @@ impl Client {
             "search_to": from + size,
             "sort": {"field": "creation_time", "keyword": "asc"},
         });
-        let body = self.call(ALERTS_PATH, &data).await?;
+        let body = self.call_page(ALERTS_PATH, &data).await?;
         let what = || self.transport.what().to_string();
         let reply = body.get("reply").ok_or_else(|| ApiError::Malformed {
             what: what(),
@@ -232,17 +243,15 @@ impl Client {
                 detail: crate::sanitize::one_line(&reply.to_string()),
             });
         }
+        let total_count = reply.get("total_count").and_then(Value::as_u64);
         let alerts =
-            crate::sources::map_payload(Vendor::CortexXdr, &self.name, &body).map_err(|e| {
+            crate::sources::map_page(Vendor::CortexXdr, &self.name, body).map_err(|e| {
                 ApiError::Malformed {
                     what: what(),
                     detail: format!("alerts {from}..{} did not map: {e}", from + size),
                 }
             })?;
-        let total = reply
-            .get("total_count")
-            .and_then(Value::as_u64)
-            .unwrap_or(from + alerts.len() as u64);
+        let total = total_count.unwrap_or(from + alerts.len() as u64);
         Ok(Win {
             from,
             asked: size,

@@ -193,15 +193,6 @@ impl Client {
                     return self.split(range, until, total, cap).map(Some);
                 }
             }
-            let alerts =
-                crate::sources::map_payload(Vendor::Orca, &self.name, &body).map_err(|e| {
-                    ApiError::Malformed {
-                        what: self.transport.what().to_string(),
-                        detail: format!("an alert page did not map: {e}"),
-                    }
-                })?;
-            let n = alerts.len();
-            sink.page(alerts)?;
             let next = body
                 .get("next_page_token")
                 .and_then(Value::as_str)
@@ -211,6 +202,14 @@ impl Client {
                 .get("has_next_page_token")
                 .and_then(Value::as_bool)
                 .unwrap_or(next.is_some());
+            let alerts = crate::sources::map_page(Vendor::Orca, &self.name, body).map_err(|e| {
+                ApiError::Malformed {
+                    what: self.transport.what().to_string(),
+                    detail: format!("an alert page did not map: {e}"),
+                }
+            })?;
+            let n = alerts.len();
+            sink.page(alerts)?;
             match next {
                 Some(t) if more && n > 0 => {
                     if token.as_deref() == Some(t.as_str()) {
@@ -261,7 +260,11 @@ impl Client {
         ))
     }
 
-    async fn page(&self, filter: &Value, token: Option<&str>) -> Result<Value, ApiError> {
+    async fn page(
+        &self,
+        filter: &Value,
+        token: Option<&str>,
+    ) -> Result<crate::sources::Page, ApiError> {
         let http = self.transport.http();
         let limit = self.page_size.to_string();
         let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
@@ -299,7 +302,7 @@ impl Client {
             }
         };
         self.session
-            .json(&self.transport, &login, &build)
+            .page(Vendor::Orca, &self.transport, &login, &build)
             .await
             .map(|(_, v)| v)
             .map_err(|e| self.unauthorized(e))

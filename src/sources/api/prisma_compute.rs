@@ -195,7 +195,7 @@ impl Client {
             q
         };
         let (total, first) = self.inner.page(path, scan, at(0)).await?;
-        let n = self.deliver(path, 0, &first, sink)?;
+        let n = self.deliver(path, 0, first, sink)?;
         match total {
             Some(total) => {
                 let (mut delivered, mut stable) = (n, true);
@@ -221,7 +221,7 @@ impl Client {
                     });
                     match result.and_then(|r| r) {
                         Ok((page_total, body)) => {
-                            delivered += self.deliver(path, off, &body, sink)?;
+                            delivered += self.deliver(path, off, body, sink)?;
                             stable &= page_total == Some(total);
                         }
                         Err(e) => {
@@ -241,7 +241,7 @@ impl Client {
                 while got >= limit {
                     offset += got;
                     let (_, body) = self.inner.page(path, scan, at(offset)).await?;
-                    got = self.deliver(path, offset, &body, sink)?;
+                    got = self.deliver(path, offset, body, sink)?;
                 }
                 Ok(true)
             }
@@ -253,10 +253,10 @@ impl Client {
         &self,
         path: &str,
         offset: usize,
-        body: &Value,
+        body: crate::sources::Page,
         sink: &mut dyn PageSink,
     ) -> Result<usize, ApiError> {
-        let n = match body {
+        let n = match &*body {
             Value::Null => 0,
             Value::Array(a) => a.len(),
             _ => {
@@ -266,7 +266,7 @@ impl Client {
         if n == 0 {
             return Ok(0);
         }
-        let alerts = crate::sources::map_payload(Vendor::PrismaCompute, &self.inner.name, body)
+        let alerts = crate::sources::map_page(Vendor::PrismaCompute, &self.inner.name, body)
             .map_err(|e| self.inner.malformed(path, offset, &e.to_string()))?;
         sink.page(alerts)?;
         Ok(n)
@@ -395,7 +395,7 @@ impl Inner {
         path: &'static str,
         scan: bool,
         query: Vec<(String, String)>,
-    ) -> Result<(Option<usize>, Value), ApiError> {
+    ) -> Result<(Option<usize>, crate::sources::Page), ApiError> {
         if scan {
             self.pace(path).await;
         }
@@ -403,14 +403,19 @@ impl Inner {
         let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
         let (reply, body) = self
             .session
-            .json(&self.transport, &login, &|token: &str| {
-                self.transport
-                    .http()
-                    .get(&url)
-                    .query(&query)
-                    .bearer_auth(token)
-                    .header("accept", "application/json")
-            })
+            .page(
+                Vendor::PrismaCompute,
+                &self.transport,
+                &login,
+                &|token: &str| {
+                    self.transport
+                        .http()
+                        .get(&url)
+                        .query(&query)
+                        .bearer_auth(token)
+                        .header("accept", "application/json")
+                },
+            )
             .await?;
         let total = reply
             .headers

@@ -173,28 +173,38 @@ impl Inner {
         AuthToken::expiring(value.to_string(), Some(self.renew_after), Duration::ZERO)
     }
 
-    /// POST `body` to `path` with the session token; JSON reply.
-    async fn post_json(
+    /// POST `body` to `path` with the session token: a list reply, its items kept for
+    /// mapping one by one.
+    async fn post_page(
         &self,
         path: &str,
         query: &[(&str, &str)],
         body: &Value,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<crate::sources::Page, ApiError> {
         let url = self.url(path);
         let login = |prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login(prev)) };
+        let build = |token: &str| self.post(&url, query, body, token);
         let (_, v) = self
             .session
-            .json(&self.transport, &login, &|token: &str| {
-                self.transport
-                    .http()
-                    .post(&url)
-                    .query(query)
-                    .header("x-redlock-auth", token)
-                    .header("accept", "application/json")
-                    .json(body)
-            })
+            .page(Vendor::PrismaCspm, &self.transport, &login, &build)
             .await?;
         Ok(v)
+    }
+
+    fn post(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.transport
+            .http()
+            .post(url)
+            .query(query)
+            .header("x-redlock-auth", token)
+            .header("accept", "application/json")
+            .json(body)
     }
 
     /// The first page's `FilterModel` for `window`.
@@ -226,7 +236,7 @@ impl Inner {
         let mut pages = 0u64;
         loop {
             let v = self
-                .post_json("/v2/alert", &[("detailed", "true")], &body)
+                .post_page("/v2/alert", &[("detailed", "true")], &body)
                 .await?;
             pages += 1;
             let Some(items) = v.get("items").and_then(Value::as_array) else {
@@ -236,17 +246,22 @@ impl Inner {
                 break;
             }
             let n = items.len() as u64;
-            let alerts = crate::sources::map_payload(Vendor::PrismaCspm, &self.name, &v)
+            let total = v.get("totalRows").and_then(Value::as_u64);
+            let next = v
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            let alerts = crate::sources::map_page(Vendor::PrismaCspm, &self.name, v)
                 .map_err(|e| self.malformed(pages, &e.to_string()))?;
             sink.page(alerts)?;
             received += n;
-            let total = v.get("totalRows").and_then(Value::as_u64);
             if total.is_some_and(|t| received >= t) {
                 break;
             }
-            match v.get("nextPageToken").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => body = json!({ "pageToken": t }),
-                _ => break,
+            match next {
+                Some(t) => body = json!({ "pageToken": t }),
+                None => break,
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Single-flight authentication: one login at a time, shared by every request of a source;
 //! a 401 triggers one re-authentication and one replay, and a second 401 is final.
 
+use crate::sources::Page;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -122,10 +123,34 @@ impl Session {
         login: &'a (dyn Fn(Option<String>) -> LoginFuture<'a> + Send + Sync),
         build: &(dyn Fn(&str) -> RequestBuilder + Send + Sync),
     ) -> Result<(Reply, serde_json::Value), ApiError> {
+        self.json_with(transport, login, build, |b| serde_json::from_slice(b))
+            .await
+    }
+
+    /// As [`Session::json`], for a list reply of `vendor`'s, parsed as a [`Page`] (its items
+    /// kept as text, to be mapped one by one).
+    pub async fn page<'a>(
+        &self,
+        vendor: crate::domain::Vendor,
+        transport: &Transport,
+        login: &'a (dyn Fn(Option<String>) -> LoginFuture<'a> + Send + Sync),
+        build: &(dyn Fn(&str) -> RequestBuilder + Send + Sync),
+    ) -> Result<(Reply, Page), ApiError> {
+        self.json_with(transport, login, build, |b| Page::parse(vendor, b))
+            .await
+    }
+
+    async fn json_with<'a, T>(
+        &self,
+        transport: &Transport,
+        login: &'a (dyn Fn(Option<String>) -> LoginFuture<'a> + Send + Sync),
+        build: &(dyn Fn(&str) -> RequestBuilder + Send + Sync),
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<(Reply, T), ApiError> {
         let mut attempt = 0;
         loop {
             let reply = self.send(transport, login, build).await?;
-            match serde_json::from_slice::<serde_json::Value>(&reply.body) {
+            match parse(&reply.body) {
                 Ok(v) => return Ok((reply, v)),
                 Err(e) => {
                     if !transport.retry_pause(attempt).await {

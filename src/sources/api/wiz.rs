@@ -216,7 +216,11 @@ impl Client {
     }
 
     /// One GraphQL request; transient GraphQL errors are retried with backoff.
-    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ApiError> {
+    async fn graphql(
+        &self,
+        query: &str,
+        variables: Value,
+    ) -> Result<crate::sources::Page, ApiError> {
         let body = json!({"query": query, "variables": variables});
         let build = |token: &str| {
             self.transport
@@ -227,9 +231,16 @@ impl Client {
         };
         let mut attempt = 0;
         loop {
+            // A list reply keeps its nodes as text, to be mapped one by one; any other reply
+            // (a mutation's) is parsed whole.
             let (_, v) = self
                 .session
-                .json(&self.transport, &|_previous| Box::pin(self.login()), &build)
+                .page(
+                    Vendor::Wiz,
+                    &self.transport,
+                    &|_previous| Box::pin(self.login()),
+                    &build,
+                )
                 .await?;
             match classify(&v) {
                 None => return Ok(v),
@@ -332,26 +343,28 @@ impl Client {
                 .and_then(|d| d.get(key))
                 .filter(|c| c.is_object())
                 .ok_or_else(|| malformed(format!("the response has no data.{key} connection")))?;
-            let alerts = crate::sources::map_payload(Vendor::Wiz, &self.name, &v)
-                .map_err(|e| malformed(format!("a {key} page does not map: {e}")))?;
-            sink.page(alerts)?;
             let info = conn.get("pageInfo");
             let has_next = info
                 .and_then(|p| p.get("hasNextPage"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            if !has_next {
-                return Ok(());
-            }
             let next = info
                 .and_then(|p| p.get("endCursor"))
                 .and_then(Value::as_str)
                 .filter(|c| !c.is_empty())
-                .ok_or_else(|| malformed(format!("{key}: hasNextPage without an endCursor")))?;
-            if after.as_deref() == Some(next) {
+                .map(str::to_string);
+            let alerts = crate::sources::map_page(Vendor::Wiz, &self.name, v)
+                .map_err(|e| malformed(format!("a {key} page does not map: {e}")))?;
+            sink.page(alerts)?;
+            if !has_next {
+                return Ok(());
+            }
+            let next =
+                next.ok_or_else(|| malformed(format!("{key}: hasNextPage without an endCursor")))?;
+            if after.as_deref() == Some(next.as_str()) {
                 return Err(malformed(format!("{key}: the cursor did not advance")));
             }
-            after = Some(next.to_string());
+            after = Some(next);
         }
     }
 
