@@ -21,7 +21,7 @@ use super::MapError;
 use crate::domain::{Alert, Vendor};
 
 /// A list reply: its envelope, and its items' texts when the vendor's item array was found.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Page {
     /// The reply with the item array's items as `null`s (or the whole reply, when no item
     /// array was found).
@@ -29,7 +29,7 @@ pub struct Page {
     items: Option<Items>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Items {
     path: &'static [&'static str],
     texts: Vec<Box<RawValue>>,
@@ -116,19 +116,22 @@ fn at_mut<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
 /// Map a list reply, item by item when its items were kept as text, with the same result as
 /// [`super::map_payload`] on the whole reply.
 pub fn map_page(vendor: Vendor, source: &str, page: Page) -> Result<Vec<Alert>, MapError> {
+    // The whole reply, mapped as before: no item array, or anything the item-by-item way
+    // was not built for (the error then reads as the whole reply's: item index, sniffing).
+    let whole = |page: Page| super::map_payload(vendor, source, &page.into_value());
     let Some(items) = &page.items else {
-        return super::map_payload(vendor, source, &page.body);
+        return whole(page);
     };
     // The envelope around one item: the reply with an empty item array.
     let mut shell = page.body.clone();
     match at_mut(&mut shell, items.path) {
         Some(slot) => *slot = Value::Array(Vec::new()),
-        None => return super::map_payload(vendor, source, &page.into_value()),
+        None => return whole(page),
     }
     let mut out = Vec::with_capacity(items.texts.len());
     for text in &items.texts {
         let Ok(item) = serde_json::from_str::<Value>(text.get()) else {
-            return super::map_payload(vendor, source, &page.into_value());
+            return whole(page);
         };
         let mut one = shell.clone();
         if let Some(Value::Array(a)) = at_mut(&mut one, items.path) {
@@ -136,8 +139,7 @@ pub fn map_page(vendor: Vendor, source: &str, page: Page) -> Result<Vec<Alert>, 
         }
         match super::map_payload(vendor, source, &one) {
             Ok(alerts) => out.extend(alerts),
-            // The error as the whole reply gives it (item index, wrong-vendor sniffing).
-            Err(_) => return super::map_payload(vendor, source, &page.into_value()),
+            Err(_) => return whole(page),
         }
     }
     Ok(out)
@@ -279,7 +281,7 @@ mod tests {
                 let page = Page::parse(vendor, text.as_bytes()).expect("parses");
                 assert_eq!(page.items.is_some(), by_item, "{vendor}");
                 let whole = super::super::map_payload(vendor, "s", &body).expect("maps");
-                assert_eq!(page.clone_value(), body, "{vendor}");
+                assert_eq!(page.clone().into_value(), body, "{vendor}");
                 let items = map_page(vendor, "s", page).expect("maps");
                 assert!(!whole.is_empty(), "{vendor}");
                 assert_eq!(items, whole, "{vendor}");
@@ -310,7 +312,7 @@ mod tests {
                     continue;
                 };
                 let page = Page::parse(vendor, &text).expect("parses as it did whole");
-                assert_eq!(page.clone_value(), body, "{}", path.display());
+                assert_eq!(page.clone().into_value(), body, "{}", path.display());
                 let whole = super::super::map_payload(vendor, "s", &body);
                 assert_eq!(map_page(vendor, "s", page), whole, "{}", path.display());
                 compared += 1;
@@ -359,18 +361,5 @@ mod tests {
         let want = super::super::map_payload(Vendor::PrismaCspm, "s", &body);
         assert!(want.is_err(), "{want:?}");
         assert_eq!(map_page(Vendor::PrismaCspm, "s", page), want);
-    }
-
-    impl Page {
-        fn clone_value(&self) -> Value {
-            Page {
-                body: self.body.clone(),
-                items: self.items.as_ref().map(|i| Items {
-                    path: i.path,
-                    texts: i.texts.clone(),
-                }),
-            }
-            .into_value()
-        }
     }
 }

@@ -139,20 +139,9 @@ fn spawn_outbox(
     })
 }
 
-/// Run the console on the real terminal until the analyst quits (or SIGTERM / SIGHUP).
-/// The terminal is restored on every way out, panics included (ratatui's hook).
-pub fn run(state: State, services: Services) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let result = run_in(&rt, state, services);
-    rt.shutdown_timeout(Duration::from_secs(2));
-    result
-}
-
-/// As [`run`], on a runtime the caller owns (the demo's simulators live on it).
+/// Run the console on the real terminal, on a runtime the caller owns (the demo's simulators
+/// live on it), until the analyst quits (or SIGTERM / SIGHUP). The terminal is restored on
+/// every way out, panics included (ratatui's hook).
 pub fn run_in(
     rt: &tokio::runtime::Runtime,
     mut state: State,

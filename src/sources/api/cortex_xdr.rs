@@ -203,18 +203,9 @@ impl Client {
         }
     }
 
-    async fn call(&self, path: &str, data: &Value) -> Result<Value, ApiError> {
-        let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
-        let build = |key: &str| self.request(path, data, key);
-        self.session
-            .json(&self.transport, &login, &build)
-            .await
-            .map(|(_, v)| v)
-            .map_err(|e| self.unauthorized(e))
-    }
-
-    /// [`Self::call`] for a list reply, its items kept for mapping one by one.
-    async fn call_page(&self, path: &str, data: &Value) -> Result<crate::sources::Page, ApiError> {
+    /// One API call. Every reply is parsed as a [`crate::sources::Page`]: an alerts or
+    /// incidents list keeps its items for mapping one by one, any other reply is parsed whole.
+    async fn call(&self, path: &str, data: &Value) -> Result<crate::sources::Page, ApiError> {
         let login = |_prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login()) };
         let build = |key: &str| self.request(path, data, key);
         self.session
@@ -231,7 +222,7 @@ impl Client {
             "search_to": from + size,
             "sort": {"field": "creation_time", "keyword": "asc"},
         });
-        let body = self.call_page(ALERTS_PATH, &data).await?;
+        let body = self.call(ALERTS_PATH, &data).await?;
         let what = || self.transport.what().to_string();
         let reply = body.get("reply").ok_or_else(|| ApiError::Malformed {
             what: what(),

@@ -183,28 +183,20 @@ impl Inner {
     ) -> Result<crate::sources::Page, ApiError> {
         let url = self.url(path);
         let login = |prev: Option<String>| -> LoginFuture<'_> { Box::pin(self.login(prev)) };
-        let build = |token: &str| self.post(&url, query, body, token);
+        let build = |token: &str| {
+            self.transport
+                .http()
+                .post(&url)
+                .query(query)
+                .header("x-redlock-auth", token)
+                .header("accept", "application/json")
+                .json(body)
+        };
         let (_, v) = self
             .session
             .page(Vendor::PrismaCspm, &self.transport, &login, &build)
             .await?;
         Ok(v)
-    }
-
-    fn post(
-        &self,
-        url: &str,
-        query: &[(&str, &str)],
-        body: &Value,
-        token: &str,
-    ) -> reqwest::RequestBuilder {
-        self.transport
-            .http()
-            .post(url)
-            .query(query)
-            .header("x-redlock-auth", token)
-            .header("accept", "application/json")
-            .json(body)
     }
 
     /// The first page's `FilterModel` for `window`.
