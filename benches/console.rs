@@ -9,11 +9,11 @@ use sitrep::app::{Init, State};
 use sitrep::config::keymap::Keymap;
 use sitrep::config::theme::Theme;
 use sitrep::domain::{Alert, Vendor};
-use sitrep::sim::{emit, world::World};
-use sitrep::sources;
+use sitrep::sim::world::World;
 use sitrep::store::{SortKey, Store};
 use sitrep::tui::harness::Harness;
 use sitrep::tui::worker::Worker;
+use sitrep::vendors::emit;
 
 const NOW: i64 = 1_795_305_600_000;
 
@@ -26,7 +26,7 @@ fn alerts(n: usize) -> Vec<Alert> {
     let mut out = Vec::with_capacity(n);
     for v in Vendor::ALL {
         let body = emit::vendor_body(v, &world);
-        out.extend(sources::map_payload(v, v.as_str(), &body).unwrap_or_default());
+        out.extend(sitrep::vendors::map_payload(v, v.as_str(), &body).unwrap_or_default());
     }
     out.truncate(n);
     out

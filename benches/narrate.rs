@@ -6,9 +6,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sitrep::domain::{Status, Vendor};
 use sitrep::narrate::{offline_narrative, prompt};
-use sitrep::sim::{emit, world::World};
-use sitrep::sources;
+use sitrep::sim::world::World;
 use sitrep::store::StoredAlert;
+use sitrep::vendors::emit;
 
 const NOW: i64 = 1_795_305_600_000;
 
@@ -17,7 +17,7 @@ fn alerts(n: usize) -> Vec<StoredAlert> {
     let mut out = Vec::new();
     for v in Vendor::ALL {
         let body = emit::vendor_body(v, &world);
-        for a in sources::map_payload(v, v.as_str(), &body).unwrap_or_default() {
+        for a in sitrep::vendors::map_payload(v, v.as_str(), &body).unwrap_or_default() {
             out.push(StoredAlert {
                 id: a.id(),
                 alert: a,

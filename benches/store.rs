@@ -7,10 +7,10 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use sitrep::domain::{Alert, Vendor};
-use sitrep::sim::{emit, world::World};
-use sitrep::sources;
+use sitrep::sim::world::World;
 use sitrep::store::{ListRequest, Store};
 use sitrep::triage::query;
+use sitrep::vendors::emit;
 
 const NOW: i64 = 1_795_305_600_000;
 
@@ -20,7 +20,7 @@ fn alerts(n: usize) -> Vec<Alert> {
     let mut out = Vec::with_capacity(n);
     for v in Vendor::ALL {
         let body = emit::vendor_body(v, &world);
-        out.extend(sources::map_payload(v, v.as_str(), &body).unwrap_or_default());
+        out.extend(sitrep::vendors::map_payload(v, v.as_str(), &body).unwrap_or_default());
     }
     out.truncate(n);
     out
@@ -68,7 +68,7 @@ fn ingest(c: &mut Criterion) {
             let mut n = 0;
             for (v, text) in &bodies {
                 let body: serde_json::Value = serde_json::from_str(text).expect("json");
-                n += sources::map_payload(*v, v.as_str(), &body)
+                n += sitrep::vendors::map_payload(*v, v.as_str(), &body)
                     .map(|a| a.len())
                     .unwrap_or(0);
             }

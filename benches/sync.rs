@@ -10,9 +10,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use sitrep::config::Config;
 use sitrep::config::sources::{CredentialRef, Secret};
 use sitrep::domain::Vendor;
-use sitrep::sim::server::{self, Faults, SimOptions};
-use sitrep::sim::{emit, world::World};
+use sitrep::sim::server::{Faults, SimOptions};
+use sitrep::sim::world::World;
 use sitrep::store::Store;
+use sitrep::vendors::emit;
 
 /// The binary's allocator (src/main.rs), so the figures are the product's.
 #[global_allocator]
@@ -34,7 +35,7 @@ fn sync(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     for vendor in Vendor::ALL {
         let sim = rt
-            .block_on(server::start(
+            .block_on(sitrep::vendors::sim::start(
                 vendor,
                 SimOptions {
                     alerts: N,
@@ -69,6 +70,7 @@ fn sync(c: &mut Criterion) {
                         Store::open(&dir.path().join("s.db")).expect("store"),
                     ));
                     let report = rt.block_on(sitrep::sources::sync::run(
+                        sitrep::vendors::connect,
                         &cfg,
                         &store,
                         true,
@@ -129,10 +131,10 @@ impl criterion::measurement::Measurement for ThreadCpu {
 fn parse_map(vendor: Vendor, text: &str) -> Vec<sitrep::domain::Alert> {
     if vendor == Vendor::Lacework {
         let body: serde_json::Value = serde_json::from_str(text).expect("json");
-        return sitrep::sources::map_payload(vendor, vendor.as_str(), &body).expect("map");
+        return sitrep::vendors::map_payload(vendor, vendor.as_str(), &body).expect("map");
     }
-    let page = sitrep::sources::Page::parse(vendor, text.as_bytes()).expect("json");
-    sitrep::sources::map_page(vendor, vendor.as_str(), page).expect("map")
+    let page = sitrep::vendors::parse_page(vendor, text.as_bytes()).expect("json");
+    sitrep::vendors::map_page(vendor, vendor.as_str(), page).expect("map")
 }
 
 /// An empty file store in a directory of its own (dropped with the directory).
@@ -175,8 +177,10 @@ fn local(c: &mut Criterion<ThreadCpu>) {
 
 /// Alerts per page as the clients ask for them (the page sizes in docs/performance.md).
 fn page_size(vendor: Vendor) -> usize {
-    sitrep::sources::api::default_page_size(vendor)
-        .map_or(sitrep::sim::server::lacework::ROWS_PER_PAGE, |n| n as usize)
+    sitrep::vendors::default_page_size(vendor)
+        .map_or(sitrep::vendors::lacework::sim::server::ROWS_PER_PAGE, |n| {
+            n as usize
+        })
 }
 
 /// The local side as a sync runs it: the vendor's pages (its own page size) parsed and mapped

@@ -5,11 +5,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sitrep::domain::{Alert, Vendor};
-use sitrep::sim::{emit, world::World};
-use sitrep::sources;
+use sitrep::sim::world::World;
 use sitrep::store::{ListRequest, Store};
 use sitrep::triage::score::{IntelSet, ScoreContext, ScoringConfig, assess};
 use sitrep::triage::{correlate, intel};
+use sitrep::vendors::emit;
 
 const NOW: i64 = 1_795_305_600_000;
 
@@ -18,7 +18,7 @@ fn alerts(n: usize) -> Vec<Alert> {
     let mut out = Vec::with_capacity(n);
     for v in Vendor::ALL {
         let body = emit::vendor_body(v, &world);
-        out.extend(sources::map_payload(v, v.as_str(), &body).unwrap_or_default());
+        out.extend(sitrep::vendors::map_payload(v, v.as_str(), &body).unwrap_or_default());
     }
     out.truncate(n);
     out

@@ -3,7 +3,8 @@
 //! own shape, on a shared resource pool (so some resources are flagged by several vendors).
 
 use sitrep::domain::Vendor;
-use sitrep::sim::{emit, world::World};
+use sitrep::sim::world::World;
+use sitrep::vendors::emit;
 
 fn main() -> std::io::Result<()> {
     // 2026-11-20T00:00:00Z: a fixed clock, so the files only change when the generator does.

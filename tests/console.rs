@@ -11,11 +11,13 @@ use sitrep::config::Config;
 use sitrep::config::keymap::Keymap;
 use sitrep::config::theme::Theme;
 use sitrep::domain::{Status, Vendor};
-use sitrep::sim::{emit, rng::Rng, world::World};
-use sitrep::sources::{self, sync::SourceStatus};
+use sitrep::rng::Rng;
+use sitrep::sim::world::World;
+use sitrep::sources::sync::SourceStatus;
 use sitrep::store::{ListRequest, Store};
 use sitrep::tui::harness::Harness;
 use sitrep::tui::worker::Worker;
+use sitrep::vendors::emit;
 
 use common::NOW_MS;
 
@@ -27,7 +29,7 @@ fn import_world(db: &Path, world: &World, at: i64) {
     let mut s = Store::open(db).expect("open");
     for v in Vendor::ALL {
         let body = emit::vendor_body(v, world);
-        let alerts = sources::map_payload(v, v.as_str(), &body).expect("map");
+        let alerts = sitrep::vendors::map_payload(v, v.as_str(), &body).expect("map");
         s.import(&alerts, at).expect("import");
     }
 }

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use common::Sandbox;
 use sitrep::domain::Vendor;
-use sitrep::sim::emit;
-use sitrep::sim::server::{self, SimHandle, SimOptions};
+use sitrep::sim::server::{SimHandle, SimOptions};
 use sitrep::sim::world::SimStatus;
 use sitrep::store::{OutboxState, Store};
+use sitrep::vendors::emit;
 
 /// Kills in each phase (decisions, then deliveries): 200 in all.
 const KILLS_PER_PHASE: usize = 100;
@@ -36,7 +36,7 @@ impl Rig {
             .build()
             .expect("runtime");
         let sim = rt
-            .block_on(server::start(
+            .block_on(sitrep::vendors::sim::start(
                 Vendor::PrismaCspm,
                 SimOptions {
                     alerts,

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use common::Sandbox;
 use sitrep::domain::Vendor;
-use sitrep::sim::emit;
-use sitrep::sim::server::{self, SimHandle, SimOptions};
+use sitrep::sim::server::{SimHandle, SimOptions};
 use sitrep::sim::world::SimStatus;
+use sitrep::vendors::emit;
 
 struct Env {
     sb: Sandbox,
@@ -27,7 +27,7 @@ impl Env {
             .build()
             .expect("runtime");
         let handle = rt
-            .block_on(server::start(
+            .block_on(sitrep::vendors::sim::start(
                 vendor,
                 SimOptions {
                     port,
@@ -212,7 +212,7 @@ fn offline_decisions_wait_in_the_outbox_and_go_out_when_the_network_returns() {
     let (env2, h2) = {
         let h2 = env
             .rt
-            .block_on(server::start(
+            .block_on(sitrep::vendors::sim::start(
                 v,
                 SimOptions {
                     port,

@@ -619,6 +619,11 @@ fn a_vendor_toxic_combination_is_a_path_on_its_own() {
         "issueType": "TOXIC_COMBINATION",
         "rule": {"id": "r1", "name": "Publicly exposed VM with admin privileges"}
     }));
+    // As the Wiz mapper types it; triage reads only the typed hint.
+    a.vendor_path = Some(sitrep::domain::VendorPath {
+        kind: sitrep::domain::VendorPathKind::WizToxicCombination,
+        name: "Publicly exposed VM with admin privileges".into(),
+    });
     s.import(&[a], NOW).expect("import");
     let groups = s.list_groups(&req()).expect("groups");
     assert_eq!(groups.len(), 1);

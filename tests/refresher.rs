@@ -37,7 +37,7 @@ fn source_for(sim: &server::SimHandle) -> sitrep::config::sources::SourceConfig 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refresher_picks_up_new_alerts_and_publishes_its_state() {
-    let sim = server::start(
+    let sim = sitrep::vendors::sim::start(
         Vendor::Orca,
         SimOptions {
             alerts: 200,
@@ -52,7 +52,7 @@ async fn the_refresher_picks_up_new_alerts_and_publishes_its_state() {
     let mut cfg = source_for(&sim);
     cfg.interval = Duration::from_secs(1);
     let store = Arc::new(Mutex::new(Store::open_in_memory().expect("store")));
-    let refresher = Refresher::spawn(vec![cfg], store.clone(), now);
+    let refresher = Refresher::spawn(sitrep::vendors::connect, vec![cfg], store.clone(), now);
     let mut status = refresher.status[0].1.clone();
 
     // First run completes.
@@ -121,7 +121,7 @@ fn stopping_in_the_middle_of_a_run_then_dropping_the_runtime_panics_nothing() {
             .build()
             .expect("runtime");
         let sim = rt
-            .block_on(server::start(
+            .block_on(sitrep::vendors::sim::start(
                 Vendor::CortexXdr,
                 SimOptions {
                     alerts: 4_000,
@@ -138,7 +138,12 @@ fn stopping_in_the_middle_of_a_run_then_dropping_the_runtime_panics_nothing() {
         ));
         let refresher = {
             let _guard = rt.enter();
-            Refresher::spawn(vec![source_for(&sim)], store.clone(), now)
+            Refresher::spawn(
+                sitrep::vendors::connect,
+                vec![source_for(&sim)],
+                store.clone(),
+                now,
+            )
         };
         let mut status = refresher.status[0].1.clone();
         let paging = rt.block_on(async {

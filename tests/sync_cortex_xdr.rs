@@ -7,10 +7,12 @@ use helper::{CountSink, StoreSink, assert_store_equals_truth, c, config, now_ms,
 use serde_json::{Value, json};
 use sitrep::config::{CredentialRef, Secret};
 use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
-use sitrep::sim::emit;
-use sitrep::sim::server::{Faults, SimOptions, cortex_xdr as xdr_sim, start};
+use sitrep::sim::server::{Faults, SimOptions};
 use sitrep::sim::world::SimStatus;
-use sitrep::sources::api::{ApiError, Client, Window, WriteBack, WriteOutcome};
+use sitrep::sources::api::{ApiError, Window, WriteBack, WriteOutcome};
+use sitrep::vendors::connect;
+use sitrep::vendors::cortex_xdr::sim::server as xdr_sim;
+use sitrep::vendors::sim::start;
 
 fn everything() -> Window {
     Window {
@@ -34,7 +36,7 @@ async fn syncs_5000_alerts_through_faults() {
     .expect("sim");
     let cfg = config(&handle);
     assert_eq!(cfg.option("key_type"), Some("advanced"));
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     client.fetch(everything(), &mut sink).await.expect("fetch");
 
@@ -82,7 +84,7 @@ async fn incremental_sync_asks_only_for_the_window() {
     .expect("sim");
     let mut cfg = config(&handle);
     cfg.concurrency = 4;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     client.fetch(everything(), &mut sink).await.expect("full");
     assert_eq!(sink.unique(), 5000);
@@ -130,7 +132,7 @@ async fn windows_are_fetched_in_parallel_and_delivered_once_in_order() {
         let mut cfg = config(&handle);
         cfg.concurrency = concurrency;
         async move {
-            let mut client = Client::new(&cfg).expect("client");
+            let mut client = connect(&cfg).expect("client");
             let mut sink = CountSink::default();
             let t = std::time::Instant::now();
             client.fetch(everything(), &mut sink).await.expect("fetch");
@@ -149,7 +151,7 @@ async fn windows_are_fetched_in_parallel_and_delivered_once_in_order() {
         let mut f: Vec<_> = world.findings_for(Vendor::CortexXdr).collect();
         f.sort_by_key(|f| (f.created_ms, f.seq));
         f.iter()
-            .map(|f| emit::cortex_xdr::native_id(&world, f))
+            .map(|f| sitrep::vendors::cortex_xdr::sim::emit::native_id(&world, f))
             .collect()
     };
     assert_eq!(sink.received, want);
@@ -171,7 +173,7 @@ async fn wrong_keys_are_one_replay_then_a_clear_error() {
     let wrong = "0123456789abcdef".repeat(8);
     cfg.credentials
         .insert("key".into(), CredentialRef::Literal(Secret::new(&wrong)));
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -193,7 +195,7 @@ async fn wrong_keys_are_one_replay_then_a_clear_error() {
     standard
         .options
         .insert("key_type".into(), "standard".into());
-    let mut client = Client::new(&standard).expect("client");
+    let mut client = connect(&standard).expect("client");
     let err = client
         .fetch(everything(), &mut sink)
         .await
@@ -220,7 +222,7 @@ async fn a_standard_key_works_and_stale_or_replayed_signatures_do_not() {
         .insert("key_id".into(), CredentialRef::Literal(Secret::new(&id)));
     cfg.credentials
         .insert("key".into(), CredentialRef::Literal(Secret::new(&key)));
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = CountSink::default();
     client.fetch(everything(), &mut sink).await.expect("fetch");
     assert_eq!(sink.unique(), 250);
@@ -270,7 +272,7 @@ async fn a_window_that_stays_malformed_fails_after_earlier_windows_were_kept() {
     .expect("sim");
     let mut cfg = config(&handle);
     cfg.max_retries = 2;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -296,7 +298,7 @@ async fn alert_and_incident_write_back_change_the_world() {
     .await
     .expect("sim");
     let cfg = config(&handle);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let (ids, case) = {
         let world = handle.state.world.read().await;
         let open: Vec<_> = world
@@ -306,15 +308,15 @@ async fn alert_and_incident_write_back_change_the_world() {
         let ids: Vec<String> = open
             .iter()
             .take(4)
-            .map(|f| emit::cortex_xdr::native_id(&world, f))
+            .map(|f| sitrep::vendors::cortex_xdr::sim::emit::native_id(&world, f))
             .collect();
         // An incident none of those alerts belongs to.
-        let cases: Vec<Value> = emit::cortex_xdr::items(&world, &open[..4])
+        let cases: Vec<Value> = sitrep::vendors::cortex_xdr::sim::emit::items(&world, &open[..4])
             .into_iter()
             .map(|i| i["case_id"].clone())
             .collect();
         let all: Vec<_> = world.findings_for(Vendor::CortexXdr).collect();
-        let case = emit::cortex_xdr::items(&world, &all)
+        let case = sitrep::vendors::cortex_xdr::sim::emit::items(&world, &all)
             .into_iter()
             .map(|i| i["case_id"].clone())
             .find(|c| !cases.contains(c))
@@ -388,7 +390,7 @@ async fn alert_and_incident_write_back_change_the_world() {
     let members: Vec<String> = {
         let world = handle.state.world.read().await;
         let all: Vec<_> = world.findings_for(Vendor::CortexXdr).collect();
-        emit::cortex_xdr::items(&world, &all)
+        sitrep::vendors::cortex_xdr::sim::emit::items(&world, &all)
             .into_iter()
             .filter(|i| i["case_id"] == case)
             .map(|i| format!("alert-{}", i["alert_id"].as_str().expect("id")))

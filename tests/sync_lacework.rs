@@ -10,9 +10,11 @@ use std::time::Instant;
 use helper::{StoreSink, assert_store_equals_truth, config, truth};
 use serde_json::Value;
 use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
-use sitrep::sim::server::{Counters, Faults, SimOptions, start};
+use sitrep::sim::server::{Counters, Faults, SimOptions};
 use sitrep::sim::world::SimStatus;
-use sitrep::sources::api::{ApiError, Client, Stats, Window, WriteBack, WriteOutcome};
+use sitrep::sources::api::{ApiError, Stats, Window, WriteBack, WriteOutcome};
+use sitrep::vendors::connect;
+use sitrep::vendors::sim::start;
 
 fn lw_status(s: SimStatus) -> VendorState {
     match s {
@@ -62,7 +64,7 @@ async fn syncs_5000_through_faults_then_incrementally() {
     .expect("sim");
     let mut cfg = config(&h);
     cfg.options.insert("details_limit".into(), "300".into());
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let t = Instant::now();
     client
@@ -145,7 +147,7 @@ async fn wrong_credentials_fail_cleanly() {
         "secret".into(),
         sitrep::config::CredentialRef::Literal(sitrep::config::Secret::new(wrong)),
     );
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -182,7 +184,7 @@ async fn a_page_that_stays_malformed_fails_after_earlier_pages() {
     let mut cfg = config(&h);
     cfg.options.insert("details".into(), "false".into());
     cfg.max_retries = 2;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -232,7 +234,7 @@ async fn write_back_changes_the_simulator() {
     .expect("sim");
     let mut cfg = config(&h);
     cfg.options.insert("details".into(), "false".into());
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let all = truth(&h, Vendor::Lacework).await;
     let open: Vec<String> = all
         .iter()
@@ -298,7 +300,7 @@ async fn write_back_changes_the_simulator() {
     let world = h.state.world.read().await;
     let f = world
         .findings_for(Vendor::Lacework)
-        .find(|f| sitrep::sim::emit::lacework::native_id(&world, f) == *b)
+        .find(|f| sitrep::vendors::lacework::sim::emit::native_id(&world, f) == *b)
         .expect("finding");
     assert_eq!(f.status, SimStatus::Dismissed);
     drop(world);

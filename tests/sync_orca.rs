@@ -6,10 +6,12 @@ mod helper;
 use helper::{CountSink, StoreSink, assert_store_equals_truth, c, config, now_ms, s};
 use sitrep::config::{CredentialRef, Secret};
 use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
-use sitrep::sim::emit;
-use sitrep::sim::server::{Faults, SimOptions, start};
+
+use sitrep::sim::server::{Faults, SimOptions};
 use sitrep::sim::world::SimStatus;
-use sitrep::sources::api::{ApiError, Client, Window, WriteBack, WriteOutcome};
+use sitrep::sources::api::{ApiError, Window, WriteBack, WriteOutcome};
+use sitrep::vendors::connect;
+use sitrep::vendors::sim::start;
 
 fn everything() -> Window {
     Window {
@@ -33,7 +35,7 @@ async fn syncs_5000_alerts_through_faults() {
     .expect("sim");
     let mut cfg = config(&handle);
     cfg.page_size = Some(250);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     client.fetch(everything(), &mut sink).await.expect("fetch");
 
@@ -83,7 +85,7 @@ async fn incremental_sync_asks_only_for_the_window() {
     .await
     .expect("sim");
     let cfg = config(&handle);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     client.fetch(everything(), &mut sink).await.expect("full");
     assert_eq!(sink.unique(), 5000);
@@ -125,7 +127,7 @@ async fn a_wrong_token_is_one_replay_then_a_clear_error() {
     let wrong = "orca-wrong-token-0123456789";
     cfg.credentials
         .insert("token".into(), CredentialRef::Literal(Secret::new(wrong)));
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -160,7 +162,7 @@ async fn a_page_that_stays_malformed_fails_after_earlier_pages_were_kept() {
     let mut cfg = config(&handle);
     cfg.page_size = Some(250);
     cfg.max_retries = 2;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -187,14 +189,14 @@ async fn status_write_back_changes_the_world_and_the_rest_is_unsupported() {
     .await
     .expect("sim");
     let cfg = config(&handle);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let ids: Vec<String> = {
         let world = handle.state.world.read().await;
         world
             .findings_for(Vendor::Orca)
             .filter(|f| f.status == SimStatus::Open)
             .take(4)
-            .map(|f| emit::orca::native_id(&world, f))
+            .map(|f| sitrep::vendors::orca::sim::emit::native_id(&world, f))
             .collect()
     };
     let writes = [
@@ -252,7 +254,7 @@ async fn status_write_back_changes_the_world_and_the_rest_is_unsupported() {
         let world = handle.state.world.read().await;
         let f = world
             .findings_for(Vendor::Orca)
-            .find(|f| emit::orca::native_id(&world, f) == ids[i])
+            .find(|f| sitrep::vendors::orca::sim::emit::native_id(&world, f) == ids[i])
             .expect("finding");
         assert_eq!(f.status, *want_sim);
     }
@@ -315,7 +317,7 @@ async fn a_window_over_the_10000_cap_is_split() {
     .await
     .expect("sim");
     let cfg = config(&handle);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     // Paging is the point here: count what arrives instead of storing it (faster).
     let mut sink = CountSink::default();
     client.fetch(everything(), &mut sink).await.expect("fetch");
@@ -323,7 +325,7 @@ async fn a_window_over_the_10000_cap_is_split() {
         let world = handle.state.world.read().await;
         world
             .findings_for(Vendor::Orca)
-            .map(|f| emit::orca::native_id(&world, f))
+            .map(|f| sitrep::vendors::orca::sim::emit::native_id(&world, f))
             .collect()
     };
     assert_eq!(sink.unique(), 10_600, "every alert despite the cap");
@@ -348,7 +350,7 @@ async fn the_event_collector_query_endpoint_works_too() {
     let mut cfg = config(&handle);
     cfg.options.insert("list_endpoint".into(), "query".into());
     cfg.page_size = Some(300);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     client.fetch(everything(), &mut sink).await.expect("fetch");
     assert_eq!(sink.pages, 3);

@@ -7,17 +7,18 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
-use sitrep::sim::emit;
-use sitrep::sim::server::prisma_compute::{Endpoint, endpoint_of};
-use sitrep::sim::server::{self, Faults, SimHandle, SimOptions};
+use sitrep::sim::server::{Faults, SimHandle, SimOptions};
 use sitrep::sim::world::{RuleCategory, SimStatus};
-use sitrep::sources::api::{ApiError, Client, Stats, Window, WriteBack, WriteOutcome};
+use sitrep::sources::api::{ApiError, Stats, Window, WriteBack, WriteOutcome};
+use sitrep::vendors::connect;
+use sitrep::vendors::emit;
+use sitrep::vendors::prisma_compute::sim::server::{Endpoint, endpoint_of};
 use sync_prisma::{StoreSink, counter, fetch_all, now_ms, source_config, with_credential};
 
 const V: Vendor = Vendor::PrismaCompute;
 
 async fn start(alerts: usize, faults: Faults) -> SimHandle {
-    server::start(
+    sitrep::vendors::sim::start(
         V,
         SimOptions {
             alerts,
@@ -89,7 +90,7 @@ async fn syncs_5000_alerts_through_faults() {
     let handle = start(5000, Faults::standard()).await;
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(100);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let started = std::time::Instant::now();
     client
@@ -134,7 +135,7 @@ async fn incremental_sync_fetches_only_the_window_of_incidents() {
     let handle = start(5000, Faults::none()).await;
     let mut cfg = source_config(&handle);
     cfg.concurrency = 4;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     client
         .fetch(
@@ -205,7 +206,7 @@ async fn wrong_credentials_fail_clearly() {
     let cfg = source_config(&handle);
     let wrong = "not-the-password-Zq9";
     let bad = with_credential(&cfg, "password", wrong);
-    let mut client = Client::new(&bad).expect("client");
+    let mut client = connect(&bad).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(
@@ -227,7 +228,7 @@ async fn wrong_credentials_fail_clearly() {
     // An unknown API version is a configuration error, found before anything is sent.
     let mut odd = cfg.clone();
     odd.options.insert("api_version".into(), "latest".into());
-    match Client::new(&odd) {
+    match connect(&odd) {
         Err(ApiError::Config(m)) => assert!(m.contains("api_version"), "{m}"),
         Err(e) => panic!("expected a config error, got {e:?}"),
         Ok(_) => panic!("expected a config error"),
@@ -242,7 +243,7 @@ async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(50);
     cfg.max_retries = 2;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(
@@ -261,7 +262,7 @@ async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
     assert_eq!(counter(&handle.state.counters.truncated), 3);
 }
 
-async fn full(client: &mut Client) -> StoreSink {
+async fn full(client: &mut dyn sitrep::sources::api::SourceClient) -> StoreSink {
     let mut sink = StoreSink::new();
     fetch_all(client, &mut sink).await.expect("fetch");
     sink
@@ -272,7 +273,7 @@ async fn write_back_acknowledges_incidents_and_says_what_is_unsupported() {
     let handle = start(200, Faults::none()).await;
     let mut cfg = source_config(&handle);
     cfg.options.insert("api_version".into(), "v1".into());
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let truth = truth(&handle).await;
     let incident = truth
         .iter()
@@ -442,6 +443,7 @@ async fn run_once(
     store: &std::sync::Arc<std::sync::Mutex<sitrep::store::Store>>,
 ) -> sitrep::sources::sync::RunReport {
     sitrep::sources::sync::run(
+        sitrep::vendors::connect,
         cfg,
         store,
         false,
@@ -457,7 +459,7 @@ async fn run_once(
 /// alone; a finding that comes back (a rollback) is open again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_findings_resolve_and_reintroduced_ones_reopen() {
-    use sitrep::sim::server::prisma_compute::{fix_findings, reintroduce_findings};
+    use sitrep::vendors::prisma_compute::sim::server::{fix_findings, reintroduce_findings};
     let handle = start(2000, Faults::none()).await;
     let cfg = source_config(&handle);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -576,7 +578,7 @@ impl sitrep::sources::api::PageSink for ShiftingSink {
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(async {
                     let mut world = state.world.write().await;
-                    let mut rng = sitrep::sim::rng::Rng::new(3);
+                    let mut rng = sitrep::rng::Rng::new(3);
                     // Every vulnerability of the first few workloads: their images vanish.
                     let workloads: Vec<usize> = world
                         .findings_for(V)
@@ -615,7 +617,7 @@ async fn a_scan_list_that_changes_while_paged_is_not_complete() {
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(20);
     cfg.concurrency = 1;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = ShiftingSink {
         state: handle.state.clone(),
         begun: Vec::new(),

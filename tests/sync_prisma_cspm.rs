@@ -7,16 +7,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
-use sitrep::sim::emit;
-use sitrep::sim::server::{self, Faults, SimHandle, SimOptions};
+use sitrep::sim::server::{Faults, SimHandle, SimOptions};
 use sitrep::sim::world::SimStatus;
-use sitrep::sources::api::{ApiError, Client, Window, WriteBack, WriteOutcome};
+use sitrep::sources::api::{ApiError, Window, WriteBack, WriteOutcome};
+use sitrep::vendors::connect;
+use sitrep::vendors::emit;
 use sync_prisma::{StoreSink, counter, now_ms, source_config, with_credential};
 
 const V: Vendor = Vendor::PrismaCspm;
 
 async fn start(alerts: usize, faults: Faults) -> SimHandle {
-    server::start(
+    sitrep::vendors::sim::start(
         V,
         SimOptions {
             alerts,
@@ -78,7 +79,7 @@ async fn syncs_5000_alerts_through_faults() {
     let handle = start(5000, Faults::standard()).await;
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(250);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let started = std::time::Instant::now();
     client
@@ -131,7 +132,7 @@ async fn incremental_sync_fetches_only_the_window() {
     let handle = start(5000, Faults::none()).await;
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(1000);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let started = std::time::Instant::now();
     client
@@ -195,7 +196,7 @@ async fn wrong_credentials_fail_clearly() {
     let cfg = source_config(&handle);
     let wrong = "not-the-secret-Zq9";
     let bad = with_credential(&cfg, "secret_key", wrong);
-    let mut client = Client::new(&bad).expect("client");
+    let mut client = connect(&bad).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(
@@ -228,7 +229,7 @@ async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(100);
     cfg.max_retries = 2;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(
@@ -248,7 +249,7 @@ async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
     assert_eq!(counter(&handle.state.counters.truncated), 3);
 }
 
-async fn full(client: &mut Client) -> StoreSink {
+async fn full(client: &mut dyn sitrep::sources::api::SourceClient) -> StoreSink {
     let mut sink = StoreSink::new();
     client
         .fetch(
@@ -268,7 +269,7 @@ async fn write_back_dismiss_snooze_reopen_and_the_unsupported() {
     let handle = start(200, Faults::none()).await;
     let mut cfg = source_config(&handle);
     cfg.options.insert("token_renew_after".into(), "1s".into());
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let open: Vec<String> = {
         let world = handle.state.world.read().await;
         world
@@ -398,7 +399,7 @@ async fn the_last_page_token_is_not_followed_past_total_rows() {
     let handle = start(250, Faults::none()).await;
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(100);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let sink = full(&mut client).await;
     assert_eq!(sink.delivered.len(), 250);
     assert_eq!(sink.pages, 3);
@@ -407,7 +408,7 @@ async fn the_last_page_token_is_not_followed_past_total_rows() {
     let handle = start(300, Faults::none()).await;
     let mut cfg = source_config(&handle);
     cfg.page_size = Some(100);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let sink = full(&mut client).await;
     assert_eq!(sink.delivered.len(), 300);
     assert_eq!(counter(&handle.state.counters.data_requests), 3);

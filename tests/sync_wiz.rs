@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use helper::{StoreSink, assert_store_equals_truth, config, truth};
 use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
-use sitrep::sim::server::{Counters, Faults, SimOptions, start};
+use sitrep::sim::server::{Counters, Faults, SimOptions};
 use sitrep::sim::world::SimStatus;
-use sitrep::sources::api::{ApiError, Client, Stats, Window, WriteBack, WriteOutcome};
+use sitrep::sources::api::{ApiError, Stats, Window, WriteBack, WriteOutcome};
+use sitrep::vendors::connect;
+use sitrep::vendors::sim::start;
 
 fn wiz_status(s: SimStatus) -> VendorState {
     match s {
@@ -50,7 +52,7 @@ async fn syncs_5000_through_faults_then_incrementally() {
     .expect("sim");
     let mut cfg = config(&h);
     cfg.page_size = Some(100);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let t = Instant::now();
     client
@@ -143,7 +145,7 @@ async fn wrong_credentials_fail_cleanly() {
         "client_secret".into(),
         sitrep::config::CredentialRef::Literal(sitrep::config::Secret::new(wrong)),
     );
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -182,7 +184,7 @@ async fn a_page_that_stays_malformed_fails_after_earlier_pages() {
     let mut cfg = config(&h);
     cfg.page_size = Some(100);
     cfg.max_retries = 2;
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let err = client
         .fetch(everything(), &mut sink)
@@ -202,7 +204,7 @@ async fn a_graphql_validation_error_fails_with_its_message() {
         .await
         .expect("sim");
     let cfg = config(&h);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let err = client
         .write_back(&WriteBack::Comment {
             native_id: "00000000-0000-4000-8000-000000000000".into(),
@@ -229,7 +231,7 @@ async fn write_back_changes_the_simulator() {
     .await
     .expect("sim");
     let cfg = config(&h);
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let all = truth(&h, Vendor::Wiz).await;
     let issues: Vec<&(String, sitrep::sim::world::SimFinding)> = all
         .iter()
@@ -312,7 +314,7 @@ async fn write_back_changes_the_simulator() {
     let world = h.state.world.read().await;
     let f = world
         .findings_for(Vendor::Wiz)
-        .find(|f| sitrep::sim::emit::wiz::native_id(&world, f) == b)
+        .find(|f| sitrep::vendors::wiz::sim::emit::native_id(&world, f) == b)
         .expect("finding");
     assert_eq!(f.status, SimStatus::Open);
     drop(world);
@@ -389,7 +391,7 @@ async fn an_unknown_updated_at_filter_falls_back() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let toml = sitrep::sim::server::wiz::source_toml("wiz-old", &base);
+    let toml = sitrep::vendors::wiz::sim::server::source_toml("wiz-old", &base);
     let mut cfg = sitrep::config::Config::from_text(None, &toml)
         .expect("toml")
         .sources
@@ -400,7 +402,7 @@ async fn an_unknown_updated_at_filter_falls_back() {
             sitrep::config::CredentialRef::Literal(sitrep::config::Secret::new("x")),
         );
     }
-    let mut client = Client::new(&cfg).expect("client");
+    let mut client = connect(&cfg).expect("client");
     let mut sink = StoreSink::new();
     let window = Window {
         since: Some(now_ms() - 3_600_000),

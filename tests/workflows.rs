@@ -15,7 +15,7 @@ use sitrep::dispatch::worker::{self, Dispatcher};
 use sitrep::domain::Vendor;
 use sitrep::sim::server::chat::{self, ChatSimHandle, ChatSimOptions};
 use sitrep::sim::server::jira::{self, JiraSimHandle, JiraSimOptions, WriteOp};
-use sitrep::sim::server::{self, SimHandle, SimOptions};
+use sitrep::sim::server::{SimHandle, SimOptions};
 use sitrep::store::{OutboxState, Store};
 
 struct Rig {
@@ -37,7 +37,7 @@ impl Rig {
             .build()
             .expect("runtime");
         let vendor = rt
-            .block_on(server::start(
+            .block_on(sitrep::vendors::sim::start(
                 Vendor::PrismaCspm,
                 SimOptions {
                     alerts,

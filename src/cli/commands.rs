@@ -247,7 +247,7 @@ fn load_file(
             ))
         }
     })?;
-    sources::map_payload(vendor, source, &body).map_err(|e| match e {
+    crate::vendors::map_payload(vendor, source, &body).map_err(|e| match e {
         MapError::NotAlerts { .. }
         | MapError::WrongVendor { .. }
         | MapError::Shape { .. }
@@ -269,7 +269,7 @@ fn import(
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
-    let vendor: Vendor = a.vendor.into();
+    let vendor: Vendor = a.vendor;
     let source = match &a.source {
         Some(s) => {
             let s = s.trim();
@@ -906,7 +906,15 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
                     });
                 (
                     i,
-                    crate::sources::sync::run(&cfg, &store, full, now, progress).await,
+                    crate::sources::sync::run(
+                        crate::vendors::connect,
+                        &cfg,
+                        &store,
+                        full,
+                        now,
+                        progress,
+                    )
+                    .await,
                 )
             });
         }
@@ -1185,7 +1193,7 @@ fn sim_destination(a: &SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
 }
 
 fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
-    use crate::sim::server::{self, Faults, SimOptions};
+    use crate::sim::server::{Faults, SimOptions};
     let faults = Faults::parse(&a.faults).map_err(|e| CliError::input(format!("--faults: {e}")))?;
     if a.alerts == 0 || a.alerts > 1_000_000 {
         return Err(CliError::input("--alerts: between 1 and 1000000"));
@@ -1193,7 +1201,7 @@ fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
     let Some(vendor_arg) = a.vendor else {
         return sim_destination(&a, env);
     };
-    let vendor: Vendor = vendor_arg.into();
+    let vendor: Vendor = vendor_arg;
     let rt = runtime()?;
     rt.block_on(async {
         let opts = SimOptions {
@@ -1204,7 +1212,7 @@ fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
             now_ms: env.now_ms,
             source_name: a.name.clone(),
         };
-        let handle = server::start(vendor, opts).await.map_err(|e| CliError::runtime(e.to_string()))?;
+        let handle = crate::vendors::sim::start(vendor, opts).await.map_err(|e| CliError::runtime(e.to_string()))?;
         writeln!(env.out, "{}", handle.announcement()).map_err(io_err)?;
         env.out.flush().map_err(io_err)?;
         eprintln!(
@@ -1222,7 +1230,7 @@ fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                crate::sim::server::churn_state(
+                crate::vendors::sim::churn_state(
                     &handle.state,
                     (a.alerts / 50).max(1),
                     (a.alerts / 100).max(1),

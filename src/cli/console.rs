@@ -139,6 +139,7 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
         store.set_scoring(config.scoring.clone());
         let _guard = rt.enter();
         Some(Refresher::spawn(
+            crate::vendors::connect,
             config.sources.clone(),
             Arc::new(Mutex::new(store)),
             wall_clock,
@@ -215,7 +216,8 @@ fn toml_str(s: &str) -> String {
 /// `sitrep demo`: six simulated tenants on loopback, synced into a temporary database (or
 /// `--db`, kept afterwards), and the console with the background refresh running.
 pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliError> {
-    use crate::sim::server::{self, SimOptions};
+    use crate::sim::server::SimOptions;
+    use crate::vendors::sim as server;
     require_terminal()?;
     if a.alerts == 0 || a.alerts > 20_000 {
         return Err(CliError::input("--alerts: between 1 and 20000 per vendor"));
@@ -329,6 +331,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 sync::run(
+                    crate::vendors::connect,
                     &cfg,
                     &store,
                     false,
@@ -354,7 +357,12 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     let p = prepare(&db, &config, theme, "demo".into(), Some(wall_clock()), key)?;
     let refresher = {
         let _guard = rt.enter();
-        Refresher::spawn(config.sources.clone(), store, wall_clock)
+        Refresher::spawn(
+            crate::vendors::connect,
+            config.sources.clone(),
+            store,
+            wall_clock,
+        )
     };
     // The simulated tenants keep changing, so the refresh has something to show.
     let churn = {

@@ -244,26 +244,17 @@ pub enum DestinationArg {
     Chat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VendorArg {
-    PrismaCspm,
-    PrismaCompute,
-    Wiz,
-    Lacework,
-    Orca,
-    CortexXdr,
-}
+/// `--vendor` takes the vendors' own names (`Vendor::as_str`), so the list of choices is the
+/// domain's and a new vendor needs nothing here.
+pub type VendorArg = Vendor;
 
-impl From<VendorArg> for Vendor {
-    fn from(v: VendorArg) -> Vendor {
-        match v {
-            VendorArg::PrismaCspm => Vendor::PrismaCspm,
-            VendorArg::PrismaCompute => Vendor::PrismaCompute,
-            VendorArg::Wiz => Vendor::Wiz,
-            VendorArg::Lacework => Vendor::Lacework,
-            VendorArg::Orca => Vendor::Orca,
-            VendorArg::CortexXdr => Vendor::CortexXdr,
-        }
+impl ValueEnum for Vendor {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Vendor::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
 

@@ -163,14 +163,7 @@ impl SourceConfig {
 
 /// The credential keys each vendor needs.
 pub fn required_credentials(vendor: Vendor) -> &'static [&'static str] {
-    match vendor {
-        Vendor::PrismaCspm => &["access_key", "secret_key"],
-        Vendor::PrismaCompute => &["username", "password"],
-        Vendor::Wiz => &["client_id", "client_secret"],
-        Vendor::Lacework => &["key_id", "secret"],
-        Vendor::Orca => &["token"],
-        Vendor::CortexXdr => &["key_id", "key"],
-    }
+    vendor.credential_names()
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::domain::{EpochMs, Status};
-use crate::sources::api::{ApiError, Client, WriteBack, WriteOutcome};
+use crate::sources::api::{ApiError, SourceClient, WriteBack, WriteOutcome};
 use crate::store::{Finish, OutboxItem, OutboxKind, OutboxRow, Store, StoreError, TicketLink};
 
 use super::notice::Notice;
@@ -50,7 +50,7 @@ impl PassStats {
 /// The destinations, built from the configuration; clients are made on first use.
 pub struct Dispatcher {
     config: Config,
-    vendors: HashMap<String, Client>,
+    vendors: HashMap<String, Box<dyn SourceClient>>,
     tickets: HashMap<&'static str, TicketClient>,
     http: Option<reqwest::Client>,
 }
@@ -313,7 +313,8 @@ impl Dispatcher {
             // The outbox owns retries: one quick transport retry, then the row's backoff.
             let mut cfg = cfg.clone();
             cfg.max_retries = cfg.max_retries.min(1);
-            let client = Client::new(&cfg).map_err(|e| api_error(&row.destination, e))?;
+            let client =
+                crate::vendors::connect(&cfg).map_err(|e| api_error(&row.destination, e))?;
             self.vendors.insert(row.destination.clone(), client);
         }
         let Some(client) = self.vendors.get_mut(&row.destination) else {

@@ -27,28 +27,24 @@ impl Vendor {
         Vendor::CortexXdr,
     ];
 
+    /// Where this vendor's row is in the tables below (its place in [`Vendor::ALL`]).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name used on the command line, in ids and in the store.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Vendor::PrismaCspm => "prisma-cspm",
-            Vendor::PrismaCompute => "prisma-compute",
-            Vendor::Wiz => "wiz",
-            Vendor::Lacework => "lacework",
-            Vendor::Orca => "orca",
-            Vendor::CortexXdr => "cortex-xdr",
-        }
+        VENDOR_INFO[self.index()].name
     }
 
     /// A human label for prose ("this looks like a Wiz GraphQL response").
     pub fn display_name(self) -> &'static str {
-        match self {
-            Vendor::PrismaCspm => "Prisma Cloud CSPM",
-            Vendor::PrismaCompute => "Prisma Cloud Compute",
-            Vendor::Wiz => "Wiz",
-            Vendor::Lacework => "Lacework",
-            Vendor::Orca => "Orca",
-            Vendor::CortexXdr => "Cortex XDR",
-        }
+        VENDOR_INFO[self.index()].label
+    }
+
+    /// The credential keys a `[[source]]` of this vendor needs.
+    pub fn credential_names(self) -> &'static [&'static str] {
+        VENDOR_INFO[self.index()].credentials
     }
 
     pub fn parse(s: &str) -> Option<Vendor> {
@@ -56,6 +52,48 @@ impl Vendor {
         Vendor::ALL.into_iter().find(|v| v.as_str() == norm)
     }
 }
+
+/// A vendor's names, one row per variant in declaration order. Plain data so that the layers
+/// below `vendors/` (config validation, ids, labels) need no `match` on the vendor; everything
+/// else a vendor brings is its kit in `vendors/`.
+struct VendorInfo {
+    name: &'static str,
+    label: &'static str,
+    credentials: &'static [&'static str],
+}
+
+const VENDOR_INFO: [VendorInfo; 6] = [
+    VendorInfo {
+        name: "prisma-cspm",
+        label: "Prisma Cloud CSPM",
+        credentials: &["access_key", "secret_key"],
+    },
+    VendorInfo {
+        name: "prisma-compute",
+        label: "Prisma Cloud Compute",
+        credentials: &["username", "password"],
+    },
+    VendorInfo {
+        name: "wiz",
+        label: "Wiz",
+        credentials: &["client_id", "client_secret"],
+    },
+    VendorInfo {
+        name: "lacework",
+        label: "Lacework",
+        credentials: &["key_id", "secret"],
+    },
+    VendorInfo {
+        name: "orca",
+        label: "Orca",
+        credentials: &["token"],
+    },
+    VendorInfo {
+        name: "cortex-xdr",
+        label: "Cortex XDR",
+        credentials: &["key_id", "key"],
+    },
+];
 
 impl fmt::Display for Vendor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -406,6 +444,41 @@ pub struct Compliance {
     pub requirement: Option<String>,
 }
 
+/// A vendor's assertion that a finding is itself an attack path (a Wiz toxic combination, a
+/// Prisma Cloud attack-path policy, an Orca attack path), typed by the vendor's mapper so that
+/// triage never reads a vendor's JSON keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorPath {
+    pub kind: VendorPathKind,
+    /// The rule, policy or finding the vendor names: vendor text, sanitized where shown.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VendorPathKind {
+    /// A Wiz issue of type `TOXIC_COMBINATION`; the name is its rule's.
+    WizToxicCombination,
+    /// A Prisma Cloud alert of an attack-path policy; the name is the policy's.
+    PrismaAttackPathPolicy,
+    /// An Orca alert with blast-radius context; the name is its title.
+    OrcaBlastRadius,
+    /// An Orca alert titled as an attack path.
+    OrcaAttackPath,
+}
+
+impl VendorPathKind {
+    /// The words shown before the name ("Wiz toxic combination: …").
+    pub fn label(self) -> &'static str {
+        match self {
+            VendorPathKind::WizToxicCombination => "Wiz toxic combination",
+            VendorPathKind::PrismaAttackPathPolicy => "Prisma Cloud attack-path policy",
+            VendorPathKind::OrcaBlastRadius => "Orca attack path (blast radius)",
+            VendorPathKind::OrcaAttackPath => "Orca attack path",
+        }
+    }
+}
+
 /// One normalized finding. Key: `(source, native_id)`; [`Alert::id`] is `<source>:<native_id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -428,8 +501,12 @@ pub struct Alert {
     pub vendor_updated: Option<EpochMs>,
     pub vendor_status: VendorState,
     pub remediation: Option<String>,
-    /// Graph or attack-path context as the vendor gives it (kept as JSON).
+    /// Graph or attack-path context as the vendor gives it (kept as JSON, to show).
     pub attack_context: Option<serde_json::Value>,
+    /// The vendor's own word that this finding is an attack path, read by its mapper; what
+    /// triage reads (never `attack_context`). Not in `show --json`, which shows the context.
+    #[serde(skip)]
+    pub vendor_path: Option<VendorPath>,
     /// The vendor's object for this finding, verbatim (compact JSON text; reads as a
     /// `serde_json::Value` through `Deref`).
     pub raw: RawJson,
@@ -461,6 +538,7 @@ impl Alert {
             vendor_status: VendorState::Open,
             remediation: None,
             attack_context: None,
+            vendor_path: None,
             raw: raw.into(),
         }
     }

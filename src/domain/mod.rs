@@ -8,7 +8,7 @@ mod triage;
 
 pub use alert::{
     Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, RawJson, Resource, Severity, Vendor,
-    VendorState,
+    VendorPath, VendorPathKind, VendorState,
 };
 pub use status::{DismissReason, HistoryEntry, Status, StatusKind};
 pub use triage::{AttackPath, Factor, PathStep, Score, Stage};

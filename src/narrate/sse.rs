@@ -151,7 +151,7 @@ mod tests {
         let b = BODY.as_bytes();
         let all: Vec<usize> = (0..b.len()).collect();
         assert_eq!(parse_in_chunks(b, &all), expected());
-        let mut rng = crate::sim::rng::Rng::new(42);
+        let mut rng = crate::rng::Rng::new(42);
         for _ in 0..200 {
             let mut cuts: Vec<usize> = (0..rng.below(12))
                 .map(|_| rng.below(b.len() as u64) as usize)

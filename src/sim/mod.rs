@@ -1,7 +1,8 @@
-//! Simulated vendor tenants: a seeded generator of realistic findings, and (later) loopback
-//! servers that speak each vendor's API. Used by `sitrep demo`, the tests and the benches.
+//! Simulated tenants: the seeded world (the ground truth every vendor simulator serves), the
+//! shared simulator machinery (state, fault plans, the gate), and the simulators of the
+//! non-vendor peers (Jira, ServiceNow, chat, LLM). Each vendor's own emitter and routes live
+//! in `vendors/<v>/sim/`. Used by `sitrep sim`/`demo`, the tests and the benches; production
+//! modules never import it.
 
-pub mod emit;
-pub mod rng;
 pub mod server;
 pub mod world;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::domain::{Category, Cloud, EpochMs, Severity, Vendor};
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -514,51 +514,60 @@ fn finding(
 /// The rules each vendor raises: CSPM-style vendors raise posture findings, Compute raises
 /// vulnerabilities and runtime events, Cortex XDR raises runtime detections.
 pub fn rules_for(vendor: Vendor) -> &'static [&'static Rule] {
-    match vendor {
-        Vendor::PrismaCspm => &[
-            &SSH_OPEN,
-            &RDP_OPEN,
-            &PUBLIC_BUCKET,
-            &UNENCRYPTED_DB,
-            &WILDCARD_IAM,
-            &TRAIL_OFF,
-            &NO_FLOW_LOGS,
-        ],
-        Vendor::PrismaCompute => &[
-            &VULN_PACKAGE,
-            &VULN_PACKAGE,
-            &PRIV_CONTAINER,
-            &RT_PROCESS,
-            &RT_CRYPTO,
-        ],
-        Vendor::Wiz => &[
-            &SSH_OPEN,
-            &PUBLIC_BUCKET,
-            &VULN_PACKAGE,
-            &WILDCARD_IAM,
-            &ADMIN_ROLE_ON_VM,
-            &PRIV_CONTAINER,
-            &SECRETS_IN_VM,
-        ],
-        Vendor::Lacework => &[
-            &SSH_OPEN,
-            &VULN_PACKAGE,
-            &RT_PROCESS,
-            &ROOT_LOGIN,
-            &UNENCRYPTED_DB,
-            &NEW_VIOLATION,
-        ],
-        Vendor::Orca => &[
-            &PUBLIC_BUCKET,
-            &VULN_PACKAGE,
-            &UNENCRYPTED_DB,
-            &RDP_OPEN,
-            &SECRETS_IN_VM,
-            &WILDCARD_IAM,
-        ],
-        Vendor::CortexXdr => &[&RT_PROCESS, &RT_CRYPTO, &RT_METADATA, &RT_REVSHELL],
-    }
+    RULES[vendor.index()]
 }
+
+/// One row per vendor, in [`Vendor::ALL`] order (a table, so no `match` on the vendor here).
+const RULES: [&[&Rule]; 6] = [
+    // PrismaCspm
+    &[
+        &SSH_OPEN,
+        &RDP_OPEN,
+        &PUBLIC_BUCKET,
+        &UNENCRYPTED_DB,
+        &WILDCARD_IAM,
+        &TRAIL_OFF,
+        &NO_FLOW_LOGS,
+    ],
+    // PrismaCompute
+    &[
+        &VULN_PACKAGE,
+        &VULN_PACKAGE,
+        &PRIV_CONTAINER,
+        &RT_PROCESS,
+        &RT_CRYPTO,
+    ],
+    // Wiz
+    &[
+        &SSH_OPEN,
+        &PUBLIC_BUCKET,
+        &VULN_PACKAGE,
+        &WILDCARD_IAM,
+        &ADMIN_ROLE_ON_VM,
+        &PRIV_CONTAINER,
+        &SECRETS_IN_VM,
+    ],
+    // Lacework
+    &[
+        &SSH_OPEN,
+        &VULN_PACKAGE,
+        &RT_PROCESS,
+        &ROOT_LOGIN,
+        &UNENCRYPTED_DB,
+        &NEW_VIOLATION,
+    ],
+    // Orca
+    &[
+        &PUBLIC_BUCKET,
+        &VULN_PACKAGE,
+        &UNENCRYPTED_DB,
+        &RDP_OPEN,
+        &SECRETS_IN_VM,
+        &WILDCARD_IAM,
+    ],
+    // CortexXdr
+    &[&RT_PROCESS, &RT_CRYPTO, &RT_METADATA, &RT_REVSHELL],
+];
 
 const ALL_KINDS: &[ResourceKind] = &[
     ResourceKind::Instance,

@@ -1,29 +1,19 @@
-//! Vendor payloads → the normalized model. One module per vendor.
+//! What every vendor shares, below `vendors/`: the forgiving JSON accessors (`json`), list
+//! replies parsed for item-by-item mapping (`page`), the client kit (`api`: transport,
+//! session, `ApiError`, `Window`, `WriteBack`, the `SourceClient` trait) and the sync engine
+//! (`sync`), which is handed a way to connect a client instead of naming the vendors.
 //!
-//! Each vendor module exposes `map(body) -> Result<Vec<Alert>, MapError>`, which accepts the
-//! vendor's list response body and a single item, and `sniff(body) -> Option<&'static str>`,
-//! which says what a body looks like ("a Wiz GraphQL issues response") when it is this vendor's,
-//! so that a file given under the wrong `--vendor` gets a useful error.
-//!
-//! This layer never touches the terminal, the store or the network.
+//! Nothing here imports `vendors/`: a vendor's mapper, client and simulator live in
+//! `vendors/<v>/`, and `vendors::kit(v)` is the one place that picks them by vendor.
 
 pub mod api;
 #[cfg(test)]
 pub(crate) mod corpus;
-pub mod cortex_xdr;
 pub mod json;
-pub mod lacework;
-pub mod orca;
 pub mod page;
-pub mod prisma_compute;
-pub mod prisma_cspm;
 pub mod sync;
-pub mod wiz;
 
-use serde_json::Value;
-
-use crate::domain::{Alert, Vendor};
-pub use page::{Page, map_page};
+pub use page::{ItemPaths, Page, map_items};
 
 /// Why a payload could not be mapped. Messages are one line and name what was wrong.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -46,54 +36,4 @@ pub enum MapError {
     /// One item of a list could not be mapped.
     #[error("item {index}: {detail}")]
     Item { index: usize, detail: String },
-}
-
-/// Map a vendor payload (list body or single item) to alerts whose `source` is `source`.
-///
-/// On a shape error, the other vendors' sniffers are asked what the body looks like, so the
-/// message can say "this looks like a Wiz GraphQL response, not prisma-cspm".
-pub fn map_payload(vendor: Vendor, source: &str, body: &Value) -> Result<Vec<Alert>, MapError> {
-    let result = match vendor {
-        Vendor::PrismaCspm => prisma_cspm::map(body),
-        Vendor::PrismaCompute => prisma_compute::map(body),
-        Vendor::Wiz => wiz::map(body),
-        Vendor::Lacework => lacework::map(body),
-        Vendor::Orca => orca::map(body),
-        Vendor::CortexXdr => cortex_xdr::map(body),
-    };
-    match result {
-        Ok(mut alerts) => {
-            for a in &mut alerts {
-                a.source = source.to_string();
-            }
-            Ok(alerts)
-        }
-        Err(MapError::Shape { .. }) if sniff_other(vendor, body).is_some() => {
-            Err(MapError::WrongVendor {
-                looks_like: sniff_other(vendor, body).unwrap_or("another vendor's payload"),
-                expected: vendor.as_str(),
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// What the body looks like, asking every vendor but `except`.
-pub fn sniff_other(except: Vendor, body: &Value) -> Option<&'static str> {
-    Vendor::ALL
-        .into_iter()
-        .filter(|v| *v != except)
-        .find_map(|v| sniff(v, body))
-}
-
-/// What the body looks like if it is `vendor`'s.
-pub fn sniff(vendor: Vendor, body: &Value) -> Option<&'static str> {
-    match vendor {
-        Vendor::PrismaCspm => prisma_cspm::sniff(body),
-        Vendor::PrismaCompute => prisma_compute::sniff(body),
-        Vendor::Wiz => wiz::sniff(body),
-        Vendor::Lacework => lacework::sniff(body),
-        Vendor::Orca => orca::sniff(body),
-        Vendor::CortexXdr => cortex_xdr::sniff(body),
-    }
 }

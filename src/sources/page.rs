@@ -8,7 +8,7 @@
 //!
 //! The envelope keeps the item array's length (its items read as `null`), so a client's own
 //! checks — an empty page, the number of items against a total — read it as before. Mapping a
-//! page gives exactly what mapping the whole parsed reply gives ([`super::map_payload`]); when
+//! page gives exactly what mapping the whole parsed reply gives (`vendors::map_payload`); when
 //! the item-by-item way meets anything it was not built for (a mapping error, an item array at
 //! more than one of the vendor's paths), the whole reply is rebuilt and mapped the old way, so
 //! errors read the same too.
@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::MapError;
-use crate::domain::{Alert, Vendor};
+use crate::domain::Alert;
 
 /// A list reply: its envelope, and its items' texts when the vendor's item array was found.
 #[derive(Debug, Clone)]
@@ -42,28 +42,13 @@ impl std::ops::Deref for Page {
     }
 }
 
-/// Where each vendor's list replies keep their items (`[]`: the reply is the array).
-fn item_paths(vendor: Vendor) -> &'static [&'static [&'static str]] {
-    match vendor {
-        Vendor::PrismaCspm => &[&["items"], &[]],
-        Vendor::PrismaCompute => &[&[]],
-        Vendor::Wiz => &[
-            &["data", "issues", "nodes"],
-            &["data", "issuesV2", "nodes"],
-            &["data", "vulnerabilityFindings", "nodes"],
-            &["nodes"],
-            &[],
-        ],
-        Vendor::Lacework => &[&["data"]],
-        Vendor::Orca => &[&["data"], &["alerts"]],
-        Vendor::CortexXdr => &[&["reply", "alerts"], &["reply", "incidents"]],
-    }
-}
+/// Where a vendor's list replies keep their items, one path per reply shape (`[]`: the reply
+/// is the array). Each vendor's kit names its own (`vendors/<v>/map.rs`).
+pub type ItemPaths = &'static [&'static [&'static str]];
 
 impl Page {
     /// Parse a reply body (the same syntax errors as `serde_json::from_slice::<Value>`).
-    pub fn parse(vendor: Vendor, text: &[u8]) -> Result<Page, serde_json::Error> {
-        let paths = item_paths(vendor);
+    pub fn parse(paths: ItemPaths, text: &[u8]) -> Result<Page, serde_json::Error> {
         let mut found = Vec::new();
         let mut de = serde_json::Deserializer::from_slice(text);
         let body = Node {
@@ -100,6 +85,11 @@ impl Page {
         }
     }
 
+    /// Whether the items were kept as text (an item array was found at one of the paths).
+    pub fn by_item(&self) -> bool {
+        self.items.is_some()
+    }
+
     /// The whole reply, as parsed by `serde_json`.
     pub fn into_value(mut self) -> Value {
         if let Some(items) = self.items.take() {
@@ -113,12 +103,15 @@ fn at_mut<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
     path.iter().try_fold(v, |v, k| v.get_mut(*k))
 }
 
-/// Map a list reply, item by item when its items were kept as text, with the same result as
-/// [`super::map_payload`] on the whole reply.
-pub fn map_page(vendor: Vendor, source: &str, page: Page) -> Result<Vec<Alert>, MapError> {
+/// Map a list reply with `map` (a vendor's whole-payload mapper), item by item when its items
+/// were kept as text, with the same result as `map` on the whole reply.
+pub fn map_items(
+    page: Page,
+    map: &dyn Fn(&Value) -> Result<Vec<Alert>, MapError>,
+) -> Result<Vec<Alert>, MapError> {
     // The whole reply, mapped as before: no item array, or anything the item-by-item way
     // was not built for (the error then reads as the whole reply's: item index, sniffing).
-    let whole = |page: Page| super::map_payload(vendor, source, &page.into_value());
+    let whole = |page: Page| map(&page.into_value());
     let Some(items) = &page.items else {
         return whole(page);
     };
@@ -137,7 +130,7 @@ pub fn map_page(vendor: Vendor, source: &str, page: Page) -> Result<Vec<Alert>, 
         if let Some(Value::Array(a)) = at_mut(&mut one, items.path) {
             a.push(item);
         }
-        match super::map_payload(vendor, source, &one) {
+        match map(&one) {
             Ok(alerts) => out.extend(alerts),
             Err(_) => return whole(page),
         }
@@ -251,115 +244,33 @@ impl<'de> Visitor<'de> for Node<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{emit, world::World};
 
-    /// Item by item gives what the whole reply gives, for every vendor's emitted pages (compact
-    /// and pretty-printed) and every corpus file of its own; the envelope reads as the reply
-    /// with `null` items.
-    #[test]
-    fn item_by_item_equals_the_whole_reply() {
-        let world = World::generate(7, 120, 1_795_305_600_000);
-        let mut bodies = Vec::new();
-        for vendor in Vendor::ALL {
-            let findings: Vec<_> = world.findings_for(vendor).collect();
-            let items = emit::items(vendor, &world, &findings);
-            if vendor == Vendor::Wiz {
-                // As the simulator serves pages: one connection per reply.
-                let issues = items.iter().filter(|n| n.get("vulnerableAsset").is_none());
-                let body = emit::wiz::page_body("issues", issues.cloned().collect(), true);
-                bodies.push((vendor, body, true));
-            }
-            // The world's list body: Wiz's holds two connections, mapped whole.
-            let body = emit::list_body(vendor, items);
-            bodies.push((vendor, body, vendor != Vendor::Wiz));
-        }
-        for (vendor, body, by_item) in bodies {
-            for text in [
-                body.to_string(),
-                serde_json::to_string_pretty(&body).expect("json"),
-            ] {
-                let page = Page::parse(vendor, text.as_bytes()).expect("parses");
-                assert_eq!(page.items.is_some(), by_item, "{vendor}");
-                let whole = super::super::map_payload(vendor, "s", &body).expect("maps");
-                assert_eq!(page.clone().into_value(), body, "{vendor}");
-                let items = map_page(vendor, "s", page).expect("maps");
-                assert!(!whole.is_empty(), "{vendor}");
-                assert_eq!(items, whole, "{vendor}");
-                for (a, b) in items.iter().zip(&whole) {
-                    assert_eq!(a.raw.as_str(), b.raw.as_str(), "{vendor}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn corpus_pages_map_the_same_item_by_item() {
-        let Some(dir) = crate::sources::corpus::dir() else {
-            return;
-        };
-        let mut compared = 0;
-        for vendor in Vendor::ALL {
-            let Ok(entries) = std::fs::read_dir(dir.join(vendor.as_str())) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let path = e.path();
-                if path.extension().and_then(|x| x.to_str()) != Some("json") {
-                    continue;
-                }
-                let text = std::fs::read(&path).expect("read");
-                let Ok(body) = serde_json::from_slice::<Value>(&text) else {
-                    continue;
-                };
-                let page = Page::parse(vendor, &text).expect("parses as it did whole");
-                assert_eq!(page.clone().into_value(), body, "{}", path.display());
-                let whole = super::super::map_payload(vendor, "s", &body);
-                assert_eq!(map_page(vendor, "s", page), whole, "{}", path.display());
-                compared += 1;
-            }
-        }
-        assert!(compared > 0, "no corpus file compared");
-    }
+    const XDR: ItemPaths = &[&["reply", "alerts"], &["reply", "incidents"]];
+    const CSPM: ItemPaths = &[&["items"], &[]];
 
     #[test]
     fn envelopes_keep_the_item_count_and_other_shapes_stay_whole() {
         let text = br#"{"reply": {"total_count": 3, "result_count": 2, "alerts": [{"alert_id": "1"}, {"alert_id": "2"}]}}"#;
-        let page = Page::parse(Vendor::CortexXdr, text).expect("parses");
+        let page = Page::parse(XDR, text).expect("parses");
         assert_eq!(page["reply"]["alerts"], serde_json::json!([null, null]));
         assert_eq!(page["reply"]["total_count"], 3);
         // An error reply: no item array, the whole body.
         let text = br#"{"reply": {"err_code": 500, "err_msg": "boom"}}"#;
-        let page = Page::parse(Vendor::CortexXdr, text).expect("parses");
-        assert!(page.items.is_none());
+        let page = Page::parse(XDR, text).expect("parses");
+        assert!(!page.by_item());
         assert_eq!(page["reply"]["err_msg"], "boom");
         // Syntax errors are serde_json's own.
         let cut = br#"{"reply": {"alerts": [{"alert_id": "1"}, {"alert_"#;
         let want = serde_json::from_slice::<Value>(cut)
             .expect_err("cut")
             .to_string();
-        assert_eq!(
-            Page::parse(Vendor::CortexXdr, cut)
-                .expect_err("cut")
-                .to_string(),
-            want
-        );
+        assert_eq!(Page::parse(XDR, cut).expect_err("cut").to_string(), want);
         // A repeated key: the last array wins, as in a parsed Value.
         let text = br#"{"items": [{"id": "a"}], "items": [{"id": "b"}, {"id": "c"}]}"#;
-        let page = Page::parse(Vendor::PrismaCspm, text).expect("parses");
+        let page = Page::parse(CSPM, text).expect("parses");
         assert_eq!(
             page.into_value(),
             serde_json::from_slice::<Value>(text).expect("json")
         );
-    }
-
-    /// A page whose item fails to map gives the whole reply's error, item index included.
-    #[test]
-    fn mapping_errors_read_as_the_whole_replys() {
-        let text = br#"{"totalRows": 2, "items": [{"id": "P-1", "policy": {"policyType": "config", "severity": "high"}, "resource": {"id": "r"}, "alertTime": 1}, 7]}"#;
-        let body: Value = serde_json::from_slice(text).expect("json");
-        let page = Page::parse(Vendor::PrismaCspm, text).expect("parses");
-        let want = super::super::map_payload(Vendor::PrismaCspm, "s", &body);
-        assert!(want.is_err(), "{want:?}");
-        assert_eq!(map_page(Vendor::PrismaCspm, "s", page), want);
     }
 }

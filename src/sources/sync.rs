@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::api::{ApiError, Client, PageSink, Stats, Window};
+use super::api::{ApiError, Connect, PageSink, Stats, Window};
 use crate::config::SourceConfig;
 use crate::domain::{Alert, EpochMs};
 use crate::store::{ImportStats, Store};
@@ -390,9 +390,11 @@ fn stat(c: &std::sync::atomic::AtomicU64) -> u64 {
     Stats::get(c)
 }
 
-/// Run one sync of `cfg` into `store`. Never panics; every failure is in the report (and in
-/// the store's source state).
+/// Run one sync of `cfg` into `store`, with the client `connect` builds (`vendors::connect`:
+/// the engine sits below the vendors and never names one). Never panics; every failure is in
+/// the report (and in the store's source state).
 pub async fn run(
+    connect: Connect,
     cfg: &SourceConfig,
     store: &Arc<Mutex<Store>>,
     full: bool,
@@ -412,7 +414,7 @@ pub async fn run(
     };
     let mut client_stats = (0, 0, 0, 0);
     let mut sink = None;
-    let result = match Client::new(cfg).and_then(|client| {
+    let result = match connect(cfg).and_then(|client| {
         let writer = PageWriter::spawn(store.clone(), cfg.name.clone(), now_ms, progress)?;
         Ok((client, writer))
     }) {
@@ -541,8 +543,9 @@ pub struct Refresher {
 
 impl Refresher {
     /// Start refreshing every source on its interval (±10% jitter), first run immediately.
-    /// `clock` gives epoch milliseconds.
+    /// `clock` gives epoch milliseconds; `connect` builds each run's client.
     pub fn spawn(
+        connect: Connect,
         sources: Vec<SourceConfig>,
         store: Arc<Mutex<Store>>,
         clock: fn() -> EpochMs,
@@ -562,7 +565,7 @@ impl Refresher {
             let changed_tx = changed_tx.clone();
             let trigger = trigger.clone();
             tasks.push(tokio::spawn(async move {
-                let mut rng = crate::sim::rng::Rng::new(clock() as u64 ^ (i as u64) << 32);
+                let mut rng = crate::rng::Rng::new(clock() as u64 ^ (i as u64) << 32);
                 let tx = Arc::new(tx);
                 let mut last_success = store
                     .lock()
@@ -583,7 +586,7 @@ impl Refresher {
                         });
                         pchanged.send_modify(|n| *n += 1);
                     });
-                    let report = run(&cfg, &store, false, clock(), progress).await;
+                    let report = run(connect, &cfg, &store, false, clock(), progress).await;
                     changed_tx.send_modify(|n| *n += 1);
                     let base = cfg.interval.as_millis() as i64;
                     let jitter = rng.range(-base / 10, base / 10);

@@ -346,6 +346,33 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// The `attack_json` column: the vendor's context as before or, when the mapper typed an
+/// attack-path hint, `{"context": <context or null>, "vendor_path": {"kind", "name"}}`
+/// (migration 0008 wrapped the rows written before the hint was typed).
+fn attack_json(a: &Alert) -> Option<String> {
+    match &a.vendor_path {
+        None => a.attack_context.as_ref().map(to_json),
+        Some(p) => Some(to_json(&serde_json::json!({
+            "context": a.attack_context,
+            "vendor_path": p,
+        }))),
+    }
+}
+
+/// A stored `attack_json` value back as the context and the typed hint.
+pub(super) fn split_attack(
+    v: Option<serde_json::Value>,
+) -> (Option<serde_json::Value>, Option<crate::domain::VendorPath>) {
+    if let Some(serde_json::Value::Object(m)) = &v
+        && m.len() == 2
+        && let (Some(ctx), Some(p)) = (m.get("context"), m.get("vendor_path"))
+        && let Ok(p) = serde_json::from_value(p.clone())
+    {
+        return (Some(ctx.clone()).filter(|c| !c.is_null()), Some(p));
+    }
+    (v, None)
+}
+
 const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, description, policy_id, \
     policy_name, vendor_severity, severity, severity_rank, resource_id, resource_name, \
     resource_type, cloud, account, region, tags_json, internet_facing, open_ports, cves_json, \
@@ -422,7 +449,7 @@ impl PreparedRow {
             max_cvss,
             compliance_json: to_json(&a.compliance),
             vendor_status: a.vendor_status.to_store(),
-            attack_json: a.attack_context.as_ref().map(to_json),
+            attack_json: attack_json(a),
             has_controls: carries_controls(a, raw_json),
             sort_time: a
                 .last_seen
@@ -1068,6 +1095,7 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         },
         None => None,
     };
+    let (attack, vendor_path) = split_attack(attack);
     let raw = match super::packed::unpack(r.get_ref(31)?)
         .and_then(|t| crate::domain::RawJson::parse(t).map_err(|e| e.to_string()))
     {
@@ -1111,6 +1139,7 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
         vendor_status: VendorState::from_store(&r.get::<_, String>(28)?),
         remediation: r.get(29)?,
         attack_context: attack,
+        vendor_path,
         raw,
     };
     let kind_s: String = r.get(35)?;
@@ -1158,14 +1187,69 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
 mod tests {
     use super::*;
 
+    /// The typed vendor path is stored beside the context and read back (also by scoring);
+    /// a row written before it was typed gets it from migration 0008, the context unchanged.
+    #[test]
+    fn vendor_paths_are_kept_and_old_rows_are_migrated() {
+        use crate::domain::{VendorPath, VendorPathKind};
+        let mut store = Store::open_in_memory().expect("store");
+        let ctx = serde_json::json!({"issueType": "TOXIC_COMBINATION", "rule": {"name": "R"}});
+        let mut wiz = Alert::new(Vendor::Wiz, "W", serde_json::json!({"id": "W"}));
+        wiz.title = "T".into();
+        wiz.attack_context = Some(ctx.clone());
+        wiz.vendor_path = Some(VendorPath {
+            kind: VendorPathKind::WizToxicCombination,
+            name: "R".into(),
+        });
+        let mut orca = Alert::new(Vendor::Orca, "O", serde_json::json!({"id": "O"}));
+        orca.title = "Attack path: VM to bucket".into();
+        orca.vendor_path = Some(VendorPath {
+            kind: VendorPathKind::OrcaAttackPath,
+            name: orca.title.clone(),
+        });
+        let mut plain = Alert::new(Vendor::CortexXdr, "X", serde_json::json!({"id": "X"}));
+        plain.attack_context = Some(serde_json::json!({"mitre_tactics": ["TA0001"]}));
+        let alerts = [wiz, orca, plain];
+        store.import(&alerts, 1_795_305_600_000).expect("import");
+        let read = |store: &Store| -> Vec<Alert> {
+            alerts
+                .iter()
+                .map(|a| store.get(&a.id()).expect("get").expect("stored").alert)
+                .collect()
+        };
+        for (got, want) in read(&store).iter().zip(&alerts) {
+            assert_eq!(got.attack_context, want.attack_context, "{}", want.id());
+            assert_eq!(got.vendor_path, want.vendor_path, "{}", want.id());
+        }
+        // As written before 0008: the bare context, no hint.
+        for a in &alerts {
+            store
+                .conn
+                .execute(
+                    "UPDATE alerts SET attack_json = ? WHERE id = ?",
+                    rusqlite::params![a.attack_context.as_ref().map(to_json), a.id()],
+                )
+                .expect("update");
+        }
+        assert!(read(&store).iter().all(|a| a.vendor_path.is_none()));
+        store
+            .conn
+            .execute_batch(include_str!("migrations/0008_vendor_path.sql"))
+            .expect("migrate");
+        for (got, want) in read(&store).iter().zip(&alerts) {
+            assert_eq!(got.attack_context, want.attack_context, "{}", want.id());
+            assert_eq!(got.vendor_path, want.vendor_path, "{}", want.id());
+        }
+    }
+
     /// A long payload is stored packed, a short one as text, a row from before packing (text)
     /// still reads, and a damaged packed column is an error naming the column, not a panic.
     #[test]
     fn raw_payloads_are_stored_packed_and_read_back_in_either_form() {
         let world = crate::sim::world::World::generate(5, 40, 1_795_305_600_000);
-        let body = crate::sim::emit::vendor_body(Vendor::CortexXdr, &world);
+        let body = crate::vendors::emit::vendor_body(Vendor::CortexXdr, &world);
         let mut alerts =
-            crate::sources::map_payload(Vendor::CortexXdr, "x", &body).expect("cortex alerts");
+            crate::vendors::map_payload(Vendor::CortexXdr, "x", &body).expect("cortex alerts");
         alerts.truncate(2);
         alerts[1].raw = crate::domain::RawJson::of(&serde_json::json!({"alert_id": "2"}));
         let mut store = Store::open_in_memory().expect("store");

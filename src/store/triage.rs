@@ -58,6 +58,7 @@ fn light_alert(r: &Row<'_>) -> rusqlite::Result<Light> {
     let attack = r
         .get::<_, Option<String>>(27)?
         .and_then(|t| serde_json::from_str(&t).ok());
+    let (attack, vendor_path) = super::alerts::split_attack(attack);
     let ports: String = r.get(20)?;
     let alert = Alert {
         source: r.get(2)?,
@@ -95,6 +96,7 @@ fn light_alert(r: &Row<'_>) -> rusqlite::Result<Light> {
         vendor_status: VendorState::from_store(&r.get::<_, String>(26)?),
         remediation: None,
         attack_context: attack,
+        vendor_path,
         raw: crate::domain::RawJson::default(),
     };
     Ok((r.get(0)?, r.get(1)?, alert, r.get(28)?))

@@ -6,46 +6,15 @@
 use crate::domain::{Alert, AttackPath, Factor, PathStep, Stage};
 use crate::triage::score::{Assessment, ScoringConfig};
 
-/// Vendor graph context that says this finding is itself a path, in words.
+/// Vendor graph context that says this finding is itself a path, in words: the typed hint
+/// the vendor's mapper read ([`Alert::vendor_path`]).
 pub fn vendor_context(a: &Alert) -> Option<String> {
-    let ctx = a.attack_context.as_ref();
-    let s =
-        |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(crate::sanitize::one_line);
-    if let Some(c) = ctx {
-        if s(c.get("issueType")).is_some_and(|t| t.eq_ignore_ascii_case("TOXIC_COMBINATION")) {
-            let rule =
-                s(c.pointer("/rule/name")).unwrap_or_else(|| crate::sanitize::one_line(&a.title));
-            return Some(format!("Wiz toxic combination: {rule}"));
-        }
-        let prisma_label = c.get("labels").and_then(|l| l.as_array()).is_some_and(|l| {
-            l.iter().any(|x| {
-                x.as_str()
-                    .is_some_and(|x| x.eq_ignore_ascii_case("attack path rule"))
-            })
-        });
-        if s(c.get("policyType")).is_some_and(|t| t.eq_ignore_ascii_case("attack_path"))
-            || prisma_label
-        {
-            let name =
-                s(c.get("policyName")).unwrap_or_else(|| crate::sanitize::one_line(&a.title));
-            return Some(format!("Prisma Cloud attack-path policy: {name}"));
-        }
-        if c.get("blast_radius").is_some() {
-            return Some(format!(
-                "Orca attack path (blast radius): {}",
-                crate::sanitize::one_line(&a.title)
-            ));
-        }
-    }
-    if a.vendor == crate::domain::Vendor::Orca
-        && a.title.to_ascii_lowercase().contains("attack path")
-    {
-        return Some(format!(
-            "Orca attack path: {}",
-            crate::sanitize::one_line(&a.title)
-        ));
-    }
-    None
+    let p = a.vendor_path.as_ref()?;
+    Some(format!(
+        "{}: {}",
+        p.kind.label(),
+        crate::sanitize::one_line(&p.name)
+    ))
 }
 
 /// The group facts a path score needs (what the store can aggregate in SQL).
@@ -210,7 +179,7 @@ pub fn chain_text(p: &AttackPath) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Category, Severity, Vendor};
+    use crate::domain::{Category, Severity, Vendor, VendorPath, VendorPathKind};
     use crate::triage::score::{IntelSet, ScoreContext, assess};
 
     #[test]
@@ -268,22 +237,40 @@ mod tests {
 
     #[test]
     fn vendor_context_is_recognised() {
+        // The mappers type the hints (their tests read the vendors' keys); triage words them.
         let mut a = Alert::new(Vendor::Wiz, "W", serde_json::json!({}));
-        a.attack_context = Some(
-            serde_json::json!({"issueType": "TOXIC_COMBINATION", "rule": {"name": "Publicly exposed VM with admin role"}}),
-        );
+        a.vendor_path = Some(VendorPath {
+            kind: VendorPathKind::WizToxicCombination,
+            name: "Publicly exposed VM with admin role".into(),
+        });
         assert_eq!(
             vendor_context(&a).as_deref(),
             Some("Wiz toxic combination: Publicly exposed VM with admin role")
         );
-        a.attack_context = Some(
-            serde_json::json!({"policyType": "attack_path", "policyName": "Internet exposed instance with IAM role"}),
-        );
+        a.vendor_path = Some(VendorPath {
+            kind: VendorPathKind::PrismaAttackPathPolicy,
+            name: "Internet exposed instance\u{1b}[31m with IAM role".into(),
+        });
         assert_eq!(
             vendor_context(&a).as_deref(),
             Some("Prisma Cloud attack-path policy: Internet exposed instance with IAM role")
         );
-        a.attack_context = None;
+        for (kind, words) in [
+            (
+                VendorPathKind::OrcaBlastRadius,
+                "Orca attack path (blast radius): T",
+            ),
+            (VendorPathKind::OrcaAttackPath, "Orca attack path: T"),
+        ] {
+            a.vendor_path = Some(VendorPath {
+                kind,
+                name: "T".into(),
+            });
+            assert_eq!(vendor_context(&a).as_deref(), Some(words));
+        }
+        // The untyped context alone says nothing to triage.
+        a.vendor_path = None;
+        a.attack_context = Some(serde_json::json!({"issueType": "TOXIC_COMBINATION"}));
         assert_eq!(vendor_context(&a), None);
         let f = GroupFacts {
             max_score: 95,

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicU64;
 
 use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
 use sitrep::domain::{Alert, EpochMs, Severity, Vendor, VendorState};
-use sitrep::sim::emit;
 use sitrep::sim::server::{Counters, SimHandle};
 use sitrep::sources::api::{ApiError, PageSink, Stats};
 use sitrep::store::Store;
+use sitrep::vendors::emit;
 
 pub fn now_ms() -> EpochMs {
     chrono::Utc::now().timestamp_millis()
@@ -90,7 +90,7 @@ pub async fn truth(
     let world = handle.state.world.read().await;
     let body = emit::vendor_body(vendor, &world);
     drop(world);
-    sitrep::sources::map_payload(vendor, "truth", &body)
+    sitrep::vendors::map_payload(vendor, "truth", &body)
         .expect("emitted body maps")
         .into_iter()
         .map(|a| (a.native_id, (a.vendor_status, a.severity, a.vendor_updated)))

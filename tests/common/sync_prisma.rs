@@ -114,7 +114,7 @@ pub fn with_credential(cfg: &SourceConfig, key: &str, value: &str) -> SourceConf
 
 /// Fetch everything (no window) into `sink`.
 pub async fn fetch_all(
-    client: &mut sitrep::sources::api::Client,
+    client: &mut dyn sitrep::sources::api::SourceClient,
     sink: &mut dyn PageSink,
 ) -> Result<(), ApiError> {
     client

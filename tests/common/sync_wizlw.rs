@@ -91,8 +91,8 @@ pub async fn truth(h: &SimHandle, vendor: Vendor) -> Vec<(String, SimFinding)> {
 
 fn native_id(vendor: Vendor, world: &World, f: &SimFinding) -> String {
     match vendor {
-        Vendor::Wiz => sitrep::sim::emit::wiz::native_id(world, f),
-        Vendor::Lacework => sitrep::sim::emit::lacework::native_id(world, f),
+        Vendor::Wiz => sitrep::vendors::wiz::sim::emit::native_id(world, f),
+        Vendor::Lacework => sitrep::vendors::lacework::sim::emit::native_id(world, f),
         _ => unreachable!("only wiz and lacework here"),
     }
 }

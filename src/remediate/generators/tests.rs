@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::domain::Vendor;
-use crate::sim::emit;
 use crate::sim::world::{self, World};
+use crate::vendors::emit;
 
 /// The generator each demo rule must reach (`None`: no generator fits, on purpose).
 fn expected(rule_id: &str) -> Option<&'static str> {
@@ -28,7 +28,7 @@ fn every_demo_finding_of_every_vendor_reaches_its_generator() {
     let mut wrong = Vec::new();
     for vendor in Vendor::ALL {
         let alerts =
-            crate::sources::map_payload(vendor, vendor.as_str(), &emit::vendor_body(vendor, &w))
+            crate::vendors::map_payload(vendor, vendor.as_str(), &emit::vendor_body(vendor, &w))
                 .unwrap();
         for f in w.findings_for(vendor) {
             let nid = emit::native_id(vendor, &w, f);

@@ -36,7 +36,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::SimError;
-use crate::sim::rng::Rng;
+use crate::rng::Rng;
 
 /// Which simulated destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,10 @@
 //! Loopback simulators of the vendor APIs, serving the seeded [`World`] through each vendor's
 //! documented protocol (paths, auth, paging, status codes, error bodies), with faults.
 //!
-//! A vendor module provides `router(state) -> Router`, `credentials(seed)` (the environment
-//! variables a client needs, with the values this simulator accepts) and `source_toml(...)`.
+//! Each vendor's simulator lives beside its client (`vendors/<v>/sim/server.rs`) and provides
+//! `router(state) -> Router`, `credentials(seed)` (the environment variables a client needs,
+//! with the values this simulator accepts) and `source_toml(...)`; `vendors::sim::start` picks
+//! them through the registry and [`serve`]s the router.
 //! Data handlers call [`SimState::gate`] first: it counts the request, applies latency,
 //! 429s, 5xx bursts and token expiry from the [`Faults`] plan, and tells the handler whether
 //! to truncate its body. The counters let tests check the client's manners (no request before
@@ -11,16 +13,10 @@
 //! Simulators bind 127.0.0.1 only.
 
 pub mod chat;
-pub mod cortex_xdr;
 pub mod faults;
 pub mod jira;
-pub mod lacework;
 pub mod llm;
-pub mod orca;
-pub mod prisma_compute;
-pub mod prisma_cspm;
 pub mod servicenow;
-pub mod wiz;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::domain::{EpochMs, Vendor};
-use crate::sim::rng::Rng;
+use crate::rng::Rng;
 use crate::sim::world::World;
 
 pub use faults::{FaultSpecError, Faults};
@@ -371,16 +367,6 @@ pub async fn evolve_state(state: &SimState, changed: usize, added: usize) {
     world.evolve(&mut rng, changed, added, now);
 }
 
-/// A tenant's activity between two refreshes, for `sitrep sim --churn` and `sitrep demo`:
-/// [`evolve_state`], and on Prisma Cloud Compute about half as many fixes as new findings
-/// (fixed vulnerabilities drop out of its scan results).
-pub async fn churn_state(state: &SimState, changed: usize, added: usize) {
-    evolve_state(state, changed, added).await;
-    if state.vendor == Vendor::PrismaCompute {
-        prisma_compute::fix_findings(state, added.div_ceil(2)).await;
-    }
-}
-
 /// How to start a simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -419,31 +405,22 @@ pub enum SimError {
     },
 }
 
-/// Start the simulator of `vendor` on loopback.
-pub async fn start(vendor: Vendor, opts: SimOptions) -> Result<SimHandle, SimError> {
-    let world = World::generate(opts.seed, opts.alerts, opts.now_ms);
-    start_with_world(vendor, world, opts).await
-}
-
-/// Start the simulator of `vendor` serving `world` (shared ground truth across vendors).
-pub async fn start_with_world(
-    vendor: Vendor,
-    world: World,
-    opts: SimOptions,
+/// Serve `router` (a vendor's simulator over `state`) on 127.0.0.1:`port`. `env` is what a
+/// client needs; `source_toml` makes the `[[source]]` table from the base URL once bound.
+pub async fn serve(
+    state: Arc<SimState>,
+    router: Router,
+    port: u16,
+    env: Vec<(String, String)>,
+    source_toml: impl FnOnce(&str) -> String,
 ) -> Result<SimHandle, SimError> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .map_err(|source| SimError::Bind {
-            port: opts.port,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| SimError::Bind {
-        port: opts.port,
-        source,
-    })?;
+        .map_err(|source| SimError::Bind { port, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { port, source })?;
     let base_url = format!("http://{addr}");
-    let state = Arc::new(SimState::new(vendor, world, opts.faults.clone(), opts.seed));
-    let router: Router = vendor_router(vendor, state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router)
@@ -452,14 +429,9 @@ pub async fn start_with_world(
             })
             .await;
     });
-    let name = opts
-        .source_name
-        .clone()
-        .unwrap_or_else(|| format!("{}-sim", vendor.as_str()));
-    let env = vendor_credentials(vendor, opts.seed);
-    let source_toml = vendor_source_toml(vendor, &name, &base_url);
+    let source_toml = source_toml(&base_url);
     Ok(SimHandle {
-        vendor,
+        vendor: state.vendor,
         base_url,
         addr,
         state,
@@ -468,39 +440,4 @@ pub async fn start_with_world(
         shutdown: Some(tx),
         task: Some(task),
     })
-}
-
-fn vendor_router(vendor: Vendor, state: Arc<SimState>) -> Router {
-    match vendor {
-        Vendor::PrismaCspm => prisma_cspm::router(state),
-        Vendor::PrismaCompute => prisma_compute::router(state),
-        Vendor::Wiz => wiz::router(state),
-        Vendor::Lacework => lacework::router(state),
-        Vendor::Orca => orca::router(state),
-        Vendor::CortexXdr => cortex_xdr::router(state),
-    }
-}
-
-/// The environment variables (name, value) a client of this simulator needs.
-pub fn vendor_credentials(vendor: Vendor, seed: u64) -> Vec<(String, String)> {
-    match vendor {
-        Vendor::PrismaCspm => prisma_cspm::credentials(seed),
-        Vendor::PrismaCompute => prisma_compute::credentials(seed),
-        Vendor::Wiz => wiz::credentials(seed),
-        Vendor::Lacework => lacework::credentials(seed),
-        Vendor::Orca => orca::credentials(seed),
-        Vendor::CortexXdr => cortex_xdr::credentials(seed),
-    }
-}
-
-/// A `[[source]]` table pointing sitrep at a simulator, naming the credential variables.
-pub fn vendor_source_toml(vendor: Vendor, name: &str, base_url: &str) -> String {
-    match vendor {
-        Vendor::PrismaCspm => prisma_cspm::source_toml(name, base_url),
-        Vendor::PrismaCompute => prisma_compute::source_toml(name, base_url),
-        Vendor::Wiz => wiz::source_toml(name, base_url),
-        Vendor::Lacework => lacework::source_toml(name, base_url),
-        Vendor::Orca => orca::source_toml(name, base_url),
-        Vendor::CortexXdr => cortex_xdr::source_toml(name, base_url),
-    }
 }

@@ -1,18 +1,12 @@
-//! Talking to the vendor APIs: one resilient HTTP transport, single-flight sessions, and a
-//! client per vendor (auth, paging, incremental windows, write-back).
+//! Talking to the vendor APIs: one resilient HTTP transport, single-flight sessions, and the
+//! [`SourceClient`] trait every vendor's client (`vendors/<v>/client.rs`: auth, paging,
+//! incremental windows, write-back) implements.
 //!
 //! The transport owns the manners every vendor needs: a per-source request-rate limit, 429
 //! handling that waits at least what `Retry-After` / `X-RateLimit-Reset` say (else full-jitter
 //! exponential backoff with a cap), retries of 5xx, timeouts and connection errors, and
 //! re-sending a request whose body was cut short. Authentication failures are returned to the
 //! [`Session`], which re-authenticates once (single-flight) and replays once.
-
-pub mod cortex_xdr;
-pub mod lacework;
-pub mod orca;
-pub mod prisma_compute;
-pub mod prisma_cspm;
-pub mod wiz;
 
 mod session;
 mod transport;
@@ -21,7 +15,9 @@ pub use session::{AuthToken, LoginFuture, Session};
 pub use transport::{Reply, RetryPolicy, Stats, Transport, retry_after, snippet};
 
 use crate::config::SourceConfig;
-use crate::domain::{Alert, EpochMs, Status, Vendor};
+use futures_util::future::BoxFuture;
+
+use crate::domain::{Alert, EpochMs, Status};
 
 /// Why a source's run failed. Messages never carry a secret.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -58,19 +54,6 @@ pub enum ApiError {
 }
 
 /// Where fetched pages go. The sync engine commits each page in one transaction.
-/// The page size the client asks for when its source sets no `page_size`; None for Lacework,
-/// whose API chooses.
-pub fn default_page_size(vendor: Vendor) -> Option<u32> {
-    Some(match vendor {
-        Vendor::PrismaCspm => prisma_cspm::DEFAULT_PAGE_SIZE,
-        Vendor::PrismaCompute => prisma_compute::DEFAULT_PAGE_SIZE,
-        Vendor::Wiz => wiz::MAX_PAGE,
-        Vendor::Lacework => return None,
-        Vendor::Orca => orca::MAX_PAGE,
-        Vendor::CortexXdr => cortex_xdr::MAX_WINDOW,
-    })
-}
-
 pub trait PageSink: Send {
     /// One page of alerts. An error stops the run (earlier pages stay committed).
     fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError>;
@@ -117,64 +100,48 @@ pub enum WriteOutcome {
     Already(&'static str),
 }
 
-/// A connected client of one configured source.
-pub enum Client {
-    PrismaCspm(prisma_cspm::Client),
-    PrismaCompute(prisma_compute::Client),
-    Wiz(wiz::Client),
-    Lacework(lacework::Client),
-    Orca(orca::Client),
-    CortexXdr(cortex_xdr::Client),
-}
-
-impl Client {
-    /// Build the client for `cfg` (credentials are resolved now; nothing is sent yet).
-    pub fn new(cfg: &SourceConfig) -> Result<Client, ApiError> {
-        let transport = Transport::new(cfg)?;
-        Ok(match cfg.vendor {
-            Vendor::PrismaCspm => Client::PrismaCspm(prisma_cspm::Client::new(cfg, transport)?),
-            Vendor::PrismaCompute => {
-                Client::PrismaCompute(prisma_compute::Client::new(cfg, transport)?)
-            }
-            Vendor::Wiz => Client::Wiz(wiz::Client::new(cfg, transport)?),
-            Vendor::Lacework => Client::Lacework(lacework::Client::new(cfg, transport)?),
-            Vendor::Orca => Client::Orca(orca::Client::new(cfg, transport)?),
-            Vendor::CortexXdr => Client::CortexXdr(cortex_xdr::Client::new(cfg, transport)?),
-        })
-    }
-
+/// A connected client of one configured source: what the sync engine and the outbox need of
+/// any vendor. `vendors::connect` builds one for a `[[source]]`.
+pub trait SourceClient: Send {
     /// Fetch every alert changed in `window`, page by page into `sink`.
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
-        match self {
-            Client::PrismaCspm(c) => c.fetch(window, sink).await,
-            Client::PrismaCompute(c) => c.fetch(window, sink).await,
-            Client::Wiz(c) => c.fetch(window, sink).await,
-            Client::Lacework(c) => c.fetch(window, sink).await,
-            Client::Orca(c) => c.fetch(window, sink).await,
-            Client::CortexXdr(c) => c.fetch(window, sink).await,
-        }
-    }
+    fn fetch<'a>(
+        &'a mut self,
+        window: Window,
+        sink: &'a mut dyn PageSink,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
 
     /// Write a decision back to the vendor, where its API allows.
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
-        match self {
-            Client::PrismaCspm(c) => c.write_back(action).await,
-            Client::PrismaCompute(c) => c.write_back(action).await,
-            Client::Wiz(c) => c.write_back(action).await,
-            Client::Lacework(c) => c.write_back(action).await,
-            Client::Orca(c) => c.write_back(action).await,
-            Client::CortexXdr(c) => c.write_back(action).await,
-        }
+    fn write_back<'a>(
+        &'a mut self,
+        action: &'a WriteBack,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ApiError>>;
+
+    /// The transport's request counters.
+    fn stats(&self) -> &Stats;
+}
+
+/// A boxed client is a client (what `vendors::connect` returns can go where one is expected).
+impl<C: SourceClient + ?Sized> SourceClient for Box<C> {
+    fn fetch<'a>(
+        &'a mut self,
+        window: Window,
+        sink: &'a mut dyn PageSink,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        (**self).fetch(window, sink)
     }
 
-    pub fn stats(&self) -> &Stats {
-        match self {
-            Client::PrismaCspm(c) => c.transport().stats(),
-            Client::PrismaCompute(c) => c.transport().stats(),
-            Client::Wiz(c) => c.transport().stats(),
-            Client::Lacework(c) => c.transport().stats(),
-            Client::Orca(c) => c.transport().stats(),
-            Client::CortexXdr(c) => c.transport().stats(),
-        }
+    fn write_back<'a>(
+        &'a mut self,
+        action: &'a WriteBack,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ApiError>> {
+        (**self).write_back(action)
+    }
+
+    fn stats(&self) -> &Stats {
+        (**self).stats()
     }
 }
+
+/// Builds the client of a configured source (credentials resolved now; nothing sent yet).
+/// The sync engine is handed one (`vendors::connect`) so that it never names a vendor.
+pub type Connect = fn(&SourceConfig) -> Result<Box<dyn SourceClient>, ApiError>;

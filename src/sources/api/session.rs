@@ -127,16 +127,16 @@ impl Session {
             .await
     }
 
-    /// As [`Session::json`], for a list reply of `vendor`'s, parsed as a [`Page`] (its items
+    /// As [`Session::json`], for a list reply whose items lie at `paths`, parsed as a [`Page`] (its items
     /// kept as text, to be mapped one by one).
     pub async fn page<'a>(
         &self,
-        vendor: crate::domain::Vendor,
+        paths: crate::sources::page::ItemPaths,
         transport: &Transport,
         login: &'a (dyn Fn(Option<String>) -> LoginFuture<'a> + Send + Sync),
         build: &(dyn Fn(&str) -> RequestBuilder + Send + Sync),
     ) -> Result<(Reply, Page), ApiError> {
-        self.json_with(transport, login, build, |b| Page::parse(vendor, b))
+        self.json_with(transport, login, build, |b| Page::parse(paths, b))
             .await
     }
 

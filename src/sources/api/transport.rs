@@ -9,7 +9,7 @@ use reqwest::{RequestBuilder, StatusCode};
 
 use super::ApiError;
 use crate::config::SourceConfig;
-use crate::sim::rng::Rng;
+use crate::rng::Rng;
 
 /// How hard to try.
 #[derive(Debug, Clone)]

@@ -1,0 +1,5 @@
+//! The Lacework simulator: `emit.rs` (findings of the world in Lacework's payload shape) and
+//! `server.rs` (its API on loopback, over the shared `sim::server` machinery).
+
+pub mod emit;
+pub mod server;

@@ -1,0 +1,5 @@
+//! The Prisma Cloud CSPM simulator: `emit.rs` (findings of the world in Prisma Cloud CSPM's payload shape) and
+//! `server.rs` (its API on loopback, over the shared `sim::server` machinery).
+
+pub mod emit;
+pub mod server;
