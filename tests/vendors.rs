@@ -1,0 +1,88 @@
+//! The vendor registry holds: every vendor has its kit and its folder of the one shape, and no
+//! module outside `src/vendors/` picks code by vendor with a `match` (adding a vendor is its
+//! folder plus one registry line; see docs/architecture.md, "Adding a vendor").
+
+use std::path::{Path, PathBuf};
+
+use sitrep::domain::Vendor;
+
+const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
+#[test]
+fn the_registry_covers_every_vendor_with_a_folder_of_the_one_shape() {
+    for v in Vendor::ALL {
+        let kit = sitrep::vendors::kit(v);
+        assert_eq!(kit.vendor(), v);
+        assert!(!kit.item_paths().is_empty(), "{v}");
+        assert!(!v.credential_names().is_empty(), "{v}");
+        let dir = Path::new(SRC)
+            .join("vendors")
+            .join(v.as_str().replace('-', "_"));
+        for f in [
+            "mod.rs",
+            "map.rs",
+            "client.rs",
+            "sim/mod.rs",
+            "sim/emit.rs",
+            "sim/server.rs",
+        ] {
+            assert!(dir.join(f).is_file(), "{v}: no {}", dir.join(f).display());
+        }
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read src").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The production text of a source file: test modules (from their `#[cfg(test)]` on, which
+/// the crate keeps at the end of a file) and `tests.rs` files are left out.
+fn production_text(path: &Path) -> String {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(path).expect("read");
+    match text.find("#[cfg(test)]") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+#[test]
+fn no_module_outside_vendors_matches_on_a_vendor() {
+    let variant = "Vendor::(PrismaCspm|PrismaCompute|Wiz|Lacework|Orca|CortexXdr)";
+    // A match arm (`Vendor::Wiz =>`, `Vendor::Wiz | Vendor::Orca =>`) or `matches!(x, Vendor::Wiz)`.
+    let arm = regex::Regex::new(&format!(r"{variant}\s*(=>|\|)")).expect("regex");
+    let matches_macro = regex::Regex::new(&format!(r"matches!\([^;]*?{variant}")).expect("regex");
+    let mut files = Vec::new();
+    rust_files(Path::new(SRC), &mut files);
+    let vendors = Path::new(SRC).join("vendors");
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !f.starts_with(&vendors)) {
+        let text = production_text(f);
+        for (n, line) in text.lines().enumerate() {
+            if arm.is_match(line) || matches_macro.is_match(line) {
+                found.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "pick per-vendor code through vendors::kit(v), not a match:\n{}",
+        found.join("\n")
+    );
+    // The scan sees what it looks for.
+    assert!(arm.is_match("        Vendor::Wiz => &wiz::Kit,"));
+    let registry = std::fs::read_to_string(vendors.join("mod.rs")).expect("read");
+    assert_eq!(
+        registry.lines().filter(|l| arm.is_match(l)).count(),
+        Vendor::ALL.len()
+    );
+}
