@@ -1,4 +1,4 @@
-//! Shared helpers of tests/sync_wiz.rs and tests/sync_lacework.rs: a store-backed page sink,
+//! Helpers of the Wiz and Lacework sections of tests/sync_vendors.rs: a store-backed page sink,
 //! a source config pointed at a simulator, and ground-truth checks.
 #![allow(dead_code)]
 
