@@ -14,7 +14,7 @@ mod wizlw;
 mod shared {
     use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
     use sitrep::domain::{Alert, Vendor};
-    use sitrep::sim::server::{Counters, SimHandle, SimOptions};
+    use sitrep::sim::server::{Counters, Faults, SimHandle, SimOptions};
     use sitrep::sources::api::{ApiError, PageSink, SourceClient, Window};
     use sitrep::vendors::connect;
 
@@ -140,6 +140,133 @@ mod shared {
             h.stop().await;
         }
     }
+
+    /// How each vendor's malformed-page case is set up and what it leaves behind.
+    struct Malformed {
+        alerts: usize,
+        seed: u64,
+        truncate_at: Vec<u64>,
+        page_size: Option<u32>,
+        options: &'static [(&'static str, &'static str)],
+        /// Pages (Cortex XDR: windows) delivered before the one that stays malformed.
+        good_pages: usize,
+        /// Alerts stored from them (None: some).
+        stored: Option<usize>,
+        /// Truncated replies served: the bad page's first try and two retries.
+        truncated: Option<u64>,
+        data_requests: Option<u64>,
+    }
+
+    fn malformed(v: Vendor) -> Malformed {
+        let m = |alerts, seed, truncate_at: Vec<u64>, page_size, good_pages, stored| Malformed {
+            alerts,
+            seed,
+            truncate_at,
+            page_size,
+            options: &[],
+            good_pages,
+            stored,
+            truncated: Some(3),
+            data_requests: None,
+        };
+        match v {
+            Vendor::PrismaCspm => m(500, 42, (3..=12).collect(), Some(100), 2, Some(200)),
+            Vendor::PrismaCompute => m(500, 7, (2..=12).collect(), Some(50), 1, Some(50)),
+            Vendor::Wiz => m(1000, 1, vec![3, 4, 5], Some(100), 2, Some(200)),
+            Vendor::Lacework => Malformed {
+                options: &[("details", "false")],
+                ..m(1000, 1, vec![3, 4, 5], None, 2, None)
+            },
+            Vendor::Orca => Malformed {
+                data_requests: Some(4),
+                ..m(1000, 1, vec![2, 3, 4], Some(250), 1, Some(250))
+            },
+            Vendor::CortexXdr => Malformed {
+                truncated: None,
+                data_requests: Some(4),
+                ..m(500, 1, vec![2, 3, 4], None, 1, Some(100))
+            },
+        }
+    }
+
+    /// Imports each page into an in-memory store.
+    struct Stored {
+        store: sitrep::store::Store,
+        pages: usize,
+    }
+
+    impl PageSink for Stored {
+        fn page(&mut self, alerts: Vec<Alert>) -> Result<(), ApiError> {
+            self.pages += 1;
+            self.store
+                .import(&alerts, chrono::Utc::now().timestamp_millis())
+                .map_err(|e| ApiError::Store(e.to_string()))?;
+            Ok(())
+        }
+    }
+
+    /// A page that stays malformed through the retries fails the run as `Malformed`, naming
+    /// the source, and the pages before it stay delivered and stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_page_that_stays_malformed_fails_after_earlier_pages_were_kept() {
+        for v in Vendor::ALL {
+            let want = malformed(v);
+            let h = sitrep::vendors::sim::start(
+                v,
+                SimOptions {
+                    alerts: want.alerts,
+                    seed: want.seed,
+                    faults: Faults {
+                        truncate_at: want.truncate_at.clone(),
+                        ..Faults::none()
+                    },
+                    ..SimOptions::default()
+                },
+            )
+            .await
+            .expect("sim");
+            let mut cfg = config(&h);
+            cfg.page_size = want.page_size;
+            cfg.max_retries = 2;
+            for (k, val) in want.options {
+                cfg.options.insert((*k).into(), (*val).into());
+            }
+            let mut client = connect(&cfg).expect("client");
+            let mut sink = Stored {
+                store: sitrep::store::Store::open_in_memory().expect("store"),
+                pages: 0,
+            };
+            let err = client
+                .fetch(
+                    Window {
+                        since: None,
+                        until: chrono::Utc::now().timestamp_millis(),
+                    },
+                    &mut sink,
+                )
+                .await
+                .expect_err("malformed");
+            assert!(matches!(err, ApiError::Malformed { .. }), "{v}: {err:?}");
+            assert!(err.to_string().contains(&cfg.name), "{v}: {err}");
+            assert_eq!(
+                sink.pages, want.good_pages,
+                "{v}: the good pages stay delivered"
+            );
+            let total = sink.store.total().expect("total");
+            match want.stored {
+                Some(n) => assert_eq!(total, n, "{v}"),
+                None => assert!(total > 0, "{v}"),
+            }
+            let k = &h.state.counters;
+            if let Some(n) = want.truncated {
+                assert_eq!(Counters::get(&k.truncated), n, "{v}");
+            }
+            if let Some(n) = want.data_requests {
+                assert_eq!(Counters::get(&k.data_requests), n, "{v}");
+            }
+            h.stop().await;
+        }
+    }
 }
 
 mod prisma_cspm {
@@ -152,7 +279,7 @@ mod prisma_cspm {
     use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
     use sitrep::sim::server::{Faults, SimHandle, SimOptions};
     use sitrep::sim::world::SimStatus;
-    use sitrep::sources::api::{ApiError, Window, WriteBack, WriteOutcome};
+    use sitrep::sources::api::{Window, WriteBack, WriteOutcome};
     use sitrep::vendors::connect;
     use sitrep::vendors::emit;
     use sync_prisma::{StoreSink, counter, now_ms, source_config};
@@ -331,34 +458,6 @@ mod prisma_cspm {
         assert!(requests <= 2, "{requests} requests for the window");
         assert_store_equals_world(&handle, &sink, &cfg.name).await;
         assert_eq!(sink.stored_ids(&cfg.name).len(), 5100);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
-        let mut faults = Faults::none();
-        faults.truncate_at = (3..=12).collect();
-        let handle = start(500, faults).await;
-        let mut cfg = source_config(&handle);
-        cfg.page_size = Some(100);
-        cfg.max_retries = 2;
-        let mut client = connect(&cfg).expect("client");
-        let mut sink = StoreSink::new();
-        let err = client
-            .fetch(
-                Window {
-                    since: None,
-                    until: now_ms(),
-                },
-                &mut sink,
-            )
-            .await
-            .expect_err("a page that never parses");
-        assert!(matches!(err, ApiError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains(&cfg.name), "{err}");
-        assert_eq!(sink.pages, 2, "the two good pages were delivered");
-        assert_eq!(sink.stored_ids(&cfg.name).len(), 200);
-        // The third page: the first try and two retries.
-        assert_eq!(counter(&handle.state.counters.truncated), 3);
     }
 
     async fn full(client: &mut dyn sitrep::sources::api::SourceClient) -> StoreSink {
@@ -726,33 +825,6 @@ mod prisma_compute {
         assert_store_equals_world(&handle, &sink, &cfg.name).await;
         assert_eq!(sink.stored_ids(&cfg.name).len(), 5100);
         assert_eq!(counter(&handle.state.counters.early_requests), 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_page_that_stays_malformed_fails_the_run_and_keeps_earlier_pages() {
-        let mut faults = Faults::none();
-        faults.truncate_at = (2..=12).collect();
-        let handle = start(500, faults).await;
-        let mut cfg = source_config(&handle);
-        cfg.page_size = Some(50);
-        cfg.max_retries = 2;
-        let mut client = connect(&cfg).expect("client");
-        let mut sink = StoreSink::new();
-        let err = client
-            .fetch(
-                Window {
-                    since: None,
-                    until: now_ms(),
-                },
-                &mut sink,
-            )
-            .await
-            .expect_err("a page that never parses");
-        assert!(matches!(err, ApiError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains(&cfg.name), "{err}");
-        assert_eq!(sink.pages, 1, "the first page was delivered");
-        assert_eq!(sink.stored_ids(&cfg.name).len(), 50);
-        assert_eq!(counter(&handle.state.counters.truncated), 3);
     }
 
     async fn full(client: &mut dyn sitrep::sources::api::SourceClient) -> StoreSink {
@@ -1280,39 +1352,6 @@ mod wiz {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_page_that_stays_malformed_fails_after_earlier_pages() {
-        let faults = Faults {
-            truncate_at: vec![3, 4, 5],
-            ..Faults::none()
-        };
-        let h = start(
-            Vendor::Wiz,
-            SimOptions {
-                alerts: 1000,
-                faults,
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("sim");
-        let mut cfg = config(&h);
-        cfg.page_size = Some(100);
-        cfg.max_retries = 2;
-        let mut client = connect(&cfg).expect("client");
-        let mut sink = StoreSink::new();
-        let err = client
-            .fetch(everything(), &mut sink)
-            .await
-            .expect_err("malformed");
-        assert!(matches!(err, ApiError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains(&cfg.name), "{err}");
-        assert_eq!(sink.pages, 2, "the two good pages stay delivered");
-        assert_eq!(sink.store.total().expect("total"), 200);
-        assert_eq!(Counters::get(&h.state.counters.truncated), 3);
-        h.stop().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_graphql_validation_error_fails_with_its_message() {
         let h = start(Vendor::Wiz, SimOptions::default())
             .await
@@ -1554,7 +1593,7 @@ mod lacework {
     use sitrep::domain::{DismissReason, Status, Vendor, VendorState};
     use sitrep::sim::server::{Counters, Faults, SimOptions};
     use sitrep::sim::world::SimStatus;
-    use sitrep::sources::api::{ApiError, Stats, Window, WriteBack, WriteOutcome};
+    use sitrep::sources::api::{Stats, Window, WriteBack, WriteOutcome};
     use sitrep::vendors::connect;
     use sitrep::vendors::sim::start;
 
@@ -1675,38 +1714,6 @@ mod lacework {
         );
         // One window, a page or three, and the details budget.
         assert!(requests <= 3 + 300, "incremental requests: {requests}");
-        h.stop().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_page_that_stays_malformed_fails_after_earlier_pages() {
-        let h = start(
-            Vendor::Lacework,
-            SimOptions {
-                alerts: 1000,
-                faults: Faults {
-                    truncate_at: vec![3, 4, 5],
-                    ..Faults::none()
-                },
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("sim");
-        let mut cfg = config(&h);
-        cfg.options.insert("details".into(), "false".into());
-        cfg.max_retries = 2;
-        let mut client = connect(&cfg).expect("client");
-        let mut sink = StoreSink::new();
-        let err = client
-            .fetch(everything(), &mut sink)
-            .await
-            .expect_err("malformed");
-        assert!(matches!(err, ApiError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains(&cfg.name), "{err}");
-        assert_eq!(sink.pages, 2, "the two good pages stay delivered");
-        assert!(sink.store.total().expect("total") > 0);
-        assert_eq!(Counters::get(&h.state.counters.truncated), 3);
         h.stop().await;
     }
 
@@ -2016,36 +2023,6 @@ mod orca {
         assert!(requests <= 3, "{requests} requests for the window");
         let n = assert_store_equals_truth(&sink.store, &cfg.name, &handle, Vendor::Orca).await;
         assert_eq!(n, 5100);
-        handle.stop().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_page_that_stays_malformed_fails_after_earlier_pages_were_kept() {
-        let handle = start(
-            Vendor::Orca,
-            SimOptions {
-                alerts: 1000,
-                faults: Faults::parse("truncate@2,truncate@3,truncate@4").expect("faults"),
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("sim");
-        let mut cfg = config(&handle);
-        cfg.page_size = Some(250);
-        cfg.max_retries = 2;
-        let mut client = connect(&cfg).expect("client");
-        let mut sink = StoreSink::new();
-        let err = client
-            .fetch(everything(), &mut sink)
-            .await
-            .expect_err("malformed");
-        assert!(matches!(err, ApiError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains(&cfg.name), "{err}");
-        assert_eq!(sink.pages, 1, "the first page was delivered");
-        assert_eq!(sink.store.total().expect("total"), 250);
-        assert_eq!(c(&handle.state.counters.truncated), 3);
-        assert_eq!(c(&handle.state.counters.data_requests), 4);
         handle.stop().await;
     }
 
@@ -2448,34 +2425,6 @@ mod cortex_xdr {
         assert_eq!(stale.status().as_u16(), 401);
         let body: Value = stale.json().await.expect("json");
         assert_eq!(body["reply"]["err_code"], 401);
-        handle.stop().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_window_that_stays_malformed_fails_after_earlier_windows_were_kept() {
-        let handle = start(
-            Vendor::CortexXdr,
-            SimOptions {
-                alerts: 500,
-                faults: Faults::parse("truncate@2,truncate@3,truncate@4").expect("faults"),
-                ..SimOptions::default()
-            },
-        )
-        .await
-        .expect("sim");
-        let mut cfg = config(&handle);
-        cfg.max_retries = 2;
-        let mut client = connect(&cfg).expect("client");
-        let mut sink = StoreSink::new();
-        let err = client
-            .fetch(everything(), &mut sink)
-            .await
-            .expect_err("malformed");
-        assert!(matches!(err, ApiError::Malformed { .. }), "{err:?}");
-        assert!(err.to_string().contains(&cfg.name), "{err}");
-        assert_eq!(sink.pages, 1, "the first window was delivered");
-        assert_eq!(sink.store.total().expect("total"), 100);
-        assert_eq!(c(&handle.state.counters.data_requests), 4);
         handle.stop().await;
     }
 
