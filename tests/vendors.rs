@@ -86,3 +86,29 @@ fn no_module_outside_vendors_matches_on_a_vendor() {
         Vendor::ALL.len()
     );
 }
+
+/// The layers below the vendors never reach up to them, and a vendor's mapper and client (the
+/// production half of its folder) never use the simulator.
+#[test]
+fn the_shared_layers_never_import_the_vendors_and_clients_never_the_simulator() {
+    let mut files = Vec::new();
+    rust_files(Path::new(SRC), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(SRC).expect("under src");
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let text = production_text(f);
+        let below = ["/sources/", "/sim/", "/domain/", "/rng.rs"]
+            .iter()
+            .any(|d| format!("/{rel}").starts_with(d));
+        if below && text.contains("crate::vendors") {
+            found.push(format!("{rel} imports crate::vendors"));
+        }
+        let production_half = rel.starts_with("vendors/")
+            && (rel.ends_with("/map.rs") || rel.ends_with("/client.rs"));
+        if production_half && text.contains("crate::sim") {
+            found.push(format!("{rel} imports crate::sim"));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
