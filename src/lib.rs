@@ -1,10 +1,13 @@
 //! sitrep — a terminal triage console for cloud-security alerts.
 //!
-//! Data flows one way: vendor payloads → [`sources`] (normalize) → [`store`] (SQLite) →
-//! [`triage`] (filter, later score and correlate) → the headless [`cli`] and the TUI.
+//! Data flows one way: vendor payloads → [`vendors`] (one folder per vendor: mapper, client,
+//! simulator; `vendors::kit(v)` picks them) over the shared client kit and sync engine in
+//! [`sources`] → [`store`] (SQLite) → [`triage`] (filter, score, correlate) → the headless
+//! [`cli`] and the TUI.
 //! [`sanitize`] is the one place untrusted text is made safe for a terminal or an export.
 //! [`narrate`] explains an alert (an LLM behind guardrails, or the offline narrator).
-//! [`sim`] holds the seeded generator and the vendor simulators (and an LLM endpoint simulator).
+//! [`sim`] holds the seeded world, the simulator machinery and the non-vendor simulators (Jira,
+//! ServiceNow, chat, LLM); [`rng`] is the seeded generator production code shares with it.
 
 pub mod app;
 pub mod audit;

@@ -1,7 +1,8 @@
 //! The ground truth behind every simulated tenant: a pool of cloud resources shared by all
 //! vendors (so the same EC2 instance is flagged by Prisma and by Wiz), and for each vendor a
-//! list of findings on those resources. Vendor emitters in [`super::emit`] turn findings into
-//! each vendor's own payload shape; the mappers in `sources/` must turn them back.
+//! list of findings on those resources. Vendor emitters (`vendors/<v>/sim/emit.rs`) turn
+//! findings into each vendor's own payload shape; the mappers (`vendors/<v>/map.rs`) must turn
+//! them back.
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! A vendor page holds 100–1,000 items of 1–5 KB; parsed whole, its `Value` tree is tens of
 //! megabytes and no longer in the caches when the mapper reaches its first item. [`Page::parse`]
 //! builds the reply's envelope as a `Value` but keeps the item array's items as their text
-//! (validated, not parsed), and [`map_page`] parses and maps one item at a time, so each item's
+//! (validated, not parsed), and [`map_items`] parses and maps one item at a time, so each item's
 //! tree is mapped while it is hot and freed before the next is built.
 //!
 //! The envelope keeps the item array's length (its items read as `null`), so a client's own

@@ -11,7 +11,7 @@
 //!     filters on the archive flag.
 //!   - `GET /images` (vulnerabilities of workloads), `GET /containers` (compliance of
 //!     workloads), `GET /hosts` (everything else on hosts and VMs), `GET /serverless`
-//!     (functions): scan results exactly as `sim::emit::prisma_compute` groups them. Scan
+//!     (functions): scan results exactly as `sim/emit.rs` groups them. Scan
 //!     results have no "changed since" filter. These endpoints allow 30 requests per 30 s
 //!     each, as the docs say; the 31st gets a 429 with `Retry-After`.
 //! - `PATCH /audits/incidents/acknowledge/{id}` `{"acknowledged": true|false}` archives or
