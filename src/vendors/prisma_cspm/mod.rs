@@ -8,7 +8,6 @@ pub mod sim;
 use std::sync::Arc;
 
 use axum::Router;
-
 use serde_json::Value;
 
 use super::VendorKit;
