@@ -112,3 +112,55 @@ fn the_shared_layers_never_import_the_vendors_and_clients_never_the_simulator() 
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+/// A database written before the hints were typed (schema 7: `attack_json` holds the bare
+/// context) reads after migration 0008 with exactly the hints the mappers give now, for every
+/// vendor's simulated world (Wiz toxic combinations, Prisma attack-path policies, …).
+#[test]
+fn migration_0008_gives_old_rows_the_hints_the_mappers_give() {
+    use sitrep::domain::Alert;
+    use sitrep::store::Store;
+    const NOW: i64 = 1_795_305_600_000;
+    let world = sitrep::sim::world::World::generate(3, 400, NOW);
+    let mut alerts: Vec<Alert> = Vec::new();
+    for v in Vendor::ALL {
+        let body = sitrep::vendors::emit::vendor_body(v, &world);
+        alerts.extend(sitrep::vendors::map_payload(v, v.as_str(), &body).expect("maps"));
+    }
+    for v in [Vendor::Wiz, Vendor::PrismaCspm] {
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.vendor == v && a.vendor_path.is_some()),
+            "{v}: the world holds no vendor path to migrate"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    Store::open(&path)
+        .expect("store")
+        .import(&alerts, NOW)
+        .expect("import");
+    // As schema 7 wrote them.
+    let conn = rusqlite::Connection::open(&path).expect("sqlite");
+    for a in &alerts {
+        let bare = a
+            .attack_context
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("json"));
+        conn.execute(
+            "UPDATE alerts SET attack_json = ?1 WHERE id = ?2",
+            rusqlite::params![bare, a.id()],
+        )
+        .expect("update");
+    }
+    conn.pragma_update(None, "user_version", 7)
+        .expect("version");
+    drop(conn);
+    let store = Store::open(&path).expect("migrates");
+    for a in &alerts {
+        let got = store.get(&a.id()).expect("get").expect("stored").alert;
+        assert_eq!(got.vendor_path, a.vendor_path, "{}", a.id());
+        assert_eq!(got.attack_context, a.attack_context, "{}", a.id());
+    }
+}
