@@ -141,7 +141,7 @@ pub fn status_from_flags(
     now: EpochMs,
 ) -> Result<Status, CliError> {
     let until = until
-        .map(|u| crate::app::parse_until(u, now))
+        .map(|u| crate::console::model::parse_until(u, now))
         .transpose()
         .map_err(|e| CliError::input(format!("--until: {e}")))?;
     let bad_reason = |r: &str| {

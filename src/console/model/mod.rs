@@ -2,7 +2,7 @@
 //!
 //! No I/O here: [`update`] never awaits and never touches the disk or the network. Keys arrive
 //! already turned into [`KeyChord`]s; the keymap turns them into [`Action`]s; the runtime
-//! (`tui/`) runs the returned [`Effect`]s on worker threads and feeds their results back as
+//! ([`super::runtime`]) runs the returned [`Effect`]s on worker threads and feeds their results back as
 //! [`Msg`]s tagged with a request number, so a stale result is dropped.
 
 pub mod layout;

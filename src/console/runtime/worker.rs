@@ -1,8 +1,8 @@
 //! The console's store worker: runs the effects that read or write the database on its own
 //! thread (its own SQLite connection), so the drawing loop never waits on a query.
 
-use crate::app::{Detail, Effect, Msg};
 use crate::config::IacConfig;
+use crate::console::model::{Detail, Effect, Msg};
 use crate::dispatch::decide::{self, Intent};
 use crate::domain::EpochMs;
 use crate::highlight::{Highlighter, Lang, PLAIN_THEME, SpanStyle, StyledLine};
