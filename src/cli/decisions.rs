@@ -5,9 +5,9 @@ use clap::{Args, Subcommand};
 
 use super::commands::{CliError, Env, runtime};
 use crate::config::Config;
-use crate::dispatch::decide::{self, Intent};
+use crate::dispatch::decide;
 use crate::dispatch::worker::{self, Dispatcher, PassStats};
-use crate::domain::{DismissReason, EpochMs, Status, StatusKind};
+use crate::domain::{DismissReason, EpochMs, Intent, Status, StatusKind};
 use crate::sanitize;
 use crate::store::{OutboxRow, OutboxState, Store};
 

@@ -143,6 +143,33 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
+/// What the analyst asked for on an alert. The console's model emits it and the headless
+/// commands build it; `dispatch::decide` turns it into a recorded decision. It lives here, below
+/// both, so the model never has to import dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    Mark {
+        status: Status,
+        note: Option<String>,
+    },
+    Note(String),
+    /// Approve the remediation proposal (1-based index; None: the first diff, else the first).
+    Approve {
+        note: Option<String>,
+        proposal: Option<usize>,
+    },
+    Reject {
+        note: String,
+        proposal: Option<usize>,
+    },
+    /// Open (or link) a ticket in `system` (None: `[tickets] default`).
+    Ticket {
+        system: Option<String>,
+    },
+    /// Send the alert to the configured chat channels and webhooks.
+    Notify,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
