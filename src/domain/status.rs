@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EpochMs;
 
-/// Why an alert was dismissed (SPEC §5).
+/// Why an alert was dismissed (docs/keys.md, the dismiss dialog; `sitrep mark --reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DismissReason {
@@ -96,7 +96,7 @@ impl fmt::Display for StatusKind {
     }
 }
 
-/// The analyst's status with what each state carries (SPEC §5).
+/// The analyst's status with what each state carries (docs/cli.md, the JSON `status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
