@@ -5,14 +5,14 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use sitrep::app::{Init, State};
 use sitrep::config::keymap::Keymap;
 use sitrep::config::theme::Theme;
+use sitrep::console::model::{Init, State};
+use sitrep::console::runtime::harness::Harness;
+use sitrep::console::runtime::worker::Worker;
 use sitrep::domain::{Alert, Vendor};
 use sitrep::sim::world::World;
 use sitrep::store::{SortKey, Store};
-use sitrep::tui::harness::Harness;
-use sitrep::tui::worker::Worker;
 use sitrep::vendors::emit;
 
 const NOW: i64 = 1_795_305_600_000;

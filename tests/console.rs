@@ -6,17 +6,17 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use sitrep::app::{Init, Msg, State, Tab};
 use sitrep::config::Config;
 use sitrep::config::keymap::Keymap;
 use sitrep::config::theme::Theme;
+use sitrep::console::model::{Init, Msg, State, Tab};
+use sitrep::console::runtime::harness::Harness;
+use sitrep::console::runtime::worker::Worker;
 use sitrep::domain::{Status, Vendor};
 use sitrep::rng::Rng;
 use sitrep::sim::world::World;
 use sitrep::sources::sync::SourceStatus;
 use sitrep::store::{ListRequest, Store};
-use sitrep::tui::harness::Harness;
-use sitrep::tui::worker::Worker;
 use sitrep::vendors::emit;
 
 use common::NOW_MS;
@@ -243,7 +243,7 @@ fn live_updates_keep_the_selection_and_mark_what_is_new() {
         .window
         .rows
         .iter()
-        .filter(|r| h.state.freshness(r) != sitrep::app::Freshness::Seen)
+        .filter(|r| h.state.freshness(r) != sitrep::console::model::Freshness::Seen)
         .count();
     assert!(marked > 0);
     h.press("g");

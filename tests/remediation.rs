@@ -698,8 +698,9 @@ fn show_diff_end_to_end() {
 /// is covered in tests/notify.rs).
 #[test]
 fn an_approved_diff_is_committed_on_a_new_branch_through_the_outbox() {
-    use sitrep::dispatch::decide::{self, Intent};
+    use sitrep::dispatch::decide;
     use sitrep::dispatch::worker::{self, Dispatcher};
+    use sitrep::domain::Intent;
     use sitrep::store::{OutboxKind, OutboxState, Store};
 
     let (tmp, repo) = checkout();

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use common::Sandbox;
 use sitrep::config::Config;
-use sitrep::dispatch::decide::{self, Intent};
+use sitrep::dispatch::decide;
 use sitrep::dispatch::worker::{self, Dispatcher};
-use sitrep::domain::Vendor;
+use sitrep::domain::{Intent, Vendor};
 use sitrep::sim::server::chat::{self, ChatSimHandle, ChatSimOptions};
 use sitrep::sim::server::jira::{self, JiraSimHandle, JiraSimOptions, WriteOp};
 use sitrep::sim::server::{SimHandle, SimOptions};

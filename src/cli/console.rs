@@ -1,173 +1,58 @@
-//! Starting the console: `sitrep` on the configured database and sources, and `sitrep demo` on
-//! six in-process simulators with a temporary database and config.
+//! The console's two commands, as arguments handed to [`crate::console::start`]: `sitrep` on the
+//! configured database and sources, and `sitrep demo`, which first starts six in-process vendor
+//! simulators (and Jira, chat) with a temporary database and config. The simulators live here
+//! so that the console itself never imports `sim`.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::DemoArgs;
 use super::commands::CliError;
 use super::commands::runtime;
-use crate::app::{Init, State};
 use crate::config::Config;
-use crate::config::theme::Theme;
-use crate::domain::{EpochMs, Vendor};
+use crate::console::start::{self, Launch, RUNTIME_GRACE, StartError, wall_clock};
+use crate::domain::Vendor;
 use crate::paths::Paths;
-use crate::sources::sync::{self, Refresher};
+use crate::sources::sync;
 use crate::store::Store;
-use crate::tui::{self, Services, worker::LAST_LOOKED, worker::Worker};
 
-fn wall_clock() -> EpochMs {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// The console draws on a terminal; anything else gets pointed at the headless commands.
-fn require_terminal() -> Result<(), CliError> {
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err(CliError::input(
-            "the console needs a terminal, and stdin/stdout are not one; for scripts use the \
-             headless commands: sitrep list, show, export, sync (see sitrep --help)",
-        ));
+impl From<StartError> for CliError {
+    fn from(e: StartError) -> CliError {
+        match e {
+            StartError::Input(m) => CliError::input(m),
+            StartError::Runtime(m) => CliError::runtime(m),
+        }
     }
-    Ok(())
-}
-
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-fn theme(config: &Config, paths: &Paths) -> Result<Theme, CliError> {
-    if no_color() {
-        return Ok(Theme::no_color());
-    }
-    Theme::load(&config.theme, &paths.config_dir.join("themes"))
-        .map_err(|e| CliError::input(format!("[ui] theme: {e}")))
-}
-
-fn store_err(e: crate::store::StoreError) -> CliError {
-    CliError::runtime(e.to_string())
-}
-
-struct Prepared {
-    state: State,
-    worker: Worker,
-    narrator: crate::narrate::Narrator,
-    /// Shared by the worker (after a decision) and the outbox task.
-    wake: std::sync::Arc<tokio::sync::Notify>,
-    audit_key: crate::audit::AuditKey,
-}
-
-fn prepare(
-    db: &Path,
-    config: &Config,
-    theme: Theme,
-    label: String,
-    default_last_looked: Option<EpochMs>,
-    audit_key: crate::audit::AuditKey,
-) -> Result<Prepared, CliError> {
-    let narrator = crate::narrate::Narrator::from_config(config)
-        .map_err(|e| CliError::input(e.to_string()))?;
-    let mut store = Store::open(db).map_err(store_err)?;
-    store.set_audit_key(audit_key.clone());
-    let now = wall_clock();
-    store.set_scoring(config.scoring.clone());
-    store.ensure_scored(now).map_err(store_err)?;
-    let last_looked = store
-        .get_value(LAST_LOOKED)
-        .map_err(store_err)?
-        .and_then(|v| v.parse::<EpochMs>().ok())
-        .or(default_last_looked);
-    // The next run marks what arrives after this one started, if it ends abnormally.
-    if last_looked.is_none() {
-        store
-            .set_value(LAST_LOOKED, &now.to_string())
-            .map_err(store_err)?;
-    }
-    let state = State::new(Init {
-        keymap: config.keymap.clone(),
-        theme,
-        actor: config.actor(),
-        now_ms: now,
-        size: (80, 24),
-        filter_text: config.filter.clone(),
-        sort: config.sort,
-        sources: config.sources.iter().map(|s| s.name.clone()).collect(),
-        last_looked,
-        label,
-        narrator_label: narrator.label(),
-        narrator_offline: narrator.is_offline(),
-    });
-    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    Ok(Prepared {
-        state,
-        worker: {
-            let mut w = Worker::new(store, config.actor(), wall_clock);
-            w.iac = config.iac.clone();
-            w.narrator = narrator.clone();
-            w.config = config.clone();
-            w.outbox_wake = Some(wake.clone());
-            w
-        },
-        wake,
-        audit_key,
-        narrator,
-    })
 }
 
 /// `sitrep` with no command: the console over the configured database and sources.
 pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
-    require_terminal()?;
-    let theme = theme(config, paths)?;
-    if let Some(dir) = paths.db.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
-    }
+    start::require_terminal()?;
+    let theme_dir = paths.config_dir.join("themes");
+    let theme = start::load_theme(config, &theme_dir)?;
     let label = paths
         .db
         .file_name()
         .map(|n| crate::sanitize::one_line(&n.to_string_lossy()))
         .unwrap_or_default();
-    let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
-        .map_err(|e| CliError::input(e.to_string()))?;
-    let p = prepare(&paths.db, config, theme, label, None, key)?;
     let rt = runtime()?;
-    let refresher = if config.sources.is_empty() {
-        None
-    } else {
-        let mut store = Store::open(&paths.db).map_err(store_err)?;
-        store.set_scoring(config.scoring.clone());
-        let _guard = rt.enter();
-        Some(Refresher::spawn(
-            crate::vendors::connect,
-            config.sources.clone(),
-            Arc::new(Mutex::new(store)),
-            wall_clock,
-        ))
-    };
-    let result = tui::run_in(
+    let result = start::run(
         &rt,
-        p.state,
-        Services {
-            worker: p.worker,
-            refresher,
-            theme_dir: paths.config_dir.join("themes"),
-            no_color: no_color(),
-            clock: wall_clock,
-            narrator: p.narrator,
+        Launch {
+            config,
+            theme,
+            theme_dir,
             db: paths.db.clone(),
-            outbox: Some((config.clone(), p.wake)),
-            audit_key: Some(p.audit_key),
+            label,
+            audit_dir: paths.data_dir.clone(),
+            default_last_looked: None,
+            refresh_store: None,
         },
     );
-    // Whatever a task still holds (a vendor request mid-flight), the process does not wait
-    // on it for long once the console is gone.
     rt.shutdown_timeout(RUNTIME_GRACE);
-    result.map_err(CliError::runtime)
+    result.map_err(CliError::from)
 }
-
-/// How long the console's runtime may take to wind down after the terminal is restored.
-const RUNTIME_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A private temporary directory, removed when dropped.
 struct TempDir(PathBuf);
@@ -218,7 +103,7 @@ fn toml_str(s: &str) -> String {
 pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliError> {
     use crate::sim::server::SimOptions;
     use crate::vendors::sim as server;
-    require_terminal()?;
+    start::require_terminal()?;
     if a.alerts == 0 || a.alerts > 20_000 {
         return Err(CliError::input("--alerts: between 1 and 20000 per vendor"));
     }
@@ -314,9 +199,10 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         config.filter = user.filter;
         config.llm = user.llm;
     }
-    let theme = theme(&config, paths)?;
+    let theme_dir = paths.config_dir.join("themes");
+    let theme = start::load_theme(&config, &theme_dir)?;
     let store = {
-        let mut s = Store::open(&db).map_err(store_err)?;
+        let mut s = Store::open(&db).map_err(|e| CliError::runtime(e.to_string()))?;
         s.set_scoring(config.scoring.clone());
         Arc::new(Mutex::new(s))
     };
@@ -352,18 +238,6 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     for r in &reports {
         eprintln!("  {}", r.line());
     }
-    let key = crate::audit::AuditKey::load(&config.audit, &tmp.0)
-        .map_err(|e| CliError::input(e.to_string()))?;
-    let p = prepare(&db, &config, theme, "demo".into(), Some(wall_clock()), key)?;
-    let refresher = {
-        let _guard = rt.enter();
-        Refresher::spawn(
-            crate::vendors::connect,
-            config.sources.clone(),
-            store,
-            wall_clock,
-        )
-    };
     // The simulated tenants keep changing, so the refresh has something to show.
     let churn = {
         let states: Vec<_> = handles.iter().map(|h| h.state.clone()).collect();
@@ -380,19 +254,18 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             }
         })
     };
-    let result = tui::run_in(
+    let result = start::run(
         &rt,
-        p.state,
-        Services {
-            worker: p.worker,
-            refresher: Some(refresher),
-            theme_dir: paths.config_dir.join("themes"),
-            no_color: no_color(),
-            clock: wall_clock,
-            narrator: p.narrator,
+        Launch {
+            config: &config,
+            theme,
+            theme_dir,
             db: db.clone(),
-            outbox: Some((config.clone(), p.wake)),
-            audit_key: Some(p.audit_key),
+            label: "demo".into(),
+            // The audit key is the demo's own, removed with its directory.
+            audit_dir: tmp.0.clone(),
+            default_last_looked: Some(wall_clock()),
+            refresh_store: Some(store),
         },
     );
     churn.abort();
@@ -405,5 +278,5 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     if !db.starts_with(&tmp.0) {
         eprintln!("sitrep demo: the database is kept at {}", db.display());
     }
-    result.map_err(CliError::runtime)
+    result.map_err(CliError::from)
 }

@@ -5,9 +5,9 @@ use clap::{Args, Subcommand};
 
 use super::commands::{CliError, Env, runtime};
 use crate::config::Config;
-use crate::dispatch::decide::{self, Intent};
+use crate::dispatch::decide;
 use crate::dispatch::worker::{self, Dispatcher, PassStats};
-use crate::domain::{DismissReason, EpochMs, Status, StatusKind};
+use crate::domain::{DismissReason, EpochMs, Intent, Status, StatusKind};
 use crate::sanitize;
 use crate::store::{OutboxRow, OutboxState, Store};
 
@@ -141,7 +141,7 @@ pub fn status_from_flags(
     now: EpochMs,
 ) -> Result<Status, CliError> {
     let until = until
-        .map(|u| crate::app::parse_until(u, now))
+        .map(|u| crate::console::model::parse_until(u, now))
         .transpose()
         .map_err(|e| CliError::input(format!("--until: {e}")))?;
     let bad_reason = |r: &str| {

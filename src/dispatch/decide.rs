@@ -3,37 +3,12 @@
 //! headless commands both come through here, so both leave the same trail.
 
 use crate::config::Config;
-use crate::domain::{EpochMs, Status};
+use crate::domain::{EpochMs, Intent};
 use crate::store::{
     Decision, LocalChange, OutboxItem, OutboxKind, StatusChange, Store, StoreError, StoredAlert,
 };
 
 use super::worker::{VendorAction, VendorPayload};
-
-/// What the analyst asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Intent {
-    Mark {
-        status: Status,
-        note: Option<String>,
-    },
-    Note(String),
-    /// Approve the remediation proposal (1-based index; None: the first diff, else the first).
-    Approve {
-        note: Option<String>,
-        proposal: Option<usize>,
-    },
-    Reject {
-        note: String,
-        proposal: Option<usize>,
-    },
-    /// Open (or link) a ticket in `system` (None: `[tickets] default`).
-    Ticket {
-        system: Option<String>,
-    },
-    /// Send the alert to the configured chat channels and webhooks.
-    Notify,
-}
 
 /// What deciding on one alert did, for the caller to report.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

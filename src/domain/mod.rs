@@ -10,7 +10,7 @@ pub use alert::{
     Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, RawJson, Resource, Severity, Vendor,
     VendorPath, VendorPathKind, VendorState,
 };
-pub use status::{DismissReason, HistoryEntry, Status, StatusKind};
+pub use status::{DismissReason, HistoryEntry, Intent, Status, StatusKind};
 pub use triage::{AttackPath, Factor, PathStep, Score, Stage};
 
 /// Milliseconds since the Unix epoch, UTC. The one time representation the store and the

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EpochMs;
 
-/// Why an alert was dismissed (SPEC §5).
+/// Why an alert was dismissed (docs/keys.md, the dismiss dialog; `sitrep mark --reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DismissReason {
@@ -96,7 +96,7 @@ impl fmt::Display for StatusKind {
     }
 }
 
-/// The analyst's status with what each state carries (SPEC §5).
+/// The analyst's status with what each state carries (docs/cli.md, the JSON `status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
@@ -141,6 +141,33 @@ pub struct HistoryEntry {
     pub to_status: Option<String>,
     pub reason: Option<String>,
     pub note: Option<String>,
+}
+
+/// What the analyst asked for on an alert. The console's model emits it and the headless
+/// commands build it; `dispatch::decide` turns it into a recorded decision. It lives here, below
+/// both, so the model never has to import dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    Mark {
+        status: Status,
+        note: Option<String>,
+    },
+    Note(String),
+    /// Approve the remediation proposal (1-based index; None: the first diff, else the first).
+    Approve {
+        note: Option<String>,
+        proposal: Option<usize>,
+    },
+    Reject {
+        note: String,
+        proposal: Option<usize>,
+    },
+    /// Open (or link) a ticket in `system` (None: `[tickets] default`).
+    Ticket {
+        system: Option<String>,
+    },
+    /// Send the alert to the configured chat channels and webhooks.
+    Notify,
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The filter language (SPEC §6), typed into `/` in the TUI and `--filter` on the command line.
+//! The filter language (docs/filter-language.md), typed into `/` in the console and `--filter`
+//! on the command line.
 //!
 //! A query is a list of space-separated terms that must all hold. A term is either text (a bare
 //! word, matched as a prefix, or a "quoted phrase") searched in the full-text index over title,

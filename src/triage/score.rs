@@ -1,5 +1,6 @@
-//! The priority score (SPEC §4): 0–100 from the alert's own facts, exploit intelligence and
-//! the configured weights and tag rules, with a breakdown in words. Pure: no I/O.
+//! The priority score (docs/prioritization.md): 0–100 from the alert's own facts, exploit
+//! intelligence and the configured weights and tag rules, with a breakdown in words. Pure: no
+//! I/O.
 //!
 //! The same pass says which attack-path stages the alert shows (exposure, exploitable
 //! workload, privileged identity, sensitive data); `paths.rs` chains them per resource.

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::style::role;
-use crate::app::{Focus, State, Tab};
 use crate::cli::render::iso;
 use crate::config::theme::{Role, Theme};
+use crate::console::model::{Focus, State, Tab};
 use crate::sanitize::{self, one_line};
 
 pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
@@ -121,7 +121,12 @@ fn window_styled(
     out
 }
 
-fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Line<'static>> {
+fn tab_lines(
+    s: &State,
+    d: &crate::console::model::Detail,
+    t: &Theme,
+    width: u16,
+) -> Vec<Line<'static>> {
     let text = role(t, Role::Text);
     let muted = role(t, Role::Muted);
     let a = &d.alert;
@@ -139,7 +144,7 @@ fn tab_lines(s: &State, d: &crate::app::Detail, t: &Theme, width: u16) -> Vec<Li
             lines
         }
         Tab::Narrative => {
-            use crate::app::Narration;
+            use crate::console::model::Narration;
             let mut lines = Vec::new();
             if s.narrator_offline {
                 lines.push(Line::styled(

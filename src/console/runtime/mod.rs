@@ -16,12 +16,12 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::app::{self, Effect, Msg, State};
 use crate::config::keymap::{Key, KeyChord};
 use crate::config::theme::Theme;
+use crate::console::model::{self, Effect, Msg, State};
+use crate::console::view;
 use crate::domain::EpochMs;
 use crate::sources::sync::Refresher;
-use crate::ui;
 use worker::Worker;
 
 /// A crossterm key as the keymap knows it.
@@ -374,18 +374,18 @@ async fn event_loop<B: Backend>(
     };
     let first = state.start();
     dispatch(first);
-    terminal.draw(|f| ui::draw(f, &state))?;
+    terminal.draw(|f| view::draw(f, &state))?;
     while let Some(msg) = rx.recv().await {
-        let mut effects = app::update(&mut state, msg);
+        let mut effects = model::update(&mut state, msg);
         // Drain what else is waiting, then draw once.
         while let Ok(more) = rx.try_recv() {
-            effects.extend(app::update(&mut state, more));
+            effects.extend(model::update(&mut state, more));
         }
         dispatch(effects);
         if state.quit {
             break;
         }
-        terminal.draw(|f| ui::draw(f, &state))?;
+        terminal.draw(|f| view::draw(f, &state))?;
     }
     cancel();
     if let Some(t) = outbox_task {

@@ -9,7 +9,7 @@ pub mod style;
 
 use ratatui::Frame;
 
-use crate::app::{State, layout};
+use crate::console::model::{State, layout};
 
 /// Draw the whole screen.
 pub fn draw(f: &mut Frame<'_>, s: &State) {

@@ -7,9 +7,9 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
 use super::worker::Worker;
-use crate::app::{self, Effect, Msg, State};
 use crate::config::keymap::KeyChord;
-use crate::ui;
+use crate::console::model::{self, Effect, Msg, State};
+use crate::console::view;
 
 pub struct Harness {
     pub state: State,
@@ -48,7 +48,7 @@ impl Harness {
                     }
                     other => {
                         if let Some(msg) = self.worker.run(other) {
-                            next.extend(app::update(&mut self.state, msg));
+                            next.extend(model::update(&mut self.state, msg));
                         }
                     }
                 }
@@ -59,7 +59,7 @@ impl Harness {
 
     /// Feed one message and run everything it causes.
     pub fn send(&mut self, msg: Msg) {
-        let fx = app::update(&mut self.state, msg);
+        let fx = model::update(&mut self.state, msg);
         self.run_effects(fx);
     }
 
@@ -90,7 +90,7 @@ impl Harness {
     /// Draw a frame and return the buffer.
     pub fn render(&mut self) -> &Buffer {
         let state = &self.state;
-        let _ = self.terminal.draw(|f| ui::draw(f, state));
+        let _ = self.terminal.draw(|f| view::draw(f, state));
         self.terminal.backend().buffer()
     }
 

@@ -1,10 +1,10 @@
 //! The console's store worker: runs the effects that read or write the database on its own
 //! thread (its own SQLite connection), so the drawing loop never waits on a query.
 
-use crate::app::{Detail, Effect, Msg};
 use crate::config::IacConfig;
-use crate::dispatch::decide::{self, Intent};
-use crate::domain::EpochMs;
+use crate::console::model::{Detail, Effect, Msg};
+use crate::dispatch::decide;
+use crate::domain::{EpochMs, Intent};
 use crate::highlight::{Highlighter, Lang, PLAIN_THEME, SpanStyle, StyledLine};
 use crate::sanitize;
 use crate::store::{ListRequest, Store};
@@ -42,13 +42,9 @@ impl Worker {
         }
     }
 
-    /// Record `intent` on every id (the same path as the headless commands).
-    fn decide(&mut self, ids: &[String], intent: &Intent, now: EpochMs) -> Result<usize, String> {
-        self.decide_noting(ids, intent, now).map(|(n, _)| n)
-    }
-
-    /// As [`Worker::decide`], also returning what the decisions had to say.
-    fn decide_noting(
+    /// Record `intent` on every id (the same path as the headless commands): the deliveries
+    /// queued and what the decisions had to say.
+    fn decide(
         &mut self,
         ids: &[String],
         intent: &Intent,
@@ -235,56 +231,7 @@ impl Worker {
                     text: format!("cannot read {}: {e}", sanitize::one_line(&id)),
                 },
             }),
-            Effect::Decide {
-                ids,
-                status,
-                note,
-                done,
-            } => match self.decide(&ids, &Intent::Mark { status, note }, now) {
-                Err(text) => Some(Msg::Failed { text }),
-                Ok(0) => Some(Msg::Applied { text: done }),
-                Ok(n) => Some(Msg::Applied {
-                    text: format!(
-                        "{done}; {n} deliver{} queued",
-                        if n == 1 { "y" } else { "ies" }
-                    ),
-                }),
-            },
-            Effect::Note { ids, note } => {
-                if let Err(text) = self.decide(&ids, &Intent::Note(note), now) {
-                    return Some(Msg::Failed { text });
-                }
-                Some(Msg::Applied {
-                    text: format!(
-                        "note added to {}",
-                        if ids.len() == 1 {
-                            "1 alert".to_string()
-                        } else {
-                            format!("{} alerts", ids.len())
-                        }
-                    ),
-                })
-            }
-            Effect::Approve { id, note } => {
-                let intent = Intent::Approve {
-                    note,
-                    proposal: None,
-                };
-                Some(self.decided(&[id], &intent, now, "approval recorded"))
-            }
-            Effect::Reject { id, note } => {
-                let intent = Intent::Reject {
-                    note,
-                    proposal: None,
-                };
-                Some(self.decided(&[id], &intent, now, "rejection recorded"))
-            }
-            Effect::Ticket { ids } => {
-                Some(self.decided(&ids, &Intent::Ticket { system: None }, now, "ticket"))
-            }
-            Effect::Notify { ids } => {
-                Some(self.decided(&ids, &Intent::Notify, now, "notification"))
-            }
+            Effect::Decide { ids, intent, done } => Some(self.decided(&ids, &intent, now, &done)),
             Effect::SaveLastLooked(at) => {
                 if let Err(e) = self.store.set_value(LAST_LOOKED, &at.to_string()) {
                     tracing::warn!("cannot save the last-looked time: {e}");
@@ -297,14 +244,18 @@ impl Worker {
 }
 
 impl Worker {
-    /// Decide, and say what happened in one status-line message.
+    /// Decide, and say what happened in one status-line message: `what`, then what the
+    /// decisions noted, then how many deliveries they queued.
     fn decided(&mut self, ids: &[String], intent: &Intent, now: EpochMs, what: &str) -> Msg {
-        match self.decide_noting(ids, intent, now) {
+        // A status or a note, often on many alerts, says only what was done; the other intents
+        // (one diff, a ticket, a message) also say what the decision noted.
+        let with_notes = !matches!(intent, Intent::Mark { .. } | Intent::Note(_));
+        match self.decide(ids, intent, now) {
             Err(text) => Msg::Failed { text },
             Ok((queued, notes)) => {
                 let mut text = match notes.last() {
-                    Some(n) => format!("{what}: {}", sanitize::one_line(n)),
-                    None => what.to_string(),
+                    Some(n) if with_notes => format!("{what}: {}", sanitize::one_line(n)),
+                    _ => what.to_string(),
                 };
                 if queued > 0 {
                     text.push_str(&format!(

@@ -139,11 +139,15 @@ fn dismiss_dialog_builds_the_decision() {
         [
             Effect::Decide {
                 ids,
-                status:
-                    Status::Dismissed {
-                        reason,
-                        note,
-                        until,
+                intent:
+                    Intent::Mark {
+                        status:
+                            Status::Dismissed {
+                                reason,
+                                note,
+                                until,
+                            },
+                        ..
                     },
                 ..
             },
@@ -177,12 +181,55 @@ fn marks_make_bulk_targets() {
     assert_eq!(s.selected, 2);
     let fx = key(&mut s, "a");
     match &fx[..] {
-        [Effect::Decide { ids, status, .. }] => {
+        [
+            Effect::Decide {
+                ids,
+                intent: Intent::Mark { status, note },
+                done,
+            },
+        ] => {
             assert_eq!(ids, &vec!["wiz:0".to_string(), "wiz:1".to_string()]);
             assert_eq!(*status, Status::Acknowledged);
+            assert_eq!(*note, None);
+            assert_eq!(done, "acknowledged 2 alerts");
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn every_decision_is_one_effect_carrying_its_intent() {
+    let mut s = state(5);
+    assert_eq!(
+        key(&mut s, "t"),
+        vec![Effect::Decide {
+            ids: vec!["wiz:0".into()],
+            intent: Intent::Ticket { system: None },
+            done: "ticket".into(),
+        }]
+    );
+    assert_eq!(
+        key(&mut s, "M"),
+        vec![Effect::Decide {
+            ids: vec!["wiz:0".into()],
+            intent: Intent::Notify,
+            done: "notification".into(),
+        }]
+    );
+    // Approval is of the selected alert's diff alone, through the dialog.
+    key(&mut s, "A");
+    assert!(s.modal.is_some());
+    assert_eq!(
+        key(&mut s, "ctrl-s"),
+        vec![Effect::Decide {
+            ids: vec!["wiz:0".into()],
+            intent: Intent::Approve {
+                note: None,
+                proposal: None,
+            },
+            done: "approval recorded".into(),
+        }]
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! No I/O here: [`update`] never awaits and never touches the disk or the network. Keys arrive
 //! already turned into [`KeyChord`]s; the keymap turns them into [`Action`]s; the runtime
-//! (`tui/`) runs the returned [`Effect`]s on worker threads and feeds their results back as
+//! ([`super::runtime`]) runs the returned [`Effect`]s on worker threads and feeds their results back as
 //! [`Msg`]s tagged with a request number, so a stale result is dropped.
 
 pub mod layout;
@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::config::keymap::{Action, Key, KeyChord, Keymap};
 use crate::config::theme::Theme;
-use crate::domain::{DismissReason, EpochMs, Status};
+use crate::domain::{DismissReason, EpochMs, Intent, Status};
 use crate::sources::sync::SourceStatus;
 use crate::store::{QueueRow, SortKey, StoredAlert};
 use crate::triage::query::{self, Query};
@@ -173,33 +173,12 @@ pub enum Effect {
         /// The syntect theme for the evidence and remediation ("none": no colours).
         syntax_theme: String,
     },
+    /// Record `intent` on each alert, the same path as the headless commands.
     Decide {
         ids: Vec<String>,
-        status: Status,
-        note: Option<String>,
-        /// What to say when done ("dismissed 3 alerts (false_positive)").
+        intent: Intent,
+        /// What to say when done ("dismissed 3 alerts (false_positive)", "ticket").
         done: String,
-    },
-    Note {
-        ids: Vec<String>,
-        note: String,
-    },
-    /// Approve (or, under four-eyes, request approval of) the alert's remediation diff.
-    Approve {
-        id: String,
-        note: Option<String>,
-    },
-    Reject {
-        id: String,
-        note: String,
-    },
-    /// Open or link a ticket for each alert's resource group.
-    Ticket {
-        ids: Vec<String>,
-    },
-    /// Send the alerts to the configured chat channels and webhooks.
-    Notify {
-        ids: Vec<String>,
     },
     SyncNow,
     LoadTheme(String),
@@ -842,7 +821,11 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             if ids.is_empty() {
                 s.flash("nothing selected", true);
             } else {
-                fx.push(Effect::Ticket { ids });
+                fx.push(Effect::Decide {
+                    ids,
+                    intent: Intent::Ticket { system: None },
+                    done: "ticket".into(),
+                });
             }
         }
         Action::Notify => {
@@ -850,7 +833,11 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             if ids.is_empty() {
                 s.flash("nothing selected", true);
             } else {
-                fx.push(Effect::Notify { ids });
+                fx.push(Effect::Decide {
+                    ids,
+                    intent: Intent::Notify,
+                    done: "notification".into(),
+                });
             }
         }
         Action::Resolve => open_modal(s, DecisionKind::Resolve),
@@ -908,8 +895,7 @@ fn decide_now(s: &mut State, status: Status, verb: &str, fx: &mut Vec<Effect>) {
     let done = format!("{verb} {}", plural(ids.len()));
     fx.push(Effect::Decide {
         ids,
-        status,
-        note: None,
+        intent: Intent::Mark { status, note: None },
         done,
     });
 }
@@ -968,7 +954,11 @@ fn modal_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
         let n = plural(ids.len());
         let effect = match m.kind {
             DecisionKind::Note => match note {
-                Some(note) => Effect::Note { ids, note },
+                Some(note) => Effect::Decide {
+                    done: format!("note added to {n}"),
+                    ids,
+                    intent: Intent::Note(note),
+                },
                 None => {
                     m.error = Some("the note is empty".into());
                     return;
@@ -976,12 +966,14 @@ fn modal_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
             },
             DecisionKind::Dismiss => Effect::Decide {
                 ids,
-                status: Status::Dismissed {
-                    reason: DismissReason::parse(reason).unwrap_or(DismissReason::Other),
-                    note: note.clone(),
-                    until,
+                intent: Intent::Mark {
+                    status: Status::Dismissed {
+                        reason: DismissReason::parse(reason).unwrap_or(DismissReason::Other),
+                        note: note.clone(),
+                        until,
+                    },
+                    note,
                 },
-                note,
                 done: format!("dismissed {n} ({reason})"),
             },
             DecisionKind::Snooze => {
@@ -991,22 +983,33 @@ fn modal_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
                 };
                 Effect::Decide {
                     ids,
-                    status: Status::Snoozed {
-                        until,
-                        note: note.clone(),
+                    intent: Intent::Mark {
+                        status: Status::Snoozed {
+                            until,
+                            note: note.clone(),
+                        },
+                        note,
                     },
-                    note,
                     done: format!("snoozed {n}"),
                 }
             }
-            DecisionKind::Approve => Effect::Approve {
-                id: ids.first().cloned().unwrap_or_default(),
-                note,
+            // The dialog for these opened on the selected alert alone (`open_single`).
+            DecisionKind::Approve => Effect::Decide {
+                ids,
+                intent: Intent::Approve {
+                    note,
+                    proposal: None,
+                },
+                done: "approval recorded".into(),
             },
             DecisionKind::Reject => match note {
-                Some(note) => Effect::Reject {
-                    id: ids.first().cloned().unwrap_or_default(),
-                    note,
+                Some(note) => Effect::Decide {
+                    ids,
+                    intent: Intent::Reject {
+                        note,
+                        proposal: None,
+                    },
+                    done: "rejection recorded".into(),
                 },
                 None => {
                     m.error = Some("a rejection needs a note saying why".into());
@@ -1015,10 +1018,12 @@ fn modal_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
             },
             DecisionKind::Resolve => Effect::Decide {
                 ids,
-                status: Status::Resolved {
-                    reason: reason.to_string(),
+                intent: Intent::Mark {
+                    status: Status::Resolved {
+                        reason: reason.to_string(),
+                    },
+                    note,
                 },
-                note,
                 done: format!("resolved {n} ({reason})"),
             },
         };

@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::style::role;
-use crate::app::{DecisionKind, DecisionModal, Field, State};
 use crate::config::theme::Role;
+use crate::console::model::{DecisionKind, DecisionModal, Field, State};
 use crate::sanitize::one_line;
 
 /// A centred rectangle of at most `w`×`h` inside `area`.
