@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod highlight;
 pub mod narrate;
+pub mod net;
 pub mod paths;
 pub mod remediate;
 pub mod sanitize;

@@ -9,11 +9,11 @@ use super::{
     NarrateArgs, ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
-use crate::domain::{EpochMs, Vendor};
+use crate::domain::{EpochMs, SortKey, Vendor};
 use crate::paths::Paths;
 use crate::sanitize;
 use crate::sources::{self, MapError};
-use crate::store::{ImportStats, ListRequest, SortKey, Store};
+use crate::store::{ImportStats, ListRequest, Store};
 use crate::triage::query::{self, Query};
 
 /// A command failure: one line for stderr and the process exit code.

@@ -11,9 +11,9 @@ use super::commands::{AtomicFile, CliError, Env};
 use super::render::{age, iso};
 use crate::config::Config;
 use crate::dispatch::approve;
-use crate::domain::EpochMs;
+use crate::domain::{EpochMs, SortKey};
 use crate::sanitize::markdown_cell as cell;
-use crate::store::{ListRequest, OutboxState, SortKey, Store, StoreError};
+use crate::store::{ListRequest, OutboxState, Store, StoreError};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

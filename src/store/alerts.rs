@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::{Store, StoreError, triage};
 use crate::domain::{
     Alert, Category, Cloud, Compliance, Cve, DismissReason, EpochMs, Exposure, HistoryEntry,
-    Policy, Resource, Severity, Status, StatusKind, Vendor, VendorState,
+    Policy, Resource, Severity, SortKey, Status, StatusKind, Vendor, VendorState,
 };
 use crate::sanitize;
 use crate::triage::query::Query;
@@ -40,68 +40,20 @@ impl ImportStats {
     }
 }
 
-/// Queue order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SortKey {
-    /// Priority score, then severity, then most recent activity (the default queue).
-    #[default]
-    Score,
-    /// Severity, then most recent activity.
-    Severity,
-    /// Most recent activity first.
-    Recent,
-    /// Oldest first-seen first (SLA view).
-    Oldest,
-    Vendor,
-    Title,
-    Resource,
-    Account,
-    Status,
-}
-
-impl SortKey {
-    pub const NAMES: [&'static str; 9] = [
-        "score", "severity", "recent", "oldest", "vendor", "title", "resource", "account", "status",
-    ];
-
-    pub fn parse(s: &str) -> Option<SortKey> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "score" | "priority" => SortKey::Score,
-            "severity" | "sev" => SortKey::Severity,
-            "recent" | "time" | "last_seen" | "updated" => SortKey::Recent,
-            "oldest" | "age" | "first_seen" => SortKey::Oldest,
-            "vendor" => SortKey::Vendor,
-            "title" => SortKey::Title,
-            "resource" => SortKey::Resource,
-            "account" => SortKey::Account,
-            "status" => SortKey::Status,
-            _ => return None,
-        })
-    }
-
-    /// Ties in the index-backed orders fall back to index order (rowid), which is stable.
-    fn order_by(self) -> &'static str {
-        match self {
-            SortKey::Score => "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC",
-            SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
-            SortKey::Recent => "alerts.sort_time DESC",
-            SortKey::Oldest => {
-                "coalesce(alerts.first_seen, alerts.sort_time) ASC, alerts.rowid ASC"
-            }
-            SortKey::Vendor => {
-                "alerts.vendor ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
-            SortKey::Title => "alerts.title COLLATE NOCASE ASC, alerts.rowid ASC",
-            SortKey::Resource => {
-                "coalesce(alerts.resource_name, alerts.resource_id) COLLATE NOCASE ASC, alerts.rowid ASC"
-            }
-            SortKey::Account => {
-                "alerts.account ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
-            SortKey::Status => {
-                "alerts.status ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
+/// Ties in the index-backed orders fall back to index order (rowid), which is stable.
+fn order_by(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::Score => "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC",
+        SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
+        SortKey::Recent => "alerts.sort_time DESC",
+        SortKey::Oldest => "coalesce(alerts.first_seen, alerts.sort_time) ASC, alerts.rowid ASC",
+        SortKey::Vendor => "alerts.vendor ASC, alerts.severity_rank DESC, alerts.sort_time DESC",
+        SortKey::Title => "alerts.title COLLATE NOCASE ASC, alerts.rowid ASC",
+        SortKey::Resource => {
+            "coalesce(alerts.resource_name, alerts.resource_id) COLLATE NOCASE ASC, alerts.rowid ASC"
         }
+        SortKey::Account => "alerts.account ASC, alerts.severity_rank DESC, alerts.sort_time DESC",
+        SortKey::Status => "alerts.status ASC, alerts.severity_rank DESC, alerts.sort_time DESC",
     }
 }
 
@@ -793,7 +745,7 @@ fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError
     let sql = format!(
         "SELECT {QUEUE_COLUMNS}, {resurfaced_sql} FROM alerts WHERE {where_sql} \
          ORDER BY {} LIMIT ? OFFSET ?",
-        req.sort.order_by()
+        order_by(req.sort)
     );
     params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
     params.push(SqlValue::Integer(req.offset.min(i64::MAX as usize) as i64));

@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use alerts::{
-    ImportStats, ListRequest, PreparedRow, QueueRow, SortKey, StatusChange, StoredAlert, prepare,
+    ImportStats, ListRequest, PreparedRow, QueueRow, StatusChange, StoredAlert, prepare,
 };
+// Re-exported: the console and the tests name the queue order next to `ListRequest`.
+pub use crate::domain::SortKey;
 pub use intel::IntelStatus;
 pub use narratives::LlmCallRecord;
 pub use outbox::{
