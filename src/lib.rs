@@ -16,6 +16,7 @@ pub mod highlight;
 pub mod narrate;
 pub mod net;
 pub mod paths;
+pub mod present;
 pub mod remediate;
 pub mod sanitize;
 pub mod sim;

@@ -8,8 +8,8 @@ use ratatui::widgets::Paragraph;
 
 use super::style::role;
 use crate::app::{Focus, State, Tab};
-use crate::cli::render::iso;
 use crate::config::theme::{Role, Theme};
+use crate::present::iso;
 use crate::sanitize::{self, one_line};
 
 pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {

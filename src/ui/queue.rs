@@ -7,8 +7,8 @@ use ratatui::widgets::{Cell, Row, Table};
 
 use super::style::{role, severity_role, status_role};
 use crate::app::{Focus, Freshness, State, sort_name};
-use crate::cli::render::age;
 use crate::config::theme::Role;
+use crate::present::age;
 use crate::sanitize::{fit, one_line};
 
 struct Col {

@@ -8,9 +8,9 @@ use ratatui::widgets::Paragraph;
 
 use super::style::role;
 use crate::app::{PromptKind, State};
-use crate::cli::render::age;
 use crate::config::keymap::Action;
 use crate::config::theme::Role;
+use crate::present::age;
 use crate::sanitize::{fit, one_line, width};
 use crate::sources::sync::SourceStatus;
 
