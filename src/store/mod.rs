@@ -5,6 +5,7 @@
 
 mod alerts;
 mod audit;
+mod filter;
 mod intel;
 mod kv;
 mod migrate;

@@ -138,9 +138,8 @@ pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValu
         params.push(SqlValue::Integer(req.now_ms));
     }
     if let Some(q) = req.filter.filter(|q| !q.is_empty()) {
-        let (sql, p) = q
-            .to_sql(req.now_ms)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (sql, p) =
+            super::filter::to_sql(q, req.now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
         clauses.push(format!("({sql})"));
         params.extend(p);
     }
