@@ -227,14 +227,45 @@ mod tests {
 
     const NOW: i64 = 1_795_305_600_000;
 
+    /// One alert with every kind of column filled (JSON ones included), imported.
     fn store_with_one() -> (Store, String) {
-        let world = crate::sim::world::World::generate(3, 10, NOW);
-        let body = crate::sim::emit::vendor_body(Vendor::Wiz, &world);
-        let mut alerts = crate::sources::map_payload(Vendor::Wiz, "w", &body).expect("alerts");
-        alerts.truncate(1);
+        let mut a = Alert::new(
+            Vendor::Wiz,
+            "issue-1",
+            serde_json::json!({"id": "issue-1", "note": "x".repeat(600)}),
+        );
+        a.category = Category::Misconfiguration;
+        a.title = "Bucket is public".into();
+        a.description = Some("Anyone can list it.".into());
+        a.severity = Severity::High;
+        a.policy.id = Some("wiz-s3-public".into());
+        a.resource = Resource {
+            id: Some("arn:aws:s3:::logs".into()),
+            name: Some("logs".into()),
+            rtype: Some("bucket".into()),
+            cloud: Some(Cloud::Aws),
+            account: Some("111111111111".into()),
+            region: Some("us-east-1".into()),
+            tags: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        };
+        a.exposure.internet_facing = Some(true);
+        a.exposure.open_ports = vec![22, 443];
+        a.cves = vec![Cve {
+            id: "CVE-2023-38545".into(),
+            cvss: Some(9.8),
+            ..Cve::default()
+        }];
+        a.compliance = vec![Compliance {
+            standard: "CIS AWS".into(),
+            requirement: Some("2.1.5".into()),
+        }];
+        a.first_seen = Some(NOW - 3_600_000);
+        a.last_seen = Some(NOW);
+        a.vendor_updated = Some(NOW);
+        a.remediation = Some("Block public access.".into());
         let mut store = Store::open_in_memory().expect("store");
-        store.import(&alerts, NOW).expect("import");
-        (store, alerts[0].id())
+        store.import(std::slice::from_ref(&a), NOW).expect("import");
+        (store, a.id())
     }
 
     /// The full read and the scorer's light read rebuild the same alert fields from the
@@ -249,7 +280,11 @@ mod tests {
         expected.remediation = None;
         expected.raw = RawJson::default();
         assert_eq!(light, expected);
-        assert!(!full.alert.raw.as_str().is_empty());
+        assert!(full.alert.raw.as_str().contains("issue-1"));
+        assert_eq!(
+            full.alert.remediation.as_deref(),
+            Some("Block public access.")
+        );
     }
 
     /// A vendor the build does not know is an error naming the alert, the column and the
