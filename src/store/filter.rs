@@ -5,7 +5,26 @@
 
 use rusqlite::types::Value;
 
-use crate::triage::query::{Cmp, Cond, Pick, Query, QueryError};
+use crate::triage::query::{Cmp, Column, Cond, Pick, Query, QueryError};
+
+/// The `alerts` column a typed column names.
+fn column(c: Column) -> &'static str {
+    match c {
+        Column::Vendor => "alerts.vendor",
+        Column::Source => "alerts.source",
+        Column::Status => "alerts.status",
+        Column::VendorStatus => "alerts.vendor_status",
+        Column::Category => "alerts.category",
+        Column::Cloud => "alerts.cloud",
+        Column::Account => "alerts.account",
+        Column::Region => "alerts.region",
+        Column::Id => "alerts.id",
+        Column::PolicyId => "alerts.policy_id",
+        Column::PolicyName => "alerts.policy_name",
+        Column::ResourceId => "alerts.resource_id",
+        Column::ResourceName => "alerts.resource_name",
+    }
+}
 
 /// The SQL operator.
 fn cmp_sql(op: Cmp) -> &'static str {
@@ -86,12 +105,13 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
                 format!("alerts.severity_rank IN ({})", marks.join(", "))
             }
         }
-        Cond::In { col, values } => in_list(col, values, params),
+        Cond::In { col, values } => in_list(column(*col), values, params),
         Cond::Enum {
             col,
             exact,
             any_other,
         } => {
+            let col = column(*col);
             let mut parts = Vec::new();
             if !exact.is_empty() {
                 parts.push(in_list(col, exact, params));
@@ -140,6 +160,7 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
             cols: [a, b],
             needle,
         } => {
+            let (a, b) = (column(*a), column(*b));
             let p1 = text(params, needle.clone());
             let p2 = text(params, needle.clone());
             format!("instr(lower({a}), lower({p1})) > 0 OR instr(lower({b}), lower({p2})) > 0")

@@ -83,8 +83,26 @@ pub enum Pick {
     Is(String),
 }
 
+/// The stored alert field a condition compares (the store maps each to its column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Vendor,
+    Source,
+    Status,
+    /// The alert's state at the vendor.
+    VendorStatus,
+    Category,
+    Cloud,
+    Account,
+    Region,
+    Id,
+    PolicyId,
+    PolicyName,
+    ResourceId,
+    ResourceName,
+}
+
 /// What a term asks of an alert (its positive form; [`Term::negated`] turns it around).
-/// Column names are the `alerts` table's, for the store's compiler.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
     /// Full-text search; `phrase` for quoted text (exact phrase), else prefix match.
@@ -98,12 +116,12 @@ pub enum Cond {
     Ranks(Vec<u8>),
     /// `col IN (...)`, exact, on an indexed column.
     In {
-        col: &'static str,
+        col: Column,
         values: Vec<String>,
     },
-    /// `cat:`/`cloud:`: exact stored forms, and optionally every `other(x)`.
+    /// `cat:`/`cloud:`/`vstate:`: exact stored forms, and optionally every `other(x)`.
     Enum {
-        col: &'static str,
+        col: Column,
         exact: Vec<String>,
         any_other: bool,
     },
@@ -116,7 +134,7 @@ pub enum Cond {
     Ticket(Vec<Pick>),
     /// Case-insensitive substring of either column.
     Contains {
-        cols: [&'static str; 2],
+        cols: [Column; 2],
         needle: String,
     },
     /// Age compared with a duration in milliseconds.
@@ -656,7 +674,7 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 values.push(parse_vendor(&v, rt)?.as_str().to_string());
             }
             Cond::In {
-                col: "alerts.vendor",
+                col: Column::Vendor,
                 values,
             }
         }
@@ -678,7 +696,7 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 }
             }
             Cond::In {
-                col: "alerts.status",
+                col: Column::Status,
                 values,
             }
         }
@@ -711,15 +729,15 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 }
             }
             Cond::Enum {
-                col: "alerts.vendor_status",
+                col: Column::VendorStatus,
                 exact,
                 any_other,
             }
         }
         Field::Cat | Field::Cloud => {
             let (col, what) = match field {
-                Field::Cat => ("alerts.category", "category"),
-                _ => ("alerts.cloud", "cloud"),
+                Field::Cat => (Column::Category, "category"),
+                _ => (Column::Cloud, "cloud"),
             };
             let mut exact = Vec::new();
             let mut any_other = false;
@@ -756,10 +774,10 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
         }
         Field::Source | Field::Account | Field::Region | Field::Id => {
             let col = match field {
-                Field::Source => "alerts.source",
-                Field::Account => "alerts.account",
-                Field::Region => "alerts.region",
-                _ => "alerts.id",
+                Field::Source => Column::Source,
+                Field::Account => Column::Account,
+                Field::Region => Column::Region,
+                _ => Column::Id,
             };
             Cond::In {
                 col,
@@ -793,11 +811,11 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 .collect(),
         ),
         Field::Policy => Cond::Contains {
-            cols: ["alerts.policy_id", "alerts.policy_name"],
+            cols: [Column::PolicyId, Column::PolicyName],
             needle: joined(&value),
         },
         Field::Resource => Cond::Contains {
-            cols: ["alerts.resource_id", "alerts.resource_name"],
+            cols: [Column::ResourceId, Column::ResourceName],
             needle: joined(&value),
         },
         Field::Age => {
@@ -981,7 +999,7 @@ impl Query {
             matches!(
                 &t.cond,
                 Cond::In {
-                    col: "alerts.status",
+                    col: Column::Status,
                     ..
                 }
             )
@@ -1143,7 +1161,7 @@ mod tests {
     #[test]
     fn vendor_terms_accept_names_and_unambiguous_prefixes() {
         let vendor = |v: &[&str]| Cond::In {
-            col: "alerts.vendor",
+            col: Column::Vendor,
             values: strings(v),
         };
         assert_eq!(cond("vendor:wiz"), vendor(&["wiz"]));
@@ -1158,35 +1176,35 @@ mod tests {
         assert_eq!(
             cond("source:prisma-prod"),
             Cond::In {
-                col: "alerts.source",
+                col: Column::Source,
                 values: strings(&["prisma-prod"])
             }
         );
         assert_eq!(
             cond("account:111,222"),
             Cond::In {
-                col: "alerts.account",
+                col: Column::Account,
                 values: strings(&["111", "222"])
             }
         );
         assert_eq!(
             cond("region:us-east-1"),
             Cond::In {
-                col: "alerts.region",
+                col: Column::Region,
                 values: strings(&["us-east-1"])
             }
         );
         assert_eq!(
             cond("id:wiz:ISSUE-1"),
             Cond::In {
-                col: "alerts.id",
+                col: Column::Id,
                 values: strings(&["wiz:ISSUE-1"])
             }
         );
         assert_eq!(
             cond("account:\"a,b\",c"),
             Cond::In {
-                col: "alerts.account",
+                col: Column::Account,
                 values: strings(&["a,b", "c"])
             }
         );
@@ -1195,7 +1213,7 @@ mod tests {
     #[test]
     fn status_terms_and_open() {
         let status = |v: &[&str]| Cond::In {
-            col: "alerts.status",
+            col: Column::Status,
             values: strings(v),
         };
         assert_eq!(cond("status:new"), status(&["new"]));
@@ -1218,7 +1236,7 @@ mod tests {
         assert_eq!(
             cond("cat:vuln"),
             Cond::Enum {
-                col: "alerts.category",
+                col: Column::Category,
                 exact: strings(&["vulnerability"]),
                 any_other: false
             }
@@ -1226,7 +1244,7 @@ mod tests {
         assert_eq!(
             cond("category:iam,other"),
             Cond::Enum {
-                col: "alerts.category",
+                col: Column::Category,
                 exact: strings(&["identity"]),
                 any_other: true
             }
@@ -1234,7 +1252,7 @@ mod tests {
         assert_eq!(
             cond("cat:other(malware)"),
             Cond::Enum {
-                col: "alerts.category",
+                col: Column::Category,
                 exact: strings(&["other(malware)"]),
                 any_other: false
             }
@@ -1242,7 +1260,7 @@ mod tests {
         assert_eq!(
             cond("cloud:AWS,k8s"),
             Cond::Enum {
-                col: "alerts.cloud",
+                col: Column::Cloud,
                 exact: strings(&["aws", "kubernetes"]),
                 any_other: false
             }
@@ -1250,7 +1268,7 @@ mod tests {
         assert_eq!(
             cond("cloud:other(IBM)"),
             Cond::Enum {
-                col: "alerts.cloud",
+                col: Column::Cloud,
                 exact: strings(&["other(ibm)"]),
                 any_other: false
             }
@@ -1258,7 +1276,7 @@ mod tests {
         assert_eq!(
             cond("cloud:other"),
             Cond::Enum {
-                col: "alerts.cloud",
+                col: Column::Cloud,
                 exact: vec![],
                 any_other: true
             }
@@ -1334,21 +1352,21 @@ mod tests {
         assert_eq!(
             cond("policy:\"public bucket\""),
             Cond::Contains {
-                cols: ["alerts.policy_id", "alerts.policy_name"],
+                cols: [Column::PolicyId, Column::PolicyName],
                 needle: "public bucket".into()
             }
         );
         assert_eq!(
             cond("policy:a,b"),
             Cond::Contains {
-                cols: ["alerts.policy_id", "alerts.policy_name"],
+                cols: [Column::PolicyId, Column::PolicyName],
                 needle: "a,b".into()
             }
         );
         assert_eq!(
             cond("resource:arn:aws:s3:::x"),
             Cond::Contains {
-                cols: ["alerts.resource_id", "alerts.resource_name"],
+                cols: [Column::ResourceId, Column::ResourceName],
                 needle: "arn:aws:s3:::x".into()
             }
         );
@@ -1356,7 +1374,7 @@ mod tests {
         assert_eq!(
             cond("resource:\">x\""),
             Cond::Contains {
-                cols: ["alerts.resource_id", "alerts.resource_name"],
+                cols: [Column::ResourceId, Column::ResourceName],
                 needle: ">x".into()
             }
         );
