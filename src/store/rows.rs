@@ -3,8 +3,9 @@
 //! may list them in any order and a missing one is an error naming it.
 //!
 //! A stored value that does not read back (an unknown vendor, JSON that does not parse, a
-//! damaged payload) is an error naming the column and the value, never a silent default:
-//! rows are written by sitrep, so such a value means a damaged or foreign database.
+//! damaged payload) is an error naming the alert and the column (and the value, when it is a
+//! word: a vendor, a status), never a silent default: rows are written by sitrep, so such a
+//! value means a damaged or foreign database.
 
 use std::collections::BTreeMap;
 
