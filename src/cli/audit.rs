@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::commands::{CliError, Env};
+use super::env::{CliError, Env};
 use super::{AuditCommand, AuditFormat};
 use crate::audit::{self, AuditKey, HeadFile, StoredEntry};
 use crate::config::Config;
@@ -97,7 +97,7 @@ fn entry_json(e: &StoredEntry) -> Value {
     json!({
         "seq": e.seq,
         "at": e.at,
-        "time": super::render::iso(e.at),
+        "time": crate::present::iso(e.at),
         "actor": sanitize::one_line(&e.actor),
         "action": sanitize::one_line(&e.action),
         "subject": sanitize::one_line(&e.subject),
@@ -151,7 +151,7 @@ fn export(
                 [
                     e.seq.to_string(),
                     e.at.to_string(),
-                    super::render::iso(e.at),
+                    crate::present::iso(e.at),
                     sanitize::csv_field(&e.actor),
                     sanitize::csv_field(&e.action),
                     sanitize::csv_field(&e.subject),

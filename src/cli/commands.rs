@@ -1,92 +1,21 @@
 //! The headless commands.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::env::{AtomicFile, CliError, Env, io_err, runtime, write_private};
 use super::render;
 use super::{
     Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ImportArgs, ListArgs, ListFormat,
     NarrateArgs, ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
-use crate::domain::{EpochMs, Vendor};
+use crate::domain::{EpochMs, SortKey, Vendor};
 use crate::paths::Paths;
 use crate::sanitize;
-use crate::sources::{self, MapError};
-use crate::store::{ImportStats, ListRequest, SortKey, Store};
+use crate::sources::MapError;
+use crate::store::{ImportStats, ListRequest, Store};
 use crate::triage::query::{self, Query};
-
-/// A command failure: one line for stderr and the process exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CliError {
-    pub code: i32,
-    pub message: String,
-}
-
-impl CliError {
-    /// Bad input, usage or config: exit 2.
-    pub fn input(message: impl Into<String>) -> CliError {
-        CliError {
-            code: 2,
-            message: message.into(),
-        }
-    }
-
-    /// Something failed at run time: exit 1.
-    pub fn runtime(message: impl Into<String>) -> CliError {
-        CliError {
-            code: 1,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Messages may quote user input or vendor text: keep them one clean line.
-        f.write_str(&sanitize::one_line(&self.message))
-    }
-}
-
-/// What a command needs from the outside world.
-pub struct Env<'a> {
-    pub now_ms: EpochMs,
-    pub out: &'a mut dyn Write,
-    /// Terminal width when stdout is a terminal (the table fits it), else None.
-    pub width: Option<usize>,
-}
-
-impl Env<'_> {
-    /// The real environment: clock (or `SITREP_NOW` for reproducible runs), stdout.
-    pub fn now_from_env() -> Result<EpochMs, CliError> {
-        match std::env::var("SITREP_NOW") {
-            Ok(v) => sources::json::parse_time(&v)
-                .ok_or_else(|| CliError::input(format!("SITREP_NOW: cannot read '{v}' as a time"))),
-            Err(_) => Ok(chrono::Utc::now().timestamp_millis()),
-        }
-    }
-
-    pub fn terminal_width() -> Option<usize> {
-        if !std::io::stdout().is_terminal() {
-            return std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
-        }
-        ratatui::crossterm::terminal::size()
-            .ok()
-            .map(|(w, _)| w as usize)
-    }
-}
-
-fn io_err(e: std::io::Error) -> CliError {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        // The reader went away (`| head`): not an error worth a message.
-        CliError {
-            code: 0,
-            message: String::new(),
-        }
-    } else {
-        CliError::runtime(format!("cannot write output: {e}"))
-    }
-}
 
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
@@ -124,51 +53,27 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         }
         Command::Narrate(a) => narrate(a, &paths, &config, env),
         Command::Mark(a) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::mark(a, &mut store, &config, env)
         }
         Command::Note(a) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::note(a, &mut store, &config, env)
         }
         Command::Approve(a) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::approve(a, &mut store, &config, env)
         }
         Command::Reject(a) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::reject(a, &mut store, &config, env)
         }
         Command::Ticket(a) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::ticket(a, &mut store, &config, env)
         }
         Command::Notify(a) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::notify(a, &mut store, &config, env)
         }
         Command::Report(a) => {
@@ -176,11 +81,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::report::report(a, &store, &config, env)
         }
         Command::Outbox(c) => {
-            let mut store = audited(
-                scored(open_existing(&paths)?, &config, env.now_ms)?,
-                &config,
-                &paths,
-            )?;
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }
         Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
@@ -188,9 +89,19 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     }
 }
 
+/// The store a decision command works on: an existing database, scores up to date, and the
+/// audit key set so every decision and delivery is recorded in the audit log.
+fn for_decisions(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Store, CliError> {
+    audited(
+        scored(open_existing(paths)?, config, now_ms)?,
+        config,
+        paths,
+    )
+}
+
 /// Give the store the audit key: its decisions and deliveries are then recorded in the
 /// hash-chained audit log (a key is generated on first use, docs/audit.md).
-pub(crate) fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
+fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
     let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
         .map_err(|e| CliError::input(e.to_string()))?;
     store.set_audit_key(key);
@@ -534,7 +445,7 @@ fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     let muted = store.suppression_of(&id).map_err(store_err)?;
     match a.format {
         ShowFormat::Text => {
-            let mut text = render::show_text(&stored, env.now_ms);
+            let mut text = crate::present::show_text(&stored, env.now_ms);
             text.push_str(&triage::score_text(&score));
             for p in &attack_paths {
                 text.push_str(&triage::path_text(p));
@@ -563,52 +474,6 @@ fn show(a: ShowArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             serde_json::to_writer_pretty(&mut *env.out, &v).map_err(|e| io_err(e.into()))?;
             writeln!(env.out).map_err(io_err)
         }
-    }
-}
-
-/// Write through a temporary file in the same directory, renamed into place at the end, so
-/// a failed export (full disk, Ctrl-C) never leaves a half-written file behind.
-pub(crate) struct AtomicFile {
-    tmp: PathBuf,
-    dest: PathBuf,
-    pub(crate) file: std::io::BufWriter<std::fs::File>,
-}
-
-impl AtomicFile {
-    pub(crate) fn create(dest: &Path) -> Result<AtomicFile, CliError> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "export".into());
-        let tmp = dest.with_file_name(format!(".{name}.sitrep-tmp-{}", std::process::id()));
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", tmp.display())))?;
-        Ok(AtomicFile {
-            tmp,
-            dest: dest.to_path_buf(),
-            file: std::io::BufWriter::new(file),
-        })
-    }
-
-    pub(crate) fn commit(self) -> Result<(), CliError> {
-        let AtomicFile { tmp, dest, file } = self;
-        let result = file
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_all())
-            .and_then(|_| std::fs::rename(&tmp, &dest));
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(CliError::runtime(format!(
-                "cannot write {}: {e}",
-                dest.display()
-            )));
-        }
-        Ok(())
-    }
-
-    fn abort(self) {
-        let _ = std::fs::remove_file(&self.tmp);
     }
 }
 
@@ -818,28 +683,6 @@ fn read_hidden(prompt: &str) -> Result<String, CliError> {
     let _ = terminal::disable_raw_mode();
     eprintln!();
     outcome.map(|()| secret)
-}
-
-/// Create a file readable only by its owner (it may later hold secrets).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))
 }
 
 fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::DemoArgs;
-use super::commands::CliError;
-use super::commands::runtime;
+use super::env::CliError;
+use super::env::runtime;
 use crate::config::Config;
 use crate::console::start::{self, Launch, RUNTIME_GRACE, StartError, wall_clock};
 use crate::domain::Vendor;
@@ -184,7 +184,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     }
     text.push_str(&dest);
     let config_path = tmp.0.join("config.toml");
-    super::commands::write_private(&config_path, text.as_bytes())
+    super::env::write_private(&config_path, text.as_bytes())
         .map_err(|e| CliError::runtime(format!("cannot write the demo config: {e}")))?;
     let mut config =
         Config::load(&config_path, true).map_err(|e| CliError::runtime(e.to_string()))?;

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::commands::{CliError, Env, runtime};
+use super::env::{CliError, Env, runtime};
 use crate::config::Config;
 use crate::dispatch::decide;
 use crate::dispatch::worker::{self, Dispatcher, PassStats};

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod console;
 mod decisions;
+mod env;
 pub mod render;
 mod report;
 mod triage;
@@ -17,7 +18,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::Vendor;
 
-pub use commands::{CliError, Env, run};
+pub use commands::run;
+pub use env::{CliError, Env};
 
 #[derive(Debug, Parser)]
 #[command(

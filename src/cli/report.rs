@@ -7,13 +7,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::commands::{AtomicFile, CliError, Env};
-use super::render::{age, iso};
+use super::env::{AtomicFile, CliError, Env};
 use crate::config::Config;
 use crate::dispatch::approve;
-use crate::domain::EpochMs;
+use crate::domain::{EpochMs, SortKey};
+use crate::present::{age, iso};
 use crate::sanitize::markdown_cell as cell;
-use crate::store::{ListRequest, OutboxState, SortKey, Store, StoreError};
+use crate::store::{ListRequest, OutboxState, Store, StoreError};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

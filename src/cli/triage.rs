@@ -4,35 +4,21 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::commands::{CliError, Env};
+use super::env::{CliError, Env, io_err};
 use super::{IntelCommand, SuppressArgs, SuppressCommand};
 use crate::config::Config;
 use crate::domain::{AttackPath, EpochMs, Score};
+use crate::present::iso;
 use crate::sanitize::{self, one_line};
 use crate::store::{GroupRow, Store, StoreError};
 use crate::triage::intel;
 use crate::triage::suppress::{NewSuppression, RuleKind};
-
-fn io_err(e: std::io::Error) -> CliError {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        CliError {
-            code: 0,
-            message: String::new(),
-        }
-    } else {
-        CliError::runtime(format!("cannot write output: {e}"))
-    }
-}
 
 fn store_err(e: StoreError) -> CliError {
     match e {
         StoreError::Invalid(m) => CliError::input(m),
         other => CliError::runtime(other.to_string()),
     }
-}
-
-fn iso(t: EpochMs) -> String {
-    super::render::iso(t)
 }
 
 /// Score lines: "  +25  internet-facing: …".

@@ -7,7 +7,7 @@
 //!
 //! Messages name the entry (`service/user`), never the secret.
 
-use super::sources::Secret;
+use super::secret::Secret;
 
 /// One keyring entry: a service and a user name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

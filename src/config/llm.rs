@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::sources::{CredentialRef, RawCredential, Secret, parse_duration};
+use super::secret::Secret;
+use super::sources::{CredentialRef, RawCredential, parse_duration};
 
 /// The API dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod llm;
 pub mod notify;
 pub mod scoring;
+pub mod secret;
 pub mod sources;
 pub mod theme;
 pub mod tickets;
@@ -22,10 +23,11 @@ pub use iac::{IacConfig, IacRepo};
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use notify::{ApprovalsConfig, NotifyConfig, OnApprove, WebhookTarget};
 pub use scoring::IntelConfig;
-pub use sources::{CredentialRef, Secret, SourceConfig};
-pub use tickets::{JiraConfig, JiraFlavor, ServiceNowConfig, SnTable, TicketsConfig};
+pub use secret::Secret;
+pub use sources::{CredentialRef, SourceConfig};
+pub use tickets::{JiraConfig, JiraFlavor, ServiceNowConfig, SnTable, TicketSystem, TicketsConfig};
 
-use crate::store::SortKey;
+use crate::domain::SortKey;
 use crate::triage::query;
 
 /// The defaults shipped inside the binary.

@@ -30,13 +30,48 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::sources::{CredentialRef, RawCredential, Secret};
+use super::secret::Secret;
+use super::sources::{CredentialRef, RawCredential};
 use crate::domain::Severity;
+
+/// Event names a notification can carry (the webhook's `type`, the `[notify] events` list).
+pub const EVENTS: [&str; 6] = [
+    "alert.notify",
+    "alert.status_changed",
+    "remediation.approved",
+    "remediation.rejected",
+    "ticket.created",
+    "ticket.linked",
+];
+
+/// The shortest webhook signing key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// The key length of a secret `sitrep` generates for a receiver, in bytes.
+pub const NEW_KEY_BYTES: usize = 32;
+
+/// The key bytes of a `whsec_<base64>` secret (the prefix is optional, as the reference
+/// libraries accept). The error never shows the secret.
+pub fn key_bytes(secret: &Secret) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let s = secret.expose().trim();
+    let b64 = s.strip_prefix("whsec_").unwrap_or(s);
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "the webhook secret is not whsec_<base64>".to_string())?;
+    if key.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "the webhook secret's key is {} bytes; at least {MIN_KEY_BYTES} are needed",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
 
 /// The resolved `[notify]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotifyConfig {
-    /// Events sent out (each one of [`crate::dispatch::notice::EVENTS`]).
+    /// Events sent out (each one of [`EVENTS`]).
     pub events: Vec<String>,
     /// Alert-related notices below this severity are not sent (None: all).
     pub min_severity: Option<Severity>,
@@ -51,10 +86,7 @@ pub struct NotifyConfig {
 impl Default for NotifyConfig {
     fn default() -> Self {
         NotifyConfig {
-            events: crate::dispatch::notice::EVENTS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            events: EVENTS.iter().map(|s| s.to_string()).collect(),
             min_severity: None,
             slack: None,
             teams: None,
@@ -265,13 +297,13 @@ pub(super) fn resolve(
         let mut out: Vec<String> = Vec::new();
         for e in events {
             let e = e.trim().to_string();
-            if !crate::dispatch::notice::EVENTS.contains(&e.as_str()) {
+            if !EVENTS.contains(&e.as_str()) {
                 return Err((
                     "[notify] events".into(),
                     format!(
                         "unknown event '{}'; expected one of {}",
                         one(&e),
-                        crate::dispatch::notice::EVENTS.join(", ")
+                        EVENTS.join(", ")
                     ),
                 ));
             }
@@ -364,7 +396,7 @@ pub(super) fn resolve(
                     return Err((key("secret"), private_msg(path)));
                 }
                 let s = Secret::new(v.trim());
-                crate::dispatch::webhook::key_bytes(&s).map_err(|e| (key("secret"), e))?;
+                key_bytes(&s).map_err(|e| (key("secret"), e))?;
                 CredentialRef::Literal(s)
             }
             other => secret_url(&key("secret"), other, private, path)?,

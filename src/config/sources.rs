@@ -17,35 +17,15 @@
 //! a literal secret must be readable by its owner only, as ssh insists for keys.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::keyring::{KeyringEntry, KeyringStore, OsKeyring};
+// Re-exported: `config::sources::Secret` is where tests and benches have long found it.
+pub use super::secret::Secret;
 use crate::domain::Vendor;
-
-/// A secret value. Its `Debug` never shows it; there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    /// The secret itself, for building a request. Never log or print the result.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// Where a credential comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,8 +27,37 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::sources::{CredentialRef, RawCredential, Secret, parse_duration};
-use crate::dispatch::ticket::TicketSystem;
+use super::secret::Secret;
+use super::sources::{CredentialRef, RawCredential, parse_duration};
+
+/// Per-request timeout of a destination (ticket system, chat, webhook) when its table names
+/// none. A destination that does not answer in this time is treated as a lost response
+/// (transient): creators search for what they may have created before trying again.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A ticket system `[tickets] default` may name (and `sitrep ticket --system`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TicketSystem {
+    Jira,
+    ServiceNow,
+}
+
+impl TicketSystem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketSystem::Jira => "jira",
+            TicketSystem::ServiceNow => "servicenow",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TicketSystem> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jira" => Some(TicketSystem::Jira),
+            "servicenow" | "snow" | "service-now" => Some(TicketSystem::ServiceNow),
+            _ => None,
+        }
+    }
+}
 
 /// Jira Cloud (REST v3, ADF bodies, Basic email:token) or Data Center (REST v2, wiki markup,
 /// Bearer personal access token).
@@ -229,7 +258,7 @@ fn credential(
 
 fn timeout(key: String, v: Option<String>) -> Result<Duration, KeyErr> {
     match v {
-        None => Ok(crate::dispatch::http::TIMEOUT),
+        None => Ok(TIMEOUT),
         Some(t) => parse_duration(&t)
             .filter(|d| !d.is_zero() && *d <= Duration::from_secs(300))
             .ok_or_else(|| {

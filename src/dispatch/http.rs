@@ -5,10 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use super::DispatchError;
 
-/// Per-request timeout. A destination that does not answer in this time is treated as a lost
-/// response (transient): creators search for what they may have created before trying again.
-pub const TIMEOUT: Duration = Duration::from_secs(20);
-
 /// A client for one destination.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, DispatchError> {
     reqwest::Client::builder()
@@ -22,16 +18,8 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, DispatchError> {
 
 /// A request that got no usable response (connect error, timeout, broken body).
 pub fn send_error(what: &str, e: &reqwest::Error) -> DispatchError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "response body broken"
-    } else {
-        "request failed"
-    };
-    // reqwest's Display names the URL (which for webhooks can hold a secret): keep only the kind.
+    let kind = crate::net::error_kind(e);
+    // Only the kind: a webhook's URL is a secret, and the destination names itself in `what`.
     DispatchError::transient(format!("{what}: {kind}"))
 }
 
@@ -43,12 +31,12 @@ pub fn status_error(
     headers: &reqwest::header::HeaderMap,
     body: &[u8],
 ) -> DispatchError {
-    let detail = crate::sources::api::snippet(body);
+    let detail = crate::net::snippet(body);
     let code = status.as_u16();
     match code {
         408 | 425 | 429 | 500..=599 => DispatchError::Transient {
             detail: format!("{what}: HTTP {code}: {detail}"),
-            retry_after: crate::sources::api::retry_after(headers, SystemTime::now()),
+            retry_after: crate::net::retry_after(headers, SystemTime::now()),
         },
         401 | 403 => DispatchError::permanent(format!(
             "{what}: HTTP {code}: credentials refused ({detail})"

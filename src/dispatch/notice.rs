@@ -7,15 +7,8 @@
 
 use crate::domain::Severity;
 
-/// Event names a notification can carry (the webhook's `type`, the `[notify] events` list).
-pub const EVENTS: [&str; 6] = [
-    "alert.notify",
-    "alert.status_changed",
-    "remediation.approved",
-    "remediation.rejected",
-    "ticket.created",
-    "ticket.linked",
-];
+// The config validates `[notify] events` against these, so they live there.
+pub use crate::config::notify::EVENTS;
 
 /// One notification to one destination.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

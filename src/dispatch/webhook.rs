@@ -15,34 +15,18 @@ use sha2::Sha256;
 use super::DispatchError;
 use super::notice::{Notice, check_url, reply_lost, reply_snippet, send_failed};
 use crate::config::Secret;
+// The config checks a literal secret's key when it loads, so the key's shape lives there.
+pub use crate::config::notify::{NEW_KEY_BYTES, key_bytes};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// How far a receiver lets `webhook-timestamp` be from its clock.
 pub const TOLERANCE_S: i64 = 5 * 60;
 
-/// The key bytes of a `whsec_<base64>` secret (the prefix is optional, as the reference
-/// libraries accept). The error never shows the secret.
-pub fn key_bytes(secret: &Secret) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
-    let s = secret.expose().trim();
-    let b64 = s.strip_prefix("whsec_").unwrap_or(s);
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| "the webhook secret is not whsec_<base64>".to_string())?;
-    if key.len() < 16 {
-        return Err(format!(
-            "the webhook secret's key is {} bytes; at least 16 are needed",
-            key.len()
-        ));
-    }
-    Ok(key)
-}
-
-/// A new random `whsec_` secret (32 key bytes) for `sitrep` to hand to a receiver.
+/// A new random `whsec_` secret ([`NEW_KEY_BYTES`] key bytes) for `sitrep` to hand to a receiver.
 pub fn generate_secret() -> Result<Secret, String> {
     use base64::Engine as _;
-    let mut key = [0u8; 32];
+    let mut key = [0u8; NEW_KEY_BYTES];
     getrandom::fill(&mut key).map_err(|e| format!("no randomness for a webhook secret: {e}"))?;
     Ok(Secret::new(format!(
         "whsec_{}",

@@ -122,7 +122,7 @@ impl Dispatcher {
         if let Some(c) = &self.http {
             return Ok(c.clone());
         }
-        let c = super::http::client(super::http::TIMEOUT)?;
+        let c = super::http::client(crate::config::tickets::TIMEOUT)?;
         self.http = Some(c.clone());
         Ok(c)
     }

@@ -3,6 +3,7 @@
 //! Nothing in here does I/O. Every other layer (sources, store, triage, ui) speaks these types.
 
 mod alert;
+mod sort;
 mod status;
 mod triage;
 
@@ -10,6 +11,7 @@ pub use alert::{
     Alert, Category, Cloud, Compliance, Cve, Exposure, Policy, RawJson, Resource, Severity, Vendor,
     VendorPath, VendorPathKind, VendorState,
 };
+pub use sort::SortKey;
 pub use status::{DismissReason, HistoryEntry, Intent, Status, StatusKind};
 pub use triage::{AttackPath, Factor, PathStep, Score, Stage};
 

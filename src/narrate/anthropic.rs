@@ -2,10 +2,11 @@
 //! `message_stop`). The schema is given in the system prompt and the reply validated; no
 //! tool is ever offered to the model.
 
-use super::openai::{describe, error_message, host_of, http_error, transport_error};
+use super::openai::{error_message, host_of, http_error, transport_error};
 use super::sse::SseParser;
 use super::{BoxFuture, ChatRequest, Completion, DeltaSink, Provider, ProviderError};
 use crate::config::Secret;
+use crate::net::describe;
 
 pub const API_VERSION: &str = "2023-06-01";
 
@@ -117,7 +118,7 @@ impl MessageStream {
             Err(e) => {
                 return Err(ProviderError::Stream(format!(
                     "an event is not JSON ({e}): {}",
-                    crate::sources::api::snippet(data.as_bytes())
+                    crate::net::snippet(data.as_bytes())
                 )));
             }
         };

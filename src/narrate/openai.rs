@@ -13,6 +13,7 @@ use super::sse::SseParser;
 use super::{BoxFuture, ChatRequest, Completion, DeltaSink, Provider, ProviderError};
 use crate::config::Secret;
 use crate::config::llm::{ProviderKind, ResponseFormat};
+use crate::net::describe;
 
 /// Which dialect of the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +237,7 @@ impl StreamState {
         let v: serde_json::Value = serde_json::from_str(data).map_err(|e| {
             ProviderError::Stream(format!(
                 "a stream chunk is not JSON ({e}): {}",
-                crate::sources::api::snippet(data.as_bytes())
+                crate::net::snippet(data.as_bytes())
             ))
         })?;
         if let Some(err) = v.get("error") {
@@ -293,7 +294,7 @@ fn parse_whole(body: &[u8]) -> Result<Completion, ProviderError> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         ProviderError::Stream(format!(
             "the response is not JSON ({e}): {}",
-            crate::sources::api::snippet(body)
+            crate::net::snippet(body)
         ))
     })?;
     let mut st = StreamState::default();
@@ -305,20 +306,6 @@ fn parse_whole(body: &[u8]) -> Result<Completion, ProviderError> {
         ));
     }
     st.finish()
-}
-
-pub(super) fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "response body broken"
-    } else {
-        "request failed"
-    };
-    // reqwest's Display names the URL, never headers.
-    format!("{kind}: {}", crate::sanitize::one_line(&e.to_string()))
 }
 
 pub(super) fn transport_error(e: &reqwest::Error) -> ProviderError {
@@ -344,7 +331,7 @@ pub(super) fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
     {
         return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
-    crate::sources::api::retry_after(headers, SystemTime::now())
+    crate::net::retry_after(headers, SystemTime::now())
 }
 
 /// Map a non-2xx response to an error (OpenAI and Anthropic error bodies).
@@ -353,7 +340,7 @@ pub(super) fn http_error(status: u16, headers: &HeaderMap, body: &[u8]) -> Provi
     let err = v.as_ref().and_then(|v| v.get("error"));
     let message = match err {
         Some(e) => error_message(e),
-        None => crate::sources::api::snippet(body),
+        None => crate::net::snippet(body),
     };
     let code = err
         .and_then(|e| e.get("code").or_else(|| e.get("type")))

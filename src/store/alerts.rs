@@ -1,17 +1,17 @@
 //! Alerts: import (upsert of vendor fields), the queue listing, one alert in full, and the
 //! analyst's status changes.
 
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
+use super::queue::{ListRequest, QueueRow, list_sql, queue_row, where_clause};
+use super::rows::{AlertColumns, alert_from_row, bad_column, row_error};
 use super::{Store, StoreError, triage};
 use crate::domain::{
     Alert, Category, Cloud, Compliance, Cve, DismissReason, EpochMs, Exposure, HistoryEntry,
     Policy, Resource, Severity, Status, StatusKind, Vendor, VendorState,
 };
 use crate::sanitize;
-use crate::triage::query::Query;
 use crate::triage::score::{IntelSet, ScoringConfig};
 
 /// What one import did.
@@ -38,124 +38,6 @@ impl ImportStats {
         self.unchanged += o.unchanged;
         self.stale += o.stale;
     }
-}
-
-/// Queue order.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SortKey {
-    /// Priority score, then severity, then most recent activity (the default queue).
-    #[default]
-    Score,
-    /// Severity, then most recent activity.
-    Severity,
-    /// Most recent activity first.
-    Recent,
-    /// Oldest first-seen first (SLA view).
-    Oldest,
-    Vendor,
-    Title,
-    Resource,
-    Account,
-    Status,
-}
-
-impl SortKey {
-    pub const NAMES: [&'static str; 9] = [
-        "score", "severity", "recent", "oldest", "vendor", "title", "resource", "account", "status",
-    ];
-
-    pub fn parse(s: &str) -> Option<SortKey> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "score" | "priority" => SortKey::Score,
-            "severity" | "sev" => SortKey::Severity,
-            "recent" | "time" | "last_seen" | "updated" => SortKey::Recent,
-            "oldest" | "age" | "first_seen" => SortKey::Oldest,
-            "vendor" => SortKey::Vendor,
-            "title" => SortKey::Title,
-            "resource" => SortKey::Resource,
-            "account" => SortKey::Account,
-            "status" => SortKey::Status,
-            _ => return None,
-        })
-    }
-
-    /// Ties in the index-backed orders fall back to index order (rowid), which is stable.
-    fn order_by(self) -> &'static str {
-        match self {
-            SortKey::Score => "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC",
-            SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
-            SortKey::Recent => "alerts.sort_time DESC",
-            SortKey::Oldest => {
-                "coalesce(alerts.first_seen, alerts.sort_time) ASC, alerts.rowid ASC"
-            }
-            SortKey::Vendor => {
-                "alerts.vendor ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
-            SortKey::Title => "alerts.title COLLATE NOCASE ASC, alerts.rowid ASC",
-            SortKey::Resource => {
-                "coalesce(alerts.resource_name, alerts.resource_id) COLLATE NOCASE ASC, alerts.rowid ASC"
-            }
-            SortKey::Account => {
-                "alerts.account ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
-            SortKey::Status => {
-                "alerts.status ASC, alerts.severity_rank DESC, alerts.sort_time DESC"
-            }
-        }
-    }
-}
-
-/// A queue listing.
-#[derive(Debug, Clone, Default)]
-pub struct ListRequest<'a> {
-    pub filter: Option<&'a Query>,
-    /// Include resolved, dismissed and snoozed alerts (an expired snooze or dismissal is
-    /// always back in the queue).
-    pub include_closed: bool,
-    pub sort: SortKey,
-    pub limit: usize,
-    pub offset: usize,
-    pub now_ms: EpochMs,
-}
-
-/// One queue line: what the table and the TUI's queue show. Text is raw (unsanitized).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct QueueRow {
-    /// A short local handle (the row number in this database), for people: `sitrep show 42`.
-    #[serde(rename = "ref")]
-    pub local_ref: i64,
-    pub id: String,
-    pub source: String,
-    pub vendor: String,
-    pub severity: Severity,
-    pub category: Category,
-    pub title: String,
-    pub resource: Option<String>,
-    pub resource_id: Option<String>,
-    pub cloud: Option<String>,
-    pub account: Option<String>,
-    pub region: Option<String>,
-    pub status: String,
-    pub assignee: Option<String>,
-    pub ticket: Option<String>,
-    pub cves: Vec<String>,
-    pub first_seen: Option<EpochMs>,
-    pub last_seen: Option<EpochMs>,
-    pub sort_time: EpochMs,
-    pub has_controls: bool,
-    /// When sitrep first stored the alert, and when its vendor fields last changed: the
-    /// console marks what is new or changed since the analyst last looked.
-    pub imported_at: EpochMs,
-    pub changed_at: EpochMs,
-    /// Priority score 0..=100 (docs/prioritization.md).
-    pub score: u8,
-    /// The alert's state at the vendor (`resolved` when the vendor closed it or, for Prisma
-    /// Cloud Compute, when a complete scan no longer lists it).
-    pub vendor_status: VendorState,
-    /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed.
-    pub resurfaced: bool,
-    /// Why it had been put away (the snooze note, dismissal reason or suppression reason).
-    pub resurfaced_reason: Option<String>,
 }
 
 /// An alert with everything the analyst has recorded about it.
@@ -673,12 +555,14 @@ impl Store {
             "SELECT id, {VENDOR_COLUMNS}, status, status_reason, status_note, status_until, \
              assignee, ticket, imported_at, changed_at FROM alerts WHERE id = ?"
         ))?;
-        let found = stmt.query_row([id], stored_alert_row).optional()?;
-        let Some(parsed) = found else { return Ok(None) };
-        let mut stored = parsed.map_err(|detail| StoreError::Corrupt {
-            id: id.to_string(),
-            detail,
-        })?;
+        let cols = AlertColumns::of(&stmt);
+        let found = stmt
+            .query_row([id], |r| stored_alert_row(r, &cols))
+            .optional()
+            .map_err(row_error)?;
+        let Some(mut stored) = found else {
+            return Ok(None);
+        };
         stored.history = self.history(id)?;
         Ok(Some(stored))
     }
@@ -811,55 +695,6 @@ pub(super) fn apply_status(
         ],
     )?;
     Ok(tx.last_insert_rowid())
-}
-
-fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
-    let (where_sql, where_params) = where_clause(req)?;
-    let (resurfaced_sql, mut params) = super::triage::resurfaced_columns(req.now_ms);
-    params.extend(where_params);
-    let sql = format!(
-        "SELECT {QUEUE_COLUMNS}, {resurfaced_sql} FROM alerts WHERE {where_sql} \
-         ORDER BY {} LIMIT ? OFFSET ?",
-        req.sort.order_by()
-    );
-    params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
-    params.push(SqlValue::Integer(req.offset.min(i64::MAX as usize) as i64));
-    Ok((sql, params))
-}
-
-/// The columns [`queue_row`] reads, in order (the resurfaced pair follows them).
-pub(super) const QUEUE_COLUMNS: &str = "id, source, vendor, severity, category, title, \
-    resource_name, resource_id, cloud, account, region, status, assignee, ticket, cve_ids, \
-    first_seen, last_seen, sort_time, has_controls, rowid, score, imported_at, changed_at, \
-    vendor_status";
-
-pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    if !req.include_closed {
-        clauses.push(
-            // Unary `+` keeps SQLite from answering this with the status index and a sort:
-            // the queue index then yields the first page in order.
-            "(+alerts.status IN ('new','acknowledged','in_progress') OR \
-             (+alerts.status IN ('snoozed','dismissed') AND alerts.status_until IS NOT NULL \
-              AND alerts.status_until <= ?))"
-                .to_string(),
-        );
-        params.push(SqlValue::Integer(req.now_ms));
-        clauses.push(super::triage::NOT_MUTED.to_string());
-        params.push(SqlValue::Integer(req.now_ms));
-    }
-    if let Some(q) = req.filter.filter(|q| !q.is_empty()) {
-        let (sql, p) = q
-            .to_sql(req.now_ms)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        clauses.push(format!("({sql})"));
-        params.extend(p);
-    }
-    if clauses.is_empty() {
-        clauses.push("1".into());
-    }
-    Ok((clauses.join(" AND "), params))
 }
 
 /// A change of the vendor's state in an alert's history: alert id, time, from, to, note.
@@ -1032,122 +867,22 @@ fn intel_of<'i>(
     Ok(intel.get_or_insert_default())
 }
 
-pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
-    let name: Option<String> = r.get(6)?;
-    let rid: Option<String> = r.get(7)?;
-    let cve_ids: String = r.get(14)?;
-    Ok(QueueRow {
-        local_ref: r.get(19)?,
-        id: r.get(0)?,
-        source: r.get(1)?,
-        vendor: r.get(2)?,
-        severity: Severity::from_store(&r.get::<_, String>(3)?),
-        category: Category::from_store(&r.get::<_, String>(4)?),
-        title: r.get(5)?,
-        resource: name.clone().or_else(|| rid.clone()),
-        resource_id: rid,
-        cloud: r.get(8)?,
-        account: r.get(9)?,
-        region: r.get(10)?,
-        status: r.get(11)?,
-        assignee: r.get(12)?,
-        ticket: r.get(13)?,
-        cves: cve_ids.split_whitespace().map(str::to_string).collect(),
-        first_seen: r.get(15)?,
-        last_seen: r.get(16)?,
-        sort_time: r.get(17)?,
-        has_controls: r.get::<_, i64>(18)? != 0,
-        score: r.get::<_, i64>(20)?.clamp(0, 100) as u8,
-        imported_at: r.get(21)?,
-        changed_at: r.get(22)?,
-        vendor_status: VendorState::from_store(&r.get::<_, String>(23)?),
-        resurfaced: r.get::<_, Option<i64>>(24)?.unwrap_or(0) != 0,
-        resurfaced_reason: r.get(25)?,
-    })
-}
-
-/// Rebuild a stored alert. Outer error: SQLite; inner error: a column that does not parse.
-fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>> {
-    let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
-    let vendor_s: String = r.get(2)?;
-    let Some(vendor) = Vendor::parse(&vendor_s) else {
-        return Ok(Err(format!("unknown vendor '{vendor_s}'")));
-    };
-    let parse = |col: &str, text: String| -> Result<serde_json::Value, String> {
-        serde_json::from_str(&text).map_err(|e| format!("{col}: {e}"))
-    };
-    let tags: std::collections::BTreeMap<String, String> = match serde_json::from_str(&json(18)?) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(format!("tags_json: {e}"))),
-    };
-    let cves: Vec<Cve> = match serde_json::from_str(&json(21)?) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(format!("cves_json: {e}"))),
-    };
-    let compliance: Vec<Compliance> = match serde_json::from_str(&json(24)?) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(format!("compliance_json: {e}"))),
-    };
-    let attack = match r.get::<_, Option<String>>(30)? {
-        Some(t) => match parse("attack_json", t) {
-            Ok(v) => Some(v),
-            Err(e) => return Ok(Err(e)),
-        },
-        None => None,
-    };
-    let (attack, vendor_path) = split_attack(attack);
-    let raw = match super::packed::unpack(r.get_ref(31)?)
-        .and_then(|t| crate::domain::RawJson::parse(t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(format!("raw_json: {e}"))),
-    };
-    let ports: String = r.get(20)?;
-    let alert = Alert {
-        source: r.get(1)?,
-        vendor,
-        native_id: r.get(3)?,
-        category: Category::from_store(&r.get::<_, String>(4)?),
-        title: r.get(5)?,
-        description: r.get(6)?,
-        policy: Policy {
-            id: r.get(7)?,
-            name: r.get(8)?,
-            vendor_severity: r.get(9)?,
-        },
-        severity: Severity::from_store(&r.get::<_, String>(10)?),
-        resource: Resource {
-            id: r.get(12)?,
-            name: r.get(13)?,
-            rtype: r.get(14)?,
-            cloud: r
-                .get::<_, Option<String>>(15)?
-                .map(|c| Cloud::from_store(&c)),
-            account: r.get(16)?,
-            region: r.get(17)?,
-            tags,
-        },
-        exposure: Exposure {
-            internet_facing: r.get::<_, Option<i64>>(19)?.map(|v| v != 0),
-            open_ports: ports.split(',').filter_map(|p| p.parse().ok()).collect(),
-        },
-        cves,
-        compliance,
-        first_seen: r.get(25)?,
-        last_seen: r.get(26)?,
-        vendor_updated: r.get(27)?,
-        vendor_status: VendorState::from_store(&r.get::<_, String>(28)?),
-        remediation: r.get(29)?,
-        attack_context: attack,
-        vendor_path,
-        raw,
-    };
-    let kind_s: String = r.get(35)?;
-    let reason: Option<String> = r.get(36)?;
-    let note: Option<String> = r.get(37)?;
-    let until: Option<i64> = r.get(38)?;
+/// Rebuild a stored alert; a column that does not read back is a [`rows::BadColumn`].
+fn stored_alert_row(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<StoredAlert> {
+    let alert = alert_from_row(r, c)?;
+    let kind_s: String = r.get("status")?;
+    let reason: Option<String> = r.get("status_reason")?;
+    let note: Option<String> = r.get("status_note")?;
+    let until: Option<i64> = r.get("status_until")?;
     let Some(kind) = StatusKind::parse(&kind_s) else {
-        return Ok(Err(format!("unknown status '{kind_s}'")));
+        let shown = crate::sanitize::one_line(&kind_s);
+        return Err(bad_column(
+            r,
+            c,
+            None,
+            "status",
+            format!("unknown status '{shown}'"),
+        ));
     };
     let status = match kind {
         StatusKind::New => Status::New,
@@ -1169,18 +904,18 @@ fn stored_alert_row(r: &Row<'_>) -> rusqlite::Result<Result<StoredAlert, String>
             note,
         },
     };
-    Ok(Ok(StoredAlert {
-        id: r.get(0)?,
+    Ok(StoredAlert {
+        id: r.get("id")?,
         alert,
         status,
-        assignee: r.get(39)?,
-        ticket: r.get(40)?,
-        has_controls: r.get::<_, i64>(33)? != 0,
-        imported_at: r.get(41)?,
-        changed_at: r.get(42)?,
+        assignee: r.get("assignee")?,
+        ticket: r.get("ticket")?,
+        has_controls: r.get::<_, i64>("has_controls")? != 0,
+        imported_at: r.get("imported_at")?,
+        changed_at: r.get("changed_at")?,
         history: Vec::new(),
-        content_hash: r.get(32)?,
-    }))
+        content_hash: r.get("content_hash")?,
+    })
 }
 
 #[cfg(test)]

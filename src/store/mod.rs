@@ -5,12 +5,15 @@
 
 mod alerts;
 mod audit;
+mod filter;
 mod intel;
 mod kv;
 mod migrate;
 mod narratives;
 mod outbox;
 mod packed;
+mod queue;
+mod rows;
 mod sources;
 mod suppress;
 mod triage;
@@ -19,15 +22,16 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use alerts::{
-    ImportStats, ListRequest, PreparedRow, QueueRow, SortKey, StatusChange, StoredAlert, prepare,
-};
+pub use alerts::{ImportStats, PreparedRow, StatusChange, StoredAlert, prepare};
+// Re-exported: the console and the tests name the queue order next to `ListRequest`.
+pub use crate::domain::SortKey;
 pub use intel::IntelStatus;
 pub use narratives::LlmCallRecord;
 pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
+pub use queue::{ListRequest, QueueRow};
 pub use sources::SourceState;
 pub use triage::GroupRow;
 

@@ -856,9 +856,8 @@ impl Store {
         q: &crate::triage::query::Query,
         now: EpochMs,
     ) -> Result<bool, StoreError> {
-        let (sql, mut p) = q
-            .to_sql(now)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (sql, mut p) =
+            super::filter::to_sql(q, now).map_err(|e| StoreError::Invalid(e.to_string()))?;
         p.push(rusqlite::types::Value::Text(alert_id.to_string()));
         let hit: Option<i64> = self
             .conn

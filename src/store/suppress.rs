@@ -37,8 +37,7 @@ fn apply(
 ) -> Result<usize, StoreError> {
     let q = query::parse(&rule.filter)
         .map_err(|e| StoreError::Invalid(format!("suppression #{}: {e}", rule.id)))?;
-    let (filter_sql, filter_params) = q
-        .to_sql(now_ms)
+    let (filter_sql, filter_params) = super::filter::to_sql(&q, now_ms)
         .map_err(|e| StoreError::Invalid(format!("suppression #{}: {e}", rule.id)))?;
     let mut p = vec![
         SqlValue::Integer(rule.id),

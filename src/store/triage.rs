@@ -2,42 +2,20 @@
 //! written at import (for the alerts the import touched) and recomputed when intel or the
 //! scoring model changes; groups and attack paths are read from those indexed columns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::alerts::{ListRequest, QUEUE_COLUMNS, QueueRow, queue_row, where_clause};
-use super::{Store, StoreError};
-use crate::domain::{
-    Alert, AttackPath, Category, Cloud, Compliance, Cve, EpochMs, Exposure, Policy, Resource,
-    Score, Severity, Stage, Vendor, VendorState,
+use super::queue::{
+    ListRequest, QUEUE_COLUMNS, QueueRow, queue_row, resurfaced_columns, where_clause,
 };
+use super::rows::{AlertColumns, alert_from_row, row_error};
+use super::{Store, StoreError};
+use crate::domain::{Alert, AttackPath, EpochMs, Score, Stage};
 use crate::triage::intel::{EpssScore, KevEntry};
 use crate::triage::score::{IntelSet, ScoreContext, ScoringConfig, assess};
 use crate::triage::{correlate, paths};
-
-/// The default queue leaves out alerts muted by a suppression that has not lapsed.
-/// (Unary `+` keeps the planner on the queue index.)
-pub(super) const NOT_MUTED: &str =
-    "(+alerts.suppressed_by IS NULL OR alerts.suppressed_until <= ?)";
-
-/// The two SELECT columns that say whether a row resurfaced and why, with their parameters.
-pub(super) fn resurfaced_columns(now_ms: EpochMs) -> (String, Vec<SqlValue>) {
-    let sql = "CASE WHEN alerts.suppressed_by IS NOT NULL AND alerts.suppressed_until <= ? THEN 1 \
-         WHEN alerts.status IN ('snoozed','dismissed') AND alerts.status_until <= ? THEN 1 \
-         ELSE 0 END, \
-         CASE WHEN alerts.suppressed_by IS NOT NULL AND alerts.suppressed_until <= ? THEN \
-           (SELECT 'muted by suppression #' || s.id || ' (' || s.author || '): ' || s.reason \
-            FROM suppressions s WHERE s.id = alerts.suppressed_by) \
-         WHEN alerts.status = 'snoozed' AND alerts.status_until <= ? THEN \
-           'snoozed' || coalesce(': ' || alerts.status_note, '') \
-         WHEN alerts.status = 'dismissed' AND alerts.status_until <= ? THEN \
-           'dismissed as ' || coalesce(alerts.status_reason, 'other') || coalesce(': ' || alerts.status_note, '') \
-         END"
-        .to_string();
-    (sql, vec![SqlValue::Integer(now_ms); 5])
-}
 
 /// `(rowid, id, alert without raw payload, scored_at)`.
 type Light = (i64, String, Alert, Option<EpochMs>);
@@ -48,58 +26,9 @@ const LIGHT_COLUMNS: &str = "rowid, id, source, vendor, native_id, category, tit
     first_seen, last_seen, vendor_updated, vendor_status, attack_json, scored_at";
 
 /// An alert rebuilt for scoring: every field the scorer reads, without the raw payload.
-fn light_alert(r: &Row<'_>) -> rusqlite::Result<Light> {
-    let vendor_s: String = r.get(3)?;
-    let vendor = Vendor::parse(&vendor_s).unwrap_or(Vendor::Wiz);
-    let json_or = |i: usize| -> rusqlite::Result<String> { r.get(i) };
-    let tags: BTreeMap<String, String> = serde_json::from_str(&json_or(18)?).unwrap_or_default();
-    let cves: Vec<Cve> = serde_json::from_str(&json_or(21)?).unwrap_or_default();
-    let compliance: Vec<Compliance> = serde_json::from_str(&json_or(22)?).unwrap_or_default();
-    let attack = r
-        .get::<_, Option<String>>(27)?
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let (attack, vendor_path) = super::alerts::split_attack(attack);
-    let ports: String = r.get(20)?;
-    let alert = Alert {
-        source: r.get(2)?,
-        vendor,
-        native_id: r.get(4)?,
-        category: Category::from_store(&r.get::<_, String>(5)?),
-        title: r.get(6)?,
-        description: r.get(7)?,
-        policy: Policy {
-            id: r.get(8)?,
-            name: r.get(9)?,
-            vendor_severity: r.get(10)?,
-        },
-        severity: Severity::from_store(&r.get::<_, String>(11)?),
-        resource: Resource {
-            id: r.get(12)?,
-            name: r.get(13)?,
-            rtype: r.get(14)?,
-            cloud: r
-                .get::<_, Option<String>>(15)?
-                .map(|c| Cloud::from_store(&c)),
-            account: r.get(16)?,
-            region: r.get(17)?,
-            tags,
-        },
-        exposure: Exposure {
-            internet_facing: r.get::<_, Option<i64>>(19)?.map(|v| v != 0),
-            open_ports: ports.split(',').filter_map(|p| p.parse().ok()).collect(),
-        },
-        cves,
-        compliance,
-        first_seen: r.get(23)?,
-        last_seen: r.get(24)?,
-        vendor_updated: r.get(25)?,
-        vendor_status: VendorState::from_store(&r.get::<_, String>(26)?),
-        remediation: None,
-        attack_context: attack,
-        vendor_path,
-        raw: crate::domain::RawJson::default(),
-    };
-    Ok((r.get(0)?, r.get(1)?, alert, r.get(28)?))
+fn light_alert(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<Light> {
+    let alert = alert_from_row(r, c)?;
+    Ok((r.get("rowid")?, r.get("id")?, alert, r.get("scored_at")?))
 }
 
 /// KEV (whole table: about fifteen hundred rows) and EPSS for the given CVEs.
@@ -228,6 +157,7 @@ pub(super) fn after_import(
     let mut reload = conn.prepare_cached(&format!(
         "SELECT {LIGHT_COLUMNS} FROM alerts WHERE rowid = ?"
     ))?;
+    let cols = AlertColumns::of(&reload);
     for &(rowid, i) in touched {
         let Some(i) = i else { continue };
         let a = &alerts[i];
@@ -235,7 +165,9 @@ pub(super) fn after_import(
             write_assessment(conn, rowid, a, intel, cfg, now_ms)?;
         } else {
             // The update kept the resource facts of an earlier payload: score what is stored.
-            let (_, _, stored, _) = reload.query_row([rowid], light_alert)?;
+            let (_, _, stored, _) = reload
+                .query_row([rowid], |r| light_alert(r, &cols))
+                .map_err(row_error)?;
             write_assessment(conn, rowid, &stored, intel, cfg, now_ms)?;
         }
     }
@@ -256,9 +188,13 @@ fn rescore_where(
     let mut stmt = conn.prepare(&format!(
         "SELECT {LIGHT_COLUMNS} FROM alerts WHERE {where_sql}"
     ))?;
+    let cols = AlertColumns::of(&stmt);
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(where_params), light_alert)?
-        .collect::<Result<Vec<_>, _>>()?;
+        .query_map(rusqlite::params_from_iter(where_params), |r| {
+            light_alert(r, &cols)
+        })?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(row_error)?;
     let intel = intel_for(
         conn,
         rows.iter()
@@ -380,11 +316,14 @@ impl Store {
         Ok(Some(assess(&alert, &ctx).score))
     }
 
-    fn light(&self, id: &str) -> Result<Option<Light>, StoreError> {
+    pub(super) fn light(&self, id: &str) -> Result<Option<Light>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!("SELECT {LIGHT_COLUMNS} FROM alerts WHERE id = ?"))?;
-        Ok(stmt.query_row([id], light_alert).optional()?)
+        let cols = AlertColumns::of(&stmt);
+        stmt.query_row([id], |r| light_alert(r, &cols))
+            .optional()
+            .map_err(row_error)
     }
 
     /// The attack paths the alert is part of (its resource group's chain, when its active
@@ -415,9 +354,11 @@ impl Store {
               (status IN ('snoozed','dismissed') AND status_until <= ?)) AND \
              (suppressed_by IS NULL OR suppressed_until <= ?))) ORDER BY id"
         ))?;
+        let cols = AlertColumns::of(&stmt);
         let rows = stmt
-            .query_map(params![key, id, now, now], light_alert)?
-            .collect::<Result<Vec<_>, _>>()?;
+            .query_map(params![key, id, now, now], |r| light_alert(r, &cols))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(row_error)?;
         let intel = intel_for(
             &self.conn,
             rows.iter()

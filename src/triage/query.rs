@@ -7,12 +7,11 @@
 //! `docs/filter-language.md` is the user-facing description; this module is its implementation.
 //!
 //! [`parse`] checks everything that can be checked without the store and reports the first bad
-//! term with its 1-based number and byte span. [`Query::to_sql`] compiles to a boolean SQL
-//! expression over the `alerts` table with every user value bound as a parameter.
+//! term with its 1-based number and byte span. It returns a typed [`Query`]; the store compiles
+//! that to a boolean SQL expression over the `alerts` table with every user value bound as a
+//! parameter (`store/filter.rs`), so no SQL lives here.
 
 use std::ops::Range;
-
-use rusqlite::types::Value;
 
 use crate::domain::{Category, Cloud, Severity, StatusKind, Vendor};
 
@@ -35,26 +34,28 @@ pub struct QueryError {
     pub message: String,
 }
 
-/// A parsed filter. The empty query matches everything.
+/// A parsed filter: terms that must all hold. The empty query matches everything. This is
+/// the typed query the store compiles (`store/filter.rs`); the parser knows no SQL.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Query {
-    terms: Vec<Term>,
+    pub terms: Vec<Term>,
 }
 
+/// One term of a [`Query`].
 #[derive(Debug, Clone, PartialEq)]
-struct Term {
+pub struct Term {
     /// 1-based position in the query.
-    index: usize,
-    span: Range<usize>,
+    pub index: usize,
+    pub span: Range<usize>,
     /// The term as typed, for messages.
-    text: String,
-    negated: bool,
-    cond: Cond,
+    pub text: String,
+    pub negated: bool,
+    pub cond: Cond,
 }
 
 /// Comparison operators (`sev:`, `age:`, `epss:`, `score:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cmp {
+pub enum Cmp {
     Eq,
     Lt,
     Le,
@@ -63,18 +64,8 @@ enum Cmp {
 }
 
 impl Cmp {
-    fn sql(self) -> &'static str {
-        match self {
-            Cmp::Eq => "=",
-            Cmp::Lt => "<",
-            Cmp::Le => "<=",
-            Cmp::Gt => ">",
-            Cmp::Ge => ">=",
-        }
-    }
-
     /// The operator with its operands swapped (`a < b` ⇔ `b > a`).
-    fn flipped(self) -> Cmp {
+    pub fn flipped(self) -> Cmp {
         match self {
             Cmp::Eq => Cmp::Eq,
             Cmp::Lt => Cmp::Gt,
@@ -87,14 +78,34 @@ impl Cmp {
 
 /// One item of `cve:`, `assignee:` and `ticket:` lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Pick {
+pub enum Pick {
     Any,
     None,
     Is(String),
 }
 
+/// The stored alert field a condition compares (the store maps each to its column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Vendor,
+    Source,
+    Status,
+    /// The alert's state at the vendor.
+    VendorStatus,
+    Category,
+    Cloud,
+    Account,
+    Region,
+    Id,
+    PolicyId,
+    PolicyName,
+    ResourceId,
+    ResourceName,
+}
+
+/// What a term asks of an alert (its positive form; [`Term::negated`] turns it around).
 #[derive(Debug, Clone, PartialEq)]
-enum Cond {
+pub enum Cond {
     /// Full-text search; `phrase` for quoted text (exact phrase), else prefix match.
     Text {
         text: String,
@@ -106,12 +117,12 @@ enum Cond {
     Ranks(Vec<u8>),
     /// `col IN (...)`, exact, on an indexed column.
     In {
-        col: &'static str,
+        col: Column,
         values: Vec<String>,
     },
-    /// `cat:`/`cloud:`: exact stored forms, and optionally every `other(x)`.
+    /// `cat:`/`cloud:`/`vstate:`: exact stored forms, and optionally every `other(x)`.
     Enum {
-        col: &'static str,
+        col: Column,
         exact: Vec<String>,
         any_other: bool,
     },
@@ -124,7 +135,7 @@ enum Cond {
     Ticket(Vec<Pick>),
     /// Case-insensitive substring of either column.
     Contains {
-        cols: [&'static str; 2],
+        cols: [Column; 2],
         needle: String,
     },
     /// Age compared with a duration in milliseconds.
@@ -664,7 +675,7 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 values.push(parse_vendor(&v, rt)?.as_str().to_string());
             }
             Cond::In {
-                col: "alerts.vendor",
+                col: Column::Vendor,
                 values,
             }
         }
@@ -686,7 +697,7 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 }
             }
             Cond::In {
-                col: "alerts.status",
+                col: Column::Status,
                 values,
             }
         }
@@ -719,15 +730,15 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 }
             }
             Cond::Enum {
-                col: "alerts.vendor_status",
+                col: Column::VendorStatus,
                 exact,
                 any_other,
             }
         }
         Field::Cat | Field::Cloud => {
             let (col, what) = match field {
-                Field::Cat => ("alerts.category", "category"),
-                _ => ("alerts.cloud", "cloud"),
+                Field::Cat => (Column::Category, "category"),
+                _ => (Column::Cloud, "cloud"),
             };
             let mut exact = Vec::new();
             let mut any_other = false;
@@ -764,10 +775,10 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
         }
         Field::Source | Field::Account | Field::Region | Field::Id => {
             let col = match field {
-                Field::Source => "alerts.source",
-                Field::Account => "alerts.account",
-                Field::Region => "alerts.region",
-                _ => "alerts.id",
+                Field::Source => Column::Source,
+                Field::Account => Column::Account,
+                Field::Region => Column::Region,
+                _ => Column::Id,
             };
             Cond::In {
                 col,
@@ -801,11 +812,11 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 .collect(),
         ),
         Field::Policy => Cond::Contains {
-            cols: ["alerts.policy_id", "alerts.policy_name"],
+            cols: [Column::PolicyId, Column::PolicyName],
             needle: joined(&value),
         },
         Field::Resource => Cond::Contains {
-            cols: ["alerts.resource_id", "alerts.resource_name"],
+            cols: [Column::ResourceId, Column::ResourceName],
             needle: joined(&value),
         },
         Field::Age => {
@@ -980,154 +991,6 @@ fn parse_number(v: &str, max: f64, field: Field, rt: &RawTerm<'_>) -> Result<f64
     Ok(n)
 }
 
-/// The FTS5 query for one text term: the text as one FTS5 string (so no user character is
-/// ever FTS syntax), with `*` for a prefix match on the last token of a bare word.
-fn fts_query(text: &str, phrase: bool) -> String {
-    let mut q = String::with_capacity(text.len() + 3);
-    q.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => q.push_str("\"\""),
-            // Separators for the tokenizer anyway; keeps NUL and friends out of the FTS parser.
-            c if c.is_control() => q.push(' '),
-            c => q.push(c),
-        }
-    }
-    q.push('"');
-    if !phrase {
-        q.push('*');
-    }
-    q
-}
-
-impl Cond {
-    /// The SQL for the positive condition, pushing its parameters.
-    fn sql(&self, now_ms: i64, params: &mut Vec<Value>) -> String {
-        fn text(params: &mut Vec<Value>, s: impl Into<String>) -> &'static str {
-            params.push(Value::Text(s.into()));
-            "?"
-        }
-        fn in_list(col: &str, values: &[String], params: &mut Vec<Value>) -> String {
-            if let [one] = values {
-                return format!("{col} = {}", text(params, one.clone()));
-            }
-            let marks: Vec<&str> = values.iter().map(|v| text(params, v.clone())).collect();
-            format!("{col} IN ({})", marks.join(", "))
-        }
-        fn picks(col: &str, picks: &[Pick], params: &mut Vec<Value>) -> String {
-            let parts: Vec<String> = picks
-                .iter()
-                .map(|p| match p {
-                    Pick::Any => format!("coalesce({col}, '') <> ''"),
-                    Pick::None => format!("coalesce({col}, '') = ''"),
-                    Pick::Is(v) => format!("{col} = {} COLLATE NOCASE", text(params, v.clone())),
-                })
-                .collect();
-            parts.join(" OR ")
-        }
-
-        match self {
-            Cond::Text { text: t, phrase } => format!(
-                "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
-                text(params, fts_query(t, *phrase))
-            ),
-            Cond::Rank(op, rank) => {
-                params.push(Value::Integer(i64::from(*rank)));
-                format!("alerts.severity_rank {} ?", op.sql())
-            }
-            Cond::Ranks(ranks) => {
-                let marks: Vec<&str> = ranks
-                    .iter()
-                    .map(|r| {
-                        params.push(Value::Integer(i64::from(*r)));
-                        "?"
-                    })
-                    .collect();
-                if marks.len() == 1 {
-                    "alerts.severity_rank = ?".to_string()
-                } else {
-                    format!("alerts.severity_rank IN ({})", marks.join(", "))
-                }
-            }
-            Cond::In { col, values } => in_list(col, values, params),
-            Cond::Enum {
-                col,
-                exact,
-                any_other,
-            } => {
-                let mut parts = Vec::new();
-                if !exact.is_empty() {
-                    parts.push(in_list(col, exact, params));
-                }
-                if *any_other {
-                    // Every stored `other(x)`, as an index-friendly range.
-                    let lo = text(params, "other(");
-                    let hi = text(params, "other)");
-                    parts.push(format!("({col} >= {lo} AND {col} < {hi})"));
-                }
-                parts.join(" OR ")
-            }
-            Cond::Tag { key, value } => {
-                // json_each compares keys as data, so no key can break out of a JSON path.
-                let key = text(params, key.clone());
-                let value = match value {
-                    Some(v) => format!(
-                        " AND json_each.value = {} COLLATE NOCASE",
-                        text(params, v.clone())
-                    ),
-                    None => String::new(),
-                };
-                format!(
-                    "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(alerts.tags_json) \
-                     THEN alerts.tags_json ELSE '{{}}' END) \
-                     WHERE json_each.key = {key} COLLATE NOCASE{value})"
-                )
-            }
-            Cond::Cve(list) => {
-                let parts: Vec<String> = list
-                    .iter()
-                    .map(|p| match p {
-                        Pick::Any => "trim(alerts.cve_ids) <> ''".to_string(),
-                        Pick::None => "trim(alerts.cve_ids) = ''".to_string(),
-                        Pick::Is(id) => format!(
-                            "instr(upper(alerts.cve_ids), upper({})) > 0",
-                            text(params, format!(" {id} "))
-                        ),
-                    })
-                    .collect();
-                parts.join(" OR ")
-            }
-            Cond::Assignee(list) => picks("alerts.assignee", list, params),
-            Cond::Ticket(list) => picks("alerts.ticket", list, params),
-            Cond::Contains {
-                cols: [a, b],
-                needle,
-            } => {
-                let p1 = text(params, needle.clone());
-                let p2 = text(params, needle.clone());
-                format!("instr(lower({a}), lower({p1})) > 0 OR instr(lower({b}), lower({p2})) > 0")
-            }
-            Cond::Age(op, ms) => {
-                // age <op> d  ⇔  seen <flipped op> now - d
-                params.push(Value::Integer(now_ms.saturating_sub(*ms)));
-                format!(
-                    "coalesce(alerts.first_seen, alerts.sort_time) {} ?",
-                    op.flipped().sql()
-                )
-            }
-            Cond::Kev(want) => format!("alerts.kev = {}", i32::from(*want)),
-            Cond::Epss(op, v) => {
-                params.push(Value::Real(*v));
-                format!("alerts.epss {} ?", op.sql())
-            }
-            Cond::Score(op, v) => {
-                params.push(Value::Real(*v));
-                format!("alerts.score {} ?", op.sql())
-            }
-        }
-    }
-}
-
 impl Query {
     /// True for the empty query, which matches everything.
     /// Does a term (negated or not) say which statuses it wants? Then a caller's default
@@ -1137,7 +1000,7 @@ impl Query {
             matches!(
                 &t.cond,
                 Cond::In {
-                    col: "alerts.status",
+                    col: Column::Status,
                     ..
                 }
             )
@@ -1146,33 +1009,6 @@ impl Query {
 
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
-    }
-
-    /// A SQL boolean expression over table `alerts` (columns qualified as `alerts.col`) and its
-    /// positional parameters, to be ANDed into a WHERE clause. Placeholders are anonymous `?`,
-    /// numbered after any that come before them in the statement. Every user value is bound,
-    /// never formatted into the SQL.
-    ///
-    /// A negated term holds when its positive form does not (rows where the field is NULL
-    /// included). The empty query gives `1`. `kev:`, `epss:` and `score:` read the columns the
-    /// scorer fills (`alerts.kev`, `alerts.epss`, `alerts.score`). The `Result` is kept for
-    /// callers; no term fails to compile today.
-    pub fn to_sql(&self, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
-        let mut params = Vec::new();
-        let mut parts = Vec::with_capacity(self.terms.len());
-        for term in &self.terms {
-            let expr = term.cond.sql(now_ms, &mut params);
-            parts.push(if term.negated {
-                format!("(({expr}) IS NOT 1)")
-            } else {
-                format!("({expr})")
-            });
-        }
-        Ok(match parts.len() {
-            0 => ("1".to_string(), params),
-            1 => (parts.concat(), params),
-            _ => (format!("({})", parts.join(" AND ")), params),
-        })
     }
 }
 
@@ -1192,9 +1028,7 @@ mod tests {
     }
 
     use super::*;
-    use rusqlite::Connection;
 
-    const NOW: i64 = 1_700_000_000_000;
     const MIN: i64 = 60_000;
     const HOUR: i64 = 60 * MIN;
     const DAY: i64 = 24 * HOUR;
@@ -1231,10 +1065,6 @@ mod tests {
         assert!(parse("").expect("parses").is_empty());
         assert!(parse("  \t ").expect("parses").is_empty());
         assert!(!parse("x").expect("parses").is_empty());
-        assert_eq!(
-            parse("").expect("parses").to_sql(NOW).expect("sql"),
-            ("1".to_string(), vec![])
-        );
     }
 
     #[test]
@@ -1332,7 +1162,7 @@ mod tests {
     #[test]
     fn vendor_terms_accept_names_and_unambiguous_prefixes() {
         let vendor = |v: &[&str]| Cond::In {
-            col: "alerts.vendor",
+            col: Column::Vendor,
             values: strings(v),
         };
         assert_eq!(cond("vendor:wiz"), vendor(&["wiz"]));
@@ -1347,35 +1177,35 @@ mod tests {
         assert_eq!(
             cond("source:prisma-prod"),
             Cond::In {
-                col: "alerts.source",
+                col: Column::Source,
                 values: strings(&["prisma-prod"])
             }
         );
         assert_eq!(
             cond("account:111,222"),
             Cond::In {
-                col: "alerts.account",
+                col: Column::Account,
                 values: strings(&["111", "222"])
             }
         );
         assert_eq!(
             cond("region:us-east-1"),
             Cond::In {
-                col: "alerts.region",
+                col: Column::Region,
                 values: strings(&["us-east-1"])
             }
         );
         assert_eq!(
             cond("id:wiz:ISSUE-1"),
             Cond::In {
-                col: "alerts.id",
+                col: Column::Id,
                 values: strings(&["wiz:ISSUE-1"])
             }
         );
         assert_eq!(
             cond("account:\"a,b\",c"),
             Cond::In {
-                col: "alerts.account",
+                col: Column::Account,
                 values: strings(&["a,b", "c"])
             }
         );
@@ -1384,7 +1214,7 @@ mod tests {
     #[test]
     fn status_terms_and_open() {
         let status = |v: &[&str]| Cond::In {
-            col: "alerts.status",
+            col: Column::Status,
             values: strings(v),
         };
         assert_eq!(cond("status:new"), status(&["new"]));
@@ -1407,7 +1237,7 @@ mod tests {
         assert_eq!(
             cond("cat:vuln"),
             Cond::Enum {
-                col: "alerts.category",
+                col: Column::Category,
                 exact: strings(&["vulnerability"]),
                 any_other: false
             }
@@ -1415,7 +1245,7 @@ mod tests {
         assert_eq!(
             cond("category:iam,other"),
             Cond::Enum {
-                col: "alerts.category",
+                col: Column::Category,
                 exact: strings(&["identity"]),
                 any_other: true
             }
@@ -1423,7 +1253,7 @@ mod tests {
         assert_eq!(
             cond("cat:other(malware)"),
             Cond::Enum {
-                col: "alerts.category",
+                col: Column::Category,
                 exact: strings(&["other(malware)"]),
                 any_other: false
             }
@@ -1431,7 +1261,7 @@ mod tests {
         assert_eq!(
             cond("cloud:AWS,k8s"),
             Cond::Enum {
-                col: "alerts.cloud",
+                col: Column::Cloud,
                 exact: strings(&["aws", "kubernetes"]),
                 any_other: false
             }
@@ -1439,7 +1269,7 @@ mod tests {
         assert_eq!(
             cond("cloud:other(IBM)"),
             Cond::Enum {
-                col: "alerts.cloud",
+                col: Column::Cloud,
                 exact: strings(&["other(ibm)"]),
                 any_other: false
             }
@@ -1447,7 +1277,7 @@ mod tests {
         assert_eq!(
             cond("cloud:other"),
             Cond::Enum {
-                col: "alerts.cloud",
+                col: Column::Cloud,
                 exact: vec![],
                 any_other: true
             }
@@ -1523,21 +1353,21 @@ mod tests {
         assert_eq!(
             cond("policy:\"public bucket\""),
             Cond::Contains {
-                cols: ["alerts.policy_id", "alerts.policy_name"],
+                cols: [Column::PolicyId, Column::PolicyName],
                 needle: "public bucket".into()
             }
         );
         assert_eq!(
             cond("policy:a,b"),
             Cond::Contains {
-                cols: ["alerts.policy_id", "alerts.policy_name"],
+                cols: [Column::PolicyId, Column::PolicyName],
                 needle: "a,b".into()
             }
         );
         assert_eq!(
             cond("resource:arn:aws:s3:::x"),
             Cond::Contains {
-                cols: ["alerts.resource_id", "alerts.resource_name"],
+                cols: [Column::ResourceId, Column::ResourceName],
                 needle: "arn:aws:s3:::x".into()
             }
         );
@@ -1545,7 +1375,7 @@ mod tests {
         assert_eq!(
             cond("resource:\">x\""),
             Cond::Contains {
-                cols: ["alerts.resource_id", "alerts.resource_name"],
+                cols: [Column::ResourceId, Column::ResourceName],
                 needle: ">x".into()
             }
         );
@@ -1887,724 +1717,14 @@ mod tests {
         assert!(m.contains(&format!("(vendor:{}…)", "x".repeat(53))), "{m}");
     }
 
-    // ---- SQL against a real store ------------------------------------------------------
-
-    #[derive(Default)]
-    struct Row {
-        id: &'static str,
-        source: &'static str,
-        vendor: &'static str,
-        category: &'static str,
-        title: &'static str,
-        policy: (Option<&'static str>, Option<&'static str>),
-        severity: (&'static str, i64),
-        resource: (Option<&'static str>, Option<&'static str>),
-        cloud: Option<&'static str>,
-        account: Option<&'static str>,
-        region: Option<&'static str>,
-        tags: &'static str,
-        cves: &'static str,
-        first_seen: Option<i64>,
-        sort_time: i64,
-        status: &'static str,
-        assignee: Option<&'static str>,
-        ticket: Option<&'static str>,
-    }
-
-    fn rows() -> Vec<Row> {
-        vec![
-            Row {
-                id: "wiz:W1",
-                vendor: "wiz",
-                category: "misconfiguration",
-                title: "Public S3 bucket allows read access",
-                policy: (
-                    Some("wiz-s3-public"),
-                    Some("S3 bucket is publicly readable"),
-                ),
-                severity: ("critical", 5),
-                resource: (
-                    Some("arn:aws:s3:::prod-data-bucket"),
-                    Some("prod-data-bucket"),
-                ),
-                cloud: Some("aws"),
-                account: Some("111111111111"),
-                region: Some("us-east-1"),
-                tags: r#"{"env":"prod","team":"data"}"#,
-                first_seen: Some(NOW - DAY),
-                ..Row::default()
-            },
-            Row {
-                id: "wiz:W2",
-                vendor: "wiz",
-                category: "vulnerability",
-                title: "Log4Shell in payment service",
-                policy: (
-                    Some("wiz-vuln-log4j"),
-                    Some("Critical vulnerability with known exploit"),
-                ),
-                severity: ("high", 4),
-                resource: (Some("k8s://prod/payments/deploy/api"), Some("payments-api")),
-                cloud: Some("kubernetes"),
-                account: Some("111111111111"),
-                region: Some("us-east-1"),
-                tags: r#"{"Env":"Prod"}"#,
-                cves: " CVE-2021-44228 CVE-2021-45046 ",
-                first_seen: Some(NOW - 10 * DAY),
-                status: "acknowledged",
-                assignee: Some("alice"),
-                ..Row::default()
-            },
-            Row {
-                id: "prisma-prod:P1",
-                source: "prisma-prod",
-                vendor: "prisma-cspm",
-                category: "misconfiguration",
-                title: "Security group allows 0.0.0.0/0 on port 22",
-                policy: (Some("pc-sg-22"), Some("Ingress from anywhere to SSH")),
-                severity: ("medium", 3),
-                resource: (Some("sg-0abc"), Some("bastion-sg")),
-                cloud: Some("aws"),
-                account: Some("222222222222"),
-                region: Some("eu-west-1"),
-                tags: r#"{"env":"staging"}"#,
-                first_seen: Some(NOW - 3 * HOUR),
-                status: "in_progress",
-                ticket: Some("SEC-101"),
-                ..Row::default()
-            },
-            Row {
-                id: "prisma-compute:C1",
-                vendor: "prisma-compute",
-                category: "vulnerability",
-                title: "OpenSSL buffer overflow",
-                severity: ("low", 2),
-                resource: (Some("sha256:abcd"), Some("registry/app:1.2")),
-                cves: " cve-2022-3602 ",
-                first_seen: None,
-                sort_time: NOW - 2 * HOUR,
-                status: "resolved",
-                ..Row::default()
-            },
-            Row {
-                id: "lacework:L1",
-                vendor: "lacework",
-                category: "identity",
-                title: "Root account used without MFA",
-                policy: (Some("lw-root-mfa"), Some("Root login without MFA")),
-                severity: ("critical", 5),
-                resource: (Some("arn:aws:iam::222222222222:root"), Some("root")),
-                cloud: Some("aws"),
-                account: Some("222222222222"),
-                first_seen: Some(NOW - 40 * DAY),
-                status: "dismissed",
-                assignee: Some("Bob Smith"),
-                ..Row::default()
-            },
-            Row {
-                id: "orca:O1",
-                vendor: "orca",
-                category: "data",
-                title: "Unencrypted snapshot shared publicly",
-                policy: (Some("orca-snap"), Some("Snapshot is public")),
-                severity: ("info", 1),
-                resource: (Some("projects/p/snapshots/s1"), Some("s1")),
-                cloud: Some("gcp"),
-                account: Some("proj-1"),
-                region: Some("europe-west1"),
-                tags: r#"{"env":"prod"}"#,
-                first_seen: Some(NOW - 14 * DAY),
-                status: "snoozed",
-                ticket: Some("SEC-7"),
-                ..Row::default()
-            },
-            Row {
-                id: "cortex-xdr:X1",
-                vendor: "cortex-xdr",
-                category: "other(malware)",
-                title: "Suspicious process \"nc -e\" spawned",
-                severity: ("other(catastrophic)", 3),
-                resource: (Some("host-17"), Some("host-17")),
-                cloud: Some("other(ibm)"),
-                first_seen: Some(NOW - 30 * MIN),
-                ..Row::default()
-            },
-            Row {
-                id: "wiz:W3",
-                vendor: "wiz",
-                category: "network",
-                title: "NEAR open port OR wildcard rule",
-                policy: (Some("wiz-net-any"), Some("Firewall allows * from any")),
-                severity: ("low", 2),
-                resource: (Some("fw-1"), Some("edge firewall")),
-                cloud: Some("azure"),
-                account: Some("sub-1"),
-                region: Some("westeurope"),
-                tags: r#"{"we\"ird key":"x y"}"#,
-                first_seen: Some(NOW - 5 * DAY),
-                ..Row::default()
-            },
-            Row {
-                id: "orca:O2",
-                vendor: "orca",
-                category: "misconfiguration",
-                title: "Public bucket policy grants write",
-                policy: (Some("orca-bucket-policy"), Some("Bucket policy is public")),
-                severity: ("medium", 3),
-                resource: (Some("arn:aws:s3:::logs"), Some("logs bucket")),
-                cloud: Some("aws"),
-                account: Some("111111111111"),
-                region: Some("us-west-2"),
-                tags: r#"{"env":"prod","owner":"sec"}"#,
-                first_seen: Some(NOW - 8 * DAY),
-                ..Row::default()
-            },
-            Row {
-                id: "lacework:L2",
-                vendor: "lacework",
-                category: "vulnerability",
-                title: "Outdated curl package",
-                policy: (Some("lw-vuln"), Some("Vulnerable package")),
-                severity: ("high", 4),
-                resource: (Some("i-123"), Some("build-runner")),
-                cloud: Some("aws"),
-                account: Some("333333333333"),
-                region: Some("us-east-1"),
-                cves: " CVE-2023-38545 ",
-                first_seen: Some(NOW - 6 * DAY),
-                status: "acknowledged",
-                assignee: Some("carol"),
-                ..Row::default()
-            },
-        ]
-    }
-
-    const ALL: [&str; 10] = [
-        "cortex-xdr:X1",
-        "lacework:L1",
-        "lacework:L2",
-        "orca:O1",
-        "orca:O2",
-        "prisma-compute:C1",
-        "prisma-prod:P1",
-        "wiz:W1",
-        "wiz:W2",
-        "wiz:W3",
-    ];
-
-    fn store() -> Connection {
-        let conn = Connection::open_in_memory().expect("open");
-        for sql in [
-            include_str!("../store/migrations/0001_init.sql"),
-            include_str!("../store/migrations/0002_sources.sql"),
-            include_str!("../store/migrations/0004_triage.sql"),
-        ] {
-            conn.execute_batch(sql).expect("migrate");
-        }
-        for r in rows() {
-            let source = if r.source.is_empty() {
-                r.vendor
-            } else {
-                r.source
-            };
-            let status = if r.status.is_empty() { "new" } else { r.status };
-            let native = r.id.split_once(':').map(|(_, n)| n).unwrap_or(r.id);
-            let sort_time = r.first_seen.unwrap_or(r.sort_time);
-            let tags = if r.tags.is_empty() { "{}" } else { r.tags };
-            conn.execute(
-                "INSERT INTO alerts (id, source, vendor, native_id, category, title, policy_id, policy_name,
-                     severity, severity_rank, resource_id, resource_name, cloud, account, region, tags_json,
-                     cve_ids, first_seen, vendor_status, raw_json, content_hash, status, assignee, ticket,
-                     sort_time, imported_at, changed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                     'open', '{}', 'h', ?19, ?20, ?21, ?22, ?23, ?23)",
-                rusqlite::params![
-                    r.id, source, r.vendor, native, r.category, r.title, r.policy.0, r.policy.1,
-                    r.severity.0, r.severity.1, r.resource.0, r.resource.1, r.cloud, r.account,
-                    r.region, tags, r.cves, r.first_seen, status, r.assignee, r.ticket, sort_time, NOW,
-                ],
-            )
-            .expect("insert alert");
-            let joined = |(a, b): (Option<&str>, Option<&str>)| {
-                [a, b].into_iter().flatten().collect::<Vec<_>>().join(" ")
-            };
-            conn.execute(
-                "INSERT INTO alerts_fts (rowid, title, resource, policy)
-                 SELECT rowid, ?2, ?3, ?4 FROM alerts WHERE id = ?1",
-                rusqlite::params![r.id, r.title, joined(r.resource), joined(r.policy)],
-            )
-            .expect("insert fts");
-        }
-        conn
-    }
-
-    fn run(conn: &Connection, q: &str) -> Vec<String> {
-        let (sql, params) = parse(q).expect("parses").to_sql(NOW).expect("compiles");
-        let mut stmt = conn
-            .prepare(&format!("SELECT id FROM alerts WHERE {sql} ORDER BY id"))
-            .unwrap_or_else(|e| panic!("{q:?} → {sql}: {e}"));
-        stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            r.get::<_, String>(0)
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .unwrap_or_else(|e| panic!("{q:?} → {sql}: {e}"))
-    }
-
-    fn check(conn: &Connection, q: &str, expected: &[&str]) {
-        let mut expected = strings(expected);
-        expected.sort();
-        assert_eq!(run(conn, q), expected, "query {q:?}");
-    }
-
-    fn all_but(except: &[&str]) -> Vec<&'static str> {
-        ALL.into_iter().filter(|id| !except.contains(id)).collect()
-    }
-
+    /// (These two were checked beside the SQL tests, now in `store/filter.rs`.)
     #[test]
-    fn sql_vstate_reads_the_vendor_state() {
-        let db = store();
-        db.execute_batch(
-            "UPDATE alerts SET vendor_status = 'resolved' WHERE id = 'wiz:W2';
-             UPDATE alerts SET vendor_status = 'dismissed' WHERE id = 'wiz:W1';
-             UPDATE alerts SET vendor_status = 'other(muted)' WHERE id = 'orca:O1';",
-        )
-        .expect("states");
-        check(&db, "vstate:resolved", &["wiz:W2"]);
-        check(&db, "vstate:closed", &["wiz:W1", "wiz:W2"]);
-        check(&db, "-vstate:closed", &all_but(&["wiz:W1", "wiz:W2"]));
-        check(&db, "vstate:other", &["orca:O1"]);
-        check(
-            &db,
-            "vendor_status:other(muted),dismissed",
-            &["orca:O1", "wiz:W1"],
-        );
-        check(
-            &db,
-            "vstate:open",
-            &all_but(&["wiz:W1", "wiz:W2", "orca:O1"]),
-        );
+    fn error_unknown_vendor_state_and_a_lone_combining_mark() {
         assert_eq!(
             msg("vstate:gone"),
             "unknown vendor state 'gone' in term 1 (vstate:gone); expected one of open, in_progress, resolved, dismissed, snoozed, closed (resolved or dismissed), other"
         );
-    }
-
-    #[test]
-    fn sql_kev_epss_and_score_read_the_scored_columns() {
-        let db = store();
-        db.execute_batch(
-            "UPDATE alerts SET kev = 1, epss = 0.94, score = 81 WHERE id = 'wiz:W2';
-             UPDATE alerts SET epss = 0.05, score = 40 WHERE id = 'wiz:W1';",
-        )
-        .expect("score");
-        check(&db, "kev:true", &["wiz:W2"]);
-        check(&db, "kev:false", &all_but(&["wiz:W2"]));
-        check(&db, "epss:>0.5", &["wiz:W2"]);
-        check(&db, "epss:<0.5", &["wiz:W1"]);
-        check(&db, "-epss:>0.5", &all_but(&["wiz:W2"]));
-        check(&db, "score:>=70", &["wiz:W2"]);
-        check(&db, "score:40", &["wiz:W1"]);
-        check(&db, "sev:high score:>=70 kev:true", &["wiz:W2"]);
-        check(&db, "score:<50", &all_but(&["wiz:W2"]));
-    }
-
-    #[test]
-    fn sql_empty_query_matches_everything() {
-        let db = store();
-        check(&db, "", &ALL);
-    }
-
-    #[test]
-    fn sql_severity() {
-        let db = store();
-        check(&db, "sev:critical", &["wiz:W1", "lacework:L1"]);
-        check(
-            &db,
-            "sev:critical,high",
-            &["wiz:W1", "wiz:W2", "lacework:L1", "lacework:L2"],
-        );
-        check(
-            &db,
-            "sev:>=high",
-            &["wiz:W1", "wiz:W2", "lacework:L1", "lacework:L2"],
-        );
-        // An unrecognised vendor severity ranks, and so matches, with medium.
-        check(
-            &db,
-            "sev:medium",
-            &["prisma-prod:P1", "cortex-xdr:X1", "orca:O2"],
-        );
-        check(
-            &db,
-            "sev:<medium",
-            &["prisma-compute:C1", "orca:O1", "wiz:W3"],
-        );
-        check(&db, "sev:<=info", &["orca:O1"]);
-        check(
-            &db,
-            "-sev:>low",
-            &["prisma-compute:C1", "orca:O1", "wiz:W3"],
-        );
-    }
-
-    #[test]
-    fn sql_vendor_source_status() {
-        let db = store();
-        check(&db, "vendor:wiz", &["wiz:W1", "wiz:W2", "wiz:W3"]);
-        check(&db, "vendor:wiz sev:>=high", &["wiz:W1", "wiz:W2"]);
-        check(
-            &db,
-            "-vendor:wiz",
-            &all_but(&["wiz:W1", "wiz:W2", "wiz:W3"]),
-        );
-        check(&db, "vendor:lace", &["lacework:L1", "lacework:L2"]);
-        check(
-            &db,
-            "vendor:prisma-cspm,prisma-compute",
-            &["prisma-prod:P1", "prisma-compute:C1"],
-        );
-        check(&db, "source:prisma-prod", &["prisma-prod:P1"]);
-        check(&db, "source:prisma-cspm", &[]);
-        let open = [
-            "wiz:W1",
-            "wiz:W2",
-            "prisma-prod:P1",
-            "cortex-xdr:X1",
-            "wiz:W3",
-            "orca:O2",
-            "lacework:L2",
-        ];
-        check(&db, "status:open", &open);
-        check(&db, "-status:open", &all_but(&open));
-        check(&db, "status:snoozed,dismissed", &["orca:O1", "lacework:L1"]);
-        check(&db, "status:ack", &["wiz:W2", "lacework:L2"]);
-    }
-
-    #[test]
-    fn sql_category_cloud_account_region_id() {
-        let db = store();
-        check(
-            &db,
-            "cat:vuln",
-            &["wiz:W2", "prisma-compute:C1", "lacework:L2"],
-        );
-        check(&db, "cat:other", &["cortex-xdr:X1"]);
-        check(&db, "cat:other(malware)", &["cortex-xdr:X1"]);
-        check(&db, "cat:data,other", &["orca:O1", "cortex-xdr:X1"]);
-        check(&db, "-cat:other", &all_but(&["cortex-xdr:X1"]));
-        let aws = [
-            "wiz:W1",
-            "prisma-prod:P1",
-            "lacework:L1",
-            "orca:O2",
-            "lacework:L2",
-        ];
-        check(&db, "cloud:aws", &aws);
-        // Negation keeps rows whose cloud is unknown (NULL).
-        check(&db, "-cloud:aws", &all_but(&aws));
-        check(&db, "cloud:k8s", &["wiz:W2"]);
-        check(&db, "cloud:other", &["cortex-xdr:X1"]);
-        check(&db, "cloud:other(ibm)", &["cortex-xdr:X1"]);
-        check(
-            &db,
-            "account:111111111111",
-            &["wiz:W1", "wiz:W2", "orca:O2"],
-        );
-        check(
-            &db,
-            "-account:111111111111",
-            &all_but(&["wiz:W1", "wiz:W2", "orca:O2"]),
-        );
-        check(
-            &db,
-            "region:us-east-1",
-            &["wiz:W1", "wiz:W2", "lacework:L2"],
-        );
-        check(
-            &db,
-            "region:us-east-1,us-west-2",
-            &["wiz:W1", "wiz:W2", "lacework:L2", "orca:O2"],
-        );
-        check(&db, "id:wiz:W1", &["wiz:W1"]);
-        check(&db, "id:wiz:W1,orca:O1", &["wiz:W1", "orca:O1"]);
-        check(&db, "id:wiz:w1", &[]);
-    }
-
-    #[test]
-    fn sql_tags() {
-        let db = store();
-        // Keys and values compare without regard to (ASCII) case: W2 has Env=Prod.
-        check(
-            &db,
-            "tag:env=prod",
-            &["wiz:W1", "wiz:W2", "orca:O1", "orca:O2"],
-        );
-        check(
-            &db,
-            "tag:env",
-            &["wiz:W1", "wiz:W2", "prisma-prod:P1", "orca:O1", "orca:O2"],
-        );
-        check(
-            &db,
-            "-tag:env",
-            &all_but(&["wiz:W1", "wiz:W2", "prisma-prod:P1", "orca:O1", "orca:O2"]),
-        );
-        check(&db, "tag:env=prod tag:owner=sec", &["orca:O2"]);
-        check(
-            &db,
-            "tag:env=prod -tag:team",
-            &["wiz:W2", "orca:O1", "orca:O2"],
-        );
-        check(&db, "tag:env=pro", &[]);
-        // Keys with quotes and spaces cannot escape a JSON path: there is none.
-        check(&db, r#"tag:"we\"ird key"="x y""#, &["wiz:W3"]);
-        check(&db, r#"tag:"we\"ird key""#, &["wiz:W3"]);
-        check(&db, r#"tag:"$.env"=prod"#, &[]);
-        check(&db, r#"tag:"env')--"=prod"#, &[]);
-    }
-
-    #[test]
-    fn sql_tags_survive_a_malformed_tags_column() {
-        let db = store();
-        db.execute(
-            "UPDATE alerts SET tags_json = 'not json' WHERE id = 'wiz:W1'",
-            [],
-        )
-        .expect("update");
-        check(&db, "tag:env=prod", &["wiz:W2", "orca:O1", "orca:O2"]);
-    }
-
-    #[test]
-    fn sql_cves() {
-        let db = store();
-        check(&db, "cve:CVE-2021-44228", &["wiz:W2"]);
-        check(&db, "cve:cve-2021-45046", &["wiz:W2"]);
-        check(&db, "cve:CVE-2022-3602", &["prisma-compute:C1"]);
-        check(&db, "cve:CVE-2021-4422", &[]);
-        check(&db, "cve:2021-44228", &[]);
-        check(
-            &db,
-            "cve:CVE-2021-45046,CVE-2023-38545",
-            &["wiz:W2", "lacework:L2"],
-        );
-        check(
-            &db,
-            "cve:any",
-            &["wiz:W2", "prisma-compute:C1", "lacework:L2"],
-        );
-        check(
-            &db,
-            "cve:none",
-            &all_but(&["wiz:W2", "prisma-compute:C1", "lacework:L2"]),
-        );
-        check(
-            &db,
-            "-cve:any",
-            &all_but(&["wiz:W2", "prisma-compute:C1", "lacework:L2"]),
-        );
-        check(&db, "cve:%", &[]);
-    }
-
-    #[test]
-    fn sql_policy_resource_substrings() {
-        let db = store();
-        check(&db, "policy:public", &["wiz:W1", "orca:O1", "orca:O2"]);
-        check(&db, "policy:\"bucket policy\"", &["orca:O2"]);
-        check(&db, "policy:LW-", &["lacework:L1", "lacework:L2"]);
-        // NULL policy columns: C1 has none; negation keeps it.
-        check(
-            &db,
-            "-policy:public",
-            &all_but(&["wiz:W1", "orca:O1", "orca:O2"]),
-        );
-        check(&db, "resource:arn:aws:s3", &["wiz:W1", "orca:O2"]);
-        check(&db, "resource:ROOT", &["lacework:L1"]);
-        check(&db, "resource:\"logs bucket\"", &["orca:O2"]);
-        // LIKE wildcards are plain characters.
-        check(&db, "resource:%", &[]);
-        check(&db, "resource:_", &[]);
-        check(&db, "policy:\"*\"", &["wiz:W3"]);
-    }
-
-    #[test]
-    fn sql_assignee_ticket() {
-        let db = store();
-        check(
-            &db,
-            "assignee:none",
-            &all_but(&["wiz:W2", "lacework:L1", "lacework:L2"]),
-        );
-        check(
-            &db,
-            "assignee:any",
-            &["wiz:W2", "lacework:L1", "lacework:L2"],
-        );
-        check(&db, "assignee:alice", &["wiz:W2"]);
-        check(&db, "assignee:\"bob smith\"", &["lacework:L1"]);
-        check(
-            &db,
-            "assignee:alice,none -status:open",
-            &["prisma-compute:C1", "orca:O1"],
-        );
-        check(&db, "-assignee:alice", &all_but(&["wiz:W2"]));
-        check(&db, "ticket:none", &all_but(&["prisma-prod:P1", "orca:O1"]));
-        check(&db, "ticket:any", &["prisma-prod:P1", "orca:O1"]);
-        check(&db, "ticket:sec-101", &["prisma-prod:P1"]);
-        check(&db, "ticket:SEC-1", &[]);
-    }
-
-    #[test]
-    fn sql_age_uses_first_seen_then_sort_time() {
-        let db = store();
-        // X1 30m, C1 2h (no first_seen: sort_time), P1 3h, W1 exactly 1d.
-        check(
-            &db,
-            "age:<1d",
-            &["cortex-xdr:X1", "prisma-compute:C1", "prisma-prod:P1"],
-        );
-        check(
-            &db,
-            "age:<=1d",
-            &[
-                "cortex-xdr:X1",
-                "prisma-compute:C1",
-                "prisma-prod:P1",
-                "wiz:W1",
-            ],
-        );
-        check(&db, "age:<150m", &["cortex-xdr:X1", "prisma-compute:C1"]);
-        check(
-            &db,
-            "age:>=1w",
-            &["wiz:W2", "lacework:L1", "orca:O1", "orca:O2"],
-        );
-        check(&db, "age:>30d", &["lacework:L1"]);
-        check(&db, "age:>2h age:<4h", &["prisma-prod:P1"]);
-        check(
-            &db,
-            "-age:<1d",
-            &all_but(&["cortex-xdr:X1", "prisma-compute:C1", "prisma-prod:P1"]),
-        );
-        // A different clock moves the window.
-        let (sql, params) = parse("age:<1h")
-            .expect("parses")
-            .to_sql(NOW + 10 * DAY)
-            .expect("sql");
-        let n: i64 = db
-            .query_row(
-                &format!("SELECT count(*) FROM alerts WHERE {sql}"),
-                rusqlite::params_from_iter(params),
-                |r| r.get(0),
-            )
-            .expect("count");
-        assert_eq!(n, 0);
-    }
-
-    #[test]
-    fn sql_text_search_words_prefixes_phrases() {
-        let db = store();
-        check(&db, "bucket", &["wiz:W1", "orca:O2"]);
-        check(&db, "buck", &["wiz:W1", "orca:O2"]);
-        check(&db, "\"buck\"", &[]);
-        check(&db, "public", &["wiz:W1", "orca:O1", "orca:O2"]);
-        check(&db, "PUBLIC bucket", &["wiz:W1", "orca:O2"]);
-        check(&db, "\"public bucket\"", &["orca:O2"]);
-        check(&db, "-\"public bucket\"", &all_but(&["orca:O2"]));
-        check(&db, "public -bucket", &["orca:O1"]);
-        check(&db, "log4", &["wiz:W2"]);
-        // Resource and policy columns are searched too; punctuation splits words as in the index.
-        check(&db, "bastion", &["prisma-prod:P1"]);
-        check(&db, "prod-data", &["wiz:W1"]);
-        check(&db, "ssh", &["prisma-prod:P1"]);
-        check(&db, "bucket vendor:orca sev:medium", &["orca:O2"]);
-        check(&db, "nothingmatchesthis", &[]);
-    }
-
-    #[test]
-    fn sql_hostile_text_is_just_text() {
-        let db = store();
-        // FTS operators are words here, not syntax.
-        check(&db, "\"NEAR\"", &["wiz:W3"]);
-        check(&db, "\"OR\"", &["wiz:W3"]);
-        check(&db, "\"AND\"", &[]);
-        check(&db, "\"NOT\"", &[]);
-        // Two words, `NEAR(open` and `port)`: punctuation separates words, it is not syntax.
-        check(&db, "NEAR(open port)", &["wiz:W3"]);
-        check(&db, "NEAR(open nowhere)", &[]);
-        check(&db, "\"NEAR open port\"", &["wiz:W3"]);
-        check(&db, "\"open port OR\"", &["wiz:W3"]);
-        check(&db, "NOT", &[]);
-        check(&db, "AND", &[]);
-        check(&db, "ANY", &["prisma-prod:P1", "wiz:W3"]);
-        // `OR` between field terms does not make an OR: it is a third (text) term.
-        check(&db, "vendor:wiz OR vendor:orca", &[]);
-        check(&db, "open*", &["prisma-compute:C1", "wiz:W3"]);
-        check(&db, "^open", &["prisma-compute:C1", "wiz:W3"]);
-        check(&db, "\"nc -e\"", &["cortex-xdr:X1"]);
-        check(&db, r#""\"nc -e\"""#, &["cortex-xdr:X1"]);
-        check(&db, r#"say"hi""#, &[]);
-        check(&db, "\"a\u{0}b\"", &[]);
-        check(&db, "x\u{301}", &[]);
-        // A lone combining mark is no word: an error, not an FTS surprise. U+0345 is alphabetic
-        // to Rust but may give the FTS tokenizer nothing: still no error and no match.
+        // A lone combining mark is no word: an error, not an FTS surprise.
         assert!(msg("\"\u{301}\"").starts_with("nothing to search for in term 1"));
-        check(&db, "\"\u{345}\"", &[]);
-        check(&db, "\u{345}", &[]);
-        check(&db, "{title resource}:open", &[]);
-        check(&db, "\"'; DROP TABLE alerts; --\"", &[]);
-        check(&db, "policy:\"x'); DELETE FROM alerts; --\"", &[]);
-        check(&db, "resource:\"' OR 1=1 --\"", &[]);
-        check(&db, "id:\"' OR '1'='1\"", &[]);
-        check(&db, "source:\"wiz' OR 'a'='a\"", &[]);
-        check(&db, "account:1)OR(1", &[]);
-        check(&db, "-\"' OR 1=1 --\"", &ALL);
-        let n: i64 = db
-            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(n, 10);
-    }
-
-    #[test]
-    fn sql_parameters_are_bound_never_inlined() {
-        let hostile =
-            "policy:\"zz'; DROP TABLE alerts; --\" tag:\"k'\"=\"v'\" resource:qq\"'\" \"mm'\"";
-        let (sql, params) = parse(hostile).expect("parses").to_sql(NOW).expect("sql");
-        assert!(
-            !sql.contains("zz") && !sql.contains("qq") && !sql.contains("mm"),
-            "{sql}"
-        );
-        assert!(!sql.contains("DROP"), "{sql}");
-        assert_eq!(sql.matches('?').count(), params.len());
-        assert_eq!(params[0], Value::Text("zz'; DROP TABLE alerts; --".into()));
-    }
-
-    #[test]
-    fn sql_typical_query_uses_an_index() {
-        let db = store();
-        for q in [
-            "vendor:wiz sev:>=high",
-            "status:open sev:>=high",
-            "account:111111111111",
-            "id:wiz:W1",
-        ] {
-            let (sql, params) = parse(q).expect("parses").to_sql(NOW).expect("sql");
-            let mut stmt = db
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT id FROM alerts WHERE {sql}"
-                ))
-                .expect("prepare");
-            let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(params), |r| {
-                    r.get::<_, String>(3)
-                })
-                .and_then(|rows| rows.collect())
-                .expect("plan");
-            let plan = plan.join(" | ");
-            assert!(
-                plan.contains("USING INDEX") || plan.contains("USING COVERING INDEX"),
-                "{q}: {plan}"
-            );
-            assert!(!plan.contains("SCAN alerts"), "{q}: {plan}");
-        }
     }
 }

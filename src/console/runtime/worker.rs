@@ -213,7 +213,7 @@ impl Worker {
                         let overview = {
                             let mut copy = alert.clone();
                             copy.history.clear();
-                            crate::cli::render::show_text(&copy, now)
+                            crate::present::show_text(&copy, now)
                         };
                         Box::new(Detail {
                             overview,

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::style::role;
-use crate::cli::render::iso;
 use crate::config::theme::{Role, Theme};
 use crate::console::model::{Focus, State, Tab};
+use crate::present::iso;
 use crate::sanitize::{self, one_line};
 
 pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {

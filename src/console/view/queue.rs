@@ -6,9 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::style::{role, severity_role, status_role};
-use crate::cli::render::age;
 use crate::config::theme::Role;
 use crate::console::model::{Focus, Freshness, State, sort_name};
+use crate::present::age;
 use crate::sanitize::{fit, one_line};
 
 struct Col {

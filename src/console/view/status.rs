@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::style::role;
-use crate::cli::render::age;
 use crate::config::keymap::Action;
 use crate::config::theme::Role;
 use crate::console::model::{PromptKind, State};
+use crate::present::age;
 use crate::sanitize::{fit, one_line, width};
 use crate::sources::sync::SourceStatus;
 

@@ -22,6 +22,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 use super::DispatchError;
 use crate::config::{Secret, TicketsConfig};
+// The config validates `[tickets] default`, so the names of the systems live there.
+pub use crate::config::TicketSystem;
 use crate::domain::Severity;
 
 /// What a ticket says. Everything in it is treated as untrusted and sanitized when rendered.
@@ -47,29 +49,6 @@ pub enum SectionBody {
     Facts(Vec<(String, String)>),
     Bullets(Vec<String>),
     Code { language: String, text: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TicketSystem {
-    Jira,
-    ServiceNow,
-}
-
-impl TicketSystem {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TicketSystem::Jira => "jira",
-            TicketSystem::ServiceNow => "servicenow",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TicketSystem> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "jira" => Some(TicketSystem::Jira),
-            "servicenow" | "snow" | "service-now" => Some(TicketSystem::ServiceNow),
-            _ => None,
-        }
-    }
 }
 
 /// A ticket as the system knows it.

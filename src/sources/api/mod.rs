@@ -12,7 +12,7 @@ mod session;
 mod transport;
 
 pub use session::{AuthToken, LoginFuture, Session};
-pub use transport::{Reply, RetryPolicy, Stats, Transport, retry_after, snippet};
+pub use transport::{Reply, RetryPolicy, Stats, Transport};
 
 use crate::config::SourceConfig;
 use futures_util::future::BoxFuture;

@@ -9,6 +9,7 @@ use reqwest::{RequestBuilder, StatusCode};
 
 use super::ApiError;
 use crate::config::SourceConfig;
+use crate::net::{describe, retry_after, snippet};
 use crate::rng::Rng;
 
 /// How hard to try.
@@ -337,109 +338,5 @@ impl Transport {
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(self.backoff(attempt)).await;
         true
-    }
-}
-
-/// The wait a 429 asks for: `Retry-After` (seconds or an HTTP date), else
-/// `X-RateLimit-Reset` (epoch seconds, epoch ms or seconds from now, or an RFC 3339 time).
-pub fn retry_after(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
-    let now_s = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs_f64();
-    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(v) = get("retry-after") {
-        if let Ok(secs) = v.parse::<f64>() {
-            return Some(Duration::from_secs_f64(secs.max(0.0)));
-        }
-        if let Ok(t) = chrono::DateTime::parse_from_rfc2822(v) {
-            return Some(Duration::from_secs_f64(
-                (t.timestamp() as f64 - now_s).max(0.0),
-            ));
-        }
-    }
-    if let Some(v) = get("x-ratelimit-reset") {
-        if let Ok(n) = v.parse::<f64>() {
-            let secs = if n > 1e12 {
-                n / 1000.0 - now_s
-            } else if n > 1e9 {
-                n - now_s
-            } else {
-                n
-            };
-            return Some(Duration::from_secs_f64(secs.max(0.0)));
-        }
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-            return Some(Duration::from_secs_f64(
-                (t.timestamp() as f64 - now_s).max(0.0),
-            ));
-        }
-    }
-    None
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "response body broken"
-    } else {
-        "request failed"
-    };
-    // reqwest's Display includes the URL but never headers; keep it to one line.
-    format!("{kind}: {}", crate::sanitize::one_line(&e.to_string()))
-}
-
-/// The start of a response body, safe to show.
-pub fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]).to_string();
-    let t = crate::sanitize::one_line(&text);
-    if t.is_empty() {
-        "(empty body)".into()
-    } else {
-        t
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn retry_after_in_all_its_forms() {
-        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let h = |k: &'static str, v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(k, HeaderValue::from_str(v).expect("value"));
-            m
-        };
-        assert_eq!(
-            retry_after(&h("retry-after", "3"), now),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            retry_after(&h("retry-after", "Tue, 14 Nov 2023 22:13:25 GMT"), now),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            retry_after(&h("x-ratelimit-reset", "1700000010"), now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            retry_after(&h("x-ratelimit-reset", "1700000002000"), now),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            retry_after(&h("x-ratelimit-reset", "7"), now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            retry_after(&h("x-ratelimit-reset", "2023-11-14T22:13:30Z"), now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 }
