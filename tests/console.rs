@@ -87,6 +87,63 @@ fn main_screen() {
     insta::assert_snapshot!("main_160x45", h.screen());
 }
 
+/// `sitrep demo`'s first screen, as it opens at 160×40: the demo's world (seed 7, 300
+/// findings per vendor, synced from the six simulators — here imported from the same
+/// emitters), its default order (score) and a fixed clock. The queue leads with what still
+/// needs someone: no row on it is closed at the vendor (issue 23); `C` shows those.
+#[test]
+fn demo_first_screen_leads_with_open_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let world = World::generate(7, 300, NOW_MS);
+    import_world(&db, &world, NOW_MS);
+    let state = State::new(Init {
+        keymap: Keymap::default(),
+        theme: Theme::dark(),
+        actor: "tester".into(),
+        now_ms: NOW_MS,
+        size: (160, 40),
+        filter_text: String::new(),
+        sort: Config::defaults().sort,
+        sources: Vendor::ALL.iter().map(|v| v.as_str().to_string()).collect(),
+        last_looked: Some(NOW_MS),
+        label: "demo".into(),
+        narrator_label: "offline narrator".into(),
+        narrator_offline: true,
+    });
+    let worker = Worker::new(Store::open(&db).expect("open"), "tester".into(), fixed_clock);
+    let mut h = Harness::new(state, worker, 160, 40);
+    for (i, _) in Vendor::ALL.iter().enumerate() {
+        h.send(Msg::Source {
+            index: i,
+            status: SourceStatus::Idle {
+                last_success: Some(NOW_MS),
+                next_run_in: std::time::Duration::from_secs(20),
+            },
+        });
+    }
+    let screen = h.screen();
+    let visible = h.state.viewport();
+    assert!(h.state.total > visible, "{} rows", h.state.total);
+    for i in 0..visible {
+        let r = h.state.window.get(i).expect("row on the first screen");
+        assert!(
+            !r.vendor_status.is_closed(),
+            "{} on the first screen is closed at the vendor",
+            r.id
+        );
+    }
+    insta::assert_snapshot!("demo_160x40", screen);
+    // One key away: what the vendor closed, and nothing else.
+    h.press("C");
+    assert_eq!(h.state.filter_text, "vstate:closed");
+    assert!(h.state.total > 0);
+    for i in 0..h.state.viewport().min(h.state.total) {
+        let r = h.state.window.get(i).expect("row");
+        assert!(r.vendor_status.is_closed(), "{}", r.id);
+    }
+}
+
 #[test]
 fn narrow_terminal_stacks_the_panes() {
     let (_d, db, _) = fixture(8);

@@ -378,7 +378,7 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),
-        include_closed: a.all || filter.constrains_status(),
+        include_closed: a.all || filter.constrains_status() || filter.asks_vendor_closed(),
         sort,
         limit: a.limit.unwrap_or(config.limit),
         offset: 0,

@@ -152,9 +152,11 @@ pub struct QueueRow {
     /// The alert's state at the vendor (`resolved` when the vendor closed it or, for Prisma
     /// Cloud Compute, when a complete scan no longer lists it).
     pub vendor_status: VendorState,
-    /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed.
+    /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed, or
+    /// because the vendor reopened it after its status had followed the vendor's close.
     pub resurfaced: bool,
-    /// Why it had been put away (the snooze note, dismissal reason or suppression reason).
+    /// Why it had been put away (the snooze note, dismissal reason, suppression reason, or the
+    /// vendor's reopening).
     pub resurfaced_reason: Option<String>,
 }
 
@@ -535,7 +537,14 @@ impl Store {
         if let Some(intel) = &intel {
             super::triage::after_import(&tx, alerts, &touched, intel, &self.scoring, now_ms)?;
         }
+        let audited = match &self.audit_key {
+            Some(key) => super::closed::audit_system_changes(&tx, key)?,
+            None => 0,
+        };
         tx.commit()?;
+        if audited > 0 {
+            self.audit_after_commit();
+        }
         Ok(stats)
     }
 
@@ -599,9 +608,29 @@ impl Store {
             for (rowid, id, status) in &gone {
                 update.execute(params![now_ms, rowid])?;
                 hist.execute(params![id, now_ms, status, "resolved", note])?;
+                super::closed::follow(&tx, *rowid, Some(status), "resolved", now_ms)?;
             }
         }
+        // Closed at the vendor now: rescored (a closed alert ranks below every open one).
+        let rowids = gone.iter().map(|(r, _, _)| SqlValue::Integer(*r)).collect::<Vec<_>>();
+        for chunk in rowids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            triage::rescore_where(
+                &tx,
+                &format!("alerts.rowid IN ({marks})"),
+                chunk,
+                &self.scoring,
+                now_ms,
+            )?;
+        }
+        let audited = match &self.audit_key {
+            Some(key) => super::closed::audit_system_changes(&tx, key)?,
+            None => 0,
+        };
         tx.commit()?;
+        if audited > 0 {
+            self.audit_after_commit();
+        }
         Ok(gone.len())
     }
 
@@ -765,9 +794,10 @@ pub(super) fn apply_status(
             Some(*until),
         ),
     };
+    // An analyst's decision: no longer a status that follows the vendor (store/closed.rs).
     tx.execute(
-        "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ? \
-         WHERE id = ?",
+        "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ?, \
+         followed_at = NULL, reopened_at = NULL WHERE id = ?",
         params![kind.as_str(), reason, note, until, id],
     )?;
     tx.execute(
@@ -950,6 +980,7 @@ fn import_tx(
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
                 index_text(rowid)?;
+                super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)?;
                 touched.push((rowid, None));
                 stats.new += 1;
             }
@@ -981,6 +1012,7 @@ fn import_tx(
                         p.vendor_status,
                         "the vendor changed the alert's state"
                     ])?;
+                    super::closed::follow(tx, rowid, Some(&old_status), &p.vendor_status, now_ms)?;
                 }
                 touched.push((rowid, Some(i)));
                 stats.updated += 1;

@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0006_outbox", include_str!("migrations/0006_outbox.sql")),
     ("0007_audit", include_str!("migrations/0007_audit.sql")),
+    (
+        "0008_vendor_closed",
+        include_str!("migrations/0008_vendor_closed.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod audit;
+mod closed;
 mod intel;
 mod kv;
 mod migrate;
@@ -22,6 +23,7 @@ use rusqlite::Connection;
 pub use alerts::{
     ImportStats, ListRequest, PreparedRow, QueueRow, SortKey, StatusChange, StoredAlert, prepare,
 };
+pub use closed::SYSTEM_ACTOR;
 pub use intel::IntelStatus;
 pub use narratives::LlmCallRecord;
 pub use outbox::{

@@ -1147,6 +1147,25 @@ impl Query {
         self.terms.is_empty()
     }
 
+    /// Does the query ask for alerts the vendor closed (a positive `vstate:` term naming
+    /// resolved or dismissed)? Their statuses followed the vendor's (issue 23), so like
+    /// [`Query::constrains_status`] the caller's "active queue only" default should not apply.
+    pub fn asks_vendor_closed(&self) -> bool {
+        self.terms.iter().any(|t| {
+            !t.negated
+                && matches!(
+                    &t.cond,
+                    Cond::Enum {
+                        col: "alerts.vendor_status",
+                        exact,
+                        ..
+                    } if exact
+                        .iter()
+                        .any(|e| crate::domain::VendorState::CLOSED.contains(&e.as_str()))
+                )
+        })
+    }
+
     /// A SQL boolean expression over table `alerts` (columns qualified as `alerts.col`) and its
     /// positional parameters, to be ANDed into a WHERE clause. Placeholders are anonymous `?`,
     /// numbered after any that come before them in the statement. Every user value is bound,

@@ -157,9 +157,14 @@ impl Worker {
                 sort,
                 anchor,
             } => {
+                // A filter that names statuses, or asks for what the vendor closed, decides
+                // the statuses itself (as `sitrep list` does).
+                let include_closed = filter
+                    .as_ref()
+                    .is_some_and(|q| q.constrains_status() || q.asks_vendor_closed());
                 let list = ListRequest {
                     filter: filter.as_ref(),
-                    include_closed: false,
+                    include_closed,
                     sort,
                     limit: len,
                     offset: start,
@@ -169,6 +174,7 @@ impl Worker {
                     .store
                     .list(&list)
                     .and_then(|rows| Ok((rows, self.store.count(&list)?)));
+                let closed_at_vendor = self.closed_at_vendor();
                 Some(match result {
                     Ok((rows, total)) => {
                         let anchor = anchor
@@ -179,6 +185,7 @@ impl Worker {
                             rows,
                             total,
                             anchor,
+                            closed_at_vendor,
                         }
                     }
                     Err(e) => Msg::Failed {
@@ -297,6 +304,26 @@ impl Worker {
 }
 
 impl Worker {
+    /// Alerts that left the queue because the vendor closed them since the analyst last
+    /// looked (the `LAST_LOOKED` time the console started from; none when it is unknown).
+    fn closed_at_vendor(&self) -> usize {
+        let since = match self.store.get_value(LAST_LOOKED) {
+            Ok(Some(v)) => v.parse::<EpochMs>().ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("last-looked time: {e}");
+                None
+            }
+        };
+        let Some(since) = since else { return 0 };
+        self.store
+            .closed_at_vendor_since(since)
+            .unwrap_or_else(|e| {
+                tracing::warn!("closed at the vendor: {e}");
+                0
+            })
+    }
+
     /// Decide, and say what happened in one status-line message.
     fn decided(&mut self, ids: &[String], intent: &Intent, now: EpochMs, what: &str) -> Msg {
         match self.decide_noting(ids, intent, now) {
