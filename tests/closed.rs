@@ -116,7 +116,11 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
     let truth0 = vendor_truth(&sim, "wiz").await;
     assert_eq!(truth0.len(), N);
     // Already closed at the vendor on first sight: never in the queue.
-    let closed0: BTreeSet<String> = truth0.iter().filter(|(_, c)| **c).map(|(i, _)| i.clone()).collect();
+    let closed0: BTreeSet<String> = truth0
+        .iter()
+        .filter(|(_, c)| **c)
+        .map(|(i, _)| i.clone())
+        .collect();
     assert!(!closed0.is_empty());
     let q0 = ids(&queue(&store, None, now()));
     assert!(q0.is_disjoint(&closed0));
@@ -134,7 +138,12 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
     assert_eq!(closing.len(), N / 50);
 
     // Meanwhile analysts decide on some of them and on others.
-    let others: Vec<String> = q0.iter().filter(|i| !closing.contains(i)).take(3).cloned().collect();
+    let others: Vec<String> = q0
+        .iter()
+        .filter(|i| !closing.contains(i))
+        .take(3)
+        .cloned()
+        .collect();
     let decisions: Vec<(String, Status)> = vec![
         (closing[0].clone(), Status::InProgress),
         (
@@ -209,7 +218,12 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
     }
     assert_eq!(status_of(&store, &others[1]), Status::Acknowledged);
     for id in &followed {
-        let got = store.lock().expect("lock").get(id).expect("get").expect("stored");
+        let got = store
+            .lock()
+            .expect("lock")
+            .get(id)
+            .expect("get")
+            .expect("stored");
         let want_kind = if got.alert.vendor_status == sitrep::domain::VendorState::Dismissed {
             "dismissed"
         } else {
@@ -219,7 +233,9 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
         let h = got.history.last().expect("history");
         assert_eq!(h.actor, sitrep::store::SYSTEM_ACTOR, "{id}");
         assert!(
-            h.note.as_deref().is_some_and(|n| n.starts_with("closed at the vendor")),
+            h.note
+                .as_deref()
+                .is_some_and(|n| n.starts_with("closed at the vendor")),
             "{h:?}"
         );
     }
@@ -238,8 +254,8 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
     for r in rows.iter().filter(|r| r.vendor_status.is_closed()) {
         assert!(r.score <= lowest_open, "{} scores {}", r.id, r.score);
     }
-    // The system changes are in the audit log as sitrep's (5 acknowledged-or-new ones… and
-    // the one acknowledged by an analyst followed too, as the issue asks).
+    // The system changes are in the audit log as sitrep's: the new ones and the one an
+    // analyst had only acknowledged, which followed too (the issue's rule).
     {
         let s = store.lock().expect("lock");
         let audited: BTreeSet<String> = s
@@ -262,7 +278,10 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
         .filter(|r| r.resurfaced)
         .map(|r| r.id.clone())
         .collect();
-    assert_eq!(resurfaced, followed, "exactly the followed ones come back marked");
+    assert_eq!(
+        resurfaced, followed,
+        "exactly the followed ones come back marked"
+    );
     for r in rows.iter().filter(|r| r.resurfaced) {
         assert_eq!(r.status, "new");
         assert_eq!(
@@ -274,7 +293,10 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
         assert_eq!(&status_of(&store, id), st, "{id}: still the analyst's");
     }
     let q3 = ids(&rows);
-    assert_eq!(q3, q1, "the queue is back to what it was before the vendor closed them");
+    assert_eq!(
+        q3, q1,
+        "the queue is back to what it was before the vendor closed them"
+    );
     sim.stop().await;
 }
 
@@ -283,7 +305,10 @@ async fn a_sync_that_closes_two_percent_moves_exactly_those_out_of_the_queue() {
 #[test]
 fn list_leaves_vendor_closed_out_and_the_filter_shows_them() {
     let sb = Sandbox::new();
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/prisma-cspm.json");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/prisma-cspm.json"
+    );
     sb.ok(&["import", "--vendor", "prisma-cspm", file]);
     let all = sb.ok(&["list", "--all", "--format", "json"]);
     let all: serde_json::Value = serde_json::from_str(&all).expect("json");
@@ -294,7 +319,10 @@ fn list_leaves_vendor_closed_out_and_the_filter_shows_them() {
         .map(|r| r["id"].as_str().expect("id").to_string())
         .collect();
     assert!(!closed.is_empty());
-    for r in rows.iter().filter(|r| closed.contains(r["id"].as_str().unwrap_or(""))) {
+    for r in rows
+        .iter()
+        .filter(|r| closed.contains(r["id"].as_str().unwrap_or("")))
+    {
         assert!(
             matches!(r["status"].as_str(), Some("resolved" | "dismissed")),
             "{r}"
@@ -319,6 +347,9 @@ fn list_leaves_vendor_closed_out_and_the_filter_shows_them() {
     // The report's hot list and an --active export agree with the queue.
     let csv = sb.ok(&["export", "--active", "--format", "csv"]);
     for id in &closed {
-        assert!(!csv.contains(&format!(",{id},")), "{id} in an --active export");
+        assert!(
+            !csv.contains(&format!(",{id},")),
+            "{id} in an --active export"
+        );
     }
 }

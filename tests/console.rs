@@ -111,7 +111,11 @@ fn demo_first_screen_leads_with_open_alerts() {
         narrator_label: "offline narrator".into(),
         narrator_offline: true,
     });
-    let worker = Worker::new(Store::open(&db).expect("open"), "tester".into(), fixed_clock);
+    let worker = Worker::new(
+        Store::open(&db).expect("open"),
+        "tester".into(),
+        fixed_clock,
+    );
     let mut h = Harness::new(state, worker, 160, 40);
     for (i, _) in Vendor::ALL.iter().enumerate() {
         h.send(Msg::Source {
@@ -279,9 +283,28 @@ fn bulk_actions_apply_to_every_marked_row() {
 
 #[test]
 fn live_updates_keep_the_selection_and_mark_what_is_new() {
-    let (_d, db, mut world) = fixture(8);
+    // Enough alerts that the queue outgrows the screen (so it can keep its place).
+    let (_d, db, mut world) = fixture(12);
     let mut h = harness(&db, 160, 45);
     h.press("j j j j j");
+    // The vendors' next state (below), to select an alert they will not close: one they
+    // close leaves the queue (issue 23).
+    let closing: std::collections::HashSet<String> = {
+        let mut next = world.clone();
+        next.evolve(&mut Rng::new(99), 10, 3, NOW_MS + 60_000);
+        Vendor::ALL
+            .iter()
+            .flat_map(|&v| {
+                let body = emit::vendor_body(v, &next);
+                sources::map_payload(v, v.as_str(), &body).expect("map")
+            })
+            .filter(|a| a.vendor_status.is_closed())
+            .map(|a| a.id())
+            .collect()
+    };
+    while closing.contains(&h.state.selected_row().unwrap().id) {
+        h.press("j");
+    }
     let id = h.state.selected_row().unwrap().id.clone();
     let screen_row = h.state.selected - h.state.offset;
     let before = h.state.total;

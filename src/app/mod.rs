@@ -1110,7 +1110,10 @@ fn show_closed(s: &mut State, fx: &mut Vec<Effect>) {
     let (filter, said) = if s.filter_text == CLOSED_FILTER {
         ("", "filter cleared")
     } else {
-        (CLOSED_FILTER, "closed at the vendor (whatever their status here); C again: back")
+        (
+            CLOSED_FILTER,
+            "closed at the vendor (whatever their status here); C again: back",
+        )
     };
     match s.set_filter(filter, fx) {
         Ok(()) => s.flash(said, false),

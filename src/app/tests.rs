@@ -361,8 +361,13 @@ fn show_closed_toggles_the_vendor_closed_filter() {
     let fx = key(&mut s, "C");
     assert_eq!(s.filter_text, "vstate:closed");
     assert!(
-        fx.iter()
-            .any(|e| matches!(e, Effect::LoadWindow { filter: Some(_), .. })),
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::LoadWindow {
+                filter: Some(_),
+                ..
+            }
+        )),
         "{fx:?}"
     );
     key(&mut s, "C");

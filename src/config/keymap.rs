@@ -155,7 +155,7 @@ impl Action {
             Action::ClearMarks => "clear all marks",
             Action::Filter => "filter the queue (filter language)",
             Action::ClearFilter => "clear the filter",
-            Action::ShowClosed => "show what the vendor closed (vstate:closed); again: back",
+            Action::ShowClosed => "alerts the vendor closed (again: back)",
             Action::Command => "command line (:sort, :filter, :closed, :sync, :theme, :q)",
             Action::Help => "this help",
             Action::Acknowledge => "acknowledge the selected or marked alerts",

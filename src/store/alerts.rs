@@ -612,7 +612,10 @@ impl Store {
             }
         }
         // Closed at the vendor now: rescored (a closed alert ranks below every open one).
-        let rowids = gone.iter().map(|(r, _, _)| SqlValue::Integer(*r)).collect::<Vec<_>>();
+        let rowids = gone
+            .iter()
+            .map(|(r, _, _)| SqlValue::Integer(*r))
+            .collect::<Vec<_>>();
         for chunk in rowids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             triage::rescore_where(

@@ -51,9 +51,8 @@ pub(super) fn follow(
     if is_closed(new) == was_closed {
         return Ok(());
     }
-    let mut read = tx.prepare_cached(
-        "SELECT id, status, followed_at IS NOT NULL FROM alerts WHERE rowid = ?",
-    )?;
+    let mut read = tx
+        .prepare_cached("SELECT id, status, followed_at IS NOT NULL FROM alerts WHERE rowid = ?")?;
     let Some((id, status, followed_before)) = read
         .query_row([rowid], |r| {
             Ok((
@@ -121,7 +120,15 @@ pub(super) fn audit_system_changes(
         "SELECT seq, alert_id, at, from_status, to_status, reason, note FROM history \
          WHERE seq > ? AND actor = ? AND kind = 'status' ORDER BY seq",
     )?;
-    type Row = (i64, String, i64, Option<String>, Option<String>, Option<String>, Option<String>);
+    type Row = (
+        i64,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let rows = stmt
         .query_map(params![after, SYSTEM_ACTOR], |r| {
             Ok((
@@ -293,7 +300,9 @@ mod tests {
             T0 + 1,
         );
         let t1 = T0 + 60_000;
-        let mut closed: Vec<Alert> = (1..=6).map(|n| alert(n, VendorState::Resolved, t1)).collect();
+        let mut closed: Vec<Alert> = (1..=6)
+            .map(|n| alert(n, VendorState::Resolved, t1))
+            .collect();
         closed.push(alert(7, VendorState::Dismissed, t1));
         s.import(&closed, t1).expect("close");
         assert_eq!(status(&s, 1), "resolved");
@@ -306,10 +315,17 @@ mod tests {
         let got = s.get("wiz:issue-1").expect("get").expect("stored");
         let h = got.history.last().expect("history");
         assert_eq!(
-            (h.actor.as_str(), h.from_status.as_deref(), h.to_status.as_deref()),
+            (
+                h.actor.as_str(),
+                h.from_status.as_deref(),
+                h.to_status.as_deref()
+            ),
             (SYSTEM_ACTOR, Some("new"), Some("resolved"))
         );
-        assert_eq!(h.note.as_deref(), Some("closed at the vendor (resolved there)"));
+        assert_eq!(
+            h.note.as_deref(),
+            Some("closed at the vendor (resolved there)")
+        );
         assert_eq!(
             got.status,
             Status::Resolved {
@@ -353,8 +369,14 @@ mod tests {
         assert_eq!(
             resurfaced,
             [
-                ("wiz:issue-1", Some("reopened at the vendor after it had closed it")),
-                ("wiz:issue-7", Some("reopened at the vendor after it had closed it")),
+                (
+                    "wiz:issue-1",
+                    Some("reopened at the vendor after it had closed it")
+                ),
+                (
+                    "wiz:issue-7",
+                    Some("reopened at the vendor after it had closed it")
+                ),
             ]
         );
         // An analyst's decision ends the marker.
@@ -452,7 +474,10 @@ mod tests {
         let h = s.history("wiz:issue-2").expect("history");
         let last = h.last().expect("entry");
         assert_eq!(last.actor, SYSTEM_ACTOR);
-        assert_eq!(last.note.as_deref(), Some("closed at the vendor (dismissed there)"));
+        assert_eq!(
+            last.note.as_deref(),
+            Some("closed at the vendor (dismissed there)")
+        );
         assert_eq!(s.audit_count().expect("count"), 0);
         s.set_audit_key(crate::audit::AuditKey::from_bytes(
             b"unit test audit key 0123456789abcdef",
