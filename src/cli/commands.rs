@@ -302,7 +302,12 @@ fn import(
     }
     let mut total = ImportStats::default();
     if !mapped.is_empty() {
-        let mut store = scored(open_store(paths)?, config, env.now_ms)?;
+        // Keyed: statuses that follow the vendor's close are audited with the import.
+        let mut store = audited(
+            scored(open_store(paths)?, config, env.now_ms)?,
+            config,
+            paths,
+        )?;
         for (path, alerts) in mapped {
             match store.import(&alerts, env.now_ms) {
                 Ok(stats) => {

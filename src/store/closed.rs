@@ -142,7 +142,10 @@ pub(super) fn audit_system_changes(
             ))
         })?
         .collect::<Result<Vec<Row>, _>>()?;
-    let Some(last) = rows.last().map(|r| r.0) else {
+    // The watermark moves past every history row there is, so the next call reads only what
+    // was added since (vendor updates and notes included).
+    let last: Option<i64> = tx.query_row("SELECT max(seq) FROM history", [], |r| r.get(0))?;
+    let Some(last) = last.filter(|l| *l > after) else {
         return Ok(0);
     };
     let mut n = 0;
