@@ -500,7 +500,8 @@ impl VendorRow<'_> {
 
 impl Store {
     /// Upsert alerts in one transaction: new alerts are inserted, changed ones get their vendor
-    /// fields updated (status, notes and history untouched), identical ones are left alone,
+    /// fields updated (notes untouched; the status only follows a vendor's close or reopening
+    /// where no analyst decided, `closed.rs`), identical ones are left alone,
     /// and a payload older than the stored one (by the vendor's own update time) is skipped.
     /// Any error rolls the whole batch back.
     pub fn import(&mut self, alerts: &[Alert], now_ms: EpochMs) -> Result<ImportStats, StoreError> {

@@ -1,7 +1,9 @@
 //! The local cache: one SQLite file (WAL), numbered migrations embedded in the binary.
 //!
-//! Vendor fields and analyst fields live side by side in `alerts`; an import only ever writes
-//! the vendor fields, so the analyst's status, notes and history survive every re-import.
+//! Vendor fields and analyst fields live side by side in `alerts`; an import writes the vendor
+//! fields, so the analyst's status, notes and history survive every re-import. The one status an
+//! import sets is sitrep's own: following the vendor's close of an alert nobody decided on, and
+//! undoing that when the vendor reopens it (`closed.rs`).
 
 mod alerts;
 mod audit;
