@@ -148,6 +148,46 @@ fn demo_first_screen_leads_with_open_alerts() {
     }
 }
 
+/// A sync lands in which the vendors closed some alerts: they leave the queue and the status
+/// bar counts them, with the key that shows them.
+#[test]
+fn the_status_bar_counts_what_the_vendor_closed_since_you_last_looked() {
+    let (_d, db, mut world) = fixture(12);
+    let mut h = harness(&db, 160, 45);
+    h.worker.last_looked = Some(NOW_MS);
+    assert_eq!(h.state.closed_at_vendor, 0);
+    let closed_ids = |w: &World| -> std::collections::HashSet<String> {
+        Vendor::ALL
+            .iter()
+            .flat_map(|&v| {
+                let body = emit::vendor_body(v, w);
+                sources::map_payload(v, v.as_str(), &body).expect("map")
+            })
+            .filter(|a| a.vendor_status.is_closed())
+            .map(|a| a.id())
+            .collect()
+    };
+    let before = closed_ids(&world);
+    let queue_before = h.state.total;
+    let mut rng = Rng::new(5);
+    for v in Vendor::ALL {
+        world.close(&mut rng, v, 2, NOW_MS + 60_000);
+    }
+    let closing = closed_ids(&world).difference(&before).count();
+    assert!(closing >= 8, "{closing}");
+    import_world(&db, &world, NOW_MS + 60_000);
+    h.send(Msg::StoreChanged);
+    assert_eq!(h.state.closed_at_vendor, closing);
+    assert_eq!(h.state.total, queue_before - closing);
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(
+            "{closing} closed at the vendor since you last looked (C)"
+        )),
+        "{screen}"
+    );
+}
+
 #[test]
 fn narrow_terminal_stacks_the_panes() {
     let (_d, db, _) = fixture(8);

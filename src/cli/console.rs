@@ -98,6 +98,7 @@ fn prepare(
         narrator_label: narrator.label(),
         narrator_offline: narrator.is_offline(),
     });
+    let looked_since = state.last_looked;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     Ok(Prepared {
         state,
@@ -107,6 +108,7 @@ fn prepare(
             w.narrator = narrator.clone();
             w.config = config.clone();
             w.outbox_wake = Some(wake.clone());
+            w.last_looked = Some(looked_since);
             w
         },
         wake,

@@ -26,6 +26,9 @@ pub struct Worker {
     pub config: crate::config::Config,
     /// Wakes the outbox task after a decision queued deliveries.
     pub outbox_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// When the analyst last looked, as the console started from (None: the store's
+    /// [`LAST_LOOKED`]), for "N closed at the vendor since you last looked".
+    pub last_looked: Option<EpochMs>,
 }
 
 impl Worker {
@@ -39,6 +42,7 @@ impl Worker {
             narrator: crate::narrate::Narrator::offline(),
             config: crate::config::Config::defaults(),
             outbox_wake: None,
+            last_looked: None,
         }
     }
 
@@ -312,10 +316,11 @@ impl Worker {
     /// Alerts that left the queue because the vendor closed them since the analyst last
     /// looked (the `LAST_LOOKED` time the console started from; none when it is unknown).
     fn closed_at_vendor(&self) -> usize {
-        let since = match self.store.get_value(LAST_LOOKED) {
-            Ok(Some(v)) => v.parse::<EpochMs>().ok(),
-            Ok(None) => None,
-            Err(e) => {
+        let since = match (self.last_looked, self.store.get_value(LAST_LOOKED)) {
+            (Some(at), _) => Some(at),
+            (None, Ok(Some(v))) => v.parse::<EpochMs>().ok(),
+            (None, Ok(None)) => None,
+            (None, Err(e)) => {
                 tracing::warn!("last-looked time: {e}");
                 None
             }
