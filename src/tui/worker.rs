@@ -316,14 +316,15 @@ impl Worker {
     /// Alerts that left the queue because the vendor closed them since the analyst last
     /// looked (the `LAST_LOOKED` time the console started from; none when it is unknown).
     fn closed_at_vendor(&self) -> usize {
-        let since = match (self.last_looked, self.store.get_value(LAST_LOOKED)) {
-            (Some(at), _) => Some(at),
-            (None, Ok(Some(v))) => v.parse::<EpochMs>().ok(),
-            (None, Ok(None)) => None,
-            (None, Err(e)) => {
-                tracing::warn!("last-looked time: {e}");
-                None
-            }
+        let since = match self.last_looked {
+            Some(at) => Some(at),
+            None => match self.store.get_value(LAST_LOOKED) {
+                Ok(v) => v.and_then(|v| v.parse::<EpochMs>().ok()),
+                Err(e) => {
+                    tracing::warn!("last-looked time: {e}");
+                    None
+                }
+            },
         };
         let Some(since) = since else { return 0 };
         self.store
