@@ -89,6 +89,107 @@ fn main_screen() {
     insta::assert_snapshot!("main_160x45", h.screen());
 }
 
+/// `sitrep demo`'s first screen, as it opens at 160×40: the demo's world (seed 7, 300
+/// findings per vendor, synced from the six simulators — here imported from the same
+/// emitters), its default order (score) and a fixed clock. The queue leads with what still
+/// needs someone: no row on it is closed at the vendor (issue 23); `C` shows those.
+#[test]
+fn demo_first_screen_leads_with_open_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("demo.db");
+    let world = World::generate(7, 300, NOW_MS);
+    import_world(&db, &world, NOW_MS);
+    let state = State::new(Init {
+        keymap: Keymap::default(),
+        theme: Theme::dark(),
+        actor: "tester".into(),
+        now_ms: NOW_MS,
+        size: (160, 40),
+        filter_text: String::new(),
+        sort: Config::defaults().sort,
+        sources: Vendor::ALL.iter().map(|v| v.as_str().to_string()).collect(),
+        last_looked: Some(NOW_MS),
+        label: "demo".into(),
+        narrator_label: "offline narrator".into(),
+        narrator_offline: true,
+    });
+    let worker = Worker::new(
+        Store::open(&db).expect("open"),
+        "tester".into(),
+        fixed_clock,
+    );
+    let mut h = Harness::new(state, worker, 160, 40);
+    for (i, _) in Vendor::ALL.iter().enumerate() {
+        h.send(Msg::Source {
+            index: i,
+            status: SourceStatus::Idle {
+                last_success: Some(NOW_MS),
+                next_run_in: std::time::Duration::from_secs(20),
+            },
+        });
+    }
+    let screen = h.screen();
+    let visible = h.state.viewport();
+    assert!(h.state.total > visible, "{} rows", h.state.total);
+    for i in 0..visible {
+        let r = h.state.window.get(i).expect("row on the first screen");
+        assert!(
+            !r.vendor_status.is_closed(),
+            "{} on the first screen is closed at the vendor",
+            r.id
+        );
+    }
+    insta::assert_snapshot!("demo_160x40", screen);
+    // One key away: what the vendor closed, and nothing else.
+    h.press("C");
+    assert_eq!(h.state.filter_text, "vstate:closed");
+    assert!(h.state.total > 0);
+    for i in 0..h.state.viewport().min(h.state.total) {
+        let r = h.state.window.get(i).expect("row");
+        assert!(r.vendor_status.is_closed(), "{}", r.id);
+    }
+}
+
+/// A sync lands in which the vendors closed some alerts: they leave the queue and the status
+/// bar counts them, with the key that shows them.
+#[test]
+fn the_status_bar_counts_what_the_vendor_closed_since_you_last_looked() {
+    let (_d, db, mut world) = fixture(12);
+    let mut h = harness(&db, 160, 45);
+    h.worker.last_looked = Some(NOW_MS);
+    assert_eq!(h.state.closed_at_vendor, 0);
+    let closed_ids = |w: &World| -> std::collections::HashSet<String> {
+        Vendor::ALL
+            .iter()
+            .flat_map(|&v| {
+                let body = emit::vendor_body(v, w);
+                sitrep::vendors::map_payload(v, v.as_str(), &body).expect("map")
+            })
+            .filter(|a| a.vendor_status.is_closed())
+            .map(|a| a.id())
+            .collect()
+    };
+    let before = closed_ids(&world);
+    let queue_before = h.state.total;
+    let mut rng = Rng::new(5);
+    for v in Vendor::ALL {
+        world.close(&mut rng, v, 2, NOW_MS + 60_000);
+    }
+    let closing = closed_ids(&world).difference(&before).count();
+    assert!(closing >= 8, "{closing}");
+    import_world(&db, &world, NOW_MS + 60_000);
+    h.send(Msg::StoreChanged);
+    assert_eq!(h.state.closed_at_vendor, closing);
+    assert_eq!(h.state.total, queue_before - closing);
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(
+            "{closing} closed at the vendor since you last looked (C)"
+        )),
+        "{screen}"
+    );
+}
+
 #[test]
 fn narrow_terminal_stacks_the_panes() {
     let (_d, db, _) = fixture(8);
@@ -224,9 +325,28 @@ fn bulk_actions_apply_to_every_marked_row() {
 
 #[test]
 fn live_updates_keep_the_selection_and_mark_what_is_new() {
-    let (_d, db, mut world) = fixture(8);
+    // Enough alerts that the queue outgrows the screen (so it can keep its place).
+    let (_d, db, mut world) = fixture(12);
     let mut h = harness(&db, 160, 45);
     h.press("j j j j j");
+    // The vendors' next state (below), to select an alert they will not close: one they
+    // close leaves the queue (issue 23).
+    let closing: std::collections::HashSet<String> = {
+        let mut next = world.clone();
+        next.evolve(&mut Rng::new(99), 10, 3, NOW_MS + 60_000);
+        Vendor::ALL
+            .iter()
+            .flat_map(|&v| {
+                let body = emit::vendor_body(v, &next);
+                sitrep::vendors::map_payload(v, v.as_str(), &body).expect("map")
+            })
+            .filter(|a| a.vendor_status.is_closed())
+            .map(|a| a.id())
+            .collect()
+    };
+    while closing.contains(&h.state.selected_row().unwrap().id) {
+        h.press("j");
+    }
     let id = h.state.selected_row().unwrap().id.clone();
     let screen_row = h.state.selected - h.state.offset;
     let before = h.state.total;

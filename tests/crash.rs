@@ -132,7 +132,14 @@ fn check(db: &std::path::Path) -> (HashSet<String>, usize) {
     let mut dismissed = HashSet::new();
     for id in store.ids_like("tenant:", 100_000).expect("ids") {
         let a = store.get(&id).expect("get").expect("alert");
-        if matches!(a.status, sitrep::domain::Status::Dismissed { .. }) {
+        // An analyst's dismissal (sitrep's own, following a vendor's dismissal, owes nothing).
+        let by_analyst = a
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.kind == "status")
+            .is_some_and(|h| h.actor != sitrep::store::SYSTEM_ACTOR);
+        if matches!(a.status, sitrep::domain::Status::Dismissed { .. }) && by_analyst {
             dismissed.insert(id);
         }
     }

@@ -361,9 +361,10 @@ fn alerts_gone_from_a_complete_listing_are_resolved_by_the_vendor() {
         let a = s.get(id).expect("get").expect("stored");
         (a.alert.vendor_status.clone(), a.status.kind())
     };
+    // Only acknowledged here: the status follows the vendor's (issue 23).
     assert_eq!(
         state(&store, "cmp:image/b/CVE-2/p"),
-        (VendorState::Resolved, StatusKind::Acknowledged)
+        (VendorState::Resolved, StatusKind::Resolved)
     );
     for (id, want) in [
         ("cmp:image/a/CVE-1/p", VendorState::Open),
@@ -378,10 +379,23 @@ fn alerts_gone_from_a_complete_listing_are_resolved_by_the_vendor() {
         .get("cmp:image/b/CVE-2/p")
         .expect("get")
         .expect("stored");
-    let last = b.history.last().expect("history");
+    let kinds: Vec<(&str, &str, Option<&str>)> = b
+        .history
+        .iter()
+        .rev()
+        .take(2)
+        .map(|h| (h.kind.as_str(), h.actor.as_str(), h.note.as_deref()))
+        .collect();
     assert_eq!(
-        (last.kind.as_str(), last.note.as_deref()),
-        ("vendor_update", Some("gone"))
+        kinds,
+        [
+            (
+                "status",
+                sitrep::store::SYSTEM_ACTOR,
+                Some("closed at the vendor (resolved there)")
+            ),
+            ("vendor_update", "vendor", Some("gone")),
+        ]
     );
     // Marking again finds nothing new; the same payload again reopens it.
     assert_eq!(
@@ -392,9 +406,10 @@ fn alerts_gone_from_a_complete_listing_are_resolved_by_the_vendor() {
     );
     let stats = store.import(&batch[1..2], NOW + 3).expect("reimport");
     assert_eq!(stats.updated, 1);
+    // Back as new (the status sitrep set is undone; the acknowledgement was followed).
     assert_eq!(
         state(&store, "cmp:image/b/CVE-2/p"),
-        (VendorState::Open, StatusKind::Acknowledged)
+        (VendorState::Open, StatusKind::New)
     );
     // A prefix that cannot bound an id range is refused.
     assert!(

@@ -1068,14 +1068,28 @@ mod prisma_compute {
                 })
                 .collect()
         };
-        // The newest history entry of a stored finding.
+        // The newest vendor-state entry of a stored finding (a status sitrep set after it,
+        // when the finding was still new here, is checked below).
         let last_entry = |store: &sitrep::store::Store, native: &str| {
             let a = store
                 .get(&format!("{}:{native}", cfg.name))
                 .expect("get")
                 .expect("kept, not deleted");
-            let last = a.history.last().cloned().expect("a history entry");
+            let last = a
+                .history
+                .iter()
+                .rev()
+                .find(|h| h.kind == "vendor_update")
+                .cloned()
+                .expect("a vendor-state entry");
             (a.alert.vendor_status, last)
+        };
+        let status_of = |store: &sitrep::store::Store, native: &str| {
+            let a = store
+                .get(&format!("{}:{native}", cfg.name))
+                .expect("get")
+                .expect("stored");
+            a.status.kind().as_str()
         };
         {
             let s = store.lock().expect("lock");
@@ -1095,6 +1109,10 @@ mod prisma_compute {
                     .is_some_and(|n| n.contains("no longer listed")),
                 "{last:?}"
             );
+            // Nobody had decided on them: their status followed the vendor's (issue 23).
+            for native in &fixed {
+                assert_eq!(status_of(&s, native), "resolved", "{native}");
+            }
         }
 
         // A third sync with nothing changed marks nothing again.
@@ -1126,6 +1144,10 @@ mod prisma_compute {
             (last.from_status.as_deref(), last.to_status.as_deref()),
             (Some("resolved"), Some("open"))
         );
+        // …and back in the queue as new.
+        for native in &back {
+            assert_eq!(status_of(&s, native), "new", "{native}");
+        }
     }
 
     /// Records the listings a client announces, and removes whole image scan results from the

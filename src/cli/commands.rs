@@ -213,7 +213,12 @@ fn import(
     }
     let mut total = ImportStats::default();
     if !mapped.is_empty() {
-        let mut store = scored(open_store(paths)?, config, env.now_ms)?;
+        // Keyed: statuses that follow the vendor's close are audited with the import.
+        let mut store = audited(
+            scored(open_store(paths)?, config, env.now_ms)?,
+            config,
+            paths,
+        )?;
         for (path, alerts) in mapped {
             match store.import(&alerts, env.now_ms) {
                 Ok(stats) => {
@@ -289,7 +294,7 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),
-        include_closed: a.all || filter.constrains_status(),
+        include_closed: a.all || filter.constrains_status() || filter.asks_vendor_closed(),
         sort,
         limit: a.limit.unwrap_or(config.limit),
         offset: 0,

@@ -31,6 +31,8 @@ pub enum Action {
     ClearMarks,
     Filter,
     ClearFilter,
+    /// Show the alerts the vendor closed (filter `vstate:closed`); again to go back.
+    ShowClosed,
     Command,
     Help,
     Acknowledge,
@@ -50,7 +52,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the help screen lists them.
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::MoveDown,
         Action::MoveUp,
         Action::HalfPageDown,
@@ -70,6 +72,7 @@ impl Action {
         Action::ClearMarks,
         Action::Filter,
         Action::ClearFilter,
+        Action::ShowClosed,
         Action::Command,
         Action::CycleSort,
         Action::Acknowledge,
@@ -110,6 +113,7 @@ impl Action {
             Action::ClearMarks => "clear_marks",
             Action::Filter => "filter",
             Action::ClearFilter => "clear_filter",
+            Action::ShowClosed => "show_closed",
             Action::Command => "command",
             Action::Help => "help",
             Action::Acknowledge => "acknowledge",
@@ -151,7 +155,8 @@ impl Action {
             Action::ClearMarks => "clear all marks",
             Action::Filter => "filter the queue (filter language)",
             Action::ClearFilter => "clear the filter",
-            Action::Command => "command line (:sort, :filter, :sync, :theme, :q)",
+            Action::ShowClosed => "alerts the vendor closed (again: back)",
+            Action::Command => "command line (:sort, :filter, :closed, :sync, :theme, :q)",
             Action::Help => "this help",
             Action::Acknowledge => "acknowledge the selected or marked alerts",
             Action::InProgress => "set in progress",
@@ -343,6 +348,7 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("U", "clear_marks"),
     ("/", "filter"),
     ("ctrl-l", "clear_filter"),
+    ("C", "show_closed"),
     (":", "command"),
     ("o", "cycle_sort"),
     ("a", "acknowledge"),

@@ -128,6 +128,7 @@ fn prepare(l: &Launch<'_>, audit_key: crate::audit::AuditKey) -> Result<Prepared
         narrator_label: narrator.label(),
         narrator_offline: narrator.is_offline(),
     });
+    let looked_since = state.last_looked;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     Ok(Prepared {
         state,
@@ -137,6 +138,7 @@ fn prepare(l: &Launch<'_>, audit_key: crate::audit::AuditKey) -> Result<Prepared
             w.narrator = narrator.clone();
             w.config = config.clone();
             w.outbox_wake = Some(wake.clone());
+            w.last_looked = Some(looked_since);
             w
         },
         wake,

@@ -8,7 +8,7 @@ pub struct Factor {
     /// Signed contribution (a cap shows as a negative factor).
     pub points: i32,
     /// Stable machine key: `severity`, `internet_facing`, `kev`, `epss`, `cvss`, `tag_rule`,
-    /// `privilege`, `sensitive_data`, `runtime`, `compliance`, `sla`, `cap`.
+    /// `privilege`, `sensitive_data`, `runtime`, `compliance`, `sla`, `cap`, `vendor_closed`.
     pub key: &'static str,
     /// Words, e.g. "internet-facing: security group sg-0a1 allows 0.0.0.0/0 on port 22".
     /// Built from vendor text: sanitize before printing.

@@ -232,6 +232,49 @@ impl World {
         n
     }
 
+    /// The vendor closes up to `n` random findings of `vendor` still open there (open or in
+    /// progress): every fourth one dismissed, the rest resolved, stamped `now_ms`. Returns
+    /// their seqs, in the order closed.
+    pub fn close(&mut self, rng: &mut Rng, vendor: Vendor, n: usize, now_ms: EpochMs) -> Vec<u64> {
+        self.now_ms = now_ms;
+        let mut idx: Vec<usize> = (0..self.findings.len())
+            .filter(|&i| {
+                let f = &self.findings[i];
+                f.vendor == vendor && matches!(f.status, SimStatus::Open | SimStatus::InProgress)
+            })
+            .collect();
+        let mut closed = Vec::new();
+        while closed.len() < n && !idx.is_empty() {
+            let i = idx.swap_remove(rng.below(idx.len() as u64) as usize);
+            let f = &mut self.findings[i];
+            f.status = if closed.len() % 4 == 3 {
+                SimStatus::Dismissed
+            } else {
+                SimStatus::Resolved
+            };
+            f.updated_ms = now_ms;
+            closed.push(f.seq);
+        }
+        closed
+    }
+
+    /// The vendor reopens the findings of `vendor` with these seqs (back to open, stamped
+    /// `now_ms`); how many it found.
+    pub fn reopen(&mut self, vendor: Vendor, seqs: &[u64], now_ms: EpochMs) -> usize {
+        self.now_ms = now_ms;
+        let mut n = 0;
+        for f in self
+            .findings
+            .iter_mut()
+            .filter(|f| f.vendor == vendor && seqs.contains(&f.seq))
+        {
+            f.status = SimStatus::Open;
+            f.updated_ms = now_ms;
+            n += 1;
+        }
+        n
+    }
+
     /// Advance the world: change the state or timestamps of about `changed` findings of each
     /// vendor and add `added` new ones per vendor, all stamped `now_ms`. Used by the
     /// simulators so that an incremental sync has something to fetch.

@@ -1,6 +1,7 @@
 //! Alerts: import (upsert of vendor fields), the queue listing, one alert in full, and the
 //! analyst's status changes.
 
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
@@ -407,7 +408,8 @@ impl VendorRow<'_> {
 
 impl Store {
     /// Upsert alerts in one transaction: new alerts are inserted, changed ones get their vendor
-    /// fields updated (status, notes and history untouched), identical ones are left alone,
+    /// fields updated (notes untouched; the status only follows a vendor's close or reopening
+    /// where no analyst decided, `closed.rs`), identical ones are left alone,
     /// and a payload older than the stored one (by the vendor's own update time) is skipped.
     /// Any error rolls the whole batch back.
     pub fn import(&mut self, alerts: &[Alert], now_ms: EpochMs) -> Result<ImportStats, StoreError> {
@@ -444,7 +446,14 @@ impl Store {
         if let Some(intel) = &intel {
             super::triage::after_import(&tx, alerts, &touched, intel, &self.scoring, now_ms)?;
         }
+        let audited = match &self.audit_key {
+            Some(key) => super::closed::audit_system_changes(&tx, key)?,
+            None => 0,
+        };
         tx.commit()?;
+        if audited > 0 {
+            self.audit_after_commit();
+        }
         Ok(stats)
     }
 
@@ -508,9 +517,32 @@ impl Store {
             for (rowid, id, status) in &gone {
                 update.execute(params![now_ms, rowid])?;
                 hist.execute(params![id, now_ms, status, "resolved", note])?;
+                super::closed::follow(&tx, *rowid, Some(status), "resolved", now_ms)?;
             }
         }
+        // Closed at the vendor now: rescored (a closed alert ranks below every open one).
+        let rowids = gone
+            .iter()
+            .map(|(r, _, _)| SqlValue::Integer(*r))
+            .collect::<Vec<_>>();
+        for chunk in rowids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            triage::rescore_where(
+                &tx,
+                &format!("alerts.rowid IN ({marks})"),
+                chunk,
+                &self.scoring,
+                now_ms,
+            )?;
+        }
+        let audited = match &self.audit_key {
+            Some(key) => super::closed::audit_system_changes(&tx, key)?,
+            None => 0,
+        };
         tx.commit()?;
+        if audited > 0 {
+            self.audit_after_commit();
+        }
         Ok(gone.len())
     }
 
@@ -676,9 +708,10 @@ pub(super) fn apply_status(
             Some(*until),
         ),
     };
+    // An analyst's decision: no longer a status that follows the vendor (store/closed.rs).
     tx.execute(
-        "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ? \
-         WHERE id = ?",
+        "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ?, \
+         followed_at = NULL, reopened_at = NULL WHERE id = ?",
         params![kind.as_str(), reason, note, until, id],
     )?;
     tx.execute(
@@ -812,6 +845,7 @@ fn import_tx(
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
                 index_text(rowid)?;
+                super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)?;
                 touched.push((rowid, None));
                 stats.new += 1;
             }
@@ -843,6 +877,7 @@ fn import_tx(
                         p.vendor_status,
                         "the vendor changed the alert's state"
                     ])?;
+                    super::closed::follow(tx, rowid, Some(&old_status), &p.vendor_status, now_ms)?;
                 }
                 touched.push((rowid, Some(i)));
                 stats.updated += 1;

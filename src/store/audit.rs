@@ -8,9 +8,15 @@ use crate::audit::{self, AuditEntry, AuditKey, HeadFile, StoredEntry, VerifyRepo
 
 impl Store {
     /// Give the store the audit key: from now on its own writes that must be audited (model
-    /// calls) append entries, and [`Store::audit_append`] works.
+    /// calls, statuses that followed the vendor) append entries, and [`Store::audit_append`]
+    /// works.
     pub fn set_audit_key(&mut self, k: AuditKey) {
         self.audit_key = Some(k);
+        // Status changes sitrep made itself while no key was at hand (a migration, an unkeyed
+        // sync) are audited now; a failure leaves them for the next keyed open.
+        if let Err(e) = self.audit_pending_system_changes() {
+            tracing::warn!("audit of system status changes: {e}");
+        }
     }
 
     pub fn audit_key(&self) -> Option<&AuditKey> {

@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_vendor_path",
         include_str!("migrations/0008_vendor_path.sql"),
     ),
+    (
+        "0009_vendor_closed",
+        include_str!("migrations/0009_vendor_closed.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -1,10 +1,13 @@
 //! The local cache: one SQLite file (WAL), numbered migrations embedded in the binary.
 //!
-//! Vendor fields and analyst fields live side by side in `alerts`; an import only ever writes
-//! the vendor fields, so the analyst's status, notes and history survive every re-import.
+//! Vendor fields and analyst fields live side by side in `alerts`; an import writes the vendor
+//! fields, so the analyst's status, notes and history survive every re-import. The one status an
+//! import sets is sitrep's own: following the vendor's close of an alert nobody decided on, and
+//! undoing that when the vendor reopens it (`closed.rs`).
 
 mod alerts;
 mod audit;
+mod closed;
 mod filter;
 mod intel;
 mod kv;
@@ -25,6 +28,7 @@ use rusqlite::Connection;
 pub use alerts::{ImportStats, PreparedRow, StatusChange, StoredAlert, prepare};
 // Re-exported: the console and the tests name the queue order next to `ListRequest`.
 pub use crate::domain::SortKey;
+pub use closed::SYSTEM_ACTOR;
 pub use intel::IntelStatus;
 pub use narratives::LlmCallRecord;
 pub use outbox::{

@@ -73,9 +73,11 @@ pub struct QueueRow {
     /// The alert's state at the vendor (`resolved` when the vendor closed it or, for Prisma
     /// Cloud Compute, when a complete scan no longer lists it).
     pub vendor_status: VendorState,
-    /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed.
+    /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed, or
+    /// because the vendor reopened it after its status had followed the vendor's close.
     pub resurfaced: bool,
-    /// Why it had been put away (the snooze note, dismissal reason or suppression reason).
+    /// Why it had been put away (the snooze note, dismissal reason, suppression reason, or the
+    /// vendor's reopening).
     pub resurfaced_reason: Option<String>,
 }
 
@@ -88,6 +90,7 @@ pub(super) const NOT_MUTED: &str =
 pub(super) fn resurfaced_columns(now_ms: EpochMs) -> (String, Vec<SqlValue>) {
     let sql = "CASE WHEN alerts.suppressed_by IS NOT NULL AND alerts.suppressed_until <= ? THEN 1 \
          WHEN alerts.status IN ('snoozed','dismissed') AND alerts.status_until <= ? THEN 1 \
+         WHEN alerts.reopened_at IS NOT NULL THEN 1 \
          ELSE 0 END, \
          CASE WHEN alerts.suppressed_by IS NOT NULL AND alerts.suppressed_until <= ? THEN \
            (SELECT 'muted by suppression #' || s.id || ' (' || s.author || '): ' || s.reason \
@@ -96,6 +99,7 @@ pub(super) fn resurfaced_columns(now_ms: EpochMs) -> (String, Vec<SqlValue>) {
            'snoozed' || coalesce(': ' || alerts.status_note, '') \
          WHEN alerts.status = 'dismissed' AND alerts.status_until <= ? THEN \
            'dismissed as ' || coalesce(alerts.status_reason, 'other') || coalesce(': ' || alerts.status_note, '') \
+         WHEN alerts.reopened_at IS NOT NULL THEN 'reopened at the vendor after it had closed it' \
          END"
         .to_string();
     (sql, vec![SqlValue::Integer(now_ms); 5])

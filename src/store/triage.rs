@@ -12,7 +12,7 @@ use super::queue::{
 };
 use super::rows::{AlertColumns, alert_from_row, row_error};
 use super::{Store, StoreError};
-use crate::domain::{Alert, AttackPath, EpochMs, Score, Stage};
+use crate::domain::{Alert, AttackPath, EpochMs, Score, Stage, VendorState};
 use crate::triage::intel::{EpssScore, KevEntry};
 use crate::triage::score::{IntelSet, ScoreContext, ScoringConfig, assess};
 use crate::triage::{correlate, paths};
@@ -178,7 +178,7 @@ pub(super) fn after_import(
 }
 
 /// Rescore every alert matching `where_sql`; returns how many.
-fn rescore_where(
+pub(super) fn rescore_where(
     conn: &Connection,
     where_sql: &str,
     where_params: &[SqlValue],
@@ -341,8 +341,8 @@ impl Store {
         let Some(key) = key else {
             return Ok(Vec::new());
         };
-        // Active members only (what is muted, resolved or put away is not an open door),
-        // plus the alert asked about.
+        // Active members only (what is muted, resolved or put away, here or at the vendor,
+        // is not an open door), plus the alert asked about.
         let now: i64 = self.conn.query_row(
             "SELECT coalesce(scored_at, 0) FROM alerts WHERE id = ?",
             [id],
@@ -352,7 +352,9 @@ impl Store {
             "SELECT {LIGHT_COLUMNS} FROM alerts WHERE group_key = ? AND (id = ? OR (\
              (status IN ('new','acknowledged','in_progress') OR \
               (status IN ('snoozed','dismissed') AND status_until <= ?)) AND \
-             (suppressed_by IS NULL OR suppressed_until <= ?))) ORDER BY id"
+             (suppressed_by IS NULL OR suppressed_until <= ?) AND \
+             vendor_status NOT IN ('{}'))) ORDER BY id",
+            VendorState::CLOSED.join("', '")
         ))?;
         let cols = AlertColumns::of(&stmt);
         let rows = stmt
@@ -393,14 +395,23 @@ impl Store {
     /// then severity, then recency. Uses the listing's filter, status and mute rules.
     pub fn list_groups(&self, req: &ListRequest<'_>) -> Result<Vec<GroupRow>, StoreError> {
         let (where_sql, params) = where_clause(req)?;
+        // The path facts (stages, contributors, a vendor's path) come from open members only:
+        // what the vendor closed is no longer a door (a closed member scores 0 already).
+        let open_mask = format!(
+            "(CASE WHEN alerts.vendor_status IN ('{}') THEN 0 ELSE alerts.stage_mask END)",
+            VendorState::CLOSED.join("', '")
+        );
         let sql = format!(
             "SELECT coalesce(alerts.group_key, 'alert:' || alerts.id), count(*), \
-             max(alerts.score), max(alerts.stage_mask & 1), max(alerts.stage_mask & 2), \
-             max(alerts.stage_mask & 4), max(alerts.stage_mask & 8), \
-             sum(alerts.stage_mask <> 0), max(alerts.vendor_path), max(alerts.severity_rank), \
+             max(alerts.score), max({open_mask} & 1), max({open_mask} & 2), \
+             max({open_mask} & 4), max({open_mask} & 8), \
+             sum({open_mask} <> 0), \
+             max(CASE WHEN alerts.vendor_status IN ('{closed}') THEN 0 ELSE alerts.vendor_path END), \
+             max(alerts.severity_rank), \
              max(alerts.sort_time), max(alerts.score * 1099511627776 + alerts.rowid), \
              group_concat(DISTINCT alerts.vendor) \
-             FROM alerts WHERE {where_sql} GROUP BY 1"
+             FROM alerts WHERE {where_sql} GROUP BY 1",
+            closed = VendorState::CLOSED.join("', '")
         );
         struct Agg {
             key: String,

@@ -67,6 +67,12 @@ pub struct Member<'a> {
 
 /// The attack path through a group's members, if they form one.
 pub fn build(group_key: &str, members: &[Member<'_>], cfg: &ScoringConfig) -> Option<AttackPath> {
+    // Open members only: what the vendor closed is no longer a door into the resource.
+    let open: Vec<&Member<'_>> = members
+        .iter()
+        .filter(|m| !m.alert.vendor_status.is_closed())
+        .collect();
+    let members = open.as_slice();
     let mut context: Vec<String> = Vec::new();
     for c in members.iter().filter_map(|m| vendor_context(m.alert)) {
         if !context.contains(&c) {
@@ -233,6 +239,23 @@ mod tests {
         );
         // One member alone is not a path.
         assert!(build("k", &members[..1], &cfg).is_none());
+        // Nor is it when the vendor closed the other: only open members count.
+        let mut fixed = role.clone();
+        fixed.vendor_status = crate::domain::VendorState::Resolved;
+        let a3 = assess(&fixed, &ctx);
+        let with_closed = [
+            Member {
+                id: "prisma-cspm:P",
+                alert: &sg,
+                assessment: &a1,
+            },
+            Member {
+                id: "wiz:W",
+                alert: &fixed,
+                assessment: &a3,
+            },
+        ];
+        assert!(build("aws:i-0123456789", &with_closed, &cfg).is_none());
     }
 
     #[test]

@@ -1010,6 +1010,25 @@ impl Query {
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
+
+    /// Does the query ask for alerts the vendor closed (a positive `vstate:` term naming
+    /// resolved or dismissed)? Their statuses followed the vendor's (issue 23), so like
+    /// [`Query::constrains_status`] the caller's "active queue only" default should not apply.
+    pub fn asks_vendor_closed(&self) -> bool {
+        self.terms.iter().any(|t| {
+            !t.negated
+                && matches!(
+                    &t.cond,
+                    Cond::Enum {
+                        col: Column::VendorStatus,
+                        exact,
+                        ..
+                    } if exact
+                        .iter()
+                        .any(|e| crate::domain::VendorState::CLOSED.contains(&e.as_str()))
+                )
+        })
+    }
 }
 
 #[cfg(test)]

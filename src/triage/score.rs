@@ -11,7 +11,7 @@ use crate::domain::{Alert, Category, EpochMs, Factor, Score, Severity, Stage};
 use crate::triage::intel::{Cvss3, EpssScore, KevEntry};
 
 /// Bump when the model changes, so stored scores are recomputed.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -590,13 +590,26 @@ pub fn assess(a: &Alert, ctx: &ScoreContext<'_>) -> Assessment {
     }
 
     let sum: i32 = factors.iter().map(|f| f.points).sum();
-    let total = sum.clamp(0, 100);
+    let mut total = sum.clamp(0, 100);
     if total != sum {
         factors.push(Factor {
             points: total - sum,
             key: "cap",
             label: format!("capped: the factors add up to {sum}; scores run from 0 to 100"),
         });
+    }
+    // Closed at the vendor: nothing left to do there, so it ranks below every open alert
+    // (which scores 0 or more). The factors above stay, to say what it would weigh if reopened.
+    if a.vendor_status.is_closed() && total > 0 {
+        factors.push(Factor {
+            points: -total,
+            key: "vendor_closed",
+            label: format!(
+                "closed at the vendor ({} there): ranks below every open alert; it would score {total} if the vendor reopened it",
+                a.vendor_status.to_store()
+            ),
+        });
+        total = 0;
     }
     stages.sort_by_key(|(s, _)| *s);
     stages.dedup_by_key(|(s, _)| *s);
@@ -704,6 +717,38 @@ mod tests {
             .iter()
             .map(|f| format!("{:+} {}", f.points, f.label))
             .collect()
+    }
+
+    /// Closed at the vendor: 0, below every open alert, and the breakdown says why while
+    /// still showing what it would weigh.
+    #[test]
+    fn a_vendor_closed_alert_never_outranks_an_open_one() {
+        let cfg = ScoringConfig::default();
+        let intel = intel();
+        let ctx = ScoreContext {
+            config: &cfg,
+            intel: &intel,
+            now_ms: NOW,
+        };
+        let mut log4j = vuln("CVE-2021-44228", 10.0, Severity::Critical);
+        log4j.vendor_status = crate::domain::VendorState::Dismissed;
+        let closed = score(&log4j, &ctx);
+        let mut info = vuln("CVE-2099-0001", 1.0, Severity::Info);
+        info.vendor_status = crate::domain::VendorState::InProgress;
+        let open = score(&info, &ctx);
+        assert_eq!(closed.total, 0);
+        assert!(open.total >= closed.total, "{open:?}");
+        assert_eq!(
+            i32::from(closed.total),
+            closed.factors.iter().map(|f| f.points).sum::<i32>()
+        );
+        let last = closed.factors.last().expect("factor");
+        assert_eq!(last.key, "vendor_closed");
+        assert_eq!(
+            format!("{:+} {}", last.points, last.label),
+            "-69 closed at the vendor (dismissed there): ranks below every open alert; it would score 69 if the vendor reopened it"
+        );
+        assert!(closed.factors.iter().any(|f| f.key == "kev"));
     }
 
     #[test]

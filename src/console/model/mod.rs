@@ -125,6 +125,9 @@ pub enum Msg {
         total: usize,
         /// Where the anchored alert now is (absolute index), when it is still in the queue.
         anchor: Option<usize>,
+        /// Alerts that left the queue because the vendor closed them since the analyst last
+        /// looked (status bar).
+        closed_at_vendor: usize,
     },
     Detail {
         req: u64,
@@ -248,6 +251,8 @@ pub struct State {
     pub outbox: crate::store::OutboxDepth,
     /// Alerts new or changed after this time are marked (until the analyst opens them).
     pub last_looked: EpochMs,
+    /// Alerts that left the queue because the vendor closed them since `last_looked`.
+    pub closed_at_vendor: usize,
     pub seen: HashSet<String>,
     /// Shown in the header: "demo" or the database's name.
     pub label: String,
@@ -328,6 +333,7 @@ impl State {
                 })
                 .collect(),
             last_looked: init.last_looked.unwrap_or(init.now_ms),
+            closed_at_vendor: 0,
             seen: HashSet::new(),
             label: init.label,
             quit: false,
@@ -554,10 +560,12 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             rows,
             total,
             anchor,
+            closed_at_vendor,
         } => {
             if req != s.window_req {
                 return fx;
             }
+            s.closed_at_vendor = closed_at_vendor;
             let screen_pos = s.selected.saturating_sub(s.offset);
             s.pending = None;
             s.window = Window { start, rows };
@@ -798,6 +806,7 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
                 s.flash("filter cleared", false);
             }
         }
+        Action::ShowClosed => show_closed(s, fx),
         Action::Command => s.prompt = Some(Prompt::new(PromptKind::Command, "")),
         Action::Help => s.help = Some(0),
         Action::CycleSort => {
@@ -1097,6 +1106,26 @@ fn prompt_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The filter that shows what the vendor closed (`C`, `:closed`).
+pub const CLOSED_FILTER: &str = "vstate:closed";
+
+/// Show the alerts the vendor closed, whatever their status here; from that view, back to
+/// the whole queue.
+fn show_closed(s: &mut State, fx: &mut Vec<Effect>) {
+    let (filter, said) = if s.filter_text == CLOSED_FILTER {
+        ("", "filter cleared")
+    } else {
+        (
+            CLOSED_FILTER,
+            "closed at the vendor (whatever their status here); C again: back",
+        )
+    };
+    match s.set_filter(filter, fx) {
+        Ok(()) => s.flash(said, false),
+        Err(e) => s.flash(e, true),
+    }
+}
+
 /// The `:` command line.
 fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
     let line = line.trim();
@@ -1121,6 +1150,10 @@ fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), St
             Ok(())
         }
         "filter" | "f" => s.set_filter(arg, fx),
+        "closed" => {
+            show_closed(s, fx);
+            Ok(())
+        }
         "sync" => {
             apply(s, Action::SyncNow, fx);
             Ok(())
@@ -1141,7 +1174,7 @@ fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), St
             Ok(())
         }
         _ => Err(format!(
-            "unknown command ':{}'; commands: sort KEY, filter Q, sync, theme NAME, help, q",
+            "unknown command ':{}'; commands: sort KEY, filter Q, closed, sync, theme NAME, help, q",
             crate::sanitize::one_line(cmd)
         )),
     }

@@ -65,6 +65,7 @@ fn state(total: usize) -> State {
             rows,
             total,
             anchor: None,
+            closed_at_vendor: 0,
         },
     );
     s
@@ -114,6 +115,7 @@ fn stale_window_results_are_dropped() {
             rows: Vec::new(),
             total: 0,
             anchor: None,
+            closed_at_vendor: 0,
         },
     );
     assert_eq!(s.total, 10);
@@ -396,4 +398,50 @@ fn the_narrative_tab_asks_the_model_and_streams_into_the_pane() {
         Narration::Streaming { text, .. } => assert_eq!(text, "The bucket is public."),
         other => panic!("{other:?}"),
     }
+}
+
+/// `C` and `:closed` show what the vendor closed; `C` again goes back to the whole queue; the
+/// status bar count arrives with the window.
+#[test]
+fn show_closed_toggles_the_vendor_closed_filter() {
+    let mut s = state(3);
+    let fx = key(&mut s, "C");
+    assert_eq!(s.filter_text, "vstate:closed");
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::LoadWindow {
+                filter: Some(_),
+                ..
+            }
+        )),
+        "{fx:?}"
+    );
+    key(&mut s, "C");
+    assert_eq!(s.filter_text, "");
+    key(&mut s, ":");
+    for c in "closed".chars() {
+        update(&mut s, Msg::Key(KeyChord::plain(Key::Char(c))));
+    }
+    let fx = key(&mut s, "enter");
+    assert_eq!(s.filter_text, "vstate:closed");
+    let Some(Effect::LoadWindow { req, .. }) = fx
+        .iter()
+        .find(|e| matches!(e, Effect::LoadWindow { .. }))
+        .cloned()
+    else {
+        panic!("reloads: {fx:?}");
+    };
+    update(
+        &mut s,
+        Msg::Window {
+            req,
+            start: 0,
+            rows: Vec::new(),
+            total: 0,
+            anchor: None,
+            closed_at_vendor: 7,
+        },
+    );
+    assert_eq!(s.closed_at_vendor, 7);
 }

@@ -26,6 +26,9 @@ pub struct Worker {
     pub config: crate::config::Config,
     /// Wakes the outbox task after a decision queued deliveries.
     pub outbox_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// When the analyst last looked, as the console started from (None: the store's
+    /// [`LAST_LOOKED`]), for "N closed at the vendor since you last looked".
+    pub last_looked: Option<EpochMs>,
 }
 
 impl Worker {
@@ -39,6 +42,7 @@ impl Worker {
             narrator: crate::narrate::Narrator::offline(),
             config: crate::config::Config::defaults(),
             outbox_wake: None,
+            last_looked: None,
         }
     }
 
@@ -153,9 +157,14 @@ impl Worker {
                 sort,
                 anchor,
             } => {
+                // A filter that names statuses, or asks for what the vendor closed, decides
+                // the statuses itself (as `sitrep list` does).
+                let include_closed = filter
+                    .as_ref()
+                    .is_some_and(|q| q.constrains_status() || q.asks_vendor_closed());
                 let list = ListRequest {
                     filter: filter.as_ref(),
-                    include_closed: false,
+                    include_closed,
                     sort,
                     limit: len,
                     offset: start,
@@ -165,6 +174,12 @@ impl Worker {
                     .store
                     .list(&list)
                     .and_then(|rows| Ok((rows, self.store.count(&list)?)));
+                // Statuses a background sync set when the vendor closed or reopened alerts
+                // (its store has no audit key) are audited here, as the queue reloads.
+                if let Err(e) = self.store.audit_pending_system_changes() {
+                    tracing::warn!("audit of system status changes: {e}");
+                }
+                let closed_at_vendor = self.closed_at_vendor();
                 Some(match result {
                     Ok((rows, total)) => {
                         let anchor = anchor
@@ -175,6 +190,7 @@ impl Worker {
                             rows,
                             total,
                             anchor,
+                            closed_at_vendor,
                         }
                     }
                     Err(e) => Msg::Failed {
@@ -244,6 +260,28 @@ impl Worker {
 }
 
 impl Worker {
+    /// Alerts that left the queue because the vendor closed them since the analyst last
+    /// looked (the `LAST_LOOKED` time the console started from; none when it is unknown).
+    fn closed_at_vendor(&self) -> usize {
+        let since = match self.last_looked {
+            Some(at) => Some(at),
+            None => match self.store.get_value(LAST_LOOKED) {
+                Ok(v) => v.and_then(|v| v.parse::<EpochMs>().ok()),
+                Err(e) => {
+                    tracing::warn!("last-looked time: {e}");
+                    None
+                }
+            },
+        };
+        let Some(since) = since else { return 0 };
+        self.store
+            .closed_at_vendor_since(since)
+            .unwrap_or_else(|e| {
+                tracing::warn!("closed at the vendor: {e}");
+                0
+            })
+    }
+
     /// Decide, and say what happened in one status-line message: `what`, then what the
     /// decisions noted, then how many deliveries they queued.
     fn decided(&mut self, ids: &[String], intent: &Intent, now: EpochMs, what: &str) -> Msg {

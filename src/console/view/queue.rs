@@ -158,8 +158,11 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
         let marker = match (marked, fresh) {
             (true, _) => Span::styled("▌", role(t, Role::Marked)),
             (false, Freshness::New) => Span::styled("●", role(t, Role::New)),
+            // Back in the queue outranks "changed": a vendor reopening changes the alert too.
+            (false, Freshness::Changed | Freshness::Seen) if r.resurfaced => {
+                Span::styled("↺", role(t, Role::Changed))
+            }
             (false, Freshness::Changed) => Span::styled("◆", role(t, Role::Changed)),
-            (false, Freshness::Seen) if r.resurfaced => Span::styled("↺", role(t, Role::Changed)),
             (false, Freshness::Seen) => Span::raw(" "),
         };
         let rank = r.severity.rank();

@@ -61,6 +61,21 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
             "…".into()
         }
     )));
+    if s.closed_at_vendor > 0 {
+        // Out of the queue without anyone here deciding: say so, and where to look.
+        let key = s
+            .keymap
+            .key_for(Action::ShowClosed)
+            .map(|k| format!(" ({k})"))
+            .unwrap_or_default();
+        right.push(Span::styled(
+            format!(
+                " {} closed at the vendor since you last looked{key} ",
+                s.closed_at_vendor
+            ),
+            role(t, Role::Changed),
+        ));
+    }
     if !s.marked.is_empty() {
         right.push(Span::styled(
             format!(" {} marked ", s.marked.len()),

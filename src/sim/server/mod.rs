@@ -367,6 +367,21 @@ pub async fn evolve_state(state: &SimState, changed: usize, added: usize) {
     world.evolve(&mut rng, changed, added, now);
 }
 
+/// The tenant's vendor closes up to `n` findings still open there (resolved, some dismissed);
+/// their seqs ([`World::close`]).
+pub async fn close_findings(state: &SimState, n: usize) -> Vec<u64> {
+    let now = state.now_ms();
+    let mut world = state.world.write().await;
+    let mut rng = Rng::new(state.seed ^ now as u64 ^ 0xc105ed);
+    world.close(&mut rng, state.vendor, n, now)
+}
+
+/// The tenant's vendor reopens these findings ([`World::reopen`]); how many.
+pub async fn reopen_findings(state: &SimState, seqs: &[u64]) -> usize {
+    let now = state.now_ms();
+    state.world.write().await.reopen(state.vendor, seqs, now)
+}
+
 /// How to start a simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
