@@ -11,6 +11,8 @@
 //! - [`paths`]: every file and directory the app uses.
 //! - [`rng`]: the seeded generator (stable seeds for the world, jitter, the simulators).
 //! - [`net`]: what an HTTP failure says (no URL), `Retry-After`, body snippets.
+//! - [`signature`]: Standard Webhooks signing and checking (the sender and the simulator's
+//!   receiver).
 //! - [`present`]: ages, timestamps and an alert's text, shared by the CLI and the console.
 //! - [`highlight`]: syntax highlighting into plain styled lines (no terminal types).
 //! - [`config`]: the embedded defaults ⊕ the user's `config.toml`, keymap, themes.
@@ -44,6 +46,7 @@ pub mod present;
 pub mod remediate;
 pub mod rng;
 pub mod sanitize;
+pub mod signature;
 pub mod sim;
 pub mod sources;
 pub mod store;

@@ -19,6 +19,8 @@ const SQLITE: &[&str] = &["rusqlite"];
 const SIM: &[&str] = &["crate::sim"];
 /// What sits above the data layers: decisions leaving the machine, the console, the CLI.
 const UPPER: &[&str] = &["crate::dispatch", "crate::console", "crate::cli"];
+/// The vendor kits: above the shared client kit, the simulator machinery and the store.
+const VENDORS: &[&str] = &["crate::vendors"];
 /// Everything the plain-data layers (domain, sanitize, paths) could reach for and must not.
 const LAYERS: &[&str] = &[
     "crate::config",
@@ -29,6 +31,7 @@ const LAYERS: &[&str] = &[
     "crate::remediate",
     "crate::highlight",
     "crate::narrate",
+    "crate::vendors",
 ];
 
 struct Row {
@@ -60,69 +63,34 @@ const TABLE: &[Row] = &[
         &[&["crate::domain"], LAYERS, UPPER, SIM, TERMINAL, SQLITE],
     ),
     row("paths.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
+    row("rng.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
+    row("net.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
     row("highlight.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
-    Row {
-        module: "triage",
-        never: &[UPPER, SIM, TERMINAL, SQLITE],
-        allowed: &[],
-        // removed when the filter language parses to a typed query that the store compiles
-        known: &[("triage/query.rs", "rusqlite")],
-    },
+    row("config", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    // Standard Webhooks signing: the sender (dispatch) and the simulator's receiver share it.
+    row("signature.rs", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    row("triage", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
     // Store files importing each other is fine (one module).
-    row("store", &[UPPER, SIM, TERMINAL]),
+    row("store", &[UPPER, SIM, TERMINAL, VENDORS]),
     // The audit log keeps its own statements: its chain is appended inside the caller's
     // store transaction, so it may speak SQLite.
-    row("audit", &[UPPER, SIM, TERMINAL]),
-    Row {
-        module: "config",
-        never: &[UPPER, SIM, TERMINAL, SQLITE],
-        allowed: &[],
-        // removed when config owns the constants it validates (ticket systems, notify events,
-        // key sizes, timeouts)
-        known: &[
-            ("config/tickets.rs", "crate::dispatch::ticket"),
-            ("config/tickets.rs", "crate::dispatch::http"),
-            ("config/notify.rs", "crate::dispatch::notice"),
-            ("config/notify.rs", "crate::dispatch::webhook"),
-        ],
-    },
-    Row {
-        module: "sources",
-        never: &[UPPER, SIM, TERMINAL, SQLITE],
-        allowed: &[],
-        // removed when the rng module of its own lands (sources use it instead of sim::rng)
-        known: &[
-            ("sources/api/transport.rs", "crate::sim::rng"),
-            ("sources/api/cortex_xdr.rs", "crate::sim::rng"),
-            ("sources/sync.rs", "crate::sim::rng"),
-        ],
-    },
-    row("remediate", &[UPPER, SIM, TERMINAL, SQLITE]),
-    row("narrate", &[UPPER, SIM, TERMINAL, SQLITE]),
+    row("audit", &[UPPER, SIM, TERMINAL, VENDORS]),
+    // What the CLI and the console both show.
+    row("present.rs", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    // The shared client kit and the sync engine: the caller hands in a vendor's client.
+    row("sources", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    // The simulator machinery and the non-vendor peers; each vendor's routes are its kit's.
+    row("sim", &[UPPER, TERMINAL, SQLITE, VENDORS]),
+    // One folder per vendor; its sim/ part uses the simulator machinery (tests/vendors.rs
+    // checks that a vendor's map.rs and client.rs never do).
+    row("vendors", &[UPPER, TERMINAL, SQLITE]),
+    row("remediate", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    row("narrate", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
     row(
         "dispatch",
         &[&["crate::console", "crate::cli"], SIM, TERMINAL, SQLITE],
     ),
-    Row {
-        module: "sim",
-        never: &[UPPER, TERMINAL, SQLITE],
-        allowed: &[],
-        // removed when the simulator verifies webhook signatures without borrowing dispatch
-        known: &[("sim/server/chat.rs", "crate::dispatch::webhook")],
-    },
-    Row {
-        module: "console",
-        never: &[&["crate::cli"], SIM, SQLITE],
-        allowed: &[],
-        // removed when present.rs lands (ages, timestamps and an alert's text, shared by the
-        // CLI and the console)
-        known: &[
-            ("console/view/detail.rs", "crate::cli::render"),
-            ("console/view/queue.rs", "crate::cli::render"),
-            ("console/view/status.rs", "crate::cli::render"),
-            ("console/runtime/worker.rs", "crate::cli::render"),
-        ],
-    },
+    row("console", &[&["crate::cli"], SIM, SQLITE]),
     // The console's parts point down: runtime → view → model. The model does no I/O.
     row(
         "console/model",

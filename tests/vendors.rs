@@ -154,6 +154,13 @@ fn migration_0008_gives_old_rows_the_hints_the_mappers_give() {
         )
         .expect("update");
     }
+    // Schema 9 (vendor-closed alerts) came after: take it back out so 0009 applies again.
+    conn.execute_batch(
+        "DROP INDEX alerts_followed;
+         ALTER TABLE alerts DROP COLUMN followed_at;
+         ALTER TABLE alerts DROP COLUMN reopened_at;",
+    )
+    .expect("downgrade");
     conn.pragma_update(None, "user_version", 7)
         .expect("version");
     drop(conn);

@@ -9,19 +9,14 @@
 //! Exactly-once: the outbox retries with the same `webhook-id`; receivers drop an id they have
 //! already processed (the simulator does). A retry has a fresh timestamp and signature.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
 use super::DispatchError;
 use super::notice::{Notice, check_url, reply_lost, reply_snippet, send_failed};
 use crate::config::Secret;
 // The config checks a literal secret's key when it loads, so the key's shape lives there.
 pub use crate::config::notify::{NEW_KEY_BYTES, key_bytes};
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// How far a receiver lets `webhook-timestamp` be from its clock.
-pub const TOLERANCE_S: i64 = 5 * 60;
+// Signing and checking are shared with the receiver the chat simulator plays.
+pub use crate::signature::{TOLERANCE_S, verify};
 
 /// A new random `whsec_` secret ([`NEW_KEY_BYTES`] key bytes) for `sitrep` to hand to a receiver.
 pub fn generate_secret() -> Result<Secret, String> {
@@ -34,70 +29,9 @@ pub fn generate_secret() -> Result<Secret, String> {
     )))
 }
 
-fn mac(key: &[u8], id: &str, ts: i64, body: &[u8]) -> Result<HmacSha256, String> {
-    let mut m = HmacSha256::new_from_slice(key).map_err(|_| "bad HMAC key length".to_string())?;
-    m.update(id.as_bytes());
-    m.update(b".");
-    m.update(ts.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
-    Ok(m)
-}
-
 /// The `webhook-signature` value: `v1,<base64 HMAC-SHA256("{id}.{ts}.{body}")>`.
 pub fn sign(secret: &Secret, id: &str, ts: i64, body: &[u8]) -> Result<String, DispatchError> {
-    use base64::Engine as _;
-    let key = key_bytes(secret).map_err(DispatchError::permanent)?;
-    let m = mac(&key, id, ts, body).map_err(DispatchError::permanent)?;
-    Ok(format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
-    ))
-}
-
-/// Check a delivery as a receiver does: the three headers present, the timestamp within
-/// ±[`TOLERANCE_S`] of `now_s`, and one of the space-separated `v1,` signatures matching
-/// (compared in constant time). The error is one line naming what failed.
-pub fn verify(
-    secret: &Secret,
-    headers: &reqwest::header::HeaderMap,
-    body: &[u8],
-    now_s: i64,
-) -> Result<(), String> {
-    use base64::Engine as _;
-    let get = |k: &str| {
-        headers
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("missing {k} header"))
-    };
-    let id = get("webhook-id")?;
-    let ts_s = get("webhook-timestamp")?;
-    let sigs = get("webhook-signature")?;
-    let ts: i64 = ts_s
-        .parse()
-        .map_err(|_| "webhook-timestamp is not Unix seconds".to_string())?;
-    let skew = now_s.saturating_sub(ts).saturating_abs();
-    if skew > TOLERANCE_S {
-        return Err(format!(
-            "webhook-timestamp is {skew}s away from now (more than {TOLERANCE_S}s)"
-        ));
-    }
-    let key = key_bytes(secret)?;
-    for sig in sigs.split(' ').filter(|s| !s.is_empty()) {
-        let Some(b64) = sig.strip_prefix("v1,") else {
-            continue;
-        };
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-            continue;
-        };
-        if mac(&key, id, ts, body)?.verify_slice(&raw).is_ok() {
-            return Ok(());
-        }
-    }
-    Err("no webhook-signature matches".into())
+    crate::signature::sign(secret, id, ts, body).map_err(DispatchError::permanent)
 }
 
 /// The JSON body for `n` at `now_s`: `{"type", "timestamp", "data"}`, strings sanitized.

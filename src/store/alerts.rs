@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::queue::{ListRequest, QueueRow, list_sql, queue_row, where_clause};
-use super::rows::{AlertColumns, alert_from_row, bad_column, row_error};
+use super::rows::{AlertColumns, alert_from_row, attack_json, bad_column, row_error};
 use super::{Store, StoreError, triage};
 use crate::domain::{
     Alert, Category, Cloud, Compliance, Cve, DismissReason, EpochMs, Exposure, HistoryEntry,
@@ -227,33 +227,6 @@ fn policy_text(a: &Alert) -> String {
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-/// The `attack_json` column: the vendor's context as before or, when the mapper typed an
-/// attack-path hint, `{"context": <context or null>, "vendor_path": {"kind", "name"}}`
-/// (migration 0008 wrapped the rows written before the hint was typed).
-fn attack_json(a: &Alert) -> Option<String> {
-    match &a.vendor_path {
-        None => a.attack_context.as_ref().map(to_json),
-        Some(p) => Some(to_json(&serde_json::json!({
-            "context": a.attack_context,
-            "vendor_path": p,
-        }))),
-    }
-}
-
-/// A stored `attack_json` value back as the context and the typed hint.
-pub(super) fn split_attack(
-    v: Option<serde_json::Value>,
-) -> (Option<serde_json::Value>, Option<crate::domain::VendorPath>) {
-    if let Some(serde_json::Value::Object(m)) = &v
-        && m.len() == 2
-        && let (Some(ctx), Some(p)) = (m.get("context"), m.get("vendor_path"))
-        && let Ok(p) = serde_json::from_value(p.clone())
-    {
-        return (Some(ctx.clone()).filter(|c| !c.is_null()), Some(p));
-    }
-    (v, None)
 }
 
 const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, description, policy_id, \

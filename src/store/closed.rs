@@ -464,12 +464,12 @@ mod tests {
                      DROP INDEX alerts_followed;
                      ALTER TABLE alerts DROP COLUMN followed_at;
                      ALTER TABLE alerts DROP COLUMN reopened_at;
-                     PRAGMA user_version = 7;",
+                     PRAGMA user_version = 8;",
                 )
                 .expect("downgrade");
         }
         let mut s = Store::open(&path).expect("migrate");
-        assert_eq!(s.schema_version().expect("version"), 8);
+        assert_eq!(s.schema_version().expect("version"), 9);
         assert_eq!(status(&s, 1), "resolved");
         assert_eq!(status(&s, 2), "dismissed");
         assert_eq!(status(&s, 3), "in_progress");

@@ -167,7 +167,7 @@ pub(super) fn alert_from_row(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<
         ),
         None => None,
     };
-    let (attack, vendor_path) = super::alerts::split_attack(attack);
+    let (attack, vendor_path) = split_attack(attack);
     let raw = match c.raw_json {
         Some(i) => super::packed::unpack(r.get_ref(i)?)
             .and_then(|t| RawJson::parse(t).map_err(|e| e.to_string()))
@@ -221,6 +221,36 @@ pub(super) fn alert_from_row(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<
         vendor_path,
         raw,
     })
+}
+
+/// The `attack_json` column: the vendor's context as before or, when the mapper typed an
+/// attack-path hint, `{"context": <context or null>, "vendor_path": {"kind", "name"}}`
+/// (migration 0008 wrapped the rows written before the hint was typed).
+pub(super) fn attack_json(a: &Alert) -> Option<String> {
+    match &a.vendor_path {
+        None => a.attack_context.as_ref().map(|c| c.to_string()),
+        Some(p) => Some(
+            serde_json::json!({
+                "context": a.attack_context,
+                "vendor_path": p,
+            })
+            .to_string(),
+        ),
+    }
+}
+
+/// A stored `attack_json` value back as the context and the typed hint.
+fn split_attack(
+    v: Option<serde_json::Value>,
+) -> (Option<serde_json::Value>, Option<crate::domain::VendorPath>) {
+    if let Some(serde_json::Value::Object(m)) = &v
+        && m.len() == 2
+        && let (Some(ctx), Some(p)) = (m.get("context"), m.get("vendor_path"))
+        && let Ok(p) = serde_json::from_value(p.clone())
+    {
+        return (Some(ctx.clone()).filter(|c| !c.is_null()), Some(p));
+    }
+    (v, None)
 }
 
 #[cfg(test)]

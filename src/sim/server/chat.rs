@@ -538,7 +538,7 @@ async fn webhook(
     let f = st.admit(ChatTarget::Webhook).await;
     let now = chrono::Utc::now().timestamp();
     let secret = crate::config::Secret::new(st.webhook_secret.clone());
-    if let Err(why) = crate::dispatch::webhook::verify(&secret, &headers, &body, now) {
+    if let Err(why) = crate::signature::verify(&secret, &headers, &body, now) {
         st.counters.webhook_rejected.fetch_add(1, Ordering::SeqCst);
         *st.last_rejection.lock().await = Some(why);
         return text(StatusCode::UNAUTHORIZED, "invalid signature");

@@ -1,4 +1,4 @@
--- sitrep store, version 8: the queue is what still needs someone (issue 23). An alert the
+-- sitrep store, version 9: the queue is what still needs someone (issue 23). An alert the
 -- vendor closed while it was still `new` or `acknowledged` here takes the vendor's outcome as
 -- its status, set by sitrep itself (history actor 'sitrep'); an analyst's own status is never
 -- overwritten. These two columns let that be undone when the vendor reopens the alert.
