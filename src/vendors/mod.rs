@@ -3,8 +3,9 @@
 //! `vendors/<v>/` holds `map.rs` (payload → alerts, `sniff`, the list replies' item paths),
 //! `client.rs` (auth, paging, incremental windows, write-back) and `sim/` (`emit.rs`, the
 //! findings of the seeded world in the vendor's own payload shape; `server.rs`, its API on
-//! loopback), and a short `mod.rs` exposing them as one [`VendorKit`]. [`kit`] is the only
-//! `match` on [`Vendor`] in the crate; everything that works per vendor asks it.
+//! loopback), and a short `mod.rs` whose `const KIT` names them as one [`VendorKit`], a plain
+//! struct of the vendor's functions and constants. [`kit`] is the only `match` on [`Vendor`] in
+//! the crate; everything that works per vendor asks it.
 //!
 //! `vendors` sits above `sources` (the shared client kit and the sync engine, handed
 //! [`connect`]) and above `sim` (the world and the simulator machinery).
@@ -34,66 +35,73 @@ use crate::sim::world::{SimFinding, World};
 use crate::sources::api::{ApiError, SourceClient, Transport};
 use crate::sources::{ItemPaths, MapError, Page};
 
-/// Everything sitrep knows how to do with one vendor.
-pub trait VendorKit: Sync {
-    fn vendor(&self) -> Vendor;
+/// Everything sitrep knows how to do with one vendor: plain data, one `const KIT` in each
+/// vendor's `mod.rs` naming its functions.
+pub struct VendorKit {
+    /// The vendor this kit is for.
+    pub vendor: Vendor,
 
     /// A list response body or a single item → alerts (their `source` is set by the caller).
-    fn map(&self, body: &Value) -> Result<Vec<Alert>, MapError>;
+    pub map: fn(&Value) -> Result<Vec<Alert>, MapError>,
 
     /// What the body looks like ("a Wiz GraphQL issues response") when it is this vendor's,
     /// so that a file given under the wrong `--vendor` gets a useful error.
-    fn sniff(&self, body: &Value) -> Option<&'static str>;
+    pub sniff: fn(&Value) -> Option<&'static str>,
 
     /// Where list replies keep their items, for item-by-item mapping.
-    fn item_paths(&self) -> ItemPaths;
+    pub item_paths: ItemPaths,
 
     /// The page size the client asks for when its source sets no `page_size`; None when the
     /// vendor's API chooses (Lacework).
-    fn default_page_size(&self) -> Option<u32>;
+    pub default_page_size: Option<u32>,
 
-    /// The client of a configured source over `transport`.
-    fn connect(
-        &self,
-        cfg: &SourceConfig,
-        transport: Transport,
-    ) -> Result<Box<dyn SourceClient>, ApiError>;
+    /// The client of a configured source over the transport.
+    pub connect: ConnectOver,
 
-    /// The simulator's routes over `state`.
-    fn sim_router(&self, state: Arc<SimState>) -> Router;
+    /// The simulator's routes over the state.
+    pub sim_router: fn(Arc<SimState>) -> Router,
 
-    /// The environment variables (name, value) a client of the simulator needs.
-    fn sim_credentials(&self, seed: u64) -> Vec<(String, String)>;
+    /// The environment variables (name, value) a client of the simulator needs, for a seed.
+    pub sim_credentials: fn(u64) -> Vec<(String, String)>,
 
-    /// A `[[source]]` table pointing sitrep at the simulator, naming those variables.
-    fn sim_source_toml(&self, name: &str, base_url: &str) -> String;
+    /// A `[[source]]` table (name, base URL) pointing sitrep at the simulator, naming those
+    /// variables.
+    pub sim_source_toml: fn(&str, &str) -> String,
 
-    /// The list-response items for `findings` (all of this vendor).
-    fn emit_items(&self, world: &World, findings: &[&SimFinding]) -> Vec<Value>;
+    /// The list-response items for findings of the world (all of this vendor).
+    pub emit_items: fn(&World, &[&SimFinding]) -> Vec<Value>,
 
-    /// One complete list response body holding `items`, as the list endpoint sends it when
+    /// One complete list response body holding the items, as the list endpoint sends it when
     /// everything fits on one page.
-    fn emit_list_body(&self, items: Vec<Value>) -> Value;
+    pub emit_list_body: fn(Vec<Value>) -> Value,
 
-    /// The native id the mapper gives the alert made from `f`.
-    fn emit_native_id(&self, world: &World, f: &SimFinding) -> String;
+    /// The native id the mapper gives the alert made from a finding.
+    pub emit_native_id: fn(&World, &SimFinding) -> String,
 
     /// The tenant's own activity between two refreshes beyond the world's evolution
-    /// (`sitrep sim --churn`, `sitrep demo`); nothing by default.
-    fn sim_churn<'a>(&self, _state: &'a SimState, _added: usize) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
-    }
+    /// (`sitrep sim --churn`, `sitrep demo`), given the number of findings added; [`no_churn`]
+    /// for most vendors.
+    pub sim_churn: for<'a> fn(&'a SimState, usize) -> BoxFuture<'a, ()>,
+}
+
+/// A [`VendorKit::connect`]: like [`crate::sources::api::Connect`], over a transport already
+/// built.
+pub type ConnectOver = fn(&SourceConfig, Transport) -> Result<Box<dyn SourceClient>, ApiError>;
+
+/// The [`VendorKit::sim_churn`] of a vendor whose tenant does nothing of its own.
+pub fn no_churn(_state: &SimState, _added: usize) -> BoxFuture<'_, ()> {
+    Box::pin(async {})
 }
 
 /// The registry: the kit of `vendor`. Adding a vendor is one arm here and its folder.
-pub fn kit(vendor: Vendor) -> &'static dyn VendorKit {
+pub fn kit(vendor: Vendor) -> &'static VendorKit {
     match vendor {
-        Vendor::PrismaCspm => &prisma_cspm::Kit,
-        Vendor::PrismaCompute => &prisma_compute::Kit,
-        Vendor::Wiz => &wiz::Kit,
-        Vendor::Lacework => &lacework::Kit,
-        Vendor::Orca => &orca::Kit,
-        Vendor::CortexXdr => &cortex_xdr::Kit,
+        Vendor::PrismaCspm => &prisma_cspm::KIT,
+        Vendor::PrismaCompute => &prisma_compute::KIT,
+        Vendor::Wiz => &wiz::KIT,
+        Vendor::Lacework => &lacework::KIT,
+        Vendor::Orca => &orca::KIT,
+        Vendor::CortexXdr => &cortex_xdr::KIT,
     }
 }
 
@@ -102,7 +110,7 @@ pub fn kit(vendor: Vendor) -> &'static dyn VendorKit {
 /// On a shape error, the other vendors' sniffers are asked what the body looks like, so the
 /// message can say "this looks like a Wiz GraphQL response, not prisma-cspm".
 pub fn map_payload(vendor: Vendor, source: &str, body: &Value) -> Result<Vec<Alert>, MapError> {
-    match kit(vendor).map(body) {
+    match (kit(vendor).map)(body) {
         Ok(mut alerts) => {
             for a in &mut alerts {
                 a.source = source.to_string();
@@ -129,12 +137,12 @@ pub fn sniff_other(except: Vendor, body: &Value) -> Option<&'static str> {
 
 /// What the body looks like if it is `vendor`'s.
 pub fn sniff(vendor: Vendor, body: &Value) -> Option<&'static str> {
-    kit(vendor).sniff(body)
+    (kit(vendor).sniff)(body)
 }
 
 /// Parse a list reply of `vendor`'s with its items kept as text.
 pub fn parse_page(vendor: Vendor, text: &[u8]) -> Result<Page, serde_json::Error> {
-    Page::parse(kit(vendor).item_paths(), text)
+    Page::parse(kit(vendor).item_paths, text)
 }
 
 /// Map a list reply item by item, with the same result as [`map_payload`] on the whole reply.
@@ -144,12 +152,12 @@ pub fn map_page(vendor: Vendor, source: &str, page: Page) -> Result<Vec<Alert>, 
 
 /// The page size a client of `vendor` asks for when its source sets none.
 pub fn default_page_size(vendor: Vendor) -> Option<u32> {
-    kit(vendor).default_page_size()
+    kit(vendor).default_page_size
 }
 
 /// Build the client for `cfg` (credentials are resolved now; nothing is sent yet). The sync
 /// engine and the outbox are handed this as a [`crate::sources::api::Connect`].
 pub fn connect(cfg: &SourceConfig) -> Result<Box<dyn SourceClient>, ApiError> {
     let transport = Transport::new(cfg)?;
-    kit(cfg.vendor).connect(cfg, transport)
+    (kit(cfg.vendor).connect)(cfg, transport)
 }

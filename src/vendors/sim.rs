@@ -22,26 +22,26 @@ pub async fn start_with_world(
 ) -> Result<SimHandle, SimError> {
     let kit = kit(vendor);
     let state = Arc::new(SimState::new(vendor, world, opts.faults.clone(), opts.seed));
-    let router = kit.sim_router(state.clone());
+    let router = (kit.sim_router)(state.clone());
     let name = opts
         .source_name
         .clone()
         .unwrap_or_else(|| format!("{}-sim", vendor.as_str()));
-    let env = kit.sim_credentials(opts.seed);
+    let env = (kit.sim_credentials)(opts.seed);
     serve(state, router, opts.port, env, |base_url| {
-        kit.sim_source_toml(&name, base_url)
+        (kit.sim_source_toml)(&name, base_url)
     })
     .await
 }
 
 /// The environment variables (name, value) a client of this simulator needs.
 pub fn credentials(vendor: Vendor, seed: u64) -> Vec<(String, String)> {
-    kit(vendor).sim_credentials(seed)
+    (kit(vendor).sim_credentials)(seed)
 }
 
 /// A `[[source]]` table pointing sitrep at a simulator, naming the credential variables.
 pub fn source_toml(vendor: Vendor, name: &str, base_url: &str) -> String {
-    kit(vendor).sim_source_toml(name, base_url)
+    (kit(vendor).sim_source_toml)(name, base_url)
 }
 
 /// A tenant's activity between two refreshes, for `sitrep sim --churn` and `sitrep demo`:
@@ -49,5 +49,5 @@ pub fn source_toml(vendor: Vendor, name: &str, base_url: &str) -> String {
 /// vulnerabilities from its scan results).
 pub async fn churn_state(state: &SimState, changed: usize, added: usize) {
     evolve_state(state, changed, added).await;
-    kit(state.vendor).sim_churn(state, added).await;
+    (kit(state.vendor).sim_churn)(state, added).await;
 }

@@ -10,9 +10,9 @@ use crate::sim::world::World;
 #[test]
 fn the_registry_covers_every_vendor() {
     for (i, v) in Vendor::ALL.into_iter().enumerate() {
-        assert_eq!(kit(v).vendor(), v);
+        assert_eq!(kit(v).vendor, v);
         assert_eq!(v.index(), i);
-        assert!(!kit(v).item_paths().is_empty(), "{v}");
+        assert!(!kit(v).item_paths.is_empty(), "{v}");
         assert!(!v.credential_names().is_empty(), "{v}");
         assert_eq!(Vendor::parse(v.as_str()), Some(v));
     }
