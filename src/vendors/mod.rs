@@ -10,6 +10,32 @@
 //! `vendors` sits above `sources` (the shared client kit and the sync engine, handed
 //! [`connect`]) and above `sim` (the world and the simulator machinery).
 
+/// A vendor folder's [`VendorKit`], from the names every folder defines alike
+/// (`map::{map, sniff, ITEM_PATHS}`, `client::Client::new`, `sim::server::{router,
+/// credentials, source_toml}`, `sim::emit::{items, list_body, native_id}`): what differs
+/// between vendors is the vendor, its default page size and its simulated churn. A folder
+/// missing one of the names does not compile.
+macro_rules! vendor_kit {
+    ($vendor:expr, page_size: $page:expr, churn: $churn:expr) => {
+        $crate::vendors::VendorKit {
+            vendor: $vendor,
+            map: map::map,
+            sniff: map::sniff,
+            item_paths: map::ITEM_PATHS,
+            default_page_size: $page,
+            connect: |cfg, transport| Ok(Box::new(client::Client::new(cfg, transport)?)),
+            sim_router: sim::server::router,
+            sim_credentials: sim::server::credentials,
+            sim_source_toml: sim::server::source_toml,
+            emit_items: sim::emit::items,
+            emit_list_body: sim::emit::list_body,
+            emit_native_id: sim::emit::native_id,
+            sim_churn: $churn,
+        }
+    };
+}
+use vendor_kit;
+
 pub mod cortex_xdr;
 pub mod emit;
 pub mod lacework;

@@ -12,21 +12,7 @@ use crate::domain::Vendor;
 use crate::sim::server::SimState;
 
 /// Prisma Cloud Compute's kit.
-pub const KIT: VendorKit = VendorKit {
-    vendor: Vendor::PrismaCompute,
-    map: map::map,
-    sniff: map::sniff,
-    item_paths: map::ITEM_PATHS,
-    default_page_size: Some(client::DEFAULT_PAGE_SIZE),
-    connect: |cfg, transport| Ok(Box::new(client::Client::new(cfg, transport)?)),
-    sim_router: sim::server::router,
-    sim_credentials: sim::server::credentials,
-    sim_source_toml: sim::server::source_toml,
-    emit_items: sim::emit::items,
-    emit_list_body: sim::emit::list_body,
-    emit_native_id: sim::emit::native_id,
-    sim_churn: churn,
-};
+pub const KIT: VendorKit = super::vendor_kit!(Vendor::PrismaCompute, page_size: Some(client::DEFAULT_PAGE_SIZE), churn: churn);
 
 /// Fixed vulnerabilities drop out of Compute's scan results: about half as many fixes as new
 /// findings.

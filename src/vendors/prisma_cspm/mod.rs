@@ -9,18 +9,4 @@ use super::{VendorKit, no_churn};
 use crate::domain::Vendor;
 
 /// Prisma Cloud CSPM's kit.
-pub const KIT: VendorKit = VendorKit {
-    vendor: Vendor::PrismaCspm,
-    map: map::map,
-    sniff: map::sniff,
-    item_paths: map::ITEM_PATHS,
-    default_page_size: Some(client::DEFAULT_PAGE_SIZE),
-    connect: |cfg, transport| Ok(Box::new(client::Client::new(cfg, transport)?)),
-    sim_router: sim::server::router,
-    sim_credentials: sim::server::credentials,
-    sim_source_toml: sim::server::source_toml,
-    emit_items: sim::emit::items,
-    emit_list_body: sim::emit::list_body,
-    emit_native_id: sim::emit::native_id,
-    sim_churn: no_churn,
-};
+pub const KIT: VendorKit = super::vendor_kit!(Vendor::PrismaCspm, page_size: Some(client::DEFAULT_PAGE_SIZE), churn: no_churn);

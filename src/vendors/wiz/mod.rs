@@ -9,18 +9,5 @@ use super::{VendorKit, no_churn};
 use crate::domain::Vendor;
 
 /// Wiz's kit.
-pub const KIT: VendorKit = VendorKit {
-    vendor: Vendor::Wiz,
-    map: map::map,
-    sniff: map::sniff,
-    item_paths: map::ITEM_PATHS,
-    default_page_size: Some(client::MAX_PAGE),
-    connect: |cfg, transport| Ok(Box::new(client::Client::new(cfg, transport)?)),
-    sim_router: sim::server::router,
-    sim_credentials: sim::server::credentials,
-    sim_source_toml: sim::server::source_toml,
-    emit_items: sim::emit::items,
-    emit_list_body: sim::emit::list_body,
-    emit_native_id: sim::emit::native_id,
-    sim_churn: no_churn,
-};
+pub const KIT: VendorKit =
+    super::vendor_kit!(Vendor::Wiz, page_size: Some(client::MAX_PAGE), churn: no_churn);
