@@ -208,7 +208,7 @@ impl Store {
     /// still with the status that followed the vendor.
     pub fn closed_at_vendor_since(&self, since: EpochMs) -> Result<usize, StoreError> {
         let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM alerts WHERE followed_at > ? AND imported_at < followed_at",
+            "SELECT count(*) FROM alerts WHERE followed_at > ? AND followed_at > imported_at",
             [since],
             |r| r.get(0),
         )?;

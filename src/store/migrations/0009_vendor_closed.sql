@@ -6,8 +6,10 @@
 ALTER TABLE alerts ADD COLUMN followed_at INTEGER;  -- when sitrep set the status because the vendor closed it (NULL: not so; an analyst's decision clears it)
 ALTER TABLE alerts ADD COLUMN reopened_at INTEGER;  -- when the vendor reopened an alert whose status had followed it: resurfaced until an analyst decides
 
--- "N closed at the vendor since you last looked" counts by followed_at.
-CREATE INDEX alerts_followed ON alerts (followed_at) WHERE followed_at IS NOT NULL;
+-- "N closed at the vendor since you last looked" counts by followed_at, over alerts that were
+-- open here first (a first sight already closed is not news): the partial index holds just
+-- those, with both columns, so the count reads index entries only.
+CREATE INDEX alerts_followed ON alerts (followed_at, imported_at) WHERE followed_at > imported_at;
 
 -- Existing databases: vendor-closed alerts still `new` follow the vendor now, with the same
 -- history entry an import writes (audited as a system action once a keyed store opens:
