@@ -59,6 +59,10 @@ pub struct Counters {
     pub expiries: AtomicU64,
     /// GraphQL errors served inside a 200.
     pub graphql_errors: AtomicU64,
+    /// Data requests inside their latency wait right now, and the most there have been at once
+    /// (tests read whether a client's requests overlap, not how long they took).
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
 }
 
 impl Counters {
@@ -186,7 +190,10 @@ impl SimState {
     pub async fn gate(&self, token: Option<&str>) -> Result<Proceed, Response> {
         let n = self.counters.data_requests.fetch_add(1, Ordering::SeqCst) + 1;
         if !self.faults.latency.is_zero() {
+            let now = self.counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.faults.latency).await;
+            self.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
         {
             let mut until = self.retry_after_until.lock().await;
