@@ -8,26 +8,26 @@
 //!
 //! - [`domain`]: plain data (alerts, statuses, scores, sort keys, decision intents), no I/O.
 //! - [`sanitize`]: the one place untrusted text is made safe for a terminal or an export.
-//! - [`paths`]: every file and directory the app uses.
 //! - [`rng`]: the seeded generator (stable seeds for the world, jitter, the simulators).
-//! - [`net`]: what an HTTP failure says (no URL), `Retry-After`, body snippets.
-//! - [`signature`]: Standard Webhooks signing and checking (the sender and the simulator's
-//!   receiver).
-//! - [`present`]: ages, timestamps and an alert's text, shared by the CLI and the console.
-//! - [`highlight`]: syntax highlighting into plain styled lines (no terminal types).
-//! - [`config`]: the embedded defaults ⊕ the user's `config.toml`, keymap, themes.
+//! - [`paths`]: every file and directory the app uses.
 //! - [`triage`]: the filter language (parsed to a typed query), the score, correlation,
 //!   attack paths, mute rules.
-//! - [`store`]: SQLite — every SQL statement: migrations, the queue query, history, the outbox.
+//! - [`net`]: what an HTTP failure says (no URL), `Retry-After`, body snippets.
+//! - [`highlight`]: syntax highlighting into plain styled lines (no terminal types).
+//! - [`config`]: the embedded defaults ⊕ the user's `config.toml`, keymap, themes.
 //! - [`audit`]: the hash-chained, keyed audit log and its verification.
-//! - [`sources`]: what every vendor shares: the client kit (transport, session, pages) and
-//!   the sync engine with the refresher.
+//! - [`remediate`]: remediation as diffs against IaC checkouts.
+//! - [`signature`]: Standard Webhooks signing and checking (the sender and the simulator's
+//!   receiver).
+//! - [`store`]: SQLite — every SQL statement: migrations, the queue query, history, the outbox.
 //! - [`sim`]: the seeded world, the simulator machinery and the non-vendor peers (Jira,
 //!   ServiceNow, chat, LLM), for tests and the demo.
+//! - [`sources`]: what every vendor shares: the client kit (transport, session, pages) and
+//!   the sync engine with the refresher.
+//! - [`narrate`]: an alert explained (an LLM behind guardrails, or the offline narrator).
+//! - [`present`]: ages, timestamps and an alert's text, shared by the CLI and the console.
 //! - [`vendors`]: one folder per vendor (mapper, client, simulator) and the registry
 //!   (`vendors::kit`), the only place that matches on every vendor.
-//! - [`remediate`]: remediation as diffs against IaC checkouts.
-//! - [`narrate`]: an alert explained (an LLM behind guardrails, or the offline narrator).
 //! - [`dispatch`]: decisions leaving the machine: tickets, chat, webhooks, vendor write-back.
 //! - [`console`]: the interactive screen — model (state + update), view, runtime.
 //! - [`cli`]: clap definitions, the headless commands, and starting the console or the demo.

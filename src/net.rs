@@ -43,6 +43,15 @@ pub fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// A wait of `secs` seconds (negative: none). None for what no `Duration` holds (`inf`,
+/// `1e30`, NaN): a header like that is not a wait to honour, and the caller backs off its own way.
+pub fn wait_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs.max(0.0)).ok()
+}
+
 /// The wait a 429 asks for: `Retry-After` (seconds or an HTTP date), else
 /// `X-RateLimit-Reset` (epoch seconds, epoch ms or seconds from now, or an RFC 3339 time).
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
@@ -53,12 +62,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
     if let Some(v) = get("retry-after") {
         if let Ok(secs) = v.parse::<f64>() {
-            return Some(Duration::from_secs_f64(secs.max(0.0)));
+            return wait_secs(secs);
         }
         if let Ok(t) = chrono::DateTime::parse_from_rfc2822(v) {
-            return Some(Duration::from_secs_f64(
-                (t.timestamp() as f64 - now_s).max(0.0),
-            ));
+            return wait_secs(t.timestamp() as f64 - now_s);
         }
     }
     if let Some(v) = get("x-ratelimit-reset") {
@@ -70,12 +77,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             } else {
                 n
             };
-            return Some(Duration::from_secs_f64(secs.max(0.0)));
+            return wait_secs(secs);
         }
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-            return Some(Duration::from_secs_f64(
-                (t.timestamp() as f64 - now_s).max(0.0),
-            ));
+            return wait_secs(t.timestamp() as f64 - now_s);
         }
     }
     None
@@ -129,6 +134,11 @@ mod tests {
             retry_after(&h("x-ratelimit-reset", "2023-11-14T22:13:30Z"), now),
             Some(Duration::from_secs(10))
         );
+        // A wait no Duration holds is no wait (it used to panic), nor is NaN.
+        for v in ["inf", "1e30", "NaN"] {
+            assert_eq!(retry_after(&h("retry-after", v), now), None, "{v}");
+            assert_eq!(retry_after(&h("x-ratelimit-reset", v), now), None, "{v}");
+        }
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 

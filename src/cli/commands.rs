@@ -294,7 +294,7 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),
-        include_closed: a.all || filter.constrains_status() || filter.asks_vendor_closed(),
+        include_closed: a.all || filter.decides_statuses(),
         sort,
         limit: a.limit.unwrap_or(config.limit),
         offset: 0,

@@ -329,7 +329,7 @@ pub(super) fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
     {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+        return crate::net::wait_secs(ms / 1000.0);
     }
     crate::net::retry_after(headers, SystemTime::now())
 }

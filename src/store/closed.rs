@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(s.closed_at_vendor_since(T0).expect("count"), 1);
     }
 
-    /// An existing database (schema 7) with vendor-closed alerts still `new`: migration 8
+    /// An existing database (schema 8) with vendor-closed alerts still `new`: migration 9
     /// moves them, with their history entry; the first keyed store audits them.
     #[test]
     fn migration_moves_vendor_closed_new_alerts_and_they_are_audited() {

@@ -108,7 +108,7 @@ pub(super) fn assessed(
         kev: i64::from(a.kev),
         epss: a.epss,
         stage_mask: i64::from(a.stage_mask()),
-        vendor_path: i64::from(paths::vendor_context(alert).is_some()),
+        vendor_path: i64::from(alert.vendor_path.is_some()),
         group_key: correlate::resource_key(alert),
     }
 }

@@ -1011,6 +1011,12 @@ impl Query {
         self.terms.is_empty()
     }
 
+    /// Does the query decide the statuses it shows itself, so the caller's "active queue only"
+    /// default must not apply: it names statuses, or asks for what the vendor closed.
+    pub fn decides_statuses(&self) -> bool {
+        self.constrains_status() || self.asks_vendor_closed()
+    }
+
     /// Does the query ask for alerts the vendor closed (a positive `vstate:` term naming
     /// resolved or dismissed)? Their statuses followed the vendor's (issue 23), so like
     /// [`Query::constrains_status`] the caller's "active queue only" default should not apply.

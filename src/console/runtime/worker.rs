@@ -159,9 +159,7 @@ impl Worker {
             } => {
                 // A filter that names statuses, or asks for what the vendor closed, decides
                 // the statuses itself (as `sitrep list` does).
-                let include_closed = filter
-                    .as_ref()
-                    .is_some_and(|q| q.constrains_status() || q.asks_vendor_closed());
+                let include_closed = filter.as_ref().is_some_and(|q| q.decides_statuses());
                 let list = ListRequest {
                     filter: filter.as_ref(),
                     include_closed,

@@ -186,8 +186,8 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
                         title.insert_str(0, "⚠ ");
                     }
                     if r.vendor_status.is_closed() {
-                        // Closed at the vendor (fixed, or gone from a Compute scan): the
-                        // analyst's own status is separate and stays as it was.
+                        // Closed at the vendor (fixed, or gone from a Compute scan): marked
+                        // whatever the status here (which followed it unless an analyst decided).
                         Cell::from(Line::from(vec![
                             Span::styled("✓ ", role(t, Role::Muted)),
                             Span::raw(title),

@@ -190,10 +190,17 @@ impl SimState {
     pub async fn gate(&self, token: Option<&str>) -> Result<Proceed, Response> {
         let n = self.counters.data_requests.fetch_add(1, Ordering::SeqCst) + 1;
         if !self.faults.latency.is_zero() {
+            // Counted down on drop, so a request cancelled mid-wait does not stay "in flight".
+            struct InFlight<'a>(&'a AtomicU64);
+            impl Drop for InFlight<'_> {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
             let now = self.counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            let _in_flight = InFlight(&self.counters.in_flight);
             self.counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(self.faults.latency).await;
-            self.counters.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
         {
             let mut until = self.retry_after_until.lock().await;

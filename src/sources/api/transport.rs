@@ -129,7 +129,15 @@ impl Transport {
                     .map(|d| d.as_nanos() as u64)
                     .unwrap_or(7),
             )),
-            what: format!("{} ({})", cfg.name, cfg.base_url),
+            // The source and its host only: a base URL's path can name the tenant (Prisma
+            // Cloud Compute's `/us-2-123456`), and these messages reach logs and the status bar.
+            what: match reqwest::Url::parse(&cfg.base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+            {
+                Some(host) => format!("{} ({host})", cfg.name),
+                None => cfg.name.clone(),
+            },
         })
     }
 
