@@ -21,18 +21,14 @@ const SIM: &[&str] = &["crate::sim"];
 const UPPER: &[&str] = &["crate::dispatch", "crate::console", "crate::cli"];
 /// The vendor kits: above the shared client kit, the simulator machinery and the store.
 const VENDORS: &[&str] = &["crate::vendors"];
-/// Everything the plain-data layers (domain, sanitize, paths) could reach for and must not.
-const LAYERS: &[&str] = &[
-    "crate::config",
-    "crate::triage",
-    "crate::store",
-    "crate::audit",
-    "crate::sources",
-    "crate::remediate",
-    "crate::highlight",
-    "crate::narrate",
-    "crate::vendors",
-];
+/// The floors of docs/architecture.md's "Layers" picture, bottom up (floor 0 is domain,
+/// sanitize, rng, paths). A row never imports a floor above its own.
+const FLOOR_1: &[&str] = &["crate::triage", "crate::net", "crate::highlight"];
+const FLOOR_2: &[&str] = &["crate::config"];
+const FLOOR_3: &[&str] = &["crate::audit", "crate::remediate", "crate::signature"];
+const FLOOR_4: &[&str] = &["crate::store", "crate::sim"];
+const FLOOR_5: &[&str] = &["crate::sources", "crate::narrate", "crate::present"];
+const FLOOR_6: &[&str] = VENDORS;
 
 struct Row {
     /// A top-level module of `src/` (`store`, `paths.rs`), or a part of one (`console/model`).
@@ -57,35 +53,85 @@ const fn row(module: &'static str, never: &'static [&'static [&'static str]]) ->
 
 /// Adding a module means adding its row here (`every_top_level_module_has_a_row` insists).
 const TABLE: &[Row] = &[
-    row("domain", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
+    row(
+        "domain",
+        &[
+            FLOOR_1, FLOOR_2, FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE,
+        ],
+    ),
     row(
         "sanitize.rs",
-        &[&["crate::domain"], LAYERS, UPPER, SIM, TERMINAL, SQLITE],
+        &[
+            &["crate::domain"],
+            FLOOR_1,
+            FLOOR_2,
+            FLOOR_3,
+            FLOOR_4,
+            FLOOR_5,
+            FLOOR_6,
+            UPPER,
+            TERMINAL,
+            SQLITE,
+        ],
     ),
-    row("paths.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
-    row("rng.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
-    row("net.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
-    row("highlight.rs", &[LAYERS, UPPER, SIM, TERMINAL, SQLITE]),
-    row("config", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    row(
+        "paths.rs",
+        &[
+            FLOOR_1, FLOOR_2, FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE,
+        ],
+    ),
+    row(
+        "rng.rs",
+        &[
+            FLOOR_1, FLOOR_2, FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE,
+        ],
+    ),
+    row(
+        "net.rs",
+        &[
+            FLOOR_2, FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE,
+        ],
+    ),
+    row(
+        "highlight.rs",
+        &[
+            FLOOR_2, FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE,
+        ],
+    ),
+    row(
+        "triage",
+        &[
+            FLOOR_2, FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE,
+        ],
+    ),
+    row(
+        "config",
+        &[FLOOR_3, FLOOR_4, FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE],
+    ),
     // Standard Webhooks signing: the sender (dispatch) and the simulator's receiver share it.
-    row("signature.rs", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
-    row("triage", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
-    // Store files importing each other is fine (one module).
-    row("store", &[UPPER, SIM, TERMINAL, VENDORS]),
+    row(
+        "signature.rs",
+        &[FLOOR_4, FLOOR_5, FLOOR_6, UPPER, SIM, TERMINAL, SQLITE],
+    ),
     // The audit log keeps its own statements: its chain is appended inside the caller's
     // store transaction, so it may speak SQLite.
-    row("audit", &[UPPER, SIM, TERMINAL, VENDORS]),
-    // What the CLI and the console both show.
-    row("present.rs", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
-    // The shared client kit and the sync engine: the caller hands in a vendor's client.
-    row("sources", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
+    row("audit", &[FLOOR_4, FLOOR_5, FLOOR_6, UPPER, SIM, TERMINAL]),
+    row(
+        "remediate",
+        &[FLOOR_4, FLOOR_5, FLOOR_6, UPPER, SIM, TERMINAL, SQLITE],
+    ),
+    // Store files importing each other is fine (one module).
+    row("store", &[FLOOR_5, FLOOR_6, UPPER, SIM, TERMINAL]),
     // The simulator machinery and the non-vendor peers; each vendor's routes are its kit's.
-    row("sim", &[UPPER, TERMINAL, SQLITE, VENDORS]),
+    row("sim", &[FLOOR_5, FLOOR_6, UPPER, TERMINAL, SQLITE]),
+    // What the CLI and the console both show.
+    row("present.rs", &[FLOOR_6, UPPER, SIM, TERMINAL, SQLITE]),
+    // The shared client kit and the sync engine: the caller hands in a vendor's client.
+    row("sources", &[FLOOR_6, UPPER, SIM, TERMINAL, SQLITE]),
+    row("narrate", &[FLOOR_6, UPPER, SIM, TERMINAL, SQLITE]),
     // One folder per vendor; its sim/ part uses the simulator machinery (tests/vendors.rs
     // checks that a vendor's map.rs and client.rs never do).
     row("vendors", &[UPPER, TERMINAL, SQLITE]),
-    row("remediate", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
-    row("narrate", &[UPPER, SIM, TERMINAL, SQLITE, VENDORS]),
     row(
         "dispatch",
         &[&["crate::console", "crate::cli"], SIM, TERMINAL, SQLITE],
@@ -100,11 +146,17 @@ const TABLE: &[Row] = &[
             "crate::dispatch",
             "crate::narrate::Narrator",
             "crossterm",
+            "ratatui::crossterm",
         ]],
     ),
     row(
         "console/view",
-        &[&["crate::console::runtime", "crate::dispatch", "crossterm"]],
+        &[&[
+            "crate::console::runtime",
+            "crate::dispatch",
+            "crossterm",
+            "ratatui::crossterm",
+        ]],
     ),
     // The CLI starts the console and the demo (which needs the simulators). It never draws,
     // but it reads the terminal: its width for tables, a secret typed without echo.
@@ -166,9 +218,11 @@ fn code_only(text: &str) -> String {
             }
         } else if c[i] == 'r'
             && (next == Some('"') || next == Some('#'))
-            && (i == 0 || !(c[i - 1].is_alphanumeric() || c[i - 1] == '_'))
+            && (i == 0
+                || !is_ident(c[i - 1])
+                || (c[i - 1] == 'b' && (i == 1 || !is_ident(c[i - 2]))))
         {
-            // A raw string: r"…", r#"…"#.
+            // A raw string: r"…", r#"…"#, or a raw byte string br"…", br#"…"#.
             let mut j = i + 1;
             let mut hashes = 0;
             while c.get(j) == Some(&'#') {
@@ -190,6 +244,10 @@ fn code_only(text: &str) -> String {
                     break;
                 }
                 j += 1;
+            }
+            if i > 0 && c[i - 1] == 'b' {
+                out.pop();
+                out.push(' ');
             }
             for &ch in &c[i..j.min(c.len())] {
                 blank(ch, &mut out);
@@ -325,6 +383,24 @@ fn paths(code: &str) -> Vec<(usize, String)> {
             i += 1;
             continue;
         }
+        // A path from the extern prelude: `::rusqlite::Connection` (not `Vec::<u8>::new`).
+        if c[i] == ':'
+            && c.get(i + 1) == Some(&':')
+            && (i == 0 || !(is_ident(c[i - 1]) || c[i - 1] == '>' || c[i - 1] == ':'))
+        {
+            let mut j = i + 2;
+            while j < c.len() && c[j].is_whitespace() {
+                j += 1;
+            }
+            if c.get(j)
+                .is_some_and(|&ch| is_ident(ch) && !ch.is_ascii_digit())
+            {
+                i = parse_path(&c, j, String::new(), line, &mut out).max(j + 1);
+                continue;
+            }
+            i += 2;
+            continue;
+        }
         let starts = is_ident(c[i])
             && !c[i].is_ascii_digit()
             && (i == 0 || !(is_ident(c[i - 1]) || c[i - 1] == '.' || c[i - 1] == ':'));
@@ -354,7 +430,8 @@ fn parse_path(
             i += 1;
         }
         let seg: String = c[s..i].iter().collect();
-        if seg.is_empty() {
+        if seg.is_empty() || (seg == "use" && path.is_empty()) {
+            // `use` is a keyword, not a segment: `use ::x::Y` names `x::Y`.
             break;
         }
         if seg != "self" || path.is_empty() {
@@ -570,6 +647,9 @@ fn the_scan_sees_code_only() {
 use crate::{config::Config, sim::{rng::Rng, self}};
 use super::super::cli::render::age;
 let c = '"'; let x = crate::dispatch::http::TIMEOUT;
+let b = br#"a"b"#; let d = br"crate::sim"; let e = Vec::<u8>::new();
+use ::rusqlite::Connection;
+let k = ::rusqlite::Connection::open(p);
 #[cfg(test)]
 mod tests {
     use crate::sim::world;
@@ -592,6 +672,8 @@ mod more;
             "crate::sim",
             "crate::cli::render::age",
             "crate::dispatch::http::TIMEOUT",
+            "rusqlite::Connection",
+            "rusqlite::Connection::open",
         ]
     );
 }
