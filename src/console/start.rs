@@ -161,11 +161,19 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
     let refresher = if config.sources.is_empty() {
         None
     } else {
+        // The refresher's store holds the audit key too, so the statuses its syncs set when a
+        // vendor closes or reopens alerts are audited right after each import commits.
         let store = match l.refresh_store {
-            Some(s) => s,
+            Some(s) => {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .set_audit_key(p.audit_key.clone());
+                s
+            }
             None => {
                 let mut store = Store::open(&l.db)?;
                 store.set_scoring(config.scoring.clone());
+                store.set_audit_key(p.audit_key.clone());
                 Arc::new(Mutex::new(store))
             }
         };

@@ -407,7 +407,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut touched = Vec::new();
         let mut intel = None;
-        let stats = import_tx(
+        let (stats, followed) = import_tx(
             &tx,
             alerts,
             rows,
@@ -419,13 +419,9 @@ impl Store {
         if let Some(intel) = &intel {
             super::triage::after_import(&tx, alerts, &touched, intel, &self.scoring, now_ms)?;
         }
-        let audited = match &self.audit_key {
-            Some(key) => super::closed::audit_system_changes(&tx, key)?,
-            None => 0,
-        };
         tx.commit()?;
-        if audited > 0 {
-            self.audit_after_commit();
+        if followed > 0 {
+            self.audit_followed();
         }
         Ok(stats)
     }
@@ -459,6 +455,7 @@ impl Store {
         let upper = String::from_utf8(upper)
             .map_err(|_| StoreError::Invalid(format!("listing prefix '{prefix}'")))?;
         let tx = self.conn.transaction()?;
+        let mut followed = 0;
         let gone: Vec<(i64, String, String)> = {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT rowid, id, native_id, vendor_status FROM alerts \
@@ -490,7 +487,9 @@ impl Store {
             for (rowid, id, status) in &gone {
                 update.execute(params![now_ms, rowid])?;
                 hist.execute(params![id, now_ms, status, "resolved", note])?;
-                super::closed::follow(&tx, *rowid, Some(status), "resolved", now_ms)?;
+                if super::closed::follow(&tx, *rowid, Some(status), "resolved", now_ms)? {
+                    followed += 1;
+                }
             }
         }
         // Closed at the vendor now: rescored (a closed alert ranks below every open one).
@@ -508,13 +507,9 @@ impl Store {
                 now_ms,
             )?;
         }
-        let audited = match &self.audit_key {
-            Some(key) => super::closed::audit_system_changes(&tx, key)?,
-            None => 0,
-        };
         tx.commit()?;
-        if audited > 0 {
-            self.audit_after_commit();
+        if followed > 0 {
+            self.audit_followed();
         }
         Ok(gone.len())
     }
@@ -718,8 +713,10 @@ fn import_tx(
     scoring: &ScoringConfig,
     intel: &mut Option<IntelSet>,
     touched: &mut Vec<(i64, Option<usize>)>,
-) -> Result<ImportStats, StoreError> {
+) -> Result<(ImportStats, usize), StoreError> {
     let mut stats = ImportStats::default();
+    // Status changes that followed the vendor: audited after the commit.
+    let mut followed = 0;
     let mut lookup = tx.prepare_cached(
         "SELECT rowid, content_hash, vendor_updated, vendor_status FROM alerts WHERE id = ?",
     )?;
@@ -818,7 +815,9 @@ fn import_tx(
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
                 index_text(rowid)?;
-                super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)?;
+                if super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)? {
+                    followed += 1;
+                }
                 touched.push((rowid, None));
                 stats.new += 1;
             }
@@ -850,14 +849,22 @@ fn import_tx(
                         p.vendor_status,
                         "the vendor changed the alert's state"
                     ])?;
-                    super::closed::follow(tx, rowid, Some(&old_status), &p.vendor_status, now_ms)?;
+                    if super::closed::follow(
+                        tx,
+                        rowid,
+                        Some(&old_status),
+                        &p.vendor_status,
+                        now_ms,
+                    )? {
+                        followed += 1;
+                    }
                 }
                 touched.push((rowid, Some(i)));
                 stats.updated += 1;
             }
         }
     }
-    Ok(stats)
+    Ok((stats, followed))
 }
 
 /// KEV and EPSS for the batch's CVEs, loaded once, when the first row is written.

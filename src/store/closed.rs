@@ -6,12 +6,13 @@
 //! marked resurfaced until an analyst decides.
 //!
 //! Those status changes are audited as system actions (actor `sitrep`, action `status`):
-//! [`audit_system_changes`] appends an entry for every such history row not yet audited, inside
-//! the import's transaction when the store has its key, or when the key is first given to a
-//! store (the rows a migration or an unkeyed sync wrote). First sight of an alert that is
-//! already closed is recorded in its history but not audited: no status changed.
+//! [`audit_system_changes`] appends an entry for every such history row not yet audited, in its
+//! own fully synced transaction right after the import commits when the store has its key (the
+//! import commits with synchronous=NORMAL, too weak for the audit log), or when the key is first
+//! given to a store (the rows a migration or an unkeyed sync wrote). First sight of an alert that
+//! is already closed is recorded in its history but not audited: no status changed.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{Store, StoreError};
 use crate::domain::{EpochMs, VendorState};
@@ -39,17 +40,18 @@ fn followed(vendor_status: &str) -> (&'static str, &'static str, String) {
 /// After an import wrote an alert's vendor state: follow a close or a reopen. `old` is the
 /// vendor state stored before (None: the alert is new). Only a change of the vendor's state
 /// moves anything, so an analyst who reopens (`N`) an alert the vendor still holds closed keeps
-/// it open. Runs inside the import's transaction.
+/// it open. Runs inside the import's transaction. Returns whether the status changed (the
+/// import then audits the change after its commit, [`Store::audit_pending_system_changes`]).
 pub(super) fn follow(
     tx: &Transaction<'_>,
     rowid: i64,
     old: Option<&str>,
     new: &str,
     now_ms: EpochMs,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let was_closed = old.is_some_and(is_closed);
     if is_closed(new) == was_closed {
-        return Ok(());
+        return Ok(false);
     }
     let mut read = tx
         .prepare_cached("SELECT id, status, followed_at IS NOT NULL FROM alerts WHERE rowid = ?")?;
@@ -63,7 +65,7 @@ pub(super) fn follow(
         })
         .optional()?
     else {
-        return Ok(());
+        return Ok(false);
     };
     let mut hist = tx.prepare_cached(
         "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
@@ -71,7 +73,7 @@ pub(super) fn follow(
     )?;
     if is_closed(new) {
         if status != "new" && status != "acknowledged" {
-            return Ok(());
+            return Ok(false);
         }
         let (to, reason, note) = followed(new);
         tx.prepare_cached(
@@ -99,8 +101,10 @@ pub(super) fn follow(
             Option::<String>::None,
             note
         ])?;
+    } else {
+        return Ok(false);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Append an audit entry for every system status change in the history not yet audited, and
@@ -192,7 +196,7 @@ impl Store {
             return Ok(0);
         };
         let n = crate::audit::with_full_sync(conn, |conn| -> Result<usize, StoreError> {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = audit_system_changes(&tx, key)?;
             tx.commit()?;
             Ok(n)
@@ -201,6 +205,18 @@ impl Store {
             self.audit_after_commit();
         }
         Ok(n)
+    }
+
+    /// After an import committed statuses that followed the vendor: audit them, in their own
+    /// fully synced transaction (no-op without the key). A failure is logged and leaves them
+    /// for the next keyed write or open; the import itself has committed.
+    pub(super) fn audit_followed(&mut self) {
+        if self.audit_key.is_none() {
+            return;
+        }
+        if let Err(e) = self.audit_pending_system_changes() {
+            tracing::warn!("audit of system status changes: {e}");
+        }
     }
 
     /// How many alerts left the queue because the vendor closed them after `since` (alerts
@@ -400,7 +416,7 @@ mod tests {
 
     /// First sight of a closed alert: stored with the vendor's outcome, out of the queue, not
     /// counted as "closed since you last looked", and nothing audited (no status changed).
-    /// A close of a known alert is audited as sitrep's, in the import's transaction.
+    /// A close of a known alert is audited as sitrep's, right after the import commits.
     #[test]
     fn system_changes_are_audited_and_first_sight_is_not() {
         let mut s = Store::open_in_memory().expect("store");

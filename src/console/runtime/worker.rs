@@ -172,11 +172,6 @@ impl Worker {
                     .store
                     .list(&list)
                     .and_then(|rows| Ok((rows, self.store.count(&list)?)));
-                // Statuses a background sync set when the vendor closed or reopened alerts
-                // (its store has no audit key) are audited here, as the queue reloads.
-                if let Err(e) = self.store.audit_pending_system_changes() {
-                    tracing::warn!("audit of system status changes: {e}");
-                }
                 let closed_at_vendor = self.closed_at_vendor();
                 Some(match result {
                     Ok((rows, total)) => {
