@@ -15,6 +15,10 @@ fn the_registry_covers_every_vendor_with_a_folder_of_the_one_shape() {
         assert_eq!(kit.vendor, v);
         assert!(!kit.item_paths.is_empty(), "{v}");
         assert!(!v.credential_names().is_empty(), "{v}");
+        assert_eq!(
+            serde_json::to_value(v).expect("json"),
+            serde_json::json!(v.as_str())
+        );
         let dir = Path::new(SRC)
             .join("vendors")
             .join(v.as_str().replace('-', "_"));

@@ -62,7 +62,7 @@ struct VendorInfo {
     credentials: &'static [&'static str],
 }
 
-const VENDOR_INFO: [VendorInfo; 6] = [
+const VENDOR_INFO: [VendorInfo; Vendor::ALL.len()] = [
     VendorInfo {
         name: "prisma-cspm",
         label: "Prisma Cloud CSPM",

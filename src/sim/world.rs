@@ -562,7 +562,7 @@ pub fn rules_for(vendor: Vendor) -> &'static [&'static Rule] {
 }
 
 /// One row per vendor, in [`Vendor::ALL`] order (a table, so no `match` on the vendor here).
-const RULES: [&[&Rule]; 6] = [
+const RULES: [&[&Rule]; Vendor::ALL.len()] = [
     // PrismaCspm
     &[
         &SSH_OPEN,

@@ -86,6 +86,7 @@ impl Page {
     }
 
     /// Whether the items were kept as text (an item array was found at one of the paths).
+    #[cfg(test)]
     pub fn by_item(&self) -> bool {
         self.items.is_some()
     }

@@ -143,18 +143,19 @@ pub fn map_payload(vendor: Vendor, source: &str, body: &Value) -> Result<Vec<Ale
             }
             Ok(alerts)
         }
-        Err(MapError::Shape { .. }) if sniff_other(vendor, body).is_some() => {
-            Err(MapError::WrongVendor {
-                looks_like: sniff_other(vendor, body).unwrap_or("another vendor's payload"),
+        Err(e @ MapError::Shape { .. }) => match sniff_other(vendor, body) {
+            Some(looks_like) => Err(MapError::WrongVendor {
+                looks_like,
                 expected: vendor.as_str(),
-            })
-        }
+            }),
+            None => Err(e),
+        },
         Err(e) => Err(e),
     }
 }
 
 /// What the body looks like, asking every vendor but `except`.
-pub fn sniff_other(except: Vendor, body: &Value) -> Option<&'static str> {
+fn sniff_other(except: Vendor, body: &Value) -> Option<&'static str> {
     Vendor::ALL
         .into_iter()
         .filter(|v| *v != except)
@@ -162,7 +163,7 @@ pub fn sniff_other(except: Vendor, body: &Value) -> Option<&'static str> {
 }
 
 /// What the body looks like if it is `vendor`'s.
-pub fn sniff(vendor: Vendor, body: &Value) -> Option<&'static str> {
+fn sniff(vendor: Vendor, body: &Value) -> Option<&'static str> {
     (kit(vendor).sniff)(body)
 }
 

@@ -15,7 +15,7 @@ pub async fn start(vendor: Vendor, opts: SimOptions) -> Result<SimHandle, SimErr
 }
 
 /// Start the simulator of `vendor` serving `world` (shared ground truth across vendors).
-pub async fn start_with_world(
+async fn start_with_world(
     vendor: Vendor,
     world: World,
     opts: SimOptions,
@@ -32,16 +32,6 @@ pub async fn start_with_world(
         (kit.sim_source_toml)(&name, base_url)
     })
     .await
-}
-
-/// The environment variables (name, value) a client of this simulator needs.
-pub fn credentials(vendor: Vendor, seed: u64) -> Vec<(String, String)> {
-    (kit(vendor).sim_credentials)(seed)
-}
-
-/// A `[[source]]` table pointing sitrep at a simulator, naming the credential variables.
-pub fn source_toml(vendor: Vendor, name: &str, base_url: &str) -> String {
-    (kit(vendor).sim_source_toml)(name, base_url)
 }
 
 /// A tenant's activity between two refreshes, for `sitrep sim --churn` and `sitrep demo`:

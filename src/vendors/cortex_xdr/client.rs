@@ -150,10 +150,6 @@ impl Client {
         })
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.transport
-    }
-
     /// Keys have no login: the "token" is the key itself.
     async fn login(&self) -> Result<AuthToken, ApiError> {
         Ok(AuthToken::expiring(
@@ -254,7 +250,7 @@ impl Client {
     }
 
     /// Fetch every alert changed in `window`, window by window.
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         let filters = match window.since {
             Some(since) => json!([{
                 "field": self.changed_field,
@@ -339,7 +335,7 @@ impl Client {
     }
 
     /// Write a decision back to the alert (`alert-<id>`) or incident (`incident-<id>`).
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         let native_id = match action {
             WriteBack::SetStatus { native_id, .. } | WriteBack::Comment { native_id, .. } => {
                 native_id
@@ -499,7 +495,7 @@ impl crate::sources::api::SourceClient for Client {
     }
 
     fn stats(&self) -> &crate::sources::api::Stats {
-        self.transport().stats()
+        self.transport.stats()
     }
 }
 

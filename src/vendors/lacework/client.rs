@@ -92,10 +92,6 @@ impl Client {
         })
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.transport
-    }
-
     async fn login(&self) -> Result<AuthToken, ApiError> {
         let url = format!("{}/api/v2/access/tokens", self.base_url);
         let body = json!({"keyId": self.key_id.expose(), "expiryTime": TOKEN_EXPIRY_SECS});
@@ -181,7 +177,7 @@ impl Client {
         Ok(v)
     }
 
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         let until = window.until;
         let floor = until - MAX_HISTORY_MS;
         let start = match window.since {
@@ -283,7 +279,7 @@ impl Client {
         }
     }
 
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         match action {
             WriteBack::Comment { native_id, text } => {
                 let url = format!(
@@ -429,7 +425,7 @@ impl crate::sources::api::SourceClient for Client {
     }
 
     fn stats(&self) -> &crate::sources::api::Stats {
-        self.transport().stats()
+        self.transport.stats()
     }
 }
 

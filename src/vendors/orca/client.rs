@@ -107,10 +107,6 @@ impl Client {
         })
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.transport
-    }
-
     /// The "login" of a static token: the token itself, never due for renewal.
     async fn login(&self) -> Result<AuthToken, ApiError> {
         Ok(AuthToken::expiring(
@@ -131,7 +127,7 @@ impl Client {
     }
 
     /// Fetch every alert changed in `window`, page by page.
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         let mut todo = vec![Range {
             gte: window.since.map(floor_s),
             lt: None,
@@ -330,7 +326,7 @@ impl Client {
     }
 
     /// Write a decision back: the alert's status; everything else is unsupported.
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         let (native_id, status) = match action {
             WriteBack::Comment { .. } => {
                 return Ok(WriteOutcome::Unsupported(
@@ -414,7 +410,7 @@ impl crate::sources::api::SourceClient for Client {
     }
 
     fn stats(&self) -> &crate::sources::api::Stats {
-        self.transport().stats()
+        self.transport.stats()
     }
 }
 

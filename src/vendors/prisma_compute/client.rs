@@ -150,11 +150,7 @@ impl Client {
         })
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.inner.transport
-    }
-
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         for (path, prefix) in LISTS {
             let mut query: Vec<(String, String)> = Vec::new();
             if prefix.is_none()
@@ -274,7 +270,7 @@ impl Client {
         Ok(n)
     }
 
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         let (native_id, status) = match action {
             WriteBack::Comment { .. } => return Ok(WriteOutcome::Unsupported(NO_COMMENT)),
             WriteBack::SetStatus {
@@ -458,7 +454,7 @@ impl crate::sources::api::SourceClient for Client {
     }
 
     fn stats(&self) -> &crate::sources::api::Stats {
-        self.transport().stats()
+        self.inner.transport.stats()
     }
 }
 

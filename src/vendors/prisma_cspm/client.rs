@@ -95,15 +95,11 @@ impl Client {
         })))
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.0.transport
-    }
-
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         self.0.fetch(window, sink).await
     }
 
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         self.0.write_back(action).await
     }
 }
@@ -376,7 +372,7 @@ impl crate::sources::api::SourceClient for Client {
     }
 
     fn stats(&self) -> &crate::sources::api::Stats {
-        self.transport().stats()
+        self.0.transport.stats()
     }
 }
 

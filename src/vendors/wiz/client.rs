@@ -168,10 +168,6 @@ impl Client {
         })
     }
 
-    pub fn transport(&self) -> &Transport {
-        &self.transport
-    }
-
     async fn login(&self) -> Result<AuthToken, ApiError> {
         let form = [
             ("grant_type", "client_credentials"),
@@ -272,7 +268,7 @@ impl Client {
         }
     }
 
-    pub async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
+    async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         let since = window.since.map(rfc3339);
         // Issues, falling back to statusChangedAt if the server refuses updatedAt.
         loop {
@@ -370,7 +366,7 @@ impl Client {
         }
     }
 
-    pub async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
+    async fn write_back(&mut self, action: &WriteBack) -> Result<WriteOutcome, ApiError> {
         match action {
             WriteBack::Comment { native_id, text } => {
                 let v = self
@@ -536,7 +532,7 @@ impl crate::sources::api::SourceClient for Client {
     }
 
     fn stats(&self) -> &crate::sources::api::Stats {
-        self.transport().stats()
+        self.transport.stats()
     }
 }
 
