@@ -1,19 +1,411 @@
-//! Vendor truth: what we believe about the vendor APIs, checked against how other clients
-//! behave. The peers' manners that need no Python: pcapi's paging loop against the CSPM
-//! simulator, a Compute console that serves fewer than asked, a 403 for every vendor, and
-//! Prisma's `x-redlock-status` reasons in sitrep's errors.
+//! Vendor truth: what we believe about the vendor APIs, checked by code nobody on this project
+//! wrote.
+//!
+//! - The vendors' own Python SDKs (`prismacloud-api` for Prisma Cloud CSPM and Compute,
+//!   `laceworksdk`), installed by `scripts/peer-sdks.sh install`, drive `sitrep sim --tls`
+//!   (the built binary) through `tests/peers/*.py`: login and renewal, every alert to the end,
+//!   each write-back call sitrep makes, and error answers. What they list must be exactly what
+//!   `sitrep sync` stores from the same simulator. Without the venv these tests are skipped
+//!   with a note, except under `CI`, where they fail.
+//! - The peers' manners that need no Python: pcapi's paging loop against the CSPM simulator, a
+//!   Compute console that serves fewer than asked, a 403 for every vendor, and Prisma's
+//!   `x-redlock-status` reasons in sitrep's errors.
 
+mod common;
 #[path = "common/sync_prisma.rs"]
 mod sync_prisma;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
+use common::Sandbox;
 use serde_json::{Value, json};
 use sitrep::domain::{DismissReason, Status, Vendor};
 use sitrep::sim::server::{Faults, SimHandle, SimOptions};
 use sitrep::sources::api::{ApiError, WriteBack, WriteOutcome};
 use sitrep::vendors::{connect, emit};
 use sync_prisma::{StoreSink, counter, fetch_all, source_config, with_credential};
+
+/// Longest a driver may run: pcapi against a simulator that never ends a listing loops
+/// forever, and that must fail the test, not hang it.
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------------------
+// The SDK venv and the simulator process.
+
+/// The venv's python, or None (skip) when it is not installed; under CI a missing venv fails.
+fn peers_python() -> Option<PathBuf> {
+    let python = match std::env::var_os("SITREP_PEERS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_default();
+            cache.join("sitrep-test/peers/venv/bin/python")
+        }
+    };
+    if python.is_file() {
+        return Some(python);
+    }
+    let msg = format!(
+        "peer SDK venv not found at {}: run scripts/peer-sdks.sh install",
+        python.display()
+    );
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{msg} (CI must run these)"
+    );
+    eprintln!("skipped: {msg}");
+    None
+}
+
+struct Sim {
+    child: Child,
+    announcement: Value,
+    ca: PathBuf,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    fn env(&self, var: &str) -> String {
+        self.announcement["env"][var]
+            .as_str()
+            .unwrap_or_else(|| panic!("the simulator names {var}"))
+            .to_string()
+    }
+
+    fn base_url(&self) -> &str {
+        self.announcement["base_url"].as_str().expect("base_url")
+    }
+}
+
+/// `sitrep sim --vendor V --tls` on the wall clock (the SDKs compute windows from it).
+fn start_sim(sb: &Sandbox, vendor: &str, alerts: usize, faults: &str) -> Sim {
+    let mut child = sb
+        .cmd()
+        .env_remove("SITREP_NOW")
+        .args(["sim", "--vendor", vendor, "--tls", "--seed", "7"])
+        .args(["--alerts", &alerts.to_string(), "--faults", faults])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("announcement");
+    let announcement: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let base = announcement["base_url"].as_str().expect("base_url");
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let pem = announcement["ca_pem"]
+        .as_str()
+        .expect("a TLS sim names its CA");
+    let ca = sb.write(&format!("{vendor}-ca.pem"), pem);
+    Sim {
+        child,
+        announcement,
+        ca,
+    }
+}
+
+/// Run `tests/peers/<script>` with the SDK venv; its stdout as JSON. Fails on a timeout.
+fn drive(python: &Path, sb: &Sandbox, script: &str, env: &[(&str, String)]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(script);
+    let work = sb.path("driver");
+    std::fs::create_dir_all(&work).expect("driver dir");
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
+        .current_dir(&work)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &work)
+        // No __pycache__ beside the drivers in the source tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn the SDK driver");
+    // Read both pipes while waiting, so a chatty driver cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > DRIVER_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{} did not finish within {}s (a listing that never ends?)",
+                script.display(),
+                DRIVER_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    assert!(
+        status.success(),
+        "{} failed ({status}):\n{stderr}",
+        script.display()
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+}
+
+/// `sitrep sync` against the simulator (trusting its CA through SSL_CERT_FILE), then the
+/// native ids the store holds.
+fn sitrep_sync_ids(sb: &Sandbox, sim: &Sim) -> BTreeSet<String> {
+    let cfg = sb.write(
+        "config.toml",
+        sim.announcement["source_toml"].as_str().expect("toml"),
+    );
+    let run = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env_remove("SITREP_NOW")
+            .env("SITREP_CONFIG", &cfg)
+            .env("SSL_CERT_FILE", &sim.ca);
+        for (k, v) in sim.announcement["env"].as_object().expect("env") {
+            c.env(k, v.as_str().expect("value"));
+        }
+        let out = c.args(args).output().expect("run sitrep");
+        assert!(
+            out.status.success(),
+            "sitrep {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&["sync"]);
+    let rows: Value = serde_json::from_slice(&run(&[
+        "list", "--all", "--format", "json", "--limit", "1000000",
+    ]))
+    .expect("list json");
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let id = r["id"].as_str().expect("id");
+            id.split_once(':').expect("source:native").1.to_string()
+        })
+        .collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("expected a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("string").to_string())
+        .collect()
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("the SDK call should have been refused: {v}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The SDKs.
+
+#[test]
+fn prismacloud_api_lists_10000_cspm_alerts_to_the_end_and_writes_back() {
+    let Some(python) = peers_python() else { return };
+    let sb = Sandbox::new();
+    let sim = start_sim(&sb, "prisma-cspm", 10_000, "none");
+    let stored = sitrep_sync_ids(&sb, &sim);
+    assert_eq!(stored.len(), 10_000);
+
+    let out = drive(
+        &python,
+        &sb,
+        "prisma_cspm.py",
+        &[
+            ("SIM_URL", sim.base_url().to_string()),
+            (
+                "SIM_ACCESS_KEY",
+                sim.env("SITREP_SIM_PRISMA_CSPM_ACCESS_KEY"),
+            ),
+            (
+                "SIM_SECRET_KEY",
+                sim.env("SITREP_SIM_PRISMA_CSPM_SECRET_KEY"),
+            ),
+            ("REQUESTS_CA_BUNDLE", sim.ca.display().to_string()),
+            ("PAGE_LIMIT", "1000".into()),
+        ],
+    );
+    let ids = strings(&out["ids"]);
+    let listed: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), listed.len(), "pcapi got an alert twice");
+    assert_eq!(listed, stored, "pcapi and sitrep saw different alerts");
+
+    assert!(
+        text(&out["bad_login"]).contains("Status Code: 401"),
+        "{out}"
+    );
+    assert_eq!(
+        out["extended"], true,
+        "GET /auth_token/extend gave no new token"
+    );
+    assert!(
+        text(&out["dismiss_again"]).contains("Status Code: 404"),
+        "{out}"
+    );
+    assert!(
+        text(&out["no_filter"]).contains("Status Code: 400"),
+        "{out}"
+    );
+    assert_eq!(out["snoozed_now"], json!([out["snoozed"]]), "{out}");
+}
+
+#[test]
+fn prismacloud_api_lists_every_compute_list_to_the_end_and_archives() {
+    let Some(python) = peers_python() else { return };
+    let sb = Sandbox::new();
+    let sim = start_sim(&sb, "prisma-compute", 3_000, "none");
+    let stored = sitrep_sync_ids(&sb, &sim);
+
+    let out = drive(
+        &python,
+        &sb,
+        "prisma_compute.py",
+        &[
+            ("SIM_URL", sim.base_url().to_string()),
+            (
+                "SIM_USERNAME",
+                sim.env("SITREP_SIM_PRISMA_COMPUTE_USERNAME"),
+            ),
+            (
+                "SIM_PASSWORD",
+                sim.env("SITREP_SIM_PRISMA_COMPUTE_PASSWORD"),
+            ),
+            ("REQUESTS_CA_BUNDLE", sim.ca.display().to_string()),
+        ],
+    );
+    // Incidents are one alert each: the same ids.
+    let incidents: BTreeSet<String> = strings(&out["incidents"])
+        .into_iter()
+        .map(|i| format!("incident/{i}"))
+        .collect();
+    let stored_incidents: BTreeSet<String> = stored
+        .iter()
+        .filter(|i| i.starts_with("incident/"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        incidents.len(),
+        strings(&out["incidents"]).len(),
+        "duplicates"
+    );
+    assert_eq!(incidents, stored_incidents);
+    // A scan result is one object per workload holding its findings: sitrep's native ids are
+    // `<kind>/<object id>/<finding>`, and object ids may hold slashes.
+    for (prefix, key) in [
+        ("image/", "images"),
+        ("container/", "containers"),
+        ("host/", "hosts"),
+        ("function/", "serverless"),
+    ] {
+        let objects = strings(&out[key]);
+        assert_eq!(
+            objects.len(),
+            objects.iter().collect::<HashSet<_>>().len(),
+            "{key}: pcapi got an object twice"
+        );
+        let mine: Vec<&String> = stored.iter().filter(|i| i.starts_with(prefix)).collect();
+        assert!(!mine.is_empty(), "no {key} in the store");
+        for id in &mine {
+            assert!(
+                objects
+                    .iter()
+                    .any(|o| id.starts_with(&format!("{prefix}{o}/"))),
+                "{id}: its object is not in pcapi's {key}"
+            );
+        }
+        for o in &objects {
+            assert!(
+                mine.iter()
+                    .any(|id| id.starts_with(&format!("{prefix}{o}/"))),
+                "{key}: pcapi's {o} has no alert in the store"
+            );
+        }
+    }
+    assert!(
+        text(&out["bad_login"]).contains("Status Code: 401"),
+        "{out}"
+    );
+    assert_eq!(out["renewed"], true, "{out}");
+    assert_eq!(out["archived_after_ack"], true, "{out}");
+    assert_eq!(out["archived_after_restore"], false, "{out}");
+    assert!(
+        text(&out["ack_unknown"]).contains("Status Code: 404"),
+        "{out}"
+    );
+}
+
+#[test]
+fn laceworksdk_lists_every_alert_renews_its_token_and_writes_back() {
+    let Some(python) = peers_python() else { return };
+    let sb = Sandbox::new();
+    // Tokens live 3 s, so the SDK must renew its own.
+    let sim = start_sim(&sb, "lacework", 3_000, "ttl=3s");
+    let stored = sitrep_sync_ids(&sb, &sim);
+    assert_eq!(stored.len(), 3_000);
+
+    let out = drive(
+        &python,
+        &sb,
+        "lacework.py",
+        &[
+            ("SIM_URL", sim.base_url().to_string()),
+            ("SIM_KEY_ID", sim.env("SITREP_SIM_LACEWORK_KEY_ID")),
+            ("SIM_SECRET", sim.env("SITREP_SIM_LACEWORK_SECRET")),
+            ("SIM_TOKEN_TTL", "3".into()),
+            ("REQUESTS_CA_BUNDLE", sim.ca.display().to_string()),
+        ],
+    );
+    let listed: BTreeSet<String> = strings(&out["ids"]).into_iter().collect();
+    assert_eq!(
+        listed, stored,
+        "laceworksdk and sitrep saw different alerts"
+    );
+    assert!(text(&out["bad_login"]).starts_with("[401]"), "{out}");
+    assert_eq!(out["renewed"], true, "{out}");
+    assert_eq!(out["details_id"], out["ids"][0], "{out}");
+    assert_eq!(out["commented"], true, "{out}");
+    assert_eq!(out["close_other"]["message"], "SUCCESS", "{out}");
+    assert_eq!(out["close_fp"]["message"], "SUCCESS", "{out}");
+    assert!(
+        text(&out["close_without_comment"]).starts_with("[400]"),
+        "{out}"
+    );
+    assert!(text(&out["unknown"]).starts_with("[404]"), "{out}");
+}
 
 // ---------------------------------------------------------------------------------------
 // The peers' manners, without Python.
