@@ -410,3 +410,53 @@ impl Transport {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn with_status(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-redlock-status", HeaderValue::from_str(v).expect("value"));
+        h
+    }
+
+    #[test]
+    fn prisma_reasons_come_from_the_header() {
+        let h = with_status(
+            r#"[{"i18nKey":"alert_no_longer_in_expected_state","severity":"error","subject":null}]"#,
+        );
+        assert_eq!(vendor_words(&h, b""), "alert_no_longer_in_expected_state");
+        assert_eq!(
+            vendor_words(&h, b"{\"status\":404}"),
+            "alert_no_longer_in_expected_state; {\"status\":404}"
+        );
+        let h = with_status(
+            r#"[{"i18nKey":"invalid_parameter_value","subject":"limit"},{"i18nKey":"x"}]"#,
+        );
+        assert_eq!(vendor_words(&h, b" "), "invalid_parameter_value (limit), x");
+        // Not JSON: the text itself, still one bounded line.
+        assert_eq!(
+            vendor_words(&with_status("permission_error"), b""),
+            "permission_error"
+        );
+        assert_eq!(vendor_words(&HeaderMap::new(), b""), "(empty body)");
+    }
+
+    #[test]
+    fn the_header_is_bounded_and_sanitized() {
+        let long = format!(r#"[{{"i18nKey":"{}"}}]"#, "k".repeat(500));
+        let w = vendor_words(&with_status(&long), b"");
+        assert_eq!(w.chars().count(), MAX_STATUS_CHARS + 1, "{w}");
+        assert!(w.ends_with('…'));
+        let many: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"i18nKey":"k{i}"}}"#))
+            .collect();
+        let w = vendor_words(&with_status(&format!("[{}]", many.join(","))), b"");
+        assert_eq!(w, "k0, k1, k2, k3");
+        // An escape sequence inside the JSON string never reaches a terminal raw.
+        let w = vendor_words(&with_status(r#"[{"i18nKey":"a\u001b[31mb\nc"}]"#), b"");
+        assert!(!w.contains('\u{1b}') && !w.contains('\n'), "{w:?}");
+    }
+}
