@@ -4,7 +4,9 @@
 #
 # Needs: tmux (the console's end-to-end test drives `sitrep demo` in a real terminal) and the
 # real local model for tests/llm_real.rs (scripts/llm-server.sh: built once into the user's
-# cache directory, about 10 minutes on 2 cores the first time, then reused).
+# cache directory, about 10 minutes on 2 cores the first time, then reused), and the vendors'
+# Python SDKs that tests/peer_sdk.rs drives against the simulators (scripts/peer-sdks.sh: a
+# cached venv from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,9 @@ if ((${#need_apt[@]})); then
         DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q "${need_apt[@]}" >/dev/null
     }
 fi
+
+echo "== vendor SDKs (scripts/peer-sdks.sh install)"
+scripts/peer-sdks.sh install
 
 echo "== local model (scripts/llm-server.sh start)"
 trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT

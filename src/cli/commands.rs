@@ -1059,6 +1059,7 @@ fn sim(a: SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
             faults,
             now_ms: env.now_ms,
             source_name: a.name.clone(),
+            tls: a.tls,
         };
         let handle = crate::vendors::sim::start(vendor, opts).await.map_err(|e| CliError::runtime(e.to_string()))?;
         writeln!(env.out, "{}", handle.announcement()).map_err(io_err)?;

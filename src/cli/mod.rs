@@ -236,6 +236,9 @@ pub struct SimArgs {
     /// Name of the source in the printed [[source]] table
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Serve HTTPS with a certificate made at start; its CA's PEM is in the printed `ca_pem`
+    #[arg(long, requires = "vendor")]
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

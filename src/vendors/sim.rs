@@ -28,7 +28,7 @@ async fn start_with_world(
         .clone()
         .unwrap_or_else(|| format!("{}-sim", vendor.as_str()));
     let env = (kit.sim_credentials)(opts.seed);
-    serve(state, router, opts.port, env, |base_url| {
+    serve(state, router, opts.port, opts.tls, env, |base_url| {
         (kit.sim_source_toml)(&name, base_url)
     })
     .await

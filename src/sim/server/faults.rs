@@ -1,5 +1,6 @@
 //! The fault plan of a simulator, from `--faults` text such as
-//! `429@3,429@9,expire@12,5xx@20x3,truncate@25,graphql@30,latency=20ms,ttl=30s,every429=50`.
+//! `429@3,429@9,expire@12,5xx@20x3,403@4x2,truncate@25,graphql@30,latency=20ms,ttl=30s,
+//! every429=50,pagecap=50`.
 //!
 //! Numbers count data requests (lists, details, write-back; not authentication), from 1.
 //! `standard` is the mix the integration tests use.
@@ -21,6 +22,11 @@ pub struct Faults {
     pub token_ttl: Option<Duration>,
     /// 503 bursts: (first request number, how many).
     pub server_errors: Vec<(u64, u64)>,
+    /// 403 (the credential lacks a permission) runs: (first request number, how many).
+    pub forbidden: Vec<(u64, u64)>,
+    /// The largest page a list serves whatever `limit` asks (older Compute consoles cap at
+    /// 50); None: the vendor's documented maximum. Paged vendors' simulators apply it.
+    pub page_cap: Option<usize>,
     /// Bodies cut in half at these request numbers.
     pub truncate_at: Vec<u64>,
     /// A GraphQL error inside a 200 at these request numbers (GraphQL vendors).
@@ -61,6 +67,12 @@ impl Faults {
 
     pub fn server_error_at(&self, n: u64) -> bool {
         self.server_errors
+            .iter()
+            .any(|&(start, len)| n >= start && n < start + len)
+    }
+
+    pub fn forbidden_at(&self, n: u64) -> bool {
+        self.forbidden
             .iter()
             .any(|&(start, len)| n >= start && n < start + len)
     }
@@ -110,9 +122,17 @@ impl Faults {
                                 .ok_or_else(|| err("expected a positive number"))?,
                         )
                     }
+                    "pagecap" => {
+                        f.page_cap = Some(
+                            v.parse()
+                                .ok()
+                                .filter(|n| *n > 0)
+                                .ok_or_else(|| err("expected a positive number"))?,
+                        )
+                    }
                     _ => {
                         return Err(err(
-                            "unknown setting; expected latency=, ttl=, retry= or every429=",
+                            "unknown setting; expected latency=, ttl=, retry=, every429= or pagecap=",
                         ));
                     }
                 }
@@ -120,7 +140,7 @@ impl Faults {
             }
             let Some((kind, at)) = item.split_once('@') else {
                 return Err(err(
-                    "expected KIND@N (429, expire, 5xx, truncate, graphql), a KEY=VALUE setting, 'standard' or 'none'",
+                    "expected KIND@N (429, expire, 5xx, 403, truncate, graphql), a KEY=VALUE setting, 'standard' or 'none'",
                 ));
             };
             let (n, len) = match at.split_once('x') {
@@ -137,7 +157,7 @@ impl Faults {
                 ("expire", None) => f.expire_at.push(n),
                 ("truncate", None) => f.truncate_at.push(n),
                 ("graphql", None) => f.graphql_error_at.push(n),
-                ("5xx", len) => {
+                ("5xx" | "403", len) => {
                     let len = match len {
                         Some(l) => l
                             .parse()
@@ -146,12 +166,18 @@ impl Faults {
                             .ok_or_else(|| err("burst length must be a positive integer"))?,
                         None => 1,
                     };
-                    f.server_errors.push((n, len));
+                    if kind == "5xx" {
+                        f.server_errors.push((n, len));
+                    } else {
+                        f.forbidden.push((n, len));
+                    }
                 }
-                (_, Some(_)) => return Err(err("only 5xx takes a burst length (5xx@N xK)")),
+                (_, Some(_)) => {
+                    return Err(err("only 5xx and 403 take a run length (5xx@NxK)"));
+                }
                 _ => {
                     return Err(err(
-                        "unknown kind; expected 429, expire, 5xx, truncate or graphql",
+                        "unknown kind; expected 429, expire, 5xx, 403, truncate or graphql",
                     ));
                 }
             }
@@ -178,8 +204,11 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        let f = Faults::parse("429@3, 429@9,expire@12,5xx@20x3,truncate@25,graphql@30,latency=20ms,ttl=30s,retry=2,every429=50")
+        let f = Faults::parse("429@3, 429@9,expire@12,5xx@20x3,403@4x2,truncate@25,graphql@30,latency=20ms,ttl=30s,retry=2,every429=50,pagecap=50")
             .expect("parse");
+        assert_eq!(f.forbidden, vec![(4, 2)]);
+        assert!(!f.forbidden_at(3) && f.forbidden_at(4) && f.forbidden_at(5) && !f.forbidden_at(6));
+        assert_eq!(f.page_cap, Some(50));
         assert_eq!(f.rate_limit_at, vec![3, 9]);
         assert_eq!(f.expire_at, vec![12]);
         assert_eq!(f.server_errors, vec![(20, 3)]);
@@ -202,9 +231,10 @@ mod tests {
         );
         assert_eq!(
             Faults::parse("boom@3").expect_err("kind").to_string(),
-            "bad fault 'boom@3': unknown kind; expected 429, expire, 5xx, truncate or graphql"
+            "bad fault 'boom@3': unknown kind; expected 429, expire, 5xx, 403, truncate or graphql"
         );
         assert!(Faults::parse("latency=fast").is_err());
         assert!(Faults::parse("429@3x2").is_err());
+        assert!(Faults::parse("pagecap=0").is_err());
     }
 }

@@ -17,6 +17,7 @@ pub mod faults;
 pub mod jira;
 pub mod llm;
 pub mod servicenow;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct Counters {
     pub unauthorized: AtomicU64,
     /// 5xx responses served by a burst.
     pub server_errors: AtomicU64,
+    /// 403 responses served by the fault plan.
+    pub forbidden: AtomicU64,
     /// Bodies cut short on purpose.
     pub truncated: AtomicU64,
     /// Token expiries forced by the fault plan.
@@ -239,6 +242,13 @@ impl SimState {
             self.counters.rate_limited.fetch_add(1, Ordering::SeqCst);
             return Err(too_many_requests(secs));
         }
+        if self.faults.forbidden_at(n) {
+            self.counters.forbidden.fetch_add(1, Ordering::SeqCst);
+            return Err(json_response(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({"error": "forbidden", "status": 403}),
+            ));
+        }
         if self.faults.server_error_at(n) {
             self.counters.server_errors.fetch_add(1, Ordering::SeqCst);
             return Err(json_response(
@@ -329,6 +339,8 @@ pub struct SimHandle {
     pub env: Vec<(String, String)>,
     /// A ready `[[source]]` table naming those variables.
     pub source_toml: String,
+    /// Served over TLS: the PEM of the CA a client must trust.
+    pub ca_pem: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -341,12 +353,16 @@ impl SimHandle {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        serde_json::json!({
+        let mut a = serde_json::json!({
             "vendor": self.vendor.as_str(),
             "base_url": self.base_url,
             "env": env,
             "source_toml": self.source_toml,
-        })
+        });
+        if let Some(pem) = &self.ca_pem {
+            a["ca_pem"] = serde_json::Value::String(pem.clone());
+        }
+        a
     }
 
     /// Advance the world: change `changed` findings and add `added` new ones (per vendor).
@@ -409,6 +425,8 @@ pub struct SimOptions {
     pub now_ms: EpochMs,
     /// Name of the `[[source]]` in the generated TOML.
     pub source_name: Option<String>,
+    /// Serve HTTPS with a certificate made at start ([`tls`]).
+    pub tls: bool,
 }
 
 impl Default for SimOptions {
@@ -420,6 +438,7 @@ impl Default for SimOptions {
             faults: Faults::default(),
             now_ms: wall_clock(),
             source_name: None,
+            tls: false,
         }
     }
 }
@@ -432,14 +451,18 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot serve TLS: {0}")]
+    Tls(String),
 }
 
-/// Serve `router` (a vendor's simulator over `state`) on 127.0.0.1:`port`. `env` is what a
-/// client needs; `source_toml` makes the `[[source]]` table from the base URL once bound.
+/// Serve `router` (a vendor's simulator over `state`) on 127.0.0.1:`port`, over TLS when
+/// `tls`. `env` is what a client needs; `source_toml` makes the `[[source]]` table from the
+/// base URL once bound.
 pub async fn serve(
     state: Arc<SimState>,
     router: Router,
     port: u16,
+    tls: bool,
     env: Vec<(String, String)>,
     source_toml: impl FnOnce(&str) -> String,
 ) -> Result<SimHandle, SimError> {
@@ -449,15 +472,28 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|source| SimError::Bind { port, source })?;
-    let base_url = format!("http://{addr}");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let stopped = async {
+        let _ = rx.await;
+    };
+    let (base_url, ca_pem, task) = if tls {
+        let identity = tls::identity().map_err(SimError::Tls)?;
+        let listener = tls::TlsListener::new(listener, &identity)
+            .map_err(|source| SimError::Bind { port, source })?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+        });
+        (format!("https://{addr}"), Some(identity.ca_pem), task)
+    } else {
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+        });
+        (format!("http://{addr}"), None, task)
+    };
     let source_toml = source_toml(&base_url);
     Ok(SimHandle {
         vendor: state.vendor,
@@ -466,6 +502,7 @@ pub async fn serve(
         state,
         env,
         source_toml,
+        ca_pem,
         shutdown: Some(tx),
         task: Some(task),
     })

@@ -5,8 +5,9 @@
 //! The transport owns the manners every vendor needs: a per-source request-rate limit, 429
 //! handling that waits at least what `Retry-After` / `X-RateLimit-Reset` say (else full-jitter
 //! exponential backoff with a cap), retries of 5xx, timeouts and connection errors, and
-//! re-sending a request whose body was cut short. Authentication failures are returned to the
-//! [`Session`], which re-authenticates once (single-flight) and replays once.
+//! re-sending a request whose body was cut short. Authentication failures (401) are returned to
+//! the [`Session`], which re-authenticates once (single-flight) and replays once; a 403 is a
+//! refusal of this credential's permissions, final at once ([`ApiError::Forbidden`]).
 
 mod session;
 mod transport;
@@ -25,6 +26,11 @@ pub enum ApiError {
     /// Credentials were refused, also after one fresh login.
     #[error("authentication failed: {0}")]
     Unauthorized(String),
+    /// HTTP 403: the credential works but may not do this (Prisma Cloud's `permission_error`,
+    /// a role without the permission). Final: logging in again would not change the role.
+    /// `detail` is the vendor's own words (sanitized, bounded).
+    #[error("permission denied by {what}: {detail}")]
+    Forbidden { what: String, detail: String },
     /// A status the client cannot recover from (4xx other than 401/403/429, or 5xx after
     /// every retry).
     #[error("HTTP {status} from {what}: {detail}")]

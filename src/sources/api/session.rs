@@ -1,5 +1,6 @@
 //! Single-flight authentication: one login at a time, shared by every request of a source;
-//! a 401 triggers one re-authentication and one replay, and a second 401 is final.
+//! a 401 triggers one re-authentication and one replay, and a second 401 is final. A 403
+//! ([`ApiError::Forbidden`]) is passed on untouched: a fresh token has the same permissions.
 
 use crate::sources::Page;
 use std::future::Future;
@@ -91,7 +92,7 @@ impl Session {
         Ok((value, st.1))
     }
 
-    /// Send an authenticated request: on 401/403, one re-authentication and one replay.
+    /// Send an authenticated request: on 401, one re-authentication and one replay.
     pub async fn send<'a>(
         &self,
         transport: &Transport,

@@ -63,6 +63,62 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// Longest text kept of Prisma Cloud's `x-redlock-status` header, and how many of its entries.
+const MAX_STATUS_CHARS: usize = 200;
+const MAX_STATUS_ENTRIES: usize = 4;
+
+/// What the vendor said about a failed request, for an error message: Prisma Cloud's
+/// `x-redlock-status` keys first (where it puts the reason, often with an empty body: the
+/// official spec's error responses declare no content, and public integrations read the
+/// header), then the start of the body. One line, sanitized, bounded.
+fn vendor_words(headers: &HeaderMap, body: &[u8]) -> String {
+    let keys = redlock_status(headers);
+    let text = snippet(body);
+    match keys {
+        Some(k) if body.iter().all(u8::is_ascii_whitespace) => k,
+        Some(k) => format!("{k}; {text}"),
+        None => text,
+    }
+}
+
+/// `[{"i18nKey": "alert_no_longer_in_expected_state", "severity": "error", "subject": …}]`
+/// → `alert_no_longer_in_expected_state` (with ` (subject)` when there is one).
+fn redlock_status(headers: &HeaderMap) -> Option<String> {
+    let raw = String::from_utf8_lossy(headers.get("x-redlock-status")?.as_bytes()).to_string();
+    let entries = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(serde_json::Value::Array(a)) => a,
+        Ok(v @ serde_json::Value::Object(_)) => vec![v],
+        _ => return bounded(&raw),
+    };
+    let words: Vec<String> = entries
+        .iter()
+        .take(MAX_STATUS_ENTRIES)
+        .filter_map(|e| {
+            let key = e.get("i18nKey")?.as_str()?;
+            Some(match e.get("subject").and_then(serde_json::Value::as_str) {
+                Some(sub) if !sub.is_empty() => format!("{key} ({sub})"),
+                _ => key.to_string(),
+            })
+        })
+        .collect();
+    if words.is_empty() {
+        return bounded(&raw);
+    }
+    bounded(&words.join(", "))
+}
+
+/// One sanitized line of at most [`MAX_STATUS_CHARS`] characters; None when empty.
+fn bounded(text: &str) -> Option<String> {
+    let mut t: String = crate::sanitize::one_line(text)
+        .chars()
+        .take(MAX_STATUS_CHARS + 1)
+        .collect();
+    if t.chars().count() > MAX_STATUS_CHARS {
+        t = t.chars().take(MAX_STATUS_CHARS).collect::<String>() + "…";
+    }
+    (!t.trim().is_empty()).then_some(t)
+}
+
 /// Request pacing: at most `rate` requests per second.
 #[derive(Debug)]
 struct Limiter {
@@ -174,8 +230,8 @@ impl Transport {
         Duration::from_millis(r)
     }
 
-    /// Send with retries. `build` makes a fresh request each attempt. 401/403 come back as
-    /// [`ApiError::Unauthorized`] for the session to handle.
+    /// Send with retries. `build` makes a fresh request each attempt. A 401 comes back as
+    /// [`ApiError::Unauthorized`] for the session to handle, a 403 as [`ApiError::Forbidden`].
     pub async fn send(
         &self,
         build: &(dyn Fn() -> RequestBuilder + Send + Sync),
@@ -252,11 +308,17 @@ impl Transport {
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                let words = vendor_words(&headers, &body);
+                if status == StatusCode::FORBIDDEN {
+                    return Err(ApiError::Forbidden {
+                        what: self.what.clone(),
+                        detail: words,
+                    });
+                }
                 return Err(ApiError::Unauthorized(format!(
-                    "HTTP {} from {}: {}",
+                    "HTTP {} from {}: {words}",
                     status.as_u16(),
                     self.what,
-                    snippet(&body)
                 )));
             }
             let retryable = status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT;
@@ -295,7 +357,7 @@ impl Transport {
             return Err(ApiError::Http {
                 status: status.as_u16(),
                 what: self.what.clone(),
-                detail: snippet(&body),
+                detail: vendor_words(&headers, &body),
             });
         }
     }
@@ -346,5 +408,55 @@ impl Transport {
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(self.backoff(attempt)).await;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn with_status(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-redlock-status", HeaderValue::from_str(v).expect("value"));
+        h
+    }
+
+    #[test]
+    fn prisma_reasons_come_from_the_header() {
+        let h = with_status(
+            r#"[{"i18nKey":"alert_no_longer_in_expected_state","severity":"error","subject":null}]"#,
+        );
+        assert_eq!(vendor_words(&h, b""), "alert_no_longer_in_expected_state");
+        assert_eq!(
+            vendor_words(&h, b"{\"status\":404}"),
+            "alert_no_longer_in_expected_state; {\"status\":404}"
+        );
+        let h = with_status(
+            r#"[{"i18nKey":"invalid_parameter_value","subject":"limit"},{"i18nKey":"x"}]"#,
+        );
+        assert_eq!(vendor_words(&h, b" "), "invalid_parameter_value (limit), x");
+        // Not JSON: the text itself, still one bounded line.
+        assert_eq!(
+            vendor_words(&with_status("permission_error"), b""),
+            "permission_error"
+        );
+        assert_eq!(vendor_words(&HeaderMap::new(), b""), "(empty body)");
+    }
+
+    #[test]
+    fn the_header_is_bounded_and_sanitized() {
+        let long = format!(r#"[{{"i18nKey":"{}"}}]"#, "k".repeat(500));
+        let w = vendor_words(&with_status(&long), b"");
+        assert_eq!(w.chars().count(), MAX_STATUS_CHARS + 1, "{w}");
+        assert!(w.ends_with('…'));
+        let many: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"i18nKey":"k{i}"}}"#))
+            .collect();
+        let w = vendor_words(&with_status(&format!("[{}]", many.join(","))), b"");
+        assert_eq!(w, "k0, k1, k2, k3");
+        // An escape sequence inside the JSON string never reaches a terminal raw.
+        let w = vendor_words(&with_status(r#"[{"i18nKey":"a\u001b[31mb\nc"}]"#), b"");
+        assert!(!w.contains('\u{1b}') && !w.contains('\n'), "{w:?}");
     }
 }

@@ -8,8 +8,10 @@
 //! `v1` and bare numbers such as `34.04` are accepted).
 //!
 //! Reading, in this order, every list paged by `offset` / `limit` (at most 250) with the
-//! total from the `Total-Count` header (pages after the first are fetched `concurrency` at a
-//! time, delivered in order; without the header the client pages until a short page):
+//! total from the `Total-Count` header. `offset` advances by the objects received, not by
+//! `limit`: a console may serve fewer than asked (older ones cap at 50). Pages after the first
+//! are fetched `concurrency` at a time in steps of what a page held, delivered in order;
+//! without the header the client pages until an empty page:
 //! - `GET /audits/incidents` — runtime incidents. Incremental: `from` = since, `to` = until
 //!   (RFC 3339). No `acknowledged` filter: archived incidents are fetched so the store sees
 //!   them close.
@@ -196,19 +198,25 @@ impl Client {
         let n = self.deliver(path, 0, first, sink)?;
         match total {
             Some(total) => {
+                // Offsets advance by the objects actually received: a console that serves
+                // fewer than `limit` (older ones cap a page at 50) would otherwise have us
+                // skip the rest of each step. Pages are fetched `concurrency` at a time in
+                // steps of what a full page held; a short page before the end means the
+                // console's page is smaller still, so the step shrinks to it and the pages
+                // already under way are dropped and asked again from where it ended.
                 let (mut delivered, mut stable) = (n, true);
-                // Fetch the rest `concurrency` at a time; deliver in order.
-                let mut offsets = (limit..total).step_by(limit.max(1));
+                let mut step = n.min(limit);
+                let mut next = n;
                 let mut running: VecDeque<(usize, tokio::task::JoinHandle<_>)> = VecDeque::new();
                 loop {
-                    while running.len() < self.concurrency {
-                        let Some(off) = offsets.next() else { break };
+                    while step > 0 && running.len() < self.concurrency && next < total {
                         let inner = self.inner.clone();
-                        let q = at(off);
+                        let q = at(next);
                         running.push_back((
-                            off,
+                            next,
                             tokio::spawn(async move { inner.page(path, scan, q).await }),
                         ));
+                        next += step;
                     }
                     let Some((off, handle)) = running.pop_front() else {
                         break;
@@ -219,8 +227,18 @@ impl Client {
                     });
                     match result.and_then(|r| r) {
                         Ok((page_total, body)) => {
-                            delivered += self.deliver(path, off, body, sink)?;
+                            let got = self.deliver(path, off, body, sink)?;
+                            delivered += got;
                             stable &= page_total == Some(total);
+                            if got < step && off + got < total {
+                                for (_, h) in running.drain(..) {
+                                    h.abort();
+                                }
+                                // An empty page before the end: the list shrank under us.
+                                stable &= got > 0;
+                                step = got;
+                                next = off + got;
+                            }
                         }
                         Err(e) => {
                             for (_, h) in running {
@@ -233,10 +251,11 @@ impl Client {
                 Ok(stable && delivered == total)
             }
             None => {
-                // No Total-Count: page until a short page.
+                // No Total-Count: page by what each page held until an empty page (a short
+                // page may be the console's own cap, not the end).
                 let mut offset = 0;
                 let mut got = n;
-                while got >= limit {
+                while got > 0 {
                     offset += got;
                     let (_, body) = self.inner.page(path, scan, at(offset)).await?;
                     got = self.deliver(path, offset, body, sink)?;

@@ -10,8 +10,13 @@
 //! absolute `timeRange` `{startTime: since, endTime: until}` with the filter
 //! `timeRange.type = ALERT_UPDATED`, so alerts whose status changed are fetched too. Later
 //! pages send only `{"pageToken": <nextPageToken>}`. Prisma returns a `nextPageToken` on every
-//! page, the last included: the client stops when it holds `totalRows` items or gets an
-//! empty `items`.
+//! page with items, the last data page included, and none on the empty page after it
+//! (corpus `prisma-cspm/elastic-v2-alert-post-page*.json`): the client stops at whichever
+//! comes first of `totalRows` items held, an empty `items` or a page without a token.
+//!
+//! Errors: Prisma names the reason in the `x-redlock-status` header (`invalid_credentials`,
+//! `alert_no_longer_in_expected_state`, `permission_error`, …), which the transport puts in
+//! the error; a 403 is final ([`ApiError::Forbidden`]), never a reason to log in again.
 //!
 //! Writing: dismiss (`POST /alert/dismiss`), snooze (the same with `dismissalTimeRange`) and
 //! reopen (`POST /alert/reopen`). Prisma has no API to resolve, acknowledge, comment on or

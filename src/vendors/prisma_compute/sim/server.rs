@@ -3,8 +3,8 @@
 //! - `POST /api/<ver>/authenticate` `{username, password}` → `{"token": …}`; the token goes in
 //!   `Authorization: Bearer`. `<ver>` is `v<major>[.<minor>]` (`v34.04`, `v1`, …).
 //! - Lists, each a JSON array (`null` when empty, as Go marshals a nil slice), paged by
-//!   `offset` / `limit` (default 50, at most 250) with the total in the `Total-Count`
-//!   header:
+//!   `offset` / `limit` (default 50, at most 250; the fault plan's `pagecap=N` serves at most
+//!   N, as older consoles cap at 50) with the total in the `Total-Count` header:
 //!   - `GET /audits/incidents` — runtime findings, one incident each. `from` / `to`
 //!     (RFC 3339) select incidents by their **last activity** (the time of their latest
 //!     audit), so an incident whose state changed is in the window; `acknowledged=true|false`
@@ -237,8 +237,9 @@ async fn authenticate(
     json_response(StatusCode::OK, &json!({ "token": token }))
 }
 
-/// `offset` and `limit` from the query (limit defaults to 50, at most 250).
-fn paging(q: &HashMap<String, String>) -> Result<(usize, usize), Response> {
+/// `offset` and `limit` from the query (limit defaults to 50, at most 250, or at most the
+/// fault plan's `pagecap`: an older console that serves fewer than asked).
+fn paging(q: &HashMap<String, String>, cap: Option<usize>) -> Result<(usize, usize), Response> {
     let offset = match q.get("offset") {
         None => 0,
         Some(s) => s
@@ -253,7 +254,7 @@ fn paging(q: &HashMap<String, String>) -> Result<(usize, usize), Response> {
             Err(_) => return Err(err(StatusCode::BAD_REQUEST, "invalid limit")),
         },
     };
-    Ok((offset, limit))
+    Ok((offset, cap.map_or(limit, |c| limit.min(c))))
 }
 
 fn rfc3339_ms(s: &str) -> Option<EpochMs> {
@@ -295,7 +296,7 @@ async fn incidents(
         Ok(p) => p,
         Err(r) => return compute_fault(r),
     };
-    let (offset, limit) = match paging(&q) {
+    let (offset, limit) = match paging(&q, app.sim.faults.page_cap) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -395,7 +396,7 @@ async fn scan_list(
     if let Err(r) = scan_rate(&app, ep).await {
         return r;
     }
-    let (offset, limit) = match paging(&q) {
+    let (offset, limit) = match paging(&q, app.sim.faults.page_cap) {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -7,8 +7,8 @@
 //! - `POST /v2/alert?detailed=true` with a `FilterModel` body (`timeRange`, `filters`,
 //!   `limit`, `sortBy`) → `PagedResultsAlertModel`. Later pages: a body holding only
 //!   `{"pageToken": …}` (the token remembers the query). A `nextPageToken` comes back on every
-//!   page, the last one included; past the end, `items` is empty (as Elastic's recorded
-//!   pagination shows).
+//!   page that has items, the last one included; the empty page past the end has none (as
+//!   Elastic's recorded pagination shows).
 //! - Time filtering: `timeRange` absolute `{startTime, endTime}` (epoch ms), relative
 //!   `{amount, unit}` or `to_now`. Which alert time it applies to is the `timeRange.type`
 //!   filter: `ALERT_OPENED` (the default: `alertTime`), `ALERT_UPDATED` (`lastUpdated`,
@@ -17,8 +17,9 @@
 //! - `POST /alert/dismiss` (with `dismissalTimeRange`: snooze) and `POST /alert/reopen`, with
 //!   `AlertStatusChangeRequestModel` (`alerts`, `policies`, `dismissalNote`, `filter` — the
 //!   filter is required: 400 `missing_required_parameter` without it).
-//! - Errors as Prisma sends them: the status code and an `x-redlock-status` header holding
-//!   `[{"i18nKey": …, "severity": "error", "subject": …}]`; 429s carry `Retry-After` and the
+//! - Errors as Prisma sends them: the status code, an empty body and an `x-redlock-status`
+//!   header holding `[{"i18nKey": …, "severity": "error", "subject": …}]` (a 403 from the fault
+//!   plan is `permission_error`); 429s carry `Retry-After` and the
 //!   `X-RateLimit-*` headers (every `/v2/alert` response carries the latter).
 
 // Handlers' helpers return the axum response to send as their error, as `SimState::gate` does.
@@ -143,13 +144,14 @@ pub fn router(state: Arc<SimState>) -> Router {
         .with_state(app)
 }
 
-/// A Prisma error: the status and an `x-redlock-status` header naming the i18n key.
+/// A Prisma error: the status and an `x-redlock-status` header naming the i18n key, with an
+/// empty body (the official spec's error responses — `/login` 401, `/v2/alert` 400,
+/// `/alert/dismiss` 403/404 — declare no content; the reason travels in the header, which is
+/// what public integrations read).
 fn redlock_error(status: StatusCode, key: &str, subject: Option<&str>) -> Response {
     let detail = json!([{ "i18nKey": key, "severity": "error", "subject": subject }]);
-    let mut r = json_response(
-        status,
-        &json!({ "status": status.as_u16(), "message": key }),
-    );
+    let mut r = Response::new(axum::body::Body::empty());
+    *r.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(&detail.to_string()) {
         r.headers_mut().insert("x-redlock-status", v);
     }
@@ -174,6 +176,8 @@ fn rate_headers(r: &mut Response, remaining: u32) {
 fn prisma_fault(mut r: Response) -> Response {
     match r.status() {
         StatusCode::UNAUTHORIZED => redlock_error(StatusCode::UNAUTHORIZED, "token_expired", None),
+        // A role without the permission (spec: `/alert/dismiss` 403 `permission_error`).
+        StatusCode::FORBIDDEN => redlock_error(StatusCode::FORBIDDEN, "permission_error", None),
         StatusCode::TOO_MANY_REQUESTS => {
             rate_headers(&mut r, 0);
             r
@@ -489,27 +493,30 @@ async fn list(
         (selected.len(), page)
     };
     let (total, page) = items;
-    // A token on every page, the last one included (the real API's quirk).
-    let next = format!("sim-{}", app.sim.random_hex(48).await);
-    let mut cursors = app.cursors.lock().await;
-    // Tokens stay valid (a retried page re-sends its token) until there are very many.
-    if cursors.len() >= MAX_CURSORS {
-        cursors.clear();
-    }
-    cursors.insert(
-        next.clone(),
-        Cursor {
-            query: cursor.query.clone(),
-            offset: cursor.offset + page.len(),
-        },
-    );
-    drop(cursors);
-    let body = json!({
+    // As the real API ends a listing (corpus `prisma-cspm/elastic-v2-alert-post-page*.json`):
+    // every page with items carries a token, the last data page included; the empty page
+    // after it carries none, which is what ends pcapi's `paginated` loop.
+    let mut body = json!({
         "totalRows": total,
         "items": page,
-        "nextPageToken": next,
         "sortAllowedColumns": ["id", "alertTime", "lastUpdated"],
     });
+    if !page.is_empty() {
+        let next = format!("sim-{}", app.sim.random_hex(48).await);
+        let mut cursors = app.cursors.lock().await;
+        // Tokens stay valid (a retried page re-sends its token) until there are very many.
+        if cursors.len() >= MAX_CURSORS {
+            cursors.clear();
+        }
+        cursors.insert(
+            next.clone(),
+            Cursor {
+                query: cursor.query.clone(),
+                offset: cursor.offset + page.len(),
+            },
+        );
+        body["nextPageToken"] = json!(next);
+    }
     let mut r = app.sim.respond(proceed, StatusCode::OK, &body);
     rate_headers(&mut r, 9);
     r
