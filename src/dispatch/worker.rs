@@ -452,9 +452,10 @@ fn api_error(source: &str, e: ApiError) -> DispatchError {
         ApiError::Http { status, .. } if status == 408 || status == 429 || status >= 500 => {
             DispatchError::transient(detail)
         }
-        ApiError::Http { .. } | ApiError::Unauthorized(_) | ApiError::Config(_) => {
-            DispatchError::permanent(detail)
-        }
+        ApiError::Http { .. }
+        | ApiError::Unauthorized(_)
+        | ApiError::Config(_)
+        | ApiError::FilterRefused { .. } => DispatchError::permanent(detail),
     }
 }
 

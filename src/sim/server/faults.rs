@@ -1,5 +1,6 @@
 //! The fault plan of a simulator, from `--faults` text such as
-//! `429@3,429@9,expire@12,5xx@20x3,truncate@25,graphql@30,latency=20ms,ttl=30s,every429=50`.
+//! `429@3,429@9,expire@12,5xx@20x3,403@5x2,truncate@25,graphql@30,latency=20ms,ttl=30s,
+//! every429=50,refuse=statusChangedAt`.
 //!
 //! Numbers count data requests (lists, details, write-back; not authentication), from 1.
 //! `standard` is the mix the integration tests use.
@@ -27,6 +28,12 @@ pub struct Faults {
     pub graphql_error_at: Vec<u64>,
     /// Added to every data request.
     pub latency: Duration,
+    /// 403 (permission denied, the token still valid) bursts: (first request number, how
+    /// many).
+    pub forbidden: Vec<(u64, u64)>,
+    /// Filter fields the vendor's simulator refuses as its API refuses an unknown one (each
+    /// simulator in its own way: a GraphQL error, a 400, a 500).
+    pub refused_filters: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +68,12 @@ impl Faults {
 
     pub fn server_error_at(&self, n: u64) -> bool {
         self.server_errors
+            .iter()
+            .any(|&(start, len)| n >= start && n < start + len)
+    }
+
+    pub fn forbidden_at(&self, n: u64) -> bool {
+        self.forbidden
             .iter()
             .any(|&(start, len)| n >= start && n < start + len)
     }
@@ -102,6 +115,13 @@ impl Faults {
                     "retry" => {
                         f.retry_after_secs = v.parse().map_err(|_| err("expected whole seconds"))?
                     }
+                    "refuse" => {
+                        let field = v.trim();
+                        if field.is_empty() {
+                            return Err(err("expected a filter field name"));
+                        }
+                        f.refused_filters.push(field.to_string());
+                    }
                     "every429" => {
                         f.rate_limit_every = Some(
                             v.parse()
@@ -112,7 +132,7 @@ impl Faults {
                     }
                     _ => {
                         return Err(err(
-                            "unknown setting; expected latency=, ttl=, retry= or every429=",
+                            "unknown setting; expected latency=, ttl=, retry=, every429= or refuse=",
                         ));
                     }
                 }
@@ -120,7 +140,7 @@ impl Faults {
             }
             let Some((kind, at)) = item.split_once('@') else {
                 return Err(err(
-                    "expected KIND@N (429, expire, 5xx, truncate, graphql), a KEY=VALUE setting, 'standard' or 'none'",
+                    "expected KIND@N (429, expire, 5xx, 403, truncate, graphql), a KEY=VALUE setting, 'standard' or 'none'",
                 ));
             };
             let (n, len) = match at.split_once('x') {
@@ -137,7 +157,7 @@ impl Faults {
                 ("expire", None) => f.expire_at.push(n),
                 ("truncate", None) => f.truncate_at.push(n),
                 ("graphql", None) => f.graphql_error_at.push(n),
-                ("5xx", len) => {
+                (kind @ ("5xx" | "403"), len) => {
                     let len = match len {
                         Some(l) => l
                             .parse()
@@ -146,12 +166,20 @@ impl Faults {
                             .ok_or_else(|| err("burst length must be a positive integer"))?,
                         None => 1,
                     };
-                    f.server_errors.push((n, len));
+                    if kind == "5xx" {
+                        f.server_errors.push((n, len));
+                    } else {
+                        f.forbidden.push((n, len));
+                    }
                 }
-                (_, Some(_)) => return Err(err("only 5xx takes a burst length (5xx@N xK)")),
+                (_, Some(_)) => {
+                    return Err(err(
+                        "only 5xx and 403 take a burst length (5xx@NxK, 403@NxK)",
+                    ));
+                }
                 _ => {
                     return Err(err(
-                        "unknown kind; expected 429, expire, 5xx, truncate or graphql",
+                        "unknown kind; expected 429, expire, 5xx, 403, truncate or graphql",
                     ));
                 }
             }
@@ -192,6 +220,10 @@ mod tests {
         assert_eq!(f.rate_limit_every, Some(50));
         assert_eq!(Faults::parse("standard").expect("std").expire_at, vec![8]);
         assert!(Faults::parse("").expect("empty").is_none());
+        let f = Faults::parse("403@2x3,refuse=statusChangedAt").expect("403");
+        assert!(!f.forbidden_at(1) && f.forbidden_at(2) && f.forbidden_at(4) && !f.forbidden_at(5));
+        assert_eq!(f.refused_filters, vec!["statusChangedAt".to_string()]);
+        assert!(Faults::parse("refuse=").is_err());
     }
 
     #[test]
@@ -202,7 +234,7 @@ mod tests {
         );
         assert_eq!(
             Faults::parse("boom@3").expect_err("kind").to_string(),
-            "bad fault 'boom@3': unknown kind; expected 429, expire, 5xx, truncate or graphql"
+            "bad fault 'boom@3': unknown kind; expected 429, expire, 5xx, 403, truncate or graphql"
         );
         assert!(Faults::parse("latency=fast").is_err());
         assert!(Faults::parse("429@3x2").is_err());
