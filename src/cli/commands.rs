@@ -109,6 +109,16 @@ fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, Cl
     Ok(store)
 }
 
+/// The configured sources' names, for an error about one that is not.
+pub(super) fn configured(config: &Config) -> String {
+    config
+        .sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) fn open_store(paths: &Paths) -> Result<Store, CliError> {
     Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
 }
@@ -706,12 +716,7 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
                 return Err(CliError::input(format!(
                     "--source '{}': no such source; configured: {}",
                     sanitize::one_line(name),
-                    config
-                        .sources
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    configured(config)
                 )));
             }
         }

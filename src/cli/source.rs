@@ -165,12 +165,7 @@ fn check(
             CliError::input(format!(
                 "no source named '{}'; configured: {}",
                 one_line(n),
-                config
-                    .sources
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                super::commands::configured(config)
             ))
         })?],
         None if config.sources.is_empty() => {

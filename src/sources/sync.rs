@@ -372,6 +372,18 @@ struct StoreSink {
     seen: std::collections::HashSet<String>,
 }
 
+impl StoreSink {
+    fn new(writer: PageWriter) -> StoreSink {
+        StoreSink {
+            writer,
+            newest: None,
+            listings: Vec::new(),
+            open: false,
+            seen: Default::default(),
+        }
+    }
+}
+
 struct Listing {
     prefix: &'static str,
     complete: bool,
@@ -469,13 +481,7 @@ async fn attempt(
             };
         }
     };
-    let mut sink = StoreSink {
-        writer,
-        newest: None,
-        listings: Vec::new(),
-        open: false,
-        seen: Default::default(),
-    };
+    let mut sink = StoreSink::new(writer);
     let result = client.fetch(window, &mut sink).await;
     let s = client.stats();
     let counters = (
@@ -875,13 +881,7 @@ mod tests {
             )
             .expect("import");
         let (writer, _reports) = writer_with_reports(&store);
-        let mut sink = StoreSink {
-            writer,
-            newest: None,
-            listings: Vec::new(),
-            open: false,
-            seen: Default::default(),
-        };
+        let mut sink = StoreSink::new(writer);
         sink.listing_begins("image/");
         sink.page(compute(&["image/a"])).expect("page");
         sink.listing_complete("image/");
