@@ -99,17 +99,18 @@ fn words(e: &ApiError) -> String {
     s
 }
 
-/// Is `e` the vendor saying no (as opposed to the network, a rate limit, or a reply we could
-/// not read)?
+/// Is `e` the vendor saying no? Everything but the network, a rate limit, a reply we could not
+/// read, or our own stop is: an error variant added later (a 403 of its own) counts as a
+/// refusal without this list changing.
 fn refused(e: &ApiError) -> bool {
-    match e {
-        ApiError::Unauthorized(_)
-        | ApiError::Config(_)
-        | ApiError::Vendor { .. }
-        | ApiError::FilterRefused { .. } => true,
-        ApiError::Http { status, .. } => *status != 429,
-        _ => false,
-    }
+    !matches!(
+        e,
+        ApiError::Network { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::Malformed { .. }
+            | ApiError::Store(_)
+            | ApiError::Http { status: 429, .. }
+    )
 }
 
 fn verdict_of(e: &ApiError) -> Verdict {
