@@ -653,3 +653,37 @@ async fn orca_sends_only_what_public_integrations_send_and_closed_alerts_sync() 
     drop(s);
     server.abort();
 }
+
+/// The console's refresher runs the same scheduled reconciliation: its first run is full, and
+/// the status it publishes (what the status bar shows) carries when that was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresher_publishes_the_last_full_run() {
+    use sitrep::sources::sync::{Refresher, SourceStatus};
+    let h = sim(Vendor::Orca, 60, "none").await;
+    let store = memory_store();
+    let cfg = config(&h);
+    let cfg_name = cfg.name.clone();
+    let refresher = Refresher::spawn(connect, vec![cfg], store.clone(), now_ms);
+    let mut status = refresher.status[0].1.clone();
+    let last_full = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            status.changed().await.expect("status channel");
+            if let SourceStatus::Idle { last_full, .. } = &*status.borrow() {
+                return *last_full;
+            }
+        }
+    })
+    .await
+    .expect("the first run finishes");
+    refresher.stop(std::time::Duration::from_secs(5)).await;
+    let recorded = store
+        .lock()
+        .expect("lock")
+        .source_state(&cfg_name)
+        .ok()
+        .flatten()
+        .and_then(|s| s.last_full_at);
+    assert!(last_full.is_some(), "the first run is full");
+    assert_eq!(last_full, recorded);
+    h.stop().await;
+}
