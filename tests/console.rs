@@ -65,11 +65,13 @@ fn harness_with(db: &Path, w: u16, h: u16, keymap: Keymap) -> Harness {
             SourceStatus::Failed {
                 reason: "orca: 401 Unauthorized after a fresh login".into(),
                 last_success: Some(NOW_MS - 7_200_000),
+                last_full: Some(NOW_MS - 7_200_000),
                 next_run_in: std::time::Duration::from_secs(60),
             }
         } else {
             SourceStatus::Idle {
                 last_success: Some(NOW_MS - 120_000),
+                last_full: Some(NOW_MS - 3_600_000),
                 next_run_in: std::time::Duration::from_secs(60),
             }
         };
@@ -124,6 +126,7 @@ fn demo_first_screen_leads_with_open_alerts() {
             index: i,
             status: SourceStatus::Idle {
                 last_success: Some(NOW_MS),
+                last_full: Some(NOW_MS),
                 next_run_in: std::time::Duration::from_secs(20),
             },
         });

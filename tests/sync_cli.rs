@@ -297,3 +297,103 @@ fn a_bad_audit_key_file_fails_the_sync_before_any_alert_is_stored() {
         assert_eq!(json.as_array().map(Vec::len), Some(0), "{json}");
     }
 }
+
+/// `sitrep source check` and `source status` as a user runs them: a healthy tenant exits 0
+/// with a per-capability table; one whose key is wrong exits 1; after a sync whose filter the
+/// vendor refused, `source status` shows the last full run and the refused filter.
+#[test]
+fn source_check_and_status_from_the_command_line() {
+    let sb = Sandbox::new();
+    let sim = start_sim(&sb, "cortex-xdr", 150, "refuse=server_creation_time");
+    let a = &sim.announcement;
+    let env: Vec<(String, String)> = a["env"]
+        .as_object()
+        .expect("env")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("value").to_string()))
+        .collect();
+    // One retry: the refused filter's 500 is retried once, not five times. max_retries
+    // belongs to the [[source]] table, before its sub-tables.
+    let toml = a["source_toml"].as_str().expect("toml").replacen(
+        "[source.credentials]",
+        "max_retries = 1\n[source.credentials]",
+        1,
+    );
+    let cfg = sb.write("config.toml", &toml);
+    let run = |args: &[&str], wrong_key: bool| {
+        let mut c = sb.cmd();
+        c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
+        for (k, v) in &env {
+            if wrong_key && k.ends_with("_KEY") {
+                c.env(k, "0123456789abcdef".repeat(8));
+            } else {
+                c.env(k, v);
+            }
+        }
+        c.args(args).output().expect("run")
+    };
+    let out = run(&["source", "check"], false);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{stdout}"))
+            .to_string()
+    };
+    assert!(row("read ").contains("works"), "{stdout}");
+    assert!(
+        row("incremental server_creation_time").contains("refused"),
+        "{stdout}"
+    );
+    assert!(
+        row("incremental creation_time").contains("works"),
+        "{stdout}"
+    );
+    assert!(row("write-back status").contains("not tried"), "{stdout}");
+
+    let out = run(&["source", "check"], true);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(row_has(&stdout, "read ", "refused"), "{stdout}");
+    assert!(row_has(&stdout, "incremental ", "not tried"), "{stdout}");
+
+    // Two syncs: the first is full, the second's filter is refused and it falls back.
+    for _ in 0..2 {
+        let out = run(&["sync"], false);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let out = run(&["sync"], false);
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(line.contains("incremental (creation_time)"), "{line}");
+    assert!(line.contains("last full run"), "{line}");
+    let out = run(&["source", "status"], false);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{status}");
+    assert!(status.contains("last full run"), "{status}");
+    assert!(
+        status.contains("failed filter") && status.contains("server_creation_time"),
+        "{status}"
+    );
+}
+
+fn row_has(out: &str, prefix: &str, word: &str) -> bool {
+    out.lines()
+        .filter(|l| l.trim_start().starts_with(prefix))
+        .all(|l| l.contains(word))
+        && out.lines().any(|l| l.trim_start().starts_with(prefix))
+}

@@ -158,11 +158,14 @@ fn migration_0008_gives_old_rows_the_hints_the_mappers_give() {
         )
         .expect("update");
     }
-    // Schema 9 (vendor-closed alerts) came after: take it back out so 0009 applies again.
+    // Schema 9 (vendor-closed alerts) and 0011 (source full runs) came after: take them back
+    // out so they apply again.
     conn.execute_batch(
         "DROP INDEX alerts_followed;
          ALTER TABLE alerts DROP COLUMN followed_at;
-         ALTER TABLE alerts DROP COLUMN reopened_at;",
+         ALTER TABLE alerts DROP COLUMN reopened_at;
+         ALTER TABLE source_state DROP COLUMN last_full_at;
+         ALTER TABLE source_state DROP COLUMN failed_filters_json;",
     )
     .expect("downgrade");
     conn.pragma_update(None, "user_version", 7)

@@ -43,6 +43,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, env),
+        Command::Source(c) => super::source::source_cmd(c, &paths, &config, env),
         Command::Intel(c) => {
             let mut store = scored(open_store(&paths)?, &config, env.now_ms)?;
             triage::intel_cmd(c, &mut store, &config, env)
@@ -108,7 +109,17 @@ fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, Cl
     Ok(store)
 }
 
-fn open_store(paths: &Paths) -> Result<Store, CliError> {
+/// The configured sources' names, for an error about one that is not.
+pub(super) fn configured(config: &Config) -> String {
+    config
+        .sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) fn open_store(paths: &Paths) -> Result<Store, CliError> {
     Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
 }
 
@@ -705,12 +716,7 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
                 return Err(CliError::input(format!(
                     "--source '{}': no such source; configured: {}",
                     sanitize::one_line(name),
-                    config
-                        .sources
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    configured(config)
                 )));
             }
         }

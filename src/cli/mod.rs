@@ -10,6 +10,7 @@ mod decisions;
 mod env;
 pub mod render;
 mod report;
+mod source;
 mod triage;
 
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ pub enum Command {
     Narrate(NarrateArgs),
     /// Fetch what changed from the configured vendor APIs ([[source]] tables)
     Sync(SyncArgs),
+    /// The configured sources: sync state, or a read-only probe of a new tenant
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// Run a vendor API simulator on 127.0.0.1 (prints its connection details, then serves)
     Sim(SimArgs),
     /// Create or check the config file
@@ -202,6 +206,25 @@ pub struct SyncArgs {
     /// Ignore the watermarks and fetch everything
     #[arg(long)]
     pub full: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Each source's last run, last success, last full run, watermark and refused filters
+    Status {
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe a source read-only: log in, read one page, try each incremental filter; write-back
+    /// kinds are reported, never tried. Exit 0 when reading works, 1 otherwise
+    Check {
+        /// The source to check (default: every configured source)
+        name: Option<String>,
+        /// JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

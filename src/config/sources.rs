@@ -93,6 +93,9 @@ pub struct SourceConfig {
     pub concurrency: u32,
     /// Re-fetch this much before the watermark, so nothing slips between runs.
     pub overlap: Duration,
+    /// Run a full reconciliation (no incremental filter) at least this often, so a change the
+    /// incremental filter cannot express is seen within this time.
+    pub full_every: Duration,
     pub timeout: Duration,
     /// Retries of a 5xx, a timeout or a malformed page before the run fails.
     pub max_retries: u32,
@@ -160,6 +163,7 @@ pub(super) struct RawSource {
     rate_limit: Option<f64>,
     concurrency: Option<i64>,
     overlap: Option<String>,
+    full_every: Option<String>,
     timeout: Option<String>,
     max_retries: Option<i64>,
     #[serde(default)]
@@ -277,6 +281,13 @@ pub(super) fn resolve(
             return Err((at("interval"), "must be at least 10s".into()));
         }
         let overlap = dur("overlap", r.overlap, Duration::from_secs(600))?;
+        let full_every = dur("full_every", r.full_every, Duration::from_secs(24 * 3600))?;
+        if full_every < interval {
+            return Err((
+                at("full_every"),
+                "must be at least the source's interval".into(),
+            ));
+        }
         let timeout = dur("timeout", r.timeout, Duration::from_secs(30))?;
         let page_size = match r.page_size {
             None => None,
@@ -362,6 +373,7 @@ pub(super) fn resolve(
             rate_limit,
             concurrency,
             overlap,
+            full_every,
             timeout,
             max_retries,
             options,

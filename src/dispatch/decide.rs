@@ -225,6 +225,15 @@ fn vendor_item(
         ));
         return None;
     }
+    if let Some(why) = (crate::vendors::kit(alert.alert.vendor).refuse_write_back)(&alert.alert) {
+        // Refused here, before anything is queued: an outbox row would only fail at the
+        // vendor, every retry, with a less useful error.
+        notes.push(format!(
+            "recorded locally only: not written back to {}: {why}",
+            alert.alert.vendor.display_name()
+        ));
+        return None;
+    }
     let payload = VendorPayload {
         native_id: alert.alert.native_id.clone(),
         action,

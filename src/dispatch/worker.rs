@@ -455,7 +455,8 @@ fn api_error(source: &str, e: ApiError) -> DispatchError {
         ApiError::Http { .. }
         | ApiError::Unauthorized(_)
         | ApiError::Forbidden { .. }
-        | ApiError::Config(_) => DispatchError::permanent(detail),
+        | ApiError::Config(_)
+        | ApiError::FilterRefused { .. } => DispatchError::permanent(detail),
     }
 }
 

@@ -7,6 +7,7 @@
 //! `vendors/<v>/`, and `vendors::kit(v)` is the one place that picks them by vendor.
 
 pub mod api;
+pub mod check;
 #[cfg(test)]
 pub(crate) mod corpus;
 pub mod json;

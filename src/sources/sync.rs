@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::api::{ApiError, Connect, PageSink, Stats, Window};
+use super::api::{ApiError, Connect, PageSink, SourceClient, Stats, Window};
 use crate::config::SourceConfig;
 use crate::domain::{Alert, EpochMs};
 use crate::store::{ImportStats, Store};
@@ -36,6 +36,30 @@ pub struct RunStats {
     pub elapsed_ms: u64,
     /// The window asked for (None: everything).
     pub since: Option<EpochMs>,
+    /// Whether the run read everything (a full reconciliation).
+    pub full: bool,
+    /// The incremental filter used (None on a full run).
+    pub filter: Option<String>,
+    /// The incremental filter the vendor refused in this run (the run then fell back to full).
+    pub refused_filter: Option<String>,
+    /// When the source's last successful full run was (this one, when it was full and ok).
+    pub last_full_at: Option<EpochMs>,
+}
+
+impl RunStats {
+    fn add(&mut self, a: &Attempt) {
+        self.pages += a.written.pages;
+        self.alerts += a.written.alerts;
+        self.new += a.written.totals.new;
+        self.updated += a.written.totals.updated;
+        self.unchanged += a.written.totals.unchanged;
+        self.stale += a.written.totals.stale;
+        self.requests += a.client.0;
+        self.retries += a.client.1;
+        self.rate_limited += a.client.2;
+        self.reauths += a.client.3;
+        self.vanished += a.vanished;
+    }
 }
 
 /// The outcome of one run.
@@ -68,6 +92,21 @@ impl RunReport {
             s.rate_limited,
             s.elapsed_ms as f64 / 1000.0
         );
+        // Which kind of run, and when the source last read everything: an incremental filter
+        // cannot see every change, so how old the last full run is matters to the reader.
+        let kind = match (&s.filter, &s.refused_filter) {
+            (_, Some(r)) => format!(
+                "full (the vendor refused incremental filter {})",
+                crate::sanitize::one_line(r)
+            ),
+            (Some(f), None) => format!("incremental ({})", crate::sanitize::one_line(f)),
+            (None, None) => "full".to_string(),
+        };
+        let last_full = match s.last_full_at {
+            Some(t) => format!("last full run {}", utc_minute(t)),
+            None => "no full run yet".to_string(),
+        };
+        let what = format!("{kind}; {what}; {last_full}");
         match &self.error {
             None => format!("{}: ok — {what}", self.source),
             Some(e) => format!(
@@ -77,6 +116,13 @@ impl RunReport {
             ),
         }
     }
+}
+
+/// `2026-12-07 08:15 UTC`.
+pub fn utc_minute(t: EpochMs) -> String {
+    chrono::DateTime::from_timestamp_millis(t)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "(unknown time)".to_string())
 }
 
 /// Progress within a run, for a status bar or a progress line.
@@ -326,6 +372,18 @@ struct StoreSink {
     seen: std::collections::HashSet<String>,
 }
 
+impl StoreSink {
+    fn new(writer: PageWriter) -> StoreSink {
+        StoreSink {
+            writer,
+            newest: None,
+            listings: Vec::new(),
+            open: false,
+            seen: Default::default(),
+        }
+    }
+}
+
 struct Listing {
     prefix: &'static str,
     complete: bool,
@@ -390,73 +448,61 @@ fn stat(c: &std::sync::atomic::AtomicU64) -> u64 {
     Stats::get(c)
 }
 
-/// Run one sync of `cfg` into `store`, with the client `connect` builds (`vendors::connect`:
-/// the engine sits below the vendors and never names one). Never panics; every failure is in
-/// the report (and in the store's source state).
-pub async fn run(
-    connect: Connect,
+/// What one attempt (one fetch with one client) did.
+struct Attempt {
+    result: Result<(), ApiError>,
+    written: Written,
+    newest: Option<EpochMs>,
+    vanished: usize,
+    /// requests, retries, rate-limited, re-authentications.
+    client: (u64, u64, u64, u64),
+}
+
+/// Fetch `window` with `client` into the store: every page handed over is committed (or the
+/// writer stopped on an error) and what vanished from complete listings is resolved before
+/// this returns.
+async fn attempt(
+    client: &mut dyn SourceClient,
+    window: Window,
     cfg: &SourceConfig,
     store: &Arc<Mutex<Store>>,
-    full: bool,
     now_ms: EpochMs,
     progress: ProgressFn,
-) -> RunReport {
-    let started = Instant::now();
-    let watermark = store
-        .lock()
-        .ok()
-        .and_then(|s| s.source_state(&cfg.name).ok().flatten())
-        .and_then(|s| s.watermark);
-    let since = if full {
-        None
-    } else {
-        watermark.map(|w| w - cfg.overlap.as_millis() as i64)
-    };
-    let mut client_stats = (0, 0, 0, 0);
-    let mut sink = None;
-    let result = match connect(cfg).and_then(|client| {
-        let writer = PageWriter::spawn(store.clone(), cfg.name.clone(), now_ms, progress)?;
-        Ok((client, writer))
-    }) {
-        Ok((mut client, writer)) => {
-            let sink = sink.insert(StoreSink {
-                writer,
+) -> Attempt {
+    let writer = match PageWriter::spawn(store.clone(), cfg.name.clone(), now_ms, progress) {
+        Ok(w) => w,
+        Err(e) => {
+            return Attempt {
+                result: Err(e),
+                written: Written::default(),
                 newest: None,
-                listings: Vec::new(),
-                open: false,
-                seen: Default::default(),
-            });
-            let r = client
-                .fetch(
-                    Window {
-                        since,
-                        until: now_ms,
-                    },
-                    sink,
-                )
-                .await;
-            let s = client.stats();
-            client_stats = (
-                stat(&s.requests),
-                stat(&s.retries),
-                stat(&s.rate_limited),
-                stat(&s.reauths),
-            );
-            r
+                vanished: 0,
+                client: (0, 0, 0, 0),
+            };
         }
-        Err(e) => Err(e),
     };
-    // Every page handed over is committed (or the writer stopped on an error) before the
-    // run's outcome is recorded.
-    let (written, newest, listings, seen) = match sink {
-        // Waits for the writer's last commits and the checkpointer's last copy.
-        Some(s) => (blocking(|| s.writer.finish()), s.newest, s.listings, s.seen),
-        None => (Written::default(), None, Vec::new(), Default::default()),
-    };
+    let mut sink = StoreSink::new(writer);
+    let result = client.fetch(window, &mut sink).await;
+    let s = client.stats();
+    let counters = (
+        stat(&s.requests),
+        stat(&s.retries),
+        stat(&s.rate_limited),
+        stat(&s.reauths),
+    );
+    let StoreSink {
+        writer,
+        newest,
+        listings,
+        seen,
+        ..
+    } = sink;
+    // Waits for the writer's last commits and the checkpointer's last copy.
+    let written = blocking(|| writer.finish());
     // Listings that completed before a later one failed still tell what is gone; after a
     // store error nothing more is written.
     let mut vanished = 0;
-    let result = match (result, written.error) {
+    let result = match (result, written.error.clone()) {
         (r, Some(e)) => r.and(Err(ApiError::Store(e))),
         (r, None) => {
             match blocking(|| resolve_vanished(store, &cfg.name, &listings, &seen, now_ms)) {
@@ -468,31 +514,133 @@ pub async fn run(
             }
         }
     };
-    let stats = RunStats {
-        pages: written.pages,
-        alerts: written.alerts,
-        new: written.totals.new,
-        updated: written.totals.updated,
-        unchanged: written.totals.unchanged,
-        stale: written.totals.stale,
-        requests: client_stats.0,
-        retries: client_stats.1,
-        rate_limited: client_stats.2,
-        reauths: client_stats.3,
+    Attempt {
+        result,
+        written,
+        newest,
         vanished,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        since,
+        client: counters,
+    }
+}
+
+/// Is a full reconciliation due for a source whose last one ran at `last_full`?
+pub fn full_due(cfg: &SourceConfig, last_full: Option<EpochMs>, now_ms: EpochMs) -> bool {
+    last_full.is_none_or(|t| now_ms.saturating_sub(t) >= cfg.full_every.as_millis() as i64)
+}
+
+/// Run one sync of `cfg` into `store`, with the client `connect` builds (`vendors::connect`:
+/// the engine sits below the vendors and never names one). Never panics; every failure is in
+/// the report (and in the store's source state).
+///
+/// The run is full (no filter) with `full`, on the first run, when the source's last full
+/// reconciliation is `full_every` old, or when the vendor has refused every incremental filter
+/// the client knows; otherwise it is incremental from the watermark minus the overlap, with the
+/// client's first filter the vendor has not refused. An incremental run whose filter the vendor
+/// refuses records the filter as failed and falls back to a full run, once.
+pub async fn run(
+    connect: Connect,
+    cfg: &SourceConfig,
+    store: &Arc<Mutex<Store>>,
+    full: bool,
+    now_ms: EpochMs,
+    progress: ProgressFn,
+) -> RunReport {
+    let started = Instant::now();
+    let state = store
+        .lock()
+        .ok()
+        .and_then(|s| s.source_state(&cfg.name).ok().flatten());
+    let watermark = state.as_ref().and_then(|s| s.watermark);
+    let mut last_full_at = state.as_ref().and_then(|s| s.last_full_at);
+    let refused: Vec<String> = state
+        .map(|s| s.failed_filters.into_iter().map(|f| f.filter).collect())
+        .unwrap_or_default();
+    let since = if full || full_due(cfg, last_full_at, now_ms) {
+        None
+    } else {
+        watermark.map(|w| w - cfg.overlap.as_millis() as i64)
     };
-    let stats_json = serde_json::to_value(&stats).unwrap_or(serde_json::Value::Null);
     let vendor = cfg.vendor.as_str();
+    let mut stats = RunStats::default();
+    let mut newest = None;
+    let result = match connect(cfg) {
+        Err(e) => Err(e),
+        Ok(mut client) => {
+            let filter = since.and_then(|_| {
+                client
+                    .incremental_filters()
+                    .into_iter()
+                    .find(|f| !refused.iter().any(|r| r == f))
+            });
+            let window = match (since, filter) {
+                (Some(s), Some(f)) => Window::since(s, now_ms, f),
+                _ => Window::full(now_ms),
+            };
+            let first = attempt(&mut *client, window, cfg, store, now_ms, progress.clone()).await;
+            stats.add(&first);
+            newest = first.newest;
+            match (first.result, window.filter) {
+                (Err(e), Some(f)) if e.refuses_filter() && first.written.error.is_none() => {
+                    // The vendor refused the filter: never again for this source, and this
+                    // run reads everything instead (with a fresh client: the refused one may
+                    // have learned half a state).
+                    tracing::warn!(source = %cfg.name, filter = f, error = %e, "the vendor refused the incremental filter; running in full");
+                    let detail = match &e {
+                        ApiError::FilterRefused { detail, .. } => detail.clone(),
+                        other => other.to_string(),
+                    };
+                    if let Ok(mut s) = store.lock() {
+                        let _ = s.record_filter_failure(&cfg.name, vendor, f, &detail, now_ms);
+                    }
+                    stats.refused_filter = Some(f.to_string());
+                    match connect(cfg) {
+                        Err(e) => Err(e),
+                        Ok(mut client) => {
+                            let full_window = Window::full(now_ms);
+                            let second =
+                                attempt(&mut *client, full_window, cfg, store, now_ms, progress)
+                                    .await;
+                            stats.add(&second);
+                            newest = match (newest, second.newest) {
+                                (Some(a), Some(b)) => Some(a.max(b)),
+                                (a, b) => a.or(b),
+                            };
+                            stats.filter = None;
+                            second.result
+                        }
+                    }
+                }
+                (r, f) => {
+                    stats.filter = f.map(str::to_string);
+                    r
+                }
+            }
+        }
+    };
+    stats.full = stats.filter.is_none();
+    stats.since = if stats.full { None } else { since };
+    stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    if result.is_ok() && stats.full {
+        last_full_at = Some(now_ms);
+    }
+    stats.last_full_at = last_full_at;
+    let stats_json = serde_json::to_value(&stats).unwrap_or(serde_json::Value::Null);
     let error = match result {
         Ok(()) => {
             let newest = newest.or(watermark);
+            let full_run = stats.full;
             let recorded = store
                 .lock()
                 .map_err(|_| "the store lock is poisoned".to_string())
                 .and_then(|mut s| {
                     s.record_success(&cfg.name, vendor, now_ms, newest, &stats_json)
+                        .and_then(|()| {
+                            if full_run {
+                                s.record_full_run(&cfg.name, now_ms)
+                            } else {
+                                Ok(())
+                            }
+                        })
                         .map_err(|e| e.to_string())
                 });
             recorded.err().map(ApiError::Store)
@@ -517,6 +665,8 @@ pub enum SourceStatus {
     /// Waiting for the next run.
     Idle {
         last_success: Option<EpochMs>,
+        /// When the source last read everything (a full reconciliation).
+        last_full: Option<EpochMs>,
         next_run_in: Duration,
     },
     Syncing {
@@ -527,6 +677,7 @@ pub enum SourceStatus {
     Failed {
         reason: String,
         last_success: Option<EpochMs>,
+        last_full: Option<EpochMs>,
         next_run_in: Duration,
     },
 }
@@ -543,6 +694,8 @@ pub struct Refresher {
 
 impl Refresher {
     /// Start refreshing every source on its interval (±10% jitter), first run immediately.
+    /// Each run is incremental unless the source's full reconciliation is due (`full_every`,
+    /// decided by [`run`]).
     /// `clock` gives epoch milliseconds; `connect` builds each run's client.
     pub fn spawn(
         connect: Connect,
@@ -591,11 +744,13 @@ impl Refresher {
                     let base = cfg.interval.as_millis() as i64;
                     let jitter = rng.range(-base / 10, base / 10);
                     let next = Duration::from_millis((base + jitter).max(1000) as u64);
+                    let last_full = report.stats.last_full_at;
                     match report.error {
                         None => {
                             last_success = Some(clock());
                             let _ = tx.send(SourceStatus::Idle {
                                 last_success,
+                                last_full,
                                 next_run_in: next,
                             });
                         }
@@ -603,6 +758,7 @@ impl Refresher {
                             let _ = tx.send(SourceStatus::Failed {
                                 reason: crate::sanitize::one_line(&e.to_string()),
                                 last_success,
+                                last_full,
                                 next_run_in: next,
                             });
                         }
@@ -725,13 +881,7 @@ mod tests {
             )
             .expect("import");
         let (writer, _reports) = writer_with_reports(&store);
-        let mut sink = StoreSink {
-            writer,
-            newest: None,
-            listings: Vec::new(),
-            open: false,
-            seen: Default::default(),
-        };
+        let mut sink = StoreSink::new(writer);
         sink.listing_begins("image/");
         sink.page(compute(&["image/a"])).expect("page");
         sink.listing_complete("image/");

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_vendor_closed",
         include_str!("migrations/0009_vendor_closed.sql"),
     ),
+    // 0010 is another branch's (queue); the lead merges it in before this one.
+    (
+        "0011_source_full",
+        include_str!("migrations/0011_source_full.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -36,7 +36,7 @@ pub use outbox::{
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
 pub use queue::{ListRequest, QueueRow};
-pub use sources::SourceState;
+pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;
 
 #[derive(Debug, thiserror::Error)]

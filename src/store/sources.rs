@@ -1,4 +1,5 @@
-//! Per-source sync state: the watermark incremental syncs start from, and how the last run went.
+//! Per-source sync state: the watermark incremental syncs start from, how the last run went,
+//! when the last full reconciliation ran, and which incremental filters the vendor refused.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -15,6 +16,19 @@ pub struct SourceState {
     pub last_success_at: Option<EpochMs>,
     pub last_error: Option<String>,
     pub last_stats: Option<serde_json::Value>,
+    /// When the last full run (no incremental filter) succeeded.
+    pub last_full_at: Option<EpochMs>,
+    /// Incremental filters the vendor refused, oldest first (never used again).
+    pub failed_filters: Vec<FailedFilter>,
+}
+
+/// An incremental filter a source's vendor refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailedFilter {
+    pub filter: String,
+    pub at: EpochMs,
+    /// The vendor's answer, one line, sanitized.
+    pub detail: String,
 }
 
 impl Store {
@@ -23,7 +37,8 @@ impl Store {
             .conn
             .query_row(
                 "SELECT name, vendor, watermark, last_run_at, last_success_at, last_error, \
-                 last_stats_json FROM source_state WHERE name = ?",
+                 last_stats_json, last_full_at, failed_filters_json FROM source_state \
+                 WHERE name = ?",
                 [name],
                 |r| {
                     Ok(SourceState {
@@ -36,6 +51,11 @@ impl Store {
                         last_stats: r
                             .get::<_, Option<String>>(6)?
                             .and_then(|t| serde_json::from_str(&t).ok()),
+                        last_full_at: r.get(7)?,
+                        failed_filters: r
+                            .get::<_, Option<String>>(8)?
+                            .and_then(|t| serde_json::from_str(&t).ok())
+                            .unwrap_or_default(),
                     })
                 },
             )
@@ -77,6 +97,50 @@ impl Store {
              ON CONFLICT(name) DO UPDATE SET vendor = ?2, last_run_at = ?3, last_error = ?4, \
                last_stats_json = ?5",
             params![name, vendor, at, error, stats.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Record that a full run of `name` succeeded at `at` (after [`Store::record_success`]).
+    pub fn record_full_run(&mut self, name: &str, at: EpochMs) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE source_state SET last_full_at = max(coalesce(last_full_at, ?2), ?2) \
+             WHERE name = ?1",
+            params![name, at],
+        )?;
+        Ok(())
+    }
+
+    /// Record that the vendor of `name` refused the incremental filter `filter` (once per
+    /// filter; the first refusal is kept).
+    pub fn record_filter_failure(
+        &mut self,
+        name: &str,
+        vendor: &str,
+        filter: &str,
+        detail: &str,
+        at: EpochMs,
+    ) -> Result<(), StoreError> {
+        let mut failed = self
+            .source_state(name)?
+            .map(|s| s.failed_filters)
+            .unwrap_or_default();
+        if failed.iter().any(|f| f.filter == filter) {
+            return Ok(());
+        }
+        let mut detail = crate::sanitize::one_line(detail);
+        detail.truncate(detail.chars().take(300).map(char::len_utf8).sum());
+        failed.push(FailedFilter {
+            filter: filter.to_string(),
+            at,
+            detail,
+        });
+        let json =
+            serde_json::to_string(&failed).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO source_state (name, vendor, failed_filters_json) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(name) DO UPDATE SET failed_filters_json = ?3",
+            params![name, vendor, json],
         )?;
         Ok(())
     }

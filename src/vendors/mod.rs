@@ -17,6 +17,11 @@
 /// missing one of the names does not compile.
 macro_rules! vendor_kit {
     ($vendor:expr, page_size: $page:expr, churn: $churn:expr) => {
+        $crate::vendors::vendor_kit!($vendor, page_size: $page, churn: $churn,
+            write_backs: &["status"], refuse_write_back: $crate::vendors::writable)
+    };
+    ($vendor:expr, page_size: $page:expr, churn: $churn:expr,
+     write_backs: $kinds:expr, refuse_write_back: $refuse:expr) => {
         $crate::vendors::VendorKit {
             vendor: $vendor,
             map: map::map,
@@ -31,6 +36,8 @@ macro_rules! vendor_kit {
             emit_list_body: sim::emit::list_body,
             emit_native_id: sim::emit::native_id,
             sim_churn: $churn,
+            write_backs: $kinds,
+            refuse_write_back: $refuse,
         }
     };
 }
@@ -108,6 +115,20 @@ pub struct VendorKit {
     /// (`sitrep sim --churn`, `sitrep demo`), given the number of findings added; [`no_churn`]
     /// for most vendors.
     pub sim_churn: for<'a> fn(&'a SimState, usize) -> BoxFuture<'a, ()>,
+
+    /// The write-back kinds the client implements (`status`, `comment`), for
+    /// `sitrep source check`.
+    pub write_backs: &'static [&'static str],
+
+    /// Why a write-back to this alert cannot work, asked before a decision queues one (Wiz's
+    /// mutations take issue ids, so its vulnerability findings cannot be written back); None
+    /// when it can ([`writable`] for most vendors).
+    pub refuse_write_back: fn(&Alert) -> Option<&'static str>,
+}
+
+/// The [`VendorKit::refuse_write_back`] of a vendor whose every alert can be written back.
+pub fn writable(_alert: &Alert) -> Option<&'static str> {
+    None
 }
 
 /// A [`VendorKit::connect`]: like [`crate::sources::api::Connect`], over a transport already

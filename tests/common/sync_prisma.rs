@@ -118,13 +118,7 @@ pub async fn fetch_all(
     sink: &mut dyn PageSink,
 ) -> Result<(), ApiError> {
     client
-        .fetch(
-            sitrep::sources::api::Window {
-                since: None,
-                until: now_ms(),
-            },
-            sink,
-        )
+        .fetch(sitrep::sources::api::Window::full(now_ms()), sink)
         .await
 }
 

@@ -10,6 +10,7 @@ use super::style::role;
 use crate::config::keymap::Action;
 use crate::config::theme::Role;
 use crate::console::model::{PromptKind, State};
+use crate::domain::EpochMs;
 use crate::present::age;
 use crate::sanitize::{fit, one_line, width};
 use crate::sources::sync::SourceStatus;
@@ -37,6 +38,37 @@ fn source_span(s: &State, name: &str, st: &SourceStatus) -> Span<'static> {
             role(t, Role::Error),
         ),
     }
+}
+
+/// When the least recently fully reconciled source last read everything: an incremental run
+/// cannot see every change (closures of old alerts, on some vendors), so this bounds how stale
+/// the queue can be. None while no source has reported yet.
+fn oldest_full_run(s: &State) -> Option<Span<'static>> {
+    let reported: Vec<Option<EpochMs>> = s
+        .sources
+        .iter()
+        .filter_map(|(_, st)| match st {
+            SourceStatus::Idle { last_full, .. } | SourceStatus::Failed { last_full, .. } => {
+                Some(*last_full)
+            }
+            SourceStatus::Syncing { .. } => None,
+        })
+        .collect();
+    if reported.is_empty() {
+        return None;
+    }
+    let oldest: Option<EpochMs> = reported
+        .iter()
+        .copied()
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.into_iter().min());
+    Some(match oldest {
+        Some(t) => Span::styled(
+            format!(" full {} ago ", age(s.now_ms, t)),
+            role(&s.theme, Role::Muted),
+        ),
+        None => Span::styled(" no full sync yet ", role(&s.theme, Role::Warn)),
+    })
 }
 
 pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
@@ -100,6 +132,9 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
                 },
             ),
         ));
+    }
+    if let Some(full) = oldest_full_run(s) {
+        right.push(full);
     }
     right.push(match s.online() {
         Some(true) => Span::styled(" online ", role(t, Role::Ok)),

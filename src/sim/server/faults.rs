@@ -1,6 +1,6 @@
 //! The fault plan of a simulator, from `--faults` text such as
 //! `429@3,429@9,expire@12,5xx@20x3,403@4x2,truncate@25,graphql@30,latency=20ms,ttl=30s,
-//! every429=50,pagecap=50`.
+//! every429=50,pagecap=50,refuse=statusChangedAt`.
 //!
 //! Numbers count data requests (lists, details, write-back; not authentication), from 1.
 //! `standard` is the mix the integration tests use.
@@ -33,6 +33,9 @@ pub struct Faults {
     pub graphql_error_at: Vec<u64>,
     /// Added to every data request.
     pub latency: Duration,
+    /// Filter fields the vendor's simulator refuses as its API refuses an unknown one (each
+    /// simulator in its own way: a GraphQL error, a 400, a 500).
+    pub refused_filters: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,6 +117,13 @@ impl Faults {
                     "retry" => {
                         f.retry_after_secs = v.parse().map_err(|_| err("expected whole seconds"))?
                     }
+                    "refuse" => {
+                        let field = v.trim();
+                        if field.is_empty() {
+                            return Err(err("expected a filter field name"));
+                        }
+                        f.refused_filters.push(field.to_string());
+                    }
                     "every429" => {
                         f.rate_limit_every = Some(
                             v.parse()
@@ -132,7 +142,7 @@ impl Faults {
                     }
                     _ => {
                         return Err(err(
-                            "unknown setting; expected latency=, ttl=, retry=, every429= or pagecap=",
+                            "unknown setting; expected latency=, ttl=, retry=, every429=, pagecap= or refuse=",
                         ));
                     }
                 }
@@ -157,7 +167,7 @@ impl Faults {
                 ("expire", None) => f.expire_at.push(n),
                 ("truncate", None) => f.truncate_at.push(n),
                 ("graphql", None) => f.graphql_error_at.push(n),
-                ("5xx" | "403", len) => {
+                (kind @ ("5xx" | "403"), len) => {
                     let len = match len {
                         Some(l) => l
                             .parse()
@@ -173,7 +183,9 @@ impl Faults {
                     }
                 }
                 (_, Some(_)) => {
-                    return Err(err("only 5xx and 403 take a run length (5xx@NxK)"));
+                    return Err(err(
+                        "only 5xx and 403 take a burst length (5xx@NxK, 403@NxK)",
+                    ));
                 }
                 _ => {
                     return Err(err(
@@ -221,6 +233,10 @@ mod tests {
         assert_eq!(f.rate_limit_every, Some(50));
         assert_eq!(Faults::parse("standard").expect("std").expire_at, vec![8]);
         assert!(Faults::parse("").expect("empty").is_none());
+        let f = Faults::parse("403@2x3,refuse=statusChangedAt").expect("403");
+        assert!(!f.forbidden_at(1) && f.forbidden_at(2) && f.forbidden_at(4) && !f.forbidden_at(5));
+        assert_eq!(f.refused_filters, vec!["statusChangedAt".to_string()]);
+        assert!(Faults::parse("refuse=").is_err());
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct Counters {
     pub unauthorized: AtomicU64,
     /// 5xx responses served by a burst.
     pub server_errors: AtomicU64,
-    /// 403 responses served by the fault plan.
+    /// 403 responses served by a burst.
     pub forbidden: AtomicU64,
     /// Bodies cut short on purpose.
     pub truncated: AtomicU64,
@@ -243,10 +243,11 @@ impl SimState {
             return Err(too_many_requests(secs));
         }
         if self.faults.forbidden_at(n) {
+            // The token is fine; the key lacks a permission (a role that cannot read this).
             self.counters.forbidden.fetch_add(1, Ordering::SeqCst);
             return Err(json_response(
                 StatusCode::FORBIDDEN,
-                &serde_json::json!({"error": "forbidden", "status": 403}),
+                &serde_json::json!({"error": "forbidden: the API key lacks the permission for this request", "status": 403}),
             ));
         }
         if self.faults.server_error_at(n) {

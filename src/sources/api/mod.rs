@@ -57,6 +57,50 @@ pub enum ApiError {
     /// The alerts of a page could not be stored.
     #[error("cannot store a page: {0}")]
     Store(String),
+    /// The vendor refused the incremental filter `filter` (the run's [`Window::filter`]).
+    /// The sync engine falls back to a full run and stops using that filter for the source.
+    #[error("{what} refused the incremental filter {filter}: {detail}")]
+    FilterRefused {
+        what: String,
+        filter: String,
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// Does this error, met on a run with an incremental filter, mean the vendor refused the
+    /// filter? A 4xx other than 401 / 403 / 429 does, and so does a 5xx: the transport has
+    /// already retried it, so it repeated on the same request (Cortex XDR answers an unknown
+    /// filter field with a 500). Authentication, rate limits and network trouble do not.
+    pub fn refuses_filter(&self) -> bool {
+        match self {
+            ApiError::FilterRefused { .. } => true,
+            ApiError::Http { status, .. } => {
+                (400..600).contains(status) && !matches!(status, 401 | 403 | 429)
+            }
+            _ => false,
+        }
+    }
+
+    /// This error as a [`ApiError::FilterRefused`] of `filter` when [`ApiError::refuses_filter`]
+    /// says so; any other error unchanged. Clients call it on the first request that carries
+    /// the filter, so a vendor's answer to a bad filter reaches the engine typed.
+    pub fn as_filter_refusal(self, filter: &str) -> ApiError {
+        match self {
+            ApiError::Http {
+                status,
+                what,
+                detail,
+            } if (400..600).contains(&status) && !matches!(status, 401 | 403 | 429) => {
+                ApiError::FilterRefused {
+                    what,
+                    filter: filter.to_string(),
+                    detail: format!("HTTP {status}: {detail}"),
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// Where fetched pages go. The sync engine commits each page in one transaction.
@@ -80,7 +124,40 @@ pub trait PageSink: Send {
 pub struct Window {
     pub since: Option<EpochMs>,
     pub until: EpochMs,
+    /// Which of the client's [`SourceClient::incremental_filters`] expresses `since` (the
+    /// engine picks the first one the vendor has not refused). None with `since` set: the
+    /// client's first candidate.
+    pub filter: Option<&'static str>,
 }
+
+impl Window {
+    /// Everything, up to `until` (a full run).
+    pub fn full(until: EpochMs) -> Window {
+        Window {
+            since: None,
+            until,
+            filter: None,
+        }
+    }
+
+    /// Changes since `since`, expressed with `filter`.
+    pub fn since(since: EpochMs, until: EpochMs, filter: &'static str) -> Window {
+        Window {
+            since: Some(since),
+            until,
+            filter: Some(filter),
+        }
+    }
+
+    /// The filter this window asks for, among `candidates` (None on a full window).
+    pub fn pick(&self, candidates: &[&'static str]) -> Option<&'static str> {
+        self.since?;
+        self.filter.or_else(|| candidates.first().copied())
+    }
+}
+
+/// The name of the incremental filter of a client that declares none of its own.
+pub const DEFAULT_FILTER: &str = "changed-since";
 
 /// A decision to write back to the vendor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +201,14 @@ pub trait SourceClient: Send {
 
     /// The transport's request counters.
     fn stats(&self) -> &Stats;
+
+    /// The ways this client can express "changed since" to its vendor, best first. The
+    /// engine passes one in [`Window::filter`]; when the vendor refuses it (the client
+    /// returns [`ApiError::FilterRefused`], or an error that [`ApiError::refuses_filter`]),
+    /// the engine records it, falls back to a full run, and uses the next one from then on.
+    fn incremental_filters(&self) -> Vec<&'static str> {
+        vec![DEFAULT_FILTER]
+    }
 }
 
 /// A boxed client is a client (what `vendors::connect` returns can go where one is expected).
@@ -145,6 +230,10 @@ impl<C: SourceClient + ?Sized> SourceClient for Box<C> {
 
     fn stats(&self) -> &Stats {
         (**self).stats()
+    }
+
+    fn incremental_filters(&self) -> Vec<&'static str> {
+        (**self).incremental_filters()
     }
 }
 

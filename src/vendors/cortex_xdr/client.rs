@@ -12,11 +12,16 @@
 //!   `creation_time` ascending (new alerts land at the end, so offsets stay stable while
 //!   paging), and `total_count` as the stop rule. After the first window, the remaining ones
 //!   are fetched `concurrency` at a time and delivered in order.
-//! - Window: `filters: [{field: "last_modified_ts", operator: "gte", value: <ms>}]`. Which
-//!   field serves "changed since" is UNCONFIRMED (the docs list `creation_time` and
-//!   `server_creation_time`, which only see new alerts); `options.changed_since_field` picks
-//!   another. If the API refuses the filter (HTTP 400/422 on the first window), the run
-//!   falls back to a full fetch and logs it.
+//! - Window: `filters: [{field: <f>, operator: "gte", value: <ms>}]` with the incremental
+//!   filter candidates `server_creation_time`, then `creation_time` — documented alert filter
+//!   fields (docs-cortex "Get Alerts Multi-Events v2"; the others are `alert_id_list`,
+//!   `alert_source`, `severity`, `external_id_list`). Both only see alerts *created* since the
+//!   watermark: changes to older alerts (closures) arrive with the source's scheduled full
+//!   reconciliation (`full_every`). `options.changed_since_field` replaces the candidates
+//!   with one field (`last_modified_ts`, undocumented as a filter, sees changes if the tenant
+//!   takes it). XDR answers a filter it does not take with an HTTP 500 (400/422 also seen):
+//!   on the first window that is [`ApiError::FilterRefused`], and the engine runs in full and
+//!   moves to the next candidate.
 //! - Incidents are not synced: the emitted units are alerts, each carrying its incident as
 //!   `case_id`; incidents would duplicate them in the queue.
 //! - Write-back: `update_alerts` (`alert-<id>`) and `update_incident` (`incident-<id>`, for
@@ -48,6 +53,10 @@ pub const MAX_WINDOW: u32 = 100;
 pub const ALERTS_PATH: &str = "/public_api/v2/alerts/get_alerts_multi_events";
 pub const UPDATE_ALERTS_PATH: &str = "/public_api/v1/alerts/update_alerts";
 pub const UPDATE_INCIDENT_PATH: &str = "/public_api/v1/incidents/update_incident";
+/// The incremental filter candidates, best first: documented alert filter fields.
+pub const FILTERS: [&str; 2] = ["server_creation_time", "creation_time"];
+/// What `options.changed_since_field` may name.
+const CHANGED_FIELDS: [&str; 3] = ["last_modified_ts", "server_creation_time", "creation_time"];
 
 pub struct Client {
     name: String,
@@ -57,7 +66,8 @@ pub struct Client {
     advanced: bool,
     page: u32,
     concurrency: usize,
-    changed_field: String,
+    /// `options.changed_since_field`: the only incremental filter when set.
+    changed_field: Option<&'static str>,
     transport: Transport,
     session: Session,
     rng: std::sync::Mutex<Rng>,
@@ -117,9 +127,9 @@ impl Client {
             }
         };
         let changed_field = match cfg.option("changed_since_field") {
-            None => "last_modified_ts".to_string(),
-            Some(f @ ("last_modified_ts" | "server_creation_time" | "creation_time")) => {
-                f.to_string()
+            None => None,
+            Some(f) if CHANGED_FIELDS.contains(&f) => {
+                CHANGED_FIELDS.iter().copied().find(|c| *c == f)
             }
             Some(other) => {
                 return Err(ApiError::Config(format!(
@@ -251,37 +261,29 @@ impl Client {
 
     /// Fetch every alert changed in `window`, window by window.
     async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
-        let filters = match window.since {
-            Some(since) => json!([{
-                "field": self.changed_field,
+        let field = window.pick(&self.filters());
+        let filters = match (window.since, field) {
+            (Some(since), Some(f)) => json!([{
+                "field": f,
                 "operator": "gte",
                 "value": since,
             }]),
-            None => json!([]),
+            _ => json!([]),
         };
         let page = u64::from(self.page);
-        let first = match self.window(&filters, 0, page).await {
-            Err(ApiError::Http {
-                status: 400 | 422,
-                detail,
-                ..
-            }) if window.since.is_some() => {
-                tracing::warn!(
-                    source = %self.name,
-                    field = %self.changed_field,
-                    detail = %detail,
-                    "the API refused the changed-since filter; fetching everything"
-                );
-                return self.fetch_from(&json!([]), sink).await;
-            }
-            other => other?,
+        let first = match (self.window(&filters, 0, page).await, field) {
+            (Err(e), Some(f)) if window.since.is_some() => return Err(e.as_filter_refusal(f)),
+            (r, _) => r?,
         };
         self.deliver_rest(&filters, first, sink).await
     }
 
-    async fn fetch_from(&self, filters: &Value, sink: &mut dyn PageSink) -> Result<(), ApiError> {
-        let first = self.window(filters, 0, u64::from(self.page)).await?;
-        self.deliver_rest(filters, first, sink).await
+    /// The incremental filter candidates, best first.
+    fn filters(&self) -> Vec<&'static str> {
+        match self.changed_field {
+            Some(f) => vec![f],
+            None => FILTERS.to_vec(),
+        }
     }
 
     async fn deliver_rest(
@@ -496,6 +498,10 @@ impl crate::sources::api::SourceClient for Client {
 
     fn stats(&self) -> &crate::sources::api::Stats {
         self.transport.stats()
+    }
+
+    fn incremental_filters(&self) -> Vec<&'static str> {
+        self.filters()
     }
 }
 

@@ -9,5 +9,5 @@ use super::{VendorKit, no_churn};
 use crate::domain::Vendor;
 
 /// Cortex XDR's kit.
-pub const KIT: VendorKit =
-    super::vendor_kit!(Vendor::CortexXdr, page_size: Some(client::MAX_WINDOW), churn: no_churn);
+pub const KIT: VendorKit = super::vendor_kit!(Vendor::CortexXdr, page_size: Some(client::MAX_WINDOW), churn: no_churn,
+    write_backs: &["status", "comment"], refuse_write_back: super::writable);

@@ -9,4 +9,5 @@ use super::{VendorKit, no_churn};
 use crate::domain::Vendor;
 
 /// Lacework's kit.
-pub const KIT: VendorKit = super::vendor_kit!(Vendor::Lacework, page_size: None, churn: no_churn);
+pub const KIT: VendorKit = super::vendor_kit!(Vendor::Lacework, page_size: None, churn: no_churn,
+    write_backs: &["status", "comment"], refuse_write_back: super::writable);

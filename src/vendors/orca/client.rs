@@ -10,10 +10,15 @@
 //!   `state.last_updated` is documented, which is what an incremental sync needs. Option
 //!   `list_endpoint = "query"` uses `GET /api/query/alerts` instead (the event collector's
 //!   call, with `dsl_filter = {"filter": [...]}` as a query parameter).
-//! - Window: `state.last_updated` `gte` the watermark (whole seconds, rounded down). Every
-//!   query also asks for every score (`state.score` includes 1-4) and sends
-//!   `show_all_statuses_alerts` / `show_informational_alerts`, because the XSOAR clients
-//!   imply informational and closed alerts are left out otherwise (UNCONFIRMED).
+//! - Window: `state.last_updated` `gte` the watermark (whole seconds, rounded down), the one
+//!   incremental filter ([`FILTER`]); a 4xx/5xx to the first filtered page is
+//!   [`ApiError::FilterRefused`] (the engine runs in full instead). Every query also asks for
+//!   every score (`state.score` includes 1-4: informational alerts are score 4), as XSOAR's
+//!   fetch does. Nothing else is sent: `show_all_statuses_alerts` /
+//!   `show_informational_alerts` appear in no public integration's call to these endpoints.
+//!   Closed alerts sync the way XSOAR's fetch implies: a `dsl_filter` without a
+//!   `state.status` condition does not filter by status, and closing an alert moves its
+//!   `state.last_updated` (UNCONFIRMED; the full reconciliation catches it if not).
 //! - Paging: `next_page_token` until it is empty or `has_next_page_token` is false (either
 //!   may be missing). A query returns at most `total_supported_items` (10,000) alerts: when
 //!   `total_items` is larger, the time window is split in two (by `state.last_updated`) until
@@ -35,6 +40,8 @@ use crate::sources::api::{
     ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
 };
 
+/// The incremental filter: `state.last_updated` `gte` the window's start.
+pub const FILTER: &str = "state.last_updated";
 /// Largest `limit` asked for (XSOAR caps its calls at 500).
 pub const MAX_PAGE: u32 = 500;
 /// Results one query can return when the response does not say.
@@ -132,8 +139,13 @@ impl Client {
             gte: window.since.map(floor_s),
             lt: None,
         }];
+        // Only the first request can tell that the filter itself is refused.
+        let mut refusable = window.pick(&[FILTER]);
         while let Some(range) = todo.pop() {
-            if let Some((lower, upper)) = self.fetch_range(range, window.until, sink).await? {
+            let split = self
+                .fetch_range(range, window.until, refusable.take(), sink)
+                .await?;
+            if let Some((lower, upper)) = split {
                 // Either order is complete; the older half first keeps progress monotonic.
                 todo.push(upper);
                 todo.push(lower);
@@ -160,17 +172,24 @@ impl Client {
 
     /// Page through one range. Returns the two halves instead when the range holds more
     /// alerts than one query can return.
+    ///
+    /// `refusable`: the incremental filter the range's lower bound expresses, when an error
+    /// on its first page is that filter refused.
     async fn fetch_range(
         &self,
         range: Range,
         until: EpochMs,
+        refusable: Option<&'static str>,
         sink: &mut dyn PageSink,
     ) -> Result<Option<(Range, Range)>, ApiError> {
         let filter = self.filter(range);
         let mut token: Option<String> = None;
         let mut first = true;
         loop {
-            let body = self.page(&filter, token.as_deref()).await?;
+            let body = match (self.page(&filter, token.as_deref()).await, refusable) {
+                (Err(e), Some(f)) if first => return Err(e.as_filter_refusal(f)),
+                (r, _) => r?,
+            };
             if let Some(err) = vendor_error(&body) {
                 return Err(ApiError::Vendor {
                     what: self.transport.what().to_string(),
@@ -270,12 +289,8 @@ impl Client {
             let auth = format!("Token {tok}");
             match self.endpoint {
                 ListEndpoint::Rules => {
-                    let mut form: Vec<(&str, String)> = vec![
-                        ("limit", limit.clone()),
-                        ("dsl_filter", filter.to_string()),
-                        ("show_all_statuses_alerts", "true".into()),
-                        ("show_informational_alerts", "true".into()),
-                    ];
+                    let mut form: Vec<(&str, String)> =
+                        vec![("limit", limit.clone()), ("dsl_filter", filter.to_string())];
                     if let Some(t) = token {
                         form.push(("next_page_token", t.to_string()));
                     }
@@ -287,8 +302,6 @@ impl Client {
                     let mut q: Vec<(&str, String)> = vec![
                         ("limit", limit.clone()),
                         ("dsl_filter", json!({ "filter": filter }).to_string()),
-                        ("show_all_statuses_alerts", "true".into()),
-                        ("show_informational_alerts", "true".into()),
                     ];
                     if let Some(t) = token {
                         q.push(("next_page_token", t.to_string()));
@@ -411,6 +424,10 @@ impl crate::sources::api::SourceClient for Client {
 
     fn stats(&self) -> &crate::sources::api::Stats {
         self.transport.stats()
+    }
+
+    fn incremental_filters(&self) -> Vec<&'static str> {
+        vec![FILTER]
     }
 }
 

@@ -9,29 +9,56 @@
 //!   is) with `Authorization: Bearer`. Two connections are paged, each with its own cursor:
 //!   `issuesV2` (aliased `issues`, ordered `CREATED_AT ASC`) and `vulnerabilityFindings`
 //!   (`options.vulnerabilities = "false"` skips it). `first` is `page_size` clamped to 500.
-//! - Incremental: `filterBy: {updatedAt: {after: since}}` on both connections. The filter
-//!   field is UNCONFIRMED: when the server answers that `updatedAt` is not a filter field, the
-//!   issues pass falls back to `statusChangedAt` (which XSOAR's mirroring uses) and the
-//!   vulnerability pass to no time filter (everything). `options.incremental_filter` forces
-//!   the issues field.
+//! - Incremental: the filter candidates (see [`SourceClient::incremental_filters`]) are
+//!   [`BY_STATUS_CHANGE`] — issues by `filterBy.statusChangedAt` ordered `STATUS_CHANGED_AT`
+//!   ascending (as XSOAR's Wiz mirroring does), vulnerability findings by
+//!   `filterBy.updatedAt` (UNCONFIRMED) — then [`ISSUES_ONLY`], the same for issues with every
+//!   vulnerability finding read in full. `options.incremental_filter` (`statusChangedAt`,
+//!   `updatedAt` or `createdAt`) replaces them with that issues field alone. Any error that
+//!   is not transient or an authentication failure on the first page of a filtered pass is
+//!   taken as the filter refused ([`ApiError::FilterRefused`]), whatever its wording: the sync
+//!   engine then runs in full and moves to the next candidate.
 //! - GraphQL errors come inside HTTP 200: codes such as `INTERNAL`, `RATE_LIMIT…`,
 //!   `SERVICE_UNAVAILABLE`, `TIMEOUT` (or messages saying "rate limit" / "try again") are
 //!   retried with the transport's backoff; `UNAUTHENTICATED` / `FORBIDDEN` is an
 //!   authentication failure; anything else fails the run with the server's message.
-//! - Write-back: `updateIssue` (OPEN to reopen, IN_PROGRESS, REJECTED to dismiss; the reason
-//!   and note go into `patch.note`; `resolutionReason` is not sent, its enum being
-//!   UNCONFIRMED) and `createIssueNote`. RESOLVED is not sent unless
-//!   `options.allow_resolve = "true"` (UNCONFIRMED; Wiz resolves issues itself on re-scan).
+//! - Write-back: `updateIssue` (OPEN to reopen, IN_PROGRESS, REJECTED to dismiss, always with
+//!   a `resolutionReason` as public integrations send one: `FALSE_POSITIVE` for a false
+//!   positive, `WONT_FIX` otherwise (the enum is UNCONFIRMED beyond the values integrations
+//!   use); the reason and note go into `patch.note`) and `createIssueNote`. Both mutations take
+//!   issue ids only: a vulnerability finding is refused before anything is queued
+//!   ([`refuse_write_back`]). RESOLVED is not sent unless `options.allow_resolve = "true"`
+//!   (UNCONFIRMED; Wiz resolves issues itself on re-scan).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::config::{Secret, SourceConfig};
-use crate::domain::{EpochMs, Status, Vendor};
+use crate::domain::{Alert, DismissReason, EpochMs, Status, Vendor};
 use crate::sources::api::{
-    ApiError, AuthToken, PageSink, Session, Transport, Window, WriteBack, WriteOutcome,
+    ApiError, AuthToken, PageSink, Session, SourceClient, Transport, Window, WriteBack,
+    WriteOutcome,
 };
+
+/// Incremental filter: issues by `statusChangedAt`, vulnerability findings by `updatedAt`.
+pub const BY_STATUS_CHANGE: &str = "issues.statusChangedAt+vulnerabilityFindings.updatedAt";
+/// Incremental filter: issues by `statusChangedAt`, vulnerability findings in full.
+pub const ISSUES_ONLY: &str = "issues.statusChangedAt";
+/// `options.incremental_filter` values: the issues field alone, vulnerability findings in full.
+const FORCED: [(&str, &str); 3] = [
+    ("statusChangedAt", ISSUES_ONLY),
+    ("updatedAt", "issues.updatedAt"),
+    ("createdAt", "issues.createdAt"),
+];
+
+/// Why a Wiz alert cannot be written back: `updateIssue` and `createIssueNote` take issue ids,
+/// and a vulnerability finding's id is not one.
+pub fn refuse_write_back(alert: &Alert) -> Option<&'static str> {
+    super::map::is_vulnerability_finding(alert.raw.value()).then_some(
+        "Wiz's updateIssue and createIssueNote take issue ids only, and this is a vulnerability finding (change it in Wiz, or through the issue that holds it)",
+    )
+}
 
 pub const DEFAULT_AUTH_URL: &str = "https://auth.app.wiz.io/oauth/token";
 pub const MAX_PAGE: u32 = 500;
@@ -116,10 +143,8 @@ pub struct Client {
     page_size: u32,
     vulnerabilities: bool,
     allow_resolve: bool,
-    /// The issues time-filter field (learned: falls back when the server refuses one).
-    issue_filter: String,
-    /// Whether `vulnerabilityFindings` accepts `updatedAt` (learned).
-    vuln_filter: bool,
+    /// `options.incremental_filter`, as its candidate name.
+    forced_filter: Option<&'static str>,
 }
 
 impl Client {
@@ -137,9 +162,11 @@ impl Client {
             Some("true" | "yes" | "1") => true,
             _ => default,
         };
-        let issue_filter = match cfg.option("incremental_filter").map(str::trim) {
-            None | Some("") => "updatedAt".to_string(),
-            Some(f @ ("updatedAt" | "statusChangedAt" | "createdAt")) => f.to_string(),
+        let forced_filter = match cfg.option("incremental_filter").map(str::trim) {
+            None | Some("") => None,
+            Some(f) if FORCED.iter().any(|(k, _)| *k == f) => {
+                FORCED.iter().find(|(k, _)| *k == f).map(|(_, v)| *v)
+            }
             Some(other) => {
                 return Err(ApiError::Config(format!(
                     "source '{}': options.incremental_filter '{}' must be updatedAt, statusChangedAt or createdAt",
@@ -163,8 +190,7 @@ impl Client {
             page_size: cfg.page_size.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE),
             vulnerabilities: flag("vulnerabilities", true),
             allow_resolve: flag("allow_resolve", false),
-            issue_filter,
-            vuln_filter: true,
+            forced_filter,
         })
     }
 
@@ -270,56 +296,68 @@ impl Client {
 
     async fn fetch(&mut self, window: Window, sink: &mut dyn PageSink) -> Result<(), ApiError> {
         let since = window.since.map(rfc3339);
-        // Issues, falling back to statusChangedAt if the server refuses updatedAt.
-        loop {
-            let filter = since.as_ref().map(|t| date_filter(&self.issue_filter, t));
-            match self.pass(ISSUES_QUERY, "issues", filter, true, sink).await {
-                Err(ApiError::Vendor { detail, .. })
-                    if since.is_some()
-                        && self.issue_filter == "updatedAt"
-                        && refuses_field(&detail, "updatedAt") =>
-                {
-                    tracing::warn!(source = %self.name, "Wiz refused filterBy.updatedAt on issues; using statusChangedAt");
-                    self.issue_filter = "statusChangedAt".into();
-                }
-                other => {
-                    other?;
-                    break;
-                }
-            }
-        }
+        let chosen = window.pick(&self.filters());
+        // (issues field, whether vulnerability findings are filtered by updatedAt)
+        let (issue_field, vuln_filtered) = match chosen {
+            None => (None, false),
+            Some(BY_STATUS_CHANGE) => (Some("statusChangedAt"), true),
+            Some(name) => (
+                Some(name.strip_prefix("issues.").unwrap_or("statusChangedAt")),
+                false,
+            ),
+        };
+        let issue_filter = issue_field.zip(since.as_ref());
+        let order = match issue_filter {
+            Some(("statusChangedAt", _)) => "STATUS_CHANGED_AT",
+            _ => "CREATED_AT",
+        };
+        self.pass(
+            ISSUES_QUERY,
+            "issues",
+            issue_filter.map(|(f, t)| date_filter(f, t)),
+            Some(order),
+            chosen,
+            sink,
+        )
+        .await?;
         if !self.vulnerabilities {
             return Ok(());
         }
-        loop {
-            let filter = match (&since, self.vuln_filter) {
-                (Some(t), true) => Some(date_filter("updatedAt", t)),
-                _ => None,
-            };
-            match self
-                .pass(VULNS_QUERY, "vulnerabilityFindings", filter, false, sink)
-                .await
-            {
-                Err(ApiError::Vendor { detail, .. })
-                    if since.is_some()
-                        && self.vuln_filter
-                        && refuses_field(&detail, "updatedAt") =>
-                {
-                    tracing::warn!(source = %self.name, "Wiz refused filterBy.updatedAt on vulnerabilityFindings; fetching them all");
-                    self.vuln_filter = false;
-                }
-                other => return other,
-            }
+        let vuln_filter = since
+            .as_ref()
+            .filter(|_| vuln_filtered)
+            .map(|t| date_filter("updatedAt", t));
+        let refusable = chosen.filter(|_| vuln_filtered);
+        self.pass(
+            VULNS_QUERY,
+            "vulnerabilityFindings",
+            vuln_filter,
+            None,
+            refusable,
+            sink,
+        )
+        .await
+    }
+
+    /// The incremental filter candidates, best first.
+    fn filters(&self) -> Vec<&'static str> {
+        match self.forced_filter {
+            Some(f) => vec![f],
+            None => vec![BY_STATUS_CHANGE, ISSUES_ONLY],
         }
     }
 
     /// Page one connection to its end.
+    ///
+    /// `refusable`: the incremental filter `filter` belongs to; an error on the first page
+    /// that is neither transient nor an authentication failure is then that filter refused.
     async fn pass(
         &self,
         query: &str,
         key: &str,
         filter: Option<Value>,
-        ordered: bool,
+        order: Option<&str>,
+        refusable: Option<&'static str>,
         sink: &mut dyn PageSink,
     ) -> Result<(), ApiError> {
         let mut after: Option<String> = None;
@@ -328,10 +366,20 @@ impl Client {
             if let Some(f) = &filter {
                 vars["filterBy"] = f.clone();
             }
-            if ordered {
-                vars["orderBy"] = json!({"field": "CREATED_AT", "direction": "ASC"});
+            if let Some(field) = order {
+                vars["orderBy"] = json!({"field": field, "direction": "ASC"});
             }
-            let v = self.graphql(query, vars).await?;
+            let v = match (self.graphql(query, vars).await, refusable, &after, &filter) {
+                (Err(ApiError::Vendor { what, detail }), Some(f), None, Some(_)) => {
+                    return Err(ApiError::FilterRefused {
+                        what,
+                        filter: f.to_string(),
+                        detail,
+                    });
+                }
+                (Err(e), Some(f), None, Some(_)) => return Err(e.as_filter_refusal(f)),
+                (r, ..) => r?,
+            };
             let malformed = |detail: String| ApiError::Malformed {
                 what: self.transport.what().to_string(),
                 detail,
@@ -426,6 +474,9 @@ impl Client {
                     _ => None,
                 };
                 let mut patch = json!({"status": wiz_status});
+                if let Status::Dismissed { reason, .. } = status {
+                    patch["resolutionReason"] = json!(resolution_reason(*reason));
+                }
                 if let Some(t) = text {
                     patch["note"] = Value::String(t);
                 }
@@ -449,6 +500,19 @@ impl Client {
     }
 }
 
+/// The `resolutionReason` a rejection carries: public integrations always send one (XSOAR's
+/// Wiz `reject_issue` refuses to run without it). `FALSE_POSITIVE` and `WONT_FIX` are values
+/// integrations use; the full enum is UNCONFIRMED, so every other reason maps to `WONT_FIX`.
+pub fn resolution_reason(reason: DismissReason) -> &'static str {
+    match reason {
+        DismissReason::FalsePositive => "FALSE_POSITIVE",
+        DismissReason::AcceptedRisk
+        | DismissReason::Duplicate
+        | DismissReason::NotApplicable
+        | DismissReason::Other => "WONT_FIX",
+    }
+}
+
 /// `{<field>: {after: <t>}}`
 fn date_filter(field: &str, after: &str) -> Value {
     let mut m = serde_json::Map::new();
@@ -460,13 +524,6 @@ fn rfc3339(ms: EpochMs) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
-}
-
-/// Does a GraphQL error message say that `field` is not a known (filter) field?
-fn refuses_field(detail: &str, field: &str) -> bool {
-    let d = detail.to_ascii_lowercase();
-    detail.contains(&format!("\"{field}\""))
-        && (d.contains("not defined") || d.contains("unknown") || d.contains("not exist"))
 }
 
 /// Sort a response's `errors[]`: None when there are none.
@@ -515,7 +572,7 @@ fn classify(v: &Value) -> Option<GqlError> {
     }
 }
 
-impl crate::sources::api::SourceClient for Client {
+impl SourceClient for Client {
     fn fetch<'a>(
         &'a mut self,
         window: Window,
@@ -533,6 +590,10 @@ impl crate::sources::api::SourceClient for Client {
 
     fn stats(&self) -> &crate::sources::api::Stats {
         self.transport.stats()
+    }
+
+    fn incremental_filters(&self) -> Vec<&'static str> {
+        self.filters()
     }
 }
 
@@ -562,10 +623,6 @@ mod tests {
                 &json!({"errors": [{"message": "no", "extensions": {"code": "UNAUTHENTICATED"}}]})
             ),
             Some(GqlError::Unauthenticated(_))
-        ));
-        assert!(refuses_field(
-            "Variable \"$filterBy\" got invalid value; Field \"updatedAt\" is not defined by type \"IssueFilters\".",
-            "updatedAt"
         ));
     }
 }

@@ -210,6 +210,11 @@ fn looks_like_issue(v: &Value) -> bool {
         || has("entitySnapshot") && (has("status") || has("severity"))
 }
 
+/// Is this stored payload one of Wiz's vulnerability findings (not an issue)?
+pub fn is_vulnerability_finding(v: &Value) -> bool {
+    looks_like_vuln(v) && !looks_like_issue(v)
+}
+
 fn looks_like_vuln(v: &Value) -> bool {
     let Some(o) = v.as_object() else { return false };
     if o.get("vulnerableAsset").is_some_and(Value::is_object) {

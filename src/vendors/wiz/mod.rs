@@ -9,5 +9,6 @@ use super::{VendorKit, no_churn};
 use crate::domain::Vendor;
 
 /// Wiz's kit.
-pub const KIT: VendorKit =
-    super::vendor_kit!(Vendor::Wiz, page_size: Some(client::MAX_PAGE), churn: no_churn);
+pub const KIT: VendorKit = super::vendor_kit!(Vendor::Wiz, page_size: Some(client::MAX_PAGE),
+    churn: no_churn, write_backs: &["status", "comment"],
+    refuse_write_back: client::refuse_write_back);

@@ -10,13 +10,16 @@
 //!   `{"reply": {"err_code": 401, "err_msg": ..., "err_extra": ...}}`.
 //! - `POST /public_api/v2/alerts/get_alerts_multi_events`: `filters` (AND only) on
 //!   `alert_id_list` (`in`), `severity` (`in`), `creation_time` / `server_creation_time`
-//!   (`gte`/`lte`/`eq`, epoch ms: when the alert was created) and `last_modified_ts`
-//!   (`gte`/`lte`/`eq`: when it last changed; which field serves "changed since" is
-//!   UNCONFIRMED, this is our choice); `search_from` / `search_to` (zero-based, `search_to`
+//!   (`gte`/`lte`/`eq`, epoch ms: when the alert was created) — documented fields. A field
+//!   the docs do not list (`last_modified_ts` included), or one the fault plan refuses
+//!   (`refuse=FIELD`), is answered with an HTTP 500, as XDR answers a bad filter; the
+//!   documented `alert_source` and `external_id_list` are not modelled (a 400).
+//!   `search_from` / `search_to` (zero-based, `search_to`
 //!   exclusive, a window of at most 100, else a 400); `sort` `{field, keyword}` on
 //!   `creation_time` (default, descending), `server_creation_time`, `last_modified_ts` or
 //!   `severity`, ties by alert id. Reply `{"reply": {"total_count", "result_count",
-//!   "alerts"}}`. Unknown filter or sort fields are a 400 with an `err_extra` naming them.
+//!   "alerts"}}`. Unknown sort fields and bad operators are a 400 with an `err_extra` naming
+//!   them.
 //! - `POST /public_api/v1/alerts/update_alerts` `{alert_id_list (≤ 100), update_data:
 //!   {status?, severity?, comment?}}` → `{"reply": {"alerts_ids": [...updated]}}`.
 //! - `POST /public_api/v1/incidents/update_incident` `{incident_id, update_data: {status?,
@@ -277,7 +280,17 @@ fn words(v: &Value) -> Vec<String> {
 
 type Pred = Box<dyn Fn(&SimFinding, &str) -> bool + Send + Sync>;
 
-fn parse_filters(data: &Value) -> Result<Vec<Pred>, Reject> {
+/// Alert filter fields the docs list (docs-cortex "Get Alerts Multi-Events v2").
+const DOCUMENTED_FILTERS: &[&str] = &[
+    "alert_id_list",
+    "alert_source",
+    "severity",
+    "creation_time",
+    "server_creation_time",
+    "external_id_list",
+];
+
+fn parse_filters(data: &Value, refused: &[String]) -> Result<Vec<Pred>, Reject> {
     let list = match data.get("filters") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
@@ -292,6 +305,14 @@ fn parse_filters(data: &Value) -> Result<Vec<Pred>, Reject> {
             .unwrap_or("")
             .to_ascii_lowercase();
         let value = f.get("value").cloned().unwrap_or(Value::Null);
+        if !DOCUMENTED_FILTERS.contains(&field) || refused.iter().any(|r| r == field) {
+            // XDR's answer to a filter it does not take: a 500, not a 400.
+            return Err(Reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An error occurred while processing XDR public API",
+                format!("unsupported filter field '{field}'"),
+            ));
+        }
         let pred: Pred = match field {
             "alert_id_list" if op == "in" => {
                 let ids: HashSet<String> = words(&value).into_iter().collect();
@@ -304,16 +325,13 @@ fn parse_filters(data: &Value) -> Result<Vec<Pred>, Reject> {
                     .collect();
                 Box::new(move |f, _| sevs.contains(severity_word(f.severity)))
             }
-            "creation_time" | "server_creation_time" | "last_modified_ts" => {
+            "creation_time" | "server_creation_time" => {
                 let Some(t) = value.as_i64() else {
                     return Err(bad_request(&format!(
                         "{field}: the value must be epoch milliseconds"
                     )));
                 };
-                let modified = field == "last_modified_ts";
-                let at = move |f: &SimFinding| {
-                    if modified { f.updated_ms } else { f.created_ms }
-                };
+                let at = |f: &SimFinding| f.created_ms;
                 match op.as_str() {
                     "gte" => Box::new(move |f, _| at(f) >= t),
                     "lte" => Box::new(move |f, _| at(f) <= t),
@@ -347,7 +365,7 @@ fn sev_rank(s: SevWord) -> u8 {
 }
 
 async fn alerts(sim: &Sim, data: &Value) -> Result<Value, Reject> {
-    let preds = parse_filters(data)?;
+    let preds = parse_filters(data, &sim.state.faults.refused_filters)?;
     let int = |k: &str| -> Result<Option<i64>, Reject> {
         match data.get(k) {
             None | Some(Value::Null) => Ok(None),

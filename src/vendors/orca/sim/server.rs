@@ -10,12 +10,13 @@
 //!   `POST /api/query/alerts` (JSON or form body). All three serve the same envelope
 //!   (`total_items`, `total_supported_items: 10000`, `next_page_token`, `has_next_page_token`).
 //! - Filters: `state.last_updated` / `state.created_at` with `range` `{gte, gt, lte, lt}` (ISO
-//!   8601), `state.score` / `state.status` / `state.alert_id` with `includes`. Unknown fields
-//!   are a 400. Like the API's defaults as the XSOAR clients imply them, informational alerts
-//!   (score 4) are left out unless asked for (`state.score` includes 4, or
-//!   `show_informational_alerts=true`), and closed / dismissed alerts unless
-//!   `show_all_statuses_alerts=true` or a `state.status` filter names them (UNCONFIRMED
-//!   defaults, modelled so the client has to ask for everything).
+//!   8601), `state.score` / `state.status` / `state.alert_id` with `includes`. Unknown fields,
+//!   and fields the fault plan refuses (`refuse=FIELD`), are a 400. Informational alerts
+//!   (score 4) are left out unless `state.score` includes 4 (XSOAR's fetch asks for scores
+//!   1-4, which implies it); every status is served unless a `state.status` filter narrows it
+//!   (XSOAR's fetch sends no status condition and no other parameter; UNCONFIRMED default).
+//!   `show_all_statuses_alerts` / `show_informational_alerts`, which no public integration
+//!   sends here, are ignored.
 //! - Paging: oldest `state.created_at` first (ties by alert id), `limit` up to 1,000, an opaque
 //!   `next_page_token` tied to the query; a query yields at most 10,000 alerts
 //!   (`total_supported_items`), `total_items` still counts them all.
@@ -224,6 +225,15 @@ fn parse_iso(s: &str) -> Option<EpochMs> {
     None
 }
 
+/// The first condition field of `dsl_filter` that the fault plan refuses.
+fn refused_field(v: Option<&Value>, refused: &[String]) -> Option<String> {
+    let text = param_text(v)?;
+    refused
+        .iter()
+        .find(|r| text.contains(&format!("\"field\":\"{r}\"")))
+        .cloned()
+}
+
 fn parse_filter(v: &Value) -> Result<Vec<Cond>, String> {
     // A JSON string (form and query parameters) or the value itself (JSON bodies).
     let parsed;
@@ -326,24 +336,8 @@ fn status_word(s: SimStatus) -> &'static str {
     }
 }
 
-fn truthy(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1"),
-        Some(Value::Number(n)) => n.as_i64() == Some(1),
-        _ => false,
-    }
-}
-
-fn matches(
-    f: &SimFinding,
-    id: &str,
-    conds: &[Cond],
-    show_info: bool,
-    show_all_statuses: bool,
-) -> bool {
-    let mut asked_info = show_info;
-    let mut asked_status = show_all_statuses;
+fn matches(f: &SimFinding, id: &str, conds: &[Cond]) -> bool {
+    let mut asked_info = false;
     for c in conds {
         let ok = match c {
             Cond::Range {
@@ -366,18 +360,14 @@ fn matches(
                 asked_info |= s.contains(&4);
                 s.contains(&score(f))
             }
-            Cond::Status(s) => {
-                asked_status = true;
-                s.iter().any(|w| w == status_word(f.status))
-            }
+            Cond::Status(s) => s.iter().any(|w| w == status_word(f.status)),
             Cond::AlertId(ids) => ids.iter().any(|i| i == id),
         };
         if !ok {
             return false;
         }
     }
-    (asked_info || score(f) != 4)
-        && (asked_status || matches!(f.status, SimStatus::Open | SimStatus::InProgress))
+    asked_info || score(f) != 4
 }
 
 /// FNV-1a, for the cursor's query fingerprint.
@@ -404,6 +394,12 @@ async fn serve_query(
         Ok(c) => c.unwrap_or_default(),
         Err(e) => return failure(StatusCode::BAD_REQUEST, &e),
     };
+    if let Some(field) = refused_field(params.get("dsl_filter"), &state.faults.refused_filters) {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            &format!("dsl_filter: field '{field}' is not supported"),
+        );
+    }
     let limit = match params.get("limit") {
         None | Some(Value::Null) => DEFAULT_LIMIT,
         Some(v) => match param_text(Some(v)).and_then(|s| s.trim().parse::<usize>().ok()) {
@@ -411,14 +407,9 @@ async fn serve_query(
             _ => return failure(StatusCode::BAD_REQUEST, "limit must be a positive integer"),
         },
     };
-    let show_info = truthy(params.get("show_informational_alerts"));
-    let show_all = truthy(params.get("show_all_statuses_alerts"));
     let fingerprint = format!(
         "{:012x}",
-        fnv(&format!(
-            "{}|{show_info}|{show_all}",
-            param_text(params.get("dsl_filter")).unwrap_or_default()
-        )) & 0xffff_ffff_ffff
+        fnv(&param_text(params.get("dsl_filter")).unwrap_or_default()) & 0xffff_ffff_ffff
     );
     let offset = match param_text(params.get("next_page_token")).filter(|t| !t.is_empty()) {
         None => 0,
@@ -442,7 +433,7 @@ async fn serve_query(
     let mut hits: Vec<(&SimFinding, String)> = world
         .findings_for(Vendor::Orca)
         .map(|f| (f, super::emit::native_id(&world, f)))
-        .filter(|(f, id)| matches(f, id, &conds, show_info, show_all))
+        .filter(|(f, id)| matches(f, id, &conds))
         .collect();
     hits.sort_by_key(|(f, _)| (f.created_ms, f.seq));
     let total = hits.len();

@@ -106,7 +106,7 @@ fn issue(world: &World, f: &SimFinding) -> Value {
         _ => ("TOXIC_COMBINATION", control(f.rule)),
     };
     let closed = matches!(f.status, SimStatus::Resolved | SimStatus::Dismissed);
-    let status_changed = if f.status == SimStatus::Open {
+    let status_changed = if status_changed_ms(f) == f.created_ms {
         &created
     } else {
         &updated
@@ -499,6 +499,17 @@ fn fnv(s: &str) -> u64 {
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// When the finding's status last changed, as `statusChangedAt` renders it: an open finding
+/// that never changed, at creation; otherwise at its last change (every change the world
+/// makes between creation and now is a status change: evolve, close, reopen, write-back).
+pub fn status_changed_ms(f: &SimFinding) -> EpochMs {
+    if f.status == SimStatus::Open && f.updated_ms <= f.created_ms {
+        f.created_ms
+    } else {
+        f.updated_ms
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,16 @@
 //!   - `issuesV2` / `issues` (alias kept as the response key): `filterBy` accepts `id`,
 //!     `status`, `severity`, `type` and the date filters `createdAt`, `updatedAt`,
 //!     `statusChangedAt`, `resolvedAt` (`{after, before}`, `after` inclusive at ms precision);
-//!     `orderBy` only `{field: CREATED_AT, direction}`; `first` 1..=500; `after` a cursor.
+//!     `orderBy` `{field: CREATED_AT | STATUS_CHANGED_AT, direction}` (XSOAR's mirroring
+//!     orders by `STATUS_CHANGED_AT`); `first` 1..=500; `after` a cursor.
 //!   - `vulnerabilityFindings`: `filterBy` accepts `id`, `status`, `severity`, `updatedAt`
 //!     (the finding's last detection); ordered by first detection.
 //!   - `updateIssue(input: {id: $issueId, patch: $patch})`: patch `status` (OPEN, IN_PROGRESS,
-//!     RESOLVED, REJECTED), `resolutionReason` (any value), `note`, `dueAt`.
+//!     RESOLVED, REJECTED), `resolutionReason`, `note`, `dueAt`. REJECTED without a
+//!     `resolutionReason` is refused (`BAD_USER_INPUT`): public integrations always send one
+//!     (XSOAR's `reject_issue` requires it), so we model the API as needing it. The reason must
+//!     be one of `FALSE_POSITIVE`, `WONT_FIX`, `EXCEPTION` (the values integrations are seen
+//!     to use; the full enum is UNCONFIRMED).
 //!   - `createIssueNote(input: $input)` with `{issueId, text}`.
 //!
 //!   Unknown root fields, unknown filter fields, bad enum values and bad cursors are answered
@@ -23,8 +28,10 @@
 //! - Paging is keyset on (createdAt, id): the cursor is base64 JSON in Wiz's style
 //!   (`{"fields":[{"Field":"Timestamp","Value":…},{"Field":"Id","Value":…}]}`), so a world that
 //!   changes between pages neither skips nor repeats a node.
-//! - Faults: the gate's 401 / 429 / 503 / truncation, and its GraphQL-error flag served as a
-//!   transient `errors[{extensions: {code: "INTERNAL"}}]` inside a 200.
+//! - Faults: the gate's 401 / 403 / 429 / 503 / truncation, its GraphQL-error flag served as a
+//!   transient `errors[{extensions: {code: "INTERNAL"}}]` inside a 200, and `refuse=FIELD`:
+//!   that `filterBy` field is answered as not defined by its type (a tenant whose schema
+//!   lacks it).
 //!
 //! Notes created through the API are kept by the simulator and appended to the issue's
 //! `notes[]`; they also touch the issue's `updatedAt`.
@@ -44,6 +51,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use super::emit;
+use super::emit::status_changed_ms;
 use crate::domain::{EpochMs, Vendor};
 use crate::sim::server::{SimState, bearer, json_response};
 use crate::sim::world::{RuleCategory, SevWord, SimFinding, SimStatus, World};
@@ -65,6 +73,9 @@ const ISSUE_FILTERS: &[&str] = &[
     "resolvedAt",
 ];
 const VULN_FILTERS: &[&str] = &["id", "status", "severity", "updatedAt"];
+/// `resolutionReason` values the simulator takes (those public integrations use; the full enum
+/// is UNCONFIRMED).
+const RESOLUTION_REASONS: &[&str] = &["FALSE_POSITIVE", "WONT_FIX", "EXCEPTION"];
 const DATE_FILTERS: &[&str] = &["createdAt", "updatedAt", "statusChangedAt", "resolvedAt"];
 
 struct Wiz {
@@ -397,6 +408,7 @@ fn enum_list(
 fn parse_filter(
     v: Option<&Value>,
     allowed: &[&str],
+    refused: &[String],
     type_name: &str,
 ) -> Result<Filter, Vec<Value>> {
     let mut f = Filter::default();
@@ -410,7 +422,7 @@ fn parse_filter(
         }
     };
     for (k, val) in obj {
-        if !allowed.contains(&k.as_str()) {
+        if !allowed.contains(&k.as_str()) || refused.iter().any(|r| r == k) {
             return Err(bad_input(format!(
                 "Variable \"$filterBy\" got invalid value {val} at \"filterBy.{k}\"; Field \"{k}\" is not defined by type \"{type_name}\"."
             )));
@@ -514,11 +526,7 @@ impl Filter {
             let t = match field.as_str() {
                 "createdAt" => Some(f.created_ms),
                 "updatedAt" => Some(f.updated_ms),
-                "statusChangedAt" => Some(if f.status == SimStatus::Open {
-                    f.created_ms
-                } else {
-                    f.updated_ms
-                }),
+                "statusChangedAt" => Some(status_changed_ms(f)),
                 "resolvedAt" => closed.then_some(f.updated_ms),
                 _ => None,
             };
@@ -591,19 +599,23 @@ fn page_args(vars: &Value) -> Result<(usize, Option<Cursor>), Vec<Value>> {
 
 impl Wiz {
     async fn issues(&self, vars: &Value) -> Result<Value, Vec<Value>> {
-        let filter = parse_filter(vars.get("filterBy"), ISSUE_FILTERS, "IssueFilters")?;
-        let desc = match vars.get("orderBy") {
-            None | Some(Value::Null) => false,
+        let refused = &self.state.faults.refused_filters;
+        let filter = parse_filter(vars.get("filterBy"), ISSUE_FILTERS, refused, "IssueFilters")?;
+        let (by_status_change, desc) = match vars.get("orderBy") {
+            None | Some(Value::Null) => (false, false),
             Some(o) => {
-                let field = o.get("field").and_then(Value::as_str).unwrap_or("");
-                if field != "CREATED_AT" {
-                    return Err(bad_input(format!(
-                        "Variable \"$orderBy\" got invalid value; the simulator orders by CREATED_AT only, got \"{field}\""
-                    )));
-                }
+                let by = match o.get("field").and_then(Value::as_str).unwrap_or("") {
+                    "CREATED_AT" => false,
+                    "STATUS_CHANGED_AT" => true,
+                    field => {
+                        return Err(bad_input(format!(
+                            "Variable \"$orderBy\" got invalid value; the simulator orders by CREATED_AT or STATUS_CHANGED_AT only, got \"{field}\""
+                        )));
+                    }
+                };
                 match o.get("direction").and_then(Value::as_str) {
-                    None | Some("ASC") => false,
-                    Some("DESC") => true,
+                    None | Some("ASC") => (by, false),
+                    Some("DESC") => (by, true),
                     Some(d) => {
                         return Err(bad_input(format!(
                             "Value \"{d}\" does not exist in \"OrderDirection\" enum."
@@ -612,13 +624,19 @@ impl Wiz {
                 }
             }
         };
-        self.connection(vars, &filter, false, desc).await
+        let key = if by_status_change {
+            status_changed_ms
+        } else {
+            |f: &SimFinding| f.created_ms
+        };
+        self.connection(vars, &filter, false, desc, key).await
     }
 
     async fn vulns(&self, vars: &Value) -> Result<Value, Vec<Value>> {
         let filter = parse_filter(
             vars.get("filterBy"),
             VULN_FILTERS,
+            &self.state.faults.refused_filters,
             "VulnerabilityFindingFilters",
         )?;
         if vars.get("orderBy").is_some_and(|o| !o.is_null()) {
@@ -626,22 +644,25 @@ impl Wiz {
                 "the simulator serves vulnerability findings in first-detection order only".into(),
             ));
         }
-        self.connection(vars, &filter, true, false).await
+        self.connection(vars, &filter, true, false, |f| f.created_ms)
+            .await
     }
 
+    /// One page of a connection, keyset-paged on (`key`, id).
     async fn connection(
         &self,
         vars: &Value,
         filter: &Filter,
         vuln: bool,
         desc: bool,
+        key: fn(&SimFinding) -> EpochMs,
     ) -> Result<Value, Vec<Value>> {
         let (first, after) = page_args(vars)?;
         let world = self.state.world.read().await;
         let mut rows: Vec<(EpochMs, String, &SimFinding)> = world
             .findings_for(Vendor::Wiz)
             .filter(|f| is_vuln(f) == vuln && filter.matches(&world, f, vuln))
-            .map(|f| (f.created_ms, emit::native_id(&world, f), f))
+            .map(|f| (key(f), emit::native_id(&world, f), f))
             .collect();
         rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         if desc {
@@ -715,6 +736,23 @@ impl Wiz {
                 )));
             }
         };
+        match patch.get("resolutionReason") {
+            None | Some(Value::Null) if new_status == Some(SimStatus::Dismissed) => {
+                return Err(bad_input(
+                    "A resolutionReason is required to set an issue's status to REJECTED.".into(),
+                ));
+            }
+            None | Some(Value::Null) => {}
+            Some(r) => {
+                let word = r.as_str().unwrap_or("");
+                if !RESOLUTION_REASONS.contains(&word) {
+                    return Err(bad_input(format!(
+                        "Value \"{}\" does not exist in \"IssueResolutionReason\" enum.",
+                        crate::sanitize::one_line(&r.to_string())
+                    )));
+                }
+            }
+        }
         let now = self.state.now_ms();
         let mut world = self.state.world.write().await;
         let Some(i) = issue_index(&world, &id) else {
