@@ -12,6 +12,8 @@
 //!   `x-redlock-status` reasons in sitrep's errors.
 
 mod common;
+#[path = "common/sim_source.rs"]
+mod sim_source;
 #[path = "common/sync_prisma.rs"]
 mod sync_prisma;
 
@@ -23,11 +25,12 @@ use std::time::{Duration, Instant};
 
 use common::Sandbox;
 use serde_json::{Value, json};
+use sim_source::with_credential;
 use sitrep::domain::{DismissReason, Status, Vendor};
 use sitrep::sim::server::{Faults, SimHandle, SimOptions};
 use sitrep::sources::api::{ApiError, WriteBack, WriteOutcome};
 use sitrep::vendors::{connect, emit};
-use sync_prisma::{StoreSink, counter, fetch_all, source_config, with_credential};
+use sync_prisma::{StoreSink, counter, fetch_all, source_config};
 
 /// Longest a driver may run: pcapi against a simulator that never ends a listing loops
 /// forever, and that must fail the test, not hang it.

@@ -4,6 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+#[path = "common/sim_source.rs"]
+mod sim_source;
+
 use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
 use sitrep::domain::{Vendor, VendorState};
 use sitrep::sim::server::{Faults, SimHandle, SimOptions};
@@ -36,19 +39,7 @@ async fn sim(vendor: Vendor, alerts: usize, faults: &str) -> SimHandle {
 /// The simulator's `[[source]]`, credentials as literals, one retry (a refused filter that
 /// answers 500 is retried once, not five times).
 fn config(h: &SimHandle) -> SourceConfig {
-    let cfg = Config::from_text(None, &h.source_toml).expect("source_toml parses");
-    let mut s = cfg.sources.into_iter().next().expect("one source");
-    for c in s.credentials.values_mut() {
-        if let CredentialRef::Env(var) = c {
-            let val = h
-                .env
-                .iter()
-                .find(|(n, _)| n == var)
-                .map(|(_, v)| v.clone())
-                .expect("the simulator names the variable");
-            *c = CredentialRef::Literal(Secret::new(val));
-        }
-    }
+    let mut s = sim_source::source_config(h);
     s.max_retries = 1;
     s
 }

@@ -5,6 +5,8 @@
 
 #[path = "common/sync_orcaxdr.rs"]
 mod orcaxdr;
+#[path = "common/sim_source.rs"]
+mod sim_source;
 #[path = "common/sync_prisma.rs"]
 mod sync_prisma;
 #[path = "common/sync_wizlw.rs"]
@@ -12,9 +14,9 @@ mod wizlw;
 
 /// The cases every vendor shares, driven by `Vendor::ALL`.
 mod shared {
-    use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
+    use sitrep::config::{CredentialRef, Secret};
     use sitrep::domain::{Alert, Vendor};
-    use sitrep::sim::server::{Counters, Faults, SimHandle, SimOptions};
+    use sitrep::sim::server::{Counters, Faults, SimOptions};
     use sitrep::sources::api::{ApiError, PageSink, SourceClient, Window};
     use sitrep::vendors::connect;
 
@@ -29,23 +31,7 @@ mod shared {
         }
     }
 
-    /// The simulator's `[[source]]`, parsed, with its env credentials as literals.
-    fn config(h: &SimHandle) -> SourceConfig {
-        let cfg = Config::from_text(None, &h.source_toml).expect("source_toml parses");
-        let mut s = cfg.sources.into_iter().next().expect("one source");
-        for c in s.credentials.values_mut() {
-            if let CredentialRef::Env(var) = c {
-                let val = h
-                    .env
-                    .iter()
-                    .find(|(n, _)| n == var)
-                    .map(|(_, v)| v.clone())
-                    .expect("the simulator names the variable");
-                *c = CredentialRef::Literal(Secret::new(val));
-            }
-        }
-        s
-    }
+    pub use super::sim_source::source_config as config;
 
     /// The secret each vendor's case replaces, and a wrong value of the right form.
     fn wrong_secret(v: Vendor) -> (&'static str, String) {

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
 
-use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
 use sitrep::domain::{Alert, EpochMs, Severity, Vendor, VendorState};
 use sitrep::sim::server::{Counters, SimHandle};
 use sitrep::sources::api::{ApiError, PageSink, Stats};
@@ -62,24 +61,7 @@ impl PageSink for StoreSink {
     }
 }
 
-/// The simulator's `[[source]]`, parsed, with its credentials as literals from `handle.env`
-/// (no process environment is touched).
-pub fn config(handle: &SimHandle) -> SourceConfig {
-    let cfg = Config::from_text(None, &handle.source_toml).expect("source_toml parses");
-    let mut src = cfg.sources.into_iter().next().expect("one source");
-    for c in src.credentials.values_mut() {
-        if let CredentialRef::Env(var) = c {
-            let value = handle
-                .env
-                .iter()
-                .find(|(k, _)| k == var)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("the simulator announces {var}"));
-            *c = CredentialRef::Literal(Secret::new(value));
-        }
-    }
-    src
-}
+pub use super::sim_source::source_config as config;
 
 /// What the simulator's world says now, through the vendor's own mapper: native id →
 /// (vendor status, severity, vendor_updated).

@@ -2,11 +2,9 @@
 //! pointed at a running simulator.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
 use sitrep::domain::{Alert, EpochMs, VendorState};
-use sitrep::sim::server::SimHandle;
 use sitrep::sources::api::{ApiError, PageSink};
 use sitrep::store::Store;
 
@@ -85,32 +83,7 @@ impl PageSink for StoreSink {
     }
 }
 
-/// The simulator's `[[source]]` table, parsed, with its credentials as literals taken from
-/// the simulator's env (the test process environment is left alone).
-pub fn source_config(handle: &SimHandle) -> SourceConfig {
-    let config = Config::from_text(None, &handle.source_toml).expect("source_toml parses");
-    let mut cfg = config.sources.into_iter().next().expect("one source");
-    let env: BTreeMap<String, String> = handle.env.iter().cloned().collect();
-    for c in cfg.credentials.values_mut() {
-        if let CredentialRef::Env(var) = c {
-            let value = env
-                .get(var.as_str())
-                .expect("the simulator names its variables");
-            *c = CredentialRef::Literal(Secret::new(value.clone()));
-        }
-    }
-    cfg
-}
-
-/// The same config with one credential replaced.
-pub fn with_credential(cfg: &SourceConfig, key: &str, value: &str) -> SourceConfig {
-    let mut c = cfg.clone();
-    c.credentials.insert(
-        key.to_string(),
-        CredentialRef::Literal(Secret::new(value.to_string())),
-    );
-    c
-}
+pub use super::sim_source::source_config;
 
 /// Fetch everything (no window) into `sink`.
 pub async fn fetch_all(

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
 use sitrep::domain::{Alert, EpochMs, Vendor, VendorState};
 use sitrep::sim::server::SimHandle;
 use sitrep::sim::world::{SimFinding, SimStatus, World};
@@ -61,24 +60,7 @@ impl PageSink for StoreSink {
     }
 }
 
-/// The simulator's `[[source]]`, parsed, with its env credentials turned into literals (so
-/// the test process's environment is not touched).
-pub fn config(h: &SimHandle) -> SourceConfig {
-    let cfg = Config::from_text(None, &h.source_toml).expect("source_toml parses");
-    let mut s = cfg.sources.into_iter().next().expect("one source");
-    for v in s.credentials.values_mut() {
-        if let CredentialRef::Env(var) = v {
-            let val = h
-                .env
-                .iter()
-                .find(|(n, _)| n == var)
-                .map(|(_, v)| v.clone())
-                .expect("the simulator names the variable");
-            *v = CredentialRef::Literal(Secret::new(val));
-        }
-    }
-    s
-}
+pub use super::sim_source::source_config as config;
 
 /// The simulator's findings of `vendor` and the native ids the emitter gives them.
 pub async fn truth(h: &SimHandle, vendor: Vendor) -> Vec<(String, SimFinding)> {
