@@ -11,6 +11,7 @@ pub mod api;
 pub(crate) mod corpus;
 pub mod json;
 pub mod page;
+pub mod stream;
 pub mod sync;
 
 pub use page::{ItemPaths, Page, map_items};
