@@ -397,13 +397,6 @@ impl Store {
         rows: &[PreparedRow],
         now_ms: EpochMs,
     ) -> Result<ImportStats, StoreError> {
-        let fresh;
-        let rows = if rows.len() == alerts.len() {
-            rows
-        } else {
-            fresh = prepare(alerts, now_ms);
-            &fresh
-        };
         let mut import = self.begin_import(now_ms)?;
         let stats = import.write_prepared(alerts, rows)?;
         import.commit()?;
@@ -715,11 +708,21 @@ impl Importing<'_> {
         self.write_prepared(alerts, &prepare(alerts, self.now_ms))
     }
 
-    fn write_prepared(
+    /// [`Importing::write`] with each alert's derived values already computed by [`prepare`]
+    /// (with the import's `now_ms`, e.g. on the thread that reads the input); rows that do
+    /// not match the alerts are computed again.
+    pub fn write_prepared(
         &mut self,
         alerts: &[Alert],
         rows: &[PreparedRow],
     ) -> Result<ImportStats, StoreError> {
+        let fresh;
+        let rows = if rows.len() == alerts.len() {
+            rows
+        } else {
+            fresh = prepare(alerts, self.now_ms);
+            &fresh
+        };
         let (conn, scoring, now_ms) = (&self.store.conn, &self.store.scoring, self.now_ms);
         let mut touched = Vec::new();
         let mut intel = None;
