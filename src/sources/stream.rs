@@ -149,34 +149,7 @@ where
 {
     type Value = Value;
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<Er>(self, v: bool) -> Result<Value, Er> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<Er>(self, v: i64) -> Result<Value, Er> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<Er>(self, v: u64) -> Result<Value, Er> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<Er>(self, v: f64) -> Result<Value, Er> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<Er>(self, v: &str) -> Result<Value, Er> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<Er>(self, v: String) -> Result<Value, Er> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<Er>(self) -> Result<Value, Er> {
-        Ok(Value::Null)
-    }
-    fn visit_none<Er>(self) -> Result<Value, Er> {
-        Ok(Value::Null)
-    }
+    super::page::scalar_values!();
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let ends_here = self
