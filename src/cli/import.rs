@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -288,14 +288,16 @@ impl<R: Read> Read for Metered<R> {
 /// Notes whether anything but whitespace was read, so an empty file is named as such.
 struct Blank<R> {
     inner: R,
-    only_space: bool,
+    /// Shared with the reader's owner: the text reader is handed to the parser by value.
+    only_space: Arc<AtomicBool>,
 }
 
 impl<R: Read> Read for Blank<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if self.only_space {
-            self.only_space = buf[..n].iter().all(u8::is_ascii_whitespace);
+        if self.only_space.load(Ordering::Relaxed) && !buf[..n].iter().all(u8::is_ascii_whitespace)
+        {
+            self.only_space.store(false, Ordering::Relaxed);
         }
         Ok(n)
     }
@@ -328,11 +330,14 @@ fn read_file(
     } else {
         Box::new(buffered)
     };
-    let mut text = BufReader::with_capacity(
+    let only_space = Arc::new(AtomicBool::new(true));
+    // By value: std reads a `BufReader`'s bytes one at a time from its buffer directly, and
+    // serde_json reads a stream one byte at a time.
+    let text = BufReader::with_capacity(
         BUFFER,
         Blank {
             inner: decoded,
-            only_space: true,
+            only_space: Arc::clone(&only_space),
         },
     );
     let mut progress = job.progress.then(|| Progress::new(&name, input.size, read));
@@ -343,7 +348,7 @@ fn read_file(
         sent = true;
         to_writer.send(Batch { alerts, rows })
     };
-    let streamed = crate::vendors::stream_payload(job.vendor, job.source, &mut text, |alerts| {
+    let streamed = crate::vendors::stream_payload(job.vendor, job.source, text, |alerts| {
         if let Some(p) = &mut progress {
             p.items += 1;
             p.show();
@@ -377,7 +382,7 @@ fn read_file(
             "cannot read {name}: {}",
             sanitize::one_line(&strip_position(&e.to_string()))
         ))),
-        Err(StreamMapError::Json(e)) if e.is_eof() && text.get_ref().only_space => {
+        Err(StreamMapError::Json(e)) if e.is_eof() && only_space.load(Ordering::Relaxed) => {
             Err(Failed::Input(format!("{name}: the file is empty")))
         }
         Err(StreamMapError::Json(e)) => Err(Failed::Input(format!(
