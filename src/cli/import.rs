@@ -266,7 +266,7 @@ impl Input {
         let meta = file.metadata().map_err(cannot)?;
         Ok(Input {
             reader: Box::new(file),
-            size: meta.is_file().then(|| meta.len()),
+            size: meta.is_file().then_some(meta.len()),
         })
     }
 }
@@ -427,7 +427,7 @@ impl Progress {
 
     fn show(&mut self) {
         // The clock is read every 1,024 items only: a line per item would cost more than it.
-        if self.items % 1024 != 0 || self.last.elapsed() < PROGRESS_EVERY {
+        if !self.items.is_multiple_of(1024) || self.last.elapsed() < PROGRESS_EVERY {
             return;
         }
         self.last = Instant::now();
