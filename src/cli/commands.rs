@@ -36,7 +36,18 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
     match command {
-        Command::Import(a) => super::import::import(a, &paths, &config, env),
+        Command::Import(a) => {
+            let now_ms = env.now_ms;
+            // Keyed: statuses that follow the vendor's close are audited with the import.
+            let open = || {
+                audited(
+                    scored(open_store(&paths)?, &config, now_ms)?,
+                    &config,
+                    &paths,
+                )
+            };
+            super::import::import(a, env, &open)
+        }
         Command::List(a) => list(a, &paths, &config, env),
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
@@ -99,14 +110,14 @@ fn for_decisions(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Stor
 
 /// Give the store the audit key: its decisions and deliveries are then recorded in the
 /// hash-chained audit log (a key is generated on first use, docs/audit.md).
-pub(super) fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
+fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
     let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
         .map_err(|e| CliError::input(e.to_string()))?;
     store.set_audit_key(key);
     Ok(store)
 }
 
-pub(super) fn open_store(paths: &Paths) -> Result<Store, CliError> {
+fn open_store(paths: &Paths) -> Result<Store, CliError> {
     Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
 }
 

@@ -15,11 +15,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use super::ImportArgs;
-use super::commands::{audited, open_store, scored};
 use super::env::{CliError, Env, io_err};
-use crate::config::Config;
 use crate::domain::{Alert, EpochMs, Vendor};
-use crate::paths::Paths;
 use crate::sanitize;
 use crate::store::{ImportStats, Importing, PreparedRow, Store};
 use crate::vendors::StreamMapError;
@@ -37,11 +34,12 @@ const BUFFER: usize = 256 * 1024;
 /// How often the progress line is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
+/// Import the files; `open` opens the store keyed for the audit log with scores up to date,
+/// and is called at the first batch.
 pub(super) fn import(
     a: ImportArgs,
-    paths: &Paths,
-    config: &Config,
     env: &mut Env<'_>,
+    open: &dyn Fn() -> Result<Store, CliError>,
 ) -> Result<(), CliError> {
     let vendor: Vendor = a.vendor;
     let source = source_name(a.source.as_deref(), vendor)?;
@@ -49,13 +47,6 @@ pub(super) fn import(
     // Opened when the first batch is ready, so a command whose files all fail early creates
     // no database.
     let mut store: Option<Store> = None;
-    let open = || {
-        audited(
-            scored(open_store(paths)?, config, env.now_ms)?,
-            config,
-            paths,
-        )
-    };
     let mut failures = Vec::new();
     let mut total = ImportStats::default();
     for path in &a.files {
@@ -65,7 +56,7 @@ pub(super) fn import(
             now_ms: env.now_ms,
             progress,
         };
-        match import_file(path, &job, &mut store, &open) {
+        match import_file(path, &job, &mut store, open) {
             Ok(stats) => {
                 writeln!(
                     env.out,
