@@ -139,6 +139,15 @@ pub fn map_items(
     Ok(out)
 }
 
+/// The paths among `live` (indices into `paths`) whose key at `depth` is `key`: those that
+/// lead on into the value under `key`.
+pub(super) fn live_under(paths: ItemPaths, live: &[usize], depth: usize, key: &str) -> Vec<usize> {
+    live.iter()
+        .copied()
+        .filter(|&i| paths[i].get(depth) == Some(&key))
+        .collect()
+}
+
 /// The scalar half of a `Visitor` building a `Value` as serde_json's own does, for the
 /// visitors that walk a reply to its item arrays (here and in `stream.rs`).
 macro_rules! scalar_values {
@@ -228,12 +237,7 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(k) = m.next_key::<String>()? {
-            let live: Vec<usize> = self
-                .live
-                .iter()
-                .copied()
-                .filter(|&i| self.paths[i].get(self.depth) == Some(&k.as_str()))
-                .collect();
+            let live = live_under(self.paths, &self.live, self.depth, &k);
             let v = if live.is_empty() {
                 m.next_value::<Value>()?
             } else {

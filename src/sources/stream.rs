@@ -197,12 +197,7 @@ where
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(k) = m.next_key::<String>()? {
-            let live: Vec<usize> = self
-                .live
-                .iter()
-                .copied()
-                .filter(|&i| self.paths[i].get(self.depth) == Some(&k.as_str()))
-                .collect();
+            let live = super::page::live_under(self.paths, &self.live, self.depth, &k);
             let v = if live.is_empty() {
                 m.next_value::<Value>()?
             } else {
