@@ -1,20 +1,18 @@
 //! The headless commands.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
 use super::env::{AtomicFile, CliError, Env, io_err, runtime, write_private};
 use super::render;
 use super::{
-    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ImportArgs, ListArgs, ListFormat,
-    NarrateArgs, ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
+    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ListArgs, ListFormat, NarrateArgs,
+    ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
 use crate::domain::{EpochMs, SortKey, Vendor};
 use crate::paths::Paths;
 use crate::sanitize;
-use crate::sources::MapError;
-use crate::store::{ImportStats, ListRequest, Store};
+use crate::store::{ListRequest, Store};
 use crate::triage::query::{self, Query};
 
 /// Run one parsed command line.
@@ -38,7 +36,18 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
     match command {
-        Command::Import(a) => import(a, &paths, &config, env),
+        Command::Import(a) => {
+            let now_ms = env.now_ms;
+            // Keyed: statuses that follow the vendor's close are audited with the import.
+            let open = || {
+                audited(
+                    scored(open_store(&paths)?, &config, now_ms)?,
+                    &config,
+                    &paths,
+                )
+            };
+            super::import::import(a, env, &open)
+        }
         Command::List(a) => list(a, &paths, &config, env),
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
@@ -124,7 +133,11 @@ pub(super) fn open_store(paths: &Paths) -> Result<Store, CliError> {
 }
 
 /// Give the store the config's scoring model and bring stored scores up to date with it.
-fn scored(mut store: Store, config: &Config, now_ms: EpochMs) -> Result<Store, CliError> {
+pub(super) fn scored(
+    mut store: Store,
+    config: &Config,
+    now_ms: EpochMs,
+) -> Result<Store, CliError> {
     store.set_scoring(config.scoring.clone());
     store
         .ensure_scored(now_ms)
@@ -146,141 +159,6 @@ fn open_existing(paths: &Paths) -> Result<Store, CliError> {
 
 fn parse_filter(text: &str) -> Result<Query, CliError> {
     query::parse(text).map_err(|e| CliError::input(format!("bad filter: {e}")))
-}
-
-/// Read and map one file. Errors name the file and say what was wrong.
-fn load_file(
-    path: &Path,
-    vendor: Vendor,
-    source: &str,
-) -> Result<Vec<crate::domain::Alert>, CliError> {
-    let shown = path.display();
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::input(format!("cannot read {shown}: {e}")))?;
-    let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
-            CliError::input(format!("{shown}: the file is empty"))
-        } else {
-            CliError::input(format!(
-                "{shown}: invalid JSON at line {} column {}: {}",
-                e.line(),
-                e.column(),
-                sanitize::one_line(&strip_position(&e.to_string()))
-            ))
-        }
-    })?;
-    crate::vendors::map_payload(vendor, source, &body).map_err(|e| match e {
-        MapError::NotAlerts { .. }
-        | MapError::WrongVendor { .. }
-        | MapError::Shape { .. }
-        | MapError::Item { .. } => CliError::input(format!("{shown}: {e}; nothing imported")),
-    })
-}
-
-/// serde_json appends " at line L column C"; we print the position ourselves.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
-}
-
-fn import(
-    a: ImportArgs,
-    paths: &Paths,
-    config: &Config,
-    env: &mut Env<'_>,
-) -> Result<(), CliError> {
-    let vendor: Vendor = a.vendor;
-    let source = match &a.source {
-        Some(s) => {
-            let s = s.trim();
-            if s.is_empty()
-                || s.contains(char::is_whitespace)
-                || s.contains(':')
-                || sanitize::clean(s).1.any()
-            {
-                return Err(CliError::input(format!(
-                    "--source '{}': a source name is one word without ':' or control characters",
-                    sanitize::one_line(s)
-                )));
-            }
-            s.to_string()
-        }
-        None => vendor.as_str().to_string(),
-    };
-    // Map every file before touching the store, so bad input is reported before anything is
-    // written (and no database is created for nothing); then each file is one transaction.
-    let mut failures = Vec::new();
-    let mut mapped = Vec::new();
-    for path in &a.files {
-        match load_file(path, vendor, &source) {
-            Ok(alerts) => mapped.push((path, alerts)),
-            Err(e) => {
-                eprintln!("sitrep: error: {e}");
-                failures.push(e);
-            }
-        }
-    }
-    let mut total = ImportStats::default();
-    if !mapped.is_empty() {
-        // Keyed: statuses that follow the vendor's close are audited with the import.
-        let mut store = audited(
-            scored(open_store(paths)?, config, env.now_ms)?,
-            config,
-            paths,
-        )?;
-        for (path, alerts) in mapped {
-            match store.import(&alerts, env.now_ms) {
-                Ok(stats) => {
-                    writeln!(
-                        env.out,
-                        "{}: {} alert(s): {} new, {} updated, {} unchanged{}",
-                        sanitize::one_line(&path.display().to_string()),
-                        stats.total(),
-                        stats.new,
-                        stats.updated,
-                        stats.unchanged,
-                        if stats.stale > 0 {
-                            format!(", {} older than stored (kept out)", stats.stale)
-                        } else {
-                            String::new()
-                        }
-                    )
-                    .map_err(io_err)?;
-                    total.add(stats);
-                }
-                Err(e) => {
-                    let e = CliError::runtime(format!("{}: {e}; nothing imported", path.display()));
-                    eprintln!("sitrep: error: {e}");
-                    failures.push(e);
-                }
-            }
-        }
-    }
-    if a.files.len() > 1 && failures.len() < a.files.len() {
-        writeln!(
-            env.out,
-            "total: {} alert(s) from {} file(s): {} new, {} updated, {} unchanged",
-            total.total(),
-            a.files.len() - failures.len(),
-            total.new,
-            total.updated,
-            total.unchanged
-        )
-        .map_err(io_err)?;
-    }
-    match failures.len() {
-        0 => Ok(()),
-        1 if a.files.len() == 1 => Err(CliError {
-            code: failures[0].code,
-            message: String::new(),
-        }),
-        n => Err(CliError {
-            code: failures.iter().map(|f| f.code).max().unwrap_or(1),
-            message: format!("{n} of {} file(s) were not imported", a.files.len()),
-        }),
-    }
 }
 
 fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {

@@ -8,6 +8,7 @@ mod commands;
 mod console;
 mod decisions;
 mod env;
+mod import;
 pub mod render;
 mod report;
 mod source;

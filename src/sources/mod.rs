@@ -12,6 +12,7 @@ pub mod check;
 pub(crate) mod corpus;
 pub mod json;
 pub mod page;
+pub mod stream;
 pub mod sync;
 
 pub use page::{ItemPaths, Page, map_items};

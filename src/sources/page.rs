@@ -139,6 +139,50 @@ pub fn map_items(
     Ok(out)
 }
 
+/// The paths among `live` (indices into `paths`) whose key at `depth` is `key`: those that
+/// lead on into the value under `key`.
+pub(super) fn live_under(paths: ItemPaths, live: &[usize], depth: usize, key: &str) -> Vec<usize> {
+    live.iter()
+        .copied()
+        .filter(|&i| paths[i].get(depth) == Some(&key))
+        .collect()
+}
+
+/// The scalar half of a `Visitor` building a `Value` as serde_json's own does, for the
+/// visitors that walk a reply to its item arrays (here and in `stream.rs`).
+macro_rules! scalar_values {
+    () => {
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<Er>(self, v: bool) -> Result<Value, Er> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<Er>(self, v: i64) -> Result<Value, Er> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<Er>(self, v: u64) -> Result<Value, Er> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<Er>(self, v: f64) -> Result<Value, Er> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<Er>(self, v: &str) -> Result<Value, Er> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<Er>(self, v: String) -> Result<Value, Er> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<Er>(self) -> Result<Value, Er> {
+            Ok(Value::Null)
+        }
+        fn visit_none<Er>(self) -> Result<Value, Er> {
+            Ok(Value::Null)
+        }
+    };
+}
+pub(super) use scalar_values;
+
 /// Builds the `Value` of a node that may lie on one of the item paths; an array at the end of
 /// a path is kept as its items' texts.
 struct Node<'f> {
@@ -169,34 +213,7 @@ impl<'de> DeserializeSeed<'de> for Node<'_> {
 impl<'de> Visitor<'de> for Node<'_> {
     type Value = Value;
 
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
+    scalar_values!();
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         if let Some(path) = self.ends_here() {
@@ -220,12 +237,7 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(k) = m.next_key::<String>()? {
-            let live: Vec<usize> = self
-                .live
-                .iter()
-                .copied()
-                .filter(|&i| self.paths[i].get(self.depth) == Some(&k.as_str()))
-                .collect();
+            let live = live_under(self.paths, &self.live, self.depth, &k);
             let v = if live.is_empty() {
                 m.next_value::<Value>()?
             } else {

@@ -2,7 +2,7 @@
 //! analyst's status changes.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::queue::{ListRequest, QueueRow, list_sql, queue_row, where_clause};
@@ -397,33 +397,25 @@ impl Store {
         rows: &[PreparedRow],
         now_ms: EpochMs,
     ) -> Result<ImportStats, StoreError> {
-        let fresh;
-        let rows = if rows.len() == alerts.len() {
-            rows
-        } else {
-            fresh = prepare(alerts, now_ms);
-            &fresh
-        };
-        let tx = self.conn.transaction()?;
-        let mut touched = Vec::new();
-        let mut intel = None;
-        let (stats, followed) = import_tx(
-            &tx,
-            alerts,
-            rows,
-            now_ms,
-            &self.scoring,
-            &mut intel,
-            &mut touched,
-        )?;
-        if let Some(intel) = &intel {
-            super::triage::after_import(&tx, alerts, &touched, intel, &self.scoring, now_ms)?;
-        }
-        tx.commit()?;
-        if followed > 0 {
-            self.audit_followed();
-        }
+        let mut import = self.begin_import(now_ms)?;
+        let stats = import.write_prepared(alerts, rows)?;
+        import.commit()?;
         Ok(stats)
+    }
+
+    /// Start an import written in batches ([`Importing::write`]) inside one transaction: all
+    /// of it lands at [`Importing::commit`], and none of it when the `Importing` is dropped
+    /// uncommitted (a file that breaks halfway leaves the store as it was). SQLite spills the
+    /// transaction's pages to the WAL past its page cache, so memory stays that of a batch.
+    pub fn begin_import(&mut self, now_ms: EpochMs) -> Result<Importing<'_>, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        Ok(Importing {
+            store: self,
+            now_ms,
+            stats: ImportStats::default(),
+            followed: 0,
+            open: true,
+        })
     }
 
     /// A source listed everything under `prefix` (native ids, e.g. Prisma Cloud Compute's
@@ -698,6 +690,86 @@ pub(super) fn apply_status(
     Ok(tx.last_insert_rowid())
 }
 
+/// An import under way in one open transaction ([`Store::begin_import`]).
+pub struct Importing<'s> {
+    store: &'s mut Store,
+    now_ms: EpochMs,
+    stats: ImportStats,
+    /// Statuses that followed the vendor: audited after the commit.
+    followed: usize,
+    /// The transaction is still open (rolled back on drop).
+    open: bool,
+}
+
+impl Importing<'_> {
+    /// Upsert one batch, as [`Store::import`] does; returns what the batch did. The same alert
+    /// twice in one batch counts once (the later wins); in two batches, the later is an update.
+    pub fn write(&mut self, alerts: &[Alert]) -> Result<ImportStats, StoreError> {
+        self.write_prepared(alerts, &prepare(alerts, self.now_ms))
+    }
+
+    /// [`Importing::write`] with each alert's derived values already computed by [`prepare`]
+    /// (with the import's `now_ms`, e.g. on the thread that reads the input); rows that do
+    /// not match the alerts are computed again.
+    pub fn write_prepared(
+        &mut self,
+        alerts: &[Alert],
+        rows: &[PreparedRow],
+    ) -> Result<ImportStats, StoreError> {
+        let fresh;
+        let rows = if rows.len() == alerts.len() {
+            rows
+        } else {
+            fresh = prepare(alerts, self.now_ms);
+            &fresh
+        };
+        let (conn, scoring, now_ms) = (&self.store.conn, &self.store.scoring, self.now_ms);
+        let mut touched = Vec::new();
+        let mut intel = None;
+        let (stats, followed) = import_tx(
+            conn,
+            alerts,
+            rows,
+            now_ms,
+            scoring,
+            &mut intel,
+            &mut touched,
+        )?;
+        if let Some(intel) = &intel {
+            super::triage::after_import(conn, alerts, &touched, intel, scoring, now_ms)?;
+        }
+        self.stats.add(stats);
+        self.followed += followed;
+        Ok(stats)
+    }
+
+    /// What the batches written so far did.
+    pub fn stats(&self) -> ImportStats {
+        self.stats
+    }
+
+    /// Commit every batch; statuses that followed the vendor are then audited.
+    pub fn commit(mut self) -> Result<ImportStats, StoreError> {
+        self.store.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        if self.followed > 0 {
+            self.store.audit_followed();
+        }
+        Ok(self.stats)
+    }
+}
+
+impl Drop for Importing<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failed rollback leaves SQLite to roll back when the connection closes.
+            if let Err(e) = self.store.conn.execute_batch("ROLLBACK") {
+                tracing::warn!("rolling back an unfinished import: {e}");
+            }
+        }
+    }
+}
+
 /// A change of the vendor's state in an alert's history: alert id, time, from, to, note.
 const VENDOR_HISTORY: &str = "INSERT INTO history (alert_id, at, actor, kind, from_status, \
     to_status, note) VALUES (?, ?, 'vendor', 'vendor_update', ?, ?, ?)";
@@ -706,7 +778,7 @@ const VENDOR_HISTORY: &str = "INSERT INTO history (alert_id, at, actor, kind, fr
 /// `(rowid, Some(index in alerts))` of every updated one, for `triage::after_import`.
 /// `intel` (KEV and EPSS for the batch's CVEs) is loaded when the first row is written.
 fn import_tx(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     alerts: &[Alert],
     rows: &[PreparedRow],
     now_ms: EpochMs,
@@ -869,7 +941,7 @@ fn import_tx(
 
 /// KEV and EPSS for the batch's CVEs, loaded once, when the first row is written.
 fn intel_of<'i>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     alerts: &[Alert],
     intel: &'i mut Option<IntelSet>,
 ) -> Result<&'i IntelSet, StoreError> {
@@ -1083,5 +1155,72 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod batched {
+    use super::*;
+
+    const T0: EpochMs = 1_795_305_600_000;
+
+    fn alert(n: u32, state: VendorState) -> Alert {
+        let mut a = Alert::new(
+            Vendor::Wiz,
+            format!("issue-{n}"),
+            serde_json::json!({"id": n, "state": state.to_store()}),
+        );
+        a.title = format!("Finding {n}");
+        a.severity = Severity::High;
+        a.vendor_status = state;
+        a.vendor_updated = Some(T0);
+        a
+    }
+
+    fn history_rows(s: &Store) -> i64 {
+        s.conn
+            .query_row("SELECT count(*) FROM history", [], |r| r.get(0))
+            .expect("count")
+    }
+
+    /// Batches land together at the commit; an import dropped after some batches leaves no
+    /// row, no history entry and no text-index entry of them, and the store goes on working.
+    #[test]
+    fn an_unfinished_import_leaves_nothing_of_its_batches() {
+        let mut s = Store::open_in_memory().expect("store");
+        s.import(&[alert(1, VendorState::Open)], T0).expect("seed");
+        let before = history_rows(&s);
+        {
+            let mut im = s.begin_import(T0 + 1).expect("begin");
+            let first: Vec<Alert> = (2..5).map(|n| alert(n, VendorState::Open)).collect();
+            assert_eq!(im.write(&first).expect("batch").new, 3);
+            // A closed reopening of a known alert: history, status followed.
+            let second = [alert(1, VendorState::Resolved), alert(9, VendorState::Open)];
+            let st = im.write(&second).expect("batch");
+            assert_eq!((st.new, st.updated), (1, 1));
+            assert_eq!(im.stats().total(), 5);
+        }
+        assert_eq!(s.total().expect("n"), 1);
+        assert_eq!(history_rows(&s), before);
+        let fts: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM alerts_fts", [], |r| r.get(0))
+            .expect("fts");
+        assert_eq!(fts, 1);
+        // The same batches committed: all of them, the followed close included.
+        let mut im = s.begin_import(T0 + 2).expect("begin");
+        im.write(
+            &(2..5)
+                .map(|n| alert(n, VendorState::Open))
+                .collect::<Vec<_>>(),
+        )
+        .expect("batch");
+        im.write(&[alert(1, VendorState::Resolved)]).expect("batch");
+        let st = im.commit().expect("commit");
+        assert_eq!((st.new, st.updated), (3, 1));
+        assert_eq!(s.total().expect("n"), 4);
+        let got = s.get("wiz:issue-1").expect("get").expect("stored");
+        assert_eq!(got.status.kind(), StatusKind::Resolved);
+        assert!(history_rows(&s) > before);
     }
 }

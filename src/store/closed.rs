@@ -43,7 +43,7 @@ fn followed(vendor_status: &str) -> (&'static str, &'static str, String) {
 /// it open. Runs inside the import's transaction. Returns whether the status changed (the
 /// import then audits the change after its commit, [`Store::audit_pending_system_changes`]).
 pub(super) fn follow(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     rowid: i64,
     old: Option<&str>,
     new: &str,

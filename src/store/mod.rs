@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use alerts::{ImportStats, PreparedRow, StatusChange, StoredAlert, prepare};
+pub use alerts::{ImportStats, Importing, PreparedRow, StatusChange, StoredAlert, prepare};
 // Re-exported: the console and the tests name the queue order next to `ListRequest`.
 pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;

@@ -66,6 +66,7 @@ use crate::domain::{Alert, Vendor};
 use crate::sim::server::SimState;
 use crate::sim::world::{SimFinding, World};
 use crate::sources::api::{ApiError, SourceClient, Transport};
+use crate::sources::stream::StreamError;
 use crate::sources::{ItemPaths, MapError, Page};
 
 /// Everything sitrep knows how to do with one vendor: plain data, one `const KIT` in each
@@ -196,6 +197,75 @@ pub fn parse_page(vendor: Vendor, text: &[u8]) -> Result<Page, serde_json::Error
 /// Map a list reply item by item, with the same result as [`map_payload`] on the whole reply.
 pub fn map_page(vendor: Vendor, source: &str, page: Page) -> Result<Vec<Alert>, MapError> {
     crate::sources::map_items(page, &|body| map_payload(vendor, source, body))
+}
+
+/// Why a payload read from a stream was not mapped to the end.
+#[derive(Debug)]
+pub enum StreamMapError<E> {
+    /// Not JSON (serde_json's error, with its position).
+    Json(serde_json::Error),
+    /// Not a payload of the vendor's, or an item of it that does not map.
+    Map(MapError),
+    /// The handler refused alerts.
+    Stopped(E),
+}
+
+/// Map a payload (list body or single item) read from `reader` item by item: each item's
+/// alerts (their `source` set) go to `each` as soon as it is read, in the order
+/// [`map_payload`] gives them, so memory holds one item, not the body. A body without an item
+/// array at the kit's paths is mapped whole. Returns how many items were streamed.
+///
+/// On an error `each` may already have taken the alerts of the items before it: the caller
+/// undoes them. An item the vendor does not recognise at all is an error naming its index,
+/// unless it is the first, which reads as the whole reply's (wrong vendor, not alerts).
+pub fn stream_payload<R, E, F>(
+    vendor: Vendor,
+    source: &str,
+    reader: R,
+    mut each: F,
+) -> Result<usize, StreamMapError<E>>
+where
+    R: std::io::Read,
+    F: FnMut(Vec<Alert>) -> Result<(), E>,
+{
+    enum Halt<E> {
+        Map(MapError),
+        Stopped(E),
+    }
+    let mut mapped = 0usize;
+    let streamed = crate::sources::stream::stream_items(
+        kit(vendor).item_paths,
+        reader,
+        |shell: &Value, index| match map_payload(vendor, source, shell) {
+            Ok(alerts) => {
+                mapped += 1;
+                each(alerts).map_err(Halt::Stopped)
+            }
+            // The shell holds one item: its index is the stream's.
+            Err(MapError::Item { detail, .. }) => Err(Halt::Map(MapError::Item { index, detail })),
+            Err(e) if mapped > 0 => Err(Halt::Map(MapError::Item {
+                index,
+                detail: e.to_string(),
+            })),
+            Err(e) => Err(Halt::Map(e)),
+        },
+    )
+    .map_err(|e| match e {
+        StreamError::Json(e) => StreamMapError::Json(e),
+        StreamError::Repeated(path) => StreamMapError::Map(MapError::Shape {
+            vendor: vendor.as_str(),
+            detail: format!("the item list `{}` appears twice", path.join(".")),
+        }),
+        StreamError::Stopped(Halt::Map(e)) => StreamMapError::Map(e),
+        StreamError::Stopped(Halt::Stopped(e)) => StreamMapError::Stopped(e),
+    })?;
+    // The rest of the body (the whole of it when nothing was streamed) is mapped as it
+    // stands: the envelope of a list must be one the mapper accepts, as the whole body was.
+    let rest = map_payload(vendor, source, &streamed.body).map_err(StreamMapError::Map)?;
+    if !rest.is_empty() {
+        each(rest).map_err(StreamMapError::Stopped)?;
+    }
+    Ok(streamed.items)
 }
 
 /// The page size a client of `vendor` asks for when its source sets none.

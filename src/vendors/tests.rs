@@ -100,3 +100,62 @@ fn mapping_errors_read_as_the_whole_replys() {
     assert!(want.is_err(), "{want:?}");
     assert_eq!(map_page(Vendor::PrismaCspm, "s", page), want);
 }
+
+/// Streamed, a payload maps to what it maps to whole: every corpus file and the world's list
+/// bodies (Wiz's with two connections), compact and pretty.
+#[test]
+fn payloads_map_the_same_streamed() {
+    let stream = |vendor, text: &[u8]| {
+        let mut out = Vec::new();
+        crate::vendors::stream_payload(vendor, "s", text, |a| {
+            out.extend(a);
+            Ok::<(), ()>(())
+        })
+        .map(|_| out)
+    };
+    let mut bodies = Vec::new();
+    let world = World::generate(7, 60, 1_795_305_600_000);
+    for vendor in Vendor::ALL {
+        let findings: Vec<_> = world.findings_for(vendor).collect();
+        let items = super::emit::items(vendor, &world, &findings);
+        let body = super::emit::list_body(vendor, items);
+        bodies.push((vendor, body.to_string().into_bytes(), "world".into()));
+        let pretty = serde_json::to_string_pretty(&body).expect("json");
+        bodies.push((vendor, pretty.into_bytes(), "world, pretty".into()));
+    }
+    if let Some(dir) = crate::sources::corpus::dir() {
+        for vendor in Vendor::ALL {
+            let Ok(entries) = std::fs::read_dir(dir.join(vendor.as_str())) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.extension().and_then(|x| x.to_str()) == Some("json") {
+                    let text = std::fs::read(&path).expect("read");
+                    bodies.push((vendor, text, path.display().to_string()));
+                }
+            }
+        }
+    }
+    let mut compared = 0;
+    for (vendor, text, name) in &bodies {
+        let Ok(body) = serde_json::from_slice::<Value>(text) else {
+            continue;
+        };
+        let whole = map_payload(*vendor, "s", &body);
+        match (stream(*vendor, text), whole) {
+            (Ok(got), Ok(want)) => {
+                assert_eq!(got, want, "{name}");
+                for (a, b) in got.iter().zip(&want) {
+                    assert_eq!(a.raw.as_str(), b.raw.as_str(), "{name}");
+                }
+            }
+            (Err(crate::vendors::StreamMapError::Map(got)), Err(want)) => {
+                assert_eq!(got.to_string(), want.to_string(), "{name}")
+            }
+            (got, want) => panic!("{name}: streamed {got:?}, whole {want:?}"),
+        }
+        compared += 1;
+    }
+    assert!(compared > bodies.len() / 2, "only {compared} compared");
+}
