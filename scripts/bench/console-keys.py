@@ -127,21 +127,20 @@ def main():
             time.sleep(1.0)
             idle = (cpu_ns(pid) - c) / 1e6
             print(f"idle 1 s\t{idle:.1f}\t-")
-        results = {s: ([], []) for s in a.step}
+        results = [([], []) for _ in a.step]  # by position: a step may repeat (o o o)
         for _ in range(a.runs):
-            for s in a.step:
+            for i, s in enumerate(a.step):
                 keys, _, expect = s.partition(" => ")
                 before = cpu_ns(pid)
                 t = time.monotonic()
                 tmux("send-keys", "-t", session, *keys.split(" "))
                 if expect:
-                    results[s][1].append(screen_wait(session, expect, a.limit, t))
+                    results[i][1].append(screen_wait(session, expect, a.limit, t))
                     continue
                 after, moved = settle(pid, a.quiet, a.limit, t)
-                results[s][0].append((after - before) / 1e6)
-                results[s][1].append(max(0.0, (moved - t) * 1000))
-        for s in a.step:
-            cpu, wall = results[s]
+                results[i][0].append((after - before) / 1e6)
+                results[i][1].append(max(0.0, (moved - t) * 1000))
+        for s, (cpu, wall) in zip(a.step, results):
             if cpu:
                 print(
                     f"{s}\t{statistics.median(cpu):.1f}\t{statistics.median(wall):.0f}"

@@ -43,7 +43,9 @@ if [[ -z ${BIN:-} ]]; then
     (cd "$ROOT" && cargo build --release --bin sitrep >&2)
     BIN=$ROOT/target/release/sitrep
 fi
-REV=$(git -C "$ROOT" rev-parse --short HEAD)
+# Stores are cached by the last commit that changed the code (not HEAD: a docs or script
+# commit must not rebuild a 5 GB store); "-dirty" when the code has uncommitted changes.
+REV=$(git -C "$ROOT" log -1 --format=%h -- src Cargo.toml Cargo.lock)
 git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock || REV=$REV-dirty
 CFG=$WORK/empty.toml
 : >"$CFG"
