@@ -14,6 +14,7 @@
 #   MEM_GUARD_GIB  address-space limit for import and jq, so a run out of memory fails alone [12]
 #   JQ_MAX       largest N on which jq runs (it holds the whole document, ~5x the file) [100000]
 #   SYNC_SIZE    alerts served by the simulator for the sync part [the largest of SIZES]
+#   SYNC_CONSOLE_AFTER  seconds into the sync when a console measures keys on its store [300]
 #   KEEP=1       keep inputs and stores above 100k (default: each is deleted once its parts are done;
 #                the 1M file is 3.4 GB, the 1M store about 5 GB)
 # Needs: python3, jq, tmux, /usr/bin/time. Prints tab-separated tables on stdout.
@@ -201,18 +202,39 @@ part_sync() {
         >"$WORK/sync.out" 2>&1 &
     local tpid=$! rss=$WORK/sync.rss spid="" t0=$SECONDS
     : >"$rss"
-    while kill -0 "$tpid" 2>/dev/null; do
-        [[ -z $spid ]] && spid=$(pgrep -P "$tpid" || true)
-        [[ -n $spid ]] && awk -v t="$((SECONDS - t0))" '/^VmRSS:/ { print t "\t" $2 }' "/proc/$spid/status" 2>/dev/null >>"$rss"
-        sleep 1
-    done
+    (
+        while kill -0 "$tpid" 2>/dev/null; do
+            [[ -z $spid ]] && spid=$(pgrep -P "$tpid" || true)
+            [[ -n $spid ]] && awk -v t="$((SECONDS - t0))" '/^VmRSS:/ { print t "\t" $2 }' "/proc/$spid/status" 2>/dev/null >>"$rss"
+            sleep 1
+        done
+    ) &
+    local sampler=$!
+    # Half-way (SYNC_CONSOLE_AFTER s), a console in its own process, no sources, on the store
+    # the sync is writing: its CPU per key is its own while the writer commits next to it.
+    while kill -0 "$tpid" 2>/dev/null && ((SECONDS - t0 < ${SYNC_CONSOLE_AFTER:-300})); do sleep 1; done
+    if kill -0 "$tpid" 2>/dev/null; then
+        local during=$WORK/sync-console.txt
+        {
+            printf 'after %s s, alerts in the store: %s\n' "$((SECONDS - t0))" "$(alert_count "$db")"
+            python3 "$HERE/console-keys.py" --bin "$BIN" --db "$db" --config "$CFG" --runs 3 \
+                --step 'j' --step 'C-f' --step 'G' --step 'g' --step '/ sev:high Enter' --step 'C-l' \
+                --step '? => Keys — j/k' --step 'Escape => !Keys — j/k' || true
+        } >"$during" 2>&1
+    fi
     wait "$tpid" || log "the sync exited non-zero: $(tail -3 "$WORK/sync.out")"
+    wait "$sampler" || true
     printf 'wall\t%s\n' "$(awk -F': ' '/Elapsed \(wall/ { print $2 }' "$WORK/sync.time")"
     printf 'cpu s (user+sys)\t%s\n' "$(awk -F': ' '/User time/ { u=$2 } /System time/ { s=$2 } END { print u+s }' "$WORK/sync.time")"
     printf 'peak RSS MiB\t%s\n' "$(awk -F': ' '/Maximum resident/ { printf "%.0f", $2/1024 }' "$WORK/sync.time")"
     printf 'alerts in the store\t%s\n' "$(alert_count "$db")"
     printf 'RSS every 10 s (s:MiB)\t%s\n' "$(awk 'NR % 10 == 1 { printf "%s:%.0f ", $1, $2/1024 }' "$rss")"
     printf 'sync output\t%s\n' "$(tail -1 "$WORK/sync.out")"
+    if [[ -s ${during:-} ]]; then
+        header "Console keys (own process, CPU ms) on the store while the sync writes it" \
+            "$(printf 'step\tcpu ms\tsettle ms\tmin/max cpu ms')"
+        cat "$during"
+    fi
     rm -f "$db" "$db-wal" "$db-shm"
 
     header "Console during its own full sync of $(human "$n") (screen latency, ms; median of 5)" \
