@@ -474,6 +474,9 @@ mod tests {
             mark(&mut s, 4, Status::Acknowledged, T0 + 1);
             // As a build before this change left it: vendor-closed, status untouched.
             s.conn
+                .execute_batch(super::super::migrate::UNDO_0010)
+                .expect("back to 9");
+            s.conn
                 .execute_batch(
                     "UPDATE alerts SET vendor_status = 'resolved' WHERE id IN ('wiz:issue-1', 'wiz:issue-3', 'wiz:issue-4');
                      UPDATE alerts SET vendor_status = 'dismissed' WHERE id = 'wiz:issue-2';
@@ -485,7 +488,7 @@ mod tests {
                 .expect("downgrade");
         }
         let mut s = Store::open(&path).expect("migrate");
-        assert_eq!(s.schema_version().expect("version"), 9);
+        assert!(s.schema_version().expect("version") >= 9);
         assert_eq!(status(&s, 1), "resolved");
         assert_eq!(status(&s, 2), "dismissed");
         assert_eq!(status(&s, 3), "in_progress");

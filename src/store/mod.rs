@@ -35,7 +35,7 @@ pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
-pub use queue::{ListRequest, QueueRow};
+pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
 pub use sources::SourceState;
 pub use triage::GroupRow;
 
