@@ -156,6 +156,14 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
+    /// `PRAGMA data_version`: changes when another connection commits to the file (not on
+    /// this connection's own commits), so a reader knows its cached positions may be stale.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// `PRAGMA integrity_check` — "ok" when the file is sound.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         Ok(self
