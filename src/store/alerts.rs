@@ -638,12 +638,14 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Every alert in the store, counted.
+    /// Every alert in the store, counted (the kept counts' sum: a few rows, not every alert).
     pub fn total(&self) -> Result<usize, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
-        Ok(n as usize)
+        let n: i64 =
+            self.conn
+                .query_row("SELECT coalesce(sum(n), 0) FROM alert_counts", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(n.max(0) as usize)
     }
 
     /// One alert in full, with its history.

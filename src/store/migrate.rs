@@ -150,6 +150,7 @@ mod tests {
             (s.count(&r).expect("count"), s.list(&r).expect("list").len())
         };
         assert_eq!(count(""), (30, 30));
+        assert_eq!(s.total().expect("total"), 30);
         assert_eq!(count("vendor:wiz sev:medium"), (30, 30));
         assert_eq!(count("tag:env=E1"), (10, 10));
         assert_eq!(count("cve:cve-2024-1"), (8, 8));
