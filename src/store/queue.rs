@@ -287,7 +287,7 @@ impl std::fmt::Display for QueueCount {
         let digits = self.n.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 1);
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(c);
