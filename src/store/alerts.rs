@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::queue::{
-    ListRequest, QueueCount, QueueRow, Seek, facet_count_sql, list_sql, queue_row, seek_sql,
-    where_clause,
+    ListRequest, QueueCount, QueueRow, Seek, WALK_ABOVE, facet_count_sql, list_sql, order_index,
+    queue_row, seek_sql, where_clause,
 };
 use super::rows::{AlertColumns, alert_from_row, attack_json, bad_column, row_error};
 use super::{Store, StoreError, triage};
@@ -529,7 +529,7 @@ impl Store {
 
     /// The queue: active alerts (or all, with `include_closed`) matching the filter.
     pub fn list(&self, req: &ListRequest<'_>) -> Result<Vec<QueueRow>, StoreError> {
-        let (sql, params) = list_sql(req)?;
+        let (sql, params) = list_sql(req, self.walk_order(req)?)?;
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), queue_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -537,7 +537,7 @@ impl Store {
 
     /// SQLite's plan for a listing (`EXPLAIN QUERY PLAN` details), to check index use.
     pub fn query_plan(&self, req: &ListRequest<'_>) -> Result<Vec<String>, StoreError> {
-        let (sql, params) = list_sql(req)?;
+        let (sql, params) = list_sql(req, self.walk_order(req)?)?;
         self.explain(&sql, params)
     }
 
@@ -580,6 +580,17 @@ impl Store {
         })
     }
 
+    /// Should a page of this listing walk its order's index rather than let SQLite read every
+    /// match through the filter's index and sort them? Yes when the filter matches more than
+    /// [`WALK_ABOVE`] alerts (kept counts for facets; a capped count, through the filter's
+    /// index, for the rest).
+    fn walk_order(&self, req: &ListRequest<'_>) -> Result<bool, StoreError> {
+        if req.filter.is_none_or(|q| q.is_empty()) || order_index(req.sort).is_none() {
+            return Ok(false);
+        }
+        Ok(self.count_upto(req, WALK_ABOVE)?.n >= WALK_ABOVE)
+    }
+
     /// The count from `alert_counts` when the filter reads facets only.
     fn facet_count(&self, req: &ListRequest<'_>) -> Result<Option<usize>, StoreError> {
         let Some((sql, params)) = facet_count_sql(req)? else {
@@ -598,7 +609,7 @@ impl Store {
         req: &ListRequest<'_>,
         seek: &Seek,
     ) -> Result<Vec<QueueRow>, StoreError> {
-        let (sql, params) = seek_sql(req, Some(seek))?;
+        let (sql, params) = seek_sql(req, Some(seek), self.walk_order(req)?)?;
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), queue_row)?;
         let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
@@ -610,7 +621,7 @@ impl Store {
 
     /// SQLite's plan for a page from a [`Seek`] (`EXPLAIN QUERY PLAN` details).
     pub fn seek_plan(&self, req: &ListRequest<'_>, seek: &Seek) -> Result<Vec<String>, StoreError> {
-        let (sql, params) = seek_sql(req, Some(seek))?;
+        let (sql, params) = seek_sql(req, Some(seek), self.walk_order(req)?)?;
         self.explain(&sql, params)
     }
 
@@ -1160,6 +1171,71 @@ mod tests {
             .expect("update");
         let err = store.get(&long).expect_err("damaged column").to_string();
         assert!(err.contains("raw_json") && err.contains("claims"), "{err}");
+    }
+
+    /// Walking the order's index (what a page of a filter with many matches does) gives the
+    /// rows reading through the filter's index and sorting gives, in every order, both ways.
+    #[test]
+    fn walking_the_order_index_lists_the_same_rows() {
+        use crate::domain::SortKey;
+        const NOW: i64 = 1_795_305_600_000;
+        let sevs = [Severity::Critical, Severity::High, Severity::Low];
+        let alerts: Vec<Alert> = (0..300u32)
+            .map(|n| {
+                let mut a = Alert::new(
+                    [Vendor::Wiz, Vendor::Orca][(n % 2) as usize],
+                    format!("a{n}"),
+                    serde_json::json!({"n": n}),
+                );
+                a.title = format!("finding {}", n % 4);
+                a.severity = sevs[(n % 3) as usize].clone();
+                a.last_seen = Some(NOW - i64::from(n % 7) * 1000);
+                a.resource.tags.insert("env".into(), format!("e{}", n % 2));
+                a
+            })
+            .collect();
+        let mut store = Store::open_in_memory().expect("store");
+        store.import(&alerts, NOW).expect("import");
+        let read = |req: &ListRequest<'_>, seek: Option<&Seek>, walk: bool| -> Vec<String> {
+            let (sql, params) = seek_sql(req, seek, walk).expect("sql");
+            assert_eq!(
+                sql.contains("INDEXED BY"),
+                walk && order_index(req.sort).is_some()
+            );
+            let mut stmt = store.conn.prepare(&sql).expect("prepare");
+            stmt.query_map(rusqlite::params_from_iter(params), queue_row)
+                .and_then(|rows| rows.map(|r| r.map(|r| r.id)).collect())
+                .expect("rows")
+        };
+        for text in ["sev:critical", "vendor:orca", "tag:env=e1", "finding"] {
+            let q = crate::triage::query::parse(text).expect("query");
+            for sort in [
+                SortKey::Score,
+                SortKey::Severity,
+                SortKey::Recent,
+                SortKey::Vendor,
+                SortKey::Status,
+            ] {
+                let req = ListRequest {
+                    filter: Some(&q),
+                    sort,
+                    limit: 30,
+                    offset: 7,
+                    now_ms: NOW,
+                    ..Default::default()
+                };
+                assert_eq!(
+                    read(&req, None, true),
+                    read(&req, None, false),
+                    "{text} {sort:?}"
+                );
+                assert_eq!(
+                    read(&req, Some(&Seek::End), true),
+                    read(&req, Some(&Seek::End), false),
+                    "{text} {sort:?} end"
+                );
+            }
+        }
     }
 
     /// The byte scan over the serialized payload agrees with the sanitizer's walk of the tree.
