@@ -82,16 +82,17 @@ fn file_store(n: usize) -> Store {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("sitrep-bench"));
     let path = dir.join(format!("queue-{n}.db"));
-    if let Ok(s) = Store::open(&path)
-        && s.total().ok() == Some(n)
-    {
-        return s;
-    }
-    let _ = std::fs::remove_file(&path);
-    let mut s = Store::open(&path).expect("open");
     let template = alerts(6_000.min(n));
-    let mut made = 0;
-    let mut copy = 0i64;
+    // A build cut short resumes at its last whole copy of the template.
+    let mut s = match Store::open(&path) {
+        Ok(s) if s.total().is_ok_and(|t| t <= n && t % template.len() == 0) => s,
+        _ => {
+            let _ = std::fs::remove_file(&path);
+            Store::open(&path).expect("open")
+        }
+    };
+    let mut made = s.total().expect("total");
+    let mut copy = (made / template.len()) as i64;
     while made < n {
         let batch: Vec<Alert> = template
             .iter()
