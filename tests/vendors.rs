@@ -158,7 +158,10 @@ fn migration_0008_gives_old_rows_the_hints_the_mappers_give() {
         )
         .expect("update");
     }
-    // Schema 9 (vendor-closed alerts) came after: take it back out so 0009 applies again.
+    // Schema 10 (side tables) and 9 (vendor-closed alerts) came after: take them back out so
+    // they apply again.
+    conn.execute_batch(sitrep::store::UNDO_0010)
+        .expect("back to 9");
     conn.execute_batch(
         "DROP INDEX alerts_followed;
          ALTER TABLE alerts DROP COLUMN followed_at;

@@ -52,10 +52,11 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// SQL that takes a database at version 10 back to version 9's layout, data kept (tests of
-/// migrations from older databases start from it).
-#[cfg(test)]
-pub(super) const UNDO_0010: &str = "
+/// SQL that takes a database at version 10 back to version 9's layout, data kept: tests of
+/// migrations from older databases (here and in `tests/`) start from it. Not for use on a
+/// real database.
+#[doc(hidden)]
+pub const UNDO_0010: &str = "
     DROP TRIGGER alerts_after_insert;
     DROP TRIGGER alerts_after_delete;
     DROP TRIGGER alerts_counts_update;

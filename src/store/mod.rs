@@ -30,6 +30,8 @@ pub use alerts::{ImportStats, PreparedRow, StatusChange, StoredAlert, prepare};
 pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
 pub use intel::IntelStatus;
+#[doc(hidden)]
+pub use migrate::UNDO_0010;
 pub use narratives::LlmCallRecord;
 pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
