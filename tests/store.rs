@@ -732,5 +732,12 @@ fn pages_and_counts_at_any_position_walk_an_index() {
             "{text:?} is read from the kept counts: {}",
             plan.join(" | ")
         );
+        assert!(
+            !plan.iter().any(|l| l.contains("alerts_queue")
+                || l.contains("alerts_vendor")
+                || l.contains("alerts_status")),
+            "{text:?} reads the clock-dependent rows only: {}",
+            plan.join(" | ")
+        );
     }
 }
