@@ -85,7 +85,12 @@ fn file_store(n: usize) -> Store {
     let template = alerts(6_000.min(n));
     // A build cut short resumes at its last whole copy of the template.
     let mut s = match Store::open(&path) {
-        Ok(s) if s.total().is_ok_and(|t| t == n || t % template.len() == 0 && t < n) => s,
+        Ok(s)
+            if s.total()
+                .is_ok_and(|t| t == n || (t < n && t % template.len() == 0)) =>
+        {
+            s
+        }
         _ => {
             let _ = std::fs::remove_file(&path);
             Store::open(&path).expect("open")
