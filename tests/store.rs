@@ -1,7 +1,7 @@
 //! The store on a real temp-file SQLite database.
 
 use sitrep::domain::{Alert, DismissReason, Severity, Status, StatusKind, Vendor, VendorState};
-use sitrep::store::{ListRequest, SortKey, StatusChange, Store};
+use sitrep::store::{ListRequest, QueueKey, Seek, SortKey, StatusChange, Store};
 
 const NOW: i64 = 1_795_305_600_000;
 const DAY: i64 = 86_400_000;
@@ -417,4 +417,327 @@ fn alerts_gone_from_a_complete_listing_are_resolved_by_the_vendor() {
             .resolve_vanished("cmp", "", &listed, "gone", NOW)
             .is_err()
     );
+}
+
+// ---- a queue at scale: keyset pages, kept counts, index-backed filters -----------------------
+
+const ALL_SORTS: [SortKey; 9] = [
+    SortKey::Score,
+    SortKey::Severity,
+    SortKey::Recent,
+    SortKey::Oldest,
+    SortKey::Vendor,
+    SortKey::Title,
+    SortKey::Resource,
+    SortKey::Account,
+    SortKey::Status,
+];
+
+/// 240 alerts over three vendors with many ties in every order (few distinct times,
+/// severities, titles and accounts, some without an account or resource name), some
+/// resolved, snoozed (lapsed or not), dismissed until a time, or muted by a suppression.
+fn varied_store() -> (tempfile::TempDir, Store) {
+    let (d, mut s) = temp_store();
+    let sevs = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+    ];
+    let vendors = [Vendor::Wiz, Vendor::Orca, Vendor::Lacework];
+    let alerts: Vec<Alert> = (0..240u32)
+        .map(|n| {
+            let v = vendors[(n % 3) as usize];
+            let mut a = alert(
+                n,
+                sevs[(n % 4) as usize].clone(),
+                NOW - i64::from(n % 5) * DAY,
+            );
+            a.vendor = v;
+            a.source = v.as_str().to_string();
+            a.title = format!("Finding {}", n % 7);
+            if n % 6 == 0 {
+                a.resource.account = None;
+            }
+            if n % 4 == 1 {
+                a.resource.name = Some(format!("host-{}", n % 3));
+            }
+            if n % 10 == 0 {
+                a.first_seen = Some(NOW - 30 * DAY);
+            }
+            a.resource
+                .tags
+                .insert("env".into(), ["prod", "Dev"][(n % 2) as usize].into());
+            if n % 9 == 0 {
+                a.cves.push(sitrep::domain::Cve {
+                    id: format!("cve-2021-{}", 44228 + n % 2),
+                    ..Default::default()
+                });
+            }
+            a
+        })
+        .collect();
+    s.import(&alerts, NOW).expect("import");
+    let change = |status| StatusChange {
+        status,
+        actor: "bob".into(),
+        note: None,
+        at: NOW,
+    };
+    for n in (0..240).step_by(11) {
+        let status = match n % 4 {
+            0 => Status::Resolved {
+                reason: "fixed".into(),
+            },
+            1 => Status::Snoozed {
+                until: NOW + DAY,
+                note: None,
+            },
+            2 => Status::Snoozed {
+                until: NOW - DAY,
+                note: None,
+            },
+            _ => Status::Dismissed {
+                reason: DismissReason::AcceptedRisk,
+                note: None,
+                until: Some(NOW - DAY),
+            },
+        };
+        s.set_status(
+            &format!("{}:issue-{n}", vendors[n % 3].as_str()),
+            &change(status),
+        )
+        .expect("status");
+    }
+    s.add_suppression(&sitrep::triage::suppress::NewSuppression {
+        kind: sitrep::triage::suppress::RuleKind::Filter,
+        value: "\"Finding 3\" sev:high".into(),
+        reason: "known".into(),
+        author: "bob".into(),
+        created_at: NOW - DAY,
+        expires_at: None,
+    })
+    .expect("suppress");
+    (d, s)
+}
+
+/// Walking the queue page by page from keys, forwards and backwards, and reading its end,
+/// gives exactly the rows of one offset listing, in every order and with a filter.
+#[test]
+fn keyset_pages_agree_with_offset_pages_in_every_order() {
+    let (_d, s) = varied_store();
+    let q = sitrep::triage::query::parse("tag:env=prod").expect("query");
+    for filter in [None, Some(&q)] {
+        for sort in ALL_SORTS {
+            let base = ListRequest {
+                filter,
+                sort,
+                limit: 1000,
+                ..req()
+            };
+            let all = ids(&s.list(&base).expect("list"));
+            assert!(all.len() > 50, "{sort:?}");
+            let page = |limit| ListRequest {
+                limit,
+                ..base.clone()
+            };
+            // Forwards, 17 at a time, each page after the last row of the one before.
+            let mut walked = ids(&s.list(&page(17)).expect("first"));
+            let mut last = s.list(&page(17)).expect("first").pop().expect("row");
+            loop {
+                let next = s
+                    .list_seek(&page(17), &Seek::After(QueueKey::of(&last, sort)))
+                    .expect("next");
+                let Some(l) = next.last().cloned() else { break };
+                walked.extend(ids(&next));
+                last = l;
+            }
+            assert_eq!(walked, all, "{sort:?} forwards");
+            // Backwards from the end.
+            let end = s.list_seek(&page(17), &Seek::End).expect("end");
+            assert_eq!(ids(&end), all[all.len() - 17..], "{sort:?} end");
+            let mut back = ids(&end);
+            let mut first = end[0].clone();
+            loop {
+                let prev = s
+                    .list_seek(&page(17), &Seek::Before(QueueKey::of(&first, sort)))
+                    .expect("prev");
+                let Some(f) = prev.first().cloned() else {
+                    break;
+                };
+                back.splice(0..0, ids(&prev));
+                first = f;
+            }
+            assert_eq!(back, all, "{sort:?} backwards");
+            // An offset from a key, and from the end.
+            let skip = ListRequest {
+                offset: 5,
+                ..page(3)
+            };
+            let after = s
+                .list_seek(
+                    &skip,
+                    &Seek::After(QueueKey::of(&s.list(&page(10)).expect("p")[9], sort)),
+                )
+                .expect("skip");
+            assert_eq!(ids(&after), all[15..18], "{sort:?} after + offset");
+            let from_end = s.list_seek(&skip, &Seek::End).expect("end + offset");
+            assert_eq!(
+                ids(&from_end),
+                all[all.len() - 8..all.len() - 5],
+                "{sort:?}"
+            );
+        }
+    }
+}
+
+/// The kept counts give what counting every row gives, for the default queue, facet
+/// filters and everything (with clock-dependent rows: snoozes, lapsed or not, and a
+/// suppression), before and after more writes; other filters are capped and say so.
+#[test]
+fn kept_counts_agree_with_counting_rows() {
+    let (_d, mut s) = varied_store();
+    let exact = |s: &Store, filter: Option<&sitrep::triage::query::Query>, all: bool| {
+        let r = ListRequest {
+            filter,
+            include_closed: all,
+            limit: 100_000,
+            ..req()
+        };
+        (s.list(&r).expect("list").len(), s.count(&r).expect("count"))
+    };
+    let check = |s: &Store| {
+        for text in [
+            "",
+            "sev:high",
+            "sev:>=high vendor:wiz",
+            "-vendor:orca",
+            "status:snoozed",
+            "status:open sev:critical,low",
+        ] {
+            let q = sitrep::triage::query::parse(text).expect("query");
+            for all in [false, true] {
+                let (listed, counted) = exact(s, Some(&q), all);
+                assert_eq!(listed, counted, "{text:?} all={all}");
+                let r = ListRequest {
+                    filter: Some(&q),
+                    include_closed: all,
+                    ..req()
+                };
+                let capped = s.count_upto(&r, 5).expect("count_upto");
+                assert_eq!(capped.n, counted, "facets are always exact: {text:?}");
+                assert!(capped.exact);
+            }
+        }
+    };
+    check(&s);
+    // More writes: a re-import that changes severities, a status change, a new alert.
+    let mut a = alert(3, Severity::Info, NOW);
+    a.vendor = Vendor::Lacework;
+    a.source = "lacework".into();
+    s.import(&[a, alert(999, Severity::High, NOW)], NOW + 1)
+        .expect("import");
+    s.set_status(
+        "wiz:issue-999",
+        &StatusChange {
+            status: Status::Acknowledged,
+            actor: "bob".into(),
+            note: None,
+            at: NOW,
+        },
+    )
+    .expect("ack");
+    check(&s);
+    // A filter the counts cannot answer: capped, and says so.
+    let q = sitrep::triage::query::parse("tag:env=prod").expect("query");
+    let r = ListRequest {
+        filter: Some(&q),
+        ..req()
+    };
+    let full = s.count(&r).expect("count");
+    assert!(full > 20, "{full}");
+    let capped = s.count_upto(&r, 20).expect("capped");
+    assert_eq!((capped.n, capped.exact), (20, false));
+    assert_eq!(capped.to_string(), "20+");
+    let roomy = s.count_upto(&r, full).expect("roomy");
+    assert_eq!((roomy.n, roomy.exact), (full, true));
+    let big = sitrep::store::QueueCount {
+        n: 10_000,
+        exact: false,
+    };
+    assert_eq!(big.to_string(), "10,000+");
+}
+
+/// Tag and CVE filters read their indexes and match as before (case-insensitive).
+#[test]
+fn tag_and_cve_filters_match_through_their_indexes() {
+    let (_d, s) = varied_store();
+    let count = |text: &str| {
+        let q = sitrep::triage::query::parse(text).expect("query");
+        s.count(&ListRequest {
+            filter: Some(&q),
+            include_closed: true,
+            ..req()
+        })
+        .expect("count")
+    };
+    assert_eq!(count("tag:ENV=dev"), 120);
+    assert_eq!(count("tag:env"), 240);
+    assert_eq!(count("-tag:env=prod"), 120);
+    assert_eq!(count("cve:CVE-2021-44228"), 14);
+    assert_eq!(count("cve:cve-2021-44229"), 13);
+    assert_eq!(count("cve:CVE-2021-44228,CVE-2021-44229"), 27);
+    assert_eq!(count("cve:any"), 27);
+}
+
+/// The first page, the last page, a page after a key and the count of the default queue are
+/// index walks: no sort step, no scan of the table.
+#[test]
+fn pages_and_counts_at_any_position_walk_an_index() {
+    let (_d, s) = varied_store();
+    let rows = s.list(&req()).expect("list");
+    for sort in [SortKey::Score, SortKey::Severity, SortKey::Recent] {
+        let r = ListRequest {
+            sort,
+            limit: 50,
+            ..req()
+        };
+        let key = QueueKey::of(&rows[40], sort);
+        for seek in [Seek::End, Seek::After(key.clone()), Seek::Before(key)] {
+            let plan = s.seek_plan(&r, &seek).expect("plan").join(" | ");
+            assert!(plan.contains("USING INDEX"), "{sort:?} {seek:?}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sort:?} {seek:?}: {plan}");
+        }
+    }
+    for text in ["", "sev:critical", "vendor:wiz sev:>=high", "status:open"] {
+        let q = sitrep::triage::query::parse(text).expect("query");
+        let plan = s
+            .count_plan(&ListRequest {
+                filter: Some(&q),
+                ..req()
+            })
+            .expect("plan");
+        // The one scan allowed is of the partial index of clock-dependent rows (muted, or
+        // put away until a time): it holds those rows only.
+        assert!(
+            !plan
+                .iter()
+                .any(|l| (l == "SCAN alerts" || l.starts_with("SCAN alerts "))
+                    && l != "SCAN alerts USING INDEX alerts_special"),
+            "{text:?}: {}",
+            plan.join(" | ")
+        );
+        assert!(
+            plan.iter().any(|l| l.contains("alerts USING PRIMARY KEY")),
+            "{text:?} is read from the kept counts: {}",
+            plan.join(" | ")
+        );
+        assert!(
+            !plan.iter().any(|l| l.contains("alerts_queue")
+                || l.contains("alerts_vendor")
+                || l.contains("alerts_status")),
+            "{text:?} reads the clock-dependent rows only: {}",
+            plan.join(" | ")
+        );
+    }
 }

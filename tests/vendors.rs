@@ -158,14 +158,16 @@ fn migration_0008_gives_old_rows_the_hints_the_mappers_give() {
         )
         .expect("update");
     }
-    // Schema 9 (vendor-closed alerts) and 0011 (source full runs) came after: take them back
-    // out so they apply again.
+    // Schemas 9 (vendor-closed alerts), 10 (side tables) and 11 (source full runs) came after:
+    // take them back out so they apply again.
+    conn.execute_batch(sitrep::store::UNDO_0011)
+        .expect("back to 10");
+    conn.execute_batch(sitrep::store::UNDO_0010)
+        .expect("back to 9");
     conn.execute_batch(
         "DROP INDEX alerts_followed;
          ALTER TABLE alerts DROP COLUMN followed_at;
-         ALTER TABLE alerts DROP COLUMN reopened_at;
-         ALTER TABLE source_state DROP COLUMN last_full_at;
-         ALTER TABLE source_state DROP COLUMN failed_filters_json;",
+         ALTER TABLE alerts DROP COLUMN reopened_at;",
     )
     .expect("downgrade");
     conn.pragma_update(None, "user_version", 7)

@@ -230,8 +230,10 @@ fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             env.out
                 .write_all(render::table(&rows, env.now_ms, env.width).as_bytes())
                 .map_err(io_err)?;
-            let matching = store.count(&req).map_err(store_err)?;
-            if matching > rows.len() {
+            // Exact for the default queue and status/vendor/severity filters (kept counts);
+            // other filters stop counting at 10,000 ("10,000+").
+            let matching = store.count_upto(&req, 10_000).map_err(store_err)?;
+            if matching.n > rows.len() || !matching.exact {
                 writeln!(
                     env.out,
                     "… {} of {} shown (use --limit)",

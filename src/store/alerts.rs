@@ -5,7 +5,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use super::queue::{ListRequest, QueueRow, list_sql, queue_row, where_clause};
+use super::queue::{
+    ListRequest, QueueCount, QueueRow, Seek, WALK_ABOVE, facet_count_sql, list_sql, order_index,
+    queue_row, seek_sql, where_clause,
+};
 use super::rows::{AlertColumns, alert_from_row, attack_json, bad_column, row_error};
 use super::{Store, StoreError, triage};
 use crate::domain::{
@@ -229,11 +232,17 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// The vendor columns of `alerts`. The remediation text and the raw payload live in
+/// `alert_body` ([`BODY_WRITE`]), read only when one alert is opened (migration 0010).
 const VENDOR_COLUMNS: &str = "source, vendor, native_id, category, title, description, policy_id, \
     policy_name, vendor_severity, severity, severity_rank, resource_id, resource_name, \
     resource_type, cloud, account, region, tags_json, internet_facing, open_ports, cves_json, \
     cve_ids, max_cvss, compliance_json, first_seen, last_seen, vendor_updated, vendor_status, \
-    remediation, attack_json, raw_json, content_hash, has_controls, sort_time";
+    attack_json, content_hash, has_controls, sort_time";
+
+/// An alert's large columns, written beside its row (insert and update alike).
+const BODY_WRITE: &str =
+    "INSERT OR REPLACE INTO alert_body (rowid, remediation, raw_json) VALUES (?, ?, ?)";
 
 /// One alert's derived column values — content hash, JSON columns, the control-character
 /// scan, the full-text index's text — everything an import computes from the alert alone,
@@ -331,12 +340,7 @@ impl VendorRow<'_> {
     /// Bind the vendor columns to parameters `first`, `first + 1`, … of `stmt`.
     fn bind(&self, stmt: &mut rusqlite::Statement<'_>, first: usize) -> rusqlite::Result<()> {
         let (a, p) = (self.a, self.p);
-        let raw_text = a.raw.as_str();
-        let raw_json: &dyn rusqlite::ToSql = match &p.raw_packed {
-            Some(blob) => blob,
-            None => &raw_text,
-        };
-        let values: [&dyn rusqlite::ToSql; 34] = [
+        let values: [&dyn rusqlite::ToSql; 32] = [
             &a.source,
             &a.vendor.as_str(),
             &a.native_id,
@@ -365,9 +369,7 @@ impl VendorRow<'_> {
             &a.last_seen,
             &a.vendor_updated,
             &p.vendor_status,
-            &a.remediation,
             &p.attack_json,
-            raw_json,
             &p.hash,
             &p.has_controls,
             &p.sort_time,
@@ -375,6 +377,17 @@ impl VendorRow<'_> {
         for (i, v) in values.into_iter().enumerate() {
             stmt.raw_bind_parameter(first + i, v)?;
         }
+        Ok(())
+    }
+
+    /// Write the large columns of the alert at `rowid` into `alert_body` ([`BODY_WRITE`]).
+    fn write_body(&self, stmt: &mut rusqlite::Statement<'_>, rowid: i64) -> rusqlite::Result<()> {
+        let raw_text = self.a.raw.as_str();
+        let raw_json: &dyn rusqlite::ToSql = match &self.p.raw_packed {
+            Some(blob) => blob,
+            None => &raw_text,
+        };
+        stmt.execute(params![rowid, self.a.remediation, raw_json])?;
         Ok(())
     }
 }
@@ -508,7 +521,7 @@ impl Store {
 
     /// The queue: active alerts (or all, with `include_closed`) matching the filter.
     pub fn list(&self, req: &ListRequest<'_>) -> Result<Vec<QueueRow>, StoreError> {
-        let (sql, params) = list_sql(req)?;
+        let (sql, params) = list_sql(req, self.walk_order(req)?)?;
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), queue_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -516,16 +529,17 @@ impl Store {
 
     /// SQLite's plan for a listing (`EXPLAIN QUERY PLAN` details), to check index use.
     pub fn query_plan(&self, req: &ListRequest<'_>) -> Result<Vec<String>, StoreError> {
-        let (sql, params) = list_sql(req)?;
-        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            r.get::<_, String>(3)
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let (sql, params) = list_sql(req, self.walk_order(req)?)?;
+        self.explain(&sql, params)
     }
 
-    /// How many alerts the listing would return without a limit.
+    /// How many alerts the listing would return without a limit. A filter on status, vendor
+    /// and severity alone (or none) is counted from the kept counts; any other reads every
+    /// match ([`Store::count_upto`] stops at a cap).
     pub fn count(&self, req: &ListRequest<'_>) -> Result<usize, StoreError> {
+        if let Some(n) = self.facet_count(req)? {
+            return Ok(n);
+        }
         let (where_sql, params) = where_clause(req)?;
         let sql = format!("SELECT count(*) FROM alerts WHERE {where_sql}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -533,19 +547,117 @@ impl Store {
         Ok(n as usize)
     }
 
-    /// Every alert in the store, counted.
+    /// [`Store::count`] that stops counting past `cap` for a filter the kept counts cannot
+    /// answer: "at least `cap`" (not exact) then. The default queue and a filter on status,
+    /// vendor and severity alone are always exact, at the cost of a few rows.
+    pub fn count_upto(&self, req: &ListRequest<'_>, cap: usize) -> Result<QueueCount, StoreError> {
+        if let Some(n) = self.facet_count(req)? {
+            return Ok(QueueCount { n, exact: true });
+        }
+        let (where_sql, mut params) = where_clause(req)?;
+        let sql = format!("SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where_sql} LIMIT ?)");
+        params.push(SqlValue::Integer(
+            cap.saturating_add(1).min(i64::MAX as usize) as i64,
+        ));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let n =
+            stmt.query_row(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))? as usize;
+        Ok(if n > cap {
+            QueueCount {
+                n: cap,
+                exact: false,
+            }
+        } else {
+            QueueCount { n, exact: true }
+        })
+    }
+
+    /// Should a page of this listing walk its order's index rather than let SQLite read every
+    /// match through the filter's index and sort them? Yes when the filter matches more than
+    /// [`WALK_ABOVE`] alerts (kept counts for facets; a capped count, through the filter's
+    /// index, for the rest).
+    fn walk_order(&self, req: &ListRequest<'_>) -> Result<bool, StoreError> {
+        if req.filter.is_none_or(|q| q.is_empty()) || order_index(req.sort).is_none() {
+            return Ok(false);
+        }
+        Ok(self.count_upto(req, WALK_ABOVE)?.n >= WALK_ABOVE)
+    }
+
+    /// The count from `alert_counts` when the filter reads facets only.
+    fn facet_count(&self, req: &ListRequest<'_>) -> Result<Option<usize>, StoreError> {
+        let Some((sql, params)) = facet_count_sql(req)? else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let n: i64 = stmt.query_row(rusqlite::params_from_iter(params), |r| r.get(0))?;
+        Ok(Some(n.max(0) as usize))
+    }
+
+    /// A page of the queue from a [`Seek`]: `req.limit` rows after or before a row's key
+    /// (skipping `req.offset` in that direction first), or the last ones; always in queue
+    /// order. An index seek, whatever the position.
+    pub fn list_seek(
+        &self,
+        req: &ListRequest<'_>,
+        seek: &Seek,
+    ) -> Result<Vec<QueueRow>, StoreError> {
+        let (sql, params) = seek_sql(req, Some(seek), self.walk_order(req)?)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), queue_row)?;
+        let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
+        if !matches!(seek, Seek::After(_)) {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// SQLite's plan for a page from a [`Seek`] (`EXPLAIN QUERY PLAN` details).
+    pub fn seek_plan(&self, req: &ListRequest<'_>, seek: &Seek) -> Result<Vec<String>, StoreError> {
+        let (sql, params) = seek_sql(req, Some(seek), self.walk_order(req)?)?;
+        self.explain(&sql, params)
+    }
+
+    /// SQLite's plan for the count of a listing (`EXPLAIN QUERY PLAN` details).
+    pub fn count_plan(&self, req: &ListRequest<'_>) -> Result<Vec<String>, StoreError> {
+        let (sql, params) = match facet_count_sql(req)? {
+            Some(found) => found,
+            None => {
+                let (where_sql, mut params) = where_clause(req)?;
+                params.push(SqlValue::Integer(10_001));
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where_sql} LIMIT ?)"
+                );
+                (sql, params)
+            }
+        };
+        self.explain(&sql, params)
+    }
+
+    fn explain(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            r.get::<_, String>(3)
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every alert in the store, counted (the kept counts' sum: a few rows, not every alert).
     pub fn total(&self) -> Result<usize, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
-        Ok(n as usize)
+        let n: i64 =
+            self.conn
+                .query_row("SELECT coalesce(sum(n), 0) FROM alert_counts", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(n.max(0) as usize)
     }
 
     /// One alert in full, with its history.
     pub fn get(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, {VENDOR_COLUMNS}, status, status_reason, status_note, status_until, \
-             assignee, ticket, imported_at, changed_at FROM alerts WHERE id = ?"
+             assignee, ticket, imported_at, changed_at, \
+             alert_body.remediation, alert_body.raw_json \
+             FROM alerts LEFT JOIN alert_body ON alert_body.rowid = alerts.rowid WHERE id = ?"
         ))?;
         let cols = AlertColumns::of(&stmt);
         let found = stmt
@@ -843,6 +955,7 @@ fn import_tx(
         "INSERT INTO alerts_fts (rowid, title, resource, policy) VALUES (?, ?, ?, ?)",
     )?;
     let mut fts_delete = tx.prepare_cached("DELETE FROM alerts_fts WHERE rowid = ?")?;
+    let mut body = tx.prepare_cached(BODY_WRITE)?;
     let mut hist = tx.prepare_cached(VENDOR_HISTORY)?;
 
     // The same alert twice in one batch: the later payload wins, counted once.
@@ -886,6 +999,7 @@ fn import_tx(
                 insert.raw_bind_parameter(n_vendor + 10, &s.group_key)?;
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
+                row.write_body(&mut body, rowid)?;
                 index_text(rowid)?;
                 if super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)? {
                     followed += 1;
@@ -911,6 +1025,7 @@ fn import_tx(
                 update.raw_bind_parameter(n_vendor + 1, now_ms)?;
                 update.raw_bind_parameter(n_vendor + 2, rowid)?;
                 update.raw_execute()?;
+                row.write_body(&mut body, rowid)?;
                 fts_delete.execute([rowid])?;
                 index_text(rowid)?;
                 if p.vendor_status != old_status {
@@ -1080,9 +1195,16 @@ mod tests {
             store
                 .conn
                 .query_row(
-                    "SELECT typeof(raw_json), length(CAST(raw_json AS BLOB)) FROM alerts WHERE id = ?",
+                    "SELECT typeof(raw_json), length(CAST(raw_json AS BLOB)) FROM alert_body \
+                     WHERE rowid = (SELECT rowid FROM alerts WHERE id = ?)",
                     [id],
-                    |r| Ok(format!("{} {}", r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                    |r| {
+                        Ok(format!(
+                            "{} {}",
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?
+                        ))
+                    },
                 )
                 .expect("row")
         };
@@ -1103,7 +1225,8 @@ mod tests {
         store
             .conn
             .execute(
-                "UPDATE alerts SET raw_json = ? WHERE id = ?",
+                "UPDATE alert_body SET raw_json = ? \
+                 WHERE rowid = (SELECT rowid FROM alerts WHERE id = ?)",
                 rusqlite::params![alerts[0].raw.as_str(), long],
             )
             .expect("update");
@@ -1113,12 +1236,78 @@ mod tests {
         store
             .conn
             .execute(
-                "UPDATE alerts SET raw_json = x'01ffffff7f00' WHERE id = ?",
+                "UPDATE alert_body SET raw_json = x'01ffffff7f00' \
+                 WHERE rowid = (SELECT rowid FROM alerts WHERE id = ?)",
                 [&long],
             )
             .expect("update");
         let err = store.get(&long).expect_err("damaged column").to_string();
         assert!(err.contains("raw_json") && err.contains("claims"), "{err}");
+    }
+
+    /// Walking the order's index (what a page of a filter with many matches does) gives the
+    /// rows reading through the filter's index and sorting gives, in every order, both ways.
+    #[test]
+    fn walking_the_order_index_lists_the_same_rows() {
+        use crate::domain::SortKey;
+        const NOW: i64 = 1_795_305_600_000;
+        let sevs = [Severity::Critical, Severity::High, Severity::Low];
+        let alerts: Vec<Alert> = (0..300u32)
+            .map(|n| {
+                let mut a = Alert::new(
+                    [Vendor::Wiz, Vendor::Orca][(n % 2) as usize],
+                    format!("a{n}"),
+                    serde_json::json!({"n": n}),
+                );
+                a.title = format!("finding {}", n % 4);
+                a.severity = sevs[(n % 3) as usize].clone();
+                a.last_seen = Some(NOW - i64::from(n % 7) * 1000);
+                a.resource.tags.insert("env".into(), format!("e{}", n % 2));
+                a
+            })
+            .collect();
+        let mut store = Store::open_in_memory().expect("store");
+        store.import(&alerts, NOW).expect("import");
+        let read = |req: &ListRequest<'_>, seek: Option<&Seek>, walk: bool| -> Vec<String> {
+            let (sql, params) = seek_sql(req, seek, walk).expect("sql");
+            assert_eq!(
+                sql.contains("INDEXED BY"),
+                walk && order_index(req.sort).is_some()
+            );
+            let mut stmt = store.conn.prepare(&sql).expect("prepare");
+            stmt.query_map(rusqlite::params_from_iter(params), queue_row)
+                .and_then(|rows| rows.map(|r| r.map(|r| r.id)).collect())
+                .expect("rows")
+        };
+        for text in ["sev:critical", "vendor:orca", "tag:env=e1", "finding"] {
+            let q = crate::triage::query::parse(text).expect("query");
+            for sort in [
+                SortKey::Score,
+                SortKey::Severity,
+                SortKey::Recent,
+                SortKey::Vendor,
+                SortKey::Status,
+            ] {
+                let req = ListRequest {
+                    filter: Some(&q),
+                    sort,
+                    limit: 30,
+                    offset: 7,
+                    now_ms: NOW,
+                    ..Default::default()
+                };
+                assert_eq!(
+                    read(&req, None, true),
+                    read(&req, None, false),
+                    "{text} {sort:?}"
+                );
+                assert_eq!(
+                    read(&req, Some(&Seek::End), true),
+                    read(&req, Some(&Seek::End), false),
+                    "{text} {sort:?} end"
+                );
+            }
+        }
     }
 
     /// The byte scan over the serialized payload agrees with the sanitizer's walk of the tree.

@@ -474,14 +474,18 @@ mod tests {
             mark(&mut s, 4, Status::Acknowledged, T0 + 1);
             // As a build before this change left it: vendor-closed, status untouched.
             s.conn
+                .execute_batch(super::super::migrate::UNDO_0011)
+                .expect("back to 10");
+            s.conn
+                .execute_batch(super::super::migrate::UNDO_0010)
+                .expect("back to 9");
+            s.conn
                 .execute_batch(
                     "UPDATE alerts SET vendor_status = 'resolved' WHERE id IN ('wiz:issue-1', 'wiz:issue-3', 'wiz:issue-4');
                      UPDATE alerts SET vendor_status = 'dismissed' WHERE id = 'wiz:issue-2';
                      DROP INDEX alerts_followed;
                      ALTER TABLE alerts DROP COLUMN followed_at;
                      ALTER TABLE alerts DROP COLUMN reopened_at;
-                     ALTER TABLE source_state DROP COLUMN last_full_at;
-                     ALTER TABLE source_state DROP COLUMN failed_filters_json;
                      PRAGMA user_version = 8;",
                 )
                 .expect("downgrade");

@@ -30,12 +30,14 @@ pub use alerts::{ImportStats, Importing, PreparedRow, StatusChange, StoredAlert,
 pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
 pub use intel::IntelStatus;
+#[doc(hidden)]
+pub use migrate::{UNDO_0010, UNDO_0011};
 pub use narratives::LlmCallRecord;
 pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
-pub use queue::{ListRequest, QueueRow};
+pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;
 
@@ -154,6 +156,14 @@ impl Store {
         Ok(self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// `PRAGMA data_version`: changes when another connection commits to the file (not on
+    /// this connection's own commits), so a reader knows its cached positions may be stale.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
     /// `PRAGMA integrity_check` — "ok" when the file is sound.

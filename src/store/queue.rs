@@ -9,21 +9,118 @@ use super::StoreError;
 use crate::domain::{Category, EpochMs, Severity, SortKey, VendorState};
 use crate::triage::query::Query;
 
-/// Ties in the index-backed orders fall back to index order (rowid), which is stable.
-fn order_by(sort: SortKey) -> &'static str {
+/// Each order as its terms (expression, descending?), ending in the rowid: a unique
+/// tiebreaker, so a row's key says exactly where it stands and a page can start after it
+/// ([`Seek`]). The index-backed orders (score, severity, recent) end their index with the
+/// rowid ascending, so walking the index yields this order without a sort, either way round.
+fn order_terms(sort: SortKey) -> &'static [(&'static str, bool)] {
+    const ROWID: (&str, bool) = ("alerts.rowid", false);
+    const RANK: (&str, bool) = ("alerts.severity_rank", true);
+    const TIME: (&str, bool) = ("alerts.sort_time", true);
     match sort {
-        SortKey::Score => "alerts.score DESC, alerts.severity_rank DESC, alerts.sort_time DESC",
-        SortKey::Severity => "alerts.severity_rank DESC, alerts.sort_time DESC",
-        SortKey::Recent => "alerts.sort_time DESC",
-        SortKey::Oldest => "coalesce(alerts.first_seen, alerts.sort_time) ASC, alerts.rowid ASC",
-        SortKey::Vendor => "alerts.vendor ASC, alerts.severity_rank DESC, alerts.sort_time DESC",
-        SortKey::Title => "alerts.title COLLATE NOCASE ASC, alerts.rowid ASC",
-        SortKey::Resource => {
-            "coalesce(alerts.resource_name, alerts.resource_id) COLLATE NOCASE ASC, alerts.rowid ASC"
-        }
-        SortKey::Account => "alerts.account ASC, alerts.severity_rank DESC, alerts.sort_time DESC",
-        SortKey::Status => "alerts.status ASC, alerts.severity_rank DESC, alerts.sort_time DESC",
+        SortKey::Score => &[("alerts.score", true), RANK, TIME, ROWID],
+        SortKey::Severity => &[RANK, TIME, ROWID],
+        SortKey::Recent => &[TIME, ROWID],
+        SortKey::Oldest => &[
+            ("coalesce(alerts.first_seen, alerts.sort_time)", false),
+            ROWID,
+        ],
+        SortKey::Vendor => &[("alerts.vendor", false), RANK, TIME, ROWID],
+        SortKey::Title => &[("alerts.title COLLATE NOCASE", false), ROWID],
+        SortKey::Resource => &[
+            (
+                "coalesce(alerts.resource_name, alerts.resource_id, '') COLLATE NOCASE",
+                false,
+            ),
+            ROWID,
+        ],
+        SortKey::Account => &[("coalesce(alerts.account, '')", false), RANK, TIME, ROWID],
+        SortKey::Status => &[("alerts.status", false), RANK, TIME, ROWID],
     }
+}
+
+/// The ORDER BY list, read forwards or (`reverse`) backwards.
+fn order_by(sort: SortKey, reverse: bool) -> String {
+    order_terms(sort)
+        .iter()
+        .map(|(e, desc)| format!("{e} {}", if desc ^ reverse { "DESC" } else { "ASC" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a row stands in a queue order: the values of the order's terms for it, the rowid
+/// last ([`QueueKey::of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueKey {
+    sort: SortKey,
+    values: Vec<SqlValue>,
+}
+
+impl QueueKey {
+    /// The key of `row` in `sort`'s order.
+    pub fn of(row: &QueueRow, sort: SortKey) -> QueueKey {
+        let int = SqlValue::Integer;
+        let text = |s: &str| SqlValue::Text(s.to_string());
+        let rank = int(i64::from(row.severity.rank()));
+        let time = int(row.sort_time);
+        let mut values = match sort {
+            SortKey::Score => vec![int(i64::from(row.score)), rank, time],
+            SortKey::Severity => vec![rank, time],
+            SortKey::Recent => vec![time],
+            SortKey::Oldest => vec![int(row.first_seen.unwrap_or(row.sort_time))],
+            SortKey::Vendor => vec![text(&row.vendor), rank, time],
+            SortKey::Title => vec![text(&row.title)],
+            SortKey::Resource => vec![text(row.resource.as_deref().unwrap_or(""))],
+            SortKey::Account => vec![text(row.account.as_deref().unwrap_or("")), rank, time],
+            SortKey::Status => vec![text(&row.status), rank, time],
+        };
+        values.push(int(row.local_ref));
+        QueueKey { sort, values }
+    }
+}
+
+/// Where a keyset page starts: after or before a row (`ListRequest::offset` rows further on
+/// in that direction), or at the end of the queue (the last `limit` rows, `offset` from the
+/// end). Each is an index seek, so the last page costs what the first does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seek {
+    After(QueueKey),
+    Before(QueueKey),
+    End,
+}
+
+/// The condition "strictly after `key` in the order read forwards (or `reverse`)", with its
+/// parameters: the lexicographic comparison spelled out, led by a row-value range over the
+/// longest leading run of terms sharing a direction, which the planner turns into an index
+/// seek (the spelled-out form alone would walk the index from its start).
+fn keyset_sql(key: &QueueKey, reverse: bool) -> (String, Vec<SqlValue>) {
+    let terms = order_terms(key.sort);
+    let desc = |i: usize| terms[i].1 ^ reverse;
+    let mut params = Vec::new();
+    let run = (1..terms.len())
+        .find(|&i| desc(i) != desc(0))
+        .unwrap_or(terms.len());
+    let cols: Vec<&str> = terms[..run].iter().map(|t| t.0).collect();
+    let op = if desc(0) { "<=" } else { ">=" };
+    let marks = vec!["?"; run].join(", ");
+    let lead = format!("({}) {op} ({marks})", cols.join(", "));
+    params.extend(key.values[..run].iter().cloned());
+    let mut ors = Vec::new();
+    for i in 0..terms.len() {
+        let mut and = Vec::new();
+        for (j, term) in terms.iter().enumerate().take(i) {
+            and.push(format!("{} = ?", term.0));
+            params.push(key.values[j].clone());
+        }
+        and.push(format!(
+            "{} {} ?",
+            terms[i].0,
+            if desc(i) { "<" } else { ">" }
+        ));
+        params.push(key.values[i].clone());
+        ors.push(format!("({})", and.join(" AND ")));
+    }
+    (format!("{lead} AND ({})", ors.join(" OR ")), params)
 }
 
 /// A queue listing.
@@ -105,14 +202,63 @@ pub(super) fn resurfaced_columns(now_ms: EpochMs) -> (String, Vec<SqlValue>) {
     (sql, vec![SqlValue::Integer(now_ms); 5])
 }
 
-pub(super) fn list_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
-    let (where_sql, where_params) = where_clause(req)?;
+/// The index that yields `sort`'s order without a sort step, if there is one.
+pub(super) fn order_index(sort: SortKey) -> Option<&'static str> {
+    match sort {
+        SortKey::Score => Some("alerts_score"),
+        SortKey::Severity => Some("alerts_queue"),
+        SortKey::Recent => Some("alerts_recent"),
+        SortKey::Vendor => Some("alerts_vendor"),
+        SortKey::Status => Some("alerts_status"),
+        SortKey::Oldest | SortKey::Title | SortKey::Resource | SortKey::Account => None,
+    }
+}
+
+/// Above this many matches a filtered page walks the order's index, testing each row, instead
+/// of reading every match through the filter's own index and sorting them: a walk reads about
+/// `limit × alerts / matches` rows, a sort every match, and SQLite's planner (no statistics)
+/// always takes the filter's index. Both ways read at most a few thousand rows at 1M alerts.
+pub(super) const WALK_ABOVE: usize = 5_000;
+
+pub(super) fn list_sql(
+    req: &ListRequest<'_>,
+    walk: bool,
+) -> Result<(String, Vec<SqlValue>), StoreError> {
+    seek_sql(req, None, walk)
+}
+
+/// A listing's SQL, from the start (`seek` None, `offset` rows in) or from a [`Seek`].
+/// `Before` and `End` read the order backwards: their rows come out last first.
+///
+/// `walk`: read the order's index ([`order_index`]), whatever the filter.
+pub(super) fn seek_sql(
+    req: &ListRequest<'_>,
+    seek: Option<&Seek>,
+    walk: bool,
+) -> Result<(String, Vec<SqlValue>), StoreError> {
+    let (mut where_sql, where_params) = where_clause(req)?;
     let (resurfaced_sql, mut params) = resurfaced_columns(req.now_ms);
     params.extend(where_params);
+    let reverse = matches!(seek, Some(Seek::Before(_) | Seek::End));
+    if let Some(Seek::After(key) | Seek::Before(key)) = seek {
+        if key.sort != req.sort {
+            return Err(StoreError::Invalid(format!(
+                "a page of the {:?} order cannot start at a key of the {:?} order",
+                req.sort, key.sort
+            )));
+        }
+        let (sql, p) = keyset_sql(key, reverse);
+        where_sql = format!("{where_sql} AND {sql}");
+        params.extend(p);
+    }
+    let indexed = match order_index(req.sort).filter(|_| walk) {
+        Some(index) => format!(" INDEXED BY {index}"),
+        None => String::new(),
+    };
     let sql = format!(
-        "SELECT {QUEUE_COLUMNS}, {resurfaced_sql} FROM alerts WHERE {where_sql} \
+        "SELECT {QUEUE_COLUMNS}, {resurfaced_sql} FROM alerts{indexed} WHERE {where_sql} \
          ORDER BY {} LIMIT ? OFFSET ?",
-        order_by(req.sort)
+        order_by(req.sort, reverse)
     );
     params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
     params.push(SqlValue::Integer(req.offset.min(i64::MAX as usize) as i64));
@@ -125,18 +271,18 @@ pub(super) const QUEUE_COLUMNS: &str = "id, source, vendor, severity, category, 
     first_seen, last_seen, sort_time, has_controls, rowid, score, imported_at, changed_at, \
     vendor_status";
 
+/// The default queue: open statuses, or put away until a time that has passed.
+const OPEN: &str = "(+alerts.status IN ('new','acknowledged','in_progress') OR \
+     (+alerts.status IN ('snoozed','dismissed') AND alerts.status_until IS NOT NULL \
+      AND alerts.status_until <= ?))";
+
 pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
     if !req.include_closed {
-        clauses.push(
-            // Unary `+` keeps SQLite from answering this with the status index and a sort:
-            // the queue index then yields the first page in order.
-            "(+alerts.status IN ('new','acknowledged','in_progress') OR \
-             (+alerts.status IN ('snoozed','dismissed') AND alerts.status_until IS NOT NULL \
-              AND alerts.status_until <= ?))"
-                .to_string(),
-        );
+        // Unary `+` keeps SQLite from answering this with the status index and a sort: the
+        // queue index then yields the first page in order.
+        clauses.push(OPEN.to_string());
         params.push(SqlValue::Integer(req.now_ms));
         clauses.push(NOT_MUTED.to_string());
         params.push(SqlValue::Integer(req.now_ms));
@@ -151,6 +297,69 @@ pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValu
         clauses.push("1".into());
     }
     Ok((clauses.join(" AND "), params))
+}
+
+/// How many alerts a listing holds: exact, or at least `n` when counting stopped at a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueueCount {
+    pub n: usize,
+    pub exact: bool,
+}
+
+impl std::fmt::Display for QueueCount {
+    /// `1234`, or `10,000+` when counting stopped there.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.exact {
+            return write!(f, "{}", self.n);
+        }
+        let digits = self.n.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        write!(f, "{grouped}+")
+    }
+}
+
+/// The counting SQL for a listing whose filter reads only facets
+/// ([`super::filter::facets_only`]), with its parameters: the sum over `alert_counts` of the
+/// rows that do not depend on the clock (for those the default queue is just the open
+/// statuses), plus a count of the clock-dependent ones (muted, or put away until a time),
+/// read through the `alerts_special` partial index (named: the planner would otherwise take a
+/// facet's index and read every alert of that severity or vendor). None for any other filter.
+pub(super) fn facet_count_sql(
+    req: &ListRequest<'_>,
+) -> Result<Option<(String, Vec<SqlValue>)>, StoreError> {
+    let filter = req.filter.filter(|q| !q.is_empty());
+    if filter.is_some_and(|q| !super::filter::facets_only(q)) {
+        return Ok(None);
+    }
+    let (filter_sql, mut params) = match filter {
+        Some(q) => {
+            super::filter::to_sql(q, req.now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?
+        }
+        None => ("1".to_string(), Vec::new()),
+    };
+    if req.include_closed {
+        let sql = format!(
+            "SELECT coalesce(sum(alerts.n), 0) FROM alert_counts AS alerts WHERE {filter_sql}"
+        );
+        return Ok(Some((sql, params)));
+    }
+    let (where_sql, where_params) = where_clause(req)?;
+    params.extend(where_params);
+    let sql = format!(
+        "SELECT (SELECT coalesce(sum(alerts.n), 0) FROM alert_counts AS alerts \
+                 WHERE alerts.special = 0 AND alerts.status IN ('new','acknowledged','in_progress') \
+                 AND {filter_sql}) \
+              + (SELECT count(*) FROM alerts INDEXED BY alerts_special \
+                 WHERE (alerts.suppressed_by IS NOT NULL OR alerts.status_until IS NOT NULL) \
+                 AND {where_sql})"
+    );
+    Ok(Some((sql, params)))
 }
 
 pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {

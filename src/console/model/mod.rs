@@ -123,6 +123,8 @@ pub enum Msg {
         start: usize,
         rows: Vec<QueueRow>,
         total: usize,
+        /// False: counting stopped at `total` (an arbitrary filter at scale): "total+".
+        exact: bool,
         /// Where the anchored alert now is (absolute index), when it is still in the queue.
         anchor: Option<usize>,
         /// Alerts that left the queue because the vendor closed them since the analyst last
@@ -221,8 +223,9 @@ pub struct State {
     pub now_ms: EpochMs,
     pub size: (u16, u16),
     pub window: Window,
-    /// Rows in the queue under the filter.
+    /// Rows in the queue under the filter (at least, when not `total_exact`).
     pub total: usize,
+    pub total_exact: bool,
     /// Whether the first window has arrived.
     pub loaded: bool,
     pub offset: usize,
@@ -294,6 +297,7 @@ impl State {
             size: init.size,
             window: Window::default(),
             total: 0,
+            total_exact: true,
             loaded: false,
             offset: 0,
             selected: 0,
@@ -399,6 +403,15 @@ impl State {
                 .iter()
                 .all(|(_, s)| matches!(s, SourceStatus::Failed { .. })),
         )
+    }
+
+    /// The queue's size as shown: `1234`, or `10,000+` when counting stopped there.
+    pub fn total_text(&self) -> String {
+        crate::store::QueueCount {
+            n: self.total,
+            exact: self.total_exact,
+        }
+        .to_string()
     }
 
     fn request_window(&mut self, anchor: Option<String>, fx: &mut Vec<Effect>) {
@@ -559,6 +572,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             start,
             rows,
             total,
+            exact,
             anchor,
             closed_at_vendor,
         } => {
@@ -570,6 +584,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             s.pending = None;
             s.window = Window { start, rows };
             s.total = total;
+            s.total_exact = exact;
             s.loaded = true;
             if let Some(a) = anchor {
                 s.selected = a;

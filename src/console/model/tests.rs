@@ -64,6 +64,7 @@ fn state(total: usize) -> State {
             start,
             rows,
             total,
+            exact: true,
             anchor: None,
             closed_at_vendor: 0,
         },
@@ -114,6 +115,7 @@ fn stale_window_results_are_dropped() {
             start: 0,
             rows: Vec::new(),
             total: 0,
+            exact: true,
             anchor: None,
             closed_at_vendor: 0,
         },
@@ -439,9 +441,41 @@ fn show_closed_toggles_the_vendor_closed_filter() {
             start: 0,
             rows: Vec::new(),
             total: 0,
+            exact: true,
             anchor: None,
             closed_at_vendor: 7,
         },
     );
     assert_eq!(s.closed_at_vendor, 7);
+}
+
+/// A count that stopped at a cap shows as "N+" (title and status bar read `total_text`), and
+/// an exact one as the number; the next window's answer replaces it.
+#[test]
+fn a_capped_count_shows_as_at_least() {
+    let mut s = state(10_300);
+    assert_eq!(s.total_text(), "10300");
+    let fx = key(&mut s, "G");
+    let Some(Effect::LoadWindow { req, start, .. }) = fx
+        .iter()
+        .find(|e| matches!(e, Effect::LoadWindow { .. }))
+        .cloned()
+    else {
+        panic!("G loads the end: {fx:?}");
+    };
+    update(
+        &mut s,
+        Msg::Window {
+            req,
+            start,
+            rows: (start..10_300).map(row).collect(),
+            total: 10_000,
+            exact: false,
+            anchor: None,
+            closed_at_vendor: 0,
+        },
+    );
+    assert!(!s.total_exact);
+    assert_eq!(s.total_text(), "10,000+");
+    assert!(s.selected < 10_000);
 }

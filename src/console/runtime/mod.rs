@@ -6,6 +6,7 @@
 //! once if anything arrived — no timer redraws, so an idle console sleeps.
 
 pub mod harness;
+pub mod pager;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -245,15 +246,40 @@ fn spawn_worker(
 ) -> (std::sync::mpsc::Sender<Effect>, std::thread::JoinHandle<()>) {
     let (etx, erx) = std::sync::mpsc::channel::<Effect>();
     let handle = std::thread::spawn(move || {
-        while let Ok(e) = erx.recv() {
-            if let Some(msg) = worker.run(e)
-                && tx.send(msg).is_err()
-            {
-                break;
+        while let Ok(first) = erx.recv() {
+            // Everything queued meanwhile, in order; a window or detail read that a later one
+            // replaces is skipped (the model would drop its answer anyway), so keys pressed
+            // faster than the store answers cost one read, not one each.
+            let batch: Vec<Effect> = std::iter::once(first).chain(erx.try_iter()).collect();
+            let stale: Vec<bool> = (0..batch.len())
+                .map(|i| {
+                    batch[i + 1..]
+                        .iter()
+                        .any(|later| supersedes(later, &batch[i]))
+                })
+                .collect();
+            for (e, stale) in batch.into_iter().zip(stale) {
+                if stale {
+                    continue;
+                }
+                if let Some(msg) = worker.run(e)
+                    && tx.send(msg).is_err()
+                {
+                    return;
+                }
             }
         }
     });
     (etx, handle)
+}
+
+/// Does `later` make `earlier`'s answer stale before it is read?
+fn supersedes(later: &Effect, earlier: &Effect) -> bool {
+    matches!(
+        (later, earlier),
+        (Effect::LoadWindow { .. }, Effect::LoadWindow { .. })
+            | (Effect::LoadDetail { .. }, Effect::LoadDetail { .. })
+    )
 }
 
 async fn event_loop<B: Backend>(

@@ -7,7 +7,7 @@ use crate::dispatch::decide;
 use crate::domain::{EpochMs, Intent};
 use crate::highlight::{Highlighter, Lang, PLAIN_THEME, SpanStyle, StyledLine};
 use crate::sanitize;
-use crate::store::{ListRequest, Store};
+use crate::store::Store;
 
 /// Key of the "last looked at the queue" time in the store's `kv` table.
 pub const LAST_LOOKED: &str = "console.last_looked";
@@ -29,6 +29,8 @@ pub struct Worker {
     /// When the analyst last looked, as the console started from (None: the store's
     /// [`LAST_LOOKED`]), for "N closed at the vendor since you last looked".
     pub last_looked: Option<EpochMs>,
+    /// Reads queue windows from the nearest known position.
+    pub pager: super::pager::Pager,
 }
 
 impl Worker {
@@ -43,6 +45,7 @@ impl Worker {
             config: crate::config::Config::defaults(),
             outbox_wake: None,
             last_looked: None,
+            pager: super::pager::Pager::default(),
         }
     }
 
@@ -157,31 +160,21 @@ impl Worker {
                 sort,
                 anchor,
             } => {
-                // A filter that names statuses, or asks for what the vendor closed, decides
-                // the statuses itself (as `sitrep list` does).
-                let include_closed = filter.as_ref().is_some_and(|q| q.decides_statuses());
-                let list = ListRequest {
-                    filter: filter.as_ref(),
-                    include_closed,
-                    sort,
-                    limit: len,
-                    offset: start,
-                    now_ms: now,
-                };
                 let result = self
-                    .store
-                    .list(&list)
-                    .and_then(|rows| Ok((rows, self.store.count(&list)?)));
+                    .pager
+                    .window(&self.store, filter.as_ref(), sort, start, len, now);
                 let closed_at_vendor = self.closed_at_vendor();
                 Some(match result {
-                    Ok((rows, total)) => {
+                    Ok(page) => {
+                        let rows = page.rows;
                         let anchor = anchor
                             .and_then(|id| rows.iter().position(|r| r.id == id).map(|i| start + i));
                         Msg::Window {
                             req,
                             start,
                             rows,
-                            total,
+                            total: page.total.n,
+                            exact: page.total.exact,
                             anchor,
                             closed_at_vendor,
                         }
@@ -240,7 +233,11 @@ impl Worker {
                     text: format!("cannot read {}: {e}", sanitize::one_line(&id)),
                 },
             }),
-            Effect::Decide { ids, intent, done } => Some(self.decided(&ids, &intent, now, &done)),
+            Effect::Decide { ids, intent, done } => {
+                // Its own writes do not move `data_version`: the pager's keys may be stale.
+                self.pager.forget();
+                Some(self.decided(&ids, &intent, now, &done))
+            }
             Effect::SaveLastLooked(at) => {
                 if let Err(e) = self.store.set_value(LAST_LOOKED, &at.to_string()) {
                     tracing::warn!("cannot save the last-looked time: {e}");

@@ -113,7 +113,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
     } else {
         let mut title = vec![Span::styled(" Queue ", role(t, Role::Title))];
         let count = if s.loaded {
-            format!("{} alerts", s.total)
+            format!("{} alerts", s.total_text())
         } else {
             "loading…".into()
         };

@@ -88,7 +88,7 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
     right.push(Span::raw(format!(
         " {} ",
         if s.loaded {
-            format!("{}/{}", (s.selected + 1).min(s.total), s.total)
+            format!("{}/{}", (s.selected + 1).min(s.total), s.total_text())
         } else {
             "…".into()
         }
