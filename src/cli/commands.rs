@@ -2,7 +2,9 @@
 
 use std::io::{IsTerminal, Write};
 
-use super::env::{AtomicFile, CliError, Env, io_err, runtime, write_private};
+use super::env::{
+    AtomicFile, CliError, Env, configured, io_err, open_store, runtime, write_private,
+};
 use super::render;
 use super::{
     Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ListArgs, ListFormat, NarrateArgs,
@@ -119,19 +121,6 @@ fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, Cl
 }
 
 /// The configured sources' names, for an error about one that is not.
-pub(super) fn configured(config: &Config) -> String {
-    config
-        .sources
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub(super) fn open_store(paths: &Paths) -> Result<Store, CliError> {
-    Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
-}
-
 /// Give the store the config's scoring model and bring stored scores up to date with it.
 pub(super) fn scored(
     mut store: Store,

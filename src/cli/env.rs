@@ -150,3 +150,18 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))
 }
+
+/// The configured sources' names, for messages that say which exist.
+pub(super) fn configured(config: &crate::config::Config) -> String {
+    config
+        .sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Open (or create) the store at the configured path.
+pub(super) fn open_store(paths: &crate::paths::Paths) -> Result<crate::store::Store, CliError> {
+    crate::store::Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
+}

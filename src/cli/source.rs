@@ -1,7 +1,7 @@
 //! `sitrep source status` and `sitrep source check`.
 
 use super::SourceCommand;
-use super::env::{CliError, Env, io_err, runtime};
+use super::env::{CliError, Env, configured, io_err, open_store, runtime};
 use crate::config::{Config, SourceConfig};
 use crate::domain::EpochMs;
 use crate::paths::Paths;
@@ -27,7 +27,7 @@ fn when(t: Option<EpochMs>) -> String {
 
 /// Every configured source's state, then any the store remembers that is no longer configured.
 fn status(paths: &Paths, config: &Config, json: bool, env: &mut Env<'_>) -> Result<(), CliError> {
-    let store = super::commands::open_store(paths)?;
+    let store = open_store(paths)?;
     let states = store
         .all_source_states()
         .map_err(|e| CliError::runtime(e.to_string()))?;
@@ -165,7 +165,7 @@ fn check(
             CliError::input(format!(
                 "no source named '{}'; configured: {}",
                 one_line(n),
-                super::commands::configured(config)
+                configured(config)
             ))
         })?],
         None if config.sources.is_empty() => {
