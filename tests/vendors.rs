@@ -158,8 +158,10 @@ fn migration_0008_gives_old_rows_the_hints_the_mappers_give() {
         )
         .expect("update");
     }
-    // Schemas 9 (vendor-closed alerts), 10 (side tables) and 11 (source full runs) came after:
-    // take them back out so they apply again.
+    // Schemas 9 (vendor-closed alerts), 10 (side tables), 11 (source full runs) and 12 (open
+    // queue indexes) came after: take them back out so they apply again.
+    conn.execute_batch(sitrep::store::UNDO_0012)
+        .expect("back to 11");
     conn.execute_batch(sitrep::store::UNDO_0011)
         .expect("back to 10");
     conn.execute_batch(sitrep::store::UNDO_0010)

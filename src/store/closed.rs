@@ -474,6 +474,9 @@ mod tests {
             mark(&mut s, 4, Status::Acknowledged, T0 + 1);
             // As a build before this change left it: vendor-closed, status untouched.
             s.conn
+                .execute_batch(super::super::migrate::UNDO_0012)
+                .expect("back to 11");
+            s.conn
                 .execute_batch(super::super::migrate::UNDO_0011)
                 .expect("back to 10");
             s.conn

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_source_full",
         include_str!("migrations/0011_source_full.sql"),
     ),
+    (
+        "0012_open_queue",
+        include_str!("migrations/0012_open_queue.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -56,9 +60,18 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// SQL that takes a database at version 11 back to version 10's layout, data kept; with
-/// [`UNDO_0010`] after it, to version 9. Tests of migrations from older databases (here and in
-/// `tests/`) start from them. Not for use on a real database.
+/// SQL that takes a database at version 12 back to version 11's layout, data kept; with
+/// [`UNDO_0011`] and [`UNDO_0010`] after it, to versions 10 and 9. Tests of migrations from
+/// older databases (here and in `tests/`) start from them. Not for use on a real database.
+#[doc(hidden)]
+pub const UNDO_0012: &str = "
+    DROP INDEX alerts_open_score;
+    DROP INDEX alerts_open_status;
+    PRAGMA user_version = 11;
+";
+
+/// SQL that takes a database at version 11 back to version 10's layout, data kept (after
+/// [`UNDO_0012`]).
 #[doc(hidden)]
 pub const UNDO_0011: &str = "
     ALTER TABLE source_state DROP COLUMN last_full_at;
@@ -139,6 +152,7 @@ mod tests {
                 .iter()
                 .map(|a| s.get(&a.id()).expect("get").expect("stored"))
                 .collect();
+            s.conn.execute_batch(UNDO_0012).expect("back to 11");
             s.conn.execute_batch(UNDO_0011).expect("back to 10");
             s.conn.execute_batch(UNDO_0010).expect("back to 9");
             got

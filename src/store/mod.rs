@@ -31,7 +31,7 @@ pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
 pub use intel::IntelStatus;
 #[doc(hidden)]
-pub use migrate::{UNDO_0010, UNDO_0011};
+pub use migrate::{UNDO_0010, UNDO_0011, UNDO_0012};
 pub use narratives::LlmCallRecord;
 pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
