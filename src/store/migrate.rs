@@ -67,6 +67,10 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 pub const UNDO_0012: &str = "
     DROP INDEX alerts_open_score;
     DROP INDEX alerts_open_status;
+    DROP INDEX alerts_open_oldest;
+    DROP INDEX alerts_open_title;
+    DROP INDEX alerts_open_resource;
+    DROP INDEX alerts_open_account;
     PRAGMA user_version = 11;
 ";
 

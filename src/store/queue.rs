@@ -215,14 +215,19 @@ pub(super) fn order_index(sort: SortKey) -> Option<&'static str> {
 }
 
 /// The index of the rows that can be in the default queue (migration 0012) yielding `sort`'s
-/// order, for the orders where closed alerts bunch together: at the end of the score order
-/// (they score 0) and in blocks of the status order. In the other orders closed alerts are
-/// spread among the open ones, so walking the whole index skips only a few per page.
+/// order: for the orders where closed alerts bunch together (at the end of the score order,
+/// they score 0; in blocks of the status order), and for the orders no full index serves,
+/// which would otherwise sort every open alert. Severity, recent and vendor walk their full
+/// indexes: closed alerts are spread among the open ones there, a few skipped per page.
 fn open_index(sort: SortKey) -> Option<&'static str> {
     match sort {
         SortKey::Score => Some("alerts_open_score"),
         SortKey::Status => Some("alerts_open_status"),
-        _ => None,
+        SortKey::Oldest => Some("alerts_open_oldest"),
+        SortKey::Title => Some("alerts_open_title"),
+        SortKey::Resource => Some("alerts_open_resource"),
+        SortKey::Account => Some("alerts_open_account"),
+        SortKey::Severity | SortKey::Recent | SortKey::Vendor => None,
     }
 }
 
