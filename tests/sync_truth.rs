@@ -44,17 +44,7 @@ fn config(h: &SimHandle) -> SourceConfig {
     s
 }
 
-/// The secret each vendor's case replaces, and a wrong value of the right form.
-fn wrong_secret(v: Vendor) -> (&'static str, String) {
-    match v {
-        Vendor::PrismaCspm => ("secret_key", "not-the-secret-Zq9".into()),
-        Vendor::PrismaCompute => ("password", "not-the-password-Zq9".into()),
-        Vendor::Wiz => ("client_secret", "definitely-not-the-secret-4242".into()),
-        Vendor::Lacework => ("secret", "_definitely0not0the0secret4242".into()),
-        Vendor::Orca => ("token", "orca-wrong-token-0123456789".into()),
-        Vendor::CortexXdr => ("key", "0123456789abcdef".repeat(8)),
-    }
-}
+use sim_source::wrong_secret;
 
 fn quiet() -> ProgressFn {
     Arc::new(|_| {})

@@ -33,17 +33,7 @@ mod shared {
 
     pub use super::sim_source::source_config as config;
 
-    /// The secret each vendor's case replaces, and a wrong value of the right form.
-    fn wrong_secret(v: Vendor) -> (&'static str, String) {
-        match v {
-            Vendor::PrismaCspm => ("secret_key", "not-the-secret-Zq9".into()),
-            Vendor::PrismaCompute => ("password", "not-the-password-Zq9".into()),
-            Vendor::Wiz => ("client_secret", "definitely-not-the-secret-4242".into()),
-            Vendor::Lacework => ("secret", "_definitely0not0the0secret4242".into()),
-            Vendor::Orca => ("token", "orca-wrong-token-0123456789".into()),
-            Vendor::CortexXdr => ("key", "0123456789abcdef".repeat(8)),
-        }
-    }
+    use super::sim_source::wrong_secret;
 
     /// A refused secret is an `Unauthorized` naming the source, with neither the wrong nor
     /// the right secret in it, no page delivered, and no retry storm: vendors with a login

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use sitrep::config::{Config, CredentialRef, Secret, SourceConfig};
+use sitrep::domain::Vendor;
 use sitrep::sim::server::SimHandle;
 
 /// The simulator's `[[source]]` table, parsed, with its credentials as literals taken from
@@ -33,4 +34,16 @@ pub fn with_credential(cfg: &SourceConfig, key: &str, value: &str) -> SourceConf
         CredentialRef::Literal(Secret::new(value.to_string())),
     );
     c
+}
+
+/// The secret each vendor's case replaces, and a wrong value of the right form.
+pub fn wrong_secret(v: Vendor) -> (&'static str, String) {
+    match v {
+        Vendor::PrismaCspm => ("secret_key", "not-the-secret-Zq9".into()),
+        Vendor::PrismaCompute => ("password", "not-the-password-Zq9".into()),
+        Vendor::Wiz => ("client_secret", "definitely-not-the-secret-4242".into()),
+        Vendor::Lacework => ("secret", "_definitely0not0the0secret4242".into()),
+        Vendor::Orca => ("token", "orca-wrong-token-0123456789".into()),
+        Vendor::CortexXdr => ("key", "0123456789abcdef".repeat(8)),
+    }
 }
