@@ -157,6 +157,7 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
         }
         Cond::Assignee(list) => picks("alerts.assignee", list, params),
         Cond::Ticket(list) => picks("alerts.ticket", list, params),
+        Cond::Owner(list) => picks("alerts.owner", list, params),
         Cond::Contains {
             cols: [a, b],
             needle,
