@@ -506,14 +506,16 @@ impl Vault {
     fn explain(&self, f: Failure, what: &str) -> String {
         match f {
             Failure::Sealed => "Vault is sealed (HTTP 503); unseal it (vault operator unseal) and try again".into(),
-            Failure::Denied(detail) if what == "login" => {
-                format!("login refused (HTTP 403 permission denied{detail}): check role_id, secret_id and the AppRole's policies")
-            }
+            Failure::Denied(detail) if what == "login" => format!(
+                "login refused ({}): check role_id, secret_id and the AppRole",
+                if detail.is_empty() { "HTTP 403" } else { detail.as_str() }
+            ),
+            Failure::Denied(detail) if detail.is_empty() => "permission denied (HTTP 403): the token's policies do not allow reading this path".into(),
             Failure::Denied(detail) => format!(
-                "permission denied (HTTP 403{detail}): the token's policies do not allow reading this path"
+                "permission denied (HTTP 403: {detail}): the token's policies do not allow reading this path"
             ),
             Failure::NotFound => "no such secret (HTTP 404): check the mount and path, or the latest version was deleted".into(),
-            Failure::Status(code, detail) => format!("HTTP {code}{detail}"),
+            Failure::Status(code, detail) => format!("HTTP {code}: {detail}"),
             Failure::Other(s) => s,
         }
     }
@@ -593,18 +595,14 @@ impl Vault {
             {
                 Err(Failure::Sealed)
             }
-            403 => Err(Failure::Denied(if errors.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", errors.join("; "))
-            })),
+            403 => Err(Failure::Denied(errors.join("; "))),
             404 => Err(Failure::NotFound),
             _ => Err(Failure::Status(
                 status,
                 if errors.is_empty() {
-                    format!(": {}", crate::net::snippet(&body))
+                    crate::net::snippet(&body)
                 } else {
-                    format!(": {}", errors.join("; "))
+                    errors.join("; ")
                 },
             )),
         }
