@@ -391,6 +391,9 @@ pub struct VaultStats {
     pub renewals: std::sync::atomic::AtomicU64,
 }
 
+/// The environment a client reads its own credentials from (tests pass a map).
+pub type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// A Vault client for one `[vault]` table: the config, the AppRole session, a clock.
 pub struct Vault {
     cfg: VaultConfig,
@@ -398,7 +401,7 @@ pub struct Vault {
     /// Milliseconds on a monotonic scale (tests step it to reach a lease's renewal point).
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     /// The process environment (tests pass a map).
-    env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: EnvFn,
     pub stats: VaultStats,
 }
 
@@ -427,7 +430,7 @@ impl Vault {
     pub fn with_world(
         cfg: VaultConfig,
         clock: Box<dyn Fn() -> u64 + Send + Sync>,
-        env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+        env: EnvFn,
     ) -> Vault {
         Vault {
             cfg,
@@ -478,19 +481,6 @@ impl Vault {
                 Err(f) => return Err(format!("{at}: {}", self.explain(f, "read"))),
             }
         }
-    }
-
-    /// `GET /v1/sys/health` as Vault answers it (status code and body), for `config check`.
-    pub async fn health(&self) -> Result<(u16, Value), String> {
-        let http = self.http()?;
-        let req = self.request(&http, reqwest::Method::GET, "sys/health", None);
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("Vault {}: {}", self.cfg.addr, crate::net::describe(&e)))?;
-        let code = resp.status().as_u16();
-        let body = resp.bytes().await.unwrap_or_default();
-        Ok((code, serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
 
     fn is_approle(&self) -> bool {
