@@ -251,7 +251,10 @@ fn approle_logs_in_inside_its_namespace_and_policies_bound_it() {
         "secret/data/payments/db",
     ))
     .expect("config");
+    let before = VaultCounters::get(&st.counters.logins);
     let e = secret(&c2, "client_id").unwrap_err();
+    // Refused right after its login: the policy, not a stale token; no second login.
+    assert_eq!(VaultCounters::get(&st.counters.logins), before + 1);
     assert!(
         e.ends_with("permission denied (HTTP 403: 1 error occurred: * permission denied): the token's policies do not allow reading this path"),
         "{e}"

@@ -467,14 +467,17 @@ impl Vault {
         let http = self.http().map_err(|e| format!("{at}: {e}"))?;
         let mut relogged = false;
         loop {
+            let logins = self.stats.logins.load(std::sync::atomic::Ordering::SeqCst);
             let token = self
                 .token(&http)
                 .await
                 .map_err(|f| format!("{at}: {}", self.explain(f, "login")))?;
+            let fresh = self.stats.logins.load(std::sync::atomic::Ordering::SeqCst) != logins;
             match self.kv_get(&http, &token, path).await {
                 Ok(data) => return pick(&data, field).map_err(|e| format!("{at}: {e}")),
-                // An AppRole token revoked or expired early: one fresh login, then give up.
-                Err(Failure::Denied(_)) if self.is_approle() && !relogged => {
+                // A kept AppRole token revoked or expired early: one fresh login, then give
+                // up. A token just issued and refused is the policy speaking: no new login.
+                Err(Failure::Denied(_)) if self.is_approle() && !relogged && !fresh => {
                     relogged = true;
                     self.forget();
                 }
