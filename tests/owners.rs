@@ -395,3 +395,109 @@ fn tickets_and_notifications_are_routed_per_owner() {
     // the ticket notices of issues 2 and 4 and issue 3's notification.
     assert_eq!((routed, unrouted, slack.len()), (3, 3, 6), "{slack:?}");
 }
+
+/// The real binary: a sync, then a CMDB export added to the config; the next command
+/// recomputes the owners, `owner:` filters on them and `show` prints them.
+#[test]
+fn the_binary_recomputes_owners_when_the_config_changes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let sb = Sandbox::new();
+    let mut child = sb
+        .cmd()
+        .args(["sim", "--vendor", "wiz", "--alerts", "60", "--seed", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("announcement");
+    let a: Value = serde_json::from_str(&line).expect("announcement json");
+    let source = a["source_toml"].as_str().expect("toml").to_string();
+    let env: Vec<(String, String)> = a["env"]
+        .as_object()
+        .expect("env")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("value").to_string()))
+        .collect();
+    // Tags off (the simulated world tags some resources with `owner`): no owners yet.
+    let cfg = sb.write(
+        "config.toml",
+        &format!("[owners]\ntag_keys = []\n\n{source}"),
+    );
+    let run = |args: &[&str]| {
+        let mut c = sb.cmd();
+        c.env_remove("SITREP_NOW").env("SITREP_CONFIG", &cfg);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.args(args).output().expect("run")
+    };
+    let json = |args: &[&str]| -> Vec<Value> {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .expect("json")
+            .as_array()
+            .expect("rows")
+            .clone()
+    };
+    let synced = run(&["sync"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        synced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synced.stderr)
+    );
+    let all = json(&["list", "--all", "--format", "json", "--limit", "1000"]);
+    let account = all
+        .iter()
+        .find_map(|r| r["account"].as_str())
+        .expect("an account")
+        .to_string();
+    let in_account: Vec<&str> = all
+        .iter()
+        .filter(|r| r["account"] == account.as_str())
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert!(json(&["list", "--all", "--format", "json", "--filter", "owner:any"]).is_empty());
+
+    // One CMDB row: exactly that account's alerts belong to payments.
+    sb.write(
+        "cmdb.csv",
+        &format!("kind,match,team\naccount,{account},Payments\n"),
+    );
+    sb.write(
+        "config.toml",
+        &format!("[owners]\ntag_keys = []\ncmdb = \"cmdb.csv\"\n\n{source}"),
+    );
+    let owned = json(&[
+        "list",
+        "--all",
+        "--format",
+        "json",
+        "--limit",
+        "1000",
+        "--filter",
+        "owner:payments",
+    ]);
+    let mut got: Vec<&str> = owned
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    let mut want = in_account.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let out = run(&["show", in_account[0]]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n  owner        payments\n"), "{text}");
+}
