@@ -270,7 +270,8 @@ fn tickets_and_notifications_are_routed_per_owner() {
     let extra = format!(
         "{tickets}\n[notify]\nevents = [\"alert.notify\", \"ticket.created\"]\n[notify.slack]\nwebhook_url = \"{}\"\n\n\
          [[route]]\nowner = \"Payments\"\nslack_channel = \"#payments-sec\"\njira_project = \"PAY\"\njira_component = \"Security\"\nservicenow_group = \"Payments Ops\"\n\n\
-         [[route]]\nowner = \"data\"\nservicenow_group = \"Data Platform\"\n",
+         [[route]]\nowner = \"data\"\nservicenow_group = \"Data Platform\"\n\n\
+         [[route]]\nowner = \"analytics\"\njira_project = \"NOPE\"\n",
         chat.slack_url
     );
     let sb = Sandbox::new();
@@ -394,6 +395,32 @@ fn tickets_and_notifications_are_routed_per_owner() {
     // Routed: issue 1's and issue 7's ticket notices and issue 7's notification; not routed:
     // the ticket notices of issues 2 and 4 and issue 3's notification.
     assert_eq!((routed, unrouted, slack.len()), (3, 3, 6), "{slack:?}");
+
+    // A route to a project Jira does not have: the delivery fails with Jira's field error,
+    // named in the outbox row, and nothing is created elsewhere.
+    decide::decide(
+        &mut s,
+        &cfg,
+        "alice",
+        "wiz:issue-5",
+        &Intent::Ticket { system: None },
+        NOW,
+    )
+    .expect("decide");
+    deliver(&mut s);
+    let row = s
+        .outbox_for_alert("wiz:issue-5")
+        .expect("rows")
+        .into_iter()
+        .find(|r| r.destination == "jira")
+        .expect("jira row");
+    assert_eq!(row.state, sitrep::store::OutboxState::Failed, "{row:?}");
+    let e = row.last_error.unwrap_or_default();
+    assert!(
+        e.contains("HTTP 400") && e.contains("valid project is required"),
+        "{e}"
+    );
+    assert_eq!(jira.state.issues().len(), 2);
 }
 
 /// The real binary: a sync, then a CMDB export added to the config; the next command
