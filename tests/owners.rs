@@ -4,11 +4,14 @@
 //! ServiceNow and Slack simulators, with the route on record in the outbox and the audit log.
 
 mod common;
+#[path = "common/sim_process.rs"]
+mod sim_process;
 
 use std::time::Duration;
 
 use common::Sandbox;
 use serde_json::Value;
+use sim_process::SimProcess;
 use sitrep::config::Config;
 use sitrep::dispatch::decide;
 use sitrep::dispatch::worker::{self, Dispatcher};
@@ -427,29 +430,10 @@ fn tickets_and_notifications_are_routed_per_owner() {
 /// recomputes the owners, `owner:` filters on them and `show` prints them.
 #[test]
 fn the_binary_recomputes_owners_when_the_config_changes() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let sb = Sandbox::new();
-    let mut child = sb
-        .cmd()
-        .args(["sim", "--vendor", "wiz", "--alerts", "60", "--seed", "5"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("announcement");
-    let a: Value = serde_json::from_str(&line).expect("announcement json");
-    let source = a["source_toml"].as_str().expect("toml").to_string();
-    let env: Vec<(String, String)> = a["env"]
-        .as_object()
-        .expect("env")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("value").to_string()))
-        .collect();
+    let sim = SimProcess::start(&sb, "wiz", 60, 5);
+    let source = sim.source_toml();
+    let env = sim.env();
     // Tags off (the simulated world tags some resources with `owner`): no owners yet.
     let cfg = sb.write(
         "config.toml",
@@ -477,8 +461,7 @@ fn the_binary_recomputes_owners_when_the_config_changes() {
             .clone()
     };
     let synced = run(&["sync"]);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(sim);
     assert!(
         synced.status.success(),
         "{}",

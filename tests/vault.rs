@@ -6,16 +6,18 @@
 //! against a vendor simulator with its credentials in Vault.
 
 mod common;
+#[path = "common/sim_process.rs"]
+mod sim_process;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::Sandbox;
 use serde_json::{Value, json};
+use sim_process::SimProcess;
 use sitrep::config::vault::Vault;
 use sitrep::config::{Config, CredentialRef};
 use sitrep::sim::server::vault::{AppRole, VaultCounters, VaultSimHandle, VaultSimOptions, start};
@@ -529,29 +531,18 @@ fn hvac_logs_in_reads_and_writes_against_the_simulator() {
 #[test]
 fn sync_and_config_check_read_vendor_credentials_from_vault() {
     let sb = Sandbox::new();
-    let mut child = sb
-        .cmd()
-        .args(["sim", "--vendor", "wiz", "--alerts", "40", "--seed", "7"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("announcement");
-    let a: Value = serde_json::from_str(&line).expect("announcement json");
+    let wiz = SimProcess::start(&sb, "wiz", 40, 7);
     let rt = runtime();
     let v = sim(&rt, false);
     let st = &v.state;
     st.add_approle(approle("soc", &["secret/data/sitrep/"], 600));
-    let mut toml = a["source_toml"].as_str().expect("toml").to_string();
+    let mut toml = wiz.source_toml();
     let mut data = serde_json::Map::new();
     let mut secrets = Vec::new();
-    for (var, value) in a["env"].as_object().expect("env") {
+    for (var, value) in wiz.env() {
         let field = var.to_ascii_lowercase();
-        data.insert(field.clone(), value.clone());
-        secrets.push(value.as_str().expect("value").to_string());
+        data.insert(field.clone(), Value::String(value.clone()));
+        secrets.push(value);
         toml = toml.replace(
             &format!("{{ env = \"{var}\" }}"),
             &format!("{{ vault = \"secret/data/sitrep/wiz#{field}\" }}"),
@@ -595,8 +586,7 @@ fn sync_and_config_check_read_vendor_credentials_from_vault() {
     let out = run(&["sync"]);
     let sealed = text(&out);
     let sealed_code = out.status.code();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(wiz);
     assert!(check_ok, "config check:\n{check}");
     assert!(sync_ok, "sync:\n{synced}");
     assert_eq!(sealed_code, Some(2), "{sealed}");
