@@ -131,6 +131,10 @@ pub(super) fn scored(
     store
         .ensure_scored(now_ms)
         .map_err(|e| CliError::runtime(e.to_string()))?;
+    store.set_owners(config.owners.rules.clone());
+    store
+        .ensure_owners()
+        .map_err(|e| CliError::runtime(e.to_string()))?;
     Ok(store)
 }
 

@@ -106,6 +106,8 @@ fn prepare(l: &Launch<'_>, audit_key: crate::audit::AuditKey) -> Result<Prepared
     let now = wall_clock();
     store.set_scoring(config.scoring.clone());
     store.ensure_scored(now)?;
+    store.set_owners(config.owners.rules.clone());
+    store.ensure_owners()?;
     let last_looked = store
         .get_value(LAST_LOOKED)?
         .and_then(|v| v.parse::<EpochMs>().ok())
@@ -173,6 +175,7 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             None => {
                 let mut store = Store::open(&l.db)?;
                 store.set_scoring(config.scoring.clone());
+                store.set_owners(config.owners.rules.clone());
                 store.set_audit_key(p.audit_key.clone());
                 Arc::new(Mutex::new(store))
             }

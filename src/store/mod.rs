@@ -14,6 +14,7 @@ mod kv;
 mod migrate;
 mod narratives;
 mod outbox;
+mod owners;
 mod packed;
 mod queue;
 mod rows;
@@ -85,6 +86,8 @@ pub struct Store {
     audit_key: Option<crate::audit::AuditKey>,
     /// Sync runs holding WAL checkpoints back ([`Store::hold_checkpoints`]).
     checkpoint_holds: usize,
+    /// Who owns an alert ([`Store::set_owners`]); imports fill the owner column with them.
+    owners: Option<crate::triage::owner::OwnerRules>,
 }
 
 impl Store {
@@ -125,6 +128,7 @@ impl Store {
             scoring: Default::default(),
             audit_key: None,
             checkpoint_holds: 0,
+            owners: None,
         };
         migrate::run(&mut store.conn, path)?;
         Ok(store)
@@ -144,6 +148,7 @@ impl Store {
             scoring: Default::default(),
             audit_key: None,
             checkpoint_holds: 0,
+            owners: None,
         })
     }
 

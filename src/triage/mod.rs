@@ -1,5 +1,6 @@
 pub mod correlate;
 pub mod intel;
+pub mod owner;
 pub mod paths;
 pub mod query;
 pub mod score;

@@ -18,6 +18,7 @@ pub mod jira;
 pub mod llm;
 pub mod servicenow;
 pub mod tls;
+pub mod vault;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
