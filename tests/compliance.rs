@@ -110,6 +110,9 @@ fn world() -> World {
     items[0]["policy"]["complianceMetadata"] = json!([
         {"standardName": "PCI DSS v3.2.1", "sectionId": "1.3.1", "requirementId": "1"}
     ]);
+    // A real Prisma policy sitrep has a fix for (the corpus's own policy has none), so the
+    // four-eyes approval has a diff to approve.
+    items[0]["policy"]["name"] = json!("AWS Security Groups allow internet traffic to SSH port (22)");
     items[0]["resource"]["name"] = json!(HOSTILE);
     items[0]["resource"]["resourceTags"] = json!({"env": "prod"});
     items[1]["policy"]["complianceMetadata"] = json!([
@@ -250,11 +253,13 @@ fn pci_report_groups_requirements_shows_decisions_and_verifies_the_chain() {
     assert!(s_un.contains("fixed by alice on 2026-11-22"), "{s_un}");
 
     // The approved diff, by the second analyst (four eyes), with its text.
-    let approved = section(&md, "## Approved remediation");
-    assert!(approved.contains(&format!("### `{hostile}`")), "{approved}");
     let after = &md[md.find("## Approved remediation").expect("approved")..];
-    assert!(after.contains("Approved by bob; diff sha256 `"), "{after}");
-    assert!(after.contains("```"), "{after}");
+    let after = &after[..after.find("## Tickets").expect("tickets")];
+    assert!(after.contains(&format!("### `{hostile}`")), "{after}");
+    assert!(after.contains("Approved by bob; sha256 `"), "{after}");
+    // A standalone snippet (no IaC checkout is mapped): fenced, not labelled a diff.
+    assert!(after.contains("```\n# Replace the 0.0.0.0/0 ingress on port 22"), "{after}");
+    assert!(after.contains("resource \"aws_security_group_rule\""), "{after}");
 
     // Tickets: the Jira issue the simulator created.
     let tickets = section(&md, "## Tickets");
@@ -428,7 +433,13 @@ fn bad_input_gets_one_line_naming_what_is_accepted() {
     // The shift report is unchanged: Markdown, its own heading.
     let shift = sb.ok(&["report"]);
     assert!(shift.starts_with("# Shift hand-off"), "{shift}");
-    // No decision yet and no audit key: the report says the chain is not verified.
+    // No decision yet: an empty chain, verified; without the key, not verified, and said so.
     let md = sb.ok(&["report", "--compliance", "pci"]);
-    assert!(md.contains("Chain not verified: no audit key"), "{md}");
+    assert!(md.contains("- Chain verified: audit log ok: 0 entries."), "{md}");
+    assert!(md.contains("No audit entry concerns these findings."), "{md}");
+    let key = sb.path("home/.local/share/sitrep/audit.key");
+    assert!(key.exists(), "the import made the audit key at {}", key.display());
+    std::fs::remove_file(&key).expect("remove key");
+    let md = sb.ok(&["report", "--compliance", "pci"]);
+    assert!(md.contains("- Chain not verified: no audit key"), "{md}");
 }

@@ -130,6 +130,8 @@ struct ApprovedDiff {
     title: Option<String>,
     /// The diff's text, when the alert's current proposal still has these exact bytes.
     text: Option<String>,
+    /// A unified diff (else a standalone snippet): the Markdown fence says `diff` only then.
+    is_diff: bool,
 }
 
 /// One failing resource (an alert) in the report.
@@ -399,6 +401,7 @@ fn approved_diffs(
                     approvers,
                     title: p.map(|p| p.title.clone()),
                     text: p.map(|p| p.text.clone()),
+                    is_diff: p.is_some_and(|p| p.is_diff()),
                 });
             }
             other => note = Some(other.describe()),
@@ -709,7 +712,7 @@ pub fn markdown(r: &Report) -> String {
             ));
             line(String::new());
             line(format!(
-                "Approved by {}; diff sha256 `{}`.",
+                "Approved by {}; sha256 `{}`.",
                 md(&d.approvers.join(", ")),
                 code(&d.sha256)
             ));
@@ -718,7 +721,7 @@ pub fn markdown(r: &Report) -> String {
                 Some(t) => {
                     let t = sanitize::text(t);
                     let f = fence(&t);
-                    line(format!("{f}diff"));
+                    line(format!("{f}{}", if d.is_diff { "diff" } else { "" }));
                     line(t.trim_end().to_string());
                     line(f);
                 }
@@ -966,7 +969,7 @@ pub fn html(r: &Report) -> String {
         for d in &f.diffs {
             any = true;
             o.push_str(&format!(
-                "<h3><code>{}</code>: {}</h3>\n<p>Approved by {}; diff sha256 <code>{}</code>.</p>\n",
+                "<h3><code>{}</code>: {}</h3>\n<p>Approved by {}; sha256 <code>{}</code>.</p>\n",
                 h(&f.id),
                 h(d.title.as_deref().unwrap_or("approved diff")),
                 h(&d.approvers.join(", ")),
