@@ -112,7 +112,8 @@ fn world() -> World {
     ]);
     // A real Prisma policy sitrep has a fix for (the corpus's own policy has none), so the
     // four-eyes approval has a diff to approve.
-    items[0]["policy"]["name"] = json!("AWS Security Groups allow internet traffic to SSH port (22)");
+    items[0]["policy"]["name"] =
+        json!("AWS Security Groups allow internet traffic to SSH port (22)");
     items[0]["resource"]["name"] = json!(HOSTILE);
     items[0]["resource"]["resourceTags"] = json!({"env": "prod"});
     items[1]["policy"]["complianceMetadata"] = json!([
@@ -136,8 +137,16 @@ fn world() -> World {
 
     let files = [
         ("orca", "orca.json", orca),
-        ("wiz", "port-ocean-issue-a.json", fixture("wiz/port-ocean-issue-a.json")),
-        ("wiz", "elastic-test-issue.json", fixture("wiz/elastic-test-issue.json")),
+        (
+            "wiz",
+            "port-ocean-issue-a.json",
+            fixture("wiz/port-ocean-issue-a.json"),
+        ),
+        (
+            "wiz",
+            "elastic-test-issue.json",
+            fixture("wiz/elastic-test-issue.json"),
+        ),
         ("prisma-cspm", "cspm.json", cspm),
         ("prisma-compute", "compute.json", compute),
     ];
@@ -154,9 +163,8 @@ fn world() -> World {
         let p = w0.sb.write(name, &body.to_string());
         w0.ok(&["import", "--vendor", vendor, p.to_str().expect("path")]);
     }
-    let list: Value =
-        serde_json::from_str(&w0.ok(&["list", "--format", "json", "--limit", "100"]))
-            .expect("list json");
+    let list: Value = serde_json::from_str(&w0.ok(&["list", "--format", "json", "--limit", "100"]))
+        .expect("list json");
     let wiz_a = fixture("wiz/port-ocean-issue-a.json")["id"]
         .as_str()
         .expect("wiz id")
@@ -211,7 +219,10 @@ fn section<'a>(text: &'a str, heading: &str) -> &'a str {
         .find(heading)
         .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"));
     let rest = &text[start + heading.len()..];
-    let end = rest.find("\n### ").or_else(|| rest.find("\n## ")).unwrap_or(rest.len());
+    let end = rest
+        .find("\n### ")
+        .or_else(|| rest.find("\n## "))
+        .unwrap_or(rest.len());
     &rest[..end]
 }
 
@@ -226,7 +237,10 @@ fn pci_report_groups_requirements_shows_decisions_and_verifies_the_chain() {
     let md = w.ok(&["report", "--compliance", "PCI DSS"]);
     assert!(md.starts_with("# PCI DSS compliance evidence\n"), "{md}");
     assert!(md.contains("scope: every alert in the store."), "{md}");
-    assert!(!md.contains(cis_only.as_str()), "a CIS-only finding is not PCI evidence:\n{md}");
+    assert!(
+        !md.contains(cis_only.as_str()),
+        "a CIS-only finding is not PCI evidence:\n{md}"
+    );
 
     // Requirements in order, each with its findings and the vendors' own standard names.
     let r131 = md.find("### 1.3.1").expect("1.3.1");
@@ -234,8 +248,14 @@ fn pci_report_groups_requirements_shows_decisions_and_verifies_the_chain() {
     let unspecified = md.find("### (no requirement given)").expect("unspecified");
     assert!(r131 < r41 && r41 < unspecified, "{md}");
     let s131 = section(&md, "### 1.3.1");
-    assert!(s131.contains("As given by the vendors: PCI DSS v3.2.1, PCI DSS v4.0."), "{s131}");
-    assert!(s131.contains(hostile.as_str()) && s131.contains(other.as_str()), "{s131}");
+    assert!(
+        s131.contains("As given by the vendors: PCI DSS v3.2.1, PCI DSS v4.0."),
+        "{s131}"
+    );
+    assert!(
+        s131.contains(hostile.as_str()) && s131.contains(other.as_str()),
+        "{s131}"
+    );
     assert!(
         s131.contains(
             "accepted risk by alice on 2026-11-22, expires 2027-01-31: compensating control: WAF in front"
@@ -246,10 +266,19 @@ fn pci_report_groups_requirements_shows_decisions_and_verifies_the_chain() {
     assert!(s131.contains("\\<img src=x onerror=alert(1)\\>"), "{s131}");
     assert!(!md.contains(HOSTILE), "{md}");
     let s41 = section(&md, "### 4.1");
-    assert!(s41.contains(wiz.as_str()) && s41.contains("ticketed: SEC-"), "{s41}");
+    assert!(
+        s41.contains(wiz.as_str()) && s41.contains("ticketed: SEC-"),
+        "{s41}"
+    );
     let s_un = section(&md, "### (no requirement given)");
-    assert!(s_un.contains(compute.as_str()) && s_un.contains(orca.as_str()), "{s_un}");
-    assert!(s_un.contains("As given by the vendors: PCI, PCI DSS v3.2.1."), "{s_un}");
+    assert!(
+        s_un.contains(compute.as_str()) && s_un.contains(orca.as_str()),
+        "{s_un}"
+    );
+    assert!(
+        s_un.contains("As given by the vendors: PCI, PCI DSS v3.2.1."),
+        "{s_un}"
+    );
     assert!(s_un.contains("fixed by alice on 2026-11-22"), "{s_un}");
 
     // The approved diff, by the second analyst (four eyes), with its text.
@@ -258,12 +287,21 @@ fn pci_report_groups_requirements_shows_decisions_and_verifies_the_chain() {
     assert!(after.contains(&format!("### `{hostile}`")), "{after}");
     assert!(after.contains("Approved by bob; sha256 `"), "{after}");
     // A standalone snippet (no IaC checkout is mapped): fenced, not labelled a diff.
-    assert!(after.contains("```\n# Replace the 0.0.0.0/0 ingress on port 22"), "{after}");
-    assert!(after.contains("resource \"aws_security_group_rule\""), "{after}");
+    assert!(
+        after.contains("```\n# Replace the 0.0.0.0/0 ingress on port 22"),
+        "{after}"
+    );
+    assert!(
+        after.contains("resource \"aws_security_group_rule\""),
+        "{after}"
+    );
 
     // Tickets: the Jira issue the simulator created.
     let tickets = section(&md, "## Tickets");
-    assert!(tickets.contains("| SEC-") && tickets.contains("| jira |"), "{tickets}");
+    assert!(
+        tickets.contains("| SEC-") && tickets.contains("| jira |"),
+        "{tickets}"
+    );
     assert!(tickets.contains(wiz.as_str()), "{tickets}");
 
     // Summary: counts and the riskiest open items.
@@ -273,26 +311,46 @@ fn pci_report_groups_requirements_shows_decisions_and_verifies_the_chain() {
     );
     assert!(md.contains("| fixed | - | 1 | - |"), "{md}");
     assert!(md.contains("| accepted risk | - | 1 | - |"), "{md}");
-    assert!(md.contains("This is the first report of this framework and scope."), "{md}");
+    assert!(
+        md.contains("This is the first report of this framework and scope."),
+        "{md}"
+    );
     let risky = section(&md, "### Riskiest open items");
     for open in [wiz, hostile, orca] {
         assert!(risky.contains(open.as_str()), "{open} missing:\n{risky}");
     }
-    assert!(!risky.contains(compute.as_str()) && !risky.contains(other.as_str()), "{risky}");
+    assert!(
+        !risky.contains(compute.as_str()) && !risky.contains(other.as_str()),
+        "{risky}"
+    );
 
     // Appendix: the entries about these alerts and the same chain `audit verify` checks.
     let verify = w.ok(&["audit", "verify"]);
     let verify = verify.trim();
     assert!(verify.starts_with("audit log ok: "), "{verify}");
-    assert!(md.contains(&format!("- Chain verified: {verify}.")), "{md}\n{verify}");
+    assert!(
+        md.contains(&format!("- Chain verified: {verify}.")),
+        "{md}\n{verify}"
+    );
     let appendix = &md[md.find("## Appendix: audit evidence").expect("appendix")..];
-    for action in ["| ticket |", "| approval\\_request |", "| approve |", "| status |"] {
+    for action in [
+        "| ticket |",
+        "| approval\\_request |",
+        "| approve |",
+        "| status |",
+    ] {
         assert!(appendix.contains(action), "{action} missing:\n{appendix}");
     }
     let export = w.ok(&["audit", "export"]);
-    for line in appendix.lines().filter(|l| l.starts_with("| ") && l.ends_with("` |")) {
+    for line in appendix
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.ends_with("` |"))
+    {
         let mac = line.rsplit('`').nth(1).expect("mac");
-        assert!(export.contains(mac), "appendix MAC {mac} not in the exported log");
+        assert!(
+            export.contains(mac),
+            "appendix MAC {mac} not in the exported log"
+        );
     }
     assert!(!appendix.contains(cis_only.as_str()), "{appendix}");
 }
@@ -313,9 +371,19 @@ fn html_is_self_contained_escaped_and_written_atomically() {
     let out = w.sb.path("pci.html");
     let res = w.run_as(
         &w.alice,
-        &["report", "--compliance", "pci-dss", "-o", out.to_str().expect("path")],
+        &[
+            "report",
+            "--compliance",
+            "pci-dss",
+            "-o",
+            out.to_str().expect("path"),
+        ],
     );
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     assert!(String::from_utf8_lossy(&res.stderr).contains("wrote the compliance report to"));
     let html = std::fs::read_to_string(&out).expect("html written");
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
@@ -352,10 +420,22 @@ fn html_is_self_contained_escaped_and_written_atomically() {
             );
         }
     }
-    for banned in ["<script", "<img", "<link", "src=\"", "href=", "url(", "@import", "javascript:"] {
+    for banned in [
+        "<script",
+        "<img",
+        "<link",
+        "src=\"",
+        "href=",
+        "url(",
+        "@import",
+        "javascript:",
+    ] {
         assert!(!lower.contains(banned), "{banned} in the HTML");
     }
-    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{html}"
+    );
     assert!(html.contains("<h3>1.3.1</h3>"), "{html}");
     assert!(html.contains("accepted risk by alice on 2026-11-22, expires 2027-01-31"));
     assert!(html.contains("Chain verified: audit log ok: "), "{html}");
@@ -377,24 +457,43 @@ fn since_account_and_tag_narrow_and_the_next_report_shows_the_change() {
     let has = |text: &str, id: &str| text.contains(id);
 
     let acc = w.ok(&["report", "--compliance", "pci", "--account", "222222222222"]);
-    assert!(has(&acc, other) && !has(&acc, hostile) && !has(&acc, wiz), "{acc}");
+    assert!(
+        has(&acc, other) && !has(&acc, hostile) && !has(&acc, wiz),
+        "{acc}"
+    );
     assert!(acc.contains("scope: account 222222222222."), "{acc}");
 
     let tag = w.ok(&["report", "--compliance", "pci", "--tag", "ENV=Prod"]);
-    assert!(has(&tag, hostile) && !has(&tag, other) && !has(&tag, compute), "{tag}");
+    assert!(
+        has(&tag, hostile) && !has(&tag, other) && !has(&tag, compute),
+        "{tag}"
+    );
     let tag_key = w.ok(&["report", "--compliance", "pci", "--tag", "env"]);
-    assert!(has(&tag_key, hostile) && has(&tag_key, other) && !has(&tag_key, wiz), "{tag_key}");
+    assert!(
+        has(&tag_key, hostile) && has(&tag_key, other) && !has(&tag_key, wiz),
+        "{tag_key}"
+    );
 
     // The Wiz and CSPM P-1 findings were last seen years before the clock; P-2 a day before.
     let since = w.ok(&["report", "--compliance", "pci", "--since", "2026-11-20"]);
-    assert!(has(&since, other) && !has(&since, hostile) && !has(&since, wiz), "{since}");
+    assert!(
+        has(&since, other) && !has(&since, hostile) && !has(&since, wiz),
+        "{since}"
+    );
     assert!(since.contains("alerts seen since 2026-11-20T00:00:00Z (--since 2026-11-20)"));
 
     // Change since the previous report of the same framework and scope: the first full report
     // found 1 fixed; fix the ticketed finding and report again.
     let first = w.ok(&["report", "--compliance", "pci-dss"]);
     assert!(first.contains("| fixed | - | 1 | - |"), "{first}");
-    w.ok(&["mark", wiz, "--status", "resolved", "--note", "TLS 1.2 enforced"]);
+    w.ok(&[
+        "mark",
+        wiz,
+        "--status",
+        "resolved",
+        "--note",
+        "TLS 1.2 enforced",
+    ]);
     let second = w.ok(&["report", "--compliance", "pci-dss"]);
     assert!(second.contains("| fixed | 1 | 2 | +1 |"), "{second}");
     assert!(second.contains("| findings | 5 | 5 | 0 |"), "{second}");
@@ -407,7 +506,10 @@ fn since_account_and_tag_narrow_and_the_next_report_shows_the_change() {
     assert!(acc2.contains("| accepted risk | 1 | 1 | 0 |"), "{acc2}");
     // Other frameworks from the same store: the Wiz finding's NIST controls.
     let nist = w.ok(&["report", "--compliance", "nist-800-53"]);
-    assert!(nist.contains("### SC-8 — Transmission Confidentiality and Integrity"), "{nist}");
+    assert!(
+        nist.contains("### SC-8 — Transmission Confidentiality and Integrity"),
+        "{nist}"
+    );
     assert!(nist.contains("### SC-13"), "{nist}");
 }
 
@@ -417,7 +519,10 @@ fn bad_input_gets_one_line_naming_what_is_accepted() {
         return;
     }
     let sb = Sandbox::new();
-    let p = sb.write("wiz.json", &fixture("wiz/port-ocean-issue-a.json").to_string());
+    let p = sb.write(
+        "wiz.json",
+        &fixture("wiz/port-ocean-issue-a.json").to_string(),
+    );
     sb.ok(&["import", "--vendor", "wiz", p.to_str().expect("path")]);
     let err = sb.fails(&["report", "--compliance", "gdpr"], 2);
     assert_eq!(
@@ -425,7 +530,10 @@ fn bad_input_gets_one_line_naming_what_is_accepted() {
         "sitrep: error: --compliance 'gdpr': unknown framework; use one of pci-dss, hipaa, soc2, cis, nist-800-53, iso-27001"
     );
     let err = sb.fails(&["report", "--format", "html"], 2);
-    assert!(err.contains("--format html is for compliance reports"), "{err}");
+    assert!(
+        err.contains("--format html is for compliance reports"),
+        "{err}"
+    );
     let err = sb.fails(&["report", "--account", "1"], 2);
     assert!(err.contains("--compliance"), "{err}");
     let err = sb.fails(&["report", "--compliance", "pci", "--tag", "=x"], 2);
@@ -435,10 +543,20 @@ fn bad_input_gets_one_line_naming_what_is_accepted() {
     assert!(shift.starts_with("# Shift hand-off"), "{shift}");
     // No decision yet: an empty chain, verified; without the key, not verified, and said so.
     let md = sb.ok(&["report", "--compliance", "pci"]);
-    assert!(md.contains("- Chain verified: audit log ok: 0 entries."), "{md}");
-    assert!(md.contains("No audit entry concerns these findings."), "{md}");
+    assert!(
+        md.contains("- Chain verified: audit log ok: 0 entries."),
+        "{md}"
+    );
+    assert!(
+        md.contains("No audit entry concerns these findings."),
+        "{md}"
+    );
     let key = sb.path("home/.local/share/sitrep/audit.key");
-    assert!(key.exists(), "the import made the audit key at {}", key.display());
+    assert!(
+        key.exists(),
+        "the import made the audit key at {}",
+        key.display()
+    );
     std::fs::remove_file(&key).expect("remove key");
     let md = sb.ok(&["report", "--compliance", "pci"]);
     assert!(md.contains("- Chain not verified: no audit key"), "{md}");

@@ -36,9 +36,17 @@ pub struct Request {
 /// What was decided about one failing resource.
 #[derive(Debug, Clone, PartialEq)]
 enum Decision {
-    Open { status: String },
-    Ticketed { key: String },
-    Fixed { by: Option<String>, at: Option<EpochMs>, reason: String },
+    Open {
+        status: String,
+    },
+    Ticketed {
+        key: String,
+    },
+    Fixed {
+        by: Option<String>,
+        at: Option<EpochMs>,
+        reason: String,
+    },
     AcceptedRisk {
         reason: Option<String>,
         approver: Option<String>,
@@ -46,8 +54,15 @@ enum Decision {
         until: Option<EpochMs>,
         expired: bool,
     },
-    Dismissed { reason: String, by: Option<String>, note: Option<String> },
-    Snoozed { until: EpochMs, by: Option<String> },
+    Dismissed {
+        reason: String,
+        by: Option<String>,
+        note: Option<String>,
+    },
+    Snoozed {
+        until: EpochMs,
+        by: Option<String>,
+    },
 }
 
 impl Decision {
@@ -104,7 +119,11 @@ impl Decision {
                 }
                 s
             }
-            Decision::Dismissed { reason, by: b, note } => {
+            Decision::Dismissed {
+                reason,
+                by: b,
+                note,
+            } => {
                 let mut s = format!("dismissed ({}){}", reason.replace('_', " "), by(b, &None));
                 if let Some(n) = note {
                     s.push_str(&format!(": {n}"));
@@ -496,7 +515,8 @@ fn summary_lines(r: &Report) -> Vec<String> {
     match &r.previous {
         Some(p) => {
             let open_now = c.open + c.ticketed + c.snoozed + c.accepted_expired;
-            let open_then = p.counts.open + p.counts.ticketed + p.counts.snoozed + p.counts.accepted_expired;
+            let open_then =
+                p.counts.open + p.counts.ticketed + p.counts.snoozed + p.counts.accepted_expired;
             out.push(format!(
                 "Since the previous report ({}): open findings {open_then} → {open_now} ({}), fixed {} → {}.",
                 iso(p.at),
@@ -565,7 +585,9 @@ fn verification_lines(v: &Verification) -> Vec<String> {
             }
             out.push(match anchored {
                 Some(n) => format!("The keyed head file anchors {n} entries."),
-                None => "No head file anchors the count (in-memory database or none written).".into(),
+                None => {
+                    "No head file anchors the count (in-memory database or none written).".into()
+                }
             });
             out
         }
@@ -733,11 +755,7 @@ pub fn markdown(r: &Report) -> String {
         }
         if let Some(n) = &f.approval_note {
             any = true;
-            line(format!(
-                "- `{}`: remediation {}",
-                code(&f.id),
-                md(n)
-            ));
+            line(format!("- `{}`: remediation {}", code(&f.id), md(n)));
             line(String::new());
         }
     }
@@ -916,7 +934,9 @@ pub fn html(r: &Report) -> String {
         o.push_str("<p>No finding in this scope is open.</p>\n");
     } else {
         o.push_str("<table>\n");
-        o.push_str(&head_row(&["Score", "Severity", "Alert", "Resource", "Decision"]));
+        o.push_str(&head_row(&[
+            "Score", "Severity", "Alert", "Resource", "Decision",
+        ]));
         o.push('\n');
         for f in top {
             o.push_str(&cell_row(&[
@@ -953,7 +973,12 @@ pub fn html(r: &Report) -> String {
             o.push_str(&cell_row(&[
                 h(&f.resource),
                 h(&f.account),
-                format!("<code>{}</code> ({}) {}", h(&f.id), h(&f.vendor), h(&f.title)),
+                format!(
+                    "<code>{}</code> ({}) {}",
+                    h(&f.id),
+                    h(&f.vendor),
+                    h(&f.title)
+                ),
                 h(&f.severity),
                 decision_html(&f.decision),
                 h(&ticket_text(f)),
@@ -1101,7 +1126,10 @@ mod tests {
 
     #[test]
     fn tags_parse_with_and_without_a_value() {
-        assert_eq!(parse_tag("env=prod").unwrap(), ("env".into(), Some("prod".into())));
+        assert_eq!(
+            parse_tag("env=prod").unwrap(),
+            ("env".into(), Some("prod".into()))
+        );
         assert_eq!(parse_tag("pci").unwrap(), ("pci".into(), None));
         assert!(parse_tag("=x").is_err());
     }

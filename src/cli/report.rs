@@ -81,9 +81,11 @@ pub fn report(
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let format = a.format.unwrap_or_else(|| {
-        let html = a.output.as_ref().and_then(|p| p.extension()).is_some_and(|e| {
-            e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm")
-        });
+        let html = a
+            .output
+            .as_ref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
         if html && a.compliance.is_some() {
             ReportFormat::Html
         } else {
@@ -91,7 +93,10 @@ pub fn report(
         }
     });
     let (text, what) = match &a.compliance {
-        Some(name) => (compliance(&a, name, format, store, config, paths, env)?, "compliance report"),
+        Some(name) => (
+            compliance(&a, name, format, store, config, paths, env)?,
+            "compliance report",
+        ),
         None => {
             if format == ReportFormat::Html {
                 return Err(CliError::input(
@@ -109,7 +114,10 @@ pub fn report(
             let mut f = AtomicFile::create(p)?;
             if let Err(e) = f.file.write_all(text.as_bytes()) {
                 f.abort();
-                return Err(CliError::runtime(format!("cannot write {}: {e}", p.display())));
+                return Err(CliError::runtime(format!(
+                    "cannot write {}: {e}",
+                    p.display()
+                )));
             }
             f.commit()?;
             eprintln!("wrote the {what} to {}", p.display());
@@ -144,7 +152,11 @@ fn compliance(
         .as_deref()
         .map(|s| parse_since(s, env.now_ms))
         .transpose()?;
-    let tag = a.tag.as_deref().map(super::compliance::parse_tag).transpose()?;
+    let tag = a
+        .tag
+        .as_deref()
+        .map(super::compliance::parse_tag)
+        .transpose()?;
     let mut words = Vec::new();
     if let (Some(s), Some(t)) = (&a.since, since) {
         words.push(format!("alerts seen since {} (--since {s})", iso(t)));

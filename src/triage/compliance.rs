@@ -278,7 +278,10 @@ mod tests {
             Some("Transmission Confidentiality and Integrity")
         );
         let n = normalize(&c("PCI DSS v3.1.0", Some("4.1 Use strong cryptography"))).unwrap();
-        assert_eq!((n.requirement.as_str(), n.standard.as_str()), ("4.1", "PCI DSS v3.1.0"));
+        assert_eq!(
+            (n.requirement.as_str(), n.standard.as_str()),
+            ("4.1", "PCI DSS v3.1.0")
+        );
         let n = normalize(&c("HIPAA", Some("164.312(a)(2)(iv)"))).unwrap();
         assert_eq!(n.requirement, "164.312(a)(2)(iv)");
         assert_eq!(n.text, None);
@@ -335,6 +338,9 @@ mod tests {
     fn requirements_sort_numerically() {
         let mut v = vec!["1.10", UNSPECIFIED, "2", "1.2", "AC-6", "AC-3", "10.1"];
         v.sort_by(|a, b| requirement_order(a, b));
-        assert_eq!(v, vec!["1.2", "1.10", "2", "10.1", "AC-3", "AC-6", UNSPECIFIED]);
+        assert_eq!(
+            v,
+            vec!["1.2", "1.10", "2", "10.1", "AC-3", "AC-6", UNSPECIFIED]
+        );
     }
 }
