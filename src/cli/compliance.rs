@@ -534,6 +534,23 @@ fn summary_lines(r: &Report) -> Vec<String> {
     out
 }
 
+/// The summary's counts table: name, previous (or `-`), now, change (or `-`).
+fn count_table(r: &Report) -> Vec<[String; 4]> {
+    let then = r.previous.map(|p| p.counts.rows());
+    r.counts
+        .rows()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, now))| {
+            let (prev, change) = match &then {
+                Some(t) => (t[i].1.to_string(), signed(now as i64 - t[i].1 as i64)),
+                None => ("-".into(), "-".into()),
+            };
+            [name.to_string(), prev, now.to_string(), change]
+        })
+        .collect()
+}
+
 fn signed(n: i64) -> String {
     if n > 0 {
         format!("+{n}")
@@ -652,14 +669,7 @@ pub fn markdown(r: &Report) -> String {
     line(String::new());
     line("| Count | Previous | Now | Change |".into());
     line("|---|---|---|---|".into());
-    for (i, (name, now)) in r.counts.rows().into_iter().enumerate() {
-        let (prev, change) = match &r.previous {
-            Some(p) => {
-                let then = p.counts.rows()[i].1;
-                (then.to_string(), signed(now as i64 - then as i64))
-            }
-            None => ("-".into(), "-".into()),
-        };
+    for [name, prev, now, change] in count_table(r) {
         line(format!("| {name} | {prev} | {now} | {change} |"));
     }
     line(String::new());
@@ -917,15 +927,8 @@ pub fn html(r: &Report) -> String {
     o.push_str("</ul>\n<table>\n");
     o.push_str(&head_row(&["Count", "Previous", "Now", "Change"]));
     o.push('\n');
-    for (i, (name, now)) in r.counts.rows().into_iter().enumerate() {
-        let (prev, change) = match &r.previous {
-            Some(p) => {
-                let then = p.counts.rows()[i].1;
-                (then.to_string(), signed(now as i64 - then as i64))
-            }
-            None => ("-".into(), "-".into()),
-        };
-        o.push_str(&cell_row(&[escape(name), prev, now.to_string(), change]));
+    for row in count_table(r) {
+        o.push_str(&cell_row(&row.map(|c| escape(&c))));
         o.push('\n');
     }
     o.push_str("</table>\n<h3>Riskiest open items</h3>\n");

@@ -81,31 +81,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Audit entries whose subject is one of `alert_ids`, in chain order.
+    /// Audit entries whose subject is one of `alert_ids`, in chain order. One pass over the
+    /// log through [`crate::audit`]'s reader (decisions, not imports, grow it).
     pub fn audit_entries_about(&self, alert_ids: &[&str]) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, at, actor, action, subject, detail, prev_mac, mac FROM audit_log \
-             WHERE subject = ? ORDER BY seq",
-        )?;
+        let wanted: std::collections::HashSet<&str> = alert_ids.iter().copied().collect();
         let mut out = Vec::new();
-        for id in alert_ids {
-            let rows = stmt.query_map([id], |r| {
-                Ok(StoredEntry {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    detail: r.get(5)?,
-                    prev_mac: r.get(6)?,
-                    mac: r.get(7)?,
-                })
-            })?;
-            for e in rows {
-                out.push(e?);
+        self.audit_for_each(None, |e| {
+            if wanted.contains(e.subject.as_str()) {
+                out.push(e);
             }
-        }
-        out.sort_by_key(|e| e.seq);
+            Ok(())
+        })?;
         Ok(out)
     }
 
