@@ -541,8 +541,25 @@ fn bad_input_gets_one_line_naming_what_is_accepted() {
     // The shift report is unchanged: Markdown, its own heading.
     let shift = sb.ok(&["report"]);
     assert!(shift.starts_with("# Shift hand-off"), "{shift}");
+    // A report that could not be written leaves no file and keeps no counts.
+    let missing = sb.path("no-such-dir/pci.md");
+    let err = sb.fails(
+        &[
+            "report",
+            "--compliance",
+            "pci",
+            "-o",
+            missing.to_str().expect("path"),
+        ],
+        1,
+    );
+    assert!(err.contains("cannot create"), "{err}");
     // No decision yet: an empty chain, verified; without the key, not verified, and said so.
     let md = sb.ok(&["report", "--compliance", "pci"]);
+    assert!(
+        md.contains("This is the first report of this framework and scope."),
+        "{md}"
+    );
     assert!(
         md.contains("- Chain verified: audit log ok: 0 entries."),
         "{md}"

@@ -310,14 +310,6 @@ pub fn gather(store: &mut Store, config: &Config, req: &Request) -> Result<Repor
     let previous = store
         .compliance_previous(req.framework, &req.scope_key)?
         .and_then(|t| serde_json::from_str::<Previous>(&t).ok());
-    let this = Previous {
-        at: req.now,
-        counts,
-    };
-    if let Ok(json) = serde_json::to_string(&this) {
-        store.compliance_record(req.framework, &req.scope_key, &json)?;
-    }
-
     let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
     let audit = store.audit_entries_about(&ids)?;
     let verification = verify(store, config, &req.data_dir);
@@ -341,6 +333,18 @@ pub fn gather(store: &mut Store, config: &Config, req: &Request) -> Result<Repor
         verification,
         summarizer,
     })
+}
+
+/// Keep the report's counts for the next report of the same framework and scope; called
+/// once the report was written, so a failed write leaves the previous counts in place.
+pub fn record(store: &mut Store, req: &Request, report: &Report) -> Result<(), StoreError> {
+    let this = Previous {
+        at: req.now,
+        counts: report.counts,
+    };
+    let json = serde_json::to_string(&this)
+        .map_err(|e| StoreError::Invalid(format!("compliance counts: {e}")))?;
+    store.compliance_record(req.framework, &req.scope_key, &json)
 }
 
 /// The actor and time of the history entry that set the alert's current status.

@@ -92,11 +92,11 @@ pub fn report(
             ReportFormat::Md
         }
     });
-    let (text, what) = match &a.compliance {
-        Some(name) => (
-            compliance(&a, name, format, store, config, paths, env)?,
-            "compliance report",
-        ),
+    let (text, what, done) = match &a.compliance {
+        Some(name) => {
+            let (text, done) = compliance(&a, name, format, store, config, paths, env)?;
+            (text, "compliance report", Some(done))
+        }
         None => {
             if format == ReportFormat::Html {
                 return Err(CliError::input(
@@ -106,7 +106,7 @@ pub fn report(
             let since = parse_since(a.since.as_deref().unwrap_or("12h"), env.now_ms)?;
             let text = build(store, config, since, env.now_ms, a.hot)
                 .map_err(|e| CliError::runtime(e.to_string()))?;
-            (text, "shift report")
+            (text, "shift report", None)
         }
     };
     match &a.output {
@@ -126,10 +126,15 @@ pub fn report(
             let _ = env.out.write_all(text.as_bytes());
         }
     }
+    if let Some((req, report)) = done {
+        super::compliance::record(store, &req, &report)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+    }
     Ok(())
 }
 
-/// `--compliance FRAMEWORK`: the evidence report's text (docs/compliance.md).
+/// `--compliance FRAMEWORK`: the evidence report's text (docs/compliance.md), and what
+/// [`super::compliance::record`] keeps once it is written.
 fn compliance(
     a: &ReportArgs,
     name: &str,
@@ -138,7 +143,13 @@ fn compliance(
     config: &Config,
     paths: &crate::paths::Paths,
     env: &Env<'_>,
-) -> Result<String, CliError> {
+) -> Result<
+    (
+        String,
+        (super::compliance::Request, super::compliance::Report),
+    ),
+    CliError,
+> {
     use crate::triage::compliance::Framework;
     let framework = Framework::parse(name).ok_or_else(|| {
         CliError::input(format!(
@@ -197,10 +208,11 @@ fn compliance(
     };
     let report = super::compliance::gather(store, config, &req)
         .map_err(|e| CliError::runtime(e.to_string()))?;
-    Ok(match format {
+    let text = match format {
         ReportFormat::Md => super::compliance::markdown(&report),
         ReportFormat::Html => super::compliance::html(&report),
-    })
+    };
+    Ok((text, (req, report)))
 }
 
 /// The report's Markdown.
