@@ -14,6 +14,8 @@ use crate::audit::{AuditKey, StoredEntry};
 use crate::config::Config;
 use crate::dispatch::approve;
 use crate::domain::{DismissReason, EpochMs, Status};
+use crate::narrate::Narrator;
+use crate::narrate::summary::{self, SummaryBody, SummaryOutcome};
 use crate::present::iso;
 use crate::sanitize;
 use crate::store::{ComplianceScope, Store, StoreError, TicketRow};
@@ -248,6 +250,8 @@ pub struct Report {
     verification: Verification,
     /// How the summary was written.
     summarizer: String,
+    /// The model's prose when it wrote the summary (sanitized; the renderers escape it).
+    model_summary: Option<SummaryBody>,
 }
 
 /// Gather the report and record its counts for the next one.
@@ -310,17 +314,7 @@ pub fn gather(store: &mut Store, config: &Config, req: &Request) -> Result<Repor
     let previous = store
         .compliance_previous(req.framework, &req.scope_key)?
         .and_then(|t| serde_json::from_str::<Previous>(&t).ok());
-    let ids: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
-    let audit = store.audit_entries_about(&ids)?;
-    let verification = verify(store, config, &req.data_dir);
-    let summarizer = if config.llm.provider == crate::config::ProviderKind::None {
-        "the offline summarizer".to_string()
-    } else {
-        // Said plainly: the LLM path for this summary is not built; the narrative
-        // guardrails (redaction, fencing, schema, audit) would have to cover it first.
-        "the offline summarizer (an LLM is configured, but compliance summaries are written offline only)".to_string()
-    };
-    Ok(Report {
+    let mut report = Report {
         framework: req.framework,
         scope_text: req.scope_text.clone(),
         now: req.now,
@@ -329,9 +323,122 @@ pub fn gather(store: &mut Store, config: &Config, req: &Request) -> Result<Repor
         requirements,
         counts,
         previous,
-        audit,
-        verification,
-        summarizer,
+        audit: Vec::new(),
+        verification: Verification::NotVerified(String::new()),
+        summarizer: "the offline summarizer".to_string(),
+        model_summary: None,
+    };
+    write_summary(store, config, &mut report)?;
+    // Read after the summary's model calls are recorded, so the verified head covers them.
+    let ids: Vec<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
+    report.audit = store.audit_entries_about(&ids)?;
+    report.verification = verify(store, config, &req.data_dir);
+    Ok(report)
+}
+
+/// With an `[llm]` provider, ask the model for the summary's prose over the report's facts
+/// (docs/compliance.md); record its calls; on any failure keep the offline summary and say
+/// why. Only a failure to record the calls fails the report: the audit must not miss one.
+fn write_summary(store: &mut Store, config: &Config, r: &mut Report) -> Result<(), StoreError> {
+    if config.llm.provider == crate::config::ProviderKind::None {
+        return Ok(());
+    }
+    let unavailable = |why: &str| {
+        format!(
+            "the offline summarizer (the LLM summary is unavailable: {})",
+            sanitize::one_line(why)
+        )
+    };
+    let narrator = match Narrator::from_config(config) {
+        Ok(n) => n,
+        Err(e) => {
+            r.summarizer = unavailable(&e.to_string());
+            return Ok(());
+        }
+    };
+    let rt = match super::env::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            r.summarizer = unavailable(&e.to_string());
+            return Ok(());
+        }
+    };
+    let subject = format!("compliance:{}", r.framework.id());
+    let facts = summary_facts(r);
+    let outcome = rt.block_on(narrator.summarize(&subject, &facts));
+    summary::persist_calls(store, outcome.calls())?;
+    match outcome {
+        SummaryOutcome::Offline => {}
+        SummaryOutcome::Model {
+            body,
+            provider,
+            model,
+            ..
+        } => {
+            r.summarizer = format!(
+                "the AI model {provider} {model} (its prose only: the counts and the riskiest items below are computed by sitrep; verify the prose against them)"
+            );
+            r.model_summary = Some(body);
+        }
+        SummaryOutcome::Fallback { reason, .. } => r.summarizer = unavailable(&reason),
+    }
+    Ok(())
+}
+
+/// Open findings, expired risk acceptances included (they count as open again).
+fn open_total(c: &Counts) -> usize {
+    c.open + c.ticketed + c.snoozed + c.accepted_expired
+}
+
+/// What the model is told: the computed counts, their change, the riskiest open items and
+/// the requirements. Raw text: the narrate module sanitizes, caps and redacts it.
+fn summary_facts(r: &Report) -> serde_json::Value {
+    use serde_json::json;
+    let change = r.previous.map(|p| {
+        let then = p.counts.rows();
+        r.counts
+            .rows()
+            .iter()
+            .zip(then.iter())
+            .map(|((name, now), (_, was))| (name.to_string(), json!(*now as i64 - *was as i64)))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    let diffs: usize = r.findings.iter().map(|f| f.diffs.len()).sum();
+    let risky: Vec<serde_json::Value> = riskiest(r, 5)
+        .iter()
+        .map(|f| {
+            json!({
+                "alert": f.id,
+                "title": f.title,
+                "severity": f.severity,
+                "score": f.score,
+                "resource": f.resource,
+                "account": f.account,
+                "decision": f.decision.describe(),
+            })
+        })
+        .collect();
+    let requirements: Vec<serde_json::Value> = r
+        .requirements
+        .iter()
+        .take(30)
+        .map(|g| json!({"id": g.id, "text": g.text, "findings": g.findings.len()}))
+        .collect();
+    json!({
+        "framework": r.framework.label(),
+        "scope": r.scope_text,
+        "prepared": iso(r.now),
+        "counts": r.counts,
+        "open_total": open_total(&r.counts),
+        "previous_report": r.previous.map(|p| json!({
+            "prepared": iso(p.at),
+            "counts": p.counts,
+            "open_total": open_total(&p.counts),
+        })),
+        "change_since_previous": change,
+        "riskiest_open": risky,
+        "requirements": requirements,
+        "approved_remediation_diffs": diffs,
     })
 }
 
@@ -667,8 +774,23 @@ pub fn markdown(r: &Report) -> String {
     line(String::new());
     line(format!("_Written by {}._", md(&r.summarizer)));
     line(String::new());
-    for s in summary_lines(r) {
-        line(format!("- {}", md(&s)));
+    match &r.model_summary {
+        Some(m) => {
+            line(md(&m.overview));
+            if !m.priorities.is_empty() {
+                line(String::new());
+                line("Priorities:".into());
+                line(String::new());
+                for p in &m.priorities {
+                    line(format!("- {}", md(p)));
+                }
+            }
+        }
+        None => {
+            for s in summary_lines(r) {
+                line(format!("- {}", md(&s)));
+            }
+        }
     }
     line(String::new());
     line("| Count | Previous | Now | Change |".into());
@@ -922,13 +1044,27 @@ pub fn html(r: &Report) -> String {
 
     o.push_str("<h2>Executive summary</h2>\n");
     o.push_str(&format!(
-        "<p class=\"muted\"><em>Written by {}.</em></p>\n<ul>\n",
+        "<p class=\"muted\"><em>Written by {}.</em></p>\n",
         h(&r.summarizer)
     ));
-    for s in summary_lines(r) {
-        o.push_str(&format!("<li>{}</li>\n", h(&s)));
+    let bullets = match &r.model_summary {
+        Some(m) => {
+            o.push_str(&format!("<p>{}</p>\n", h(&m.overview)));
+            if !m.priorities.is_empty() {
+                o.push_str("<p>Priorities:</p>\n");
+            }
+            m.priorities.clone()
+        }
+        None => summary_lines(r),
+    };
+    if !bullets.is_empty() {
+        o.push_str("<ul>\n");
+        for s in bullets {
+            o.push_str(&format!("<li>{}</li>\n", h(&s)));
+        }
+        o.push_str("</ul>\n");
     }
-    o.push_str("</ul>\n<table>\n");
+    o.push_str("<table>\n");
     o.push_str(&head_row(&["Count", "Previous", "Now", "Change"]));
     o.push('\n');
     for row in count_table(r) {
