@@ -328,7 +328,7 @@ pub fn gather(store: &mut Store, config: &Config, req: &Request) -> Result<Repor
         summarizer: "the offline summarizer".to_string(),
         model_summary: None,
     };
-    write_summary(store, config, &mut report)?;
+    write_summary(store, config, &req.data_dir, &mut report)?;
     // Read after the summary's model calls are recorded, so the verified head covers them.
     let ids: Vec<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
     report.audit = store.audit_entries_about(&ids)?;
@@ -339,7 +339,12 @@ pub fn gather(store: &mut Store, config: &Config, req: &Request) -> Result<Repor
 /// With an `[llm]` provider, ask the model for the summary's prose over the report's facts
 /// (docs/compliance.md); record its calls; on any failure keep the offline summary and say
 /// why. Only a failure to record the calls fails the report: the audit must not miss one.
-fn write_summary(store: &mut Store, config: &Config, r: &mut Report) -> Result<(), StoreError> {
+fn write_summary(
+    store: &mut Store,
+    config: &Config,
+    data_dir: &std::path::Path,
+    r: &mut Report,
+) -> Result<(), StoreError> {
     if config.llm.provider == crate::config::ProviderKind::None {
         return Ok(());
     }
@@ -349,6 +354,14 @@ fn write_summary(store: &mut Store, config: &Config, r: &mut Report) -> Result<(
             sanitize::one_line(why)
         )
     };
+    // As for narratives: no model call without the audit log recording it.
+    match AuditKey::load(&config.audit, data_dir) {
+        Ok(key) => store.set_audit_key(key),
+        Err(e) => {
+            r.summarizer = unavailable(&format!("no model call without the audit log: {e}"));
+            return Ok(());
+        }
+    }
     let narrator = match Narrator::from_config(config) {
         Ok(n) => n,
         Err(e) => {
