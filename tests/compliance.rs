@@ -747,3 +747,111 @@ fn llm_summary_is_used_falls_back_with_its_reason_escaped_redacted_and_audited()
     assert!(md.contains("| fixed | 1 | 1 | 0 |"), "{md}");
     assert_eq!(summary_calls(&w).len(), 5);
 }
+
+fn summary_narrator(provider: Box<dyn sitrep::narrate::Provider>) -> sitrep::narrate::Narrator {
+    sitrep::narrate::Narrator::with_provider(
+        Some(provider),
+        sitrep::narrate::prompt::Templates::embedded(),
+        sitrep::narrate::Limits {
+            backoff: Duration::from_millis(10),
+            ..sitrep::narrate::Limits::default()
+        },
+    )
+}
+
+/// The summary call itself, over both wire protocols: a canary echo and prose citing a
+/// number the facts do not hold are refused, with the reason, and every call is kept.
+#[tokio::test]
+async fn summary_refuses_canary_echoes_and_numbers_not_in_the_facts() {
+    use sitrep::narrate::anthropic::Anthropic;
+    use sitrep::narrate::openai::{Flavor, OpenAi};
+    use sitrep::narrate::summary::SummaryOutcome;
+    let sim = llm::start(
+        0,
+        vec![LlmFault::Canary, LlmFault::Ok, LlmFault::Ok, LlmFault::Ok],
+    )
+    .await
+    .expect("llm sim");
+    let http = reqwest::Client::new();
+    let openai = summary_narrator(Box::new(OpenAi::new(
+        http.clone(),
+        Flavor::Compatible,
+        &format!("{}/v1", sim.base_url),
+        "sim-narrator",
+        None,
+    )));
+    let anthropic = summary_narrator(Box::new(Anthropic::new(
+        http,
+        &sim.base_url,
+        "claude-sim",
+        Some(sitrep::config::Secret::new("sim-key")),
+    )));
+    let facts = json!({
+        "framework": "HIPAA",
+        "counts": {"findings": 7, "resources": 4, "requirements": 2},
+        "open_total": 5,
+        "riskiest_open": [{"alert": "wiz:abc", "title": "Public bucket", "score": 88}],
+    });
+
+    match openai.summarize("compliance:hipaa", &facts).await {
+        SummaryOutcome::Fallback { reason, calls } => {
+            assert!(
+                reason.contains("repeated the system prompt's canary"),
+                "{reason}"
+            );
+            assert_eq!(calls.len(), 1);
+            assert_eq!(calls[0].outcome, "canary");
+            assert_eq!(calls[0].alert_id, "compliance:hipaa");
+            assert_eq!(calls[0].prompt_version, "summary-v1");
+        }
+        other => panic!("a canary echo was used: {other:?}"),
+    }
+    match anthropic.summarize("compliance:hipaa", &facts).await {
+        SummaryOutcome::Model {
+            body,
+            provider,
+            calls,
+            ..
+        } => {
+            assert_eq!(provider, "anthropic");
+            assert_eq!(
+                body.overview,
+                "HIPAA: 7 finding(s) on 4 resource(s) fail 2 requirement(s); 5 remain open."
+            );
+            assert_eq!(
+                body.priorities,
+                vec!["Address wiz:abc first: it is the riskiest open item.".to_string()]
+            );
+            assert_eq!(calls.len(), 1);
+            assert_eq!(calls[0].outcome, "ok");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without counts the simulated model writes zeros the facts never gave: refused twice.
+    let no_counts = json!({"framework": "HIPAA", "riskiest_open": []});
+    match openai.summarize("compliance:hipaa", &no_counts).await {
+        SummaryOutcome::Fallback { reason, calls } => {
+            assert!(
+                reason.contains("invalid twice: the summary cites what the report's data does not hold (number: 0)"),
+                "{reason}"
+            );
+            assert_eq!(calls.len(), 2);
+        }
+        other => panic!("ungrounded numbers were used: {other:?}"),
+    }
+    let sent = sim.state.captured().await;
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent[1].path, "/v1/messages");
+    // The retry carried the correction turn.
+    let retry = String::from_utf8_lossy(&sent[3].body);
+    assert!(
+        retry.contains("Your previous reply was not valid"),
+        "{retry}"
+    );
+    // No model means no call and the offline summary.
+    let offline = sitrep::narrate::Narrator::offline();
+    assert_eq!(
+        offline.summarize("compliance:hipaa", &facts).await,
+        SummaryOutcome::Offline
+    );
+}
