@@ -257,13 +257,13 @@ fn reply_text(f: LlmFault, system: &str, user: &str) -> String {
     }
 }
 
-/// The compliance summary's facts (src/narrate/summary.rs fences them as REPORT_DATA).
+/// The compliance summary's facts: src/narrate/summary.rs fences them as REPORT_DATA, the
+/// same fence as the alert's under another name.
 fn report_data(user: &str) -> Option<serde_json::Value> {
-    let start = user.find("<<<REPORT_DATA ")?;
-    let after = &user[start..];
-    let body_start = after.find('\n')? + 1;
-    let end = after.find("<<<END_REPORT_DATA ")?;
-    serde_json::from_str(&after[body_start..end]).ok()
+    if !user.contains("<<<REPORT_DATA ") {
+        return None;
+    }
+    alert_data(&user.replace("REPORT_DATA ", "ALERT_DATA "))
 }
 
 /// A compliance summary over the facts; `Obey` plays a model that echoes markup and an
