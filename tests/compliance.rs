@@ -848,6 +848,19 @@ async fn summary_refuses_canary_echoes_and_numbers_not_in_the_facts() {
         retry.contains("Your previous reply was not valid"),
         "{retry}"
     );
+    // Terminal sequences and bidi controls in a reply are stripped before anything shows it.
+    sim.state.push(&[LlmFault::Escapes]).await;
+    match openai.summarize("compliance:hipaa", &facts).await {
+        SummaryOutcome::Model { body, .. } => {
+            let all = format!("{} {}", body.overview, body.priorities.join(" "));
+            assert!(all.contains("7 finding(s)"), "{all}");
+            assert!(
+                !all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\u{202e}'),
+                "{all:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     // No model means no call and the offline summary.
     let offline = sitrep::narrate::Narrator::offline();
     assert_eq!(
