@@ -89,8 +89,8 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::decisions::notify(a, &mut store, &config, env)
         }
         Command::Report(a) => {
-            let store = scored(open_existing(&paths)?, &config, env.now_ms)?;
-            super::report::report(a, &store, &config, env)
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::report::report(a, &mut store, &config, &paths, env)
         }
         Command::Outbox(c) => {
             let mut store = for_decisions(&paths, &config, env.now_ms)?;

@@ -5,6 +5,7 @@
 
 mod audit;
 mod commands;
+mod compliance;
 mod console;
 mod decisions;
 mod env;

@@ -8,6 +8,7 @@
 mod alerts;
 mod audit;
 mod closed;
+mod compliance;
 mod filter;
 mod intel;
 mod kv;
@@ -30,6 +31,7 @@ pub use alerts::{ImportStats, Importing, PreparedRow, StatusChange, StoredAlert,
 // Re-exported: the console and the tests name the queue order next to `ListRequest`.
 pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
+pub use compliance::{ComplianceHit, ComplianceScope};
 pub use intel::IntelStatus;
 #[doc(hidden)]
 pub use migrate::{UNDO_0010, UNDO_0011, UNDO_0012};

@@ -1,3 +1,4 @@
+pub mod compliance;
 pub mod correlate;
 pub mod intel;
 pub mod owner;
