@@ -35,6 +35,12 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     if let Command::Sim(a) = command {
         return sim(a, env);
     }
+    if let Command::Completions(a) = &command {
+        // Needs neither a config nor a database: shells source it at start-up.
+        use clap::CommandFactory as _;
+        clap_complete::generate(a.shell, &mut Cli::command(), "sitrep", &mut *env.out);
+        return Ok(());
+    }
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
     match command {
@@ -97,7 +103,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }
         Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
-        Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
+        Command::Config(_) | Command::Sim(_) | Command::Demo(_) | Command::Completions(_) => Ok(()),
     }
 }
 
@@ -116,6 +122,11 @@ fn for_decisions(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Stor
 fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
     let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
         .map_err(|e| CliError::input(e.to_string()))?;
+    // Audit entries from here on (also those the key lets the store write at once) are
+    // owed to the configured SIEMs (docs/siem.md).
+    store
+        .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
+        .map_err(store_err)?;
     store.set_audit_key(key);
     Ok(store)
 }
@@ -415,6 +426,18 @@ fn export(
                 }
                 out.write_all(b"\n]\n").map_err(io_err)
             }
+            ExportFormat::Sarif => {
+                // Runs group results by vendor, so the alerts are read in full first.
+                let mut alerts = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if let Some(s) = store.get(&r.id).map_err(store_err)? {
+                        alerts.push(s);
+                    }
+                }
+                let log = super::sarif::log(&alerts, &config.iac);
+                serde_json::to_writer_pretty(&mut *out, &log).map_err(|e| io_err(e.into()))?;
+                out.write_all(b"\n").map_err(io_err)
+            }
         }
     })();
     match (result, file) {
@@ -694,6 +717,9 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         let mut store = mutex
             .into_inner()
             .map_err(|_| CliError::runtime("internal error: the store lock was poisoned"))?;
+        store
+            .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
+            .map_err(store_err)?;
         store.set_audit_key(key);
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(config);
         let (pass, tickets) = rt.block_on(async {
@@ -751,6 +777,9 @@ fn narrate(
         // Model calls are audited (model, prompt and response hashes, outcome).
         let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
             .map_err(|e| CliError::input(e.to_string()))?;
+        store
+            .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
+            .map_err(store_err)?;
         store.set_audit_key(key);
     }
     let id = resolve_id(&store, &a.id)?;

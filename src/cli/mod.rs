@@ -11,6 +11,7 @@ mod env;
 mod import;
 pub mod render;
 mod report;
+pub mod sarif;
 mod source;
 mod triage;
 
@@ -57,7 +58,7 @@ pub enum Command {
     List(ListArgs),
     /// Show one alert in full
     Show(ShowArgs),
-    /// Export alerts as JSON, CSV or Markdown
+    /// Export alerts as JSON, CSV, Markdown or SARIF 2.1.0
     Export(ExportArgs),
     /// Explain one alert: the AI narrative ([llm] in the config) or the offline narrator
     Narrate(NarrateArgs),
@@ -97,6 +98,15 @@ pub enum Command {
     /// The tamper-evident audit log: verify the chain, export the entries
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script: bash, zsh, fish or powershell (docs/cli.md)
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +375,8 @@ pub enum ExportFormat {
     Json,
     Csv,
     Markdown,
+    /// SARIF 2.1.0: one run per vendor, rules from policies (docs/cli.md)
+    Sarif,
 }
 
 #[derive(Debug, Args)]

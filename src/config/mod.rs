@@ -10,6 +10,7 @@ pub mod llm;
 pub mod notify;
 pub mod scoring;
 pub mod secret;
+pub mod siem;
 pub mod sources;
 pub mod theme;
 pub mod tickets;
@@ -85,6 +86,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// Ticket systems (`[tickets]`).
     pub tickets: TicketsConfig,
+    /// Where audit entries are forwarded (`[[siem]]` tables).
+    pub siem: Vec<siem::SiemDestination>,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -107,6 +110,8 @@ struct File {
     notify: Option<notify::RawNotify>,
     approvals: Option<notify::RawApprovals>,
     tickets: Option<tickets::RawTickets>,
+    #[serde(default)]
+    siem: Vec<siem::RawSiem>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +198,7 @@ impl Config {
             notify: NotifyConfig::default(),
             approvals: ApprovalsConfig::default(),
             tickets: TicketsConfig::default(),
+            siem: Vec::new(),
             path: None,
         })
     }
@@ -310,6 +316,8 @@ impl Config {
                 .map_err(|(key, message)| value_err(&key, message))?;
         let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let siem = siem::resolve(user.siem, private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -326,6 +334,7 @@ impl Config {
             notify,
             approvals,
             tickets,
+            siem,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -408,7 +417,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `siem`"
         );
     }
 

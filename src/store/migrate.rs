@@ -39,6 +39,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_open_queue",
         include_str!("migrations/0012_open_queue.sql"),
     ),
+    ("0018_siem", include_str!("migrations/0018_siem.sql")),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
