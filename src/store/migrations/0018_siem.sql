@@ -6,7 +6,10 @@
 -- `siem_destinations` mirrors the `[[siem]]` tables of the config; `Store::set_siem_destinations`
 -- rewrites it when a command or the console starts with a config. A destination added later
 -- receives the entries written from then on, not the older ones.
-CREATE TABLE siem_destinations (
+--
+-- IF NOT EXISTS throughout: tests that take a database back to an older schema with the
+-- UNDO_* scripts (which predate this one) re-run the migrations above it.
+CREATE TABLE IF NOT EXISTS siem_destinations (
     name TEXT PRIMARY KEY
 );
 
@@ -14,7 +17,7 @@ CREATE TABLE siem_destinations (
 -- rows of one destination with the same alert_id in order, so a destination receives the
 -- entries in seq order. The payload is the entry as stored (detail as JSON), never a secret
 -- (the audit detail carries none).
-CREATE TRIGGER audit_log_siem AFTER INSERT ON audit_log
+CREATE TRIGGER IF NOT EXISTS audit_log_siem AFTER INSERT ON audit_log
 BEGIN
     INSERT OR IGNORE INTO outbox (dedup_key, created_at, actor, alert_id, kind, destination,
                                   payload, next_attempt_at)
@@ -31,4 +34,4 @@ END;
 
 -- The worker's "an earlier row of this destination is still pending" check, an index seek
 -- instead of a scan of every pending row (a SIEM outage can leave thousands waiting).
-CREATE INDEX outbox_pending_destination ON outbox (destination, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_pending_destination ON outbox (destination, id) WHERE state = 'pending';
