@@ -38,7 +38,8 @@ pub fn channel(name: &str, url: &str) -> String {
 /// The envelope HEC indexes.
 pub fn envelope(cfg: &HecConfig, entry: &Entry, host: &str) -> Value {
     let mut v = json!({
-        "time": format!("{}.{:03}", entry.at.div_euclid(1000), entry.at.rem_euclid(1000)),
+        // Epoch seconds with milliseconds, as HEC documents `time` (`<sec>.<ms>`).
+        "time": entry.at as f64 / 1000.0,
         "host": host,
         "source": cfg.source,
         "sourcetype": cfg.sourcetype,

@@ -189,22 +189,18 @@ fn reply(status: u16, text: &str, code: u32) -> Response {
     (status, axum::Json(json!({ "text": text, "code": code }))).into_response()
 }
 
-/// HEC's check of the `Authorization` header: the token itself is never echoed.
-fn authorize(sim: &HecSim, headers: &HeaderMap) -> Result<(), Response> {
-    let refused = |r: Response| {
-        sim.unauthorized.fetch_add(1, Ordering::Relaxed);
-        Err(r)
+/// HEC's check of the `Authorization` header: the refusal to send, if any (the token
+/// itself is never echoed).
+fn refusal(sim: &HecSim, headers: &HeaderMap) -> Option<Response> {
+    let h = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let r = match h.map(|h| h.strip_prefix("Splunk ")) {
+        None => reply(401, "Token is required", 2),
+        Some(None) => reply(401, "Invalid authorization", 3),
+        Some(Some(token)) if token.trim() != sim.token => reply(403, "Invalid token", 4),
+        Some(Some(_)) => return None,
     };
-    let Some(h) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return refused(reply(401, "Token is required", 2));
-    };
-    let Some(token) = h.strip_prefix("Splunk ") else {
-        return refused(reply(401, "Invalid authorization", 3));
-    };
-    if token.trim() != sim.token {
-        return refused(reply(403, "Invalid token", 4));
-    }
-    Ok(())
+    sim.unauthorized.fetch_add(1, Ordering::Relaxed);
+    Some(r)
 }
 
 /// A channel is a GUID: 8-4-4-4-12 hex digits.
@@ -245,7 +241,7 @@ async fn event(
         HecFault::Slow { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
         HecFault::Ok | HecFault::CommitThenDrop => {}
     }
-    if let Err(r) = authorize(&sim, &headers) {
+    if let Some(r) = refusal(&sim, &headers) {
         return r;
     }
     let chan = channel(&headers, &q);
@@ -326,7 +322,7 @@ async fn ack(
     body: Bytes,
 ) -> Response {
     sim.ack_polls.fetch_add(1, Ordering::Relaxed);
-    if let Err(r) = authorize(&sim, &headers) {
+    if let Some(r) = refusal(&sim, &headers) {
         return r;
     }
     if !sim.ack {
