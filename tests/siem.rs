@@ -646,3 +646,65 @@ fn syslog_outage_and_an_untrusted_certificate_lose_nothing() {
     // Nothing reached the TLS input.
     assert!(!rs.lines(0).iter().any(|l| l.starts_with("tls|")));
 }
+
+// ---- the store: rows written with the entry, nothing without it ----
+
+#[test]
+fn each_audit_entry_owes_one_row_per_destination_written_in_its_transaction() {
+    use sitrep::audit::{AuditEntry, AuditKey};
+    use sitrep::domain::Status;
+    use sitrep::store::{Decision, LocalChange, OutboxKind, OutboxState, StatusChange, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Store::open(&dir.path().join("s.db")).expect("open");
+    s.set_audit_key(AuditKey::from_bytes(&[7u8; 32]));
+    s.set_siem_destinations(&["b".into(), "a".into(), "a".into()])
+        .expect("destinations");
+    let seq = s
+        .audit_append(&AuditEntry {
+            at: 1_000,
+            actor: "alice",
+            action: "llm_call",
+            subject: "wiz:1",
+            detail: &serde_json::json!({ "model": "m", "outcome": "ok" }),
+        })
+        .expect("append");
+    let rows = s.outbox_list(&[OutboxState::Pending], 100).expect("list");
+    let mut dests: Vec<&str> = rows.iter().map(|r| r.destination.as_str()).collect();
+    dests.sort();
+    assert_eq!(dests, ["siem:a", "siem:b"]);
+    for r in &rows {
+        assert_eq!(r.kind, OutboxKind::Siem);
+        assert_eq!(r.alert_id, None);
+        assert_eq!(r.payload["seq"], seq);
+        assert_eq!(r.payload["detail"]["model"], "m", "detail kept as JSON");
+        assert_eq!(r.dedup_key, format!("{}:{seq}", r.destination));
+    }
+    // A decision that fails rolls back with its audit entry: no row without an entry.
+    let err = s.record_decision(&Decision {
+        alert_id: "wiz:no-such-alert".into(),
+        actor: "alice".into(),
+        at: 2_000,
+        change: LocalChange::Status(StatusChange {
+            status: Status::Acknowledged,
+            actor: "alice".into(),
+            note: None,
+            at: 2_000,
+        }),
+        outbox: Vec::new(),
+        audit_detail: serde_json::json!({}),
+    });
+    assert!(err.is_err());
+    assert_eq!(s.outbox_list(&[], 100).expect("list").len(), 2);
+    // No destinations, no rows.
+    s.set_siem_destinations(&[]).expect("none");
+    s.audit_append(&AuditEntry {
+        at: 3_000,
+        actor: "alice",
+        action: "note",
+        subject: "wiz:1",
+        detail: &serde_json::json!({}),
+    })
+    .expect("append");
+    assert_eq!(s.outbox_list(&[], 100).expect("list").len(), 2);
+    assert!(s.audit_verify().expect("verify").is_ok());
+}
