@@ -875,7 +875,7 @@ async fn until_stopped() {
 /// with `destination`, `base_url`, `env` and `toml` (a ready config table naming those variables).
 fn sim_destination(a: &SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
     use super::DestinationArg as D;
-    use crate::sim::server::{chat, jira, servicenow};
+    use crate::sim::server::{chat, hec, jira, servicenow};
     let Some(dest) = a.destination else {
         return Err(CliError::input("give --vendor V or --destination D"));
     };
@@ -937,6 +937,24 @@ fn sim_destination(a: &SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
                 .await
                 .map_err(err)?;
                 announce(env, "chat", &h.base_url, h.env(), h.notify_toml())?;
+                until_stopped().await;
+            }
+            D::Hec => {
+                let h = hec::start(hec::HecSimOptions {
+                    port: a.port,
+                    seed: a.seed,
+                    ack: true,
+                    ack_after: 1,
+                })
+                .await
+                .map_err(err)?;
+                announce(
+                    env,
+                    "hec",
+                    &h.base_url,
+                    h.env(),
+                    h.siem_toml("splunk", hec::TOKEN_ENV),
+                )?;
                 until_stopped().await;
             }
         }

@@ -248,8 +248,9 @@ pub struct SimArgs {
         conflicts_with = "destination"
     )]
     pub vendor: Option<VendorArg>,
-    /// Or a destination of decisions: jira (Cloud), jira-data-center, servicenow, or chat
-    /// (Slack, Teams and a signed-webhook receiver); prints a ready config table
+    /// Or a destination of decisions: jira (Cloud), jira-data-center, servicenow, chat
+    /// (Slack, Teams and a signed-webhook receiver), or hec (Splunk, for [[siem]]); prints a
+    /// ready config table
     #[arg(long, value_enum)]
     pub destination: Option<DestinationArg>,
     /// Port on 127.0.0.1 (0: any free port)
@@ -281,6 +282,8 @@ pub enum DestinationArg {
     JiraDataCenter,
     Servicenow,
     Chat,
+    /// A Splunk HTTP Event Collector (indexer acknowledgement on), for `[[siem]]`
+    Hec,
 }
 
 /// `--vendor` takes the vendors' own names (`Vendor::as_str`), so the list of choices is the

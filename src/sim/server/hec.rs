@@ -122,7 +122,15 @@ pub struct HecSimHandle {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// The variable [`HecSimHandle::env`] names for the token.
+pub const TOKEN_ENV: &str = "SITREP_HEC_TOKEN";
+
 impl HecSimHandle {
+    /// The environment a client needs: the token under [`TOKEN_ENV`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![(TOKEN_ENV.to_string(), self.state.token.clone())]
+    }
+
     /// A `[[siem]]` table for this simulator (token via `HEC_TOKEN_ENV`).
     pub fn siem_toml(&self, name: &str, token_env: &str) -> String {
         format!(
