@@ -708,3 +708,56 @@ fn each_audit_entry_owes_one_row_per_destination_written_in_its_transaction() {
     assert_eq!(s.outbox_list(&[], 100).expect("list").len(), 2);
     assert!(s.audit_verify().expect("verify").is_ok());
 }
+
+#[test]
+fn a_tcp_receiver_gets_one_octet_counted_frame_and_one_that_never_closes_is_not_flooded() {
+    use sitrep::config::siem::{SiemDestination, SiemKind, SyslogConfig, SyslogTransport};
+    use sitrep::dispatch::siem::{Clients, Entry, deliver};
+    use tokio::io::AsyncReadExt;
+    let rt = runtime();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Reads everything the client sends, then keeps the connection open.
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.expect("accept");
+            let mut got = Vec::new();
+            sock.read_to_end(&mut got).await.expect("read");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            drop(sock);
+            got
+        });
+        let dest = SiemDestination {
+            name: "hold".into(),
+            kind: SiemKind::Syslog(SyslogConfig {
+                address: addr.to_string(),
+                transport: SyslogTransport::Tcp,
+                ca_file: None,
+                server_name: None,
+                facility: 13,
+                hostname: Some("h".into()),
+                app_name: "sitrep".into(),
+            }),
+            timeout: Duration::from_millis(500),
+        };
+        let entry = Entry {
+            seq: 9,
+            at: common::NOW_MS,
+            actor: "alice".into(),
+            action: "approve".into(),
+            subject: "wiz:1".into(),
+            detail: serde_json::json!({ "note": "ok" }),
+            mac: "00ff".into(),
+        };
+        let out = deliver(&[dest], &mut Clients::default(), "siem:hold", &entry)
+            .await
+            .expect("delivered");
+        assert!(out.contains("did not confirm"), "{out}");
+        let got = String::from_utf8(server.await.expect("server")).expect("utf-8");
+        let (len, msg) = got.split_once(' ').expect("LEN SP MSG");
+        assert_eq!(len.parse::<usize>().expect("length"), msg.len(), "{got}");
+        assert!(msg.starts_with("<109>1 ") && msg.contains(" approve [audit@32473 seq=\"9\""));
+    });
+}

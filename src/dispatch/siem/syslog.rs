@@ -260,10 +260,20 @@ async fn deliver_framed<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     })
-    .await
-    .map_err(|_| timed("waiting for the server to close"))?;
-    closed.map_err(|e| io("waiting for the server to close", e))?;
-    Ok(format!("sent ({} bytes)", frame.len()))
+    .await;
+    match closed {
+        Ok(r) => {
+            r.map_err(|e| io("waiting for the server to close", e))?;
+            Ok(format!("sent ({} bytes)", frame.len()))
+        }
+        // Written and flushed on a healthy connection, but the server keeps its side open:
+        // counted as delivered, since sending it again would repeat it on every attempt
+        // against such a server (docs/siem.md).
+        Err(_) => Ok(format!(
+            "sent ({} bytes; the server did not confirm by closing)",
+            frame.len()
+        )),
+    }
 }
 
 fn tls_connector(cfg: &SyslogConfig) -> Result<tokio_rustls::TlsConnector, String> {
