@@ -761,3 +761,34 @@ fn a_tcp_receiver_gets_one_octet_counted_frame_and_one_that_never_closes_is_not_
         assert!(msg.starts_with("<109>1 ") && msg.contains(" approve [audit@32473 seq=\"9\""));
     });
 }
+
+#[test]
+fn config_check_names_where_the_hec_token_comes_from_and_whether_it_is_there() {
+    let sb = Sandbox::new();
+    let cfg = sb.write(
+        "config.toml",
+        "[[siem]]\nname = \"splunk\"\ntype = \"splunk_hec\"\nurl = \"https://splunk.example:8088\"\ntoken = { env = \"SITREP_TEST_HEC_TOKEN\" }\n",
+    );
+    let run = |token: Option<&str>| {
+        let mut c = sb.cmd();
+        c.env("SITREP_CONFIG", &cfg);
+        if let Some(t) = token {
+            c.env(TOKEN_ENV, t);
+        }
+        c.args(["config", "check"]).output().expect("run")
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("siem     splunk token: environment variable SITREP_TEST_HEC_TOKEN (MISSING"),
+        "{text}"
+    );
+    let out = run(Some("s3cr3t-hec-token"));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("(ok)") && !text.contains("s3cr3t-hec-token"),
+        "{text}"
+    );
+}

@@ -530,6 +530,25 @@ fn check_credentials(cfg: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
             .map_err(io_err)?;
         }
     }
+    // The HEC tokens of [[siem]] tables, the same way (docs/siem.md).
+    for d in &cfg.siem {
+        if let crate::config::siem::SiemKind::Hec(h) = &d.kind {
+            let state = match h.token.resolve(&|v| std::env::var(v).ok()) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => {
+                    missing += 1;
+                    format!("MISSING: {e}")
+                }
+            };
+            writeln!(
+                env.out,
+                "siem     {} token: {} ({state})",
+                d.name,
+                h.token.describe()
+            )
+            .map_err(io_err)?;
+        }
+    }
     if missing > 0 {
         return Err(CliError::input(format!(
             "{missing} credential(s) cannot be found; see the lines above"
