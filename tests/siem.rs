@@ -792,3 +792,32 @@ fn config_check_names_where_the_hec_token_comes_from_and_whether_it_is_there() {
         "{text}"
     );
 }
+
+#[test]
+fn a_lost_hec_reply_sends_the_entry_again_with_the_same_seq_and_mac() {
+    let rt = runtime();
+    let sim = hec_sim(&rt, false, 0);
+    rt.block_on(sim.state.script(&[HecFault::CommitThenDrop]));
+    let rig = Rig::new(
+        &sim.siem_toml("splunk", TOKEN_ENV),
+        vec![(TOKEN_ENV.into(), sim.state.token.clone())],
+    );
+    let ids = rig.ids();
+    rig.ok(&["note", &ids[0], "--text", "reply lost"]);
+    let rows = rig.siem_rows();
+    assert_eq!(rows[0]["state"], "pending", "{rows:?}");
+    rig.ok(&["outbox", "retry"]);
+    assert!(rig.siem_rows().iter().all(|r| r["state"] == "done"));
+    // HEC indexed the first entry twice (at least once, documented); the copies carry the
+    // same seq and mac, which is how a SIEM search drops one.
+    let got = received(&rt, &sim);
+    let audit = rig.audit();
+    let first = audit.keys().next().expect("an entry");
+    assert_eq!(got[first].len(), 2, "{got:?}");
+    assert_eq!(got[first][0], got[first][1]);
+    assert!(
+        got.iter()
+            .filter(|(s, _)| *s != first)
+            .all(|(_, c)| c.len() == 1)
+    );
+}
