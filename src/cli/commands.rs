@@ -512,15 +512,18 @@ fn config_cmd(c: &ConfigCommand, paths: &Paths, env: &mut Env<'_>) -> Result<(),
 /// value). Any credential that cannot be found fails the check (exit 2).
 fn check_credentials(cfg: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     let mut missing = 0;
+    // "ok", or why not (counted as missing); never the value.
+    let mut state =
+        |cred: &crate::config::CredentialRef| match cred.resolve(&|v| std::env::var(v).ok()) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => {
+                missing += 1;
+                format!("MISSING: {e}")
+            }
+        };
     for s in &cfg.sources {
         for (key, cred) in &s.credentials {
-            let state = match cred.resolve(&|v| std::env::var(v).ok()) {
-                Ok(_) => "ok".to_string(),
-                Err(e) => {
-                    missing += 1;
-                    format!("MISSING: {e}")
-                }
-            };
+            let state = state(cred);
             writeln!(
                 env.out,
                 "source   {} credential {key}: {} ({state})",
@@ -533,13 +536,7 @@ fn check_credentials(cfg: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     // The HEC tokens of [[siem]] tables, the same way (docs/siem.md).
     for d in &cfg.siem {
         if let crate::config::siem::SiemKind::Hec(h) = &d.kind {
-            let state = match h.token.resolve(&|v| std::env::var(v).ok()) {
-                Ok(_) => "ok".to_string(),
-                Err(e) => {
-                    missing += 1;
-                    format!("MISSING: {e}")
-                }
-            };
+            let state = state(&h.token);
             writeln!(
                 env.out,
                 "siem     {} token: {} ({state})",

@@ -229,6 +229,15 @@ fn channel(headers: &HeaderMap, q: &HashMap<String, String>) -> Option<String> {
         .or_else(|| q.get("channel").cloned())
 }
 
+/// HEC's answer to a request without a usable channel (when acknowledgement is on).
+fn channel_refusal(chan: Option<&str>) -> Option<Response> {
+    match chan {
+        None => Some(reply(400, "Data channel is missing", 10)),
+        Some(c) if !is_guid(c) => Some(reply(400, "Invalid data channel", 11)),
+        Some(_) => None,
+    }
+}
+
 async fn event(
     State(sim): State<Arc<HecSim>>,
     Query(q): Query<HashMap<String, String>>,
@@ -253,12 +262,10 @@ async fn event(
         return r;
     }
     let chan = channel(&headers, &q);
-    if sim.ack {
-        match &chan {
-            None => return reply(400, "Data channel is missing", 10),
-            Some(c) if !is_guid(c) => return reply(400, "Invalid data channel", 11),
-            Some(_) => {}
-        }
+    if sim.ack
+        && let Some(r) = channel_refusal(chan.as_deref())
+    {
+        return r;
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return reply(400, "No data", 5);
@@ -336,10 +343,8 @@ async fn ack(
     if !sim.ack {
         return reply(400, "ACK is disabled", 14);
     }
-    match channel(&headers, &q) {
-        None => return reply(400, "Data channel is missing", 10),
-        Some(c) if !is_guid(&c) => return reply(400, "Invalid data channel", 11),
-        Some(_) => {}
+    if let Some(r) = channel_refusal(channel(&headers, &q).as_deref()) {
+        return r;
     }
     let ids: Vec<u64> = match serde_json::from_slice::<Value>(&body) {
         Ok(v) => match v.get("acks").and_then(Value::as_array) {
