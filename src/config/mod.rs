@@ -11,6 +11,7 @@ pub mod notify;
 pub mod owners;
 pub mod scoring;
 pub mod secret;
+pub mod siem;
 pub mod sources;
 pub mod theme;
 pub mod tickets;
@@ -93,6 +94,8 @@ pub struct Config {
     pub owners: owners::OwnersConfig,
     /// Where each team's tickets and notifications go (`[[route]]`).
     pub routes: Vec<owners::Route>,
+    /// Where audit entries are forwarded (`[[siem]]` tables).
+    pub siem: Vec<siem::SiemDestination>,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -119,6 +122,8 @@ struct File {
     owners: Option<owners::RawOwners>,
     #[serde(default)]
     route: Vec<owners::RawRoute>,
+    #[serde(default)]
+    siem: Vec<siem::RawSiem>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +213,7 @@ impl Config {
             vault: None,
             owners: owners::OwnersConfig::default(),
             routes: Vec::new(),
+            siem: Vec::new(),
             path: None,
         })
     }
@@ -342,6 +348,8 @@ impl Config {
                 .map_err(|(key, message)| value_err(&key, message))?;
         let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let siem = siem::resolve(user.siem, private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -361,6 +369,7 @@ impl Config {
             vault,
             owners,
             routes,
+            siem,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -443,7 +452,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`, `siem`"
         );
     }
 

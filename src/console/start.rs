@@ -102,6 +102,7 @@ fn prepare(l: &Launch<'_>, audit_key: crate::audit::AuditKey) -> Result<Prepared
     let narrator = crate::narrate::Narrator::from_config(config)
         .map_err(|e| StartError::Input(e.to_string()))?;
     let mut store = Store::open(&l.db)?;
+    store.set_siem_destinations(&crate::dispatch::siem::names(&config.siem))?;
     store.set_audit_key(audit_key.clone());
     let now = wall_clock();
     store.set_scoring(config.scoring.clone());

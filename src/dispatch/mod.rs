@@ -12,6 +12,7 @@ pub mod http;
 pub mod notice;
 pub mod patch;
 pub mod route;
+pub mod siem;
 pub mod slack;
 pub mod teams;
 pub mod ticket;

@@ -53,6 +53,7 @@ pub struct Dispatcher {
     vendors: HashMap<String, Box<dyn SourceClient>>,
     tickets: HashMap<&'static str, TicketClient>,
     http: Option<reqwest::Client>,
+    siem: super::siem::Clients,
 }
 
 /// The payload of a ticket row: what the ticket says, built when the analyst asked.
@@ -110,6 +111,7 @@ impl Dispatcher {
             vendors: HashMap::new(),
             tickets: HashMap::new(),
             http: None,
+            siem: Default::default(),
         }
     }
 
@@ -121,6 +123,7 @@ impl Dispatcher {
             OutboxKind::TicketComment => self.ticket_note(row).await,
             OutboxKind::Notify => self.notify(row).await,
             OutboxKind::Patch => self.patch(row).await,
+            OutboxKind::Siem => self.siem(row).await,
         }
     }
 
@@ -291,6 +294,21 @@ impl Dispatcher {
         Ok(Finish::Done {
             result: None,
             history: Some(format!("sent to {dest} ({})", n.event)),
+            ticket: None,
+            follow: Vec::new(),
+        })
+    }
+
+    /// An audit entry to a `[[siem]]` destination. No history line: the row belongs to no
+    /// alert, and the SIEM's own record is the trail.
+    async fn siem(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
+        let entry: super::siem::Entry = payload(row)?;
+        let result =
+            super::siem::deliver(&self.config.siem, &mut self.siem, &row.destination, &entry)
+                .await?;
+        Ok(Finish::Done {
+            result: Some(result),
+            history: None,
             ticket: None,
             follow: Vec::new(),
         })

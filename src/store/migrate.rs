@@ -40,6 +40,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0012_open_queue.sql"),
     ),
     ("0013_owners", include_str!("migrations/0013_owners.sql")),
+    ("0014_siem", include_str!("migrations/0014_siem.sql")),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@
 
 pub mod chat;
 pub mod faults;
+pub mod hec;
 pub mod jira;
 pub mod llm;
 pub mod servicenow;
