@@ -8,6 +8,7 @@ pub mod keymap;
 pub mod keyring;
 pub mod llm;
 pub mod notify;
+pub mod pr;
 pub mod scoring;
 pub mod secret;
 pub mod sources;
@@ -85,6 +86,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// Ticket systems (`[tickets]`).
     pub tickets: TicketsConfig,
+    /// Pull requests for approved fixes (`[pr]`).
+    pub pr: pr::PrConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -107,6 +110,7 @@ struct File {
     notify: Option<notify::RawNotify>,
     approvals: Option<notify::RawApprovals>,
     tickets: Option<tickets::RawTickets>,
+    pr: Option<pr::RawPr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +197,7 @@ impl Config {
             notify: NotifyConfig::default(),
             approvals: ApprovalsConfig::default(),
             tickets: TicketsConfig::default(),
+            pr: pr::PrConfig::default(),
             path: None,
         })
     }
@@ -310,6 +315,8 @@ impl Config {
                 .map_err(|(key, message)| value_err(&key, message))?;
         let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let pr = pr::resolve(user.pr.unwrap_or_default(), private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -326,6 +333,7 @@ impl Config {
             notify,
             approvals,
             tickets,
+            pr,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -408,7 +416,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `pr`"
         );
     }
 

@@ -8,9 +8,12 @@
 pub mod approve;
 pub mod content;
 pub mod decide;
+pub mod forge;
 pub mod http;
 pub mod notice;
 pub mod patch;
+pub mod pr;
+pub mod score_back;
 pub mod slack;
 pub mod teams;
 pub mod ticket;

@@ -319,6 +319,92 @@ pub fn apply(
     })
 }
 
+/// What pushing a branch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// The remote already had the branch at this commit: nothing was sent.
+    pub already: bool,
+}
+
+/// Push `commit` to `remote` as the new branch `branch`, never forced: a remote branch of that
+/// name at another commit is refused (Permanent), one already at `commit` is `already`.
+/// Credentials are git's own (ssh agent, credential helper); prompts are off. A remote that
+/// cannot be reached is Transient.
+pub fn push(
+    repo: &Path,
+    remote: &str,
+    branch: &str,
+    commit: &str,
+) -> Result<PushOutcome, DispatchError> {
+    let git = Git {
+        repo,
+        index: None,
+        author: None,
+    };
+    let show_remote = crate::sanitize::one_line(remote);
+    let show_branch = crate::sanitize::one_line(branch);
+    if remote.is_empty() || remote.starts_with('-') || crate::sanitize::is_suspicious_text(remote) {
+        return Err(perm(format!("push: '{show_remote}' is not a remote name")));
+    }
+    let refname = format!("refs/heads/{branch}");
+    git.ok("branch name", &["check-ref-format", &refname], None)
+        .map_err(|_| perm(format!("push: '{show_branch}' is not a valid branch name")))?;
+    let remote_err = |what: &str, out: &Output| {
+        let why = reason(out);
+        let detail = format!("push to {show_remote}: {what}: {why}");
+        if unreachable(&why) {
+            DispatchError::transient(detail)
+        } else {
+            perm(detail)
+        }
+    };
+    let out = git.run(&["ls-remote", "--heads", "--", remote, &refname], None)?;
+    if !out.status.success() {
+        return Err(remote_err("reading its branches", &out));
+    }
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let at = listed
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(_, name)| name.trim() == refname)
+        .map(|(sha, _)| sha.trim().to_string());
+    match at {
+        Some(sha) if sha == commit => return Ok(PushOutcome { already: true }),
+        Some(_) => {
+            return Err(perm(format!(
+                "push to {show_remote}: branch {show_branch} already exists there with other content; not overwriting it"
+            )));
+        }
+        None => {}
+    }
+    let spec = format!("{commit}:{refname}");
+    let out = git.run(&["push", "--porcelain", "--", remote, &spec], None)?;
+    if !out.status.success() {
+        return Err(remote_err("git push", &out));
+    }
+    Ok(PushOutcome { already: false })
+}
+
+/// Whether git's reason says the remote could not be reached (worth another try later).
+fn unreachable(why: &str) -> bool {
+    let w = why.to_ascii_lowercase();
+    [
+        "could not resolve host",
+        "connection refused",
+        "connection timed out",
+        "timed out",
+        "could not read from remote",
+        "unable to access",
+        "network is unreachable",
+        "the remote end hung up",
+        "early eof",
+    ]
+    .iter()
+    .any(|m| w.contains(m))
+        && !w.contains("authentication failed")
+        && !w.contains("permission denied")
+}
+
 /// None: the branch does not exist. Some(Ok(commit)): it holds this diff (the newest commit
 /// on it carrying the trailer, searched over its last 50 commits). Some(Err): other content.
 fn existing(

@@ -115,6 +115,7 @@ impl Dispatcher {
             OutboxKind::TicketComment => self.ticket_note(row).await,
             OutboxKind::Notify => self.notify(row).await,
             OutboxKind::Patch => self.patch(row).await,
+            OutboxKind::PullRequest => super::pr::deliver(&self.config, row).await,
         }
     }
 
@@ -183,6 +184,7 @@ impl Dispatcher {
         Ok(Finish::Done {
             result: Some(t.key.clone()),
             history: Some(line),
+            pull_request: None,
             ticket: Some(TicketLink {
                 fingerprint: p.content.fingerprint.clone(),
                 system: t.system.as_str().to_string(),
@@ -217,6 +219,7 @@ impl Dispatcher {
                 format!("commented on ticket {}", p.key)
             }),
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -265,6 +268,7 @@ impl Dispatcher {
             result: None,
             history: Some(format!("sent to {dest} ({})", n.event)),
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -291,6 +295,7 @@ impl Dispatcher {
                 )
             }),
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -336,6 +341,7 @@ impl Dispatcher {
                 result: None,
                 history: Some(format!("written back to {}", row.destination)),
                 ticket: None,
+                pull_request: None,
                 follow: Vec::new(),
             }),
             Ok(WriteOutcome::Unsupported(reason)) => Ok(Finish::Unsupported {
@@ -345,6 +351,7 @@ impl Dispatcher {
                 result: Some("already".into()),
                 history: Some(format!("{}: {reason}", row.destination)),
                 ticket: None,
+                pull_request: None,
                 follow: Vec::new(),
             }),
             Err(e) => Err(api_error(&row.destination, e)),
@@ -568,6 +575,14 @@ pub async fn poll_tickets(
         }
     }
     Ok((polled, changed))
+}
+
+/// Follow every open pull / merge request sitrep opened to merged or closed (`dispatch::pr`).
+pub async fn poll_pull_requests(
+    store: &mut Store,
+    dispatcher: &mut Dispatcher,
+) -> Result<(usize, usize), StoreError> {
+    super::pr::poll(store, &dispatcher.config, wall_clock_ms).await
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_open_queue",
         include_str!("migrations/0012_open_queue.sql"),
     ),
+    (
+        "0020_pull_requests",
+        include_str!("migrations/0020_pull_requests.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ mod migrate;
 mod narratives;
 mod outbox;
 mod packed;
+mod pr;
 mod queue;
 mod rows;
 mod sources;
@@ -37,6 +38,7 @@ pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
+pub use pr::{BandChange, PrLink, PrRow, ScoreBandRow};
 pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;

@@ -23,6 +23,8 @@ pub enum OutboxKind {
     Notify,
     /// An approved diff committed on a new branch of the mapped IaC checkout.
     Patch,
+    /// An approved diff pushed to the checkout's remote and opened as a pull / merge request.
+    PullRequest,
 }
 
 impl OutboxKind {
@@ -33,6 +35,7 @@ impl OutboxKind {
             OutboxKind::TicketComment => "ticket_comment",
             OutboxKind::Notify => "notify",
             OutboxKind::Patch => "patch",
+            OutboxKind::PullRequest => "pull_request",
         }
     }
 
@@ -43,6 +46,7 @@ impl OutboxKind {
             OutboxKind::TicketComment,
             OutboxKind::Notify,
             OutboxKind::Patch,
+            OutboxKind::PullRequest,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -176,6 +180,10 @@ pub enum LocalChange {
     },
     /// A notification was asked for.
     NotifyRequest,
+    /// A pull request for the approved diff was asked for; the row is the outbox's.
+    PullRequest {
+        diff_sha256: String,
+    },
 }
 
 /// One analyst decision on one alert.
@@ -203,6 +211,7 @@ impl Decision {
             },
             LocalChange::TicketRequest | LocalChange::TicketLink { .. } => "ticket",
             LocalChange::NotifyRequest => "notify",
+            LocalChange::PullRequest { .. } => "pull_request",
         }
     }
 }
@@ -227,6 +236,8 @@ pub enum Finish {
         history: Option<String>,
         /// A ticket the delivery created or found.
         ticket: Option<TicketLink>,
+        /// A pull request the delivery opened or found.
+        pull_request: Option<super::pr::PrLink>,
         /// Deliveries this one leads to (a "ticket created" notification), queued in the same
         /// transaction.
         follow: Vec<OutboxItem>,
@@ -408,6 +419,20 @@ impl Store {
                     rec.history_seq = Some(tx.last_insert_rowid());
                 }
                 LocalChange::NotifyRequest => {}
+                LocalChange::PullRequest { diff_sha256 } => {
+                    let short = diff_sha256.get(..12).unwrap_or(diff_sha256);
+                    let reason = format!("pull request requested for diff sha256 {short}");
+                    history(
+                        tx,
+                        &d.alert_id,
+                        d.at,
+                        &d.actor,
+                        "pull_request",
+                        Some(&reason),
+                        None,
+                    )?;
+                    rec.history_seq = Some(tx.last_insert_rowid());
+                }
             }
             for item in &d.outbox {
                 let payload = serde_json::to_string(&item.payload)
@@ -562,6 +587,7 @@ impl Store {
                     result,
                     history: line,
                     ticket,
+                    pull_request,
                     follow,
                 } => {
                     for item in follow {
@@ -590,6 +616,9 @@ impl Store {
                     )?;
                     if let Some(t) = ticket {
                         link_ticket(tx, t, row.alert_id.as_deref(), now)?;
+                    }
+                    if let (Some(p), Some(alert)) = (pull_request, &row.alert_id) {
+                        super::pr::link_pr(tx, &row.dedup_key, alert, p, now)?;
                     }
                     if let (Some(alert), Some(line)) = (&row.alert_id, line) {
                         history(tx, alert, now, "sitrep", "delivery", Some(line), None)?;
@@ -974,7 +1003,7 @@ fn link_ticket(
     Ok(())
 }
 
-fn history(
+pub(super) fn history(
     tx: &Transaction<'_>,
     alert_id: &str,
     at: EpochMs,

@@ -1,0 +1,105 @@
+//! GitHub REST: `GET /repos/{owner}/{repo}/pulls?head=owner:branch&state=all`,
+//! `POST /repos/{owner}/{repo}/pulls` (201; 422 "A pull request already exists for …"),
+//! `GET /repos/{owner}/{repo}/pulls/{number}` (`state` open|closed, `merged`). Token auth
+//! (`Authorization: Bearer`), `Accept: application/vnd.github+json`, API version 2022-11-28.
+
+use serde_json::{Value, json};
+
+use super::{Created, ForgeClient, NewPr, PrInfo, PrState, malformed, number, web_url};
+use crate::dispatch::DispatchError;
+
+fn request(c: &ForgeClient, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    c.http
+        .request(method, format!("{}/repos/{}{path}", c.api_url, c.repo))
+        .bearer_auth(c.token.expose())
+        .header("Accept", "application/vnd.github+json")
+        .header("X-GitHub-Api-Version", "2022-11-28")
+}
+
+fn info(c: &ForgeClient, what: &str, v: &Value) -> Result<PrInfo, DispatchError> {
+    let parse = || -> Result<PrInfo, String> {
+        let merged = v.get("merged").and_then(Value::as_bool).unwrap_or(false)
+            || v.get("merged_at").is_some_and(|m| !m.is_null());
+        let state = match v.get("state").and_then(Value::as_str) {
+            Some("open") => PrState::Open,
+            Some("closed") if merged => PrState::Merged,
+            Some("closed") => PrState::Closed,
+            other => return Err(format!("unknown state {other:?}")),
+        };
+        Ok(PrInfo {
+            number: number(v, "number")?,
+            url: web_url(v.get("html_url"))?,
+            state,
+        })
+    };
+    parse().map_err(|why| malformed(c, what, why))
+}
+
+pub(super) async fn find_by_head(
+    c: &ForgeClient,
+    branch: &str,
+) -> Result<Option<PrInfo>, DispatchError> {
+    let owner = c.repo.split('/').next().unwrap_or_default();
+    let req = request(c, reqwest::Method::GET, "/pulls").query(&[
+        ("head", format!("{owner}:{branch}")),
+        ("state", "all".into()),
+        ("per_page", "100".into()),
+    ]);
+    let (_, v) = c.send("listing pull requests", req, &[]).await?;
+    let Some(items) = v.as_array() else {
+        return Err(malformed(c, "listing pull requests", "not a list".into()));
+    };
+    // GitHub filters by head already; check the ref anyway (a proxy or an old server may not).
+    let mut found: Vec<PrInfo> = Vec::new();
+    for item in items {
+        if item.pointer("/head/ref").and_then(Value::as_str) == Some(branch) {
+            found.push(info(c, "listing pull requests", item)?);
+        }
+    }
+    Ok(pick(found))
+}
+
+/// Open first, else the newest (the highest number).
+pub(super) fn pick(mut found: Vec<PrInfo>) -> Option<PrInfo> {
+    found.sort_by_key(|p| (p.state == PrState::Open, p.number));
+    found.pop()
+}
+
+pub(super) async fn create(c: &ForgeClient, pr: &NewPr) -> Result<Created, DispatchError> {
+    let req = request(c, reqwest::Method::POST, "/pulls").json(&json!({
+        "title": pr.title,
+        "head": pr.head,
+        "base": pr.base,
+        "body": pr.body,
+        "maintainer_can_modify": false,
+    }));
+    match c.send("creating a pull request", req, &[422]).await? {
+        (422, v) => {
+            let exists = v
+                .get("errors")
+                .and_then(Value::as_array)
+                .is_some_and(|errs| {
+                    errs.iter().any(|e| {
+                        e.get("message")
+                            .and_then(Value::as_str)
+                            .is_some_and(|m| m.contains("already exists"))
+                    })
+                });
+            if exists {
+                return Ok(Created::Exists);
+            }
+            Err(DispatchError::permanent(format!(
+                "{} creating a pull request: HTTP 422: {}",
+                c.what(),
+                crate::net::snippet(v.to_string().as_bytes())
+            )))
+        }
+        (_, v) => Ok(Created::Opened(info(c, "creating a pull request", &v)?)),
+    }
+}
+
+pub(super) async fn get(c: &ForgeClient, n: u64) -> Result<PrInfo, DispatchError> {
+    let req = request(c, reqwest::Method::GET, &format!("/pulls/{n}"));
+    let (_, v) = c.send("reading a pull request", req, &[]).await?;
+    info(c, "reading a pull request", &v)
+}
