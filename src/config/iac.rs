@@ -219,6 +219,7 @@ mod tests {
             accounts: vec!["111".into()],
             projects: vec!["proj-1".into()],
             tags: vec![("team".into(), "payments".into())],
+            ..IacRepo::default()
         };
         assert!(repo.maps(Some("111"), &BTreeMap::new()));
         assert!(repo.maps(Some("proj-1"), &BTreeMap::new()));
