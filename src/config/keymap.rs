@@ -174,7 +174,7 @@ impl Action {
             Action::Reject => "reject the fix, with a note",
             Action::OpenTicket => "open or link a Jira/ServiceNow ticket",
             Action::Notify => "send to Slack / Teams / webhooks",
-            Action::PullRequest => "push the approved fix and open a pull request",
+            Action::PullRequest => "push the approved fix as a pull request",
         }
     }
 
