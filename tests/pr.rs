@@ -22,16 +22,13 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/iac")
 const TOKEN: &str = "ghp_simTOKEN0123456789abcdef";
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read fixture dir") {
-        let e = e.expect("dir entry");
-        let dest = to.join(e.file_name());
-        if e.file_type().expect("file type").is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).expect("copy fixture file");
-        }
-    }
+    let ok = Command::new("cp")
+        .arg("-R")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(ok.success(), "cp -R {} {}", from.display(), to.display());
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -173,6 +170,30 @@ impl Rig {
             out.notes.iter().any(|n| n.contains("approved by bob")),
             "{:?}",
             out.notes
+        );
+    }
+
+    /// A rig whose fix is approved and whose pull request is queued.
+    fn approved(gitlab: bool) -> Rig {
+        let mut rig = Rig::new(gitlab, TOKEN);
+        rig.approve();
+        rig.ask().expect("queued");
+        rig
+    }
+
+    /// The forge rate-limits the next request: the row waits (not failed), saying `why`.
+    fn rate_limited_once(&mut self, why: &str) {
+        self.sim
+            .state
+            .faults
+            .rate_limit
+            .store(1, std::sync::atomic::Ordering::SeqCst);
+        let s = self.deliver();
+        assert_eq!((s.retrying, s.failed), (1, 0), "{:?}", self.pr_row());
+        let row = self.pr_row();
+        assert!(
+            row.last_error.as_deref().is_some_and(|e| e.contains(why)),
+            "{row:?}"
         );
     }
 
@@ -405,24 +426,11 @@ fn an_approved_fix_is_a_branch_on_the_remote_and_one_pull_request() {
 
 #[test]
 fn a_rate_limit_and_a_lost_reply_still_make_one_pull_request() {
-    let mut rig = Rig::new(false, TOKEN);
-    rig.approve();
-    rig.ask().expect("queued");
+    let mut rig = Rig::approved(false);
     use std::sync::atomic::Ordering::SeqCst;
-    rig.sim.state.faults.rate_limit.store(1, SeqCst);
     rig.sim.state.faults.lose_create_reply.store(1, SeqCst);
-
     // 1: 403 with x-ratelimit-remaining 0: a wait, not a refusal.
-    let s = rig.deliver();
-    assert_eq!((s.retrying, s.failed), (1, 0), "{:?}", rig.pr_row());
-    assert!(
-        rig.pr_row()
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("rate limited")),
-        "{:?}",
-        rig.pr_row()
-    );
+    rig.rate_limited_once("HTTP 403: rate limited");
     // 2: the pull request is made but the reply is lost (502).
     let s = rig.deliver();
     assert_eq!(s.retrying, 1, "{:?}", rig.pr_row());
@@ -441,9 +449,7 @@ fn a_rate_limit_and_a_lost_reply_still_make_one_pull_request() {
 
 #[test]
 fn the_pull_request_state_follows_the_forge() {
-    let mut rig = Rig::new(false, TOKEN);
-    rig.approve();
-    rig.ask().expect("queued");
+    let mut rig = Rig::approved(false);
     rig.deliver();
     assert_eq!(rig.poll(), (1, 0));
     assert!(rig.sim.state.set_state(1, "merged"));
@@ -466,21 +472,8 @@ fn the_pull_request_state_follows_the_forge() {
 
 #[test]
 fn gitlab_merge_requests_wait_out_a_429_and_are_followed_to_closed() {
-    let mut rig = Rig::new(true, TOKEN);
-    rig.approve();
-    rig.ask().expect("queued");
-    use std::sync::atomic::Ordering::SeqCst;
-    rig.sim.state.faults.rate_limit.store(1, SeqCst);
-    let s = rig.deliver();
-    assert_eq!((s.retrying, s.failed), (1, 0), "{:?}", rig.pr_row());
-    assert!(
-        rig.pr_row()
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("HTTP 429")),
-        "{:?}",
-        rig.pr_row()
-    );
+    let mut rig = Rig::approved(true);
+    rig.rate_limited_once("HTTP 429");
     let s = rig.deliver();
     assert_eq!(s.delivered, 1, "{:?}", rig.pr_row());
     let mrs = rig.sim.state.pulls();
@@ -509,9 +502,7 @@ fn gitlab_merge_requests_wait_out_a_429_and_are_followed_to_closed() {
 
 #[test]
 fn gitlab_409_links_the_existing_merge_request() {
-    let mut rig = Rig::new(true, TOKEN);
-    rig.approve();
-    rig.ask().expect("queued");
+    let mut rig = Rig::approved(true);
     // Someone (an earlier run whose row was lost) already pushed the branch and opened a
     // request for it: the first attempt does not search, GitLab answers 409, sitrep links it.
     let p = rig.pr_row().payload;

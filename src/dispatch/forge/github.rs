@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Created, ForgeClient, NewPr, PrInfo, PrState, malformed, number, web_url};
+use super::{
+    Created, ForgeClient, NewPr, PrInfo, PrState, find_in_list, malformed, number, web_url,
+};
 use crate::dispatch::DispatchError;
 
 fn request(c: &ForgeClient, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -45,24 +47,16 @@ pub(super) async fn find_by_head(
         ("state", "all".into()),
         ("per_page", "100".into()),
     ]);
-    let (_, v) = c.send("listing pull requests", req, &[]).await?;
-    let Some(items) = v.as_array() else {
-        return Err(malformed(c, "listing pull requests", "not a list".into()));
-    };
-    // GitHub filters by head already; check the ref anyway (a proxy or an old server may not).
-    let mut found: Vec<PrInfo> = Vec::new();
-    for item in items {
-        if item.pointer("/head/ref").and_then(Value::as_str) == Some(branch) {
-            found.push(info(c, "listing pull requests", item)?);
-        }
-    }
-    Ok(pick(found))
-}
-
-/// Open first, else the newest (the highest number).
-pub(super) fn pick(mut found: Vec<PrInfo>) -> Option<PrInfo> {
-    found.sort_by_key(|p| (p.state == PrState::Open, p.number));
-    found.pop()
+    // GitHub filters by head already; the ref is checked anyway (a proxy or an old server may not).
+    find_in_list(
+        c,
+        "listing pull requests",
+        req,
+        branch,
+        |v| v.pointer("/head/ref"),
+        info,
+    )
+    .await
 }
 
 pub(super) async fn create(c: &ForgeClient, pr: &NewPr) -> Result<Created, DispatchError> {

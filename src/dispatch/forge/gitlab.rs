@@ -6,7 +6,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Created, ForgeClient, NewPr, PrInfo, PrState, malformed, number, web_url};
+use super::{
+    Created, ForgeClient, NewPr, PrInfo, PrState, find_in_list, malformed, number, web_url,
+};
 use crate::dispatch::DispatchError;
 
 /// The project part of the path: a numeric id as is, a path with `/` encoded.
@@ -53,17 +55,15 @@ pub(super) async fn find_by_head(
         ("state", "all"),
         ("per_page", "100"),
     ]);
-    let (_, v) = c.send("listing merge requests", req, &[]).await?;
-    let Some(items) = v.as_array() else {
-        return Err(malformed(c, "listing merge requests", "not a list".into()));
-    };
-    let mut found = Vec::new();
-    for item in items {
-        if item.get("source_branch").and_then(Value::as_str) == Some(branch) {
-            found.push(info(c, "listing merge requests", item)?);
-        }
-    }
-    Ok(super::github::pick(found))
+    find_in_list(
+        c,
+        "listing merge requests",
+        req,
+        branch,
+        |v| v.get("source_branch"),
+        info,
+    )
+    .await
 }
 
 pub(super) async fn create(c: &ForgeClient, pr: &NewPr) -> Result<Created, DispatchError> {

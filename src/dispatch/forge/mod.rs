@@ -176,6 +176,30 @@ fn status_error(
     super::http::status_error(what, status, headers, body)
 }
 
+/// Send a list request and keep the items whose head branch (read by `head`) is `branch`: the
+/// open one, else the newest (the highest number).
+pub(crate) async fn find_in_list(
+    c: &ForgeClient,
+    what: &str,
+    req: reqwest::RequestBuilder,
+    branch: &str,
+    head: fn(&serde_json::Value) -> Option<&serde_json::Value>,
+    info: fn(&ForgeClient, &str, &serde_json::Value) -> Result<PrInfo, DispatchError>,
+) -> Result<Option<PrInfo>, DispatchError> {
+    let (_, v) = c.send(what, req, &[]).await?;
+    let Some(items) = v.as_array() else {
+        return Err(malformed(c, what, "not a list".into()));
+    };
+    let mut found = Vec::new();
+    for item in items {
+        if head(item).and_then(serde_json::Value::as_str) == Some(branch) {
+            found.push(info(c, what, item)?);
+        }
+    }
+    found.sort_by_key(|p| (p.state == PrState::Open, p.number));
+    Ok(found.pop())
+}
+
 /// A web URL from the forge, made safe: one line, http(s) only.
 pub(crate) fn web_url(v: Option<&serde_json::Value>) -> Result<String, String> {
     let u = v
