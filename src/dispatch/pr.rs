@@ -387,7 +387,7 @@ fn finish(
         result: Some(info.url.clone()),
         history: Some(line),
         ticket: None,
-        pull_request: Some(PrLink {
+        pull_request: Some(Box::new(PrLink {
             forge: p.forge.clone(),
             api_url: p.api_url.clone(),
             repo: p.project.clone(),
@@ -398,7 +398,7 @@ fn finish(
             state: info.state.as_str().into(),
             ticket: p.ticket.as_ref().map(|t| t.key.clone()),
             created,
-        }),
+        })),
         follow,
     }
 }

@@ -237,7 +237,7 @@ pub enum Finish {
         /// A ticket the delivery created or found.
         ticket: Option<TicketLink>,
         /// A pull request the delivery opened or found.
-        pull_request: Option<super::pr::PrLink>,
+        pull_request: Option<Box<super::pr::PrLink>>,
         /// Deliveries this one leads to (a "ticket created" notification), queued in the same
         /// transaction.
         follow: Vec<OutboxItem>,

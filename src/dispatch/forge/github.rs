@@ -5,9 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    Created, ForgeClient, NewPr, PrInfo, PrState, find_in_list, malformed, number, web_url,
-};
+use super::{Created, ForgeClient, NewPr, PrInfo, PrState, find_in_list, info_from};
 use crate::dispatch::DispatchError;
 
 fn request(c: &ForgeClient, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -19,22 +17,15 @@ fn request(c: &ForgeClient, method: reqwest::Method, path: &str) -> reqwest::Req
 }
 
 fn info(c: &ForgeClient, what: &str, v: &Value) -> Result<PrInfo, DispatchError> {
-    let parse = || -> Result<PrInfo, String> {
-        let merged = v.get("merged").and_then(Value::as_bool).unwrap_or(false)
-            || v.get("merged_at").is_some_and(|m| !m.is_null());
-        let state = match v.get("state").and_then(Value::as_str) {
-            Some("open") => PrState::Open,
-            Some("closed") if merged => PrState::Merged,
-            Some("closed") => PrState::Closed,
-            other => return Err(format!("unknown state {other:?}")),
-        };
-        Ok(PrInfo {
-            number: number(v, "number")?,
-            url: web_url(v.get("html_url"))?,
-            state,
-        })
+    let merged = v.get("merged").and_then(Value::as_bool).unwrap_or(false)
+        || v.get("merged_at").is_some_and(|m| !m.is_null());
+    let state = match v.get("state").and_then(Value::as_str) {
+        Some("open") => Some(PrState::Open),
+        Some("closed") if merged => Some(PrState::Merged),
+        Some("closed") => Some(PrState::Closed),
+        _ => None,
     };
-    parse().map_err(|why| malformed(c, what, why))
+    info_from(c, what, v, state, "number", "html_url")
 }
 
 pub(super) async fn find_by_head(

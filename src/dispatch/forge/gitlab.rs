@@ -6,9 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    Created, ForgeClient, NewPr, PrInfo, PrState, find_in_list, malformed, number, web_url,
-};
+use super::{Created, ForgeClient, NewPr, PrInfo, PrState, find_in_list, info_from};
 use crate::dispatch::DispatchError;
 
 /// The project part of the path: a numeric id as is, a path with `/` encoded.
@@ -30,20 +28,13 @@ fn request(c: &ForgeClient, method: reqwest::Method, path: &str) -> reqwest::Req
 }
 
 fn info(c: &ForgeClient, what: &str, v: &Value) -> Result<PrInfo, DispatchError> {
-    let parse = || -> Result<PrInfo, String> {
-        let state = match v.get("state").and_then(Value::as_str) {
-            Some("opened") | Some("locked") => PrState::Open,
-            Some("merged") => PrState::Merged,
-            Some("closed") => PrState::Closed,
-            other => return Err(format!("unknown state {other:?}")),
-        };
-        Ok(PrInfo {
-            number: number(v, "iid")?,
-            url: web_url(v.get("web_url"))?,
-            state,
-        })
+    let state = match v.get("state").and_then(Value::as_str) {
+        Some("opened") | Some("locked") => Some(PrState::Open),
+        Some("merged") => Some(PrState::Merged),
+        Some("closed") => Some(PrState::Closed),
+        _ => None,
     };
-    parse().map_err(|why| malformed(c, what, why))
+    info_from(c, what, v, state, "iid", "web_url")
 }
 
 pub(super) async fn find_by_head(

@@ -200,8 +200,28 @@ pub(crate) async fn find_in_list(
     Ok(found.pop())
 }
 
+/// A request from a reply item: its number and web URL at the forge's keys, and the state the
+/// forge's words mapped to (None: words it does not document).
+pub(crate) fn info_from(
+    c: &ForgeClient,
+    what: &str,
+    v: &serde_json::Value,
+    state: Option<PrState>,
+    number_key: &str,
+    url_key: &str,
+) -> Result<PrInfo, DispatchError> {
+    let parse = || -> Result<PrInfo, String> {
+        Ok(PrInfo {
+            number: number(v, number_key)?,
+            url: web_url(v.get(url_key))?,
+            state: state.ok_or_else(|| format!("unknown state {:?}", v.get("state")))?,
+        })
+    };
+    parse().map_err(|why| malformed(c, what, why))
+}
+
 /// A web URL from the forge, made safe: one line, http(s) only.
-pub(crate) fn web_url(v: Option<&serde_json::Value>) -> Result<String, String> {
+fn web_url(v: Option<&serde_json::Value>) -> Result<String, String> {
     let u = v
         .and_then(serde_json::Value::as_str)
         .map(crate::sanitize::one_line)
@@ -214,7 +234,7 @@ pub(crate) fn web_url(v: Option<&serde_json::Value>) -> Result<String, String> {
 }
 
 /// A JSON number field as u64.
-pub(crate) fn number(v: &serde_json::Value, key: &str) -> Result<u64, String> {
+fn number(v: &serde_json::Value, key: &str) -> Result<u64, String> {
     v.get(key)
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| format!("no '{key}' in the reply"))
