@@ -137,12 +137,35 @@ fn reason(out: &Output) -> String {
         .or(lines.first())
         .copied()
         .unwrap_or("");
-    let one = crate::sanitize::one_line(pick);
+    let one = hide_userinfo(&crate::sanitize::one_line(pick));
     if one.is_empty() {
         format!("git exited with {}", out.status)
     } else {
         crate::dispatch::notice::truncate_chars(&one, 300)
     }
+}
+
+/// A URL's `user:password@` made `***@`: git names the remote it could not reach, and a
+/// remote URL may carry a token.
+fn hide_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// "Name <email>" → (name, email); a bare name gets an empty email.
@@ -461,6 +484,20 @@ mod tests {
             ("ana".into(), String::new())
         );
         assert!(split_author("<x>").is_err());
+    }
+
+    #[test]
+    fn credentials_in_remote_urls_are_hidden() {
+        assert_eq!(
+            hide_userinfo(
+                "fatal: unable to access 'https://x:ghp_SECRET@github.com/a/b.git/': 403"
+            ),
+            "fatal: unable to access 'https://***@github.com/a/b.git/': 403"
+        );
+        assert_eq!(
+            hide_userinfo("see https://github.com/a/b and ssh://git@h/x"),
+            "see https://github.com/a/b and ssh://***@h/x"
+        );
     }
 
     #[test]

@@ -233,10 +233,10 @@ fn body(
         a.severity.as_str(),
         md(a.vendor.display_name())
     ));
-    out.push_str(&format!("- Alert: {}\n", md(&redactor.redact(&a.title))));
+    out.push_str(&format!("- Alert: {}\n", code(&redactor.redact(&a.title))));
     out.push_str(&format!(
         "- Resource: {}\n",
-        md(&redactor.redact(&super::content::resource(alert)))
+        code(&redactor.redact(&super::content::resource(alert)))
     ));
     if let Ok(Some(score)) = store.score_breakdown(&alert.id, store.scoring()) {
         let why = score
@@ -268,9 +268,11 @@ fn body(
     } else {
         "AI narrative, verify before acting"
     };
+    // Fenced: escaping stops Markdown but not `@team` mentions or `#12` links, which the
+    // forge resolves in prose and never inside a code block.
     out.push_str(&format!(
         "\n### Summary ({origin})\n\n{}\n",
-        md(&redactor.redact(narrative.body.summary.trim()))
+        fenced(&redactor.redact(narrative.body.summary.trim()))
     ));
     out.push_str(&format!(
         "\n### The change\n\n{}\n\nLink back: `sitrep show {}`\n",
@@ -278,6 +280,21 @@ fn body(
         crate::sanitize::one_line(&alert.id).replace('`', "'")
     ));
     out
+}
+
+/// An untrusted phrase as an inline code span (no markup, mentions or links inside).
+fn code(text: &str) -> String {
+    format!("`{}`", crate::sanitize::one_line(text).replace('`', "'"))
+}
+
+/// Untrusted prose as a fenced block no line of it can close.
+fn fenced(text: &str) -> String {
+    let clean = crate::sanitize::text(text);
+    let body: Vec<String> = clean
+        .lines()
+        .map(|l| l.replace("~~~", "~ ~ ~").replace("```", "' ' '"))
+        .collect();
+    format!("~~~text\n{}\n~~~", body.join("\n"))
 }
 
 /// One attempt at a pull-request row.
@@ -472,4 +489,18 @@ pub async fn poll(
         }
     }
     Ok((polled, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_text_cannot_leave_its_block_or_span() {
+        assert_eq!(code("a`b @team #1"), "`a'b @team #1`");
+        let f = fenced("hi @org/team\n~~~\n# closes #12\n```");
+        assert!(f.starts_with("~~~text\n") && f.ends_with("\n~~~"), "{f}");
+        assert_eq!(f.matches("~~~").count(), 2, "{f}");
+        assert!(!f.contains("```"), "{f}");
+    }
 }
