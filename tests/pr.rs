@@ -69,6 +69,8 @@ struct Rig {
     remote: PathBuf,
     store: Store,
     config: Config,
+    /// The config's text, for [`Rig::with`].
+    text: String,
     id: String,
     rt: tokio::runtime::Runtime,
     sim: ForgeSimHandle,
@@ -130,6 +132,7 @@ impl Rig {
             repo.display().to_string()
         );
         let config = Config::from_text(None, &text).expect("config");
+        let text = text.clone();
         let mut store = Store::open(&tmp.path().join("s.db")).expect("store");
         store.set_audit_key(AuditKey::from_bytes(&[7u8; 32]));
         let a = alert();
@@ -141,10 +144,16 @@ impl Rig {
             remote,
             store,
             config,
+            text,
             id,
             rt,
             sim,
         }
+    }
+
+    /// The same config with `extra` tables.
+    fn with(&mut self, extra: &str) {
+        self.config = Config::from_text(None, &format!("{}\n{extra}", self.text)).expect("config");
     }
 
     fn decide(&mut self, actor: &str, intent: Intent) -> Result<decide::Outcome, DecideError> {
@@ -527,6 +536,52 @@ fn gitlab_409_links_the_existing_merge_request() {
     let prs = rig.store.pull_requests_for(&rig.id).expect("prs");
     assert!(!prs[0].link.created);
     assert_eq!(prs[0].link.number, 1);
+}
+
+#[test]
+fn the_alerts_ticket_is_told_about_the_pull_request() {
+    use sitrep::sim::server::jira::{self, JiraSimOptions};
+    let mut rig = Rig::new(false, TOKEN);
+    let jira = rig
+        .rt
+        .block_on(jira::start(JiraSimOptions::default()))
+        .expect("jira sim");
+    rig.with(&format!(
+        "[tickets.jira]\nflavor = \"cloud\"\nbase_url = \"{}\"\nproject = \"SEC\"\nemail = \"{}\"\ntoken = \"{}\"\n",
+        jira.base_url,
+        jira.email(),
+        jira.api_token()
+    ));
+    rig.decide("alice", Intent::Ticket { system: None })
+        .expect("ticket");
+    rig.deliver();
+    let issues = jira.issues();
+    assert_eq!(issues.len(), 1, "{:?}", rig.store.outbox_for_alert(&rig.id));
+    rig.approve();
+    rig.ask().expect("queued");
+    let s = rig.deliver();
+    assert_eq!(
+        (s.delivered, s.failed),
+        (2, 0),
+        "{:?}",
+        rig.store.outbox_for_alert(&rig.id)
+    );
+    let prs = rig.store.pull_requests_for(&rig.id).expect("prs");
+    assert_eq!(prs[0].link.ticket.as_deref(), Some(issues[0].key.as_str()));
+    assert!(
+        rig.sim.state.pulls()[0]
+            .body
+            .contains(&format!("- Ticket: {}", issues[0].key)),
+        "{}",
+        rig.sim.state.pulls()[0].body
+    );
+    let comments = &jira.issues()[0].comments;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.body.to_string().contains(&prs[0].link.url)),
+        "{comments:?}"
+    );
 }
 
 #[test]
