@@ -373,15 +373,24 @@ pub fn push(
     git.ok("branch name", &["check-ref-format", &refname], None)
         .map_err(|_| perm(format!("push: '{show_branch}' is not a valid branch name")))?;
     let remote_err = |what: &str, out: &Output| {
-        let why = reason(out);
-        let detail = format!("push to {show_remote}: {what}: {why}");
-        if unreachable(&why) {
+        let detail = format!("push to {show_remote}: {what}: {}", reason(out));
+        // All of stderr: ssh prints "Permission denied" above git's "Could not read from
+        // remote repository", and a refusal must not be retried forever.
+        if unreachable(&String::from_utf8_lossy(&out.stderr)) {
             DispatchError::transient(detail)
         } else {
             perm(detail)
         }
     };
-    let out = git.run(&["ls-remote", "--heads", "--", remote, &refname], None)?;
+    // A stalled HTTP remote is given up after a minute (the row is retried later) instead of
+    // holding the outbox; ssh remotes keep the user's ssh settings.
+    let stall = ["-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=60"];
+    let with = |args: &[&str]| -> Vec<String> {
+        stall.iter().chain(args).map(|s| (*s).to_string()).collect()
+    };
+    let ls = with(&["ls-remote", "--heads", "--", remote, &refname]);
+    let ls: Vec<&str> = ls.iter().map(String::as_str).collect();
+    let out = git.run(&ls, None)?;
     if !out.status.success() {
         return Err(remote_err("reading its branches", &out));
     }
@@ -401,7 +410,9 @@ pub fn push(
         None => {}
     }
     let spec = format!("{commit}:{refname}");
-    let out = git.run(&["push", "--porcelain", "--", remote, &spec], None)?;
+    let push = with(&["push", "--porcelain", "--", remote, &spec]);
+    let push: Vec<&str> = push.iter().map(String::as_str).collect();
+    let out = git.run(&push, None)?;
     if !out.status.success() {
         return Err(remote_err("git push", &out));
     }
@@ -421,6 +432,7 @@ fn unreachable(why: &str) -> bool {
         "network is unreachable",
         "the remote end hung up",
         "early eof",
+        "operation too slow",
     ]
     .iter()
     .any(|m| w.contains(m))
@@ -498,6 +510,19 @@ mod tests {
             hide_userinfo("see https://github.com/a/b and ssh://git@h/x"),
             "see https://github.com/a/b and ssh://***@h/x"
         );
+    }
+
+    #[test]
+    fn an_unreachable_remote_is_retried_a_refusal_is_not() {
+        assert!(unreachable(
+            "fatal: unable to access 'https://h/x/': Could not resolve host: h"
+        ));
+        assert!(!unreachable(
+            "git@h: Permission denied (publickey).\nfatal: Could not read from remote repository."
+        ));
+        assert!(!unreachable(
+            "fatal: '/nope' does not appear to be a git repository"
+        ));
     }
 
     #[test]
