@@ -585,6 +585,30 @@ fn the_alerts_ticket_is_told_about_the_pull_request() {
 }
 
 #[test]
+fn a_remote_branch_with_other_content_is_never_overwritten() {
+    let mut rig = Rig::approved(false);
+    let branch = rig.pr_row().payload["branch"]
+        .as_str()
+        .expect("branch")
+        .to_string();
+    // Someone pushed something else under that name.
+    git(
+        &rig.repo,
+        &["push", "-q", "origin", &format!("main:refs/heads/{branch}")],
+    );
+    let theirs = git(&rig.remote, &["rev-parse", &branch]);
+    let s = rig.deliver();
+    assert_eq!(s.failed, 1, "{:?}", rig.pr_row());
+    let err = rig.pr_row().last_error.unwrap_or_default();
+    assert!(
+        err.contains("already exists there with other content; not overwriting it"),
+        "{err}"
+    );
+    assert_eq!(git(&rig.remote, &["rev-parse", &branch]), theirs);
+    assert!(rig.sim.state.pulls().is_empty());
+}
+
+#[test]
 fn a_refused_token_fails_plainly_and_never_shows_the_token() {
     let mut rig = Rig::new(false, "ghp_wrongTOKENwrongTOKEN");
     rig.approve();
