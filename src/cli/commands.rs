@@ -94,6 +94,10 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::notify(a, &mut store, &config, env)
         }
+        Command::Pr(a) => {
+            let mut store = for_decisions(&paths, &config, env.now_ms)?;
+            super::pr::pr(a, &mut store, &config, env)
+        }
         Command::Report(a) => {
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             super::report::report(a, &mut store, &config, &paths, env)
@@ -496,6 +500,9 @@ fn config_cmd(c: &ConfigCommand, paths: &Paths, env: &mut Env<'_>) -> Result<(),
             }
             writeln!(env.out, "database {}", paths.db.display()).map_err(io_err)?;
             writeln!(env.out, "analyst  {}", cfg.actor()).map_err(io_err)?;
+            if let Some(e) = crate::dispatch::score_back::check(&cfg).into_iter().next() {
+                return Err(CliError::input(e));
+            }
             check_credentials(&cfg, env)
         }
         ConfigCommand::SetSecret { entry } => {
@@ -742,7 +749,18 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             .map_err(store_err)?;
         store.set_audit_key(key);
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(config);
-        let (pass, tickets) = rt.block_on(async {
+        // Score bands that changed with this sync go out as vendor comments (score_back).
+        let scores = crate::dispatch::score_back::queue(&mut store, config, env.now_ms)
+            .map_err(store_err)?;
+        if scores.queued > 0 {
+            writeln!(
+                env.out,
+                "score back: {} comment(s) queued for changed score bands",
+                scores.queued
+            )
+            .map_err(io_err)?;
+        }
+        let (pass, tickets, prs) = rt.block_on(async {
             let pass = crate::dispatch::worker::deliver_due(
                 &mut store,
                 &mut dispatcher,
@@ -751,7 +769,9 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             )
             .await;
             let tickets = crate::dispatch::worker::poll_tickets(&mut store, &mut dispatcher).await;
-            (pass, tickets)
+            let prs =
+                crate::dispatch::worker::poll_pull_requests(&mut store, &mut dispatcher).await;
+            (pass, tickets, prs)
         });
         let pass = pass.map_err(store_err)?;
         if pass.attempted() > 0 {
@@ -769,6 +789,15 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             writeln!(
                 env.out,
                 "tickets: {polled} polled, {changed} changed status"
+            )
+            .map_err(io_err)?;
+        }
+        if let Ok((polled, changed)) = prs
+            && polled > 0
+        {
+            writeln!(
+                env.out,
+                "pull requests: {polled} polled, {changed} changed state"
             )
             .map_err(io_err)?;
         }

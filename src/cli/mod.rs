@@ -10,6 +10,7 @@ mod console;
 mod decisions;
 mod env;
 mod import;
+mod pr;
 pub mod render;
 mod report;
 pub mod sarif;
@@ -91,6 +92,8 @@ pub enum Command {
     Ticket(decisions::TicketArgs),
     /// Send alerts to the configured Slack / Teams channels and webhooks
     Notify(decisions::NotifyArgs),
+    /// Push an approved fix and open its pull / merge request (GitHub, GitLab); --list shows them
+    Pr(pr::PrArgs),
     /// Deliveries owed to vendors, ticket systems and chat: list, deliver, retry, drop
     #[command(subcommand)]
     Outbox(decisions::OutboxCommand),

@@ -25,6 +25,12 @@ pub(crate) struct RawIac {
     projects: Vec<String>,
     #[serde(default)]
     tags: Vec<String>,
+    // Pull requests (`sitrep pr`, config/pr.rs).
+    forge: Option<String>,
+    repo: Option<String>,
+    api_url: Option<String>,
+    remote: Option<String>,
+    base: Option<String>,
 }
 
 /// One mapped IaC checkout.
@@ -36,6 +42,8 @@ pub struct IacRepo {
     pub projects: Vec<String>,
     /// `(key, value)` pairs.
     pub tags: Vec<(String, String)>,
+    /// Where pull requests for fixes in this checkout go (`forge`, `repo`, …).
+    pub pr: super::pr::CheckoutPr,
 }
 
 impl IacRepo {
@@ -146,11 +154,13 @@ pub(crate) fn resolve(
                 }
             }
         }
+        let pr = super::pr::resolve_checkout(&key, r.forge, r.repo, r.api_url, r.remote, r.base)?;
         repos.push(IacRepo {
             path,
             accounts,
             projects,
             tags,
+            pr,
         });
     }
     Ok(IacConfig { repos })
@@ -209,6 +219,7 @@ mod tests {
             accounts: vec!["111".into()],
             projects: vec!["proj-1".into()],
             tags: vec![("team".into(), "payments".into())],
+            ..IacRepo::default()
         };
         assert!(repo.maps(Some("111"), &BTreeMap::new()));
         assert!(repo.maps(Some("proj-1"), &BTreeMap::new()));

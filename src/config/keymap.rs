@@ -48,11 +48,12 @@ pub enum Action {
     Reject,
     OpenTicket,
     Notify,
+    PullRequest,
 }
 
 impl Action {
     /// Every action, in the order the help screen lists them.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::MoveDown,
         Action::MoveUp,
         Action::HalfPageDown,
@@ -86,6 +87,7 @@ impl Action {
         Action::Reject,
         Action::OpenTicket,
         Action::Notify,
+        Action::PullRequest,
         Action::SyncNow,
         Action::Help,
         Action::Quit,
@@ -129,6 +131,7 @@ impl Action {
             Action::Reject => "reject",
             Action::OpenTicket => "open_ticket",
             Action::Notify => "notify",
+            Action::PullRequest => "pull_request",
         }
     }
 
@@ -171,6 +174,7 @@ impl Action {
             Action::Reject => "reject the fix, with a note",
             Action::OpenTicket => "open or link a Jira/ServiceNow ticket",
             Action::Notify => "send to Slack / Teams / webhooks",
+            Action::PullRequest => "push the approved fix as a pull request",
         }
     }
 
@@ -362,6 +366,7 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("X", "reject"),
     ("t", "open_ticket"),
     ("M", "notify"),
+    ("P", "pull_request"),
     ("s", "sync_now"),
     ("?", "help"),
     ("q", "quit"),

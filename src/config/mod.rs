@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod llm;
 pub mod notify;
 pub mod owners;
+pub mod pr;
 pub mod scoring;
 pub mod secret;
 pub mod siem;
@@ -96,6 +97,8 @@ pub struct Config {
     pub routes: Vec<owners::Route>,
     /// Where audit entries are forwarded (`[[siem]]` tables).
     pub siem: Vec<siem::SiemDestination>,
+    /// Pull requests for approved fixes (`[pr]`).
+    pub pr: pr::PrConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -124,6 +127,7 @@ struct File {
     route: Vec<owners::RawRoute>,
     #[serde(default)]
     siem: Vec<siem::RawSiem>,
+    pr: Option<pr::RawPr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +218,7 @@ impl Config {
             owners: owners::OwnersConfig::default(),
             routes: Vec::new(),
             siem: Vec::new(),
+            pr: pr::PrConfig::default(),
             path: None,
         })
     }
@@ -350,6 +355,8 @@ impl Config {
             .map_err(|(key, message)| value_err(&key, message))?;
         let siem = siem::resolve(user.siem, private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let pr = pr::resolve(user.pr.unwrap_or_default(), private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -370,6 +377,7 @@ impl Config {
             owners,
             routes,
             siem,
+            pr,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -452,7 +460,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`, `siem`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`, `siem`, `pr`"
         );
     }
 

@@ -106,6 +106,9 @@ pub struct SourceConfig {
     pub max_retries: u32,
     /// Vendor-specific settings (API version, key type, …), as given.
     pub options: BTreeMap<String, String>,
+    /// Write the priority score back to the vendor's finding as a comment, once per change of
+    /// score band (`score_back = true`; off by default; `dispatch/score_back.rs`).
+    pub score_back: bool,
 }
 
 impl SourceConfig {
@@ -173,6 +176,7 @@ pub(super) struct RawSource {
     max_retries: Option<i64>,
     #[serde(default)]
     options: BTreeMap<String, toml::Value>,
+    score_back: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -385,6 +389,7 @@ pub(super) fn resolve(
             timeout,
             max_retries,
             options,
+            score_back: r.score_back.unwrap_or(false),
         });
     }
     Ok(out)

@@ -195,7 +195,7 @@ fn one(s: &str) -> String {
 
 type KeyErr = (String, String);
 
-fn base_url(key: String, v: Option<String>) -> Result<String, KeyErr> {
+pub(super) fn base_url(key: String, v: Option<String>) -> Result<String, KeyErr> {
     let base = v
         .map(|u| u.trim().trim_end_matches('/').to_string())
         .filter(|u| !u.is_empty())
@@ -226,7 +226,7 @@ fn required(key: String, v: Option<String>) -> Result<String, KeyErr> {
     Ok(v)
 }
 
-fn credential(
+pub(super) fn credential(
     key: String,
     v: Option<RawCredential>,
     file_private: bool,
@@ -259,7 +259,7 @@ fn credential(
     }
 }
 
-fn timeout(key: String, v: Option<String>) -> Result<Duration, KeyErr> {
+pub(super) fn timeout(key: String, v: Option<String>) -> Result<Duration, KeyErr> {
     match v {
         None => Ok(TIMEOUT),
         Some(t) => parse_duration(&t)

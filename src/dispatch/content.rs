@@ -16,7 +16,7 @@ pub fn fingerprint(group_key: Option<&str>, alert_id: &str) -> String {
     format!("sitrep-fp-{}", &hex[..12])
 }
 
-fn resource(a: &StoredAlert) -> String {
+pub(super) fn resource(a: &StoredAlert) -> String {
     a.alert
         .resource
         .name

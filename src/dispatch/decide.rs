@@ -53,6 +53,9 @@ pub fn decide(
         alert_id: alert.id.clone(),
         ..Outcome::default()
     };
+    if let Intent::PullRequest { proposal } = intent {
+        return super::pr::request(store, config, actor, &alert.id, *proposal, now);
+    }
     let key = format!("{}:{}", alert.id, nonce());
     let (change, mut outbox, mut detail) = match intent {
         Intent::Mark { status, note } => {
@@ -178,6 +181,11 @@ pub fn decide(
             }
             (LocalChange::NotifyRequest, outbox, serde_json::json!({}))
         }
+        Intent::PullRequest { .. } => {
+            return Err(DecideError::Refused(
+                "internal error: pull requests are recorded by dispatch::pr".into(),
+            ));
+        }
         Intent::Note(text) => {
             let mut outbox = Vec::new();
             if let Some(item) = vendor_item(
@@ -260,7 +268,7 @@ fn vendor_item(
 }
 
 /// The remediation proposal an approval is about: (sha256, title, text).
-fn chosen_proposal(
+pub(super) fn chosen_proposal(
     config: &Config,
     alert: &StoredAlert,
     index: Option<usize>,

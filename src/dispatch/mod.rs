@@ -8,11 +8,14 @@
 pub mod approve;
 pub mod content;
 pub mod decide;
+pub mod forge;
 pub mod http;
 pub mod notice;
 pub mod patch;
 pub mod route;
 pub mod siem;
+pub mod pr;
+pub mod score_back;
 pub mod slack;
 pub mod teams;
 pub mod ticket;

@@ -137,12 +137,35 @@ fn reason(out: &Output) -> String {
         .or(lines.first())
         .copied()
         .unwrap_or("");
-    let one = crate::sanitize::one_line(pick);
+    let one = hide_userinfo(&crate::sanitize::one_line(pick));
     if one.is_empty() {
         format!("git exited with {}", out.status)
     } else {
         crate::dispatch::notice::truncate_chars(&one, 300)
     }
+}
+
+/// A URL's `user:password@` made `***@`: git names the remote it could not reach, and a
+/// remote URL may carry a token.
+fn hide_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// "Name <email>" → (name, email); a bare name gets an empty email.
@@ -319,6 +342,104 @@ pub fn apply(
     })
 }
 
+/// What pushing a branch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// The remote already had the branch at this commit: nothing was sent.
+    pub already: bool,
+}
+
+/// Push `commit` to `remote` as the new branch `branch`, never forced: a remote branch of that
+/// name at another commit is refused (Permanent), one already at `commit` is `already`.
+/// Credentials are git's own (ssh agent, credential helper); prompts are off. A remote that
+/// cannot be reached is Transient.
+pub fn push(
+    repo: &Path,
+    remote: &str,
+    branch: &str,
+    commit: &str,
+) -> Result<PushOutcome, DispatchError> {
+    let git = Git {
+        repo,
+        index: None,
+        author: None,
+    };
+    let show_remote = crate::sanitize::one_line(remote);
+    let show_branch = crate::sanitize::one_line(branch);
+    if remote.is_empty() || remote.starts_with('-') || crate::sanitize::is_suspicious_text(remote) {
+        return Err(perm(format!("push: '{show_remote}' is not a remote name")));
+    }
+    let refname = format!("refs/heads/{branch}");
+    git.ok("branch name", &["check-ref-format", &refname], None)
+        .map_err(|_| perm(format!("push: '{show_branch}' is not a valid branch name")))?;
+    let remote_err = |what: &str, out: &Output| {
+        let detail = format!("push to {show_remote}: {what}: {}", reason(out));
+        // All of stderr: ssh prints "Permission denied" above git's "Could not read from
+        // remote repository", and a refusal must not be retried forever.
+        if unreachable(&String::from_utf8_lossy(&out.stderr)) {
+            DispatchError::transient(detail)
+        } else {
+            perm(detail)
+        }
+    };
+    // A stalled HTTP remote is given up after a minute (the row is retried later) instead of
+    // holding the outbox; ssh remotes keep the user's ssh settings.
+    let stall = ["-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=60"];
+    let with = |args: &[&str]| -> Vec<String> {
+        stall.iter().chain(args).map(|s| (*s).to_string()).collect()
+    };
+    let ls = with(&["ls-remote", "--heads", "--", remote, &refname]);
+    let ls: Vec<&str> = ls.iter().map(String::as_str).collect();
+    let out = git.run(&ls, None)?;
+    if !out.status.success() {
+        return Err(remote_err("reading its branches", &out));
+    }
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let at = listed
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(_, name)| name.trim() == refname)
+        .map(|(sha, _)| sha.trim().to_string());
+    match at {
+        Some(sha) if sha == commit => return Ok(PushOutcome { already: true }),
+        Some(_) => {
+            return Err(perm(format!(
+                "push to {show_remote}: branch {show_branch} already exists there with other content; not overwriting it"
+            )));
+        }
+        None => {}
+    }
+    let spec = format!("{commit}:{refname}");
+    let push = with(&["push", "--porcelain", "--", remote, &spec]);
+    let push: Vec<&str> = push.iter().map(String::as_str).collect();
+    let out = git.run(&push, None)?;
+    if !out.status.success() {
+        return Err(remote_err("git push", &out));
+    }
+    Ok(PushOutcome { already: false })
+}
+
+/// Whether git's reason says the remote could not be reached (worth another try later).
+fn unreachable(why: &str) -> bool {
+    let w = why.to_ascii_lowercase();
+    [
+        "could not resolve host",
+        "connection refused",
+        "connection timed out",
+        "timed out",
+        "could not read from remote",
+        "unable to access",
+        "network is unreachable",
+        "the remote end hung up",
+        "early eof",
+        "operation too slow",
+    ]
+    .iter()
+    .any(|m| w.contains(m))
+        && !w.contains("authentication failed")
+        && !w.contains("permission denied")
+}
+
 /// None: the branch does not exist. Some(Ok(commit)): it holds this diff (the newest commit
 /// on it carrying the trailer, searched over its last 50 commits). Some(Err): other content.
 fn existing(
@@ -375,6 +496,33 @@ mod tests {
             ("ana".into(), String::new())
         );
         assert!(split_author("<x>").is_err());
+    }
+
+    #[test]
+    fn credentials_in_remote_urls_are_hidden() {
+        assert_eq!(
+            hide_userinfo(
+                "fatal: unable to access 'https://x:ghp_SECRET@github.com/a/b.git/': 403"
+            ),
+            "fatal: unable to access 'https://***@github.com/a/b.git/': 403"
+        );
+        assert_eq!(
+            hide_userinfo("see https://github.com/a/b and ssh://git@h/x"),
+            "see https://github.com/a/b and ssh://***@h/x"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_remote_is_retried_a_refusal_is_not() {
+        assert!(unreachable(
+            "fatal: unable to access 'https://h/x/': Could not resolve host: h"
+        ));
+        assert!(!unreachable(
+            "git@h: Permission denied (publickey).\nfatal: Could not read from remote repository."
+        ));
+        assert!(!unreachable(
+            "fatal: '/nope' does not appear to be a git repository"
+        ));
     }
 
     #[test]

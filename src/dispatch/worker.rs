@@ -124,6 +124,7 @@ impl Dispatcher {
             OutboxKind::Notify => self.notify(row).await,
             OutboxKind::Patch => self.patch(row).await,
             OutboxKind::Siem => self.siem(row).await,
+            OutboxKind::PullRequest => super::pr::deliver(&self.config, row).await,
         }
     }
 
@@ -211,6 +212,7 @@ impl Dispatcher {
         Ok(Finish::Done {
             result: Some(t.key.clone()),
             history: Some(line),
+            pull_request: None,
             ticket: Some(TicketLink {
                 fingerprint: p.content.fingerprint.clone(),
                 system: t.system.as_str().to_string(),
@@ -245,6 +247,7 @@ impl Dispatcher {
                 format!("commented on ticket {}", p.key)
             }),
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -295,6 +298,7 @@ impl Dispatcher {
             result: None,
             history: Some(format!("sent to {dest} ({})", n.event)),
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -310,6 +314,7 @@ impl Dispatcher {
             result: Some(result),
             history: None,
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -336,6 +341,7 @@ impl Dispatcher {
                 )
             }),
             ticket: None,
+            pull_request: None,
             follow: Vec::new(),
         })
     }
@@ -381,6 +387,7 @@ impl Dispatcher {
                 result: None,
                 history: Some(format!("written back to {}", row.destination)),
                 ticket: None,
+                pull_request: None,
                 follow: Vec::new(),
             }),
             Ok(WriteOutcome::Unsupported(reason)) => Ok(Finish::Unsupported {
@@ -390,6 +397,7 @@ impl Dispatcher {
                 result: Some("already".into()),
                 history: Some(format!("{}: {reason}", row.destination)),
                 ticket: None,
+                pull_request: None,
                 follow: Vec::new(),
             }),
             Err(e) => Err(api_error(&row.destination, e)),
@@ -616,6 +624,14 @@ pub async fn poll_tickets(
         }
     }
     Ok((polled, changed))
+}
+
+/// Follow every open pull / merge request sitrep opened to merged or closed (`dispatch::pr`).
+pub async fn poll_pull_requests(
+    store: &mut Store,
+    dispatcher: &mut Dispatcher,
+) -> Result<(usize, usize), StoreError> {
+    super::pr::poll(store, &dispatcher.config, wall_clock_ms).await
 }
 
 #[cfg(test)]

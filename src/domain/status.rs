@@ -168,6 +168,11 @@ pub enum Intent {
     },
     /// Send the alert to the configured chat channels and webhooks.
     Notify,
+    /// Push the approved diff (1-based proposal; None: the first diff) and open a pull / merge
+    /// request for it on the checkout's forge.
+    PullRequest {
+        proposal: Option<usize>,
+    },
 }
 
 #[cfg(test)]

@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0013_owners", include_str!("migrations/0013_owners.sql")),
     ("0014_siem", include_str!("migrations/0014_siem.sql")),
+    (
+        "0015_pull_requests",
+        include_str!("migrations/0015_pull_requests.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

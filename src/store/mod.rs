@@ -17,6 +17,7 @@ mod narratives;
 mod outbox;
 mod owners;
 mod packed;
+mod pr;
 mod queue;
 mod rows;
 mod sources;
@@ -40,6 +41,7 @@ pub use outbox::{
     ApprovalRow, Decision, Finish, LocalChange, OutboxDepth, OutboxItem, OutboxKind, OutboxRow,
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
+pub use pr::{BandChange, PrLink, PrRow, ScoreBandRow};
 pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;

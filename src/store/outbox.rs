@@ -25,6 +25,8 @@ pub enum OutboxKind {
     Patch,
     /// An audit entry forwarded to a SIEM (`[[siem]]`); written by a trigger on the audit log.
     Siem,
+    /// An approved diff pushed to the checkout's remote and opened as a pull / merge request.
+    PullRequest,
 }
 
 impl OutboxKind {
@@ -36,6 +38,7 @@ impl OutboxKind {
             OutboxKind::Notify => "notify",
             OutboxKind::Patch => "patch",
             OutboxKind::Siem => "siem",
+            OutboxKind::PullRequest => "pull_request",
         }
     }
 
@@ -47,6 +50,7 @@ impl OutboxKind {
             OutboxKind::Notify,
             OutboxKind::Patch,
             OutboxKind::Siem,
+            OutboxKind::PullRequest,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -180,6 +184,10 @@ pub enum LocalChange {
     },
     /// A notification was asked for.
     NotifyRequest,
+    /// A pull request for the approved diff was asked for; the row is the outbox's.
+    PullRequest {
+        diff_sha256: String,
+    },
 }
 
 /// One analyst decision on one alert.
@@ -207,6 +215,7 @@ impl Decision {
             },
             LocalChange::TicketRequest | LocalChange::TicketLink { .. } => "ticket",
             LocalChange::NotifyRequest => "notify",
+            LocalChange::PullRequest { .. } => "pull_request",
         }
     }
 }
@@ -231,6 +240,8 @@ pub enum Finish {
         history: Option<String>,
         /// A ticket the delivery created or found.
         ticket: Option<TicketLink>,
+        /// A pull request the delivery opened or found.
+        pull_request: Option<Box<super::pr::PrLink>>,
         /// Deliveries this one leads to (a "ticket created" notification), queued in the same
         /// transaction.
         follow: Vec<OutboxItem>,
@@ -412,6 +423,20 @@ impl Store {
                     rec.history_seq = Some(tx.last_insert_rowid());
                 }
                 LocalChange::NotifyRequest => {}
+                LocalChange::PullRequest { diff_sha256 } => {
+                    let short = diff_sha256.get(..12).unwrap_or(diff_sha256);
+                    let reason = format!("pull request requested for diff sha256 {short}");
+                    history(
+                        tx,
+                        &d.alert_id,
+                        d.at,
+                        &d.actor,
+                        "pull_request",
+                        Some(&reason),
+                        None,
+                    )?;
+                    rec.history_seq = Some(tx.last_insert_rowid());
+                }
             }
             for item in &d.outbox {
                 let payload = serde_json::to_string(&item.payload)
@@ -589,6 +614,7 @@ impl Store {
                     result,
                     history: line,
                     ticket,
+                    pull_request,
                     follow,
                 } => {
                     for item in follow {
@@ -617,6 +643,9 @@ impl Store {
                     )?;
                     if let Some(t) = ticket {
                         link_ticket(tx, t, row.alert_id.as_deref(), now)?;
+                    }
+                    if let (Some(p), Some(alert)) = (pull_request, &row.alert_id) {
+                        super::pr::link_pr(tx, &row.dedup_key, alert, p, now)?;
                     }
                     if let (Some(alert), Some(line)) = (&row.alert_id, line) {
                         history(tx, alert, now, "sitrep", "delivery", Some(line), None)?;
@@ -1003,7 +1032,7 @@ fn link_ticket(
     Ok(())
 }
 
-fn history(
+pub(super) fn history(
     tx: &Transaction<'_>,
     alert_id: &str,
     at: EpochMs,

@@ -864,6 +864,14 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
                 });
             }
         }
+        Action::PullRequest => match s.selected_row().map(|r| r.id.clone()) {
+            Some(id) => fx.push(Effect::Decide {
+                ids: vec![id],
+                intent: Intent::PullRequest { proposal: None },
+                done: "pull request".into(),
+            }),
+            None => s.flash("nothing selected", true),
+        },
         Action::Resolve => open_modal(s, DecisionKind::Resolve),
         Action::Dismiss => open_modal(s, DecisionKind::Dismiss),
         Action::Snooze => open_modal(s, DecisionKind::Snooze),

@@ -220,6 +220,15 @@ fn every_decision_is_one_effect_carrying_its_intent() {
             done: "notification".into(),
         }]
     );
+    // A pull request is of the selected alert's approved diff (dispatch checks the approval).
+    assert_eq!(
+        key(&mut s, "P"),
+        vec![Effect::Decide {
+            ids: vec!["wiz:0".into()],
+            intent: Intent::PullRequest { proposal: None },
+            done: "pull request".into(),
+        }]
+    );
     // Approval is of the selected alert's diff alone, through the dialog.
     key(&mut s, "A");
     assert!(s.modal.is_some());

@@ -114,6 +114,19 @@ fn spawn_outbox(
                     Ok(_) => {}
                     Err(e) => tracing::warn!("ticket poll: {e}"),
                 }
+                // Pull requests follow on the same beat; score bands changed by the refresher
+                // go out as vendor comments (score_back sources only).
+                match crate::dispatch::worker::poll_pull_requests(&mut store, &mut dispatcher).await
+                {
+                    Ok((_, changed)) if changed > 0 => {
+                        let _ = tx.send(Msg::StoreChanged);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("pull request poll: {e}"),
+                }
+                if let Err(e) = crate::dispatch::score_back::queue(&mut store, &config, clock()) {
+                    tracing::warn!("score back: {e}");
+                }
             }
             if let Err(e) =
                 crate::dispatch::worker::deliver_due(&mut store, &mut dispatcher, clock, 64).await

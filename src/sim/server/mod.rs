@@ -15,6 +15,8 @@
 pub mod chat;
 pub mod faults;
 pub mod hec;
+pub mod github;
+pub mod gitlab;
 pub mod jira;
 pub mod llm;
 pub mod servicenow;
@@ -99,6 +101,9 @@ pub struct SimState {
     pub default_token_ttl: Duration,
     /// Wall clock for the world's timestamps (epoch ms); tests can pin it.
     pub clock: fn() -> EpochMs,
+    /// Every comment / note written back, in arrival order: (the vendor's id, text). Tests
+    /// read it (score back, notes); the vendor's own API shows the same comments.
+    pub comments: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 pub fn wall_clock() -> EpochMs {
@@ -129,7 +134,24 @@ impl SimState {
             seed,
             default_token_ttl: Duration::from_secs(600),
             clock: wall_clock,
+            comments: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Record a comment written back (see [`SimState::comments`]).
+    pub fn record_comment(&self, id: &str, text: &str) {
+        self.comments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id.to_string(), text.to_string()));
+    }
+
+    /// The comments written back so far.
+    pub fn comments(&self) -> Vec<(String, String)> {
+        self.comments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn now_ms(&self) -> EpochMs {

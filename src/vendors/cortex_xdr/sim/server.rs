@@ -513,6 +513,7 @@ async fn update_alerts(sim: &Sim, data: &Value) -> Result<Value, Reject> {
         let mut comments = sim.comments.lock().await;
         for (_, id) in &hits {
             comments.insert(id.clone(), c.clone());
+            sim.state.record_comment(id, &c);
         }
     }
     let updated: Vec<&String> = hits.iter().map(|(_, id)| id).collect();
@@ -571,6 +572,7 @@ async fn update_incident(sim: &Sim, data: &Value) -> Result<Value, Reject> {
         let mut comments = sim.comments.lock().await;
         for (_, id) in &members {
             comments.insert(id.clone(), c.clone());
+            sim.state.record_comment(id, &c);
         }
     }
     Ok(json!({"reply": true}))

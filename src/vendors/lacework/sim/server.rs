@@ -336,6 +336,7 @@ async fn comment(
         return not_found(&id);
     }
     let entry = lw.add_entry(&id, &text).await;
+    lw.state.record_comment(&id, &text);
     lw.state
         .respond(p, StatusCode::OK, &json!({ "data": entry }))
 }

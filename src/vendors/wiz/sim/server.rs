@@ -819,6 +819,7 @@ impl Wiz {
             world.findings[i].updated_ms = now;
         }
         let note = self.add_note(&id, &text, now).await;
+        self.state.record_comment(&id, &text);
         Ok(json!({"issueNote": note}))
     }
 
