@@ -54,6 +54,18 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, env),
+        Command::Listen(a) => {
+            let now_ms = env.now_ms;
+            // Keyed like an import: statuses that follow a vendor's close are audited.
+            let open = || {
+                audited(
+                    scored(open_store(&paths)?, &config, now_ms)?,
+                    &config,
+                    &paths,
+                )
+            };
+            super::listen::listen(a, &config, &open, env)
+        }
         Command::Source(c) => super::source::source_cmd(c, &paths, &config, env),
         Command::Intel(c) => {
             let mut store = scored(open_store(&paths)?, &config, env.now_ms)?;

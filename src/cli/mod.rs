@@ -9,6 +9,7 @@ mod console;
 mod decisions;
 mod env;
 mod import;
+mod listen;
 pub mod render;
 mod report;
 mod source;
@@ -63,6 +64,8 @@ pub enum Command {
     Narrate(NarrateArgs),
     /// Fetch what changed from the configured vendor APIs ([[source]] tables)
     Sync(SyncArgs),
+    /// Receive vendor alert webhooks ([listen] and each source's webhook_secret), in the foreground
+    Listen(listen::ListenArgs),
     /// The configured sources: sync state, or a read-only probe of a new tenant
     #[command(subcommand)]
     Source(SourceCommand),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod iac;
 pub mod keymap;
 pub mod keyring;
+pub mod listen;
 pub mod llm;
 pub mod notify;
 pub mod scoring;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 pub use audit::AuditConfig;
 pub use iac::{IacConfig, IacRepo};
+pub use listen::ListenConfig;
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use notify::{ApprovalsConfig, NotifyConfig, OnApprove, WebhookTarget};
 pub use scoring::IntelConfig;
@@ -85,6 +87,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// Ticket systems (`[tickets]`).
     pub tickets: TicketsConfig,
+    /// The alert-push receiver of `sitrep listen` (`[listen]`).
+    pub listen: ListenConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -107,6 +111,7 @@ struct File {
     notify: Option<notify::RawNotify>,
     approvals: Option<notify::RawApprovals>,
     tickets: Option<tickets::RawTickets>,
+    listen: Option<listen::RawListen>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +198,7 @@ impl Config {
             notify: NotifyConfig::default(),
             approvals: ApprovalsConfig::default(),
             tickets: TicketsConfig::default(),
+            listen: ListenConfig::default(),
             path: None,
         })
     }
@@ -310,6 +316,8 @@ impl Config {
                 .map_err(|(key, message)| value_err(&key, message))?;
         let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let listen = listen::resolve(user.listen.unwrap_or_default())
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -326,6 +334,7 @@ impl Config {
             notify,
             approvals,
             tickets,
+            listen,
             path: path.map(Path::to_path_buf),
         })
     }
