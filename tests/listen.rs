@@ -4,6 +4,8 @@
 //! Webhooks HMAC), never by calling the receiver's own verification.
 
 mod common;
+#[path = "common/sim_source.rs"]
+mod sim_source;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -102,14 +104,14 @@ fn standard_webhooks(id: &str, ts: i64, body: &[u8], whsec: &str) -> Vec<(String
         .decode(whsec.strip_prefix("whsec_").expect("whsec"))
         .expect("key");
     let ts_s = ts.to_string();
-    let sig = hmac_sha256(
-        &key,
-        &[id.as_bytes(), b".", ts_s.as_bytes(), b".", body],
-    );
+    let sig = hmac_sha256(&key, &[id.as_bytes(), b".", ts_s.as_bytes(), b".", body]);
     vec![
         ("webhook-id".into(), id.into()),
         ("webhook-timestamp".into(), ts_s),
-        ("webhook-signature".into(), format!("v1,{}", b64.encode(sig))),
+        (
+            "webhook-signature".into(),
+            format!("v1,{}", b64.encode(sig)),
+        ),
     ]
 }
 
@@ -134,18 +136,17 @@ fn proof(v: Vendor, secret: &str, body: &[u8]) -> (Vec<(String, String)>, String
         ),
         Vendor::Lacework => (Vec::new(), format!("?api-token={secret}")),
         Vendor::CortexXdr => (
-            standard_webhooks(
-                &format!("msg_{}", now_ms()),
-                now_ms() / 1000,
-                body,
-                secret,
-            ),
+            standard_webhooks(&format!("msg_{}", now_ms()), now_ms() / 1000, body, secret),
             String::new(),
         ),
     }
 }
 
-async fn post(url: &str, headers: &[(String, String)], body: Vec<u8>) -> (u16, Value, Option<String>) {
+async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> (u16, Value, Option<String>) {
     let mut req = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json");
@@ -182,7 +183,12 @@ fn total(db: &Path) -> usize {
 async fn every_vendors_push_is_verified_mapped_and_stored() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("push.db");
-    let r = start_on(&db, &config(&Vendor::ALL), &listen_config(4 << 20, 1000.0, 1000)).await;
+    let r = start_on(
+        &db,
+        &config(&Vendor::ALL),
+        &listen_config(4 << 20, 1000.0, 1000),
+    )
+    .await;
     let mut expected = 0;
     for v in Vendor::ALL {
         let body = body_for(v, 3);
@@ -195,7 +201,11 @@ async fn every_vendors_push_is_verified_mapped_and_stored() {
         assert!(!mapped.is_empty(), "{v}");
 
         // The wrong secret, in the vendor's own form, and no proof at all.
-        let (status, json) = push(&r, v, &secret_for(v).replace('h', "H"), body.clone()).await;
+        let wrong = match v {
+            Vendor::CortexXdr => "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_string(),
+            _ => secret_for(v).replace('h', "H"),
+        };
+        let (status, json) = push(&r, v, &wrong, body.clone()).await;
         assert_eq!(status, 401, "{v}: {json}");
         assert!(!json.to_string().contains(&secret_for(v)), "{v}: {json}");
         let (status, _, _) = post(&url(&r, &source_name(v)), &[], body.clone()).await;
@@ -247,7 +257,7 @@ async fn a_pushed_alert_and_the_synced_one_are_one_alert() {
         )
         .await
         .expect("sim");
-        let mut source = common::sim_source::source_config(&h);
+        let mut source = sim_source::source_config(&h);
         source.credentials.insert(
             "webhook_secret".into(),
             CredentialRef::Literal(Secret::new(secret_for(v))),
@@ -274,12 +284,8 @@ async fn a_pushed_alert_and_the_synced_one_are_one_alert() {
         config.sources = vec![source.clone()];
         let r = start_on(&db, &config, &listen_config(4 << 20, 1000.0, 1000)).await;
         let (headers, query) = proof(v, &secret_for(v), &body);
-        let (status, json, _) = post(
-            &format!("{}{query}", url(&r, &source.name)),
-            &headers,
-            body,
-        )
-        .await;
+        let (status, json, _) =
+            post(&format!("{}{query}", url(&r, &source.name)), &headers, body).await;
         assert_eq!(status, 200, "{v}: {json}");
         assert_eq!(json["new"], 0, "{v}: {json}");
         assert_eq!(json["updated"], 0, "{v}: {json}");
@@ -301,7 +307,9 @@ async fn oversize_bodies_are_413_whether_declared_or_streamed() {
     assert_eq!(json["error"], "the body is larger than 2048 bytes");
 
     // No Content-Length: chunks until the limit is passed.
-    let mut s = tokio::net::TcpStream::connect(r.addr).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(r.addr)
+        .await
+        .expect("connect");
     let head = format!(
         "POST /webhook/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         source_name(v),
@@ -476,7 +484,10 @@ fn start_up_errors_name_the_source_and_the_variable() {
     // A Standard Webhooks source needs a whsec_ key.
     let xdr = text
         .replace("vendor = \"wiz\"", "vendor = \"cortex-xdr\"")
-        .replace("client_id = \"a\"\nclient_secret = \"b\"\n", "key_id = \"1\"\nkey = \"k\"\n");
+        .replace(
+            "client_id = \"a\"\nclient_secret = \"b\"\n",
+            "key_id = \"1\"\nkey = \"k\"\n",
+        );
     let c = Config::from_text(None, &xdr).expect("config");
     let err = sitrep::listen::routes(&c, &|_| Some("plain".into())).expect_err("whsec");
     assert_eq!(
@@ -532,7 +543,15 @@ fn the_binary_serves_until_sigint_and_prints_a_summary() {
     assert_eq!(status, 200, "{json}");
     // Committed before the reply, visible to another connection while the listener runs.
     assert_eq!(Some(total(&sb.db()) as u64), json["alerts"].as_u64());
-    let shown = sb.ok(&["--config", cfg, "list", "--format", "json", "--filter", "vendor:lacework"]);
+    let shown = sb.ok(&[
+        "--config",
+        cfg,
+        "list",
+        "--format",
+        "json",
+        "--filter",
+        "vendor:lacework",
+    ]);
     assert!(serde_json::from_str::<Value>(&shown).is_ok(), "{shown}");
 
     std::process::Command::new("kill")

@@ -3,7 +3,6 @@
 //! Start-up lines and the periodic counters go to stderr (the journal, under systemd); the
 //! final summary, after SIGINT or SIGTERM, to stdout.
 
-use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Args;
@@ -34,8 +33,7 @@ pub(super) fn listen(
                 crate::sanitize::one_line(&text)
             ))
         })?;
-        check_addr(addr, cfg.tls.is_some())
-            .map_err(|e| CliError::input(format!("--addr: {e}")))?;
+        check_addr(addr, cfg.tls.is_some()).map_err(|e| CliError::input(format!("--addr: {e}")))?;
         cfg.addr = addr;
     }
     let routes =

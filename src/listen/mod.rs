@@ -327,14 +327,16 @@ fn refuse(status: StatusCode, error: &str) -> Response {
 async fn deliver(
     State(app): State<Arc<App>>,
     Path(source): Path<String>,
-    query: Option<Query<Vec<(String, String)>>>,
     req: Request,
 ) -> Response {
     let c = &app.counters;
     c.received.fetch_add(1, Ordering::Relaxed);
     let Some(route) = app.routes.get(&source) else {
         c.unverified.fetch_add(1, Ordering::Relaxed);
-        return refuse(StatusCode::NOT_FOUND, "no source of that name takes webhooks");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "no source of that name takes webhooks",
+        );
     };
     let name = sanitize::one_line(&route.source);
     let declared = req
@@ -355,7 +357,10 @@ async fn deliver(
     };
     let now_ms = (app.clock)();
     let now_s = now_ms.div_euclid(1000);
-    let query = query.map(|Query(q)| q).unwrap_or_default();
+    // A query that does not decode is no query: a vendor that needs one is then refused.
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
     let delivery = Delivery {
         headers: &parts.headers,
         query: &query,
@@ -415,7 +420,8 @@ async fn deliver(
             c.accepted.fetch_add(1, Ordering::Relaxed);
             c.new.fetch_add(s.new as u64, Ordering::Relaxed);
             c.updated.fetch_add(s.updated as u64, Ordering::Relaxed);
-            c.unchanged.fetch_add((s.unchanged + s.stale) as u64, Ordering::Relaxed);
+            c.unchanged
+                .fetch_add((s.unchanged + s.stale) as u64, Ordering::Relaxed);
             tracing::info!(
                 "listen: {name}: {count} alerts ({} new, {} updated)",
                 s.new,
@@ -448,8 +454,12 @@ fn too_large(max: usize) -> Response {
 /// The alerts of a verified body: JSON (else 400), mapped by the vendor's mapper at the
 /// kit's item paths (else 422, with the mapper's reason).
 fn read_alerts(route: &Route, bytes: &[u8]) -> Result<Vec<Alert>, (StatusCode, String)> {
-    let body: Value = serde_json::from_slice(bytes)
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))?;
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
     let mut alerts = Vec::new();
     for item in pushed_items(&body, route.kit.item_paths) {
         let mapped = crate::vendors::map_payload(route.vendor, &route.source, item)

@@ -108,7 +108,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorization(d: &Delivery<'_>) -> Result<&str, String> {
+fn authorization<'a>(d: &Delivery<'a>) -> Result<&'a str, String> {
     d.headers
         .get(reqwest::header::AUTHORIZATION)
         .ok_or_else(|| "no Authorization header".to_string())?
@@ -311,7 +311,9 @@ mod tests {
     #[test]
     fn overrides_are_checked() {
         assert!(for_source(Vendor::Wiz, Some("standard-webhooks")).is_ok());
-        let e = for_source(Vendor::Wiz, Some("hmac")).err().expect("unknown");
+        let e = for_source(Vendor::Wiz, Some("hmac"))
+            .err()
+            .expect("unknown");
         assert!(e.contains("standard-webhooks"), "{e}");
     }
 }
