@@ -210,7 +210,7 @@ pub fn standard_webhooks(d: &Delivery<'_>, secret: &Secret) -> Result<Proof, Str
 
 /// The values at the first of `paths` present in `body` (an array's elements, or the value
 /// itself), or the body itself when none is.
-pub fn pushed_items<'b>(body: &'b Value, paths: ItemPaths) -> Vec<&'b Value> {
+pub fn pushed_items(body: &Value, paths: ItemPaths) -> Vec<&Value> {
     for path in paths {
         if path.is_empty() {
             continue;
