@@ -56,15 +56,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Sync(a) => sync(a, &paths, &config, env),
         Command::Listen(a) => {
             let now_ms = env.now_ms;
-            // Keyed like an import: statuses that follow a vendor's close are audited.
-            let open = || {
-                audited(
-                    scored(open_store(&paths)?, &config, now_ms)?,
-                    &config,
-                    &paths,
-                )
-            };
-            super::listen::listen(a, &config, &open, env)
+            super::listen::listen(a, &config, &|| pushed_into(&paths, &config, now_ms), env)
         }
         Command::Source(c) => super::source::source_cmd(c, &paths, &config, env),
         Command::Intel(c) => {
@@ -121,6 +113,12 @@ fn for_decisions(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Stor
         config,
         paths,
     )
+}
+
+/// The store `sitrep listen` upserts into: scored, and keyed like an import's (statuses that
+/// follow a vendor's close are audited).
+fn pushed_into(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Store, CliError> {
+    audited(scored(open_store(paths)?, config, now_ms)?, config, paths)
 }
 
 /// Give the store the audit key: its decisions and deliveries are then recorded in the
