@@ -54,7 +54,11 @@ pub(super) fn listen(
     runtime()?.block_on(async {
         let running = crate::listen::start(&cfg, routes, store, clock)
             .await
-            .map_err(|e| CliError::runtime(e.to_string()))?;
+            .map_err(|e| match e {
+                // The certificate or key files: configuration, like the rest of [listen].
+                crate::listen::ListenError::Tls(m) => CliError::input(m),
+                e @ crate::listen::ListenError::Bind { .. } => CliError::runtime(e.to_string()),
+            })?;
         let scheme = if running.https { "https" } else { "http" };
         eprintln!("sitrep listen: listening on {scheme}://{}", running.addr);
         for l in &lines {
