@@ -14,6 +14,7 @@
 //! their alerts and await the outcome.
 
 mod guard;
+mod partial;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -167,6 +168,8 @@ impl fmt::Display for Tally {
 /// Alerts for the writer thread, and where its answer goes.
 struct Job {
     alerts: Vec<Alert>,
+    /// From a vendor's own push body: completed from the stored alerts first (`partial`).
+    partial: bool,
     done: oneshot::Sender<Result<ImportStats, String>>,
 }
 
@@ -305,14 +308,28 @@ fn spawn_writer(
 ) -> (mpsc::Sender<Job>, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Job>(64);
     let handle = std::thread::spawn(move || {
-        while let Some(job) = rx.blocking_recv() {
-            let result = store
-                .import(&job.alerts, clock())
+        while let Some(mut job) = rx.blocking_recv() {
+            let result = complete_partial(&store, &mut job)
+                .and_then(|()| store.import(&job.alerts, clock()))
                 .map_err(|e| e.to_string());
             let _ = job.done.send(result);
         }
     });
     (tx, handle)
+}
+
+/// A partial job's alerts completed from their stored copies. This thread is the receiver's
+/// only writer, so nothing of its own lands between the read and the import.
+fn complete_partial(store: &Store, job: &mut Job) -> Result<(), crate::store::StoreError> {
+    if !job.partial {
+        return Ok(());
+    }
+    for a in &mut job.alerts {
+        if let Some(stored) = store.get(&a.id())? {
+            partial::complete(a, &stored.alert);
+        }
+    }
+    Ok(())
 }
 
 /// A JSON reply; `error` text is sanitized (it may quote what the sender sent).
@@ -399,7 +416,7 @@ async fn deliver(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait_s));
         return r;
     }
-    let alerts = match read_alerts(route, &bytes) {
+    let (alerts, partial) = match read_alerts(route, &bytes) {
         Ok(a) => a,
         Err((status, why)) => {
             c.malformed.fetch_add(1, Ordering::Relaxed);
@@ -409,7 +426,15 @@ async fn deliver(
     };
     let (done, outcome) = oneshot::channel();
     let count = alerts.len();
-    let stored = match app.writer.send(Job { alerts, done }).await {
+    let stored = match app
+        .writer
+        .send(Job {
+            alerts,
+            partial,
+            done,
+        })
+        .await
+    {
         Ok(()) => outcome
             .await
             .unwrap_or_else(|_| Err("the store writer stopped".into())),
@@ -451,15 +476,23 @@ fn too_large(max: usize) -> Response {
     )
 }
 
-/// The alerts of a verified body: JSON (else 400), mapped by the vendor's mapper at the
-/// kit's item paths (else 422, with the mapper's reason).
-fn read_alerts(route: &Route, bytes: &[u8]) -> Result<Vec<Alert>, (StatusCode, String)> {
+/// The alerts of a verified body: JSON (else 400), then the vendor's own push shape (the
+/// alerts partial: true) or the API's shape at the kit's item paths, mapped by the vendor's
+/// mapper (else 422, with the mapper's reason).
+fn read_alerts(route: &Route, bytes: &[u8]) -> Result<(Vec<Alert>, bool), (StatusCode, String)> {
     let body: Value = serde_json::from_slice(bytes).map_err(|e| {
         (
             StatusCode::BAD_REQUEST,
             format!("the body is not JSON: {e}"),
         )
     })?;
+    if let Some(native) = (route.kit.native)(&body) {
+        let mut alerts = native.map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        for a in &mut alerts {
+            a.source.clone_from(&route.source);
+        }
+        return Ok((alerts, true));
+    }
     let mut alerts = Vec::new();
     for item in pushed_items(&body, route.kit.item_paths) {
         let mapped = crate::vendors::map_payload(route.vendor, &route.source, item)
@@ -475,5 +508,5 @@ fn read_alerts(route: &Route, bytes: &[u8]) -> Result<Vec<Alert>, (StatusCode, S
             ),
         ));
     }
-    Ok(alerts)
+    Ok((alerts, false))
 }

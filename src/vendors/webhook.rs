@@ -12,8 +12,8 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::config::Secret;
-use crate::domain::Vendor;
-use crate::sources::ItemPaths;
+use crate::domain::{Alert, Vendor};
+use crate::sources::{ItemPaths, MapError};
 
 /// One delivery as the receiver got it. The body is the raw bytes (signatures are over them).
 pub struct Delivery<'a> {
@@ -48,6 +48,72 @@ pub struct WebhookKit {
     /// Whether a secret can work with this scheme at all, asked when the receiver starts,
     /// so a malformed one is a start-up error rather than every delivery refused.
     pub secret_format: fn(&Secret) -> Result<(), String>,
+    /// The vendor's own push body (what it sends by default, not the API's shape), sniffed
+    /// and mapped: None when the body is not that shape, and the API-shaped path at
+    /// `item_paths` reads it instead. Its alerts are partial (see [`NativeFn`]).
+    pub native: NativeFn,
+}
+
+/// Maps a vendor's own push body into the alerts a sync of the same findings gives (same
+/// native ids), or None when the body is not in that shape. Those bodies are summaries:
+/// what they lack is left empty, for the receiver to complete from the stored alert.
+pub type NativeFn = fn(&Value) -> Option<Result<Vec<Alert>, MapError>>;
+
+/// The [`WebhookKit::native`] of a vendor whose pushes are only ever API-shaped.
+pub fn no_native(_body: &Value) -> Option<Result<Vec<Alert>, MapError>> {
+    None
+}
+
+/// The items of a push body that may be one notification or an array of them, when every
+/// item passes `is_native` (an empty array is not a native body: nothing says whose it is).
+pub fn native_items<'a>(body: &'a Value, is_native: fn(&Value) -> bool) -> Option<Vec<&'a Value>> {
+    match body {
+        Value::Array(items) if !items.is_empty() && items.iter().all(is_native) => {
+            Some(items.iter().collect())
+        }
+        v @ Value::Object(_) if is_native(v) => Some(vec![v]),
+        _ => None,
+    }
+}
+
+/// Map each native item through `to_api` (the item rewritten in the API's field names) and
+/// the vendor's own list-item mapper, keeping the pushed notification as the alert's raw
+/// payload: one mapping of facts to fields, whichever way an alert came.
+pub fn map_native(
+    items: &[&Value],
+    to_api: fn(&Value) -> Value,
+    map: fn(&Value) -> Result<Vec<Alert>, MapError>,
+) -> Result<Vec<Alert>, MapError> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        for mut a in map(&to_api(item))? {
+            a.raw = crate::domain::RawJson::of(item);
+            // A notification's time is when the alert was raised, not when it last changed:
+            // as the change time it would make a later push look older than a sync. The
+            // receiver keeps the stored times instead (a vendor may set them back).
+            a.vendor_updated = None;
+            a.last_seen = None;
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Copy the fields at `(to, from)` paths of `src` that are present (not null, not an empty
+/// string) into a new object, for building API-shaped items from push bodies without
+/// inventing values the push did not carry.
+pub fn pick(src: &Value, fields: &[(&str, &str)]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (to, from) in fields {
+        let v = from
+            .split('.')
+            .try_fold(src, |at, k| at.get(k))
+            .filter(|v| !v.is_null() && v.as_str() != Some(""));
+        if let Some(v) = v {
+            out.insert((*to).to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// The kit of the scheme a source's `webhook_auth` option names, or None for an unknown one.
@@ -68,6 +134,7 @@ const STANDARD_WEBHOOKS: WebhookKit = WebhookKit {
     verify: standard_webhooks,
     item_paths: &[&[]],
     secret_format: whsec_secret,
+    native: no_native,
 };
 
 /// The verification for a source of `vendor`: the vendor's kit, or the scheme
@@ -79,6 +146,7 @@ pub fn for_source(vendor: Vendor, auth_override: Option<&str>) -> Result<Webhook
         Some(name) => match scheme(name) {
             Some(k) => Ok(WebhookKit {
                 item_paths: own.item_paths,
+                native: own.native,
                 ..*k
             }),
             None => Err(format!(

@@ -3,7 +3,7 @@
 //! playbook, that signs with Standard Webhooks. Its body is an alert or incident as the
 //! public API returns it, or the API's `{reply: {...}}` envelope.
 
-use crate::vendors::webhook::{WebhookKit, standard_webhooks, whsec_secret};
+use crate::vendors::webhook::{WebhookKit, no_native, standard_webhooks, whsec_secret};
 
 /// Cortex XDR's push (through a signing relay).
 pub const KIT: WebhookKit = WebhookKit {
@@ -11,4 +11,5 @@ pub const KIT: WebhookKit = WebhookKit {
     verify: standard_webhooks,
     item_paths: &[&[]],
     secret_format: whsec_secret,
+    native: no_native,
 };

@@ -12,4 +12,5 @@ pub const KIT: WebhookKit = WebhookKit {
     verify: query_token,
     item_paths: &[&[]],
     secret_format: any_secret,
+    native: super::push::native,
 };

@@ -3,7 +3,7 @@
 //! the alert query's shape (an alert, or `{data: [...]}`) map; what Orca's default template
 //! sends is UNCONFIRMED.
 
-use crate::vendors::webhook::{WebhookKit, any_secret, token};
+use crate::vendors::webhook::{WebhookKit, any_secret, no_native, token};
 
 /// Orca's push.
 pub const KIT: WebhookKit = WebhookKit {
@@ -11,4 +11,5 @@ pub const KIT: WebhookKit = WebhookKit {
     verify: token,
     item_paths: &[&[]],
     secret_format: any_secret,
+    native: no_native,
 };

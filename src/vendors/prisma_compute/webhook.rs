@@ -3,7 +3,7 @@
 //! template must put the audit or scan result in the API's field names, as the list
 //! endpoints return them; the body is one item or an array of them.
 
-use crate::vendors::webhook::{WebhookKit, any_secret, token_or_basic};
+use crate::vendors::webhook::{WebhookKit, any_secret, no_native, token_or_basic};
 
 /// Prisma Cloud Compute's push.
 pub const KIT: WebhookKit = WebhookKit {
@@ -11,4 +11,5 @@ pub const KIT: WebhookKit = WebhookKit {
     verify: token_or_basic,
     item_paths: &[&[]],
     secret_format: any_secret,
+    native: no_native,
 };

@@ -11,4 +11,5 @@ pub const KIT: WebhookKit = WebhookKit {
     verify: token,
     item_paths: &[&[]],
     secret_format: any_secret,
+    native: super::push::native,
 };

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod map;
+pub mod push;
 pub mod sim;
 pub mod webhook;
 

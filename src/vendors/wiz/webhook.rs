@@ -11,4 +11,5 @@ pub const KIT: WebhookKit = WebhookKit {
     verify: token_or_basic,
     item_paths: &[&["issue"], &["data", "issue"], &[]],
     secret_format: any_secret,
+    native: super::push::native,
 };
