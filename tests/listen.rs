@@ -566,3 +566,229 @@ fn the_binary_serves_until_sigint_and_prints_a_summary() {
         "{stdout}"
     );
 }
+
+/// The vendors' own push bodies (tests/fixtures/webhooks, written from their documentation).
+const NATIVE: [Vendor; 3] = [Vendor::PrismaCspm, Vendor::Wiz, Vendor::Lacework];
+
+fn native_fixture(v: Vendor) -> Vec<u8> {
+    let name = match v {
+        Vendor::PrismaCspm => "prisma-cspm-alert-notification.json",
+        Vendor::Wiz => "wiz-automation-issue.json",
+        _ => "lacework-alert-channel.json",
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn stored(db: &Path, id: &str) -> sitrep::domain::Alert {
+    Store::open(db)
+        .expect("store")
+        .get(id)
+        .expect("get")
+        .unwrap_or_else(|| panic!("{id} is stored"))
+        .alert
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_vendors_own_push_body_is_accepted_and_mapped() {
+    use sitrep::domain::{Cloud, Severity, VendorState};
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("native.db");
+    let r = start_on(&db, &config(&NATIVE), &listen_config(4 << 20, 1000.0, 1000)).await;
+    for v in NATIVE {
+        let (status, json) = push(&r, v, &secret_for(v), native_fixture(v)).await;
+        assert_eq!(status, 200, "{v}: {json}");
+        assert_eq!(json["new"], json["alerts"], "{v}: {json}");
+    }
+    assert_eq!(total(&db), 4);
+
+    let p = stored(&db, "prisma-cspm-push:P-418207");
+    assert_eq!(p.title, "AWS S3 bucket is publicly accessible");
+    assert_eq!(
+        p.policy.id.as_deref(),
+        Some("b82f90ce-ed8b-4b49-970c-2268b0a6c2e5")
+    );
+    assert_eq!(p.severity, Severity::High);
+    assert_eq!(p.vendor_status, VendorState::Open);
+    assert_eq!(p.resource.name.as_deref(), Some("payments-exports"));
+    assert_eq!(p.resource.cloud, Some(Cloud::Aws));
+    assert_eq!(p.resource.account.as_deref(), Some("123456789012"));
+    assert_eq!(p.resource.region.as_deref(), Some("us-east-1"));
+    assert_eq!(
+        p.description.as_deref(),
+        Some("The bucket's ACL or policy grants access to everyone.")
+    );
+    assert_eq!(p.first_seen, Some(1_760_000_000_000));
+    assert_eq!(
+        p.raw["callbackUrl"],
+        "https://app.prismacloud.io/alerts/P-418207"
+    );
+    let sparse = stored(&db, "prisma-cspm-push:P-418208");
+    assert_eq!(sparse.vendor_status, VendorState::Resolved);
+    assert_eq!(sparse.severity, Severity::Medium);
+    assert_eq!(sparse.resource.cloud, Some(Cloud::Azure));
+    assert_eq!(sparse.first_seen, Some(1_760_000_000_000));
+
+    let w = stored(&db, "wiz-push:e3188a71-794c-5ee8-b97c-eb794aa5b752");
+    assert_eq!(w.title, "Recon:EC2/PortProbeUnprotectedPort");
+    assert_eq!(
+        w.policy.id.as_deref(),
+        Some("cer-awsguardduty-recon-ec2-portprobeunprotectedport")
+    );
+    assert_eq!(w.severity, Severity::Critical);
+    assert_eq!(w.vendor_status, VendorState::Open);
+    assert_eq!(
+        w.resource.id.as_deref(),
+        Some("arn:aws:ec2:us-east-2:111111111111:instance/i-0abc12345def67890")
+    );
+    assert_eq!(w.resource.name.as_deref(), Some("jenkins-aws"));
+    assert_eq!(w.resource.account.as_deref(), Some("111111111111"));
+    assert_eq!(w.resource.region.as_deref(), Some("us-east-2"));
+    assert!(w.description.is_some_and(|d| d.contains("probed")));
+
+    let l = stored(&db, "lacework-push:917364");
+    assert_eq!(l.title, "Unauthorized API Call");
+    assert_eq!(l.severity, Severity::High);
+    assert!(
+        l.description
+            .is_some_and(|d| d.contains("DescribeInstances"))
+    );
+    assert_eq!(l.first_seen, Some(1_760_000_000_000));
+    assert_eq!(l.resource.id, None);
+
+    // The same notifications again change nothing.
+    for v in NATIVE {
+        let (status, json) = push(&r, v, &secret_for(v), native_fixture(v)).await;
+        assert_eq!(status, 200, "{v}: {json}");
+        assert_eq!(json["unchanged"], json["alerts"], "{v}: {json}");
+    }
+    let t = r.shutdown().await;
+    assert_eq!((t.accepted, t.malformed), (6, 0));
+}
+
+/// A native push body for `a` as the vendor would send it when its state changes: only the
+/// summary fields, no resource, no description.
+fn native_push_for(v: Vendor, a: &sitrep::domain::Alert) -> Vec<u8> {
+    let body = match v {
+        Vendor::PrismaCspm => serde_json::json!([{
+            "alertId": a.native_id, "policyName": a.title, "policyId": a.policy.id,
+            "severity": "low", "alertStatus": "resolved", "alertTs": a.first_seen,
+        }]),
+        Vendor::Wiz => serde_json::json!({
+            "trigger": {"source": "ISSUE", "type": "Resolved"},
+            "issue": {"id": a.native_id, "status": "RESOLVED", "severity": "LOW",
+                      "created": "2025-10-09 08:53:20"},
+            "control": {"id": a.policy.id, "name": a.title},
+            "resource": {"id": "", "name": ""},
+        }),
+        _ => serde_json::json!({
+            "event_id": a.native_id, "event_title": a.title, "event_severity": 4,
+            "event_type": "ComplianceChange",
+        }),
+    };
+    serde_json::to_vec(&body).expect("json")
+}
+
+/// With the vendor's simulator: an alert pushed in its native shape and then synced is one
+/// alert, and a later partial push changes what it says (status, severity) without erasing
+/// the resource facts and description the sync stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_pushes_and_syncs_are_one_alert_and_keep_the_synced_facts() {
+    use sitrep::domain::{Severity, VendorState};
+    for v in NATIVE {
+        let dir = tempfile::tempdir().expect("dir");
+        let h = sitrep::vendors::sim::start(
+            v,
+            sitrep::sim::server::SimOptions {
+                alerts: 4,
+                seed: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("sim");
+        let mut source = sim_source::source_config(&h);
+        source.credentials.insert(
+            "webhook_secret".into(),
+            CredentialRef::Literal(Secret::new(secret_for(v))),
+        );
+        let sync = |db: std::path::PathBuf| {
+            let source = source.clone();
+            async move {
+                let store =
+                    std::sync::Arc::new(std::sync::Mutex::new(Store::open(&db).expect("store")));
+                sitrep::sources::sync::run(
+                    sitrep::vendors::connect,
+                    &source,
+                    &store,
+                    false,
+                    now_ms(),
+                    std::sync::Arc::new(|_: &sitrep::sources::sync::Progress| {}),
+                )
+                .await
+                .line()
+            }
+        };
+        // What a sync stores, in a scratch database: the alert to push and the full count.
+        let scratch = dir.path().join("scratch.db");
+        let line = sync(scratch.clone()).await;
+        let synced = total(&scratch);
+        assert!(synced > 0, "{v}: {line}");
+        let ids = Store::open(&scratch)
+            .expect("store")
+            .ids_like(&format!("{}:", source.name), 100)
+            .expect("ids");
+        let full = ids
+            .iter()
+            .map(|id| stored(&scratch, id))
+            .find(|a| a.resource.id.is_some() && a.policy.id.is_some())
+            .or_else(|| ids.first().map(|id| stored(&scratch, id)))
+            .expect("an alert");
+
+        // Pushed first, into an empty database: a new alert with the push's facts.
+        let db = dir.path().join("live.db");
+        let mut config = Config::defaults();
+        config.sources = vec![source.clone()];
+        let r = start_on(&db, &config, &listen_config(4 << 20, 1000.0, 1000)).await;
+        let (status, json) = post_native(&r, v, &source.name, native_push_for(v, &full)).await;
+        assert_eq!(status, 200, "{v}: {json}");
+        assert_eq!(json["new"], 1, "{v}: {json}");
+
+        // Then synced: the pushed alert is the synced one, not a second copy.
+        let line = sync(db.clone()).await;
+        assert_eq!(total(&db), synced, "{v}: {line}");
+        let after_sync = stored(&db, &full.id());
+        assert_eq!(after_sync.resource, full.resource, "{v}");
+        assert_eq!(after_sync.description, full.description, "{v}");
+
+        // A later partial push: its status and severity land, the synced facts stay.
+        let (status, json) = post_native(&r, v, &source.name, native_push_for(v, &full)).await;
+        assert_eq!(status, 200, "{v}: {json}");
+        assert_eq!(json["stale"], 0, "{v}: {json}");
+        assert_eq!(total(&db), synced, "{v}");
+        let after_push = stored(&db, &full.id());
+        assert_eq!(after_push.resource, full.resource, "{v}: resource erased");
+        assert_eq!(
+            after_push.description, full.description,
+            "{v}: description erased"
+        );
+        assert_eq!(after_push.policy.id, full.policy.id, "{v}");
+        assert_eq!(after_push.first_seen, full.first_seen, "{v}");
+        assert_eq!(after_push.severity, Severity::Low, "{v}");
+        if v != Vendor::Lacework {
+            assert_eq!(after_push.vendor_status, VendorState::Resolved, "{v}");
+        } else {
+            // The channel's body carries no status: the synced one stays.
+            assert_eq!(after_push.vendor_status, full.vendor_status, "{v}");
+        }
+        r.shutdown().await;
+    }
+}
+
+async fn post_native(r: &Running, v: Vendor, source: &str, body: Vec<u8>) -> (u16, Value) {
+    let (headers, query) = proof(v, &secret_for(v), &body);
+    let (status, json, _) = post(&format!("{}{query}", url(r, source)), &headers, body).await;
+    (status, json)
+}
