@@ -240,6 +240,44 @@ async fn every_vendors_push_is_verified_mapped_and_stored() {
     );
 }
 
+/// The vendor's simulator with 4 alerts of `seed`, and its source taking webhooks.
+async fn sim_with_webhook(
+    v: Vendor,
+    seed: u64,
+) -> (sitrep::sim::server::SimHandle, sitrep::config::SourceConfig) {
+    let h = sitrep::vendors::sim::start(
+        v,
+        sitrep::sim::server::SimOptions {
+            alerts: 4,
+            seed,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sim");
+    let mut source = sim_source::source_config(&h);
+    source.credentials.insert(
+        "webhook_secret".into(),
+        CredentialRef::Literal(Secret::new(secret_for(v))),
+    );
+    (h, source)
+}
+
+/// One sync of `source` into the database at `db`; its report line.
+async fn sync_into(source: &sitrep::config::SourceConfig, db: &Path) -> String {
+    let store = std::sync::Arc::new(std::sync::Mutex::new(Store::open(db).expect("store")));
+    sitrep::sources::sync::run(
+        sitrep::vendors::connect,
+        source,
+        &store,
+        false,
+        now_ms(),
+        std::sync::Arc::new(|_: &sitrep::sources::sync::Progress| {}),
+    )
+    .await
+    .line()
+}
+
 /// The same finding synced from the vendor's API (its simulator) and pushed by webhook is
 /// one alert: the push of what sync already stored changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,34 +285,10 @@ async fn a_pushed_alert_and_the_synced_one_are_one_alert() {
     for v in Vendor::ALL {
         let dir = tempfile::tempdir().expect("dir");
         let db = dir.path().join("both.db");
-        let h = sitrep::vendors::sim::start(
-            v,
-            sitrep::sim::server::SimOptions {
-                alerts: 4,
-                seed: 3,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("sim");
-        let mut source = sim_source::source_config(&h);
-        source.credentials.insert(
-            "webhook_secret".into(),
-            CredentialRef::Literal(Secret::new(secret_for(v))),
-        );
-        let store = std::sync::Arc::new(std::sync::Mutex::new(Store::open(&db).expect("store")));
-        let report = sitrep::sources::sync::run(
-            sitrep::vendors::connect,
-            &source,
-            &store,
-            false,
-            now_ms(),
-            std::sync::Arc::new(|_: &sitrep::sources::sync::Progress| {}),
-        )
-        .await;
-        drop(store);
+        let (h, source) = sim_with_webhook(v, 3).await;
+        let line = sync_into(&source, &db).await;
         let synced = total(&db);
-        assert!(synced > 0, "{v}: {}", report.line());
+        assert!(synced > 0, "{v}: {line}");
 
         let body = {
             let world = h.state.world.read().await;
@@ -699,41 +713,10 @@ async fn native_pushes_and_syncs_are_one_alert_and_keep_the_synced_facts() {
     use sitrep::domain::{Severity, VendorState};
     for v in NATIVE {
         let dir = tempfile::tempdir().expect("dir");
-        let h = sitrep::vendors::sim::start(
-            v,
-            sitrep::sim::server::SimOptions {
-                alerts: 4,
-                seed: 5,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("sim");
-        let mut source = sim_source::source_config(&h);
-        source.credentials.insert(
-            "webhook_secret".into(),
-            CredentialRef::Literal(Secret::new(secret_for(v))),
-        );
-        let sync = |db: std::path::PathBuf| {
-            let source = source.clone();
-            async move {
-                let store =
-                    std::sync::Arc::new(std::sync::Mutex::new(Store::open(&db).expect("store")));
-                sitrep::sources::sync::run(
-                    sitrep::vendors::connect,
-                    &source,
-                    &store,
-                    false,
-                    now_ms(),
-                    std::sync::Arc::new(|_: &sitrep::sources::sync::Progress| {}),
-                )
-                .await
-                .line()
-            }
-        };
+        let (_sim, source) = sim_with_webhook(v, 5).await;
         // What a sync stores, in a scratch database: the alert to push and the full count.
         let scratch = dir.path().join("scratch.db");
-        let line = sync(scratch.clone()).await;
+        let line = sync_into(&source, &scratch).await;
         let synced = total(&scratch);
         assert!(synced > 0, "{v}: {line}");
         let ids = Store::open(&scratch)
@@ -757,7 +740,7 @@ async fn native_pushes_and_syncs_are_one_alert_and_keep_the_synced_facts() {
         assert_eq!(json["new"], 1, "{v}: {json}");
 
         // Then synced: the pushed alert is the synced one, not a second copy.
-        let line = sync(db.clone()).await;
+        let line = sync_into(&source, &db).await;
         assert_eq!(total(&db), synced, "{v}: {line}");
         let after_sync = stored(&db, &full.id());
         assert_eq!(after_sync.resource, full.resource, "{v}");

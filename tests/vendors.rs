@@ -112,7 +112,8 @@ fn the_shared_layers_never_import_the_vendors_and_clients_never_the_simulator() 
         let production_half = rel.starts_with("vendors/")
             && (rel.ends_with("/map.rs")
                 || rel.ends_with("/client.rs")
-                || rel.ends_with("/webhook.rs"));
+                || rel.ends_with("/webhook.rs")
+                || rel.ends_with("/push.rs"));
         if production_half && text.contains("crate::sim") {
             found.push(format!("{rel} imports crate::sim"));
         }

@@ -66,7 +66,7 @@ pub fn no_native(_body: &Value) -> Option<Result<Vec<Alert>, MapError>> {
 
 /// The items of a push body that may be one notification or an array of them, when every
 /// item passes `is_native` (an empty array is not a native body: nothing says whose it is).
-pub fn native_items<'a>(body: &'a Value, is_native: fn(&Value) -> bool) -> Option<Vec<&'a Value>> {
+pub fn native_items(body: &Value, is_native: fn(&Value) -> bool) -> Option<Vec<&Value>> {
     match body {
         Value::Array(items) if !items.is_empty() && items.iter().all(is_native) => {
             Some(items.iter().collect())
@@ -97,6 +97,18 @@ pub fn map_native(
         }
     }
     Ok(out)
+}
+
+/// A vendor's [`NativeFn`] from its parts: the body's items when each `is_native`, each
+/// mapped by [`map_native`].
+pub fn native_with(
+    body: &Value,
+    is_native: fn(&Value) -> bool,
+    to_api: fn(&Value) -> Value,
+    map: fn(&Value) -> Result<Vec<Alert>, MapError>,
+) -> Option<Result<Vec<Alert>, MapError>> {
+    let items = native_items(body, is_native)?;
+    Some(map_native(&items, to_api, map))
 }
 
 /// Copy the fields at `(to, from)` paths of `src` that are present (not null, not an empty

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::domain::Alert;
 use crate::sources::MapError;
-use crate::vendors::webhook::{map_native, native_items, pick};
+use crate::vendors::webhook::{native_with, pick};
 
 fn is_native(v: &Value) -> bool {
     v.get("event_id")
@@ -20,8 +20,7 @@ fn is_native(v: &Value) -> bool {
 
 /// The body's alert(s), or None when it is not the channel's shape.
 pub fn native(body: &Value) -> Option<Result<Vec<Alert>, MapError>> {
-    let items = native_items(body, is_native)?;
-    Some(map_native(&items, to_api, super::map::map))
+    native_with(body, is_native, to_api, super::map::map)
 }
 
 fn to_api(n: &Value) -> Value {

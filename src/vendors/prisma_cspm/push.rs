@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::domain::Alert;
 use crate::sources::MapError;
-use crate::vendors::webhook::{map_native, native_items, pick};
+use crate::vendors::webhook::{native_with, pick};
 
 /// A notification, not an API alert: it names the alert `alertId` (the API says `id`) and
 /// its policy flat (`policyName`, the API nests `policy`).
@@ -22,8 +22,7 @@ fn is_native(v: &Value) -> bool {
 
 /// The body's alerts, or None when it is not Prisma Cloud's notification shape.
 pub fn native(body: &Value) -> Option<Result<Vec<Alert>, MapError>> {
-    let items = native_items(body, is_native)?;
-    Some(map_native(&items, to_api, super::map::map))
+    native_with(body, is_native, to_api, super::map::map)
 }
 
 fn to_api(n: &Value) -> Value {
