@@ -101,6 +101,20 @@ mod tests {
     }
 
     #[test]
+    fn alert_times_in_seconds_milliseconds_or_rfc3339_and_numeric_ids() {
+        for ts in [
+            json!(1760000000),
+            json!(1760000000000i64),
+            json!("2025-10-09T08:53:20Z"),
+        ] {
+            let body = json!({"alertId": 7, "policyId": "p", "alertTs": ts});
+            let a = native(&body).expect("native").expect("maps");
+            assert_eq!(a[0].native_id, "7");
+            assert_eq!(a[0].first_seen, Some(1_760_000_000_000), "{ts}");
+        }
+    }
+
+    #[test]
     fn api_alerts_and_empty_arrays_are_not_native() {
         assert!(
             native(&json!([{"id": "P-1", "policy": {"name": "x"}, "policyId": "p"}])).is_none()
