@@ -29,6 +29,7 @@
 //! - [`vendors`]: one folder per vendor (mapper, client, simulator) and the registry
 //!   (`vendors::kit`), the only place that matches on every vendor.
 //! - [`dispatch`]: decisions leaving the machine: tickets, chat, webhooks, vendor write-back.
+//! - [`listen`]: alerts pushed in: the webhook receiver of `sitrep listen`.
 //! - [`console`]: the interactive screen — model (state + update), view, runtime.
 //! - [`cli`]: clap definitions, the headless commands, and starting the console or the demo.
 
@@ -39,6 +40,7 @@ pub mod console;
 pub mod dispatch;
 pub mod domain;
 pub mod highlight;
+pub mod listen;
 pub mod narrate;
 pub mod net;
 pub mod paths;

@@ -136,6 +136,16 @@ const TABLE: &[Row] = &[
         "dispatch",
         &[&["crate::console", "crate::cli"], SIM, TERMINAL, SQLITE],
     ),
+    // Alerts pushed in (`sitrep listen`): beside dispatch, below the console and the CLI.
+    row(
+        "listen",
+        &[
+            &["crate::dispatch", "crate::console", "crate::cli"],
+            SIM,
+            TERMINAL,
+            SQLITE,
+        ],
+    ),
     row("console", &[&["crate::cli"], SIM, SQLITE]),
     // The console's parts point down: runtime → view → model. The model does no I/O.
     row(

@@ -26,6 +26,7 @@ fn the_registry_covers_every_vendor_with_a_folder_of_the_one_shape() {
             "mod.rs",
             "map.rs",
             "client.rs",
+            "webhook.rs",
             "sim/mod.rs",
             "sim/emit.rs",
             "sim/server.rs",
@@ -109,7 +110,10 @@ fn the_shared_layers_never_import_the_vendors_and_clients_never_the_simulator() 
             found.push(format!("{rel} imports crate::vendors"));
         }
         let production_half = rel.starts_with("vendors/")
-            && (rel.ends_with("/map.rs") || rel.ends_with("/client.rs"));
+            && (rel.ends_with("/map.rs")
+                || rel.ends_with("/client.rs")
+                || rel.ends_with("/webhook.rs")
+                || rel.ends_with("/push.rs"));
         if production_half && text.contains("crate::sim") {
             found.push(format!("{rel} imports crate::sim"));
         }

@@ -60,6 +60,10 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, env),
+        Command::Listen(a) => {
+            let now_ms = env.now_ms;
+            super::listen::listen(a, &config, &|| pushed_into(&paths, &config, now_ms), env)
+        }
         Command::Source(c) => super::source::source_cmd(c, &paths, &config, env),
         Command::Intel(c) => {
             let mut store = scored(open_store(&paths)?, &config, env.now_ms)?;
@@ -119,6 +123,12 @@ fn for_decisions(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Stor
         config,
         paths,
     )
+}
+
+/// The store `sitrep listen` upserts into: scored, and keyed like an import's (statuses that
+/// follow a vendor's close are audited).
+fn pushed_into(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Store, CliError> {
+    audited(scored(open_store(paths)?, config, now_ms)?, config, paths)
 }
 
 /// Give the store the audit key: its decisions and deliveries are then recorded in the

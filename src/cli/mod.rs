@@ -11,6 +11,7 @@ mod decisions;
 mod env;
 mod import;
 mod pr;
+mod listen;
 pub mod render;
 mod report;
 pub mod sarif;
@@ -66,6 +67,8 @@ pub enum Command {
     Narrate(NarrateArgs),
     /// Fetch what changed from the configured vendor APIs ([[source]] tables)
     Sync(SyncArgs),
+    /// Receive vendor alert webhooks ([listen] and each source's webhook_secret), in the foreground
+    Listen(listen::ListenArgs),
     /// The configured sources: sync state, or a read-only probe of a new tenant
     #[command(subcommand)]
     Source(SourceCommand),

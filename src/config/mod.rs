@@ -6,6 +6,7 @@ pub mod audit;
 pub mod iac;
 pub mod keymap;
 pub mod keyring;
+pub mod listen;
 pub mod llm;
 pub mod notify;
 pub mod owners;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 
 pub use audit::AuditConfig;
 pub use iac::{IacConfig, IacRepo};
+pub use listen::ListenConfig;
 pub use llm::{LlmConfig, ProviderKind, ResponseFormat};
 pub use notify::{ApprovalsConfig, NotifyConfig, OnApprove, WebhookTarget};
 pub use scoring::IntelConfig;
@@ -99,6 +101,8 @@ pub struct Config {
     pub siem: Vec<siem::SiemDestination>,
     /// Pull requests for approved fixes (`[pr]`).
     pub pr: pr::PrConfig,
+    /// The alert-push receiver of `sitrep listen` (`[listen]`).
+    pub listen: ListenConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -128,6 +132,7 @@ struct File {
     #[serde(default)]
     siem: Vec<siem::RawSiem>,
     pr: Option<pr::RawPr>,
+    listen: Option<listen::RawListen>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,6 +224,7 @@ impl Config {
             routes: Vec::new(),
             siem: Vec::new(),
             pr: pr::PrConfig::default(),
+            listen: ListenConfig::default(),
             path: None,
         })
     }
@@ -357,6 +363,8 @@ impl Config {
             .map_err(|(key, message)| value_err(&key, message))?;
         let pr = pr::resolve(user.pr.unwrap_or_default(), private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let listen = listen::resolve(user.listen.unwrap_or_default())
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -378,6 +386,7 @@ impl Config {
             routes,
             siem,
             pr,
+            listen,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -460,7 +469,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`, `siem`, `pr`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`, `siem`, `pr`, `listen`"
         );
     }
 

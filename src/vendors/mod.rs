@@ -14,7 +14,7 @@
 /// (`map::{map, sniff, ITEM_PATHS}`, `client::Client::new`, `sim::server::{router,
 /// credentials, source_toml}`, `sim::emit::{items, list_body, native_id}`): what differs
 /// between vendors is the vendor, its default page size and its simulated churn. A folder
-/// missing one of the names does not compile.
+/// missing one of the names does not compile. (`webhook::KIT` too: its alert pushes.)
 macro_rules! vendor_kit {
     ($vendor:expr, page_size: $page:expr, churn: $churn:expr) => {
         $crate::vendors::vendor_kit!($vendor, page_size: $page, churn: $churn,
@@ -38,6 +38,7 @@ macro_rules! vendor_kit {
             sim_churn: $churn,
             write_backs: $kinds,
             refuse_write_back: $refuse,
+            webhook: &webhook::KIT,
         }
     };
 }
@@ -50,6 +51,7 @@ pub mod orca;
 pub mod prisma_compute;
 pub mod prisma_cspm;
 pub mod sim;
+pub mod webhook;
 pub mod wiz;
 
 #[cfg(test)]
@@ -125,6 +127,10 @@ pub struct VendorKit {
     /// mutations take issue ids, so its vulnerability findings cannot be written back); None
     /// when it can ([`writable`] for most vendors).
     pub refuse_write_back: fn(&Alert) -> Option<&'static str>,
+
+    /// How the vendor's alert pushes authenticate and where their alerts are
+    /// (`sitrep listen`, docs/listen.md).
+    pub webhook: &'static webhook::WebhookKit,
 }
 
 /// The [`VendorKit::refuse_write_back`] of a vendor whose every alert can be written back.

@@ -7,6 +7,7 @@
 
 pub mod harness;
 pub mod pager;
+pub mod watch;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -306,6 +307,7 @@ async fn event_loop<B: Backend>(
     if let Some(r) = &services.refresher {
         watch_refresher(r, &tx);
     }
+    watch::spawn(services.db.clone(), tx.clone());
     let clock = services.clock;
     {
         let tx = tx.clone();

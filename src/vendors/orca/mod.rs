@@ -4,6 +4,7 @@
 pub mod client;
 pub mod map;
 pub mod sim;
+pub mod webhook;
 
 use super::{VendorKit, no_churn};
 use crate::domain::Vendor;

@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod map;
+pub mod push;
 pub mod sim;
+pub mod webhook;
 
 use super::{VendorKit, no_churn};
 use crate::domain::Vendor;
