@@ -826,12 +826,18 @@ pub(super) fn apply_status(
 /// instead of first listing every match of the term (a quarter of a million for a common
 /// tag at 1M alerts).
 fn capped_count_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
-    if let Some((from, col, cond, mut params)) = req
-        .filter
-        .filter(|q| !q.is_empty())
-        .and_then(super::filter::driver)
+    if let Some(q) = req.filter.filter(|q| !q.is_empty())
+        && let Some((at, (from, col, cond, mut params))) = super::filter::driver_term(q)
     {
-        let (where_sql, where_params) = where_clause_with(req, true)?;
+        let mut rest = q.clone();
+        rest.terms.remove(at);
+        let (where_sql, where_params) = where_clause_with(
+            &ListRequest {
+                filter: Some(&rest),
+                ..req.clone()
+            },
+            true,
+        )?;
         params.extend(where_params);
         let sql = format!(
             "SELECT count(*) FROM (SELECT 1 FROM {from} CROSS JOIN alerts \

@@ -260,16 +260,22 @@ pub(super) fn to_sql_probing(query: &Query, now_ms: i64) -> (String, Vec<Value>)
     compile(query, now_ms, Form::Probes)
 }
 
+/// A count's driving table: FROM-clause source, its alert rowid column, condition, parameters.
+pub(super) type Driver = (String, &'static str, String, Vec<Value>);
+
 /// The matches of one positive tag, CVE or text term of `query`, as a table to drive a
 /// count from (the term's own index, read in rowid order and stopped early by a LIMIT)
 /// instead of materializing every match: `(FROM-clause source, its alert rowid column,
 /// condition, parameters)`. None when no such term is there.
-pub(super) fn driver(query: &Query) -> Option<(String, &'static str, String, Vec<Value>)> {
-    query
-        .terms
-        .iter()
-        .filter(|t| !t.negated)
-        .find_map(|t| match &t.cond {
+///
+/// With the position of the term it reads in `query.terms`: a count leaves that term out of
+/// its WHERE (the join already holds it, and a text term there would list every match again).
+pub(super) fn driver_term(query: &Query) -> Option<(usize, Driver)> {
+    query.terms.iter().enumerate().find_map(|(at, t)| {
+        if t.negated {
+            return None;
+        }
+        let found = match &t.cond {
             Cond::Tag { key, value } => {
                 let mut params = vec![Value::Text(key.clone())];
                 let mut cond = "alert_tags.key = lower(?)".to_string();
@@ -277,7 +283,7 @@ pub(super) fn driver(query: &Query) -> Option<(String, &'static str, String, Vec
                     params.push(Value::Text(v.clone()));
                     cond.push_str(" AND alert_tags.value = lower(?)");
                 }
-                Some(("alert_tags".to_string(), "alert_tags.alert", cond, params))
+                ("alert_tags".to_string(), "alert_tags.alert", cond, params)
             }
             Cond::Cve(list) if list.iter().all(|p| matches!(p, Pick::Is(_))) => {
                 let ids: Vec<Value> = list
@@ -288,21 +294,23 @@ pub(super) fn driver(query: &Query) -> Option<(String, &'static str, String, Vec
                     })
                     .collect();
                 let marks = vec!["upper(?)"; ids.len()].join(", ");
-                Some((
+                (
                     format!("(SELECT DISTINCT alert FROM alert_cves WHERE cve IN ({marks})) AS d"),
                     "d.alert",
                     "1".to_string(),
                     ids,
-                ))
+                )
             }
-            Cond::Text { text, phrase } => Some((
+            Cond::Text { text, phrase } => (
                 "alerts_fts".to_string(),
                 "alerts_fts.rowid",
                 "alerts_fts MATCH ?".to_string(),
                 vec![Value::Text(fts_query(text, *phrase))],
-            )),
-            _ => None,
-        })
+            ),
+            _ => return None,
+        };
+        Some((at, found))
+    })
 }
 
 fn compile(query: &Query, now_ms: i64, form: Form) -> (String, Vec<Value>) {
@@ -623,8 +631,10 @@ mod tests {
             listed,
             "probes vs lists for {q:?}"
         );
-        if let Some((from, col, cond, mut params)) = driver(&query) {
-            let (sql, p) = to_sql_probing(&query, NOW);
+        if let Some((at, (from, col, cond, mut params))) = driver_term(&query) {
+            let mut rest = query.clone();
+            rest.terms.remove(at);
+            let (sql, p) = to_sql_probing(&rest, NOW);
             params.extend(p);
             let driven = format!(
                 "SELECT count(*) FROM {from} CROSS JOIN alerts ON alerts.rowid = {col} \
