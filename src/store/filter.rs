@@ -5,7 +5,7 @@
 
 use rusqlite::types::Value;
 
-use crate::triage::query::{Cmp, Column, Cond, Pick, Query, QueryError};
+use crate::triage::query::{Cmp, Column, Cond, Framework, Pick, Query, QueryError, ResourceKind};
 
 /// The `alerts` column a typed column names.
 fn column(c: Column) -> &'static str {
@@ -77,6 +77,8 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
                 Pick::Any => format!("coalesce({col}, '') <> ''"),
                 Pick::None => format!("coalesce({col}, '') = ''"),
                 Pick::Is(v) => format!("{col} = {} COLLATE NOCASE", text(params, v.clone())),
+                // Never reached: `to_sql` refuses a query whose `me` was not filled in.
+                Pick::Me => "0".to_string(),
             })
             .collect();
         parts.join(" OR ")
@@ -174,6 +176,31 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
                 cmp_sql(op.flipped())
             )
         }
+        Cond::Since(since) => {
+            params.push(Value::Integer(since.start_ms(now_ms)));
+            "coalesce(alerts.first_seen, alerts.sort_time) >= ?".to_string()
+        }
+        Cond::Compliance(list) => {
+            // compliance_json is `[{"standard": …, "requirement": …}]`; a framework matches
+            // at the start of a word of the standard's name (' ' || name LIKE '% word%').
+            let mut likes = Vec::new();
+            for f in list {
+                for w in Framework::word_starts(*f) {
+                    likes.push(format!("c.name LIKE {}", text(params, format!("% {w}%"))));
+                }
+            }
+            format!(
+                "EXISTS (SELECT 1 FROM (SELECT ' ' || coalesce(json_extract(value, '$.standard'), '') AS name \
+                 FROM json_each(alerts.compliance_json)) AS c WHERE {})",
+                likes.join(" OR ")
+            )
+        }
+        Cond::Kind(list) => {
+            let parts: Vec<String> = list.iter().map(|k| kind_sql(*k, params)).collect();
+            parts.join(" OR ")
+        }
+        Cond::Exposed(Some(want)) => format!("alerts.internet_facing = {}", i32::from(*want)),
+        Cond::Exposed(None) => "alerts.internet_facing IS NULL".to_string(),
         Cond::Kev(want) => format!("alerts.kev = {}", i32::from(*want)),
         Cond::Epss(op, v) => {
             params.push(Value::Real(*v));
@@ -184,6 +211,151 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
             format!("alerts.score {} ?", cmp_sql(*op))
         }
     }
+}
+
+/// The resource type with its separators made spaces and padded, so a word of it matches
+/// `LIKE '% word %'`: `AWS_S3_BUCKET`, `s3:bucket`, `storage#bucket` all hold ` s3 `/` bucket `.
+const TYPE_WORDS: &str = "(' ' || replace(replace(replace(replace(replace(replace(\
+    lower(coalesce(alerts.resource_type, '')), '_', ' '), '-', ' '), ':', ' '), '#', ' '), \
+    '/', ' '), '.', ' ') || ' ')";
+
+/// What marks a resource of a kind: words of its type (any vendor's spelling, lower case,
+/// separators as spaces) and shapes of its id (`LIKE` patterns, ASCII case-insensitive).
+fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        ResourceKind::Bucket => (
+            &[
+                "% bucket %",
+                "% buckets %",
+                "% s3 %",
+                "% storage %",
+                "% storageaccount%",
+                "% storage account%",
+            ],
+            &[
+                "arn:aws:s3:::%",
+                "//storage.googleapis.com/%",
+                "%/microsoft.storage/storageaccounts/%",
+            ],
+        ),
+        // Only AWS's: a bucket on AWS, or an S3 ARN.
+        ResourceKind::S3Bucket => (&[], &["arn:aws:s3:::%"]),
+        ResourceKind::SecurityGroup => (
+            &[
+                "% security group%",
+                "% securitygroup%",
+                "% firewall%",
+                "% networksecuritygroup%",
+                "% network security group%",
+            ],
+            &[
+                "%:security-group/%",
+                "%/firewalls/%",
+                "%/microsoft.network/networksecuritygroups/%",
+            ],
+        ),
+        ResourceKind::IamRole => (
+            &[
+                "% role %",
+                "% roles %",
+                "% access role %",
+                "% serviceaccount %",
+                "% service account%",
+                "% managed identity %",
+                "% identity %",
+            ],
+            &[
+                "arn:aws:iam::%:role/%",
+                "%/serviceaccounts/%",
+                "%/microsoft.managedidentity/%",
+            ],
+        ),
+        ResourceKind::Vm => (
+            &[
+                "% ec2 instance %",
+                "% virtual machine%",
+                "% virtualmachine%",
+                "% vm %",
+                "% host %",
+                "% endpoint %",
+                "% compute instance%",
+            ],
+            &[
+                "arn:aws:ec2:%:instance/%",
+                "//compute.googleapis.com/%/instances/%",
+                "%/microsoft.compute/virtualmachines/%",
+            ],
+        ),
+        ResourceKind::ContainerImage => (
+            &["% image %", "% images %", "% container image%"],
+            &["sha256:%"],
+        ),
+        ResourceKind::K8s => (
+            &[
+                "% k8s %",
+                "% kubernetes %",
+                "% deployment %",
+                "% pod %",
+                "% daemonset %",
+                "% statefulset %",
+            ],
+            &["k8s/%", "k8s://%"],
+        ),
+        ResourceKind::Database => (
+            &[
+                "% database %",
+                "% databases %",
+                "% db %",
+                "% rds %",
+                "% sql %",
+                "% db server %",
+            ],
+            &[
+                "arn:aws:rds:%",
+                "//cloudsql.googleapis.com/%",
+                "%/microsoft.sql/%",
+            ],
+        ),
+        ResourceKind::LoadBalancer => (
+            &[
+                "% load balancer%",
+                "% loadbalancer%",
+                "% elasticloadbalancing %",
+            ],
+            &[
+                "arn:aws:elasticloadbalancing:%",
+                "%/microsoft.network/loadbalancers/%",
+            ],
+        ),
+        ResourceKind::Function => (
+            &["% function %", "% functions %", "% lambda %", "% serverless %"],
+            &["arn:aws:lambda:%", "%/microsoft.web/sites/%"],
+        ),
+    }
+}
+
+/// `kind:` as SQL: a word of the stored type or a shape of the id says the kind; an S3
+/// bucket is a bucket on AWS or an S3 ARN; a Kubernetes resource also by its cloud.
+fn kind_sql(kind: ResourceKind, params: &mut Vec<Value>) -> String {
+    let (words, ids) = kind_marks(kind);
+    let mut parts = Vec::new();
+    for w in words {
+        params.push(Value::Text((*w).to_string()));
+        parts.push(format!("{TYPE_WORDS} LIKE ?"));
+    }
+    for i in ids {
+        params.push(Value::Text((*i).to_string()));
+        parts.push("alerts.resource_id LIKE ?".to_string());
+    }
+    match kind {
+        ResourceKind::S3Bucket => {
+            let bucket = kind_sql(ResourceKind::Bucket, params);
+            parts.push(format!("(alerts.cloud = 'aws' AND ({bucket}))"));
+        }
+        ResourceKind::K8s => parts.push("alerts.cloud = 'kubernetes'".to_string()),
+        _ => {}
+    }
+    parts.join(" OR ")
 }
 
 /// Does every term read only the status, vendor or severity? Such a query can be counted from
@@ -216,6 +388,18 @@ pub(super) fn facets_only(query: &Query) -> bool {
 /// scorer fills (`alerts.kev`, `alerts.epss`, `alerts.score`). The `Result` is kept for
 /// callers; no term fails to compile today.
 pub(super) fn to_sql(query: &Query, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
+    if let Some(t) = query.terms.iter().find(|t| {
+        matches!(&t.cond, Cond::Assignee(list) if list.contains(&Pick::Me))
+    }) {
+        return Err(QueryError {
+            term: t.index,
+            span: t.span.clone(),
+            message: format!(
+                "'{}' needs to know who you are, and nobody is set here; write assignee:NAME",
+                t.text
+            ),
+        });
+    }
     let mut params = Vec::new();
     let mut parts = Vec::with_capacity(query.terms.len());
     for term in &query.terms {

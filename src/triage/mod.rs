@@ -1,3 +1,4 @@
+pub mod ask;
 pub mod correlate;
 pub mod intel;
 pub mod paths;

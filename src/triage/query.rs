@@ -82,6 +82,174 @@ pub enum Pick {
     Any,
     None,
     Is(String),
+    /// `assignee:me` and the bare word `mine`: the analyst running sitrep, filled in by
+    /// [`Query::with_analyst`] (the parser does not know who that is).
+    Me,
+}
+
+/// A compliance framework (`compliance:`), recognized in the standard names vendors give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    Pci,
+    Hipaa,
+    Soc2,
+    Cis,
+    Nist,
+    Iso27001,
+}
+
+impl Framework {
+    pub const ALL: [Framework; 6] = [
+        Framework::Pci,
+        Framework::Hipaa,
+        Framework::Soc2,
+        Framework::Cis,
+        Framework::Nist,
+        Framework::Iso27001,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Framework::Pci => "pci",
+            Framework::Hipaa => "hipaa",
+            Framework::Soc2 => "soc2",
+            Framework::Cis => "cis",
+            Framework::Nist => "nist",
+            Framework::Iso27001 => "iso27001",
+        }
+    }
+
+    /// The framework's name and its common spellings (`pci-dss`, `soc-2`, `iso-27001`).
+    pub fn parse(word: &str) -> Option<Framework> {
+        let w: String = word
+            .trim()
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        Some(match w.as_str() {
+            "pci" | "pcidss" => Framework::Pci,
+            "hipaa" => Framework::Hipaa,
+            "soc2" | "soc" => Framework::Soc2,
+            "cis" => Framework::Cis,
+            "nist" | "nist80053" => Framework::Nist,
+            "iso27001" | "iso" | "27001" => Framework::Iso27001,
+            _ => return None,
+        })
+    }
+
+    /// How a standard's name of this framework starts a word (lower case): vendors write
+    /// `PCI DSS v4.0`, `CIS AWS Foundations v1.5.0`, `NIST 800-53 Rev5`, `ISO 27001:2013`,
+    /// `SOC 2`. Matched at a word start so `cis` never matches inside `precision`.
+    pub fn word_starts(self) -> &'static [&'static str] {
+        match self {
+            Framework::Pci => &["pci"],
+            Framework::Hipaa => &["hipaa"],
+            Framework::Soc2 => &["soc 2", "soc2", "soc-2", "soc ii"],
+            Framework::Cis => &["cis"],
+            Framework::Nist => &["nist"],
+            Framework::Iso27001 => &["iso 27001", "iso27001", "iso/iec 27001", "iso-27001"],
+        }
+    }
+}
+
+/// A kind of cloud resource (`kind:`), recognized from the stored resource type and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// Object storage of any cloud (S3, Azure storage accounts, GCS).
+    Bucket,
+    /// AWS S3 buckets only.
+    S3Bucket,
+    /// Security groups, network security groups and firewall rules.
+    SecurityGroup,
+    /// IAM roles, service accounts and managed identities.
+    IamRole,
+    /// Virtual machines and cloud instances.
+    Vm,
+    ContainerImage,
+    /// Kubernetes workloads, pods and clusters.
+    K8s,
+    Database,
+    LoadBalancer,
+    /// Serverless functions.
+    Function,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 10] = [
+        ResourceKind::Bucket,
+        ResourceKind::S3Bucket,
+        ResourceKind::SecurityGroup,
+        ResourceKind::IamRole,
+        ResourceKind::Vm,
+        ResourceKind::ContainerImage,
+        ResourceKind::K8s,
+        ResourceKind::Database,
+        ResourceKind::LoadBalancer,
+        ResourceKind::Function,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Bucket => "bucket",
+            ResourceKind::S3Bucket => "s3-bucket",
+            ResourceKind::SecurityGroup => "security-group",
+            ResourceKind::IamRole => "iam-role",
+            ResourceKind::Vm => "vm",
+            ResourceKind::ContainerImage => "container-image",
+            ResourceKind::K8s => "k8s",
+            ResourceKind::Database => "database",
+            ResourceKind::LoadBalancer => "load-balancer",
+            ResourceKind::Function => "function",
+        }
+    }
+
+    /// The kind's name or an alias (`s3`, `sg`, `firewall`, `role`, `instance`, `image`,
+    /// `kubernetes`, `db`, `lb`, `lambda`, `serverless`), any case, `_` for `-`.
+    pub fn parse(word: &str) -> Option<ResourceKind> {
+        let w = word.trim().to_ascii_lowercase().replace('_', "-");
+        Some(match w.as_str() {
+            "bucket" | "storage" => ResourceKind::Bucket,
+            "s3-bucket" | "s3" => ResourceKind::S3Bucket,
+            "security-group" | "sg" | "firewall" | "nsg" => ResourceKind::SecurityGroup,
+            "iam-role" | "role" | "iam" | "service-account" => ResourceKind::IamRole,
+            "vm" | "instance" | "ec2" | "virtual-machine" => ResourceKind::Vm,
+            "container-image" | "image" => ResourceKind::ContainerImage,
+            "k8s" | "kubernetes" => ResourceKind::K8s,
+            "database" | "db" | "rds" => ResourceKind::Database,
+            "load-balancer" | "lb" | "elb" => ResourceKind::LoadBalancer,
+            "function" | "lambda" | "serverless" => ResourceKind::Function,
+            _ => return None,
+        })
+    }
+}
+
+/// The start of a `since:` window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// A duration back from now, in milliseconds (`since:24h`).
+    Ago(i64),
+    /// An absolute time, epoch milliseconds (`since:2026-12-01`, UTC midnight for a date).
+    At(i64),
+    /// Midnight UTC today (`since:today`).
+    Today,
+    /// Monday 00:00 UTC of this week (`since:week`).
+    Week,
+}
+
+impl Since {
+    /// The window's start for a clock reading.
+    pub fn start_ms(self, now_ms: i64) -> i64 {
+        const DAY: i64 = 86_400_000;
+        let today = now_ms.div_euclid(DAY) * DAY;
+        match self {
+            Since::Ago(ms) => now_ms.saturating_sub(ms),
+            Since::At(ms) => ms,
+            Since::Today => today,
+            // 1970-01-01 was a Thursday: days since then, plus 3, mod 7 is days since Monday.
+            Since::Week => today - (now_ms.div_euclid(DAY) + 3).rem_euclid(7) * DAY,
+        }
+    }
 }
 
 /// The stored alert field a condition compares (the store maps each to its column).
@@ -140,6 +308,15 @@ pub enum Cond {
     },
     /// Age compared with a duration in milliseconds.
     Age(Cmp, i64),
+    /// First seen at or after the start of a window.
+    Since(Since),
+    /// Any of the frameworks among the alert's compliance references.
+    Compliance(Vec<Framework>),
+    /// The resource is any of these kinds.
+    Kind(Vec<ResourceKind>),
+    /// What the vendor says of internet exposure: `Some(true)` internet-facing,
+    /// `Some(false)` not, `None` unknown.
+    Exposed(Option<bool>),
     Kev(bool),
     Epss(Cmp, f64),
     Score(Cmp, f64),
@@ -168,10 +345,14 @@ enum Field {
     Score,
     /// The alert's state at the vendor.
     VState,
+    Since,
+    Compliance,
+    Kind,
+    Exposed,
 }
 
 impl Field {
-    const ALL: [Field; 20] = [
+    const ALL: [Field; 24] = [
         Field::Sev,
         Field::Vendor,
         Field::Source,
@@ -192,6 +373,10 @@ impl Field {
         Field::Epss,
         Field::Score,
         Field::VState,
+        Field::Since,
+        Field::Compliance,
+        Field::Kind,
+        Field::Exposed,
     ];
 
     fn name(self) -> &'static str {
@@ -216,6 +401,10 @@ impl Field {
             Field::Epss => "epss",
             Field::Score => "score",
             Field::VState => "vstate",
+            Field::Since => "since",
+            Field::Compliance => "compliance",
+            Field::Kind => "kind",
+            Field::Exposed => "exposed",
         }
     }
 
@@ -225,6 +414,8 @@ impl Field {
             "severity" => return Some(Field::Sev),
             "category" => return Some(Field::Cat),
             "vendor_status" | "vendorstate" | "vendor_state" => return Some(Field::VState),
+            "framework" => return Some(Field::Compliance),
+            "exposure" => return Some(Field::Exposed),
             _ => {}
         }
         Field::ALL.into_iter().find(|f| f.name() == name)
@@ -258,6 +449,18 @@ impl Field {
             Field::Epss => "a number from 0 to 1".into(),
             Field::Score => "a number from 0 to 100".into(),
             Field::VState => format!("one of {VSTATE_WORDS}"),
+            Field::Since => {
+                "a duration such as 24h or 7d, a date such as 2026-12-01, today or week".into()
+            }
+            Field::Compliance => format!(
+                "one of {}",
+                Framework::ALL.map(Framework::as_str).join(", ")
+            ),
+            Field::Kind => format!(
+                "one of {}",
+                ResourceKind::ALL.map(ResourceKind::as_str).join(", ")
+            ),
+            Field::Exposed => EXPOSED_WORDS.into(),
         }
     }
 }
@@ -291,6 +494,8 @@ fn status_words() -> String {
     words.push("open");
     words.join(", ")
 }
+
+const EXPOSED_WORDS: &str = "public (internet-facing), private or unknown";
 
 const VSTATE_WORDS: &str =
     "open, in_progress, resolved, dismissed, snoozed, closed (resolved or dismissed), other";
@@ -499,6 +704,10 @@ fn parse_term(rt: RawTerm<'_>) -> Result<Term, QueryError> {
             segs[0].text = rest;
             segs.retain(|s| s.quoted || !s.text.is_empty());
             parse_field(field, segs, &rt)?
+        }
+        // `mine` alone is `assignee:me`; quoted ("mine") it is text again.
+        None if segs.len() == 1 && !segs[0].quoted && segs[0].text.eq_ignore_ascii_case("mine") => {
+            Cond::Assignee(vec![Pick::Me])
         }
         None => {
             let phrase = segs.iter().any(|s| s.quoted);
@@ -802,9 +1011,44 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
         Field::Assignee => Cond::Assignee(
             split_list(&value, field, rt)?
                 .into_iter()
-                .map(pick)
+                .map(|v| match pick(v) {
+                    Pick::Is(v) if v.eq_ignore_ascii_case("me") => Pick::Me,
+                    p => p,
+                })
                 .collect(),
         ),
+        Field::Since => Cond::Since(parse_since(&single(rt)?, rt)?),
+        Field::Compliance => {
+            let mut list = Vec::new();
+            for v in split_list(&value, field, rt)? {
+                let f = Framework::parse(&v).ok_or_else(|| unknown("compliance framework", &v))?;
+                if !list.contains(&f) {
+                    list.push(f);
+                }
+            }
+            Cond::Compliance(list)
+        }
+        Field::Kind => {
+            let mut list = Vec::new();
+            for v in split_list(&value, field, rt)? {
+                let k = ResourceKind::parse(&v).ok_or_else(|| unknown("resource kind", &v))?;
+                if !list.contains(&k) {
+                    list.push(k);
+                }
+            }
+            Cond::Kind(list)
+        }
+        Field::Exposed => {
+            let v = single(rt)?;
+            match v.to_ascii_lowercase().replace('_', "-").as_str() {
+                "public" | "internet" | "internet-facing" | "yes" | "true" => {
+                    Cond::Exposed(Some(true))
+                }
+                "private" | "internal" | "no" | "false" => Cond::Exposed(Some(false)),
+                "unknown" => Cond::Exposed(None),
+                _ => return Err(unknown("exposure", &v)),
+            }
+        }
         Field::Ticket => Cond::Ticket(
             split_list(&value, field, rt)?
                 .into_iter()
@@ -936,6 +1180,37 @@ fn parse_tag(value: &[Seg], rt: &RawTerm<'_>) -> Result<Cond, QueryError> {
     Ok(Cond::Tag { key, value: val })
 }
 
+/// `since:` values: a duration back from now, a date or a time (UTC), `today` or `week`.
+fn parse_since(v: &str, rt: &RawTerm<'_>) -> Result<Since, QueryError> {
+    match v.to_ascii_lowercase().as_str() {
+        "today" => return Ok(Since::Today),
+        "week" | "this-week" | "this_week" => return Ok(Since::Week),
+        _ => {}
+    }
+    if v.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && v.chars().last().is_some_and(|c| c.is_ascii_alphabetic())
+        && !v.contains('-')
+    {
+        return parse_duration(v, rt).map(Since::Ago);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Since::At(t.timestamp_millis()));
+    }
+    if let Some(ms) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+    {
+        return Ok(Since::At(ms));
+    }
+    Err(rt.fail(format!(
+        "bad time '{}' {}; expected {}",
+        show(v),
+        rt.at(),
+        Field::Since.expected()
+    )))
+}
+
 /// `30m`, `12h`, `7d`, `2w` → milliseconds.
 fn parse_duration(v: &str, rt: &RawTerm<'_>) -> Result<i64, QueryError> {
     let bad = || {
@@ -1009,6 +1284,28 @@ impl Query {
 
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
+    }
+
+    /// The query with `mine` and `assignee:me` meaning `who` (the configured analyst). The
+    /// store refuses a query where `me` was left unfilled rather than guess who it is.
+    pub fn with_analyst(mut self, who: &str) -> Query {
+        for t in &mut self.terms {
+            if let Cond::Assignee(list) = &mut t.cond {
+                for p in list.iter_mut() {
+                    if *p == Pick::Me {
+                        *p = Pick::Is(who.to_string());
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    /// Is a `mine` / `assignee:me` term still waiting for [`Query::with_analyst`]?
+    pub fn needs_analyst(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(&t.cond, Cond::Assignee(list) if list.contains(&Pick::Me)))
     }
 
     /// Does the query decide the statuses it shows itself, so the caller's "active queue only"
