@@ -120,7 +120,11 @@ fn write_answer(out: &mut dyn Write, answer: &Answer) -> std::io::Result<()> {
     }
     write!(out, "answered by: {}", answer.label())?;
     match &answer.unavailable {
-        Some(why) => writeln!(out, " (the model's answer is unavailable: {})", one_line(why)),
+        Some(why) => writeln!(
+            out,
+            " (the model's answer is unavailable: {})",
+            one_line(why)
+        ),
         None => writeln!(out),
     }
 }

@@ -250,7 +250,10 @@ impl Narrator {
                     call.outcome = format!("invalid: {why}");
                     calls.push(call);
                     if invalid_retries >= 1 {
-                        return Err((format!("the model's answer was invalid twice: {why}"), calls));
+                        return Err((
+                            format!("the model's answer was invalid twice: {why}"),
+                            calls,
+                        ));
                     }
                     invalid_retries += 1;
                     let previous: String = c.text.chars().take(2000).collect();
@@ -262,7 +265,10 @@ impl Narrator {
 }
 
 /// Record an answer's provider calls in `llm_calls` (and the audit log when keyed).
-pub fn persist(store: &mut crate::store::Store, a: &Answer) -> Result<(), crate::store::StoreError> {
+pub fn persist(
+    store: &mut crate::store::Store,
+    a: &Answer,
+) -> Result<(), crate::store::StoreError> {
     for c in &a.calls {
         store.record_llm_call(&c.record())?;
     }
@@ -276,22 +282,34 @@ mod tests {
     #[test]
     fn replies_are_checked_by_the_real_parser() {
         assert_eq!(
-            validate(r#"{"filter": "sev:critical kind:s3-bucket", "explanation": "critical buckets"}"#),
-            Ok(("sev:critical kind:s3-bucket".into(), "critical buckets".into()))
+            validate(
+                r#"{"filter": "sev:critical kind:s3-bucket", "explanation": "critical buckets"}"#
+            ),
+            Ok((
+                "sev:critical kind:s3-bucket".into(),
+                "critical buckets".into()
+            ))
         );
         let e = validate(r#"{"filter": "sev:urgent", "explanation": "x"}"#).expect_err("bad");
-        assert!(e.starts_with("the filter does not parse: unknown severity 'urgent'"), "{e}");
+        assert!(
+            e.starts_with("the filter does not parse: unknown severity 'urgent'"),
+            "{e}"
+        );
         let e = validate(r#"{"filter": "sev:high", "explanation": "x", "action": "dismiss"}"#)
             .expect_err("extra field");
-        assert_eq!(e, "unexpected field 'action': only filter and explanation are allowed");
+        assert_eq!(
+            e,
+            "unexpected field 'action': only filter and explanation are allowed"
+        );
         assert_eq!(
             validate(r#"{"filter": 3, "explanation": "x"}"#),
             Err("field 'filter' must be a string".into())
         );
         assert!(validate("sure! sev:high").is_err());
         // Controls never reach the parser or the screen.
-        let (f, x) = validate("{\"filter\": \"sev:high\\u001b[2J\", \"explanation\": \"a\\u0007b\"}")
-            .expect("valid after cleaning");
+        let (f, x) =
+            validate("{\"filter\": \"sev:high\\u001b[2J\", \"explanation\": \"a\\u0007b\"}")
+                .expect("valid after cleaning");
         assert_eq!((f.as_str(), x.as_str()), ("sev:high", "ab"));
     }
 
@@ -314,7 +332,10 @@ mod tests {
     fn the_examples_in_the_system_prompt_parse() {
         for line in SYSTEM.lines() {
             if let Some((_, rest)) = line.split_once(" → ") {
-                for example in rest.split("; \"").map(|e| e.split(" → ").last().unwrap_or(e)) {
+                for example in rest
+                    .split("; \"")
+                    .map(|e| e.split(" → ").last().unwrap_or(e))
+                {
                     let f = example.trim_end_matches('.');
                     query::parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
                 }

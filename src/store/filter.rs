@@ -79,6 +79,17 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
                 Pick::Is(v) => format!("{col} = {} COLLATE NOCASE", text(params, v.clone())),
                 // Never reached: `to_sql` refuses a query whose `me` was not filled in.
                 Pick::Me => "0".to_string(),
+                // Nothing sets an assignee yet, so "mine" also means: the alert's latest
+                // status change was this analyst's (history, by its (alert_id, seq) index).
+                Pick::Analyst(who) => {
+                    let a = text(params, who.clone());
+                    let b = text(params, who.clone());
+                    format!(
+                        "{col} = {a} COLLATE NOCASE OR alerts.id IN (SELECT h.alert_id FROM history h \
+                         WHERE h.kind = 'status' AND h.actor = {b} COLLATE NOCASE AND h.seq = \
+                         (SELECT max(seq) FROM history WHERE alert_id = h.alert_id AND kind = 'status'))"
+                    )
+                }
             })
             .collect();
         parts.join(" OR ")
@@ -146,6 +157,8 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
                     Pick::Any => parts.push("trim(alerts.cve_ids) <> ''".to_string()),
                     Pick::None => parts.push("trim(alerts.cve_ids) = ''".to_string()),
                     Pick::Is(id) => ids.push(format!("upper({})", text(params, id.clone()))),
+                    // The parser makes these for `assignee:` only.
+                    Pick::Me | Pick::Analyst(_) => parts.push("0".to_string()),
                 }
             }
             if !ids.is_empty() {
@@ -219,18 +232,19 @@ const TYPE_WORDS: &str = "(' ' || replace(replace(replace(replace(replace(replac
     lower(coalesce(alerts.resource_type, '')), '_', ' '), '-', ' '), ':', ' '), '#', ' '), \
     '/', ' '), '.', ' ') || ' ')";
 
-/// What marks a resource of a kind: words of its type (any vendor's spelling, lower case,
-/// separators as spaces) and shapes of its id (`LIKE` patterns, ASCII case-insensitive).
+/// What marks a resource of a kind: pieces of its type in any vendor's spelling (lower case,
+/// separators as spaces; `%` wildcards, so `%bucket%` also finds Orca's `GcpStorageBucket`
+/// and a padded `% role %` only the whole word) and shapes of its id (`LIKE` patterns, ASCII
+/// case-insensitive).
 fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         ResourceKind::Bucket => (
             &[
-                "% bucket %",
-                "% buckets %",
-                "% s3 %",
+                "%bucket%",
+                "%storageaccount%",
+                "%storage account%",
                 "% storage %",
-                "% storageaccount%",
-                "% storage account%",
+                "% s3 %",
             ],
             &[
                 "arn:aws:s3:::%",
@@ -239,14 +253,13 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
             ],
         ),
         // Only AWS's: a bucket on AWS, or an S3 ARN.
-        ResourceKind::S3Bucket => (&[], &["arn:aws:s3:::%"]),
+        ResourceKind::S3Bucket => (&["%s3bucket%", "% s3 bucket %"], &["arn:aws:s3:::%"]),
         ResourceKind::SecurityGroup => (
             &[
-                "% security group%",
-                "% securitygroup%",
-                "% firewall%",
-                "% networksecuritygroup%",
-                "% network security group%",
+                "%securitygroup%",
+                "%security group%",
+                "%firewall%",
+                "% nsg %",
             ],
             &[
                 "%:security-group/%",
@@ -258,10 +271,13 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
             &[
                 "% role %",
                 "% roles %",
-                "% access role %",
-                "% serviceaccount %",
-                "% service account%",
-                "% managed identity %",
+                "%iamrole%",
+                "%iam role%",
+                "%access role%",
+                "%serviceaccount%",
+                "%service account%",
+                "%managedidentit%",
+                "%managed identit%",
                 "% identity %",
             ],
             &[
@@ -270,15 +286,18 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
                 "%/microsoft.managedidentity/%",
             ],
         ),
+        // Not a bare "instance": `AWS_RDS_DB_INSTANCE` is a database; ids settle the rest.
         ResourceKind::Vm => (
             &[
-                "% ec2 instance %",
-                "% virtual machine%",
-                "% virtualmachine%",
+                "%ec2instance%",
+                "%ec2 instance%",
+                "%virtualmachine%",
+                "%virtual machine%",
                 "% vm %",
+                "%vminstance%",
                 "% host %",
                 "% endpoint %",
-                "% compute instance%",
+                "%compute instance%",
             ],
             &[
                 "arn:aws:ec2:%:instance/%",
@@ -287,28 +306,35 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
             ],
         ),
         ResourceKind::ContainerImage => (
-            &["% image %", "% images %", "% container image%"],
+            &[
+                "% image %",
+                "% images %",
+                "%containerimage%",
+                "%container image%",
+            ],
             &["sha256:%"],
         ),
         ResourceKind::K8s => (
             &[
-                "% k8s %",
-                "% kubernetes %",
+                "%k8s%",
+                "%kubernetes%",
                 "% deployment %",
                 "% pod %",
                 "% daemonset %",
                 "% statefulset %",
+                "% workload %",
             ],
             &["k8s/%", "k8s://%"],
         ),
         ResourceKind::Database => (
             &[
-                "% database %",
-                "% databases %",
+                "%database%",
                 "% db %",
                 "% rds %",
-                "% sql %",
+                "%sql%",
+                "%dbserver%",
                 "% db server %",
+                "%dbinstance%",
             ],
             &[
                 "arn:aws:rds:%",
@@ -318,9 +344,9 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
         ),
         ResourceKind::LoadBalancer => (
             &[
-                "% load balancer%",
-                "% loadbalancer%",
-                "% elasticloadbalancing %",
+                "%loadbalancer%",
+                "%load balancer%",
+                "%elasticloadbalancing%",
             ],
             &[
                 "arn:aws:elasticloadbalancing:%",
@@ -328,7 +354,7 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
             ],
         ),
         ResourceKind::Function => (
-            &["% function %", "% functions %", "% lambda %", "% serverless %"],
+            &["%function%", "%lambda%", "%serverless%"],
             &["arn:aws:lambda:%", "%/microsoft.web/sites/%"],
         ),
     }
@@ -388,9 +414,11 @@ pub(super) fn facets_only(query: &Query) -> bool {
 /// scorer fills (`alerts.kev`, `alerts.epss`, `alerts.score`). The `Result` is kept for
 /// callers; no term fails to compile today.
 pub(super) fn to_sql(query: &Query, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
-    if let Some(t) = query.terms.iter().find(|t| {
-        matches!(&t.cond, Cond::Assignee(list) if list.contains(&Pick::Me))
-    }) {
+    if let Some(t) = query
+        .terms
+        .iter()
+        .find(|t| matches!(&t.cond, Cond::Assignee(list) if list.contains(&Pick::Me)))
+    {
         return Err(QueryError {
             term: t.index,
             span: t.span.clone(),

@@ -106,6 +106,9 @@ const PHRASES: &[(&str, Meaning)] = &[
     ("having", Filler),
     ("been", Filler),
     ("please", Filler),
+    ("everything", Filler),
+    ("failure", Filler),
+    ("fail", Filler),
     ("about", Filler),
     ("mentioning", Filler),
     ("regarding", Filler),
@@ -331,6 +334,7 @@ const PHRASES: &[(&str, Meaning)] = &[
     ("no assignee", Assignee("none")),
     ("assigned", Assignee("any")),
     // exploitation
+    ("cve", Cve("any")),
     ("kev", Kev),
     ("cisa kev", Kev),
     ("known exploited", Kev),
@@ -417,6 +421,12 @@ fn words(question: &str) -> Vec<Word> {
 /// `word` or, for a plural, `word` without its `s`/`es` (`buckets` → `bucket`).
 fn forms(word: &str) -> Vec<String> {
     let mut f = vec![word.to_string()];
+    if let Some(s) = word.strip_suffix('s')
+        && s.len() == 2
+    {
+        // "vms", "sgs", "dbs"
+        f.push(s.to_string());
+    }
     if word.len() > 3 {
         if let Some(s) = word.strip_suffix("ies") {
             f.push(format!("{s}y"));
@@ -520,6 +530,22 @@ fn duration_at(w: &[Word], at: usize) -> Option<(String, String, usize)> {
     None
 }
 
+/// `us-east-1`, `ap-southeast-2`, `europe-west1`: letters, a dash, letters, then digits
+/// (after an optional dash).
+fn is_region(w: &str) -> bool {
+    let mut parts = w.splitn(2, '-');
+    let (Some(area), Some(rest)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let rest = rest.replace('-', "");
+    let letters = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+    area.len() >= 2
+        && area.bytes().all(|b| b.is_ascii_lowercase())
+        && letters.len() >= 3
+        && letters.bytes().all(|b| b.is_ascii_lowercase())
+        && letters.len() < rest.len()
+}
+
 /// What the question asked for, piece by piece, before it is written as a filter.
 #[derive(Default)]
 struct Wants {
@@ -545,10 +571,12 @@ impl Wants {
 }
 
 /// Fields in the order the filter writes them.
-const ORDER: [&str; 9] = [
+const ORDER: [&str; 11] = [
     "sev",
     "vendor",
     "cloud",
+    "account",
+    "region",
     "cat",
     "kind",
     "compliance",
@@ -580,6 +608,17 @@ pub fn translate(question: &str) -> Translation {
             i += 1;
             continue;
         }
+        // A 12-digit AWS account id, a region such as us-east-1 or europe-west1.
+        if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
+            wants.add("account", p, std::mem::take(&mut negate_next));
+            i += 1;
+            continue;
+        }
+        if is_region(p) {
+            wants.add("region", p, std::mem::take(&mut negate_next));
+            i += 1;
+            continue;
+        }
         let Some((meaning, len)) = phrase_at(&w, i) else {
             // A bare duration ("24h") or a number before a unit belongs to a time phrase
             // that lacks its "last"; anything else is not understood.
@@ -593,8 +632,9 @@ pub fn translate(question: &str) -> Translation {
             continue;
         };
         i += len;
-        let negated = std::mem::take(&mut negate_next)
-            && !matches!(meaning, Filler | Not | AtLeast | OrAbove);
+        // "not on aws": filler between "not" and what it negates keeps the negation waiting.
+        let negated = !matches!(meaning, Filler | Not | AtLeast | OrAbove)
+            && std::mem::take(&mut negate_next);
         match meaning {
             Filler => {}
             Not => negate_next = true,
@@ -670,7 +710,9 @@ pub fn translate(question: &str) -> Translation {
                         i += 1;
                     }
                 }
-                None if meaning == Within && matches!(w.get(i - 1), Some(Word::Plain(p)) if p == "recent") => {
+                None if meaning == Within
+                    && matches!(w.get(i - 1), Some(Word::Plain(p)) if p == "recent") =>
+                {
                     wants.time = Some(("age:<7d".into(), "in the last 7 days".into()));
                 }
                 None => not_understood.push(match &w[i - 1] {
@@ -691,6 +733,8 @@ fn describe(field: &str, values: &[String]) -> String {
     match field {
         "vendor" => format!("from {list}"),
         "cloud" => format!("on {list}"),
+        "account" => format!("in account {list}"),
+        "region" => format!("in region {list}"),
         "cat" => format!("{list} alerts"),
         "kind" => format!("on a {list}"),
         "compliance" => format!("under {}", values.join(" or ").to_uppercase()),
@@ -701,6 +745,7 @@ fn describe(field: &str, values: &[String]) -> String {
             [one] if one == "any" => "assigned to someone".into(),
             _ => format!("assignee {list}"),
         },
+        "cve" if values.iter().all(|v| v == "any") => "with a CVE".into(),
         "cve" => format!("with {list}"),
         "sev" => format!("{list} severity"),
         _ => list,
@@ -741,7 +786,14 @@ fn build(wants: Wants, not_understood: Vec<String>) -> Translation {
     }
     if let Some(e) = wants.exposed {
         terms.push(format!("exposed:{}", if e { "public" } else { "private" }));
-        said.push(if e { "internet-facing" } else { "not internet-facing" }.into());
+        said.push(
+            if e {
+                "internet-facing"
+            } else {
+                "not internet-facing"
+            }
+            .into(),
+        );
     }
     if let Some(env) = wants.env {
         terms.push(format!("tag:env={env}"));
@@ -760,7 +812,10 @@ fn build(wants: Wants, not_understood: Vec<String>) -> Translation {
         said.push(words);
     }
     for t in &wants.text {
-        terms.push(format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")));
+        terms.push(format!(
+            "\"{}\"",
+            t.replace('\\', "\\\\").replace('"', "\\\"")
+        ));
         said.push(format!("mentioning \"{t}\""));
     }
     let explanation = if said.is_empty() {
@@ -847,7 +902,10 @@ mod tests {
     #[test]
     fn ownership_and_tickets() {
         assert_eq!(filter("my untriaged alerts"), "status:new mine");
-        assert_eq!(filter("unassigned and not ticketed"), "assignee:none ticket:none");
+        assert_eq!(
+            filter("unassigned and not ticketed"),
+            "assignee:none ticket:none"
+        );
         assert_eq!(filter("ticketed wiz alerts"), "vendor:wiz ticket:any");
         assert_eq!(
             filter("prisma alerts except orca"),

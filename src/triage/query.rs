@@ -85,6 +85,8 @@ pub enum Pick {
     /// `assignee:me` and the bare word `mine`: the analyst running sitrep, filled in by
     /// [`Query::with_analyst`] (the parser does not know who that is).
     Me,
+    /// `Me` filled in: assigned to this analyst, or its current status was set by them.
+    Analyst(String),
 }
 
 /// A compliance framework (`compliance:`), recognized in the standard names vendors give.
@@ -1286,14 +1288,15 @@ impl Query {
         self.terms.is_empty()
     }
 
-    /// The query with `mine` and `assignee:me` meaning `who` (the configured analyst). The
-    /// store refuses a query where `me` was left unfilled rather than guess who it is.
+    /// The query with `mine` and `assignee:me` meaning `who` (the configured analyst): alerts
+    /// assigned to them or whose current status they set. The store refuses a query where
+    /// `me` was left unfilled rather than guess who it is.
     pub fn with_analyst(mut self, who: &str) -> Query {
         for t in &mut self.terms {
             if let Cond::Assignee(list) = &mut t.cond {
                 for p in list.iter_mut() {
                     if *p == Pick::Me {
-                        *p = Pick::Is(who.to_string());
+                        *p = Pick::Analyst(who.to_string());
                     }
                 }
             }
@@ -1712,6 +1715,98 @@ mod tests {
     }
 
     #[test]
+    fn ask_terms_parse() {
+        assert_eq!(
+            cond("compliance:PCI-DSS,hipaa,pci"),
+            Cond::Compliance(vec![Framework::Pci, Framework::Hipaa])
+        );
+        assert_eq!(
+            cond("framework:soc-2"),
+            Cond::Compliance(vec![Framework::Soc2])
+        );
+        assert_eq!(
+            cond("kind:s3,sg,iam_role"),
+            Cond::Kind(vec![
+                ResourceKind::S3Bucket,
+                ResourceKind::SecurityGroup,
+                ResourceKind::IamRole
+            ])
+        );
+        assert_eq!(cond("exposed:internet-facing"), Cond::Exposed(Some(true)));
+        assert_eq!(cond("exposure:private"), Cond::Exposed(Some(false)));
+        assert_eq!(cond("exposed:unknown"), Cond::Exposed(None));
+        assert_eq!(cond("since:24h"), Cond::Since(Since::Ago(24 * HOUR)));
+        assert_eq!(cond("since:today"), Cond::Since(Since::Today));
+        assert_eq!(cond("since:WEEK"), Cond::Since(Since::Week));
+        assert_eq!(
+            cond("since:2026-12-01"),
+            Cond::Since(Since::At(1_795_305_600_000 + 9 * DAY))
+        );
+        assert_eq!(
+            cond("since:2026-12-01T06:00:00Z"),
+            Cond::Since(Since::At(1_795_305_600_000 + 9 * DAY + 6 * HOUR))
+        );
+        assert_eq!(cond("mine"), Cond::Assignee(vec![Pick::Me]));
+        assert_eq!(
+            cond("assignee:ME,none"),
+            Cond::Assignee(vec![Pick::Me, Pick::None])
+        );
+        // Quoted, it is a word to search for again.
+        assert!(matches!(cond("\"mine\""), Cond::Text { .. }));
+        let q = parse("mine sev:high").expect("parses");
+        assert!(q.needs_analyst());
+        let q = q.with_analyst("ana");
+        assert!(!q.needs_analyst());
+        assert_eq!(
+            q.terms[0].cond,
+            Cond::Assignee(vec![Pick::Analyst("ana".into())])
+        );
+    }
+
+    #[test]
+    fn since_windows_start_in_utc() {
+        // 2026-11-22T00:00:00Z is a Sunday; 15:30 that day.
+        let now = 1_795_305_600_000 + 15 * HOUR + 30 * MIN;
+        assert_eq!(Since::Today.start_ms(now), 1_795_305_600_000);
+        assert_eq!(Since::Week.start_ms(now), 1_795_305_600_000 - 6 * DAY);
+        assert_eq!(Since::Ago(2 * HOUR).start_ms(now), now - 2 * HOUR);
+        // On a Monday the week starts that day.
+        assert_eq!(Since::Week.start_ms(now + DAY), 1_795_305_600_000 + DAY);
+    }
+
+    #[test]
+    fn ask_term_errors() {
+        assert_eq!(
+            msg("compliance:gdpr"),
+            "unknown compliance framework 'gdpr' in term 1 (compliance:gdpr); expected one of pci, hipaa, soc2, cis, nist, iso27001"
+        );
+        assert_eq!(
+            msg("kind:teapot"),
+            "unknown resource kind 'teapot' in term 1 (kind:teapot); expected one of bucket, s3-bucket, security-group, iam-role, vm, container-image, k8s, database, load-balancer, function"
+        );
+        assert_eq!(
+            msg("exposed:maybe"),
+            "unknown exposure 'maybe' in term 1 (exposed:maybe); expected public (internet-facing), private or unknown"
+        );
+        assert_eq!(
+            msg("since:yesterday"),
+            "bad time 'yesterday' in term 1 (since:yesterday); expected a duration such as 24h or 7d, a date such as 2026-12-01, today or week"
+        );
+        assert_eq!(
+            msg("since:<7d"),
+            "since: takes no comparison operator in term 1 (since:<7d); only sev, age, epss and score compare"
+        );
+        assert_eq!(
+            msg("exposed:public,private"),
+            "exposed: takes a single value in term 1 (exposed:public,private)"
+        );
+        assert_eq!(
+            msg("kind:"),
+            "empty value in term 1 (kind:); expected one of bucket, s3-bucket, security-group, iam-role, vm, container-image, k8s, database, load-balancer, function"
+        );
+    }
+
+    #[test]
     fn later_fields_parse() {
         assert_eq!(cond("kev:true"), Cond::Kev(true));
         assert_eq!(cond("kev:FALSE"), Cond::Kev(false));
@@ -1937,8 +2032,8 @@ mod tests {
         assert_eq!(
             msg("wiz foo:bar"),
             "unknown field 'foo' in term 2 (foo:bar); valid fields: sev, vendor, source, status, cat, cloud, \
-             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate; \
-             quote the term to search for it as text"
+             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate, \
+             since, compliance, kind, exposed; quote the term to search for it as text"
         );
         assert!(
             msg("arn:aws:s3:::bucket")

@@ -201,7 +201,10 @@ pub enum Effect {
     SaveLastLooked(EpochMs),
     /// Turn a question into a filter (`:ask`), off the UI thread: the model when one is
     /// configured, else the offline translator. Only a newer ask supersedes it.
-    Ask { req: u64, question: String },
+    Ask {
+        req: u64,
+        question: String,
+    },
 }
 
 /// The queue's rows as currently loaded: a window of the whole (virtualized) list.
@@ -1207,7 +1210,10 @@ fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), St
         "filter" | "f" => s.set_filter(arg, fx),
         "ask" => {
             if arg.is_empty() {
-                return Err("usage: :ask QUESTION, e.g. :ask critical alerts on prod nobody ticketed".into());
+                return Err(
+                    "usage: :ask QUESTION, e.g. :ask critical alerts on prod nobody ticketed"
+                        .into(),
+                );
             }
             s.ask_req += 1;
             fx.push(Effect::Ask {

@@ -49,10 +49,7 @@ impl Harness {
                     // No model here: the offline translator, which is pure, answers at once.
                     Effect::Ask { req, question } => {
                         let answer = Box::new(crate::narrate::ask::offline_answer(&question));
-                        next.extend(model::update(
-                            &mut self.state,
-                            Msg::Asked { req, answer },
-                        ));
+                        next.extend(model::update(&mut self.state, Msg::Asked { req, answer }));
                     }
                     other => {
                         if let Some(msg) = self.worker.run(other) {
