@@ -432,6 +432,74 @@ async fn a_reply_echoing_the_canary_is_discarded() {
     assert!(a.unavailable.expect("why").contains("canary"));
 }
 
+// ---- the console's :ask ------------------------------------------------------------------
+
+#[test]
+fn console_ask_proposes_an_editable_filter_that_runs_on_enter() {
+    use sitrep::config::keymap::Keymap;
+    use sitrep::config::theme::Theme;
+    use sitrep::console::model::{Init, PromptKind, State};
+    use sitrep::console::runtime::harness::Harness;
+    use sitrep::console::runtime::worker::Worker;
+    let dir = tempfile::tempdir().expect("dir");
+    drop(ask_world::seeded_store(dir.path()));
+    let db = dir.path().join("ask.db");
+    let state = State::new(Init {
+        keymap: Keymap::default(),
+        theme: Theme::dark(),
+        actor: ANALYST.into(),
+        now_ms: ask_world::NOW_MS,
+        size: (160, 40),
+        filter_text: String::new(),
+        sort: sitrep::store::SortKey::Severity,
+        sources: Vec::new(),
+        last_looked: Some(ask_world::NOW_MS),
+        label: "test".into(),
+        narrator_label: "offline narrator".into(),
+        narrator_offline: true,
+    });
+    fn clock() -> i64 {
+        ask_world::NOW_MS
+    }
+    let worker = Worker::new(Store::open(&db).expect("open"), ANALYST.into(), clock);
+    let mut h = Harness::new(state, worker, 160, 40);
+    let before = h.state.total;
+    h.press(":");
+    h.type_text("ask my acknowledged alerts from frobnicator");
+    h.press("enter");
+    // The answer waits in the filter prompt, editable; nothing ran yet.
+    let p = h.state.prompt.as_ref().expect("the filter prompt");
+    assert_eq!(p.kind, PromptKind::Filter);
+    assert_eq!(p.text(), "status:acknowledged mine");
+    let note = p.note.clone().expect("what it means");
+    assert!(note.starts_with("offline translator: Alerts status acknowledged; assigned to you."), "{note}");
+    assert!(note.contains("not understood: frobnicator"), "{note}");
+    assert_eq!(h.state.total, before);
+    let screen = h.screen();
+    assert!(screen.contains("/status:acknowledged mine"), "{screen}");
+    assert!(screen.contains("not understood: frobnicator"), "{screen}");
+    // Edited before it runs: the analyst's text is what applies.
+    h.press("backspace backspace backspace backspace backspace");
+    h.press("enter");
+    assert!(h.state.prompt.is_none());
+    assert_eq!(h.state.filter_text, "status:acknowledged");
+    let want = ask_world::results(&Store::open(&db).expect("open"), "status:acknowledged")
+        .expect("parses");
+    assert_eq!(h.state.total, want.len());
+    // `mine` in the console is the console's analyst.
+    h.press(":");
+    h.type_text("ask mine");
+    h.press("enter enter");
+    let mine = ask_world::results(&Store::open(&db).expect("open"), "mine").expect("parses");
+    assert_eq!((h.state.filter_text.as_str(), h.state.total), ("mine", mine.len()));
+    // An empty question is a usage error on the command line.
+    h.press(":");
+    h.type_text("ask");
+    h.press("enter");
+    let p = h.state.prompt.as_ref().expect("still the command line");
+    assert!(p.error.as_deref().is_some_and(|e| e.starts_with("usage: :ask QUESTION")));
+}
+
 // ---- sitrep ask, end to end --------------------------------------------------------------
 
 #[test]
