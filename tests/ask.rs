@@ -472,7 +472,10 @@ fn console_ask_proposes_an_editable_filter_that_runs_on_enter() {
     assert_eq!(p.kind, PromptKind::Filter);
     assert_eq!(p.text(), "status:acknowledged mine");
     let note = p.note.clone().expect("what it means");
-    assert!(note.starts_with("offline translator: Alerts status acknowledged; assigned to you."), "{note}");
+    assert!(
+        note.starts_with("offline translator: Alerts status acknowledged; assigned to you."),
+        "{note}"
+    );
     assert!(note.contains("not understood: frobnicator"), "{note}");
     assert_eq!(h.state.total, before);
     let screen = h.screen();
@@ -491,13 +494,20 @@ fn console_ask_proposes_an_editable_filter_that_runs_on_enter() {
     h.type_text("ask mine");
     h.press("enter enter");
     let mine = ask_world::results(&Store::open(&db).expect("open"), "mine").expect("parses");
-    assert_eq!((h.state.filter_text.as_str(), h.state.total), ("mine", mine.len()));
+    assert_eq!(
+        (h.state.filter_text.as_str(), h.state.total),
+        ("mine", mine.len())
+    );
     // An empty question is a usage error on the command line.
     h.press(":");
     h.type_text("ask");
     h.press("enter");
     let p = h.state.prompt.as_ref().expect("still the command line");
-    assert!(p.error.as_deref().is_some_and(|e| e.starts_with("usage: :ask QUESTION")));
+    assert!(
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("usage: :ask QUESTION"))
+    );
 }
 
 // ---- sitrep ask, end to end --------------------------------------------------------------
