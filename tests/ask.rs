@@ -123,8 +123,7 @@ fn mine_is_the_analyst_and_needs_one() {
         let last = a
             .history
             .iter()
-            .filter(|h| h.kind == "status")
-            .last()
+            .rfind(|h| h.kind == "status")
             .expect("a status change");
         assert_eq!(last.actor, ANALYST, "{id}");
     }

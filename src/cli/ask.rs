@@ -8,7 +8,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::commands::{list, open_existing, scored};
+use super::commands::{list, open_existing, scored, sort_key};
 use super::env::{CliError, Env, io_err, open_store, runtime};
 use super::{ListArgs, ListFormat, render};
 use crate::config::Config;
@@ -152,16 +152,7 @@ fn json(
         let filter = query::parse(&answer.filter)
             .map_err(|e| CliError::runtime(format!("the answer's filter does not parse: {e}")))?
             .with_analyst(&config.actor());
-        let sort = match a.sort.as_deref() {
-            Some(s) => crate::domain::SortKey::parse(s).ok_or_else(|| {
-                CliError::input(format!(
-                    "unknown sort '{}'; expected one of {}",
-                    one_line(s),
-                    crate::domain::SortKey::NAMES.join(", ")
-                ))
-            })?,
-            None => config.sort,
-        };
+        let sort = sort_key(a.sort.as_deref(), config)?;
         let store = scored(open_existing(paths)?, config, env.now_ms)?;
         let req = ListRequest {
             filter: Some(&filter),

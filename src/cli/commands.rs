@@ -151,7 +151,7 @@ fn parse_filter(text: &str) -> Result<Query, CliError> {
     query::parse(text).map_err(|e| CliError::input(format!("bad filter: {e}")))
 }
 
-fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
+pub(super) fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
     match arg {
         Some(s) => SortKey::parse(s).ok_or_else(|| {
             CliError::input(format!(

@@ -736,7 +736,7 @@ fn describe(field: &str, values: &[String]) -> String {
         "account" => format!("in account {list}"),
         "region" => format!("in region {list}"),
         "cat" => format!("{list} alerts"),
-        "kind" => format!("on a {list}"),
+        "kind" => format!("on resources of kind {list}"),
         "compliance" => format!("under {}", values.join(" or ").to_uppercase()),
         "status" => format!("status {list}"),
         "assignee" => match values {
