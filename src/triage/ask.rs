@@ -595,13 +595,14 @@ pub fn translate(question: &str) -> Translation {
     let mut last_sev: Option<&'static str> = None;
     let mut i = 0;
     while i < w.len() {
-        let word = &w[i];
-        if let Word::Quoted(q) = word {
-            wants.text.push(q.clone());
-            i += 1;
-            continue;
-        }
-        let Word::Plain(p) = word else { break };
+        let p = match &w[i] {
+            Word::Quoted(q) => {
+                wants.text.push(q.clone());
+                i += 1;
+                continue;
+            }
+            Word::Plain(p) => p,
+        };
         if p.len() > 4 && p.starts_with("cve-") {
             let id = p.to_ascii_uppercase();
             wants.add("cve", &id, std::mem::take(&mut negate_next));
