@@ -26,6 +26,9 @@ const MAX_QUESTION: usize = 2000;
 /// Longest filter and explanation taken from a reply (characters).
 const MAX_FILTER: usize = 1000;
 const MAX_EXPLANATION: usize = 600;
+/// A filter of this many bare words and nothing else is the question re-typed, not a
+/// translation of it.
+const MAX_TEXT_WORDS: usize = 3;
 /// The subject of an ask's `llm_calls` rows and audit entries (no alert is involved).
 pub const ASK_SUBJECT: &str = "(ask)";
 
@@ -115,7 +118,21 @@ pub fn validate(text: &str) -> Result<(String, String), String> {
     // One line, no controls: what the parser reads is what the analyst sees.
     let filter = crate::sanitize::one_line(&field("filter", MAX_FILTER)?);
     let explanation = crate::sanitize::one_line(&field("explanation", MAX_EXPLANATION)?);
-    query::parse(&filter).map_err(|e| format!("the filter does not parse: {e}"))?;
+    let q = query::parse(&filter).map_err(|e| format!("the filter does not parse: {e}"))?;
+    // Any words parse (as full-text search), so a reply that re-types the question is a
+    // valid filter that translates nothing: refused, so the retry or the offline translator
+    // answers instead.
+    let words = q
+        .terms
+        .iter()
+        .filter(|t| matches!(t.cond, query::Cond::Text { phrase: false, .. }))
+        .count();
+    if words >= MAX_TEXT_WORDS && words == q.terms.len() {
+        return Err(format!(
+            "the filter only searches for {words} words and uses no field; translate the \
+             question into field:value terms"
+        ));
+    }
     Ok((filter, explanation))
 }
 
@@ -306,6 +323,13 @@ mod tests {
             Err("field 'filter' must be a string".into())
         );
         assert!(validate("sure! sev:high").is_err());
+        // The question re-typed is not an answer; a word or two of text search can be.
+        assert_eq!(
+            validate(r#"{"filter": "critical alerts from wiz", "explanation": "x"}"#),
+            Err("the filter only searches for 4 words and uses no field; translate the question into field:value terms".into())
+        );
+        assert!(validate(r#"{"filter": "log4j", "explanation": "x"}"#).is_ok());
+        assert!(validate(r#"{"filter": "sev:high open port ssh", "explanation": "x"}"#).is_ok());
         // Controls never reach the parser or the screen.
         let (f, x) =
             validate("{\"filter\": \"sev:high\\u001b[2J\", \"explanation\": \"a\\u0007b\"}")
