@@ -27,6 +27,7 @@ pub mod prompt;
 pub mod redact;
 pub mod schema;
 pub mod sse;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -58,6 +58,9 @@ pub struct StoredAlert {
     pub imported_at: EpochMs,
     pub changed_at: EpochMs,
     pub history: Vec<HistoryEntry>,
+    /// The owning team (`[owners]`, `store/owners.rs`); None when no rule names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// sha256 of the vendor fields as last imported (keys the narrative cache).
     #[serde(skip)]
     pub content_hash: String,
@@ -670,7 +673,7 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, {VENDOR_COLUMNS}, status, status_reason, status_note, status_until, \
-             assignee, ticket, imported_at, changed_at, \
+             assignee, ticket, imported_at, changed_at, owner, \
              alert_body.remediation, alert_body.raw_json \
              FROM alerts LEFT JOIN alert_body ON alert_body.rowid = alerts.rowid WHERE id = ?"
         ))?;
@@ -903,6 +906,7 @@ impl Importing<'_> {
         )?;
         if let Some(intel) = &intel {
             super::triage::after_import(conn, alerts, &touched, intel, scoring, now_ms)?;
+            super::owners::after_import(conn, &touched, &self.store.owners)?;
         }
         self.stats.add(stats);
         self.followed += followed;
@@ -1173,6 +1177,9 @@ fn stored_alert_row(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<StoredAle
         imported_at: r.get("imported_at")?,
         changed_at: r.get("changed_at")?,
         history: Vec::new(),
+        owner: r
+            .get::<_, Option<String>>("owner")?
+            .filter(|o| !o.is_empty()),
         content_hash: r.get("content_hash")?,
     })
 }

@@ -204,6 +204,7 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
         }
         Cond::Assignee(list) => picks("alerts.assignee", list, params),
         Cond::Ticket(list) => picks("alerts.ticket", list, params),
+        Cond::Owner(list) => picks("alerts.owner", list, params),
         Cond::Contains {
             cols: [a, b],
             needle,

@@ -303,6 +303,8 @@ pub enum Cond {
     Cve(Vec<Pick>),
     Assignee(Vec<Pick>),
     Ticket(Vec<Pick>),
+    /// The owning team (`[owners]`), case-insensitive.
+    Owner(Vec<Pick>),
     /// Case-insensitive substring of either column.
     Contains {
         cols: [Column; 2],
@@ -347,6 +349,7 @@ enum Field {
     Score,
     /// The alert's state at the vendor.
     VState,
+    Owner,
     Since,
     Compliance,
     Kind,
@@ -354,7 +357,7 @@ enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 24] = [
+    const ALL: [Field; 25] = [
         Field::Sev,
         Field::Vendor,
         Field::Source,
@@ -375,6 +378,7 @@ impl Field {
         Field::Epss,
         Field::Score,
         Field::VState,
+        Field::Owner,
         Field::Since,
         Field::Compliance,
         Field::Kind,
@@ -403,6 +407,7 @@ impl Field {
             Field::Epss => "epss",
             Field::Score => "score",
             Field::VState => "vstate",
+            Field::Owner => "owner",
             Field::Since => "since",
             Field::Compliance => "compliance",
             Field::Kind => "kind",
@@ -451,6 +456,7 @@ impl Field {
             Field::Epss => "a number from 0 to 1".into(),
             Field::Score => "a number from 0 to 100".into(),
             Field::VState => format!("one of {VSTATE_WORDS}"),
+            Field::Owner => "a team name, any or none".into(),
             Field::Since => {
                 "a duration such as 24h or 7d, a date such as 2026-12-01, today or week".into()
             }
@@ -1052,6 +1058,12 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
             }
         }
         Field::Ticket => Cond::Ticket(
+            split_list(&value, field, rt)?
+                .into_iter()
+                .map(pick)
+                .collect(),
+        ),
+        Field::Owner => Cond::Owner(
             split_list(&value, field, rt)?
                 .into_iter()
                 .map(pick)
@@ -2033,7 +2045,7 @@ mod tests {
             msg("wiz foo:bar"),
             "unknown field 'foo' in term 2 (foo:bar); valid fields: sev, vendor, source, status, cat, cloud, \
              account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate, \
-             since, compliance, kind, exposed; quote the term to search for it as text"
+             owner, since, compliance, kind, exposed; quote the term to search for it as text"
         );
         assert!(
             msg("arn:aws:s3:::bucket")
