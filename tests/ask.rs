@@ -205,24 +205,6 @@ fn kinds_frameworks_and_exposure_match_the_ground_truth() {
             }),
         ),
         (
-            "compliance:pci",
-            truth(&|a| {
-                a.alert
-                    .compliance
-                    .iter()
-                    .any(|c| c.standard.contains("PCI"))
-            }),
-        ),
-        (
-            "compliance:cis",
-            truth(&|a| {
-                a.alert
-                    .compliance
-                    .iter()
-                    .any(|c| c.standard.starts_with("CIS "))
-            }),
-        ),
-        (
             "exposed:public",
             truth(&|a| a.alert.exposure.internet_facing == Some(true)),
         ),
@@ -243,6 +225,20 @@ fn kinds_frameworks_and_exposure_match_the_ground_truth() {
         assert!(!want.is_empty(), "{filter}: the world has none");
         assert_eq!(got, want, "{filter}");
     }
+    // compliance: agrees with the compliance report's reading of each standard name.
+    use sitrep::triage::compliance::{Framework, framework_of};
+    let mut seen = 0;
+    for f in Framework::ALL {
+        let want = truth(&|a| {
+            a.alert
+                .compliance
+                .iter()
+                .any(|c| framework_of(&c.standard) == Some(f))
+        });
+        seen += want.len();
+        assert_eq!(all(&format!("compliance:{}", f.id())), want, "{f:?}");
+    }
+    assert!(seen > 0);
 }
 
 // ---- the model path, over real HTTP ------------------------------------------------------

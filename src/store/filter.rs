@@ -227,18 +227,19 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
             "coalesce(alerts.first_seen, alerts.sort_time) >= ?".to_string()
         }
         Cond::Compliance(list) => {
-            // compliance_json is `[{"standard": …, "requirement": …}]`; a framework matches
-            // at the start of a word of the standard's name (' ' || name LIKE '% word%').
-            let mut likes = Vec::new();
+            // compliance_json is `[{"standard": …, "requirement": …}]`; the standard's name,
+            // lower-cased and padded, is matched by word patterns that follow
+            // `triage::compliance::framework_of` (tests/ask.rs checks they agree).
+            let mut globs = Vec::new();
             for f in list {
-                for w in Framework::word_starts(*f) {
-                    likes.push(format!("c.name LIKE {}", text(params, format!("% {w}%"))));
+                for g in framework_globs(*f) {
+                    globs.push(format!("c.name GLOB {}", text(params, *g)));
                 }
             }
             format!(
-                "EXISTS (SELECT 1 FROM (SELECT ' ' || coalesce(json_extract(value, '$.standard'), '') AS name \
+                "EXISTS (SELECT 1 FROM (SELECT ' ' || lower(coalesce(json_extract(value, '$.standard'), '')) || ' ' AS name \
                  FROM json_each(alerts.compliance_json)) AS c WHERE {})",
-                likes.join(" OR ")
+                globs.join(" OR ")
             )
         }
         Cond::Kind(list) => {
@@ -256,6 +257,23 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
             params.push(Value::Real(*v));
             format!("alerts.score {} ?", cmp_sql(*op))
         }
+    }
+}
+
+/// A framework's standard names as GLOB patterns over `' ' || lower(name) || ' '`: `pci`,
+/// `hipaa`, `cis`, `nist`, `iso` as whole words (so `cis` never matches `cisco`), NIST with
+/// 800-53, ISO with 27001, SOC 2 however it is spaced.
+fn framework_globs(f: Framework) -> &'static [&'static str] {
+    match f {
+        Framework::PciDss => &["*[^a-z0-9]pci[^a-z0-9]*", "* pcidss*"],
+        Framework::Hipaa => &["*[^a-z0-9]hipaa[^a-z0-9]*"],
+        Framework::Soc2 => &["*soc2*", "*soc[^a-z0-9]2*", "*socii*", "*soc[^a-z0-9]ii*"],
+        Framework::Cis => &["*[^a-z0-9]cis[^a-z0-9]*"],
+        Framework::Nist80053 => &[
+            "*[^a-z0-9]nist[^a-z0-9]*800[^a-z0-9]53*",
+            "*[^a-z0-9]nist[^a-z0-9]*80053*",
+        ],
+        Framework::Iso27001 => &["*[^a-z0-9]iso[^a-z0-9]*27001*", "* isoiec*27001*"],
     }
 }
 

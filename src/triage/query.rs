@@ -89,71 +89,9 @@ pub enum Pick {
     Analyst(String),
 }
 
-/// A compliance framework (`compliance:`), recognized in the standard names vendors give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framework {
-    Pci,
-    Hipaa,
-    Soc2,
-    Cis,
-    Nist,
-    Iso27001,
-}
-
-impl Framework {
-    pub const ALL: [Framework; 6] = [
-        Framework::Pci,
-        Framework::Hipaa,
-        Framework::Soc2,
-        Framework::Cis,
-        Framework::Nist,
-        Framework::Iso27001,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Framework::Pci => "pci",
-            Framework::Hipaa => "hipaa",
-            Framework::Soc2 => "soc2",
-            Framework::Cis => "cis",
-            Framework::Nist => "nist",
-            Framework::Iso27001 => "iso27001",
-        }
-    }
-
-    /// The framework's name and its common spellings (`pci-dss`, `soc-2`, `iso-27001`).
-    pub fn parse(word: &str) -> Option<Framework> {
-        let w: String = word
-            .trim()
-            .to_ascii_lowercase()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
-        Some(match w.as_str() {
-            "pci" | "pcidss" => Framework::Pci,
-            "hipaa" => Framework::Hipaa,
-            "soc2" | "soc" => Framework::Soc2,
-            "cis" => Framework::Cis,
-            "nist" | "nist80053" => Framework::Nist,
-            "iso27001" | "iso" | "27001" => Framework::Iso27001,
-            _ => return None,
-        })
-    }
-
-    /// How a standard's name of this framework starts a word (lower case): vendors write
-    /// `PCI DSS v4.0`, `CIS AWS Foundations v1.5.0`, `NIST 800-53 Rev5`, `ISO 27001:2013`,
-    /// `SOC 2`. Matched at a word start so `cis` never matches inside `precision`.
-    pub fn word_starts(self) -> &'static [&'static str] {
-        match self {
-            Framework::Pci => &["pci"],
-            Framework::Hipaa => &["hipaa"],
-            Framework::Soc2 => &["soc 2", "soc2", "soc-2", "soc ii"],
-            Framework::Cis => &["cis"],
-            Framework::Nist => &["nist"],
-            Framework::Iso27001 => &["iso 27001", "iso27001", "iso/iec 27001", "iso-27001"],
-        }
-    }
-}
+/// The compliance frameworks of `compliance:` are the compliance report's (docs/compliance.md),
+/// so a filter and a report agree on what "PCI DSS" covers.
+pub use crate::triage::compliance::Framework;
 
 /// A kind of cloud resource (`kind:`), recognized from the stored resource type and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,10 +398,7 @@ impl Field {
             Field::Since => {
                 "a duration such as 24h or 7d, a date such as 2026-12-01, today or week".into()
             }
-            Field::Compliance => format!(
-                "one of {}",
-                Framework::ALL.map(Framework::as_str).join(", ")
-            ),
+            Field::Compliance => format!("one of {}", Framework::accepted()),
             Field::Kind => format!(
                 "one of {}",
                 ResourceKind::ALL.map(ResourceKind::as_str).join(", ")
@@ -1730,7 +1665,7 @@ mod tests {
     fn ask_terms_parse() {
         assert_eq!(
             cond("compliance:PCI-DSS,hipaa,pci"),
-            Cond::Compliance(vec![Framework::Pci, Framework::Hipaa])
+            Cond::Compliance(vec![Framework::PciDss, Framework::Hipaa])
         );
         assert_eq!(
             cond("framework:soc-2"),
@@ -1790,7 +1725,7 @@ mod tests {
     fn ask_term_errors() {
         assert_eq!(
             msg("compliance:gdpr"),
-            "unknown compliance framework 'gdpr' in term 1 (compliance:gdpr); expected one of pci, hipaa, soc2, cis, nist, iso27001"
+            "unknown compliance framework 'gdpr' in term 1 (compliance:gdpr); expected one of pci-dss, hipaa, soc2, cis, nist-800-53, iso-27001"
         );
         assert_eq!(
             msg("kind:teapot"),
