@@ -74,6 +74,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             triage::suppress_cmd(c, &mut store, &config, env)
         }
         Command::Narrate(a) => narrate(a, &paths, &config, env),
+        Command::Ask(a) => super::ask::ask(a, &paths, &config, env),
         Command::Mark(a) => {
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::mark(a, &mut store, &config, env)
@@ -165,7 +166,7 @@ pub(super) fn scored(
 
 /// Open the store for reading: a database that does not exist yet is an error that says
 /// how to fill it, not a silently created empty file.
-fn open_existing(paths: &Paths) -> Result<Store, CliError> {
+pub(super) fn open_existing(paths: &Paths) -> Result<Store, CliError> {
     if !paths.db.exists() {
         return Err(CliError::input(format!(
             "no database at {} yet; import alerts first (sitrep import --vendor V FILE)",
@@ -179,7 +180,7 @@ fn parse_filter(text: &str) -> Result<Query, CliError> {
     query::parse(text).map_err(|e| CliError::input(format!("bad filter: {e}")))
 }
 
-fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
+pub(super) fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
     match arg {
         Some(s) => SortKey::parse(s).ok_or_else(|| {
             CliError::input(format!(
@@ -191,9 +192,15 @@ fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
     }
 }
 
-fn list(a: ListArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
+pub(super) fn list(
+    a: ListArgs,
+    paths: &Paths,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
     let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
-    let filter = parse_filter(&filter_text)?;
+    // `mine` / `assignee:me`: the configured analyst.
+    let filter = parse_filter(&filter_text)?.with_analyst(&config.actor());
     let sort = sort_key(a.sort.as_deref(), config)?;
     if a.limit == Some(0) {
         return Err(CliError::input("--limit 0: the limit must be at least 1"));
@@ -398,7 +405,7 @@ fn export(
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
-    let filter = parse_filter(&filter_text)?;
+    let filter = parse_filter(&filter_text)?.with_analyst(&config.actor());
     let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),

@@ -3,6 +3,7 @@
 //! Data goes to stdout, diagnostics to stderr. Errors are one line; exit codes are 0 ok,
 //! 1 runtime error, 2 usage / config / input error.
 
+mod ask;
 mod audit;
 mod commands;
 mod compliance;
@@ -65,6 +66,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Explain one alert: the AI narrative ([llm] in the config) or the offline narrator
     Narrate(NarrateArgs),
+    /// Ask the queue in plain words: prints the filter it means (--run: and the alerts)
+    Ask(ask::AskArgs),
     /// Fetch what changed from the configured vendor APIs ([[source]] tables)
     Sync(SyncArgs),
     /// Receive vendor alert webhooks ([listen] and each source's webhook_secret), in the foreground

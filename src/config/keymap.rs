@@ -159,7 +159,7 @@ impl Action {
             Action::Filter => "filter the queue (filter language)",
             Action::ClearFilter => "clear the filter",
             Action::ShowClosed => "alerts the vendor closed (again: back)",
-            Action::Command => "command line (:sort, :filter, :closed, :sync, :theme, :q)",
+            Action::Command => "command line (:sort, :filter, :ask, :closed, :sync, :theme, :q)",
             Action::Help => "this help",
             Action::Acknowledge => "acknowledge the selected or marked alerts",
             Action::InProgress => "set in progress",

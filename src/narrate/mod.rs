@@ -19,6 +19,7 @@
 //! - every call is recorded ([`LlmCall`]) for the audit log.
 
 pub mod anthropic;
+pub mod ask;
 pub mod ground;
 pub mod offline;
 pub mod openai;

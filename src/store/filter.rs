@@ -5,7 +5,7 @@
 
 use rusqlite::types::Value;
 
-use crate::triage::query::{Cmp, Column, Cond, Pick, Query, QueryError};
+use crate::triage::query::{Cmp, Column, Cond, Framework, Pick, Query, QueryError, ResourceKind};
 
 /// The `alerts` column a typed column names.
 fn column(c: Column) -> &'static str {
@@ -88,6 +88,19 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
                 Pick::Any => format!("coalesce({col}, '') <> ''"),
                 Pick::None => format!("coalesce({col}, '') = ''"),
                 Pick::Is(v) => format!("{col} = {} COLLATE NOCASE", text(params, v.clone())),
+                // Never reached: `to_sql` refuses a query whose `me` was not filled in.
+                Pick::Me => "0".to_string(),
+                // Nothing sets an assignee yet, so "mine" also means: the alert's latest
+                // status change was this analyst's (history, by its (alert_id, seq) index).
+                Pick::Analyst(who) => {
+                    let a = text(params, who.clone());
+                    let b = text(params, who.clone());
+                    format!(
+                        "{col} = {a} COLLATE NOCASE OR alerts.id IN (SELECT h.alert_id FROM history h \
+                         WHERE h.kind = 'status' AND h.actor = {b} COLLATE NOCASE AND h.seq = \
+                         (SELECT max(seq) FROM history WHERE alert_id = h.alert_id AND kind = 'status'))"
+                    )
+                }
             })
             .collect();
         parts.join(" OR ")
@@ -171,6 +184,8 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
                     Pick::Any => parts.push("trim(alerts.cve_ids) <> ''".to_string()),
                     Pick::None => parts.push("trim(alerts.cve_ids) = ''".to_string()),
                     Pick::Is(id) => ids.push(format!("upper({})", text(params, id.clone()))),
+                    // The parser makes these for `assignee:` only.
+                    Pick::Me | Pick::Analyst(_) => parts.push("0".to_string()),
                 }
             }
             if !ids.is_empty() {
@@ -209,6 +224,32 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
                 cmp_sql(op.flipped())
             )
         }
+        Cond::Since(since) => {
+            params.push(Value::Integer(since.start_ms(now_ms)));
+            "coalesce(alerts.first_seen, alerts.sort_time) >= ?".to_string()
+        }
+        Cond::Compliance(list) => {
+            // compliance_json is `[{"standard": …, "requirement": …}]`; the standard's name,
+            // lower-cased and padded, is matched by word patterns that follow
+            // `triage::compliance::framework_of` (tests/ask.rs checks they agree).
+            let mut globs = Vec::new();
+            for f in list {
+                for g in framework_globs(*f) {
+                    globs.push(format!("c.name GLOB {}", text(params, *g)));
+                }
+            }
+            format!(
+                "EXISTS (SELECT 1 FROM (SELECT ' ' || lower(coalesce(json_extract(value, '$.standard'), '')) || ' ' AS name \
+                 FROM json_each(alerts.compliance_json)) AS c WHERE {})",
+                globs.join(" OR ")
+            )
+        }
+        Cond::Kind(list) => {
+            let parts: Vec<String> = list.iter().map(|k| kind_sql(*k, params)).collect();
+            parts.join(" OR ")
+        }
+        Cond::Exposed(Some(want)) => format!("alerts.internet_facing = {}", i32::from(*want)),
+        Cond::Exposed(None) => "alerts.internet_facing IS NULL".to_string(),
         Cond::Kev(want) => format!("alerts.kev = {}", i32::from(*want)),
         Cond::Epss(op, v) => {
             params.push(Value::Real(*v));
@@ -219,6 +260,181 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
             format!("alerts.score {} ?", cmp_sql(*op))
         }
     }
+}
+
+/// A framework's standard names as GLOB patterns over `' ' || lower(name) || ' '`: `pci`,
+/// `hipaa`, `cis`, `nist`, `iso` as whole words (so `cis` never matches `cisco`), NIST with
+/// 800-53, ISO with 27001, SOC 2 however it is spaced.
+fn framework_globs(f: Framework) -> &'static [&'static str] {
+    match f {
+        Framework::PciDss => &["*[^a-z0-9]pci[^a-z0-9]*", "* pcidss*"],
+        Framework::Hipaa => &["*[^a-z0-9]hipaa[^a-z0-9]*"],
+        Framework::Soc2 => &["*soc2*", "*soc[^a-z0-9]2*", "*socii*", "*soc[^a-z0-9]ii*"],
+        Framework::Cis => &["*[^a-z0-9]cis[^a-z0-9]*"],
+        Framework::Nist80053 => &[
+            "*[^a-z0-9]nist[^a-z0-9]*800[^a-z0-9]53*",
+            "*[^a-z0-9]nist[^a-z0-9]*80053*",
+        ],
+        Framework::Iso27001 => &["*[^a-z0-9]iso[^a-z0-9]*27001*", "* isoiec*27001*"],
+    }
+}
+
+/// The resource type with its separators made spaces and padded, so a word of it matches
+/// `LIKE '% word %'`: `AWS_S3_BUCKET`, `s3:bucket`, `storage#bucket` all hold ` s3 `/` bucket `.
+const TYPE_WORDS: &str = "(' ' || replace(replace(replace(replace(replace(replace(\
+    lower(coalesce(alerts.resource_type, '')), '_', ' '), '-', ' '), ':', ' '), '#', ' '), \
+    '/', ' '), '.', ' ') || ' ')";
+
+/// What marks a resource of a kind: pieces of its type in any vendor's spelling (lower case,
+/// separators as spaces; `%` wildcards, so `%bucket%` also finds Orca's `GcpStorageBucket`
+/// and a padded `% role %` only the whole word) and shapes of its id (`LIKE` patterns, ASCII
+/// case-insensitive).
+fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        ResourceKind::Bucket => (
+            &[
+                "%bucket%",
+                "%storageaccount%",
+                "%storage account%",
+                "% storage %",
+                "% s3 %",
+            ],
+            &[
+                "arn:aws:s3:::%",
+                "//storage.googleapis.com/%",
+                "%/microsoft.storage/storageaccounts/%",
+            ],
+        ),
+        // Only AWS's: a bucket on AWS, or an S3 ARN.
+        ResourceKind::S3Bucket => (&["%s3bucket%", "% s3 bucket %"], &["arn:aws:s3:::%"]),
+        ResourceKind::SecurityGroup => (
+            &[
+                "%securitygroup%",
+                "%security group%",
+                "%firewall%",
+                "% nsg %",
+            ],
+            &[
+                "%:security-group/%",
+                "%/firewalls/%",
+                "%/microsoft.network/networksecuritygroups/%",
+            ],
+        ),
+        ResourceKind::IamRole => (
+            &[
+                "% role %",
+                "% roles %",
+                "%iamrole%",
+                "%iam role%",
+                "%access role%",
+                "%serviceaccount%",
+                "%service account%",
+                "%managedidentit%",
+                "%managed identit%",
+                "% identity %",
+            ],
+            &[
+                "arn:aws:iam::%:role/%",
+                "%/serviceaccounts/%",
+                "%/microsoft.managedidentity/%",
+            ],
+        ),
+        // Not a bare "instance": `AWS_RDS_DB_INSTANCE` is a database; ids settle the rest.
+        ResourceKind::Vm => (
+            &[
+                "%ec2instance%",
+                "%ec2 instance%",
+                "%virtualmachine%",
+                "%virtual machine%",
+                "% vm %",
+                "%vminstance%",
+                "% host %",
+                "% endpoint %",
+                "%compute instance%",
+            ],
+            &[
+                "arn:aws:ec2:%:instance/%",
+                "//compute.googleapis.com/%/instances/%",
+                "%/microsoft.compute/virtualmachines/%",
+            ],
+        ),
+        ResourceKind::ContainerImage => (
+            &[
+                "% image %",
+                "% images %",
+                "%containerimage%",
+                "%container image%",
+            ],
+            &["sha256:%"],
+        ),
+        ResourceKind::K8s => (
+            &[
+                "%k8s%",
+                "%kubernetes%",
+                "% deployment %",
+                "% pod %",
+                "% daemonset %",
+                "% statefulset %",
+                "% workload %",
+            ],
+            &["k8s/%", "k8s://%"],
+        ),
+        ResourceKind::Database => (
+            &[
+                "%database%",
+                "% db %",
+                "% rds %",
+                "%sql%",
+                "%dbserver%",
+                "% db server %",
+                "%dbinstance%",
+            ],
+            &[
+                "arn:aws:rds:%",
+                "//cloudsql.googleapis.com/%",
+                "%/microsoft.sql/%",
+            ],
+        ),
+        ResourceKind::LoadBalancer => (
+            &[
+                "%loadbalancer%",
+                "%load balancer%",
+                "%elasticloadbalancing%",
+            ],
+            &[
+                "arn:aws:elasticloadbalancing:%",
+                "%/microsoft.network/loadbalancers/%",
+            ],
+        ),
+        ResourceKind::Function => (
+            &["%function%", "%lambda%", "%serverless%"],
+            &["arn:aws:lambda:%", "%/microsoft.web/sites/%"],
+        ),
+    }
+}
+
+/// `kind:` as SQL: a word of the stored type or a shape of the id says the kind; an S3
+/// bucket is a bucket on AWS or an S3 ARN; a Kubernetes resource also by its cloud.
+fn kind_sql(kind: ResourceKind, params: &mut Vec<Value>) -> String {
+    let (words, ids) = kind_marks(kind);
+    let mut parts = Vec::new();
+    for w in words {
+        params.push(Value::Text((*w).to_string()));
+        parts.push(format!("{TYPE_WORDS} LIKE ?"));
+    }
+    for i in ids {
+        params.push(Value::Text((*i).to_string()));
+        parts.push("alerts.resource_id LIKE ?".to_string());
+    }
+    match kind {
+        ResourceKind::S3Bucket => {
+            let bucket = kind_sql(ResourceKind::Bucket, params);
+            parts.push(format!("(alerts.cloud = 'aws' AND ({bucket}))"));
+        }
+        ResourceKind::K8s => parts.push("alerts.cloud = 'kubernetes'".to_string()),
+        _ => {}
+    }
+    parts.join(" OR ")
 }
 
 /// Does every term read only the status, vendor or severity? Such a query can be counted from
@@ -251,13 +467,38 @@ pub(super) fn facets_only(query: &Query) -> bool {
 /// scorer fills (`alerts.kev`, `alerts.epss`, `alerts.score`). The `Result` is kept for
 /// callers; no term fails to compile today.
 pub(super) fn to_sql(query: &Query, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
+    unfilled_me(query)?;
     Ok(compile(query, now_ms, Form::Lists))
+}
+
+/// `mine` / `assignee:me` left unfilled ([`Query::with_analyst`] was not called): refused
+/// rather than guessed.
+fn unfilled_me(query: &Query) -> Result<(), QueryError> {
+    match query
+        .terms
+        .iter()
+        .find(|t| matches!(&t.cond, Cond::Assignee(list) if list.contains(&Pick::Me)))
+    {
+        Some(t) => Err(QueryError {
+            term: t.index,
+            span: t.span.clone(),
+            message: format!(
+                "'{}' needs to know who you are, and nobody is set here; write assignee:NAME",
+                t.text
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// [`to_sql`] for a listing that walks an order's index and tests each row: tag, CVE and
 /// text terms are per-row look-ups instead of lists of every match.
-pub(super) fn to_sql_probing(query: &Query, now_ms: i64) -> (String, Vec<Value>) {
-    compile(query, now_ms, Form::Probes)
+pub(super) fn to_sql_probing(
+    query: &Query,
+    now_ms: i64,
+) -> Result<(String, Vec<Value>), QueryError> {
+    unfilled_me(query)?;
+    Ok(compile(query, now_ms, Form::Probes))
 }
 
 /// A count's driving table: FROM-clause source, its alert rowid column, condition, parameters.
@@ -627,14 +868,14 @@ mod tests {
         };
         let listed = ids(to_sql(&query, NOW).expect("compiles"));
         assert_eq!(
-            ids(to_sql_probing(&query, NOW)),
+            ids(to_sql_probing(&query, NOW).expect("sql")),
             listed,
             "probes vs lists for {q:?}"
         );
         if let Some((at, (from, col, cond, mut params))) = driver_term(&query) {
             let mut rest = query.clone();
             rest.terms.remove(at);
-            let (sql, p) = to_sql_probing(&rest, NOW);
+            let (sql, p) = to_sql_probing(&rest, NOW).expect("sql");
             params.extend(p);
             let driven = format!(
                 "SELECT count(*) FROM {from} CROSS JOIN alerts ON alerts.rowid = {col} \

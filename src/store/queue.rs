@@ -333,6 +333,7 @@ pub(super) fn where_clause_with(
     if let Some(q) = req.filter.filter(|q| !q.is_empty()) {
         let (sql, p) = if probes {
             super::filter::to_sql_probing(q, req.now_ms)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?
         } else {
             super::filter::to_sql(q, req.now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?
         };

@@ -1,3 +1,4 @@
+pub mod ask;
 pub mod compliance;
 pub mod correlate;
 pub mod intel;

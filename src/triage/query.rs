@@ -82,6 +82,114 @@ pub enum Pick {
     Any,
     None,
     Is(String),
+    /// `assignee:me` and the bare word `mine`: the analyst running sitrep, filled in by
+    /// [`Query::with_analyst`] (the parser does not know who that is).
+    Me,
+    /// `Me` filled in: assigned to this analyst, or its current status was set by them.
+    Analyst(String),
+}
+
+/// The compliance frameworks of `compliance:` are the compliance report's (docs/compliance.md),
+/// so a filter and a report agree on what "PCI DSS" covers.
+pub use crate::triage::compliance::Framework;
+
+/// A kind of cloud resource (`kind:`), recognized from the stored resource type and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// Object storage of any cloud (S3, Azure storage accounts, GCS).
+    Bucket,
+    /// AWS S3 buckets only.
+    S3Bucket,
+    /// Security groups, network security groups and firewall rules.
+    SecurityGroup,
+    /// IAM roles, service accounts and managed identities.
+    IamRole,
+    /// Virtual machines and cloud instances.
+    Vm,
+    ContainerImage,
+    /// Kubernetes workloads, pods and clusters.
+    K8s,
+    Database,
+    LoadBalancer,
+    /// Serverless functions.
+    Function,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 10] = [
+        ResourceKind::Bucket,
+        ResourceKind::S3Bucket,
+        ResourceKind::SecurityGroup,
+        ResourceKind::IamRole,
+        ResourceKind::Vm,
+        ResourceKind::ContainerImage,
+        ResourceKind::K8s,
+        ResourceKind::Database,
+        ResourceKind::LoadBalancer,
+        ResourceKind::Function,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Bucket => "bucket",
+            ResourceKind::S3Bucket => "s3-bucket",
+            ResourceKind::SecurityGroup => "security-group",
+            ResourceKind::IamRole => "iam-role",
+            ResourceKind::Vm => "vm",
+            ResourceKind::ContainerImage => "container-image",
+            ResourceKind::K8s => "k8s",
+            ResourceKind::Database => "database",
+            ResourceKind::LoadBalancer => "load-balancer",
+            ResourceKind::Function => "function",
+        }
+    }
+
+    /// The kind's name or an alias (`s3`, `sg`, `firewall`, `role`, `instance`, `image`,
+    /// `kubernetes`, `db`, `lb`, `lambda`, `serverless`), any case, `_` for `-`.
+    pub fn parse(word: &str) -> Option<ResourceKind> {
+        let w = word.trim().to_ascii_lowercase().replace('_', "-");
+        Some(match w.as_str() {
+            "bucket" | "storage" => ResourceKind::Bucket,
+            "s3-bucket" | "s3" => ResourceKind::S3Bucket,
+            "security-group" | "sg" | "firewall" | "nsg" => ResourceKind::SecurityGroup,
+            "iam-role" | "role" | "iam" | "service-account" => ResourceKind::IamRole,
+            "vm" | "instance" | "ec2" | "virtual-machine" => ResourceKind::Vm,
+            "container-image" | "image" => ResourceKind::ContainerImage,
+            "k8s" | "kubernetes" => ResourceKind::K8s,
+            "database" | "db" | "rds" => ResourceKind::Database,
+            "load-balancer" | "lb" | "elb" => ResourceKind::LoadBalancer,
+            "function" | "lambda" | "serverless" => ResourceKind::Function,
+            _ => return None,
+        })
+    }
+}
+
+/// The start of a `since:` window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// A duration back from now, in milliseconds (`since:24h`).
+    Ago(i64),
+    /// An absolute time, epoch milliseconds (`since:2026-12-01`, UTC midnight for a date).
+    At(i64),
+    /// Midnight UTC today (`since:today`).
+    Today,
+    /// Monday 00:00 UTC of this week (`since:week`).
+    Week,
+}
+
+impl Since {
+    /// The window's start for a clock reading.
+    pub fn start_ms(self, now_ms: i64) -> i64 {
+        const DAY: i64 = 86_400_000;
+        let today = now_ms.div_euclid(DAY) * DAY;
+        match self {
+            Since::Ago(ms) => now_ms.saturating_sub(ms),
+            Since::At(ms) => ms,
+            Since::Today => today,
+            // 1970-01-01 was a Thursday: days since then, plus 3, mod 7 is days since Monday.
+            Since::Week => today - (now_ms.div_euclid(DAY) + 3).rem_euclid(7) * DAY,
+        }
+    }
 }
 
 /// The stored alert field a condition compares (the store maps each to its column).
@@ -142,6 +250,15 @@ pub enum Cond {
     },
     /// Age compared with a duration in milliseconds.
     Age(Cmp, i64),
+    /// First seen at or after the start of a window.
+    Since(Since),
+    /// Any of the frameworks among the alert's compliance references.
+    Compliance(Vec<Framework>),
+    /// The resource is any of these kinds.
+    Kind(Vec<ResourceKind>),
+    /// What the vendor says of internet exposure: `Some(true)` internet-facing,
+    /// `Some(false)` not, `None` unknown.
+    Exposed(Option<bool>),
     Kev(bool),
     Epss(Cmp, f64),
     Score(Cmp, f64),
@@ -171,10 +288,14 @@ enum Field {
     /// The alert's state at the vendor.
     VState,
     Owner,
+    Since,
+    Compliance,
+    Kind,
+    Exposed,
 }
 
 impl Field {
-    const ALL: [Field; 21] = [
+    const ALL: [Field; 25] = [
         Field::Sev,
         Field::Vendor,
         Field::Source,
@@ -196,6 +317,10 @@ impl Field {
         Field::Score,
         Field::VState,
         Field::Owner,
+        Field::Since,
+        Field::Compliance,
+        Field::Kind,
+        Field::Exposed,
     ];
 
     fn name(self) -> &'static str {
@@ -221,6 +346,10 @@ impl Field {
             Field::Score => "score",
             Field::VState => "vstate",
             Field::Owner => "owner",
+            Field::Since => "since",
+            Field::Compliance => "compliance",
+            Field::Kind => "kind",
+            Field::Exposed => "exposed",
         }
     }
 
@@ -230,6 +359,8 @@ impl Field {
             "severity" => return Some(Field::Sev),
             "category" => return Some(Field::Cat),
             "vendor_status" | "vendorstate" | "vendor_state" => return Some(Field::VState),
+            "framework" => return Some(Field::Compliance),
+            "exposure" => return Some(Field::Exposed),
             _ => {}
         }
         Field::ALL.into_iter().find(|f| f.name() == name)
@@ -264,6 +395,15 @@ impl Field {
             Field::Score => "a number from 0 to 100".into(),
             Field::VState => format!("one of {VSTATE_WORDS}"),
             Field::Owner => "a team name, any or none".into(),
+            Field::Since => {
+                "a duration such as 24h or 7d, a date such as 2026-12-01, today or week".into()
+            }
+            Field::Compliance => format!("one of {}", Framework::accepted()),
+            Field::Kind => format!(
+                "one of {}",
+                ResourceKind::ALL.map(ResourceKind::as_str).join(", ")
+            ),
+            Field::Exposed => EXPOSED_WORDS.into(),
         }
     }
 }
@@ -297,6 +437,8 @@ fn status_words() -> String {
     words.push("open");
     words.join(", ")
 }
+
+const EXPOSED_WORDS: &str = "public (internet-facing), private or unknown";
 
 const VSTATE_WORDS: &str =
     "open, in_progress, resolved, dismissed, snoozed, closed (resolved or dismissed), other";
@@ -505,6 +647,10 @@ fn parse_term(rt: RawTerm<'_>) -> Result<Term, QueryError> {
             segs[0].text = rest;
             segs.retain(|s| s.quoted || !s.text.is_empty());
             parse_field(field, segs, &rt)?
+        }
+        // `mine` alone is `assignee:me`; quoted ("mine") it is text again.
+        None if segs.len() == 1 && !segs[0].quoted && segs[0].text.eq_ignore_ascii_case("mine") => {
+            Cond::Assignee(vec![Pick::Me])
         }
         None => {
             let phrase = segs.iter().any(|s| s.quoted);
@@ -808,9 +954,44 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
         Field::Assignee => Cond::Assignee(
             split_list(&value, field, rt)?
                 .into_iter()
-                .map(pick)
+                .map(|v| match pick(v) {
+                    Pick::Is(v) if v.eq_ignore_ascii_case("me") => Pick::Me,
+                    p => p,
+                })
                 .collect(),
         ),
+        Field::Since => Cond::Since(parse_since(&single(rt)?, rt)?),
+        Field::Compliance => {
+            let mut list = Vec::new();
+            for v in split_list(&value, field, rt)? {
+                let f = Framework::parse(&v).ok_or_else(|| unknown("compliance framework", &v))?;
+                if !list.contains(&f) {
+                    list.push(f);
+                }
+            }
+            Cond::Compliance(list)
+        }
+        Field::Kind => {
+            let mut list = Vec::new();
+            for v in split_list(&value, field, rt)? {
+                let k = ResourceKind::parse(&v).ok_or_else(|| unknown("resource kind", &v))?;
+                if !list.contains(&k) {
+                    list.push(k);
+                }
+            }
+            Cond::Kind(list)
+        }
+        Field::Exposed => {
+            let v = single(rt)?;
+            match v.to_ascii_lowercase().replace('_', "-").as_str() {
+                "public" | "internet" | "internet-facing" | "yes" | "true" => {
+                    Cond::Exposed(Some(true))
+                }
+                "private" | "internal" | "no" | "false" => Cond::Exposed(Some(false)),
+                "unknown" => Cond::Exposed(None),
+                _ => return Err(unknown("exposure", &v)),
+            }
+        }
         Field::Ticket => Cond::Ticket(
             split_list(&value, field, rt)?
                 .into_iter()
@@ -948,6 +1129,37 @@ fn parse_tag(value: &[Seg], rt: &RawTerm<'_>) -> Result<Cond, QueryError> {
     Ok(Cond::Tag { key, value: val })
 }
 
+/// `since:` values: a duration back from now, a date or a time (UTC), `today` or `week`.
+fn parse_since(v: &str, rt: &RawTerm<'_>) -> Result<Since, QueryError> {
+    match v.to_ascii_lowercase().as_str() {
+        "today" => return Ok(Since::Today),
+        "week" | "this-week" | "this_week" => return Ok(Since::Week),
+        _ => {}
+    }
+    if v.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && v.chars().last().is_some_and(|c| c.is_ascii_alphabetic())
+        && !v.contains('-')
+    {
+        return parse_duration(v, rt).map(Since::Ago);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Since::At(t.timestamp_millis()));
+    }
+    if let Some(ms) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+    {
+        return Ok(Since::At(ms));
+    }
+    Err(rt.fail(format!(
+        "bad time '{}' {}; expected {}",
+        show(v),
+        rt.at(),
+        Field::Since.expected()
+    )))
+}
+
 /// `30m`, `12h`, `7d`, `2w` → milliseconds.
 fn parse_duration(v: &str, rt: &RawTerm<'_>) -> Result<i64, QueryError> {
     let bad = || {
@@ -1021,6 +1233,29 @@ impl Query {
 
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
+    }
+
+    /// The query with `mine` and `assignee:me` meaning `who` (the configured analyst): alerts
+    /// assigned to them or whose current status they set. The store refuses a query where
+    /// `me` was left unfilled rather than guess who it is.
+    pub fn with_analyst(mut self, who: &str) -> Query {
+        for t in &mut self.terms {
+            if let Cond::Assignee(list) = &mut t.cond {
+                for p in list.iter_mut() {
+                    if *p == Pick::Me {
+                        *p = Pick::Analyst(who.to_string());
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    /// Is a `mine` / `assignee:me` term still waiting for [`Query::with_analyst`]?
+    pub fn needs_analyst(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(&t.cond, Cond::Assignee(list) if list.contains(&Pick::Me)))
     }
 
     /// Does the query decide the statuses it shows itself, so the caller's "active queue only"
@@ -1427,6 +1662,98 @@ mod tests {
     }
 
     #[test]
+    fn ask_terms_parse() {
+        assert_eq!(
+            cond("compliance:PCI-DSS,hipaa,pci"),
+            Cond::Compliance(vec![Framework::PciDss, Framework::Hipaa])
+        );
+        assert_eq!(
+            cond("framework:soc-2"),
+            Cond::Compliance(vec![Framework::Soc2])
+        );
+        assert_eq!(
+            cond("kind:s3,sg,iam_role"),
+            Cond::Kind(vec![
+                ResourceKind::S3Bucket,
+                ResourceKind::SecurityGroup,
+                ResourceKind::IamRole
+            ])
+        );
+        assert_eq!(cond("exposed:internet-facing"), Cond::Exposed(Some(true)));
+        assert_eq!(cond("exposure:private"), Cond::Exposed(Some(false)));
+        assert_eq!(cond("exposed:unknown"), Cond::Exposed(None));
+        assert_eq!(cond("since:24h"), Cond::Since(Since::Ago(24 * HOUR)));
+        assert_eq!(cond("since:today"), Cond::Since(Since::Today));
+        assert_eq!(cond("since:WEEK"), Cond::Since(Since::Week));
+        assert_eq!(
+            cond("since:2026-12-01"),
+            Cond::Since(Since::At(1_795_305_600_000 + 9 * DAY))
+        );
+        assert_eq!(
+            cond("since:2026-12-01T06:00:00Z"),
+            Cond::Since(Since::At(1_795_305_600_000 + 9 * DAY + 6 * HOUR))
+        );
+        assert_eq!(cond("mine"), Cond::Assignee(vec![Pick::Me]));
+        assert_eq!(
+            cond("assignee:ME,none"),
+            Cond::Assignee(vec![Pick::Me, Pick::None])
+        );
+        // Quoted, it is a word to search for again.
+        assert!(matches!(cond("\"mine\""), Cond::Text { .. }));
+        let q = parse("mine sev:high").expect("parses");
+        assert!(q.needs_analyst());
+        let q = q.with_analyst("ana");
+        assert!(!q.needs_analyst());
+        assert_eq!(
+            q.terms[0].cond,
+            Cond::Assignee(vec![Pick::Analyst("ana".into())])
+        );
+    }
+
+    #[test]
+    fn since_windows_start_in_utc() {
+        // 2026-11-22T00:00:00Z is a Sunday; 15:30 that day.
+        let now = 1_795_305_600_000 + 15 * HOUR + 30 * MIN;
+        assert_eq!(Since::Today.start_ms(now), 1_795_305_600_000);
+        assert_eq!(Since::Week.start_ms(now), 1_795_305_600_000 - 6 * DAY);
+        assert_eq!(Since::Ago(2 * HOUR).start_ms(now), now - 2 * HOUR);
+        // On a Monday the week starts that day.
+        assert_eq!(Since::Week.start_ms(now + DAY), 1_795_305_600_000 + DAY);
+    }
+
+    #[test]
+    fn ask_term_errors() {
+        assert_eq!(
+            msg("compliance:gdpr"),
+            "unknown compliance framework 'gdpr' in term 1 (compliance:gdpr); expected one of pci-dss, hipaa, soc2, cis, nist-800-53, iso-27001"
+        );
+        assert_eq!(
+            msg("kind:teapot"),
+            "unknown resource kind 'teapot' in term 1 (kind:teapot); expected one of bucket, s3-bucket, security-group, iam-role, vm, container-image, k8s, database, load-balancer, function"
+        );
+        assert_eq!(
+            msg("exposed:maybe"),
+            "unknown exposure 'maybe' in term 1 (exposed:maybe); expected public (internet-facing), private or unknown"
+        );
+        assert_eq!(
+            msg("since:yesterday"),
+            "bad time 'yesterday' in term 1 (since:yesterday); expected a duration such as 24h or 7d, a date such as 2026-12-01, today or week"
+        );
+        assert_eq!(
+            msg("since:<7d"),
+            "since: takes no comparison operator in term 1 (since:<7d); only sev, age, epss and score compare"
+        );
+        assert_eq!(
+            msg("exposed:public,private"),
+            "exposed: takes a single value in term 1 (exposed:public,private)"
+        );
+        assert_eq!(
+            msg("kind:"),
+            "empty value in term 1 (kind:); expected one of bucket, s3-bucket, security-group, iam-role, vm, container-image, k8s, database, load-balancer, function"
+        );
+    }
+
+    #[test]
     fn later_fields_parse() {
         assert_eq!(cond("kev:true"), Cond::Kev(true));
         assert_eq!(cond("kev:FALSE"), Cond::Kev(false));
@@ -1652,8 +1979,8 @@ mod tests {
         assert_eq!(
             msg("wiz foo:bar"),
             "unknown field 'foo' in term 2 (foo:bar); valid fields: sev, vendor, source, status, cat, cloud, \
-             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate, owner; \
-             quote the term to search for it as text"
+             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate, \
+             owner, since, compliance, kind, exposed; quote the term to search for it as text"
         );
         assert!(
             msg("arn:aws:s3:::bucket")

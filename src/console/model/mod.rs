@@ -158,6 +158,11 @@ pub enum Msg {
     },
     /// SIGTERM / SIGHUP: leave cleanly.
     Terminate,
+    /// The answer to `:ask` request `req`: a filter to show, editable, before it runs.
+    Asked {
+        req: u64,
+        answer: Box<crate::narrate::ask::Answer>,
+    },
 }
 
 /// Work for the runtime.
@@ -194,6 +199,12 @@ pub enum Effect {
     },
     /// Remember when the analyst last looked (at quit).
     SaveLastLooked(EpochMs),
+    /// Turn a question into a filter (`:ask`), off the UI thread: the model when one is
+    /// configured, else the offline translator. Only a newer ask supersedes it.
+    Ask {
+        req: u64,
+        question: String,
+    },
 }
 
 /// The queue's rows as currently loaded: a window of the whole (virtualized) list.
@@ -266,6 +277,8 @@ pub struct State {
     pending: Option<(usize, usize)>,
     detail_req: u64,
     detail_for: Option<String>,
+    /// The `:ask` in flight; an answer to an older one is dropped.
+    ask_req: u64,
 }
 
 /// What a fresh console starts from.
@@ -288,7 +301,8 @@ impl State {
     pub fn new(init: Init) -> State {
         let filter = query::parse(&init.filter_text)
             .ok()
-            .filter(|q| !q.is_empty());
+            .filter(|q| !q.is_empty())
+            .map(|q| q.with_analyst(&init.actor));
         State {
             keymap: init.keymap,
             theme: init.theme,
@@ -346,6 +360,7 @@ impl State {
             pending: None,
             detail_req: 0,
             detail_for: None,
+            ask_req: 0,
         }
     }
 
@@ -528,6 +543,8 @@ impl State {
 
     fn set_filter(&mut self, text: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
         let q = query::parse(text).map_err(|e| e.to_string())?;
+        // `mine` is whoever this console records decisions for.
+        let q = q.with_analyst(&self.actor);
         self.filter = (!q.is_empty()).then_some(q);
         self.filter_text = if self.filter.is_some() {
             text.trim().to_string()
@@ -630,6 +647,11 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
                 (_, E::Done(n)) => Narration::Ready(n),
                 (_, E::Failed { reason, fallback }) => Narration::Failed { reason, fallback },
             };
+        }
+        Msg::Asked { req, answer } => {
+            if req == s.ask_req {
+                asked(s, &answer);
+            }
         }
         Msg::Applied { text } => {
             s.flash(text, false);
@@ -1093,6 +1115,7 @@ fn prompt_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
         Key::Char('u') if k.ctrl => {
             p.input = ratatui_textarea::TextArea::default();
             p.error = None;
+            p.note = None;
             p.revalidate();
         }
         Key::Enter => {
@@ -1123,6 +1146,7 @@ fn prompt_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
             {
                 p.input.input(modal::textarea_input(&k));
                 p.error = None;
+                p.note = None;
                 p.revalidate();
             }
         }
@@ -1149,6 +1173,25 @@ fn show_closed(s: &mut State, fx: &mut Vec<Effect>) {
     }
 }
 
+/// An `:ask` answered: its filter opens in the filter prompt, editable, with what it means
+/// beside it; nothing runs until Enter.
+fn asked(s: &mut State, answer: &crate::narrate::ask::Answer) {
+    let mut note = format!("{}: {}", answer.label(), answer.explanation);
+    if !answer.not_understood.is_empty() {
+        note.push_str(&format!(
+            " · not understood: {}",
+            answer.not_understood.join(", ")
+        ));
+    }
+    if let Some(why) = &answer.unavailable {
+        note.push_str(&format!(" · model unavailable: {why}"));
+    }
+    let mut p = Prompt::new(PromptKind::Filter, &answer.filter);
+    p.note = Some(crate::sanitize::one_line(&note));
+    s.prompt = Some(p);
+    s.flash = None;
+}
+
 /// The `:` command line.
 fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), String> {
     let line = line.trim();
@@ -1173,6 +1216,21 @@ fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), St
             Ok(())
         }
         "filter" | "f" => s.set_filter(arg, fx),
+        "ask" => {
+            if arg.is_empty() {
+                return Err(
+                    "usage: :ask QUESTION, e.g. :ask critical alerts on prod nobody ticketed"
+                        .into(),
+                );
+            }
+            s.ask_req += 1;
+            fx.push(Effect::Ask {
+                req: s.ask_req,
+                question: arg.to_string(),
+            });
+            s.flash(format!("asking: {}", crate::sanitize::one_line(arg)), false);
+            Ok(())
+        }
         "closed" => {
             show_closed(s, fx);
             Ok(())
@@ -1197,7 +1255,7 @@ fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), St
             Ok(())
         }
         _ => Err(format!(
-            "unknown command ':{}'; commands: sort KEY, filter Q, closed, sync, theme NAME, help, q",
+            "unknown command ':{}'; commands: sort KEY, filter Q, ask QUESTION, closed, sync, theme NAME, help, q",
             crate::sanitize::one_line(cmd)
         )),
     }

@@ -47,6 +47,8 @@ pub struct Prompt {
     pub input: TextArea<'static>,
     /// The filter's parse error, live; or the command's error after Enter.
     pub error: Option<String>,
+    /// What a proposed filter means (`:ask`), shown beside it until the text is edited.
+    pub note: Option<String>,
 }
 
 impl Prompt {
@@ -57,6 +59,7 @@ impl Prompt {
             kind,
             input,
             error: None,
+            note: None,
         };
         p.revalidate();
         p

@@ -46,6 +46,11 @@ impl Harness {
                     Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => {
                         self.other_effects.push(e)
                     }
+                    // No model here: the offline translator, which is pure, answers at once.
+                    Effect::Ask { req, question } => {
+                        let answer = Box::new(crate::narrate::ask::offline_answer(&question));
+                        next.extend(model::update(&mut self.state, Msg::Asked { req, answer }));
+                    }
                     other => {
                         if let Some(msg) = self.worker.run(other) {
                             next.extend(model::update(&mut self.state, msg));

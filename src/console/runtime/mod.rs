@@ -394,6 +394,33 @@ async fn event_loop<B: Backend>(
                     cancel();
                     let _ = etx.send(e);
                 }
+                Effect::Ask { req, question } => {
+                    // The model (or the offline translator) answers off the UI thread; its
+                    // calls are recorded and audited like a narrative's. The model drops an
+                    // answer to an older ask.
+                    let narrator = services.narrator.clone();
+                    let db = services.db.clone();
+                    let audit_key = services.audit_key.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let answer = narrator.ask(&question).await;
+                        if !answer.calls.is_empty() {
+                            let saved = crate::store::Store::open(&db).and_then(|mut store| {
+                                if let Some(k) = audit_key {
+                                    store.set_audit_key(k);
+                                }
+                                crate::narrate::ask::persist(&mut store, &answer)
+                            });
+                            if let Err(e) = saved {
+                                tracing::warn!("cannot record the ask's model calls: {e}");
+                            }
+                        }
+                        let _ = tx.send(Msg::Asked {
+                            req,
+                            answer: Box::new(answer),
+                        });
+                    });
+                }
                 Effect::SyncNow => {
                     if let Some(r) = &services.refresher {
                         r.sync_now();

@@ -244,7 +244,10 @@ impl Worker {
                 }
                 None
             }
-            Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => None,
+            Effect::SyncNow
+            | Effect::LoadTheme(_)
+            | Effect::Narrate { .. }
+            | Effect::Ask { .. } => None,
         }
     }
 }

@@ -192,6 +192,11 @@ pub fn draw_bottom(f: &mut Frame<'_>, area: Rect, s: &State) {
                 format!("   ✗ {}", one_line(e)),
                 role(t, Role::Error),
             ));
+        } else if let Some(n) = &p.note {
+            spans.push(Span::styled(
+                format!("   ← {} (enter runs it, esc cancels)", one_line(n)),
+                role(t, Role::Muted),
+            ));
         } else if p.kind == PromptKind::Filter && !text.is_empty() {
             spans.push(Span::styled(
                 "   ✓ enter applies, esc cancels",
