@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_open_queue",
         include_str!("migrations/0012_open_queue.sql"),
     ),
+    (
+        "0016_llm_flags",
+        include_str!("migrations/0016_llm_flags.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -15,7 +15,8 @@ pub struct Harness {
     pub state: State,
     pub worker: Worker,
     pub terminal: Terminal<TestBackend>,
-    /// Effects the worker does not run (sync, theme), in order, for tests to inspect.
+    /// Effects the worker does not run (sync, theme, narration, clipboard), in order, for
+    /// tests to inspect.
     pub other_effects: Vec<Effect>,
 }
 
@@ -43,9 +44,10 @@ impl Harness {
             let mut next = Vec::new();
             for e in fx {
                 match e {
-                    Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => {
-                        self.other_effects.push(e)
-                    }
+                    Effect::SyncNow
+                    | Effect::LoadTheme(_)
+                    | Effect::Narrate { .. }
+                    | Effect::Copy(_) => self.other_effects.push(e),
                     other => {
                         if let Some(msg) = self.worker.run(other) {
                             next.extend(model::update(&mut self.state, msg));

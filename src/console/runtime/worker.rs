@@ -244,7 +244,9 @@ impl Worker {
                 }
                 None
             }
-            Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => None,
+            Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } | Effect::Copy(_) => {
+                None
+            }
         }
     }
 }
