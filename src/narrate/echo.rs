@@ -311,7 +311,7 @@ fn claims() -> &'static [(Claim, Regex)] {
             (Claim::Duplicate, r"\b(?:a|is|as)\s+(?:an?\s+)?duplicate\b|\bduplicate\s+(?:alert|finding|of)\b"),
             (
                 Claim::Close,
-                r"\b(?:close|dismiss|suppress|mute|ignore|disregard|skip)\s+(?:this|the|it)\b(?:\s+(?:alert|finding|issue|warning|ticket))?|\b(?:has\s+been|was|is|be|been|marked(?:\s+as)?|set\s+to|status:?)\s+(?:closed|dismissed|resolved|suppressed|muted)\b|\bno\s+(?:further\s+)?action\s+(?:is\s+)?(?:needed|required|necessary)\b|\bsafe\s+to\s+(?:ignore|close|dismiss)\b|\bcan\s+(?:safely\s+)?be\s+(?:ignored|closed|dismissed|suppressed)\b",
+                r"\b(?:close|dismiss|suppress|mute|ignore|disregard|skip)\s+(?:it\b|(?:this|the)\s+(?:alert|finding|issue|warning|ticket)\b)|\b(?:has\s+been|was|is|be|been|marked(?:\s+as)?|set\s+to|status:?)\s+(?:closed|dismissed|resolved|suppressed|muted)\b|\bno\s+(?:further\s+)?action\s+(?:is\s+)?(?:needed|required|necessary)\b|\bsafe\s+to\s+(?:ignore|close|dismiss)\b|\bcan\s+(?:safely\s+)?be\s+(?:ignored|closed|dismissed|suppressed)\b",
             ),
             (
                 Claim::Benign,

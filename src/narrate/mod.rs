@@ -131,16 +131,18 @@ impl Narrative {
 
     /// The marker line under a narrative part that was flagged.
     fn part_marks(&self, part: &str) -> String {
-        let mut kinds: Vec<&str> = self
-            .injected
-            .iter()
-            .filter(|f| f.part == part)
-            .map(|f| match f.kind {
-                echo::FlagKind::Echo => "repeats text from the alert",
-                echo::FlagKind::Disposition => "states an unsupported disposition",
-            })
-            .collect();
-        kinds.dedup();
+        let has = |k: echo::FlagKind| self.injected.iter().any(|f| f.part == part && f.kind == k);
+        let kinds: Vec<&str> = [
+            (echo::FlagKind::Echo, "repeats text from the alert"),
+            (
+                echo::FlagKind::Disposition,
+                "states an unsupported disposition",
+            ),
+        ]
+        .into_iter()
+        .filter(|(k, _)| has(*k))
+        .map(|(_, t)| t)
+        .collect();
         if kinds.is_empty() {
             String::new()
         } else {

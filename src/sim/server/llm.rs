@@ -212,8 +212,9 @@ fn alert_data(user: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&after[body_start..end]).ok()
 }
 
-/// The free-text value of the data document with the most words: the title, description,
-/// resource name, tag values, remediation and every string of the attack context.
+/// The free-text value of the data document with the most words: the title, policy name,
+/// description, resource name, tag values, remediation and every string of the attack
+/// context.
 fn longest_free_text(data: &serde_json::Value) -> String {
     fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
@@ -226,6 +227,7 @@ fn longest_free_text(data: &serde_json::Value) -> String {
     let mut all = Vec::new();
     for p in [
         "/title",
+        "/policy/name",
         "/description",
         "/resource/name",
         "/resource/tags",
