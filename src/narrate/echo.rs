@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::hostile::cut;
 use super::schema::NarrativeBody;
 use crate::domain::{DismissReason, Severity, Status};
 use crate::store::StoredAlert;
@@ -242,17 +243,6 @@ fn sentences(body: &NarrativeBody) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn cut(s: &str, max: usize) -> String {
-    let l = crate::sanitize::one_line(s);
-    if l.chars().count() > max {
-        let mut c: String = l.chars().take(max).collect();
-        c.push('…');
-        c
-    } else {
-        l
-    }
 }
 
 /// The dispositions a sentence can claim, with their patterns.

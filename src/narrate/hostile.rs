@@ -84,8 +84,8 @@ pub fn suspicious(value: &str) -> Option<&'static str> {
         .map(|(why, _)| *why)
 }
 
-/// One line of `value`, cut to `max` characters.
-fn cut(value: &str, max: usize) -> String {
+/// One line of `value`, sanitized, cut to `max` characters (a cut ends in `…`).
+pub fn cut(value: &str, max: usize) -> String {
     let l = crate::sanitize::one_line(value);
     if l.chars().count() > max {
         let mut c: String = l.chars().take(max).collect();

@@ -541,7 +541,7 @@ fn simple(words: &[String], out: &mut Vec<Risk>) {
         push(out, RiskKind::Exfiltration, format!("wget upload to {h}"));
     }
     if matches!(prog.as_str(), "scp" | "rsync" | "sftp")
-        && let Some(dest) = words.iter().skip(1).filter(|w| !w.starts_with('-')).last()
+        && let Some(dest) = words.iter().skip(1).rfind(|w| !w.starts_with('-'))
         && let Some(h) = host_of(dest)
         && !allowed_host(&h)
     {
