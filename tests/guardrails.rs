@@ -146,6 +146,45 @@ fn every_payload_reads_as_an_instruction_and_ordinary_text_does_not() {
     }
 }
 
+/// Real vendor payloads (../shared/corpus): no title, description, policy name, resource name,
+/// tag or remediation of them reads as an instruction, and the offline narrator marks none.
+#[test]
+fn real_vendor_text_is_not_marked() {
+    let Some(dir) = common::corpus_dir() else {
+        return;
+    };
+    let (mut values, mut marked) = (0, Vec::new());
+    for (file, vendor, shape, _) in common::manifest(&dir) {
+        if shape == "other" {
+            continue;
+        }
+        let vendor = sitrep::domain::Vendor::parse(&vendor).expect("vendor");
+        let text = std::fs::read_to_string(dir.join(&file)).expect("read");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let alerts = (sitrep::vendors::kit(vendor).map)(&body).expect("map");
+        for a in &alerts {
+            let mut vs: Vec<&str> = vec![a.title.as_str()];
+            vs.extend(a.description.as_deref());
+            vs.extend(a.policy.name.as_deref());
+            vs.extend(a.resource.name.as_deref());
+            vs.extend(a.remediation.as_deref());
+            vs.extend(a.resource.tags.values().map(String::as_str));
+            for v in vs {
+                values += 1;
+                if let Some(why) = hostile::suspicious(v) {
+                    marked.push(format!("{file}: {why}: {v}"));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "real vendor corpus: {values} values checked, {} read as instructions",
+        marked.len()
+    );
+    assert!(values >= 50, "{values}");
+    assert!(marked.is_empty(), "{}", marked.join("\n"));
+}
+
 /// Alerts whose text is ordinary (the base of every case, and real vendor wording).
 fn narrate_ordinary() -> Vec<Alert> {
     let mut out = Vec::new();
