@@ -88,8 +88,8 @@ impl Store {
         let insert = |conn: &rusqlite::Connection| {
             conn.execute(
                 "INSERT INTO llm_calls (at, alert_id, provider, model, prompt_version, prompt_sha256, \
-                 response_sha256, redactions_json, redaction_total, latency_ms, outcome, flags_json) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 response_sha256, redactions_json, redaction_total, latency_ms, outcome) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params![
                     c.at,
                     c.alert_id,
@@ -101,9 +101,12 @@ impl Store {
                     c.redactions_json,
                     c.redaction_total,
                     c.latency_ms,
-                    c.outcome,
-                    c.flags_json
+                    c.outcome
                 ],
+            )?;
+            conn.execute(
+                "INSERT INTO llm_call_flags (call_id, flags_json) VALUES (?, ?)",
+                params![conn.last_insert_rowid(), c.flags_json],
             )
         };
         let Store {
@@ -113,7 +116,9 @@ impl Store {
             ..
         } = self;
         let Some(key) = audit_key.as_ref() else {
-            insert(conn)?;
+            let tx = conn.transaction()?;
+            insert(&tx)?;
+            tx.commit()?;
             return Ok(());
         };
         let detail = llm_call_detail(c);
@@ -146,8 +151,9 @@ impl Store {
     pub fn llm_calls(&self, alert_id: Option<&str>) -> Result<Vec<LlmCallRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT at, alert_id, provider, model, prompt_version, prompt_sha256, response_sha256, \
-             redactions_json, redaction_total, latency_ms, outcome, flags_json FROM llm_calls \
-             WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY id",
+             redactions_json, redaction_total, latency_ms, outcome, COALESCE(f.flags_json, '[]') \
+             FROM llm_calls LEFT JOIN llm_call_flags f ON f.call_id = llm_calls.id \
+             WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY llm_calls.id",
         )?;
         let rows = stmt.query_map([alert_id], |r| {
             Ok(LlmCallRecord {
