@@ -28,6 +28,7 @@ fn alerts(n: usize) -> Vec<StoredAlert> {
                 imported_at: NOW,
                 changed_at: NOW,
                 history: Vec::new(),
+                owner: None,
                 content_hash: String::new(),
             });
         }

@@ -6,7 +6,8 @@
 # real local model for tests/llm_real.rs (scripts/llm-server.sh: built once into the user's
 # cache directory, about 10 minutes on 2 cores the first time, then reused), and the vendors'
 # Python SDKs that tests/peer_sdk.rs drives against the simulators (scripts/peer-sdks.sh: a
-# cached venv from PyPI).
+# cached venv from PyPI), a real rsyslog for tests/siem.rs (scripts/rsyslog.sh: Debian packages)
+# and Python's jsonschema for the SARIF schema check in tests/sarif.rs (scripts/jsonschema.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,12 @@ fi
 
 echo "== vendor SDKs (scripts/peer-sdks.sh install)"
 scripts/peer-sdks.sh install
+
+echo "== rsyslog for tests/siem.rs (scripts/rsyslog.sh install: apt, rsyslog + rsyslog-gnutls)"
+scripts/rsyslog.sh install
+
+echo "== jsonschema for tests/sarif.rs (scripts/jsonschema.sh install: a cached venv)"
+scripts/jsonschema.sh install
 
 echo "== local model (scripts/llm-server.sh start)"
 trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT

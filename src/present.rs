@@ -194,6 +194,9 @@ pub fn show_text(s: &StoredAlert, now: EpochMs) -> String {
     if let Some(t) = &s.assignee {
         field(&mut o, "assignee", one_line(t));
     }
+    if let Some(t) = &s.owner {
+        field(&mut o, "owner", one_line(t));
+    }
     if !a.cves.is_empty() {
         let _ = writeln!(o, "\nCVEs");
         for c in &a.cves {

@@ -277,3 +277,87 @@ fn single_items_empty_lists_and_broken_gzip() {
     assert!(err.contains("blank.json.gz: the file is empty"), "{err}");
     assert_eq!(Store::open(&sb.db()).expect("open").total().expect("n"), 1);
 }
+
+/// Every index of the store, as SQLite keeps it (name, CREATE statement).
+fn indexes(db: &std::path::Path) -> Vec<(String, Option<String>)> {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' ORDER BY name")
+        .expect("schema");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("read")
+}
+
+/// The first import into an empty store builds the secondary indexes after its rows: the
+/// store it leaves has the same indexes as one migrated and filled row by row, the queries
+/// that use them answer alike, and a first import that breaks late leaves them in place.
+#[test]
+fn a_first_import_builds_its_indexes_after_its_rows() {
+    let fresh = Sandbox::new();
+    std::fs::create_dir_all(fresh.db().parent().expect("dir")).expect("mkdir");
+    drop(Store::open(&fresh.db()).expect("a new store"));
+    let schema = indexes(&fresh.db());
+    assert!(
+        schema.iter().filter(|(_, sql)| sql.is_some()).count() >= 15,
+        "{schema:?}"
+    );
+
+    // Broken at 90%, as the store's first import: nothing lands, every index is there.
+    let sb = Sandbox::new();
+    let text = page(0..N, "open").to_string();
+    let id_at = text.find("\"P-2700\"").expect("item 2700");
+    let at = text[..id_at].rfind('{').expect("its object");
+    let broken = sb.write("broken.json", &format!("{}#{}", &text[..at], &text[at..]));
+    let out = sb.run(&[
+        "import",
+        "--vendor",
+        "prisma-cspm",
+        broken.to_str().expect("p"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(Store::open(&sb.db()).expect("open").total().expect("n"), 0);
+    assert_eq!(
+        indexes(&sb.db()),
+        schema,
+        "after a rolled-back first import"
+    );
+
+    // Whole: the indexes are built again, and an index-driven page reads what a second,
+    // row-by-row import (into a store that is no longer empty) gives.
+    let whole = sb.write("whole.json", &text);
+    sb.ok(&[
+        "import",
+        "--vendor",
+        "prisma-cspm",
+        whole.to_str().expect("p"),
+    ]);
+    assert_eq!(indexes(&sb.db()), schema, "after a first import");
+    let more = sb.write("more.json", &page(N..N + 10, "open").to_string());
+    sb.ok(&[
+        "import",
+        "--vendor",
+        "prisma-cspm",
+        more.to_str().expect("p"),
+    ]);
+    assert_eq!(indexes(&sb.db()), schema, "after a second import");
+    let store = Store::open(&sb.db()).expect("open");
+    assert_eq!(store.total().expect("n"), N + 10);
+    let conn = rusqlite::Connection::open(sb.db()).expect("open");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity");
+    assert_eq!(check, "ok");
+    let recent = sb.ok(&[
+        "list", "--sort", "recent", "--limit", "3", "--format", "json",
+    ]);
+    for n in [N + 9, N + 8, N + 7] {
+        assert!(
+            recent.contains(&format!("\"prisma-cspm:P-{n}\"")),
+            "{recent}"
+        );
+    }
+    let found = sb.ok(&["list", "--filter", "2005", "--format", "json"]);
+    assert!(found.contains("\"prisma-cspm:P-2005\""), "{found}");
+}

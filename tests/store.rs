@@ -770,4 +770,32 @@ fn pages_and_counts_at_any_position_walk_an_index() {
             plan.join(" | ")
         );
     }
+    // A capped count of a tag, CVE or text filter is driven by that term's own index and
+    // stops at the cap: no list of every match first (a common tag's quarter of a million).
+    for (text, driver) in [
+        ("tag:env=prod", "alert_tags"),
+        ("tag:env", "alert_tags"),
+        ("cve:CVE-2021-44228 sev:high", "alert_cves"),
+        ("bucket", "alerts_fts"),
+        ("bucket tag:env=prod", "alerts_fts"),
+    ] {
+        let q = sitrep::triage::query::parse(text).expect("query");
+        let plan = s
+            .count_plan(&ListRequest {
+                filter: Some(&q),
+                ..req()
+            })
+            .expect("plan");
+        let joined = plan.join(" | ");
+        let first = plan
+            .iter()
+            .position(|l| l.contains(driver))
+            .unwrap_or_else(|| panic!("{text:?} driven by {driver}: {joined}"));
+        let alerts = plan
+            .iter()
+            .position(|l| l.contains("alerts USING INTEGER PRIMARY KEY"))
+            .unwrap_or_else(|| panic!("{text:?} looks alerts up by rowid: {joined}"));
+        assert!(first < alerts, "{text:?}: {joined}");
+        assert!(!joined.contains("LIST SUBQUERY"), "{text:?}: {joined}");
+    }
 }

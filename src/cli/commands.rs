@@ -35,6 +35,12 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     if let Command::Sim(a) = command {
         return sim(a, env);
     }
+    if let Command::Completions(a) = &command {
+        // Needs neither a config nor a database: shells source it at start-up.
+        use clap::CommandFactory as _;
+        clap_complete::generate(a.shell, &mut Cli::command(), "sitrep", &mut *env.out);
+        return Ok(());
+    }
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
     match command {
@@ -89,15 +95,15 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::decisions::notify(a, &mut store, &config, env)
         }
         Command::Report(a) => {
-            let store = scored(open_existing(&paths)?, &config, env.now_ms)?;
-            super::report::report(a, &store, &config, env)
+            let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
+            super::report::report(a, &mut store, &config, &paths, env)
         }
         Command::Outbox(c) => {
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }
         Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
-        Command::Config(_) | Command::Sim(_) | Command::Demo(_) => Ok(()),
+        Command::Config(_) | Command::Sim(_) | Command::Demo(_) | Command::Completions(_) => Ok(()),
     }
 }
 
@@ -116,6 +122,11 @@ fn for_decisions(paths: &Paths, config: &Config, now_ms: EpochMs) -> Result<Stor
 fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, CliError> {
     let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
         .map_err(|e| CliError::input(e.to_string()))?;
+    // Audit entries from here on (also those the key lets the store write at once) are
+    // owed to the configured SIEMs (docs/siem.md).
+    store
+        .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
+        .map_err(store_err)?;
     store.set_audit_key(key);
     Ok(store)
 }
@@ -130,6 +141,10 @@ pub(super) fn scored(
     store.set_scoring(config.scoring.clone());
     store
         .ensure_scored(now_ms)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    store.set_owners(config.owners.rules.clone());
+    store
+        .ensure_owners()
         .map_err(|e| CliError::runtime(e.to_string()))?;
     Ok(store)
 }
@@ -415,6 +430,18 @@ fn export(
                 }
                 out.write_all(b"\n]\n").map_err(io_err)
             }
+            ExportFormat::Sarif => {
+                // Runs group results by vendor, so the alerts are read in full first.
+                let mut alerts = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if let Some(s) = store.get(&r.id).map_err(store_err)? {
+                        alerts.push(s);
+                    }
+                }
+                let log = super::sarif::log(&alerts, &config.iac);
+                serde_json::to_writer_pretty(&mut *out, &log).map_err(|e| io_err(e.into()))?;
+                out.write_all(b"\n").map_err(io_err)
+            }
         }
     })();
     match (result, file) {
@@ -489,20 +516,36 @@ fn config_cmd(c: &ConfigCommand, paths: &Paths, env: &mut Env<'_>) -> Result<(),
 /// value). Any credential that cannot be found fails the check (exit 2).
 fn check_credentials(cfg: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     let mut missing = 0;
+    // "ok", or why not (counted as missing); never the value.
+    let mut state =
+        |cred: &crate::config::CredentialRef| match cred.resolve(&|v| std::env::var(v).ok()) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => {
+                missing += 1;
+                format!("MISSING: {e}")
+            }
+        };
     for s in &cfg.sources {
         for (key, cred) in &s.credentials {
-            let state = match cred.resolve(&|v| std::env::var(v).ok()) {
-                Ok(_) => "ok".to_string(),
-                Err(e) => {
-                    missing += 1;
-                    format!("MISSING: {e}")
-                }
-            };
+            let state = state(cred);
             writeln!(
                 env.out,
                 "source   {} credential {key}: {} ({state})",
                 s.name,
                 cred.describe()
+            )
+            .map_err(io_err)?;
+        }
+    }
+    // The HEC tokens of [[siem]] tables, the same way (docs/siem.md).
+    for d in &cfg.siem {
+        if let crate::config::siem::SiemKind::Hec(h) = &d.kind {
+            let state = state(&h.token);
+            writeln!(
+                env.out,
+                "siem     {} token: {} ({state})",
+                d.name,
+                h.token.describe()
             )
             .map_err(io_err)?;
         }
@@ -694,6 +737,9 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         let mut store = mutex
             .into_inner()
             .map_err(|_| CliError::runtime("internal error: the store lock was poisoned"))?;
+        store
+            .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
+            .map_err(store_err)?;
         store.set_audit_key(key);
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(config);
         let (pass, tickets) = rt.block_on(async {
@@ -751,6 +797,9 @@ fn narrate(
         // Model calls are audited (model, prompt and response hashes, outcome).
         let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
             .map_err(|e| CliError::input(e.to_string()))?;
+        store
+            .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
+            .map_err(store_err)?;
         store.set_audit_key(key);
     }
     let id = resolve_id(&store, &a.id)?;
@@ -846,7 +895,7 @@ async fn until_stopped() {
 /// with `destination`, `base_url`, `env` and `toml` (a ready config table naming those variables).
 fn sim_destination(a: &SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
     use super::DestinationArg as D;
-    use crate::sim::server::{chat, jira, servicenow};
+    use crate::sim::server::{chat, hec, jira, servicenow};
     let Some(dest) = a.destination else {
         return Err(CliError::input("give --vendor V or --destination D"));
     };
@@ -908,6 +957,24 @@ fn sim_destination(a: &SimArgs, env: &mut Env<'_>) -> Result<(), CliError> {
                 .await
                 .map_err(err)?;
                 announce(env, "chat", &h.base_url, h.env(), h.notify_toml())?;
+                until_stopped().await;
+            }
+            D::Hec => {
+                let h = hec::start(hec::HecSimOptions {
+                    port: a.port,
+                    seed: a.seed,
+                    ack: true,
+                    ack_after: 1,
+                })
+                .await
+                .map_err(err)?;
+                announce(
+                    env,
+                    "hec",
+                    &h.base_url,
+                    h.env(),
+                    h.siem_toml("splunk", hec::TOKEN_ENV),
+                )?;
                 until_stopped().await;
             }
         }

@@ -204,6 +204,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     let store = {
         let mut s = Store::open(&db).map_err(|e| CliError::runtime(e.to_string()))?;
         s.set_scoring(config.scoring.clone());
+        s.set_owners(config.owners.rules.clone());
         Arc::new(Mutex::new(s))
     };
     eprintln!(

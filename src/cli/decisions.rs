@@ -361,10 +361,16 @@ pub fn apply(
             let _ = writeln!(env.out, "  {}", sanitize::one_line(n));
         }
     }
-    if queued == 0 {
+    // Each decision's audit entry is owed to every [[siem]] destination too (docs/siem.md):
+    // rows a trigger writes, not counted in `queued`.
+    let forwards = !config.siem.is_empty();
+    if queued == 0 && !forwards {
         return Ok(());
     }
     if delivery.no_deliver {
+        if queued == 0 {
+            return Ok(());
+        }
         let _ = writeln!(
             env.out,
             "{queued} deliver{} queued (sitrep outbox deliver sends {})",

@@ -5,12 +5,14 @@
 
 mod audit;
 mod commands;
+mod compliance;
 mod console;
 mod decisions;
 mod env;
 mod import;
 pub mod render;
 mod report;
+pub mod sarif;
 mod source;
 mod triage;
 
@@ -57,7 +59,7 @@ pub enum Command {
     List(ListArgs),
     /// Show one alert in full
     Show(ShowArgs),
-    /// Export alerts as JSON, CSV or Markdown
+    /// Export alerts as JSON, CSV, Markdown or SARIF 2.1.0
     Export(ExportArgs),
     /// Explain one alert: the AI narrative ([llm] in the config) or the offline narrator
     Narrate(NarrateArgs),
@@ -97,6 +99,15 @@ pub enum Command {
     /// The tamper-evident audit log: verify the chain, export the entries
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script: bash, zsh, fish or powershell (docs/cli.md)
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,8 +249,9 @@ pub struct SimArgs {
         conflicts_with = "destination"
     )]
     pub vendor: Option<VendorArg>,
-    /// Or a destination of decisions: jira (Cloud), jira-data-center, servicenow, or chat
-    /// (Slack, Teams and a signed-webhook receiver); prints a ready config table
+    /// Or a destination of decisions: jira (Cloud), jira-data-center, servicenow, chat
+    /// (Slack, Teams and a signed-webhook receiver), or hec (Splunk, for [[siem]]); prints a
+    /// ready config table
     #[arg(long, value_enum)]
     pub destination: Option<DestinationArg>,
     /// Port on 127.0.0.1 (0: any free port)
@@ -271,6 +283,8 @@ pub enum DestinationArg {
     JiraDataCenter,
     Servicenow,
     Chat,
+    /// A Splunk HTTP Event Collector (indexer acknowledgement on), for `[[siem]]`
+    Hec,
 }
 
 /// `--vendor` takes the vendors' own names (`Vendor::as_str`), so the list of choices is the
@@ -365,6 +379,8 @@ pub enum ExportFormat {
     Json,
     Csv,
     Markdown,
+    /// SARIF 2.1.0: one run per vendor, rules from policies (docs/cli.md)
+    Sarif,
 }
 
 #[derive(Debug, Args)]

@@ -17,15 +17,35 @@ use crate::store::{ListRequest, OutboxState, Store, StoreError};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The shift's start: 12h, 8h, 1d ago, or a date / time (default 12h)
-    #[arg(long, value_name = "WHEN", default_value = "12h")]
-    pub since: String,
+    /// The shift's start: 12h, 8h, 1d ago, or a date / time (default 12h; with --compliance,
+    /// alerts seen since then, default all)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
     /// How many hot open alerts to list
     #[arg(long, default_value_t = 10)]
     pub hot: usize,
     /// Write the report to this file (atomically) instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Compliance evidence for a framework instead of the shift hand-off: pci-dss, hipaa,
+    /// soc2, cis, nist-800-53 or iso-27001 (docs/compliance.md)
+    #[arg(long, value_name = "FRAMEWORK")]
+    pub compliance: Option<String>,
+    /// md or html (html: compliance reports only; default md, or html for an -o FILE.html)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ReportFormat>,
+    /// Only alerts in this cloud account (compliance reports)
+    #[arg(long, value_name = "ACCOUNT", requires = "compliance")]
+    pub account: Option<String>,
+    /// Only alerts with this tag, KEY or KEY=VALUE (compliance reports)
+    #[arg(long, value_name = "TAG", requires = "compliance")]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
 }
 
 /// `12h` / `2d` ago, or an absolute date or time.
@@ -55,27 +75,144 @@ fn parse_since(s: &str, now: EpochMs) -> Result<EpochMs, CliError> {
 
 pub fn report(
     a: ReportArgs,
-    store: &Store,
+    store: &mut Store,
     config: &Config,
+    paths: &crate::paths::Paths,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
-    let since = parse_since(&a.since, env.now_ms)?;
-    let text = build(store, config, since, env.now_ms, a.hot)
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let format = a.format.unwrap_or_else(|| {
+        let html = a
+            .output
+            .as_ref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        if html && a.compliance.is_some() {
+            ReportFormat::Html
+        } else {
+            ReportFormat::Md
+        }
+    });
+    let (text, what, done) = match &a.compliance {
+        Some(name) => {
+            let (text, done) = compliance(&a, name, format, store, config, paths, env)?;
+            (text, "compliance report", Some(done))
+        }
+        None => {
+            if format == ReportFormat::Html {
+                return Err(CliError::input(
+                    "--format html is for compliance reports (--compliance FRAMEWORK); the shift report is Markdown",
+                ));
+            }
+            let since = parse_since(a.since.as_deref().unwrap_or("12h"), env.now_ms)?;
+            let text = build(store, config, since, env.now_ms, a.hot)
+                .map_err(|e| CliError::runtime(e.to_string()))?;
+            (text, "shift report", None)
+        }
+    };
     match &a.output {
         Some(p) => {
             let mut f = AtomicFile::create(p)?;
-            f.file
-                .write_all(text.as_bytes())
-                .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", p.display())))?;
+            if let Err(e) = f.file.write_all(text.as_bytes()) {
+                f.abort();
+                return Err(CliError::runtime(format!(
+                    "cannot write {}: {e}",
+                    p.display()
+                )));
+            }
             f.commit()?;
-            eprintln!("wrote the shift report to {}", p.display());
+            eprintln!("wrote the {what} to {}", p.display());
         }
         None => {
             let _ = env.out.write_all(text.as_bytes());
         }
     }
+    if let Some((req, report)) = done {
+        super::compliance::record(store, &req, &report)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+    }
     Ok(())
+}
+
+/// `--compliance FRAMEWORK`: the evidence report's text (docs/compliance.md), and what
+/// [`super::compliance::record`] keeps once it is written.
+fn compliance(
+    a: &ReportArgs,
+    name: &str,
+    format: ReportFormat,
+    store: &mut Store,
+    config: &Config,
+    paths: &crate::paths::Paths,
+    env: &Env<'_>,
+) -> Result<
+    (
+        String,
+        (super::compliance::Request, super::compliance::Report),
+    ),
+    CliError,
+> {
+    use crate::triage::compliance::Framework;
+    let framework = Framework::parse(name).ok_or_else(|| {
+        CliError::input(format!(
+            "--compliance '{}': unknown framework; use one of {}",
+            crate::sanitize::one_line(name),
+            Framework::accepted()
+        ))
+    })?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, env.now_ms))
+        .transpose()?;
+    let tag = a
+        .tag
+        .as_deref()
+        .map(super::compliance::parse_tag)
+        .transpose()?;
+    let mut words = Vec::new();
+    if let (Some(s), Some(t)) = (&a.since, since) {
+        words.push(format!("alerts seen since {} (--since {s})", iso(t)));
+    }
+    if let Some(acc) = &a.account {
+        words.push(format!("account {acc}"));
+    }
+    if let Some((k, v)) = &tag {
+        words.push(match v {
+            Some(v) => format!("tag {k}={v}"),
+            None => format!("tag {k}"),
+        });
+    }
+    let scope_text = if words.is_empty() {
+        "every alert in the store".to_string()
+    } else {
+        words.join(", ")
+    };
+    // Keyed by what was typed (`--since 30d`, not the time it resolved to), so the next
+    // report of the same scope finds this one's counts.
+    let scope_key = serde_json::json!({
+        "since": a.since,
+        "account": a.account,
+        "tag": tag,
+    })
+    .to_string();
+    let req = super::compliance::Request {
+        framework,
+        scope: crate::store::ComplianceScope {
+            since,
+            account: a.account.clone(),
+            tag,
+        },
+        scope_key,
+        scope_text,
+        now: env.now_ms,
+        data_dir: paths.data_dir.clone(),
+    };
+    let report = super::compliance::gather(store, config, &req)
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let text = match format {
+        ReportFormat::Md => super::compliance::markdown(&report),
+        ReportFormat::Html => super::compliance::html(&report),
+    };
+    Ok((text, (req, report)))
 }
 
 /// The report's Markdown.

@@ -46,6 +46,9 @@ pub(super) fn resolve(r: RawAudit) -> Result<AuditConfig, (String, String)> {
             super::keyring::KeyringEntry::parse(&keyring)
                 .map_err(|e| ("[audit] key".to_string(), e))?,
         )),
+        Some(RawCredential::Vault { vault }) => {
+            Some(super::vault::credential(&vault).map_err(|e| ("[audit] key".to_string(), e))?)
+        }
         // A key written into the config file would sit beside the log it protects, in a file
         // that is often shared or committed: refuse it whatever the file's mode.
         Some(RawCredential::Literal(_)) => {

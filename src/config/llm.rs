@@ -219,6 +219,9 @@ pub(super) fn resolve(
         Some(RawCredential::Keyring { keyring }) => Some(CredentialRef::Keyring(
             super::keyring::KeyringEntry::parse(&keyring).map_err(|e| (at("api_key"), e))?,
         )),
+        Some(RawCredential::Vault { vault }) => {
+            Some(super::vault::credential(&vault).map_err(|e| (at("api_key"), e))?)
+        }
         Some(RawCredential::Literal(v)) => {
             if !file_private {
                 return Err((

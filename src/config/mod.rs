@@ -8,11 +8,14 @@ pub mod keymap;
 pub mod keyring;
 pub mod llm;
 pub mod notify;
+pub mod owners;
 pub mod scoring;
 pub mod secret;
+pub mod siem;
 pub mod sources;
 pub mod theme;
 pub mod tickets;
+pub mod vault;
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +88,14 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// Ticket systems (`[tickets]`).
     pub tickets: TicketsConfig,
+    /// HashiCorp Vault, for `{ vault = … }` credentials (`[vault]`).
+    pub vault: Option<vault::VaultConfig>,
+    /// Which tags and CMDB rows name an alert's team (`[owners]`).
+    pub owners: owners::OwnersConfig,
+    /// Where each team's tickets and notifications go (`[[route]]`).
+    pub routes: Vec<owners::Route>,
+    /// Where audit entries are forwarded (`[[siem]]` tables).
+    pub siem: Vec<siem::SiemDestination>,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -107,6 +118,12 @@ struct File {
     notify: Option<notify::RawNotify>,
     approvals: Option<notify::RawApprovals>,
     tickets: Option<tickets::RawTickets>,
+    vault: Option<vault::RawVault>,
+    owners: Option<owners::RawOwners>,
+    #[serde(default)]
+    route: Vec<owners::RawRoute>,
+    #[serde(default)]
+    siem: Vec<siem::RawSiem>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +210,10 @@ impl Config {
             notify: NotifyConfig::default(),
             approvals: ApprovalsConfig::default(),
             tickets: TicketsConfig::default(),
+            vault: None,
+            owners: owners::OwnersConfig::default(),
+            routes: Vec::new(),
+            siem: Vec::new(),
             path: None,
         })
     }
@@ -256,6 +277,23 @@ impl Config {
                 format!("{limit} is out of range 1..=1000000"),
             ));
         }
+        // `{ vault = … }` credentials below read through this config's own Vault client.
+        let vault = vault::resolve(user.vault, private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
+        let _vault_scope = vault::scope(
+            vault
+                .clone()
+                .map(|v| std::sync::Arc::new(vault::Vault::new(v))),
+        );
+        let owners = owners::resolve(
+            user.owners
+                .unwrap_or_default()
+                .over(defaults.owners.unwrap_or_default()),
+            path,
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
+        let routes = owners::resolve_routes(user.route)
+            .map_err(|(key, message)| value_err(&key, message))?;
         let filter = uq.filter.or(dq.filter).unwrap_or_default();
         if let Err(e) = query::parse(&filter) {
             return Err(value_err("[queue] filter", e.to_string()));
@@ -310,6 +348,8 @@ impl Config {
                 .map_err(|(key, message)| value_err(&key, message))?;
         let tickets = tickets::resolve(user.tickets.unwrap_or_default(), private, shown)
             .map_err(|(key, message)| value_err(&key, message))?;
+        let siem = siem::resolve(user.siem, private, shown)
+            .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -326,6 +366,10 @@ impl Config {
             notify,
             approvals,
             tickets,
+            vault,
+            owners,
+            routes,
+            siem,
             path: path.map(Path::to_path_buf),
         })
     }
@@ -408,7 +452,7 @@ mod tests {
         );
         assert_eq!(
             err("[colours]\n"),
-            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`"
+            "config file /home/a/.config/sitrep/config.toml: line 1, column 2: unknown field `colours`, expected one of `general`, `queue`, `ui`, `keys`, `source`, `iac`, `scoring`, `intel`, `llm`, `audit`, `notify`, `approvals`, `tickets`, `vault`, `owners`, `route`, `siem`"
         );
     }
 

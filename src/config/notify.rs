@@ -271,6 +271,9 @@ fn secret_url(
         RawCredential::Keyring { keyring } => Ok(CredentialRef::Keyring(
             super::keyring::KeyringEntry::parse(&keyring).map_err(|e| (key.to_string(), e))?,
         )),
+        RawCredential::Vault { vault } => {
+            super::vault::credential(&vault).map_err(|e| (key.to_string(), e))
+        }
         RawCredential::Literal(v) => {
             if !private {
                 return Err((key.to_string(), private_msg(path)));

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! A credential is `{ env = "VAR" }` (read when needed, never stored), `{ keyring =
-//! "SERVICE/USER" }` (an OS keyring entry, read when needed) or a literal string; a file holding
+//! "SERVICE/USER" }` (an OS keyring entry, read when needed), `{ vault = "MOUNT/data/PATH#FIELD" }`
+//! (HashiCorp Vault KV v2, `vault.rs`, read when needed) or a literal string; a file holding
 //! a literal secret must be readable by its owner only, as ssh insists for keys.
 
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub enum CredentialRef {
     Env(String),
     Keyring(KeyringEntry),
     Literal(Secret),
+    /// A field of a HashiCorp Vault KV v2 secret (`config/vault.rs`), read when needed.
+    Vault(super::vault::VaultRef),
 }
 
 impl CredentialRef {
@@ -60,6 +63,7 @@ impl CredentialRef {
                 Some(_) => Err(format!("keyring entry {entry} is empty")),
                 None => Err(format!("keyring entry {entry} not found")),
             },
+            CredentialRef::Vault(r) => r.read(),
         }
     }
 
@@ -69,6 +73,7 @@ impl CredentialRef {
             CredentialRef::Env(var) => format!("environment variable {var}"),
             CredentialRef::Keyring(entry) => format!("keyring entry {entry}"),
             CredentialRef::Literal(_) => "a literal in the config file".into(),
+            CredentialRef::Vault(r) => format!("Vault secret {r}"),
         }
     }
 }
@@ -175,6 +180,7 @@ pub(super) struct RawSource {
 pub(super) enum RawCredential {
     Env { env: String },
     Keyring { keyring: String },
+    Vault { vault: String },
     Literal(String),
 }
 
@@ -322,6 +328,8 @@ pub(super) fn resolve(
                     KeyringEntry::parse(&keyring)
                         .map_err(|e| (at(&format!("credentials.{k}")), e))?,
                 ),
+                RawCredential::Vault { vault } => super::vault::credential(&vault)
+                    .map_err(|e| (at(&format!("credentials.{k}")), e))?,
                 RawCredential::Literal(v) => {
                     if !file_private {
                         return Err((

@@ -241,6 +241,9 @@ fn credential(
         Some(RawCredential::Keyring { keyring }) => Ok(CredentialRef::Keyring(
             super::keyring::KeyringEntry::parse(&keyring).map_err(|e| (key, e))?,
         )),
+        Some(RawCredential::Vault { vault }) => {
+            super::vault::credential(&vault).map_err(|e| (key, e))
+        }
         Some(RawCredential::Literal(v)) => {
             if !file_private {
                 return Err((

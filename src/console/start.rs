@@ -102,10 +102,13 @@ fn prepare(l: &Launch<'_>, audit_key: crate::audit::AuditKey) -> Result<Prepared
     let narrator = crate::narrate::Narrator::from_config(config)
         .map_err(|e| StartError::Input(e.to_string()))?;
     let mut store = Store::open(&l.db)?;
+    store.set_siem_destinations(&crate::dispatch::siem::names(&config.siem))?;
     store.set_audit_key(audit_key.clone());
     let now = wall_clock();
     store.set_scoring(config.scoring.clone());
     store.ensure_scored(now)?;
+    store.set_owners(config.owners.rules.clone());
+    store.ensure_owners()?;
     let last_looked = store
         .get_value(LAST_LOOKED)?
         .and_then(|v| v.parse::<EpochMs>().ok())
@@ -173,6 +176,7 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             None => {
                 let mut store = Store::open(&l.db)?;
                 store.set_scoring(config.scoring.clone());
+                store.set_owners(config.owners.rules.clone());
                 store.set_audit_key(p.audit_key.clone());
                 Arc::new(Mutex::new(store))
             }

@@ -54,7 +54,7 @@ pub fn decide(
         ..Outcome::default()
     };
     let key = format!("{}:{}", alert.id, nonce());
-    let (change, outbox, detail) = match intent {
+    let (change, mut outbox, mut detail) = match intent {
         Intent::Mark { status, note } => {
             let mut outbox = Vec::new();
             if let Some(item) = vendor_item(
@@ -196,6 +196,18 @@ pub fn decide(
             )
         }
     };
+    // Owner routing: the team's channel, project or group, recorded in the rows and the audit.
+    if let Some(route) = super::route::for_alert(config, &alert)
+        && super::route::apply(&mut outbox, &route)
+    {
+        if let serde_json::Value::Object(m) = &mut detail {
+            m.insert(
+                "route".into(),
+                serde_json::to_value(&route).unwrap_or_default(),
+            );
+        }
+        out.notes.push(super::route::describe(&route));
+    }
     let rec = store.record_decision(&Decision {
         alert_id: alert.id.clone(),
         actor: actor.to_string(),
@@ -448,6 +460,7 @@ fn ticket(
     let payload = super::worker::TicketPayload {
         system: system.as_str().to_string(),
         content,
+        route: None,
     };
     notes.push(format!("ticket for {fp} queued in {}", system.as_str()));
     Ok((

@@ -11,6 +11,8 @@ pub mod decide;
 pub mod http;
 pub mod notice;
 pub mod patch;
+pub mod route;
+pub mod siem;
 pub mod slack;
 pub mod teams;
 pub mod ticket;

@@ -136,10 +136,26 @@ fn build(n: &Notice, text_max: usize, field_max: usize) -> (Value, usize) {
 
 /// Post `n` to the incoming webhook at `url`. One attempt.
 pub async fn send(http: &reqwest::Client, url: &Secret, n: &Notice) -> Result<(), DispatchError> {
+    send_to(http, url, n, None).await
+}
+
+/// [`send`], to `channel` (an owner's route) when given. Slack honours `channel` on legacy
+/// incoming webhooks; a webhook made by a Slack app posts to its own channel whatever this
+/// says (docs/owners.md).
+pub async fn send_to(
+    http: &reqwest::Client,
+    url: &Secret,
+    n: &Notice,
+    channel: Option<&str>,
+) -> Result<(), DispatchError> {
     let url = check_url("Slack", url.expose())?;
+    let mut body = payload(n);
+    if let (Some(c), serde_json::Value::Object(m)) = (channel, &mut body) {
+        m.insert("channel".into(), serde_json::Value::String(c.to_string()));
+    }
     let resp = http
         .post(url)
-        .json(&payload(n))
+        .json(&body)
         .send()
         .await
         .map_err(|e| send_failed("Slack", &e))?;

@@ -53,6 +53,7 @@ pub struct Dispatcher {
     vendors: HashMap<String, Box<dyn SourceClient>>,
     tickets: HashMap<&'static str, TicketClient>,
     http: Option<reqwest::Client>,
+    siem: super::siem::Clients,
 }
 
 /// The payload of a ticket row: what the ticket says, built when the analyst asked.
@@ -60,6 +61,9 @@ pub struct Dispatcher {
 pub struct TicketPayload {
     pub system: String,
     pub content: TicketContent,
+    /// The owner's route (`dispatch/route.rs`): project, component or assignment group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::config::owners::Route>,
 }
 
 /// The payload of a ticket comment or transition row.
@@ -80,6 +84,9 @@ pub struct TicketNotePayload {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NotifyPayload {
     pub notice: Notice,
+    /// The owner's route (`dispatch/route.rs`): the Slack channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::config::owners::Route>,
 }
 
 /// The payload of an approved patch.
@@ -104,6 +111,7 @@ impl Dispatcher {
             vendors: HashMap::new(),
             tickets: HashMap::new(),
             http: None,
+            siem: Default::default(),
         }
     }
 
@@ -115,6 +123,7 @@ impl Dispatcher {
             OutboxKind::TicketComment => self.ticket_note(row).await,
             OutboxKind::Notify => self.notify(row).await,
             OutboxKind::Patch => self.patch(row).await,
+            OutboxKind::Siem => self.siem(row).await,
         }
     }
 
@@ -145,7 +154,22 @@ impl Dispatcher {
 
     async fn ticket(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
         let p: TicketPayload = payload(row)?;
-        let client = self.ticket_client(&p.system)?;
+        // A routed ticket gets a client for its team's project / group (not cached: routes
+        // are few and a ticket is created once).
+        let routed;
+        let client = match &p.route {
+            Some(route) => {
+                let sys = TicketSystem::parse(&p.system).ok_or_else(|| {
+                    DispatchError::permanent(format!(
+                        "unknown ticket system '{}'",
+                        crate::sanitize::one_line(&p.system)
+                    ))
+                })?;
+                routed = TicketClient::routed(&self.config.tickets, sys, route)?;
+                &routed
+            }
+            None => self.ticket_client(&p.system)?,
+        };
         let ensured = client.ensure(&p.content).await?;
         let (created, t) = match &ensured {
             Ensured::Created(t) => (true, t.clone()),
@@ -165,7 +189,7 @@ impl Dispatcher {
         } else {
             "ticket.linked"
         };
-        let follow = row
+        let mut follow = row
             .alert_id
             .as_deref()
             .map(|alert| {
@@ -180,6 +204,10 @@ impl Dispatcher {
                 )
             })
             .unwrap_or_default();
+        // The ticket's follow-up notice goes to the same team's channel.
+        if let Some(route) = &p.route {
+            super::route::apply(&mut follow, route);
+        }
         Ok(Finish::Done {
             result: Some(t.key.clone()),
             history: Some(line),
@@ -236,7 +264,9 @@ impl Dispatcher {
                     "[notify.slack] is no longer configured",
                 ));
             };
-            super::slack::send(&http, &secret(c, "[notify.slack] webhook_url")?, n).await?;
+            let channel = p.route.as_ref().and_then(|r| r.slack_channel.as_deref());
+            super::slack::send_to(&http, &secret(c, "[notify.slack] webhook_url")?, n, channel)
+                .await?;
         } else if dest == "teams" {
             let Some(c) = &self.config.notify.teams else {
                 return Err(DispatchError::permanent(
@@ -264,6 +294,21 @@ impl Dispatcher {
         Ok(Finish::Done {
             result: None,
             history: Some(format!("sent to {dest} ({})", n.event)),
+            ticket: None,
+            follow: Vec::new(),
+        })
+    }
+
+    /// An audit entry to a `[[siem]]` destination. No history line: the row belongs to no
+    /// alert, and the SIEM's own record is the trail.
+    async fn siem(&mut self, row: &OutboxRow) -> Result<Finish, DispatchError> {
+        let entry: super::siem::Entry = payload(row)?;
+        let result =
+            super::siem::deliver(&self.config.siem, &mut self.siem, &row.destination, &entry)
+                .await?;
+        Ok(Finish::Done {
+            result: Some(result),
+            history: None,
             ticket: None,
             follow: Vec::new(),
         })
@@ -415,8 +460,11 @@ pub fn notify_rows_with(
                 alert_id: Some(alert_id.to_string()),
                 kind: OutboxKind::Notify,
                 destination: dest,
-                payload: serde_json::to_value(NotifyPayload { notice: notice(id) })
-                    .unwrap_or(serde_json::Value::Null),
+                payload: serde_json::to_value(NotifyPayload {
+                    notice: notice(id),
+                    route: None,
+                })
+                .unwrap_or(serde_json::Value::Null),
             }
         })
         .collect()

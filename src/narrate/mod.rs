@@ -33,6 +33,7 @@ pub mod redact;
 pub mod risk;
 pub mod schema;
 pub mod sse;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -329,6 +329,7 @@ pub(crate) mod tests {
             imported_at: 0,
             changed_at: 0,
             history: Vec::new(),
+            owner: None,
             content_hash: "h".into(),
         }
     }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::queue::{
     ListRequest, QueueCount, QueueRow, Seek, WALK_ABOVE, facet_count_sql, list_sql, order_index,
-    queue_row, seek_sql, where_clause,
+    queue_row, seek_sql, where_clause, where_clause_with,
 };
 use super::rows::{AlertColumns, alert_from_row, attack_json, bad_column, row_error};
 use super::{Store, StoreError, triage};
@@ -58,6 +58,9 @@ pub struct StoredAlert {
     pub imported_at: EpochMs,
     pub changed_at: EpochMs,
     pub history: Vec<HistoryEntry>,
+    /// The owning team (`[owners]`, `store/owners.rs`); None when no rule names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// sha256 of the vendor fields as last imported (keys the narrative cache).
     #[serde(skip)]
     pub content_hash: String,
@@ -420,15 +423,34 @@ impl Store {
     /// of it lands at [`Importing::commit`], and none of it when the `Importing` is dropped
     /// uncommitted (a file that breaks halfway leaves the store as it was). SQLite spills the
     /// transaction's pages to the WAL past its page cache, so memory stays that of a batch.
+    ///
+    /// Into a store that holds no alert yet, the secondary indexes of the alerts and their tag
+    /// and CVE tables are dropped inside the transaction and built again just before its
+    /// commit ([`bulk_indexes`]): one sort per index instead of a random insert per row per
+    /// index. A rollback restores them with everything else.
     pub fn begin_import(&mut self, now_ms: EpochMs) -> Result<Importing<'_>, StoreError> {
         self.conn.execute_batch("BEGIN")?;
-        Ok(Importing {
+        let mut im = Importing {
             store: self,
             now_ms,
             stats: ImportStats::default(),
             followed: 0,
             open: true,
-        })
+            deferred: Vec::new(),
+        };
+        let empty: bool =
+            im.store
+                .conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM alerts)", [], |r| r.get(0))?;
+        if empty {
+            im.deferred = bulk_indexes(&im.store.conn)?;
+            for (name, _) in &im.deferred {
+                im.store
+                    .conn
+                    .execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+            }
+        }
+        Ok(im)
     }
 
     /// A source listed everything under `prefix` (native ids, e.g. Prisma Cloud Compute's
@@ -554,8 +576,7 @@ impl Store {
         if let Some(n) = self.facet_count(req)? {
             return Ok(QueueCount { n, exact: true });
         }
-        let (where_sql, mut params) = where_clause(req)?;
-        let sql = format!("SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where_sql} LIMIT ?)");
+        let (sql, mut params) = capped_count_sql(req)?;
         params.push(SqlValue::Integer(
             cap.saturating_add(1).min(i64::MAX as usize) as i64,
         ));
@@ -622,11 +643,8 @@ impl Store {
         let (sql, params) = match facet_count_sql(req)? {
             Some(found) => found,
             None => {
-                let (where_sql, mut params) = where_clause(req)?;
+                let (sql, mut params) = capped_count_sql(req)?;
                 params.push(SqlValue::Integer(10_001));
-                let sql = format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where_sql} LIMIT ?)"
-                );
                 (sql, params)
             }
         };
@@ -655,7 +673,7 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, {VENDOR_COLUMNS}, status, status_reason, status_note, status_until, \
-             assignee, ticket, imported_at, changed_at, \
+             assignee, ticket, imported_at, changed_at, owner, \
              alert_body.remediation, alert_body.raw_json \
              FROM alerts LEFT JOIN alert_body ON alert_body.rowid = alerts.rowid WHERE id = ?"
         ))?;
@@ -802,6 +820,30 @@ pub(super) fn apply_status(
     Ok(tx.last_insert_rowid())
 }
 
+/// The SQL of a count that stops at a cap (its last parameter, pushed by the caller). With a
+/// tag, CVE or text term, that term's own index drives it in rowid order, each match tested
+/// against the rest of the listing by a look-up, so the count stops after `cap` matches
+/// instead of first listing every match of the term (a quarter of a million for a common
+/// tag at 1M alerts).
+fn capped_count_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
+    if let Some((from, col, cond, mut params)) = req
+        .filter
+        .filter(|q| !q.is_empty())
+        .and_then(super::filter::driver)
+    {
+        let (where_sql, where_params) = where_clause_with(req, true)?;
+        params.extend(where_params);
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {from} CROSS JOIN alerts \
+             ON alerts.rowid = {col} WHERE {cond} AND {where_sql} LIMIT ?)"
+        );
+        return Ok((sql, params));
+    }
+    let (where_sql, params) = where_clause(req)?;
+    let sql = format!("SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where_sql} LIMIT ?)");
+    Ok((sql, params))
+}
+
 /// An import under way in one open transaction ([`Store::begin_import`]).
 pub struct Importing<'s> {
     store: &'s mut Store,
@@ -811,6 +853,21 @@ pub struct Importing<'s> {
     followed: usize,
     /// The transaction is still open (rolled back on drop).
     open: bool,
+    /// Indexes dropped for a bulk load (name, CREATE statement), built again at the commit.
+    deferred: Vec<(String, String)>,
+}
+
+/// The indexes a bulk load into an empty store builds after its rows instead of row by row:
+/// every explicitly created index of `alerts`, `alert_tags` and `alert_cves` (name, CREATE
+/// statement, as the migrations wrote it). Primary keys and the unique id index stay: the
+/// import looks alerts up by id as it goes.
+fn bulk_indexes(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL \
+         AND tbl_name IN ('alerts', 'alert_tags', 'alert_cves') ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 impl Importing<'_> {
@@ -849,6 +906,7 @@ impl Importing<'_> {
         )?;
         if let Some(intel) = &intel {
             super::triage::after_import(conn, alerts, &touched, intel, scoring, now_ms)?;
+            super::owners::after_import(conn, &touched, &self.store.owners)?;
         }
         self.stats.add(stats);
         self.followed += followed;
@@ -862,6 +920,9 @@ impl Importing<'_> {
 
     /// Commit every batch; statuses that followed the vendor are then audited.
     pub fn commit(mut self) -> Result<ImportStats, StoreError> {
+        for (_, create) in std::mem::take(&mut self.deferred) {
+            self.store.conn.execute_batch(&create)?;
+        }
         self.store.conn.execute_batch("COMMIT")?;
         self.open = false;
         if self.followed > 0 {
@@ -1116,6 +1177,9 @@ fn stored_alert_row(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<StoredAle
         imported_at: r.get("imported_at")?,
         changed_at: r.get("changed_at")?,
         history: Vec::new(),
+        owner: r
+            .get::<_, Option<String>>("owner")?
+            .filter(|o| !o.is_empty()),
         content_hash: r.get("content_hash")?,
     })
 }

@@ -57,8 +57,19 @@ fn fts_query(text: &str, phrase: bool) -> String {
     q
 }
 
+/// How a term on a side table (tags, CVEs, the text index) tests a row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `rowid IN (SELECT …)`: SQLite reads every match first. Right when the matches drive
+    /// the query (few of them, sorted afterwards).
+    Lists,
+    /// A correlated `EXISTS` look-up per row: right when an order's index drives the query
+    /// and each row is tested, so no page reads all of a frequent tag's or word's matches.
+    Probes,
+}
+
 /// The SQL for the positive condition, pushing its parameters.
-fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
+fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> String {
     fn text(params: &mut Vec<Value>, s: impl Into<String>) -> &'static str {
         params.push(Value::Text(s.into()));
         "?"
@@ -83,10 +94,18 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
     }
 
     match cond {
-        Cond::Text { text: t, phrase } => format!(
-            "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
-            text(params, fts_query(t, *phrase))
-        ),
+        Cond::Text { text: t, phrase } => {
+            let q = text(params, fts_query(t, *phrase));
+            match form {
+                Form::Lists => format!(
+                    "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {q})"
+                ),
+                Form::Probes => format!(
+                    "EXISTS (SELECT 1 FROM alerts_fts WHERE alerts_fts MATCH {q} \
+                     AND alerts_fts.rowid = alerts.rowid)"
+                ),
+            }
+        }
         Cond::Rank(op, rank) => {
             params.push(Value::Integer(i64::from(*rank)));
             format!("alerts.severity_rank {} ?", cmp_sql(*op))
@@ -132,9 +151,15 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
                 Some(v) => format!(" AND value = lower({})", text(params, v.clone())),
                 None => String::new(),
             };
-            format!(
-                "alerts.rowid IN (SELECT alert FROM alert_tags WHERE key = lower({key}){value})"
-            )
+            match form {
+                Form::Lists => format!(
+                    "alerts.rowid IN (SELECT alert FROM alert_tags WHERE key = lower({key}){value})"
+                ),
+                Form::Probes => format!(
+                    "EXISTS (SELECT 1 FROM alert_tags INDEXED BY alert_tags_alert \
+                     WHERE alert = alerts.rowid AND key = lower({key}){value})"
+                ),
+            }
         }
         Cond::Cve(list) => {
             let mut parts = Vec::new();
@@ -148,15 +173,23 @@ fn cond_sql(cond: &Cond, now_ms: i64, params: &mut Vec<Value>) -> String {
             }
             if !ids.is_empty() {
                 // `alert_cves` holds each CVE id upper-cased, as `cve_ids` does (migration 0010).
-                parts.push(format!(
-                    "alerts.rowid IN (SELECT alert FROM alert_cves WHERE cve IN ({}))",
-                    ids.join(", ")
-                ));
+                parts.push(match form {
+                    Form::Lists => format!(
+                        "alerts.rowid IN (SELECT alert FROM alert_cves WHERE cve IN ({}))",
+                        ids.join(", ")
+                    ),
+                    Form::Probes => format!(
+                        "EXISTS (SELECT 1 FROM alert_cves INDEXED BY alert_cves_alert \
+                         WHERE alert = alerts.rowid AND cve IN ({}))",
+                        ids.join(", ")
+                    ),
+                });
             }
             parts.join(" OR ")
         }
         Cond::Assignee(list) => picks("alerts.assignee", list, params),
         Cond::Ticket(list) => picks("alerts.ticket", list, params),
+        Cond::Owner(list) => picks("alerts.owner", list, params),
         Cond::Contains {
             cols: [a, b],
             needle,
@@ -216,21 +249,76 @@ pub(super) fn facets_only(query: &Query) -> bool {
 /// scorer fills (`alerts.kev`, `alerts.epss`, `alerts.score`). The `Result` is kept for
 /// callers; no term fails to compile today.
 pub(super) fn to_sql(query: &Query, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
+    Ok(compile(query, now_ms, Form::Lists))
+}
+
+/// [`to_sql`] for a listing that walks an order's index and tests each row: tag, CVE and
+/// text terms are per-row look-ups instead of lists of every match.
+pub(super) fn to_sql_probing(query: &Query, now_ms: i64) -> (String, Vec<Value>) {
+    compile(query, now_ms, Form::Probes)
+}
+
+/// The matches of one positive tag, CVE or text term of `query`, as a table to drive a
+/// count from (the term's own index, read in rowid order and stopped early by a LIMIT)
+/// instead of materializing every match: `(FROM-clause source, its alert rowid column,
+/// condition, parameters)`. None when no such term is there.
+pub(super) fn driver(query: &Query) -> Option<(String, &'static str, String, Vec<Value>)> {
+    query
+        .terms
+        .iter()
+        .filter(|t| !t.negated)
+        .find_map(|t| match &t.cond {
+            Cond::Tag { key, value } => {
+                let mut params = vec![Value::Text(key.clone())];
+                let mut cond = "alert_tags.key = lower(?)".to_string();
+                if let Some(v) = value {
+                    params.push(Value::Text(v.clone()));
+                    cond.push_str(" AND alert_tags.value = lower(?)");
+                }
+                Some(("alert_tags".to_string(), "alert_tags.alert", cond, params))
+            }
+            Cond::Cve(list) if list.iter().all(|p| matches!(p, Pick::Is(_))) => {
+                let ids: Vec<Value> = list
+                    .iter()
+                    .filter_map(|p| match p {
+                        Pick::Is(id) => Some(Value::Text(id.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let marks = vec!["upper(?)"; ids.len()].join(", ");
+                Some((
+                    format!("(SELECT DISTINCT alert FROM alert_cves WHERE cve IN ({marks})) AS d"),
+                    "d.alert",
+                    "1".to_string(),
+                    ids,
+                ))
+            }
+            Cond::Text { text, phrase } => Some((
+                "alerts_fts".to_string(),
+                "alerts_fts.rowid",
+                "alerts_fts MATCH ?".to_string(),
+                vec![Value::Text(fts_query(text, *phrase))],
+            )),
+            _ => None,
+        })
+}
+
+fn compile(query: &Query, now_ms: i64, form: Form) -> (String, Vec<Value>) {
     let mut params = Vec::new();
     let mut parts = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
-        let expr = cond_sql(&term.cond, now_ms, &mut params);
+        let expr = cond_sql(&term.cond, now_ms, form, &mut params);
         parts.push(if term.negated {
             format!("(({expr}) IS NOT 1)")
         } else {
             format!("({expr})")
         });
     }
-    Ok(match parts.len() {
+    match parts.len() {
         0 => ("1".to_string(), params),
         1 => (parts.concat(), params),
         _ => (format!("({})", parts.join(" AND ")), params),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -512,16 +600,40 @@ mod tests {
         conn
     }
 
+    /// The ids `q` matches, checked to be the same in every form the store compiles it to:
+    /// lists, per-row probes, and (when it has a tag, CVE or text term) counted from that
+    /// term's index.
     fn run(conn: &Connection, q: &str) -> Vec<String> {
-        let (sql, params) = to_sql(&parse(q).expect("parses"), NOW).expect("compiles");
-        let mut stmt = conn
-            .prepare(&format!("SELECT id FROM alerts WHERE {sql} ORDER BY id"))
-            .unwrap_or_else(|e| panic!("{q:?} → {sql}: {e}"));
-        stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            r.get::<_, String>(0)
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .unwrap_or_else(|e| panic!("{q:?} → {sql}: {e}"))
+        let query = parse(q).expect("parses");
+        let ids = |(sql, params): (String, Vec<Value>)| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(&format!("SELECT id FROM alerts WHERE {sql} ORDER BY id"))
+                .unwrap_or_else(|e| panic!("{q:?} → {sql}: {e}"));
+            stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(0)
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .unwrap_or_else(|e| panic!("{q:?} → {sql}: {e}"))
+        };
+        let listed = ids(to_sql(&query, NOW).expect("compiles"));
+        assert_eq!(
+            ids(to_sql_probing(&query, NOW)),
+            listed,
+            "probes vs lists for {q:?}"
+        );
+        if let Some((from, col, cond, mut params)) = driver(&query) {
+            let (sql, p) = to_sql_probing(&query, NOW);
+            params.extend(p);
+            let driven = format!(
+                "SELECT count(*) FROM {from} CROSS JOIN alerts ON alerts.rowid = {col} \
+                 WHERE {cond} AND {sql}"
+            );
+            let n: i64 = conn
+                .query_row(&driven, rusqlite::params_from_iter(params), |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{q:?} → {driven}: {e}"));
+            assert_eq!(n as usize, listed.len(), "driven count for {q:?}");
+        }
+        listed
     }
 
     fn check(conn: &Connection, q: &str, expected: &[&str]) {

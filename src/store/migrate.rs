@@ -39,6 +39,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_open_queue",
         include_str!("migrations/0012_open_queue.sql"),
     ),
+    ("0013_owners", include_str!("migrations/0013_owners.sql")),
+    ("0014_siem", include_str!("migrations/0014_siem.sql")),
     (
         "0016_llm_flags",
         include_str!("migrations/0016_llm_flags.sql"),
@@ -69,6 +71,9 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 /// older databases (here and in `tests/`) start from them. Not for use on a real database.
 #[doc(hidden)]
 pub const UNDO_0012: &str = "
+    -- 0013_owners first: a test database starts at the newest version.
+    DROP INDEX alerts_owner;
+    ALTER TABLE alerts DROP COLUMN owner;
     DROP INDEX alerts_open_score;
     DROP INDEX alerts_open_status;
     DROP INDEX alerts_open_oldest;

@@ -8,12 +8,14 @@
 mod alerts;
 mod audit;
 mod closed;
+mod compliance;
 mod filter;
 mod intel;
 mod kv;
 mod migrate;
 mod narratives;
 mod outbox;
+mod owners;
 mod packed;
 mod queue;
 mod rows;
@@ -29,6 +31,7 @@ pub use alerts::{ImportStats, Importing, PreparedRow, StatusChange, StoredAlert,
 // Re-exported: the console and the tests name the queue order next to `ListRequest`.
 pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
+pub use compliance::{ComplianceHit, ComplianceScope};
 pub use intel::IntelStatus;
 #[doc(hidden)]
 pub use migrate::{UNDO_0010, UNDO_0011, UNDO_0012};
@@ -85,6 +88,8 @@ pub struct Store {
     audit_key: Option<crate::audit::AuditKey>,
     /// Sync runs holding WAL checkpoints back ([`Store::hold_checkpoints`]).
     checkpoint_holds: usize,
+    /// Who owns an alert ([`Store::set_owners`]); imports fill the owner column with them.
+    owners: Option<crate::triage::owner::OwnerRules>,
 }
 
 impl Store {
@@ -125,6 +130,7 @@ impl Store {
             scoring: Default::default(),
             audit_key: None,
             checkpoint_holds: 0,
+            owners: None,
         };
         migrate::run(&mut store.conn, path)?;
         Ok(store)
@@ -144,6 +150,7 @@ impl Store {
             scoring: Default::default(),
             audit_key: None,
             checkpoint_holds: 0,
+            owners: None,
         })
     }
 

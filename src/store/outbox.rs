@@ -23,6 +23,8 @@ pub enum OutboxKind {
     Notify,
     /// An approved diff committed on a new branch of the mapped IaC checkout.
     Patch,
+    /// An audit entry forwarded to a SIEM (`[[siem]]`); written by a trigger on the audit log.
+    Siem,
 }
 
 impl OutboxKind {
@@ -33,6 +35,7 @@ impl OutboxKind {
             OutboxKind::TicketComment => "ticket_comment",
             OutboxKind::Notify => "notify",
             OutboxKind::Patch => "patch",
+            OutboxKind::Siem => "siem",
         }
     }
 
@@ -43,6 +46,7 @@ impl OutboxKind {
             OutboxKind::TicketComment,
             OutboxKind::Notify,
             OutboxKind::Patch,
+            OutboxKind::Siem,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -458,6 +462,29 @@ impl Store {
         Ok(rec)
     }
 
+    /// The SIEM destinations every new audit entry is owed to (the `[[siem]]` names):
+    /// replaces the stored list, which a trigger on the audit log reads (migration 0014).
+    pub fn set_siem_destinations(&mut self, names: &[String]) -> Result<(), StoreError> {
+        let stored: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT name FROM siem_destinations ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut wanted: Vec<String> = names.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        if stored == wanted {
+            return Ok(());
+        }
+        self.durable(|tx| {
+            tx.execute("DELETE FROM siem_destinations", [])?;
+            for n in &wanted {
+                tx.execute("INSERT INTO siem_destinations (name) VALUES (?)", [n])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Rows due for an attempt at `now`, oldest first. A row waits while an earlier row for
     /// the same alert and destination is still pending, so a vendor sees decisions in order.
     pub fn outbox_due(&self, now: EpochMs, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
@@ -634,7 +661,9 @@ impl Store {
                     Finish::Failed { error } => ("failed", Some(error.clone())),
                 };
                 // Retries are not decisions: only the attempt that settles a row is audited.
-                if outcome != "retry" {
+                // Nor is forwarding an entry to a SIEM: its audit entry would be forwarded
+                // in turn, without end.
+                if outcome != "retry" && row.kind != OutboxKind::Siem {
                     let detail = serde_json::json!({
                         "outbox": row.dedup_key,
                         "kind": row.kind.as_str(),

@@ -253,7 +253,7 @@ pub(super) fn seek_sql(
     seek: Option<&Seek>,
     walk: bool,
 ) -> Result<(String, Vec<SqlValue>), StoreError> {
-    let (mut where_sql, where_params) = where_clause(req)?;
+    let (mut where_sql, where_params) = where_clause_with(req, walk)?;
     let (resurfaced_sql, mut params) = resurfaced_columns(req.now_ms);
     params.extend(where_params);
     let reverse = matches!(seek, Some(Seek::Before(_) | Seek::End));
@@ -310,6 +310,15 @@ const CANDIDATE: &str = "(alerts.status IN ('new','acknowledged','in_progress') 
      (alerts.suppressed_by IS NULL OR alerts.suppressed_until IS NOT NULL)";
 
 pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), StoreError> {
+    where_clause_with(req, false)
+}
+
+/// [`where_clause`], with tag, CVE and text terms as per-row look-ups (`probes`) when an
+/// index other than theirs drives the query ([`super::filter::to_sql_probing`]).
+pub(super) fn where_clause_with(
+    req: &ListRequest<'_>,
+    probes: bool,
+) -> Result<(String, Vec<SqlValue>), StoreError> {
     let mut clauses = Vec::new();
     let mut params = Vec::new();
     if !req.include_closed {
@@ -322,8 +331,11 @@ pub(super) fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValu
         params.push(SqlValue::Integer(req.now_ms));
     }
     if let Some(q) = req.filter.filter(|q| !q.is_empty()) {
-        let (sql, p) =
-            super::filter::to_sql(q, req.now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (sql, p) = if probes {
+            super::filter::to_sql_probing(q, req.now_ms)
+        } else {
+            super::filter::to_sql(q, req.now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?
+        };
         clauses.push(format!("({sql})"));
         params.extend(p);
     }

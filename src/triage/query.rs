@@ -133,6 +133,8 @@ pub enum Cond {
     Cve(Vec<Pick>),
     Assignee(Vec<Pick>),
     Ticket(Vec<Pick>),
+    /// The owning team (`[owners]`), case-insensitive.
+    Owner(Vec<Pick>),
     /// Case-insensitive substring of either column.
     Contains {
         cols: [Column; 2],
@@ -168,10 +170,11 @@ enum Field {
     Score,
     /// The alert's state at the vendor.
     VState,
+    Owner,
 }
 
 impl Field {
-    const ALL: [Field; 20] = [
+    const ALL: [Field; 21] = [
         Field::Sev,
         Field::Vendor,
         Field::Source,
@@ -192,6 +195,7 @@ impl Field {
         Field::Epss,
         Field::Score,
         Field::VState,
+        Field::Owner,
     ];
 
     fn name(self) -> &'static str {
@@ -216,6 +220,7 @@ impl Field {
             Field::Epss => "epss",
             Field::Score => "score",
             Field::VState => "vstate",
+            Field::Owner => "owner",
         }
     }
 
@@ -258,6 +263,7 @@ impl Field {
             Field::Epss => "a number from 0 to 1".into(),
             Field::Score => "a number from 0 to 100".into(),
             Field::VState => format!("one of {VSTATE_WORDS}"),
+            Field::Owner => "a team name, any or none".into(),
         }
     }
 }
@@ -806,6 +812,12 @@ fn parse_field(field: Field, mut value: Vec<Seg>, rt: &RawTerm<'_>) -> Result<Co
                 .collect(),
         ),
         Field::Ticket => Cond::Ticket(
+            split_list(&value, field, rt)?
+                .into_iter()
+                .map(pick)
+                .collect(),
+        ),
+        Field::Owner => Cond::Owner(
             split_list(&value, field, rt)?
                 .into_iter()
                 .map(pick)
@@ -1640,7 +1652,7 @@ mod tests {
         assert_eq!(
             msg("wiz foo:bar"),
             "unknown field 'foo' in term 2 (foo:bar); valid fields: sev, vendor, source, status, cat, cloud, \
-             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate; \
+             account, region, tag, cve, policy, resource, assignee, ticket, age, id, kev, epss, score, vstate, owner; \
              quote the term to search for it as text"
         );
         assert!(

@@ -70,9 +70,9 @@ impl Worker {
             queued += out.queued;
             notes.extend(out.notes);
         }
-        if queued > 0
-            && let Some(w) = &self.outbox_wake
-        {
+        // Also with nothing queued: the decision's audit entry may be owed to a SIEM
+        // (rows a trigger writes, docs/siem.md); an idle wake finds nothing due.
+        if let Some(w) = &self.outbox_wake {
             w.notify_one();
         }
         Ok((queued, notes))

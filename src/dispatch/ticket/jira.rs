@@ -30,6 +30,8 @@ pub(crate) struct Jira {
     project: String,
     issue_type: String,
     done_transition: String,
+    /// A component for new issues (an owner's route).
+    component: Option<String>,
     auth: HeaderValue,
     /// fingerprint → issue id, for issues this client created.
     created: Mutex<HashMap<String, String>>,
@@ -65,9 +67,14 @@ impl Jira {
             project: c.project.clone(),
             issue_type: c.issue_type.clone(),
             done_transition: c.done_transition.clone(),
+            component: None,
             auth: auth_value(&header)?,
             created: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub(crate) fn set_component(&mut self, component: Option<String>) {
+        self.component = component;
     }
 
     fn name(&self) -> &'static str {
@@ -241,7 +248,7 @@ impl Jira {
         if summary.is_empty() {
             summary = "sitrep alert".into();
         }
-        let body = json!({"fields": {
+        let mut body = json!({"fields": {
             "project": {"key": self.project},
             "issuetype": {"name": self.issue_type},
             "summary": summary,
@@ -249,6 +256,9 @@ impl Jira {
             "priority": {"name": render::jira_priority(&c.severity)},
             "description": description,
         }});
+        if let Some(comp) = &self.component {
+            body["fields"]["components"] = json!([{ "name": render::line(comp, 255) }]);
+        }
         let req = self.http.post(self.api("issue")).json(&body);
         let (_, b) = send(req, &self.auth, &what).await?;
         let v = json_body(&what, &b)?;

@@ -129,6 +129,21 @@ impl TicketClient {
         Ok(TicketClient { system, inner })
     }
 
+    /// A client for an owner's route (`dispatch/route.rs`): the team's Jira project and
+    /// component, or ServiceNow assignment group, in place of the configured ones.
+    pub fn routed(
+        cfg: &TicketsConfig,
+        system: TicketSystem,
+        route: &crate::config::owners::Route,
+    ) -> Result<TicketClient, DispatchError> {
+        let cfg = super::route::routed_tickets(cfg, route);
+        let mut c = Self::new(&cfg, system)?;
+        if let Inner::Jira(j) = &mut c.inner {
+            j.set_component(route.jira_component.clone());
+        }
+        Ok(c)
+    }
+
     pub fn system(&self) -> TicketSystem {
         self.system
     }

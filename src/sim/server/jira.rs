@@ -271,6 +271,10 @@ pub struct SimIssue {
     pub status: String,
     pub resolution: Option<String>,
     pub comments: Vec<SimComment>,
+    /// The project key it was created in.
+    pub project: String,
+    /// Component names as posted (`fields.components[].name`).
+    pub components: Vec<String>,
     created: Instant,
 }
 
@@ -309,6 +313,8 @@ pub struct JiraSim {
     pub counters: TicketCounters,
     index_lag: Mutex<Duration>,
     pub project: String,
+    /// More projects, each with the components it has (owner routing in tests/owners.rs).
+    extra_projects: Mutex<Vec<(String, Vec<String>)>>,
     pub email: String,
     pub api_token: String,
     pub pat: String,
@@ -316,6 +322,26 @@ pub struct JiraSim {
 }
 
 impl JiraSim {
+    /// Accept issues in project `key` too, with these components (the main project takes
+    /// any component name).
+    pub fn add_project(&self, key: &str, components: &[&str]) {
+        lock(&self.extra_projects).push((
+            key.to_string(),
+            components.iter().map(|c| c.to_string()).collect(),
+        ));
+    }
+
+    /// The components project `key` accepts: None for an unknown project, Some(None) for any.
+    fn components_of(&self, key: &str) -> Option<Option<Vec<String>>> {
+        if key == self.project {
+            return Some(None);
+        }
+        lock(&self.extra_projects)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| Some(c.clone()))
+    }
+
     /// New issues are invisible to JQL for this long unless `reconcileIssues` names them.
     pub fn set_index_lag(&self, d: Duration) {
         *lock(&self.index_lag) = d;
@@ -475,6 +501,7 @@ pub async fn start(opts: JiraSimOptions) -> Result<JiraSimHandle, SimError> {
         counters: TicketCounters::default(),
         index_lag: Mutex::new(opts.index_lag),
         project: opts.project.clone(),
+        extra_projects: Mutex::new(Vec::new()),
         email: "soc@example.test".into(),
         api_token: format!(
             "ATATT-sim-{:016x}",
@@ -567,7 +594,8 @@ fn issue_json(st: &JiraSim, i: &SimIssue, v: u8, fields: Option<&[String]>) -> V
     let all = json!({
         "summary": i.summary,
         "issuetype": {"name": i.issue_type},
-        "project": {"key": st.project},
+        "project": {"key": i.project},
+        "components": i.components.iter().map(|c| json!({"name": c})).collect::<Vec<_>>(),
         "priority": {"name": i.priority},
         "labels": i.labels,
         "description": i.description,
@@ -723,8 +751,25 @@ async fn create(
         );
     };
     let f = &req["fields"];
-    if f["project"]["key"].as_str() != Some(st.project.as_str()) {
+    let project = f["project"]["key"].as_str().unwrap_or("").to_string();
+    let Some(known_components) = st.components_of(&project) else {
         return field_error("project", "valid project is required");
+    };
+    let mut components = Vec::new();
+    for c in f["components"].as_array().into_iter().flatten() {
+        let Some(name) = c["name"].as_str() else {
+            return field_error("components", "Component name or id is required.");
+        };
+        if known_components
+            .as_ref()
+            .is_some_and(|k| !k.iter().any(|x| x == name))
+        {
+            return field_error(
+                "components",
+                &format!("Component name '{name}' is not valid"),
+            );
+        }
+        components.push(name.to_string());
     }
     let issue_type = f["issuetype"]["name"].as_str().unwrap_or("");
     if !ISSUE_TYPES.contains(&issue_type) {
@@ -783,7 +828,7 @@ async fn create(
         db.next += 1;
         let issue = SimIssue {
             id: (10_000 + n).to_string(),
-            key: format!("{}-{n}", st.project),
+            key: format!("{project}-{n}"),
             summary: summary.to_string(),
             issue_type: issue_type.to_string(),
             priority,
@@ -792,6 +837,8 @@ async fn create(
             status: "To Do".into(),
             resolution: None,
             comments: Vec::new(),
+            project,
+            components,
             created: Instant::now(),
         };
         let idx = db.issues.len();
@@ -1099,9 +1146,9 @@ fn unquote(s: &str) -> String {
     s.trim_matches('"').trim_matches('\'').to_string()
 }
 
-fn matches(st: &JiraSim, i: &SimIssue, m: &[(String, Vec<String>)]) -> bool {
+fn matches(i: &SimIssue, m: &[(String, Vec<String>)]) -> bool {
     m.iter().all(|(f, vals)| match f.as_str() {
-        "project" => vals.iter().any(|v| v.eq_ignore_ascii_case(&st.project)),
+        "project" => vals.iter().any(|v| v.eq_ignore_ascii_case(&i.project)),
         "labels" => vals.iter().any(|v| i.labels.contains(v)),
         "key" | "issuekey" => vals
             .iter()
@@ -1141,7 +1188,7 @@ fn search_hits(
         .into_iter()
         .filter_map(|k| db.issues.get(k))
         .filter(|i| i.created + lag <= now || reconcile.contains(&i.id))
-        .filter(|i| matches(st, i, &m))
+        .filter(|i| matches(i, &m))
         .cloned()
         .collect())
 }

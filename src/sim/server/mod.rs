@@ -14,10 +14,12 @@
 
 pub mod chat;
 pub mod faults;
+pub mod hec;
 pub mod jira;
 pub mod llm;
 pub mod servicenow;
 pub mod tls;
+pub mod vault;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -369,7 +369,12 @@ fn legacy_fields(item: &Value) -> Fields {
         ),
         compliance: compliance(
             item,
-            &["compliance_frameworks", "data.compliance_frameworks"],
+            &[
+                "compliance_frameworks",
+                "data.compliance_frameworks",
+                // The asset's frameworks in the real alert samples (empty lists there).
+                "model.data.Inventory.RelatedCompliances",
+            ],
         ),
         exposure: exposure(
             item,
@@ -908,6 +913,32 @@ mod tests {
         assert!(rem.contains(">1. To create a new SSL client certificate"));
         assert!(a.exposure.open_ports.is_empty());
         assert_eq!(a.raw, body);
+    }
+
+    #[test]
+    fn related_compliances_of_the_inventory_are_compliance_references() {
+        if corpus_missing() {
+            return;
+        }
+        let mut body = load("orca/xsoar-modelingrule-testdata-alert-event.json");
+        body["model"]["data"]["Inventory"]["RelatedCompliances"] = serde_json::json!([
+            "PCI DSS 3.2.1",
+            {"framework": "HIPAA", "section": "164.312(a)(1)"}
+        ]);
+        let a = &map(&body).unwrap()[0];
+        assert_eq!(
+            a.compliance,
+            vec![
+                Compliance {
+                    standard: "PCI DSS 3.2.1".into(),
+                    requirement: None,
+                },
+                Compliance {
+                    standard: "HIPAA".into(),
+                    requirement: Some("164.312(a)(1)".into()),
+                },
+            ]
+        );
     }
 
     #[test]
