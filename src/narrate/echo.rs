@@ -473,22 +473,14 @@ mod tests {
         );
         let f = check(&n, &alert());
         let labels: Vec<String> = f.iter().map(Flag::audit_label).collect();
-        assert!(
-            labels.contains(&"echo summary < resource.name".to_string()),
-            "{labels:?}"
-        );
-        assert!(
-            labels.contains(&"disposition summary: duplicate".to_string()),
-            "{labels:?}"
-        );
-        assert!(
-            labels.contains(&"disposition summary: close / dismiss / ignore".to_string()),
-            "{labels:?}"
-        );
-        assert!(
-            labels.contains(&"echo actions[1].command < attack_context".to_string()),
-            "{labels:?}"
-        );
+        for want in [
+            "echo summary < resource.name",
+            "disposition summary: duplicate",
+            "disposition summary: close / dismiss / ignore",
+            "echo actions[1].command < attack_context",
+        ] {
+            assert!(labels.iter().any(|l| l == want), "{want}: {labels:?}");
+        }
         assert!(
             f[0].text()
                 .contains("repeats text from the alert (resource.name): possibly injected")
