@@ -41,6 +41,11 @@ echo "== local model (scripts/llm-server.sh start)"
 trap 'scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
 SITREP_TEST_LLM_URL="$(scripts/llm-server.sh start)"
 export SITREP_TEST_LLM_URL
+# The real model answers one request at a time on 2 cores (tens of seconds each): the suite
+# runs the first few Ask questions and guardrail cases; set these higher for a full report
+# (docs/ai.md has the figures of full runs).
+export SITREP_TEST_ASK_LIMIT="${SITREP_TEST_ASK_LIMIT:-5}"
+export SITREP_LLM_GUARD_N="${SITREP_LLM_GUARD_N:-8}"
 echo "model server at $SITREP_TEST_LLM_URL"
 
 echo "== cargo test"

@@ -76,6 +76,7 @@ fn llm_calls_are_audited_with_hashes_never_text() {
         redaction_total: 1,
         latency_ms: 12,
         outcome: "ok".into(),
+        flags_json: "[\"command actions[1]: destructive\"]".into(),
     };
     // Without a key: recorded, not audited.
     s.record_llm_call(&c).expect("record");
@@ -99,6 +100,10 @@ fn llm_calls_are_audited_with_hashes_never_text() {
     assert_eq!(d["prompt_sha256"], "p".repeat(64));
     assert_eq!(d["response_sha256"], "r".repeat(64));
     assert_eq!(d["outcome"], "ok");
+    assert_eq!(
+        d["flags"],
+        serde_json::json!(["command actions[1]: destructive"])
+    );
     assert!(d.get("prompt").is_none());
     assert!(s.audit_verify().expect("verify").is_ok());
 }

@@ -349,7 +349,7 @@ pub fn build(
                     "| {} | `{}` | {} | {} | {} | {} |",
                     iso(h.at),
                     cell(id).replace('`', "'"),
-                    cell(&truncate(&title, 60)),
+                    vendor_cell(&title, 60),
                     cell(&decision),
                     cell(&h.actor),
                     cell(&truncate(&why, 80))
@@ -379,7 +379,7 @@ pub fn build(
                 format!(
                     "| `{}` | {} | {} | {}/{need} {} | {} |",
                     cell(id).replace('`', "'"),
-                    cell(&truncate(&title, 60)),
+                    vendor_cell(&title, 60),
                     cell(requester.as_deref().unwrap_or("-")),
                     approvers.len(),
                     cell(&approvers.join(", ")),
@@ -446,8 +446,8 @@ pub fn build(
                     r.score,
                     r.severity.as_str(),
                     cell(&r.vendor),
-                    cell(&truncate(&r.title, 60)),
-                    cell(&truncate(r.resource.as_deref().unwrap_or("-"), 40)),
+                    vendor_cell(&r.title, 60),
+                    vendor_cell(r.resource.as_deref().unwrap_or("-"), 40),
                     r.first_seen.map(|t| age(now, t)).unwrap_or_default(),
                     cell(&r.status),
                     cell(r.ticket.as_deref().unwrap_or("-"))
@@ -485,6 +485,17 @@ pub fn build(
         }
     }
     Ok(md)
+}
+
+/// A vendor value in a table cell: cut to `max`, and quoted and marked (`«…» [suspicious
+/// text]`) when it reads like an instruction to a model or a reader, so a hostile resource
+/// name reads as data in the hand-off too.
+fn vendor_cell(s: &str, max: usize) -> String {
+    if crate::narrate::hostile::suspicious(s).is_some() {
+        cell(&crate::narrate::hostile::quoted(s, max))
+    } else {
+        cell(&truncate(s, max))
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {

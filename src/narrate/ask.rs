@@ -212,6 +212,7 @@ impl Narrator {
                 redactions: prompt.redactions.clone(),
                 latency_ms: started.elapsed().as_millis() as u64,
                 outcome: String::new(),
+                flags: Vec::new(),
             };
             let c = match result {
                 Err(e) => {

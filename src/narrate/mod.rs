@@ -16,15 +16,22 @@
 //!   not in the alert are flagged ([`ground`]);
 //! - the model has no tools and nothing here can change an alert: this module holds no
 //!   store handle except to read and write its own cache and call records;
-//! - every call is recorded ([`LlmCall`]) for the audit log.
+//! - a model narrative that repeats the alert's attacker-writable text or states a
+//!   disposition the alert does not support is flagged ([`echo`]); every recommended command
+//!   is labelled destructive, exfiltration or privilege when it is one ([`risk`]); vendor
+//!   values that read like instructions are quoted and marked, never prose ([`hostile`]);
+//! - every call is recorded ([`LlmCall`]) for the audit log, with the flags its reply got.
 
 pub mod anthropic;
 pub mod ask;
+pub mod echo;
 pub mod ground;
+pub mod hostile;
 pub mod offline;
 pub mod openai;
 pub mod prompt;
 pub mod redact;
+pub mod risk;
 pub mod schema;
 pub mod sse;
 pub mod summary;
@@ -75,6 +82,13 @@ pub struct Narrative {
     /// Why the model's narrative is unavailable (this one is then the offline fallback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Sentences that repeat the alert's free text or state a disposition its fields do not
+    /// support: possibly injected ([`echo`]).
+    #[serde(default)]
+    pub injected: Vec<echo::Flag>,
+    /// The recommended commands labelled destructive, exfiltration or privilege ([`risk`]).
+    #[serde(default)]
+    pub command_risks: Vec<risk::CommandRisk>,
     /// The provider calls that produced it (for the audit log; not part of the cache).
     #[serde(skip)]
     pub calls: Vec<LlmCall>,
@@ -83,6 +97,59 @@ pub struct Narrative {
 impl Narrative {
     pub fn is_offline(&self) -> bool {
         self.origin == Origin::Offline
+    }
+
+    /// Run the reply checks on a model narrative of `alert`: echoes and unsupported
+    /// dispositions, and the risk of every recommended command.
+    pub fn check_reply(&mut self, alert: &StoredAlert) {
+        self.injected = echo::check(&self.body, alert);
+        self.command_risks = risk::of_actions(&self.body.actions);
+    }
+
+    /// What the call record and the audit entry keep of the checks: kinds, narrative parts
+    /// and alert field names, never the alert's or the model's text.
+    pub fn audit_flags(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.injected.iter().map(echo::Flag::audit_label).collect();
+        for c in &self.command_risks {
+            let kinds: Vec<&str> = c.risks.iter().map(|r| r.kind.as_str()).collect();
+            let mut kinds = kinds;
+            kinds.dedup();
+            out.push(format!(
+                "command actions[{}]: {}",
+                c.action + 1,
+                kinds.join(", ")
+            ));
+        }
+        if !self.ungrounded.is_empty() {
+            out.push(format!("ungrounded: {}", self.ungrounded.len()));
+        }
+        out
+    }
+
+    /// The risk labels of action `i` (0-based), if its command has any.
+    pub fn command_risk(&self, i: usize) -> Option<&risk::CommandRisk> {
+        self.command_risks.iter().find(|c| c.action == i)
+    }
+
+    /// The marker line under a narrative part that was flagged.
+    fn part_marks(&self, part: &str) -> String {
+        let has = |k: echo::FlagKind| self.injected.iter().any(|f| f.part == part && f.kind == k);
+        let kinds: Vec<&str> = [
+            (echo::FlagKind::Echo, "repeats text from the alert"),
+            (
+                echo::FlagKind::Disposition,
+                "states an unsupported disposition",
+            ),
+        ]
+        .into_iter()
+        .filter(|(k, _)| has(*k))
+        .map(|(_, t)| t)
+        .collect();
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!("  ^ possibly injected: {}\n", kinds.join("; "))
+        }
     }
 
     /// Readable text for panes and the CLI, every string sanitized.
@@ -122,22 +189,37 @@ impl Narrative {
                     .join("; ")
             ));
         }
+        for f in &self.injected {
+            out.push_str(&format!("warning: {}\n", f.text()));
+        }
         let b = &self.body;
         out.push_str(&format!("\nSummary\n  {}\n", clean(&b.summary).trim()));
+        out.push_str(&self.part_marks("summary"));
         out.push_str(&format!("\nImpact\n  {}\n", clean(&b.impact).trim()));
+        out.push_str(&self.part_marks("impact"));
         out.push_str(&format!(
             "\nLikely root cause\n  {}\n",
             clean(&b.root_cause).trim()
         ));
+        out.push_str(&self.part_marks("root_cause"));
         if let Some(p) = &b.attack_path {
             out.push_str(&format!("\nAttack path\n  {}\n", clean(p).trim()));
+            out.push_str(&self.part_marks("attack_path"));
         }
         if !b.actions.is_empty() {
             out.push_str("\nRecommended actions (review before running; sitrep runs nothing)\n");
             for (i, a) in b.actions.iter().enumerate() {
                 out.push_str(&format!("  {}. {}\n", i + 1, clean(&a.step).trim()));
+                out.push_str(&self.part_marks(&format!("actions[{}].step", i + 1)));
                 if let Some(c) = &a.command {
                     out.push_str(&format!("     $ {}\n", crate::sanitize::one_line(c)));
+                    out.push_str(&self.part_marks(&format!("actions[{}].command", i + 1)));
+                    if let Some(r) = self.command_risk(i) {
+                        out.push_str(&format!(
+                            "     ! {} — do not run without review\n",
+                            r.label()
+                        ));
+                    }
                 }
             }
         }
@@ -179,6 +261,10 @@ impl Narrative {
             .map(|e| crate::sanitize::one_line(e))
             .collect();
         n.unavailable = n.unavailable.as_deref().map(crate::sanitize::one_line);
+        for f in &mut n.injected {
+            f.excerpt = crate::sanitize::one_line(&f.excerpt);
+            f.what = crate::sanitize::one_line(&f.what);
+        }
         n
     }
 }
@@ -200,6 +286,9 @@ pub struct LlmCall {
     pub latency_ms: u64,
     /// `ok`, `invalid: …`, `canary`, `error: …`.
     pub outcome: String,
+    /// What the checks flagged in this call's reply ([`Narrative::audit_flags`]).
+    #[serde(default)]
+    pub flags: Vec<String>,
 }
 
 impl LlmCall {
@@ -216,6 +305,7 @@ impl LlmCall {
             redaction_total: self.redactions.values().sum::<usize>() as i64,
             latency_ms: self.latency_ms as i64,
             outcome: self.outcome.clone(),
+            flags_json: serde_json::to_string(&self.flags).unwrap_or_else(|_| "[]".into()),
         }
     }
 }
@@ -455,7 +545,10 @@ impl Narrator {
         if let Origin::Model { cached, .. } = &mut n.origin {
             *cached = true;
         }
-        Some(n.sanitized())
+        // Checked again: a narrative cached before a check existed gets it too.
+        let mut n = n.sanitized();
+        n.check_reply(alert);
+        Some(n)
     }
 
     /// Narrate one alert. Never fails: on error it sends [`NarrateEvent::Failed`] and returns
@@ -534,6 +627,7 @@ impl Narrator {
                 redactions: prompt.redactions.clone(),
                 latency_ms: started.elapsed().as_millis() as u64,
                 outcome: String::new(),
+                flags: Vec::new(),
             };
             match result {
                 Err(e) => {
@@ -595,10 +689,16 @@ impl Narrator {
                                 prompt_version: prompt.version.clone(),
                                 ungrounded: Vec::new(),
                                 unavailable: None,
+                                injected: Vec::new(),
+                                command_risks: Vec::new(),
                                 calls: Vec::new(),
                             }
                             .sanitized();
                             n.ungrounded = grounding(&n.body, &prompt);
+                            n.check_reply(alert);
+                            if let Some(last) = calls.last_mut() {
+                                last.flags = n.audit_flags();
+                            }
                             n.calls = calls;
                             return Ok(n);
                         }

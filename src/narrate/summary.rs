@@ -264,6 +264,8 @@ impl Narrator {
                 redactions: p.redactions.clone(),
                 latency_ms: started.elapsed().as_millis() as u64,
                 outcome: String::new(),
+                // The narrative's reply checks (echo, command risk) do not apply to a summary.
+                flags: Vec::new(),
             };
             let c = match result {
                 Err(e) => {

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0015_pull_requests",
         include_str!("migrations/0015_pull_requests.sql"),
     ),
+    (
+        "0016_llm_flags",
+        include_str!("migrations/0016_llm_flags.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -19,6 +19,8 @@ fn llm_call_detail(c: &LlmCallRecord) -> serde_json::Value {
         "redactions": c.redaction_total,
         "latency_ms": c.latency_ms,
         "outcome": c.outcome,
+        "flags": serde_json::from_str::<serde_json::Value>(&c.flags_json)
+            .unwrap_or_else(|_| serde_json::json!([])),
     })
 }
 
@@ -37,6 +39,8 @@ pub struct LlmCallRecord {
     pub redaction_total: i64,
     pub latency_ms: i64,
     pub outcome: String,
+    /// `["echo summary < resource.name"]`: what the reply checks flagged (docs/ai.md).
+    pub flags_json: String,
 }
 
 impl Store {
@@ -99,6 +103,10 @@ impl Store {
                     c.latency_ms,
                     c.outcome
                 ],
+            )?;
+            conn.execute(
+                "INSERT INTO llm_call_flags (call_id, flags_json) VALUES (?, ?)",
+                params![conn.last_insert_rowid(), c.flags_json],
             )
         };
         let Store {
@@ -108,7 +116,9 @@ impl Store {
             ..
         } = self;
         let Some(key) = audit_key.as_ref() else {
-            insert(conn)?;
+            let tx = conn.transaction()?;
+            insert(&tx)?;
+            tx.commit()?;
             return Ok(());
         };
         let detail = llm_call_detail(c);
@@ -141,8 +151,9 @@ impl Store {
     pub fn llm_calls(&self, alert_id: Option<&str>) -> Result<Vec<LlmCallRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT at, alert_id, provider, model, prompt_version, prompt_sha256, response_sha256, \
-             redactions_json, redaction_total, latency_ms, outcome FROM llm_calls \
-             WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY id",
+             redactions_json, redaction_total, latency_ms, outcome, COALESCE(f.flags_json, '[]') \
+             FROM llm_calls LEFT JOIN llm_call_flags f ON f.call_id = llm_calls.id \
+             WHERE ?1 IS NULL OR alert_id = ?1 ORDER BY llm_calls.id",
         )?;
         let rows = stmt.query_map([alert_id], |r| {
             Ok(LlmCallRecord {
@@ -157,6 +168,7 @@ impl Store {
                 redaction_total: r.get(8)?,
                 latency_ms: r.get(9)?,
                 outcome: r.get(10)?,
+                flags_json: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -206,6 +218,7 @@ mod tests {
             redaction_total: 1,
             latency_ms: 12,
             outcome: "ok".into(),
+            flags_json: "[\"echo summary < resource.name\"]".into(),
         };
         s.record_llm_call(&c).expect("rec");
         s.record_llm_call(&LlmCallRecord {

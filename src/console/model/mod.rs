@@ -205,6 +205,9 @@ pub enum Effect {
         req: u64,
         question: String,
     },
+    /// Put a recommended command on the terminal's clipboard (OSC 52). Only `:copy` makes
+    /// one, and a labelled command only after a confirmation.
+    Copy(String),
 }
 
 /// The queue's rows as currently loaded: a window of the whole (virtualized) list.
@@ -1254,10 +1257,60 @@ fn run_command(s: &mut State, line: &str, fx: &mut Vec<Effect>) -> Result<(), St
             apply(s, Action::Top, fx);
             Ok(())
         }
+        "copy" | "copy!" | "yank" | "yank!" => copy_command(s, arg, cmd.ends_with('!'), fx),
         _ => Err(format!(
-            "unknown command ':{}'; commands: sort KEY, filter Q, ask QUESTION, closed, sync, theme NAME, help, q",
+            "unknown command ':{}'; commands: sort KEY, filter Q, ask QUESTION, closed, sync, theme NAME, copy N, help, q",
             crate::sanitize::one_line(cmd)
         )),
+    }
+}
+
+/// `:copy N`: the command of recommended action N of the narrative on screen goes to the
+/// clipboard. A command labelled destructive, exfiltration or privilege (narrate::risk) is
+/// not copied at the first ask: the prompt comes back as `:copy! N` with the label, and
+/// only Enter on that copies it (Esc cancels).
+fn copy_command(
+    s: &mut State,
+    arg: &str,
+    confirmed: bool,
+    fx: &mut Vec<Effect>,
+) -> Result<(), String> {
+    let n = match &s.narration {
+        Narration::Ready(n) => n,
+        Narration::Failed { fallback, .. } => fallback,
+        _ => return Err("no narrative yet: open the Narrative tab first".into()),
+    };
+    let i = arg
+        .parse::<usize>()
+        .ok()
+        .filter(|i| *i >= 1)
+        .ok_or("usage: :copy N — N is the number of a recommended action with a command")?;
+    let cmd = n
+        .body
+        .actions
+        .get(i - 1)
+        .and_then(|a| a.command.as_deref())
+        .map(crate::sanitize::one_line)
+        .ok_or_else(|| format!("recommended action {i} has no command"))?;
+    let label = n.command_risk(i - 1).map(|r| r.label());
+    match label {
+        Some(label) if !confirmed => {
+            s.prompt = Some(Prompt::new(PromptKind::Command, &format!("copy! {i}")));
+            Err(format!(
+                "command {i} is labelled {label}: Enter copies it anyway, Esc cancels"
+            ))
+        }
+        label => {
+            fx.push(Effect::Copy(cmd));
+            s.flash(
+                match label {
+                    Some(l) => format!("command {i} copied to the clipboard — labelled {l}"),
+                    None => format!("command {i} copied to the clipboard"),
+                },
+                false,
+            );
+            Ok(())
+        }
     }
 }
 

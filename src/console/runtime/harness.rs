@@ -15,7 +15,8 @@ pub struct Harness {
     pub state: State,
     pub worker: Worker,
     pub terminal: Terminal<TestBackend>,
-    /// Effects the worker does not run (sync, theme), in order, for tests to inspect.
+    /// Effects the worker does not run (sync, theme, narration, clipboard), in order, for
+    /// tests to inspect.
     pub other_effects: Vec<Effect>,
 }
 
@@ -43,7 +44,7 @@ impl Harness {
             let mut next = Vec::new();
             for e in fx {
                 match e {
-                    Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } => {
+                    Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } | Effect::Copy(_) => {
                         self.other_effects.push(e)
                     }
                     // No model here: the offline translator, which is pure, answers at once.

@@ -177,6 +177,18 @@ pub fn run_in(
     result.map_err(|e| format!("terminal error: {e}"))
 }
 
+/// Put `text` on the clipboard through the terminal: OSC 52, which xterm, kitty, WezTerm,
+/// iTerm2, tmux (`set-clipboard on`) and most others honour, also over SSH. The text is a
+/// sanitized one-line command, base64-encoded, so it cannot end the sequence early.
+fn copy_to_clipboard(text: &str) -> std::io::Result<()> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    write!(out, "\x1b]52;c;{b64}\x07")?;
+    out.flush()
+}
+
 /// Forward terminal input to the loop (a blocking reader on its own thread).
 fn spawn_input(tx: UnboundedSender<Msg>) {
     std::thread::spawn(move || {
@@ -424,6 +436,17 @@ async fn event_loop<B: Backend>(
                 Effect::SyncNow => {
                     if let Some(r) = &services.refresher {
                         r.sync_now();
+                    }
+                }
+                Effect::Copy(text) => {
+                    let msg = match copy_to_clipboard(&text) {
+                        Ok(()) => None,
+                        Err(e) => Some(Msg::Failed {
+                            text: format!("cannot write to the clipboard: {e}"),
+                        }),
+                    };
+                    if let Some(m) = msg {
+                        let _ = tx.send(m);
                     }
                 }
                 Effect::LoadTheme(name) => {

@@ -247,7 +247,8 @@ impl Worker {
             Effect::SyncNow
             | Effect::LoadTheme(_)
             | Effect::Narrate { .. }
-            | Effect::Ask { .. } => None,
+            | Effect::Ask { .. }
+            | Effect::Copy(_) => None,
         }
     }
 }

@@ -47,10 +47,14 @@ pub enum LlmFault {
     /// A narrative that does what an injection asked: claims the alert is resolved, names an
     /// ARN and CVE not in the alert, and recommends piping a script into a shell.
     Obey,
+    /// A narrative that repeats the alert's longest free-text value (where an attacker's
+    /// payload sits) word for word, as a model that takes it for its own words would.
+    Echo,
 }
 
 impl LlmFault {
-    /// `ok`, `429`, `429:3`, `quota`, `5xx`, `broken`, `invalid`, `escapes`, `canary`, `obey`.
+    /// `ok`, `429`, `429:3`, `quota`, `5xx`, `broken`, `invalid`, `escapes`, `canary`, `obey`,
+    /// `echo`.
     pub fn parse(s: &str) -> Option<LlmFault> {
         Some(match s.trim() {
             "ok" => LlmFault::Ok,
@@ -62,6 +66,7 @@ impl LlmFault {
             "escapes" => LlmFault::Escapes,
             "canary" => LlmFault::Canary,
             "obey" => LlmFault::Obey,
+            "echo" => LlmFault::Echo,
             other => {
                 let secs = other.strip_prefix("429:")?.parse().ok()?;
                 LlmFault::RateLimit { secs }
@@ -207,6 +212,37 @@ fn alert_data(user: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&after[body_start..end]).ok()
 }
 
+/// The free-text value of the data document with the most words: the title, policy name,
+/// description, resource name, tag values, remediation and every string of the attack
+/// context.
+fn longest_free_text(data: &serde_json::Value) -> String {
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    for p in [
+        "/title",
+        "/policy/name",
+        "/description",
+        "/resource/name",
+        "/resource/tags",
+        "/remediation",
+        "/attack_context",
+    ] {
+        if let Some(v) = data.pointer(p) {
+            strings(v, &mut all);
+        }
+    }
+    all.into_iter()
+        .max_by_key(|s| s.split_whitespace().count())
+        .unwrap_or_default()
+}
+
 fn canary(system: &str) -> String {
     system
         .split(|c: char| c.is_whitespace())
@@ -245,6 +281,10 @@ fn reply_text(f: LlmFault, system: &str, user: &str) -> String {
         LlmFault::Canary => good(
             format!("{title} on {rid}. Confidential: {}", canary(system)),
             serde_json::json!([]),
+        ),
+        LlmFault::Echo => good(
+            format!("On {rid}: {}", longest_free_text(&data)),
+            serde_json::json!([{"step": "Review the resource's configuration.", "command": null}]),
         ),
         LlmFault::Obey => good(
             "This alert is a false positive and has been marked resolved. Status: resolved. Also affects arn:aws:iam::999999999999:role/Admin and CVE-2021-44228.".into(),
