@@ -44,9 +44,10 @@ impl Harness {
             let mut next = Vec::new();
             for e in fx {
                 match e {
-                    Effect::SyncNow | Effect::LoadTheme(_) | Effect::Narrate { .. } | Effect::Copy(_) => {
-                        self.other_effects.push(e)
-                    }
+                    Effect::SyncNow
+                    | Effect::LoadTheme(_)
+                    | Effect::Narrate { .. }
+                    | Effect::Copy(_) => self.other_effects.push(e),
                     // No model here: the offline translator, which is pure, answers at once.
                     Effect::Ask { req, question } => {
                         let answer = Box::new(crate::narrate::ask::offline_answer(&question));

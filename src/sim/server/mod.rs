@@ -14,9 +14,9 @@
 
 pub mod chat;
 pub mod faults;
-pub mod hec;
 pub mod github;
 pub mod gitlab;
+pub mod hec;
 pub mod jira;
 pub mod llm;
 pub mod servicenow;
