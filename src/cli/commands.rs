@@ -38,8 +38,11 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     if let Command::Completions(a) = &command {
         // Needs neither a config nor a database: shells source it at start-up.
         use clap::CommandFactory as _;
-        clap_complete::generate(a.shell, &mut Cli::command(), "sitrep", &mut *env.out);
-        return Ok(());
+        // Generated into memory first: clap_complete panics on a failed write (a closed
+        // pipe, `| head`), where every other command reports the error.
+        let mut script = Vec::new();
+        clap_complete::generate(a.shell, &mut Cli::command(), "sitrep", &mut script);
+        return env.out.write_all(&script).map_err(io_err);
     }
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;

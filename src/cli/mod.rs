@@ -103,7 +103,8 @@ pub enum Command {
     /// Deliveries owed to vendors, ticket systems and chat: list, deliver, retry, drop
     #[command(subcommand)]
     Outbox(decisions::OutboxCommand),
-    /// The shift hand-off in Markdown: triaged, awaiting approval, tickets, hot alerts, outbox
+    /// The shift hand-off (triaged, awaiting approval, tickets, hot alerts, outbox), or with
+    /// --compliance FRAMEWORK the evidence for an auditor (Markdown or HTML)
     Report(report::ReportArgs),
     /// The tamper-evident audit log: verify the chain, export the entries
     #[command(subcommand)]
