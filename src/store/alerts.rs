@@ -577,12 +577,17 @@ impl Store {
             return Ok(QueueCount { n, exact: true });
         }
         let (sql, mut params) = capped_count_sql(req)?;
+        let key = params.clone();
         params.push(SqlValue::Integer(
             cap.saturating_add(1).min(i64::MAX as usize) as i64,
         ));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let n =
             stmt.query_row(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))? as usize;
+        if n >= WALK_ABOVE || n <= cap {
+            // Decides the walk whether it stopped at the cap or not (see `walk_order`).
+            *self.walk_memo.borrow_mut() = Some((sql, key, n >= WALK_ABOVE));
+        }
         Ok(if n > cap {
             QueueCount {
                 n: cap,
@@ -601,7 +606,22 @@ impl Store {
         if req.filter.is_none_or(|q| q.is_empty()) || order_index(req.sort).is_none() {
             return Ok(false);
         }
+        if self.facet_count_applies(req)? {
+            return Ok(self.count_upto(req, WALK_ABOVE)?.n >= WALK_ABOVE);
+        }
+        let (sql, params) = capped_count_sql(req)?;
+        if let Some((s, p, walk)) = self.walk_memo.borrow().as_ref()
+            && *s == sql
+            && *p == params
+        {
+            return Ok(*walk);
+        }
         Ok(self.count_upto(req, WALK_ABOVE)?.n >= WALK_ABOVE)
+    }
+
+    /// Is this listing counted from the kept counts (a few rows, nothing to remember)?
+    fn facet_count_applies(&self, req: &ListRequest<'_>) -> Result<bool, StoreError> {
+        Ok(facet_count_sql(req)?.is_some())
     }
 
     /// The count from `alert_counts` when the filter reads facets only.

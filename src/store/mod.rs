@@ -92,6 +92,10 @@ pub struct Store {
     checkpoint_holds: usize,
     /// Who owns an alert ([`Store::set_owners`]); imports fill the owner column with them.
     owners: Option<crate::triage::owner::OwnerRules>,
+    /// The last capped count's statement, parameters and whether it reached the walk
+    /// threshold: a page of the same listing right after (the console's window, `list`'s
+    /// table) decides how to read without counting again. Only a plan choice hangs on it.
+    walk_memo: std::cell::RefCell<Option<(String, Vec<rusqlite::types::Value>, bool)>>,
 }
 
 impl Store {
@@ -132,6 +136,7 @@ impl Store {
             scoring: Default::default(),
             audit_key: None,
             checkpoint_holds: 0,
+            walk_memo: Default::default(),
             owners: None,
         };
         migrate::run(&mut store.conn, path)?;
@@ -152,6 +157,7 @@ impl Store {
             scoring: Default::default(),
             audit_key: None,
             checkpoint_holds: 0,
+            walk_memo: Default::default(),
             owners: None,
         })
     }
