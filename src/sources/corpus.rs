@@ -44,6 +44,28 @@ pub fn of(vendor: &str) -> Vec<(String, Value)> {
     walk(|v| v == vendor).unwrap_or_default()
 }
 
+/// The check every mapper's `sniff` gets: each of `vendor`'s own files is recognised and no
+/// other vendor's file is. Returns the other vendors' files for a mapper's further checks;
+/// empty when the corpus is missing (outside CI).
+pub fn assert_sniff_claims_only_its_own(
+    vendor: &str,
+    sniff: fn(&Value) -> Option<&'static str>,
+) -> Vec<(String, Value)> {
+    let mine = of(vendor);
+    if mine.is_empty() && dir().is_none() {
+        return Vec::new();
+    }
+    assert!(!mine.is_empty(), "no {vendor} files in the corpus");
+    for (file, body) in &mine {
+        assert!(sniff(body).is_some(), "{file} not recognised as {vendor}");
+    }
+    let others = others(vendor);
+    for (file, body) in &others {
+        assert_eq!(sniff(body), None, "{file} claimed as {vendor}");
+    }
+    others
+}
+
 /// (path, parsed JSON) of every file in the vendor directories whose name `keep` accepts; None
 /// when the corpus is missing.
 fn walk(keep: impl Fn(&str) -> bool) -> Option<Vec<(String, Value)>> {

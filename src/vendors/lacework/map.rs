@@ -796,15 +796,7 @@ mod tests {
         if corpus("lacework/gosdk-alerts-list.json").is_none() {
             return;
         }
-        let mine = crate::sources::corpus::of("lacework");
-        assert!(!mine.is_empty());
-        for (file, body) in mine {
-            assert!(sniff(&body).is_some(), "{file} not recognised");
-        }
-        let others = crate::sources::corpus::others("lacework");
-        for (file, body) in &others {
-            assert_eq!(sniff(body), None, "{file} claimed as Lacework");
-        }
+        let others = crate::sources::corpus::assert_sniff_claims_only_its_own("lacework", sniff);
         assert!(others.len() >= 20);
         let Some(list) = corpus("lacework/gosdk-alerts-list-page1.json") else {
             return;

@@ -954,14 +954,8 @@ mod tests {
         if corpus_missing() {
             return;
         }
-        let mine = crate::sources::corpus::of("orca");
-        assert!(!mine.is_empty());
-        for (file, body) in mine {
-            assert!(sniff(&body).is_some(), "{file} not recognised");
-        }
-        let others = crate::sources::corpus::others("orca");
+        let others = crate::sources::corpus::assert_sniff_claims_only_its_own("orca", sniff);
         for (file, body) in &others {
-            assert_eq!(sniff(body), None, "{file} claimed");
             assert!(
                 !matches!(map(body), Ok(ref v) if !v.is_empty()),
                 "{file} imported as Orca"

@@ -861,15 +861,7 @@ mod tests {
         if corpus("wiz/elastic-test-issue.json").is_none() {
             return;
         }
-        let mine = crate::sources::corpus::of("wiz");
-        assert!(!mine.is_empty());
-        for (file, body) in mine {
-            assert!(sniff(&body).is_some(), "{file} not recognised");
-        }
-        let others = crate::sources::corpus::others("wiz");
-        for (file, body) in &others {
-            assert_eq!(sniff(body), None, "{file} claimed as Wiz");
-        }
+        let others = crate::sources::corpus::assert_sniff_claims_only_its_own("wiz", sniff);
         assert!(others.len() >= 20);
         let Some(list) = corpus("wiz/elastic-graphql-issues-list-response.json") else {
             return;
