@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::console::model::Msg;
 
 /// How often the watcher looks: well inside the second a pushed alert is promised in.
-const EVERY: Duration = Duration::from_millis(300);
+const EVERY: Duration = Duration::from_millis(500);
 
 /// Watch `db` on a thread of its own until the console's channel closes. The first reading
 /// is taken before this returns, so every commit after it is seen.
@@ -31,9 +31,29 @@ pub fn spawn(db: PathBuf, tx: UnboundedSender<Msg>) {
         }
     };
     let mut seen = store.data_version().ok();
+    // A commit appends to the WAL (or, out of WAL mode, rewrites the file): the files'
+    // sizes and times are read first, with two stat calls, and the store is asked only when
+    // they moved, so an idle console costs next to nothing between looks.
+    let files = [db.clone(), wal_path(&db)];
+    let stamp = move || {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .ok()
+                    .map(|m| (m.len(), m.modified().ok()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut last = stamp();
     std::thread::spawn(move || {
         while !tx.is_closed() {
             std::thread::sleep(EVERY);
+            let files_now = stamp();
+            if files_now == last {
+                continue;
+            }
+            last = files_now;
             let now = match store.data_version() {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -49,6 +69,13 @@ pub fn spawn(db: PathBuf, tx: UnboundedSender<Msg>) {
             }
         }
     });
+}
+
+/// SQLite's write-ahead log beside `db`.
+fn wal_path(db: &std::path::Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
