@@ -8,7 +8,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::commands::{list, open_existing, scored, sort_key};
+use super::listing::{list, open_existing, scored, sort_key};
 use super::env::{CliError, Env, io_err, open_store, runtime};
 use super::{ListArgs, ListFormat, render};
 use crate::config::Config;
