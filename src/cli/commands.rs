@@ -5,18 +5,17 @@ use std::io::{IsTerminal, Write};
 use super::env::{
     AtomicFile, CliError, Env, configured, io_err, open_store, runtime, write_private,
 };
-use super::listing::{list, open_existing, parse_filter, scored, sort_key, store_err};
+use super::listing::{list, open_existing, parse_filter, scored, store_err};
 use super::render;
 use super::{
-    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ListArgs, ListFormat, NarrateArgs,
-    ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
+    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, NarrateArgs, ShowArgs, ShowFormat,
+    SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
-use crate::domain::{EpochMs, SortKey, Vendor};
+use crate::domain::{EpochMs, Vendor};
 use crate::paths::Paths;
 use crate::sanitize;
 use crate::store::{ListRequest, Store};
-use crate::triage::query::{self, Query};
 
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {

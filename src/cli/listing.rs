@@ -1,8 +1,6 @@
 //! Opening, scoring and listing the store: shared by `list` and the commands that answer
 //! with a list (`ask`), so those modules import it rather than each other.
 
-use std::io::Write;
-
 use super::env::{CliError, Env, io_err, open_store};
 use super::{ListArgs, ListFormat, render, triage};
 use crate::config::Config;

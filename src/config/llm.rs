@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::secret::Secret;
 use super::duration::parse_duration;
+use super::secret::Secret;
 use super::vault::{CredentialRef, RawCredential};
 
 /// The API dialect.

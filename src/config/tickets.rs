@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::secret::Secret;
 use super::duration::parse_duration;
+use super::secret::Secret;
 use super::vault::{CredentialRef, RawCredential};
 
 /// Per-request timeout of a destination (ticket system, chat, webhook) when its table names

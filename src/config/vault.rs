@@ -133,7 +133,6 @@ pub(super) enum RawCredential {
     Literal(String),
 }
 
-
 /// A secret in Vault: a KV v2 path (`<mount>/data/<path>`) and the key inside its data.
 #[derive(Clone)]
 pub struct VaultRef {
