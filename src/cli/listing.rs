@@ -9,7 +9,6 @@ use crate::paths::Paths;
 use crate::store::{ListRequest, Store};
 use crate::triage::query::{self, Query};
 
-/// The configured sources' names, for an error about one that is not.
 /// Give the store the config's scoring model and bring stored scores up to date with it.
 pub(super) fn scored(
     mut store: Store,
