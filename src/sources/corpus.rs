@@ -27,10 +27,52 @@ pub fn load(rel: &str) -> Option<Value> {
 
 /// Every JSON file of the vendors' directories other than `own`.
 pub fn others(own: &str) -> Vec<(String, Value)> {
-    let Some(d) = dir() else { return Vec::new() };
+    let Some(out) = walk(|vendor| vendor != own) else {
+        return Vec::new();
+    };
+    assert!(
+        out.len() >= 10,
+        "expected the other vendors' corpus files, found {}",
+        out.len()
+    );
+    out
+}
+
+/// Every JSON file in `vendor`'s own directory, listed or not in MANIFEST.tsv, so that a new
+/// file dropped there is checked too.
+pub fn of(vendor: &str) -> Vec<(String, Value)> {
+    walk(|v| v == vendor).unwrap_or_default()
+}
+
+/// The check every mapper's `sniff` gets: each of `vendor`'s own files is recognised and no
+/// other vendor's file is. Returns the other vendors' files for a mapper's further checks;
+/// empty when the corpus is missing (outside CI).
+pub fn assert_sniff_claims_only_its_own(
+    vendor: &str,
+    sniff: fn(&Value) -> Option<&'static str>,
+) -> Vec<(String, Value)> {
+    let mine = of(vendor);
+    if mine.is_empty() && dir().is_none() {
+        return Vec::new();
+    }
+    assert!(!mine.is_empty(), "no {vendor} files in the corpus");
+    for (file, body) in &mine {
+        assert!(sniff(body).is_some(), "{file} not recognised as {vendor}");
+    }
+    let others = others(vendor);
+    for (file, body) in &others {
+        assert_eq!(sniff(body), None, "{file} claimed as {vendor}");
+    }
+    others
+}
+
+/// (path, parsed JSON) of every file in the vendor directories whose name `keep` accepts; None
+/// when the corpus is missing.
+fn walk(keep: impl Fn(&str) -> bool) -> Option<Vec<(String, Value)>> {
+    let d = dir()?;
     let mut out = Vec::new();
     for vendor in std::fs::read_dir(&d).expect("corpus dir").flatten() {
-        if !vendor.path().is_dir() || vendor.file_name() == own {
+        if !vendor.path().is_dir() || !keep(&vendor.file_name().to_string_lossy()) {
             continue;
         }
         for f in std::fs::read_dir(vendor.path())
@@ -42,12 +84,7 @@ pub fn others(own: &str) -> Vec<(String, Value)> {
             out.push((f.path().display().to_string(), v));
         }
     }
-    assert!(
-        out.len() >= 10,
-        "expected the other vendors' corpus files, found {}",
-        out.len()
-    );
-    out
+    Some(out)
 }
 
 /// MANIFEST.tsv rows of `vendor`: (relative file, shape, alerts). Empty when the corpus is

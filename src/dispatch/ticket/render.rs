@@ -271,20 +271,24 @@ pub fn wiki_escape(s: &str) -> String {
 
 /// Text for inside `{code}`: nothing in it may open or close a macro (`{code`, `{noformat`).
 fn wiki_code_body(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    break_markers(s, &["{code", "{noformat"])
+}
+
+/// `s` with a space after the first character of every occurrence (ASCII case ignored) of any
+/// of `markers`, so that none of them reaches the tracker whole. One loop for every markup a
+/// tracker would act on, so a fix to it holds for all of them.
+fn break_markers(s: &str, markers: &[&str]) -> String {
     let lower = s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        let rest = &lower[i..];
-        if rest.starts_with("{code") || rest.starts_with("{noformat") {
-            out.push_str("{ ");
-            i += 1;
-            continue;
-        }
         let Some(c) = s[i..].chars().next() else {
             break;
         };
         out.push(c);
+        if markers.iter().any(|m| lower[i..].starts_with(m)) {
+            out.push(' ');
+        }
         i += c.len_utf8();
     }
     out
@@ -400,22 +404,7 @@ pub fn wiki_comment(text: &str, marker: &str) -> String {
 
 /// ServiceNow journal fields render `[code]…[/code]` as HTML: untrusted text must not open it.
 pub fn sn_defuse(s: &str) -> String {
-    let lower = s.to_ascii_lowercase();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if lower[i..].starts_with("[code]") || lower[i..].starts_with("[/code]") {
-            out.push_str("[ ");
-            i += 1;
-            continue;
-        }
-        let Some(c) = s[i..].chars().next() else {
-            break;
-        };
-        out.push(c);
-        i += c.len_utf8();
-    }
-    out
+    break_markers(s, &["[code]", "[/code]"])
 }
 
 fn plain_section(s: &Section, b: &mut Budget, out: &mut String) {
@@ -525,6 +514,7 @@ mod tests {
             wiki_code_body("a\n{code}\nh1. x\n{CODE:bash}"),
             "a\n{ code}\nh1. x\n{ CODE:bash}"
         );
+        assert_eq!(sn_defuse("é[CODE]<b>[/Code]"), "é[ CODE]<b>[ /Code]");
     }
 
     #[test]

@@ -394,6 +394,38 @@ impl Transport {
         }
     }
 
+    /// POST `body` as JSON to a login endpoint and return the reply's non-empty `token`
+    /// (Prisma Cloud's `/login` and Compute's `/authenticate` speak alike). `path` names the
+    /// endpoint in errors instead of `url`, which can carry a tenant; `refused` says who refused
+    /// what, and the vendor's words follow it in brackets.
+    pub async fn login_token(
+        &self,
+        url: &str,
+        path: &str,
+        body: &serde_json::Value,
+        refused: &str,
+    ) -> Result<String, ApiError> {
+        let (_, v) = self
+            .json(&|| {
+                self.http()
+                    .post(url)
+                    .header("accept", "application/json")
+                    .json(body)
+            })
+            .await
+            .map_err(|e| match e {
+                ApiError::Unauthorized(d) => ApiError::Unauthorized(format!("{refused} ({d})")),
+                other => other,
+            })?;
+        match v.get("token").and_then(serde_json::Value::as_str) {
+            Some(t) if !t.is_empty() => Ok(t.to_string()),
+            _ => Err(ApiError::Malformed {
+                what: self.what.clone(),
+                detail: format!("the {path} response carries no token"),
+            }),
+        }
+    }
+
     /// Count a re-authentication (called by the session).
     pub fn count_reauth(&self) {
         self.stats.reauths.fetch_add(1, Ordering::Relaxed);
@@ -442,6 +474,70 @@ mod tests {
             "permission_error"
         );
         assert_eq!(vendor_words(&HeaderMap::new(), b""), "(empty body)");
+    }
+
+    /// The shared login against a loopback endpoint: the token, a refusal in the caller's
+    /// words with the vendor's after it, and a reply with an empty token.
+    #[tokio::test]
+    async fn login_token_reads_the_token_and_says_what_went_wrong() {
+        use axum::{Json, Router, routing::post};
+        use serde_json::{Value, json};
+        let app = Router::new()
+            .route(
+                "/ok",
+                post(|Json(b): Json<Value>| async move {
+                    Json(json!({"token": format!("t-{}", b["username"].as_str().unwrap_or(""))}))
+                }),
+            )
+            .route("/empty", post(|| async { Json(json!({"token": ""})) }))
+            .route(
+                "/denied",
+                post(|| async { (StatusCode::UNAUTHORIZED, "invalid_credentials") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let text = format!(
+            "[[source]]\nname = \"p\"\nvendor = \"prisma-cspm\"\nbase_url = \"{base}\"\n[source.credentials]\naccess_key = {{ env = \"A\" }}\nsecret_key = {{ env = \"B\" }}\n"
+        );
+        let config = crate::config::Config::from_text(None, &text).expect("config");
+        let t = Transport::new(&config.sources[0]).expect("transport");
+        let body = json!({"username": "u", "password": "pw"});
+
+        let token = t
+            .login_token(&format!("{base}/ok"), "/ok", &body, "refused")
+            .await;
+        assert_eq!(token.expect("token"), "t-u");
+
+        let err = t
+            .login_token(
+                &format!("{base}/denied"),
+                "/denied",
+                &body,
+                "p refused the key",
+            )
+            .await
+            .expect_err("refused");
+        match err {
+            ApiError::Unauthorized(d) => {
+                assert!(d.starts_with("p refused the key ("), "{d}");
+                assert!(d.contains("invalid_credentials"), "{d}");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let err = t
+            .login_token(&format!("{base}/empty"), "/empty", &body, "refused")
+            .await
+            .expect_err("no token");
+        match err {
+            ApiError::Malformed { detail, .. } => {
+                assert_eq!(detail, "the /empty response carries no token")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -492,8 +492,6 @@ mod tests {
     use crate::sim::world::{SimStatus, World};
     use crate::vendors::cortex_xdr::sim::emit;
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
-
     fn corpus_missing() -> bool {
         crate::sources::corpus::dir().is_none()
     }
@@ -629,33 +627,14 @@ mod tests {
         if corpus_missing() {
             return;
         }
-        let mut others = 0;
-        for dir in std::fs::read_dir(CORPUS).unwrap() {
-            let dir = dir.unwrap().path();
-            if !dir.is_dir() {
-                continue;
-            }
-            let mine = dir.file_name().is_some_and(|n| n == "cortex-xdr");
-            for file in std::fs::read_dir(&dir).unwrap() {
-                let path = file.unwrap().path();
-                let text = std::fs::read_to_string(&path).unwrap();
-                let Ok(body) = serde_json::from_str::<Value>(&text) else {
-                    continue;
-                };
-                if mine {
-                    assert!(sniff(&body).is_some(), "{} not recognised", path.display());
-                } else {
-                    others += 1;
-                    assert_eq!(sniff(&body), None, "{} claimed", path.display());
-                    assert!(
-                        !matches!(map(&body), Ok(ref v) if !v.is_empty()),
-                        "{} imported as Cortex XDR",
-                        path.display()
-                    );
-                }
-            }
+        let others = crate::sources::corpus::assert_sniff_claims_only_its_own("cortex-xdr", sniff);
+        for (file, body) in &others {
+            assert!(
+                !matches!(map(body), Ok(ref v) if !v.is_empty()),
+                "{file} imported as Cortex XDR"
+            );
         }
-        assert!(others > 10);
+        assert!(others.len() > 10);
     }
 
     #[test]

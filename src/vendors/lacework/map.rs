@@ -562,8 +562,6 @@ mod tests {
     use crate::vendors::lacework::sim::emit;
     use serde_json::json;
 
-    const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
-
     /// A corpus file, or None (test skipped) when the corpus is not there, except under CI.
     fn corpus(rel: &str) -> Option<Value> {
         crate::sources::corpus::load(rel)
@@ -795,32 +793,11 @@ mod tests {
 
     #[test]
     fn sniff_recognises_lacework_files_and_no_other_vendors() {
-        let root = std::path::Path::new(CORPUS);
         if corpus("lacework/gosdk-alerts-list.json").is_none() {
             return;
         }
-        let mut others = 0;
-        for dir in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            let vendor = dir.file_name().to_string_lossy().to_string();
-            if !dir.path().is_dir() {
-                continue;
-            }
-            for file in std::fs::read_dir(dir.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let rel = format!("{vendor}/{}", file.file_name().to_string_lossy());
-                let Some(body) = corpus(&rel) else { continue };
-                if vendor == "lacework" {
-                    assert!(sniff(&body).is_some(), "{rel} not recognised");
-                } else {
-                    assert_eq!(sniff(&body), None, "{rel} claimed as Lacework");
-                    others += 1;
-                }
-            }
-        }
-        assert!(others >= 20);
+        let others = crate::sources::corpus::assert_sniff_claims_only_its_own("lacework", sniff);
+        assert!(others.len() >= 20);
         let Some(list) = corpus("lacework/gosdk-alerts-list-page1.json") else {
             return;
         };

@@ -350,34 +350,19 @@ impl Inner {
             "username": self.username.expose(),
             "password": self.password.expose(),
         });
-        let (_, v) = self
+        let refused = format!(
+            "source '{}': Prisma Cloud Compute refused the username and password at /authenticate",
+            self.name
+        );
+        let token = self
             .transport
-            .json(&|| {
-                self.transport
-                    .http()
-                    .post(&url)
-                    .header("accept", "application/json")
-                    .json(&body)
-            })
-            .await
-            .map_err(|e| match e {
-                ApiError::Unauthorized(d) => ApiError::Unauthorized(format!(
-                    "source '{}': Prisma Cloud Compute refused the username and password at /authenticate ({d})",
-                    self.name
-                )),
-                other => other,
-            })?;
-        match v.get("token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => Ok(AuthToken::expiring(
-                t.to_string(),
-                Some(self.renew_after),
-                Duration::ZERO,
-            )),
-            _ => Err(ApiError::Malformed {
-                what: self.transport.what().to_string(),
-                detail: "the /authenticate response carries no token".into(),
-            }),
-        }
+            .login_token(&url, "/authenticate", &body, &refused)
+            .await?;
+        Ok(AuthToken::expiring(
+            token,
+            Some(self.renew_after),
+            Duration::ZERO,
+        ))
     }
 
     /// Wait until one more request to scan endpoint `path` stays under its rate.

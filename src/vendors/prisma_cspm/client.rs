@@ -146,30 +146,15 @@ impl Inner {
             "username": self.access_key.expose(),
             "password": self.secret_key.expose(),
         });
-        let (_, v) = self
+        let refused = format!(
+            "source '{}': Prisma Cloud refused the access key at /login",
+            self.name
+        );
+        let token = self
             .transport
-            .json(&|| {
-                self.transport
-                    .http()
-                    .post(&url)
-                    .header("accept", "application/json")
-                    .json(&body)
-            })
-            .await
-            .map_err(|e| match e {
-                ApiError::Unauthorized(d) => ApiError::Unauthorized(format!(
-                    "source '{}': Prisma Cloud refused the access key at /login ({d})",
-                    self.name
-                )),
-                other => other,
-            })?;
-        match v.get("token").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => Ok(self.token(t)),
-            _ => Err(ApiError::Malformed {
-                what: self.transport.what().to_string(),
-                detail: "the /login response carries no token".into(),
-            }),
-        }
+            .login_token(&url, "/login", &body, &refused)
+            .await?;
+        Ok(self.token(&token))
     }
 
     fn token(&self, value: &str) -> AuthToken {

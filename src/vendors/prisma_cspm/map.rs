@@ -663,15 +663,7 @@ mod tests {
 
     #[test]
     fn sniff_knows_our_files_and_no_one_elses() {
-        for (file, _, _) in corpus::manifest("prisma-cspm") {
-            let Some(body) = corpus::load(&file) else {
-                return;
-            };
-            assert!(sniff(&body).is_some(), "{file}");
-        }
-        for (file, body) in corpus::others("prisma-cspm") {
-            assert_eq!(sniff(&body), None, "{file} claimed as {:?}", sniff(&body));
-        }
+        corpus::assert_sniff_claims_only_its_own("prisma-cspm", sniff);
     }
 
     fn world_alerts(seed: u64) -> (World, Vec<Alert>) {
