@@ -8,8 +8,8 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::commands::{list, open_existing, scored, sort_key};
 use super::env::{CliError, Env, io_err, open_store, runtime};
+use super::listing::{list, open_existing, scored, sort_key};
 use super::{ListArgs, ListFormat, render};
 use crate::config::Config;
 use crate::narrate::Narrator;

@@ -5,17 +5,17 @@ use std::io::{IsTerminal, Write};
 use super::env::{
     AtomicFile, CliError, Env, configured, io_err, open_store, runtime, write_private,
 };
+use super::listing::{list, open_existing, parse_filter, scored, store_err};
 use super::render;
 use super::{
-    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, ListArgs, ListFormat, NarrateArgs,
-    ShowArgs, ShowFormat, SimArgs, SyncArgs, triage,
+    Cli, Command, ConfigCommand, ExportArgs, ExportFormat, NarrateArgs, ShowArgs, ShowFormat,
+    SimArgs, SyncArgs, triage,
 };
 use crate::config::{self, Config};
-use crate::domain::{EpochMs, SortKey, Vendor};
+use crate::domain::{EpochMs, Vendor};
 use crate::paths::Paths;
 use crate::sanitize;
 use crate::store::{ListRequest, Store};
-use crate::triage::query::{self, Query};
 
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
@@ -147,150 +147,6 @@ fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, Cl
         .map_err(store_err)?;
     store.set_audit_key(key);
     Ok(store)
-}
-
-/// The configured sources' names, for an error about one that is not.
-/// Give the store the config's scoring model and bring stored scores up to date with it.
-pub(super) fn scored(
-    mut store: Store,
-    config: &Config,
-    now_ms: EpochMs,
-) -> Result<Store, CliError> {
-    store.set_scoring(config.scoring.clone());
-    store
-        .ensure_scored(now_ms)
-        .map_err(|e| CliError::runtime(e.to_string()))?;
-    store.set_owners(config.owners.rules.clone());
-    store
-        .ensure_owners()
-        .map_err(|e| CliError::runtime(e.to_string()))?;
-    Ok(store)
-}
-
-/// Open the store for reading: a database that does not exist yet is an error that says
-/// how to fill it, not a silently created empty file.
-pub(super) fn open_existing(paths: &Paths) -> Result<Store, CliError> {
-    if !paths.db.exists() {
-        return Err(CliError::input(format!(
-            "no database at {} yet; import alerts first (sitrep import --vendor V FILE)",
-            paths.db.display()
-        )));
-    }
-    open_store(paths)
-}
-
-fn parse_filter(text: &str) -> Result<Query, CliError> {
-    query::parse(text).map_err(|e| CliError::input(format!("bad filter: {e}")))
-}
-
-pub(super) fn sort_key(arg: Option<&str>, config: &Config) -> Result<SortKey, CliError> {
-    match arg {
-        Some(s) => SortKey::parse(s).ok_or_else(|| {
-            CliError::input(format!(
-                "--sort '{s}': unknown field; expected one of {}",
-                SortKey::NAMES.join(", ")
-            ))
-        }),
-        None => Ok(config.sort),
-    }
-}
-
-pub(super) fn list(
-    a: ListArgs,
-    paths: &Paths,
-    config: &Config,
-    env: &mut Env<'_>,
-) -> Result<(), CliError> {
-    let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
-    // `mine` / `assignee:me`: the configured analyst.
-    let filter = parse_filter(&filter_text)?.with_analyst(&config.actor());
-    let sort = sort_key(a.sort.as_deref(), config)?;
-    if a.limit == Some(0) {
-        return Err(CliError::input("--limit 0: the limit must be at least 1"));
-    }
-    let store = scored(open_existing(paths)?, config, env.now_ms)?;
-    let req = ListRequest {
-        filter: Some(&filter),
-        include_closed: a.all || filter.decides_statuses(),
-        sort,
-        limit: a.limit.unwrap_or(config.limit),
-        offset: 0,
-        now_ms: env.now_ms,
-    };
-    if a.groups {
-        let groups = store.list_groups(&req).map_err(store_err)?;
-        return match a.format {
-            ListFormat::Table if groups.is_empty() => {
-                writeln!(env.out, "No alerts match.").map_err(io_err)
-            }
-            ListFormat::Table => env
-                .out
-                .write_all(triage::groups_table(&groups, env.width).as_bytes())
-                .map_err(io_err),
-            ListFormat::Json => {
-                serde_json::to_writer_pretty(&mut *env.out, &render::json_value(&groups))
-                    .map_err(|e| io_err(e.into()))?;
-                writeln!(env.out).map_err(io_err)
-            }
-            ListFormat::Csv => Err(CliError::input(
-                "--groups prints a table or JSON (--format table|json); CSV is per alert",
-            )),
-        };
-    }
-    let rows = store.list(&req).map_err(store_err)?;
-    match a.format {
-        ListFormat::Table => {
-            if rows.is_empty() {
-                let total = store.total().map_err(store_err)?;
-                writeln!(
-                    env.out,
-                    "No alerts match{}. ({} in the store; --all includes closed ones.)",
-                    if filter.is_empty() {
-                        " the active queue"
-                    } else {
-                        " the filter"
-                    },
-                    total
-                )
-                .map_err(io_err)?;
-                return Ok(());
-            }
-            env.out
-                .write_all(render::table(&rows, env.now_ms, env.width).as_bytes())
-                .map_err(io_err)?;
-            // Exact for the default queue and status/vendor/severity filters (kept counts);
-            // other filters stop counting at 10,000 ("10,000+").
-            let matching = store.count_upto(&req, 10_000).map_err(store_err)?;
-            if matching.n > rows.len() || !matching.exact {
-                writeln!(
-                    env.out,
-                    "… {} of {} shown (use --limit)",
-                    rows.len(),
-                    matching
-                )
-                .map_err(io_err)?;
-            }
-        }
-        ListFormat::Json => {
-            let v = render::json_value(&rows);
-            serde_json::to_writer_pretty(&mut *env.out, &v).map_err(|e| io_err(e.into()))?;
-            writeln!(env.out).map_err(io_err)?;
-        }
-        ListFormat::Csv => {
-            writeln!(env.out, "{}", render::CSV_HEADER).map_err(io_err)?;
-            for r in &rows {
-                writeln!(env.out, "{}", render::csv_row(r)).map_err(io_err)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn store_err(e: crate::store::StoreError) -> CliError {
-    match e {
-        crate::store::StoreError::Invalid(m) => CliError::input(format!("bad filter: {m}")),
-        other => CliError::runtime(other.to_string()),
-    }
 }
 
 /// Exact id, else a REF from the table, else a unique native id or id prefix.

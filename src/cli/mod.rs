@@ -12,6 +12,7 @@ mod decisions;
 mod env;
 mod import;
 mod listen;
+mod listing;
 mod pr;
 pub mod render;
 mod report;

@@ -11,7 +11,7 @@
 
 use serde::Deserialize;
 
-use super::sources::{CredentialRef, RawCredential};
+use super::vault::{CredentialRef, RawCredential};
 
 /// The resolved `[audit]` table.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::sources::parse_duration;
+use super::duration::parse_duration;
 
 /// The credential key that holds a source's webhook secret.
 pub const SECRET_KEY: &str = "webhook_secret";

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::duration::parse_duration;
 use super::secret::Secret;
-use super::sources::{CredentialRef, RawCredential, parse_duration};
+use super::vault::{CredentialRef, RawCredential};
 
 /// The API dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! A bad file gets one precise line naming the file, the position and the key.
 
 pub mod audit;
+pub mod duration;
 pub mod iac;
 pub mod keymap;
 pub mod keyring;

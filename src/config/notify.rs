@@ -31,7 +31,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::secret::Secret;
-use super::sources::{CredentialRef, RawCredential};
+use super::vault::{CredentialRef, RawCredential};
 use crate::domain::Severity;
 
 /// Event names a notification can carry (the webhook's `type`, the `[notify] events` list).

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::sources::{CredentialRef, RawCredential};
+use super::vault::{CredentialRef, RawCredential};
 
 /// A code forge sitrep opens requests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::sources::{CredentialRef, RawCredential, parse_duration};
+use super::duration::parse_duration;
+use super::vault::{CredentialRef, RawCredential};
 
 /// Per-request timeout when a table names none.
 pub const TIMEOUT: Duration = Duration::from_secs(15);

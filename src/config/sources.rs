@@ -26,57 +26,11 @@ use serde::Deserialize;
 use super::keyring::{KeyringEntry, KeyringStore, OsKeyring};
 // Re-exported: `config::sources::Secret` is where tests and benches have long found it.
 pub use super::secret::Secret;
+// Re-exported: these lived here before the credential types moved next to `VaultRef`.
+pub use super::duration::parse_duration;
+pub use super::vault::CredentialRef;
+use super::vault::RawCredential;
 use crate::domain::Vendor;
-
-/// Where a credential comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CredentialRef {
-    Env(String),
-    Keyring(KeyringEntry),
-    Literal(Secret),
-    /// A field of a HashiCorp Vault KV v2 secret (`config/vault.rs`), read when needed.
-    Vault(super::vault::VaultRef),
-}
-
-impl CredentialRef {
-    /// Resolve now from the process environment or the OS keyring. The error names the
-    /// variable or the entry, never a value.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
-        self.resolve_in(env, &OsKeyring)
-    }
-
-    /// Resolve with an explicit keyring (tests use a map).
-    pub fn resolve_in(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-        keyring: &dyn KeyringStore,
-    ) -> Result<Secret, String> {
-        match self {
-            CredentialRef::Literal(s) => Ok(s.clone()),
-            CredentialRef::Env(var) => match env(var) {
-                Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-                Some(_) => Err(format!("environment variable {var} is empty")),
-                None => Err(format!("environment variable {var} is not set")),
-            },
-            CredentialRef::Keyring(entry) => match keyring.get(entry)? {
-                Some(s) if !s.expose().trim().is_empty() => Ok(Secret::new(s.expose().trim())),
-                Some(_) => Err(format!("keyring entry {entry} is empty")),
-                None => Err(format!("keyring entry {entry} not found")),
-            },
-            CredentialRef::Vault(r) => r.read(),
-        }
-    }
-
-    /// Where the credential comes from, for `sitrep config check` (never the value).
-    pub fn describe(&self) -> String {
-        match self {
-            CredentialRef::Env(var) => format!("environment variable {var}"),
-            CredentialRef::Keyring(entry) => format!("keyring entry {entry}"),
-            CredentialRef::Literal(_) => "a literal in the config file".into(),
-            CredentialRef::Vault(r) => format!("Vault secret {r}"),
-        }
-    }
-}
 
 /// One configured source.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,30 +131,6 @@ pub(super) struct RawSource {
     #[serde(default)]
     options: BTreeMap<String, toml::Value>,
     score_back: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum RawCredential {
-    Env { env: String },
-    Keyring { keyring: String },
-    Vault { vault: String },
-    Literal(String),
-}
-
-/// "90s", "5m", "1h", "500ms".
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    Some(match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    })
 }
 
 /// Validate raw tables. `file_private`: the file is readable by its owner only (literal

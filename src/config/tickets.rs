@@ -27,8 +27,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::duration::parse_duration;
 use super::secret::Secret;
-use super::sources::{CredentialRef, RawCredential, parse_duration};
+use super::vault::{CredentialRef, RawCredential};
 
 /// Per-request timeout of a destination (ticket system, chat, webhook) when its table names
 /// none. A destination that does not answer in this time is treated as a lost response

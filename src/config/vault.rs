@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::keyring::{KeyringEntry, OsKeyring};
+use super::duration::parse_duration;
+use super::keyring::{KeyringEntry, KeyringStore, OsKeyring};
 use super::secret::Secret;
-use super::sources::{CredentialRef, RawCredential, parse_duration};
 
 /// How sitrep logs in to Vault.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +72,65 @@ pub(super) struct RawVault {
     approle_mount: Option<String>,
     ca_file: Option<String>,
     timeout: Option<String>,
+}
+
+/// Where a credential comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialRef {
+    Env(String),
+    Keyring(KeyringEntry),
+    Literal(Secret),
+    /// A field of a HashiCorp Vault KV v2 secret (`config/vault.rs`), read when needed.
+    Vault(VaultRef),
+}
+
+impl CredentialRef {
+    /// Resolve now from the process environment or the OS keyring. The error names the
+    /// variable or the entry, never a value.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
+        self.resolve_in(env, &OsKeyring)
+    }
+
+    /// Resolve with an explicit keyring (tests use a map).
+    pub fn resolve_in(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        keyring: &dyn KeyringStore,
+    ) -> Result<Secret, String> {
+        match self {
+            CredentialRef::Literal(s) => Ok(s.clone()),
+            CredentialRef::Env(var) => match env(var) {
+                Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Some(_) => Err(format!("environment variable {var} is empty")),
+                None => Err(format!("environment variable {var} is not set")),
+            },
+            CredentialRef::Keyring(entry) => match keyring.get(entry)? {
+                Some(s) if !s.expose().trim().is_empty() => Ok(Secret::new(s.expose().trim())),
+                Some(_) => Err(format!("keyring entry {entry} is empty")),
+                None => Err(format!("keyring entry {entry} not found")),
+            },
+            CredentialRef::Vault(r) => r.read(),
+        }
+    }
+
+    /// Where the credential comes from, for `sitrep config check` (never the value).
+    pub fn describe(&self) -> String {
+        match self {
+            CredentialRef::Env(var) => format!("environment variable {var}"),
+            CredentialRef::Keyring(entry) => format!("keyring entry {entry}"),
+            CredentialRef::Literal(_) => "a literal in the config file".into(),
+            CredentialRef::Vault(r) => format!("Vault secret {r}"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawCredential {
+    Env { env: String },
+    Keyring { keyring: String },
+    Vault { vault: String },
+    Literal(String),
 }
 
 /// A secret in Vault: a KV v2 path (`<mount>/data/<path>`) and the key inside its data.

@@ -2,7 +2,9 @@
 //! with the four-eyes rule (the analyst who asked cannot be the one who approves) and a higher
 //! count for production resources.
 
-use crate::store::{ApprovalRow, Verdict};
+use crate::config::Config;
+use crate::domain::EpochMs;
+use crate::store::{ApprovalRow, Store, Verdict};
 
 /// How many approvals a diff needs, and from whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +13,22 @@ pub struct Policy {
     pub required: usize,
     /// The analyst who requested cannot approve; the first to press approve becomes the requester.
     pub four_eyes: bool,
+}
+
+/// The approval rule for an alert: `[approvals]`, with the production count when the alert
+/// matches the production filter.
+pub fn approval_policy(store: &Store, config: &Config, alert_id: &str, now: EpochMs) -> Policy {
+    let production = config
+        .approvals
+        .production
+        .as_deref()
+        .and_then(|q| crate::triage::query::parse(q).ok())
+        .map(|q| store.matches(alert_id, &q, now).unwrap_or(false))
+        .unwrap_or(false);
+    Policy {
+        required: config.approvals.needed(production) as usize,
+        four_eyes: config.approvals.four_eyes,
+    }
 }
 
 /// Where a diff's approval stands.

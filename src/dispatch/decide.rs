@@ -8,25 +8,11 @@ use crate::store::{
     Decision, LocalChange, OutboxItem, OutboxKind, StatusChange, Store, StoreError, StoredAlert,
 };
 
-use super::worker::{VendorAction, VendorPayload};
-
-/// What deciding on one alert did, for the caller to report.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Outcome {
-    pub alert_id: String,
-    /// Deliveries queued in the outbox.
-    pub queued: usize,
-    /// Lines worth telling the analyst ("local only: source 'x' is not configured").
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DecideError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Refused(String),
-}
+use super::payload::{VendorAction, VendorPayload};
+// Re-exported: these lived here before pr.rs needed them without importing this file.
+pub use super::approve::approval_policy;
+use super::outcome::chosen_proposal;
+pub use super::outcome::{DecideError, Outcome};
 
 /// A random suffix that makes a decision's delivery keys unique and stable once stored.
 fn nonce() -> String {
@@ -267,40 +253,6 @@ fn vendor_item(
     })
 }
 
-/// The remediation proposal an approval is about: (sha256, title, text).
-pub(super) fn chosen_proposal(
-    config: &Config,
-    alert: &StoredAlert,
-    index: Option<usize>,
-) -> Result<(String, String, crate::remediate::Proposal), DecideError> {
-    let rem = crate::remediate::propose(&alert.alert, &config.iac);
-    let chosen = match index {
-        Some(i) => rem
-            .proposals
-            .get(i.saturating_sub(1))
-            .cloned()
-            .ok_or_else(|| {
-                DecideError::Refused(format!(
-                    "--proposal {i}: this alert has {} proposal(s)",
-                    rem.proposals.len()
-                ))
-            })?,
-        None => rem
-            .proposals
-            .iter()
-            .find(|p| p.is_diff())
-            .or_else(|| rem.proposals.first())
-            .cloned()
-            .ok_or_else(|| {
-                DecideError::Refused(format!(
-                    "nothing to approve: {}",
-                    crate::sanitize::one_line(&rem.summary)
-                ))
-            })?,
-    };
-    Ok((chosen.sha256.clone(), chosen.title.clone(), chosen))
-}
-
 /// The deliveries an approval dispatches (`[approvals] on_approve`).
 fn on_approve(
     store: &Store,
@@ -329,7 +281,7 @@ fn on_approve(
         match action {
             OnApprove::Patch => match &proposal.kind {
                 crate::remediate::ProposalKind::Diff { repo, .. } => {
-                    let payload = super::worker::PatchPayload {
+                    let payload = super::payload::PatchPayload {
                         repo: repo.clone(),
                         branch: format!("sitrep/fix-{short}"),
                         diff: proposal.text.clone(),
@@ -359,7 +311,7 @@ fn on_approve(
                     continue;
                 };
                 let resolve = *action == OnApprove::TicketTransition;
-                let payload = super::worker::TicketNotePayload {
+                let payload = super::payload::TicketNotePayload {
                     system: t.system.clone(),
                     key: t.key.clone(),
                     id: t.native_id.clone(),
@@ -414,7 +366,7 @@ fn notify_items(
     let body = text
         .cloned()
         .unwrap_or_else(|| format!("{} on {}", alert.alert.title, alert.id));
-    super::worker::notify_rows_with(
+    super::payload::notify_rows_with(
         config,
         key,
         &alert.id,
@@ -465,7 +417,7 @@ fn ticket(
     }
     let narrator = crate::narrate::Narrator::from_config(config).ok();
     let content = super::content::ticket_content(store, narrator.as_ref(), config, alert, &fp);
-    let payload = super::worker::TicketPayload {
+    let payload = super::payload::TicketPayload {
         system: system.as_str().to_string(),
         content,
         route: None,
@@ -482,25 +434,4 @@ fn ticket(
             payload: serde_json::to_value(payload).unwrap_or_default(),
         }],
     ))
-}
-
-/// The approval rule for an alert: `[approvals]`, with the production count when the alert
-/// matches the production filter.
-pub fn approval_policy(
-    store: &Store,
-    config: &Config,
-    alert_id: &str,
-    now: EpochMs,
-) -> super::approve::Policy {
-    let production = config
-        .approvals
-        .production
-        .as_deref()
-        .and_then(|q| crate::triage::query::parse(q).ok())
-        .map(|q| store.matches(alert_id, &q, now).unwrap_or(false))
-        .unwrap_or(false);
-    super::approve::Policy {
-        required: config.approvals.needed(production) as usize,
-        four_eyes: config.approvals.four_eyes,
-    }
 }

@@ -21,8 +21,8 @@ use crate::store::{
 };
 
 use super::DispatchError;
-use super::decide::{DecideError, Outcome};
 use super::forge::{Created, ForgeClient, NewPr, PrInfo};
+use super::outcome::{DecideError, Outcome};
 
 /// The payload of a pull-request row: what to commit, where to push, what to open.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -65,7 +65,7 @@ pub fn request(
     let Some(alert) = store.get(alert_id)? else {
         return Err(StoreError::NotFound(alert_id.to_string()).into());
     };
-    let (sha, _title, chosen) = super::decide::chosen_proposal(config, &alert, proposal)?;
+    let (sha, _title, chosen) = super::outcome::chosen_proposal(config, &alert, proposal)?;
     let crate::remediate::ProposalKind::Diff { repo, .. } = &chosen.kind else {
         return Err(DecideError::Refused(
             "no pull request: the fix is a standalone snippet, not a diff against a mapped IaC checkout".into(),
@@ -172,7 +172,7 @@ fn approved_by(
     sha: &str,
     now: EpochMs,
 ) -> Result<Vec<String>, DecideError> {
-    let policy = super::decide::approval_policy(store, config, alert_id, now);
+    let policy = super::approve::approval_policy(store, config, alert_id, now);
     let rows = store.approvals(alert_id)?;
     let approvers = match super::approve::state(&rows, sha, &policy) {
         super::approve::State::Approved { approvers } => approvers,
@@ -378,7 +378,7 @@ fn finish(
     );
     let follow = match (&p.ticket, &row.alert_id) {
         (Some(t), Some(alert)) => {
-            let payload = super::worker::TicketNotePayload {
+            let payload = super::payload::TicketNotePayload {
                 system: t.system.clone(),
                 key: t.key.clone(),
                 id: t.id.clone(),

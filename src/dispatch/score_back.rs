@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::domain::EpochMs;
 use crate::store::{BandChange, OutboxItem, OutboxKind, Store, StoreError};
 
-use super::worker::{VendorAction, VendorPayload};
+use super::payload::{VendorAction, VendorPayload};
 
 /// The bands, highest first: (name, lowest score in it).
 pub const BANDS: [(&str, u8); 4] = [("critical", 80), ("high", 60), ("medium", 40), ("low", 0)];

@@ -7,55 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::alerts::{StatusChange, apply_status};
 use super::{Store, StoreError};
+// Re-exported: `store::OutboxItem` and `store::OutboxKind` come from here (store/mod.rs).
+pub use super::delivery::{OutboxItem, OutboxKind};
+use super::history::history;
 use crate::domain::EpochMs;
-
-/// What kind of delivery an outbox row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxKind {
-    /// A status change or comment written back to the vendor.
-    Vendor,
-    /// Open (or link) a ticket for the alert's resource group.
-    Ticket,
-    /// A comment on the alert's ticket (e.g. an approval).
-    TicketComment,
-    /// Slack, Teams or a signed webhook.
-    Notify,
-    /// An approved diff committed on a new branch of the mapped IaC checkout.
-    Patch,
-    /// An audit entry forwarded to a SIEM (`[[siem]]`); written by a trigger on the audit log.
-    Siem,
-    /// An approved diff pushed to the checkout's remote and opened as a pull / merge request.
-    PullRequest,
-}
-
-impl OutboxKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxKind::Vendor => "vendor",
-            OutboxKind::Ticket => "ticket",
-            OutboxKind::TicketComment => "ticket_comment",
-            OutboxKind::Notify => "notify",
-            OutboxKind::Patch => "patch",
-            OutboxKind::Siem => "siem",
-            OutboxKind::PullRequest => "pull_request",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OutboxKind> {
-        [
-            OutboxKind::Vendor,
-            OutboxKind::Ticket,
-            OutboxKind::TicketComment,
-            OutboxKind::Notify,
-            OutboxKind::Patch,
-            OutboxKind::Siem,
-            OutboxKind::PullRequest,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
 
 /// Where an outbox row stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,17 +49,6 @@ impl OutboxState {
         .into_iter()
         .find(|k| k.as_str() == s)
     }
-}
-
-/// A delivery a decision owes, before it is stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxItem {
-    /// Stable for the decision and destination: enqueueing it twice is a no-op.
-    pub dedup_key: String,
-    pub alert_id: Option<String>,
-    pub kind: OutboxKind,
-    pub destination: String,
-    pub payload: serde_json::Value,
 }
 
 /// A stored outbox row.
@@ -1029,22 +973,6 @@ fn link_ticket(
             params![t.key, id, group],
         )?;
     }
-    Ok(())
-}
-
-pub(super) fn history(
-    tx: &Transaction<'_>,
-    alert_id: &str,
-    at: EpochMs,
-    actor: &str,
-    kind: &str,
-    reason: Option<&str>,
-    note: Option<&str>,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO history (alert_id, at, actor, kind, reason, note) VALUES (?, ?, ?, ?, ?, ?)",
-        params![alert_id, at, actor, kind, reason, note],
-    )?;
     Ok(())
 }
 

@@ -4,8 +4,9 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
-use super::outbox::history;
-use super::{OutboxItem, Store, StoreError};
+use super::delivery::OutboxItem;
+use super::history::history;
+use super::{Store, StoreError};
 use crate::domain::EpochMs;
 
 /// A pull / merge request a delivery opened or found, linked to its alert in the delivery's
