@@ -96,6 +96,13 @@ pub(super) fn list(
             )),
         };
     }
+    // Exact for the default queue and status/vendor/severity filters (kept counts); other
+    // filters stop counting at 10,000 ("10,000+"). Counted before the page, which then reads
+    // the store's memory of this count instead of counting again to choose its plan.
+    let matching = match a.format {
+        ListFormat::Table => Some(store.count_upto(&req, 10_000).map_err(store_err)?),
+        _ => None,
+    };
     let rows = store.list(&req).map_err(store_err)?;
     match a.format {
         ListFormat::Table => {
@@ -117,10 +124,7 @@ pub(super) fn list(
             env.out
                 .write_all(render::table(&rows, env.now_ms, env.width).as_bytes())
                 .map_err(io_err)?;
-            // Exact for the default queue and status/vendor/severity filters (kept counts);
-            // other filters stop counting at 10,000 ("10,000+").
-            let matching = store.count_upto(&req, 10_000).map_err(store_err)?;
-            if matching.n > rows.len() || !matching.exact {
+            if let Some(matching) = matching.filter(|m| m.n > rows.len() || !m.exact) {
                 writeln!(
                     env.out,
                     "… {} of {} shown (use --limit)",
