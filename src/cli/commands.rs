@@ -107,6 +107,9 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::pr::pr(a, &mut store, &config, env)
         }
         Command::Report(a) => {
+            if let Some(name) = &a.compliance {
+                super::report::framework(name)?;
+            }
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
             super::report::report(a, &mut store, &config, &paths, env)
         }

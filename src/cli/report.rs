@@ -150,14 +150,7 @@ fn compliance(
     ),
     CliError,
 > {
-    use crate::triage::compliance::Framework;
-    let framework = Framework::parse(name).ok_or_else(|| {
-        CliError::input(format!(
-            "--compliance '{}': unknown framework; use one of {}",
-            crate::sanitize::one_line(name),
-            Framework::accepted()
-        ))
-    })?;
+    let framework = framework(name)?;
     let since = a
         .since
         .as_deref()
@@ -506,4 +499,17 @@ fn truncate(s: &str, max: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// `--compliance NAME` as a framework, or the one-line error naming the accepted ones (checked
+/// before the store is opened, so a typo is named even where no database exists yet).
+pub(super) fn framework(name: &str) -> Result<crate::triage::compliance::Framework, CliError> {
+    use crate::triage::compliance::Framework;
+    Framework::parse(name).ok_or_else(|| {
+        CliError::input(format!(
+            "--compliance '{}': unknown framework; use one of {}",
+            crate::sanitize::one_line(name),
+            Framework::accepted()
+        ))
+    })
 }
