@@ -41,29 +41,13 @@ const DRIVER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The venv's python, or None (skip) when it is not installed; under CI a missing venv fails.
 fn peers_python() -> Option<PathBuf> {
-    let python = match std::env::var_os("SITREP_PEERS_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_default();
-            cache.join("sitrep-test/peers/venv/bin/python")
-        }
-    };
-    if python.is_file() {
-        return Some(python);
-    }
-    let msg = format!(
-        "peer SDK venv not found at {}: run scripts/peer-sdks.sh install",
-        python.display()
-    );
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{msg} (CI must run these)"
-    );
-    eprintln!("skipped: {msg}");
-    None
+    common::cached_python(
+        "SITREP_PEERS_PYTHON",
+        "peers",
+        None,
+        "peer SDK venv",
+        "scripts/peer-sdks.sh install",
+    )
 }
 
 struct Sim {

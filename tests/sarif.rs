@@ -25,29 +25,13 @@ const SCHEMA: &str = concat!(
 );
 
 fn validator() -> Option<PathBuf> {
-    let python = match std::env::var_os("SITREP_JSONSCHEMA_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_default();
-            cache.join("sitrep-test/jsonschema/venv/bin/python")
-        }
-    };
-    if python.is_file() {
-        return Some(python);
-    }
-    let msg = format!(
-        "jsonschema venv not found at {}: run scripts/jsonschema.sh install",
-        python.display()
-    );
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{msg} (CI must run these)"
-    );
-    eprintln!("skipped: {msg}");
-    None
+    common::cached_python(
+        "SITREP_JSONSCHEMA_PYTHON",
+        "jsonschema",
+        None,
+        "jsonschema venv",
+        "scripts/jsonschema.sh install",
+    )
 }
 
 /// Validate `doc` against the SARIF schema (draft 4, with format checks): Ok or the

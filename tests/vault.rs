@@ -424,32 +424,13 @@ fn config_errors_name_the_key() {
 
 /// The peers venv's python (scripts/peer-sdks.sh), or None (skip) outside CI.
 fn peers_python() -> Option<PathBuf> {
-    let python = match std::env::var_os("SITREP_PEERS_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_default()
-            .join("sitrep-test/peers/venv/bin/python"),
-    };
-    let has_hvac = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import hvac"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if has_hvac {
-        return Some(python);
-    }
-    let msg = format!(
-        "hvac not found in {}: run scripts/peer-sdks.sh install",
-        python.display()
-    );
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{msg} (CI must run these)"
-    );
-    eprintln!("skipped: {msg}");
-    None
+    common::cached_python(
+        "SITREP_PEERS_PYTHON",
+        "peers",
+        Some("hvac"),
+        "hvac in the peer SDK venv",
+        "scripts/peer-sdks.sh install",
+    )
 }
 
 fn hvac(python: &Path, url: &str, ns: &str, mode: &str) -> Value {

@@ -141,3 +141,40 @@ pub fn dangerous_bytes(out: &[u8]) -> Vec<String> {
     }
     found
 }
+
+/// A cached test venv's python (`what` names it in messages): `$env_var` if set, else
+/// `<XDG cache>/sitrep-test/<dir>/venv/bin/python`, usable when it exists and, with
+/// `module`, imports it. None (the test skips) when not; under CI a missing venv fails.
+pub fn cached_python(
+    env_var: &str,
+    dir: &str,
+    module: Option<&str>,
+    what: &str,
+    install: &str,
+) -> Option<PathBuf> {
+    let python = match std::env::var_os(env_var) {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_default()
+            .join(format!("sitrep-test/{dir}/venv/bin/python")),
+    };
+    let usable = python.is_file()
+        && module.is_none_or(|m| {
+            Command::new(&python)
+                .args(["-c", &format!("import {m}")])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    if usable {
+        return Some(python);
+    }
+    let msg = format!("{what} not found at {}: run {install}", python.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{msg} (CI must run these)"
+    );
+    eprintln!("skipped: {msg}");
+    None
+}
