@@ -30,6 +30,7 @@
 //!   (`vendors::kit`), the only place that matches on every vendor.
 //! - [`dispatch`]: decisions leaving the machine: tickets, chat, webhooks, vendor write-back.
 //! - [`listen`]: alerts pushed in: the webhook receiver of `sitrep listen`.
+//! - [`team`]: team mode: the shared PostgreSQL store and this machine's replica of it.
 //! - [`console`]: the interactive screen — model (state + update), view, runtime.
 //! - [`cli`]: clap definitions, the headless commands, and starting the console or the demo.
 
@@ -52,5 +53,6 @@ pub mod signature;
 pub mod sim;
 pub mod sources;
 pub mod store;
+pub mod team;
 pub mod triage;
 pub mod vendors;

@@ -13,8 +13,14 @@ use std::path::{Path, PathBuf};
 
 /// The terminal libraries: the console's alone.
 const TERMINAL: &[&str] = &["ratatui", "ratatui_textarea", "crossterm"];
-/// SQLite: the store's (and the audit log's).
-const SQLITE: &[&str] = &["rusqlite"];
+/// The database drivers: the store's (SQLite and the team's PostgreSQL), and the audit log's
+/// SQLite.
+const SQLITE: &[&str] = &[
+    "rusqlite",
+    "tokio_postgres",
+    "deadpool_postgres",
+    "tokio_postgres_rustls",
+];
 /// The simulator: tests, `sitrep sim` and the demo only.
 const SIM: &[&str] = &["crate::sim"];
 /// What sits above the data layers: decisions leaving the machine, the console, the CLI.
@@ -139,6 +145,17 @@ const TABLE: &[Row] = &[
     // Alerts pushed in (`sitrep listen`): beside dispatch, below the console and the CLI.
     row(
         "listen",
+        &[
+            &["crate::dispatch", "crate::console", "crate::cli"],
+            SIM,
+            TERMINAL,
+            SQLITE,
+        ],
+    ),
+    // Team mode: moves changes between the team's PostgreSQL store and this machine's
+    // replica; the dispatcher, the console and the CLI call it, and its SQL is the store's.
+    row(
+        "team",
         &[
             &["crate::dispatch", "crate::console", "crate::cli"],
             SIM,

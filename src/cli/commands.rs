@@ -20,7 +20,7 @@ use crate::store::{ListRequest, Store};
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let explicit_db = cli.db.clone();
-    let paths = Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
+    let mut paths = Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
     let Some(command) = cli.command else {
         let config = Config::load(&paths.config, paths.config_explicit)
             .map_err(|e| CliError::input(e.to_string()))?;
@@ -46,6 +46,8 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     }
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
+    // Team mode: every command below reads and writes this analyst's replica.
+    let _team = super::team::use_replica(&mut paths, &config, explicit_db.is_some())?;
     match command {
         Command::Import(a) => {
             let now_ms = env.now_ms;

@@ -18,6 +18,7 @@ pub mod render;
 mod report;
 pub mod sarif;
 mod source;
+mod team;
 mod triage;
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ pub mod scoring;
 pub mod secret;
 pub mod siem;
 pub mod sources;
+pub mod team;
 pub mod theme;
 pub mod tickets;
 pub mod vault;
@@ -104,6 +105,8 @@ pub struct Config {
     pub pr: pr::PrConfig,
     /// The alert-push receiver of `sitrep listen` (`[listen]`).
     pub listen: ListenConfig,
+    /// Where the store is (`[store]`): SQLite only, or a team's PostgreSQL store.
+    pub store: team::StoreConfig,
     /// Where the user part came from (None: defaults only).
     pub path: Option<PathBuf>,
 }
@@ -134,6 +137,7 @@ struct File {
     siem: Vec<siem::RawSiem>,
     pr: Option<pr::RawPr>,
     listen: Option<listen::RawListen>,
+    store: Option<team::RawStore>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -366,6 +370,12 @@ impl Config {
             .map_err(|(key, message)| value_err(&key, message))?;
         let listen = listen::resolve(user.listen.unwrap_or_default())
             .map_err(|(key, message)| value_err(&key, message))?;
+        let store = team::resolve(
+            user.store.unwrap_or_default(),
+            private,
+            path.unwrap_or(Path::new("config")),
+        )
+        .map_err(|(key, message)| value_err(&key, message))?;
         Ok(Config {
             analyst,
             sort,
@@ -388,6 +398,7 @@ impl Config {
             siem,
             pr,
             listen,
+            store,
             path: path.map(Path::to_path_buf),
         })
     }

@@ -897,6 +897,11 @@ fn bulk_indexes(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> 
 }
 
 impl Importing<'_> {
+    /// The import's connection, inside its open transaction.
+    pub(super) fn conn(&self) -> &Connection {
+        &self.store.conn
+    }
+
     /// Upsert one batch, as [`Store::import`] does; returns what the batch did. The same alert
     /// twice in one batch counts once (the later wins); in two batches, the later is an update.
     pub fn write(&mut self, alerts: &[Alert]) -> Result<ImportStats, StoreError> {

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0016_llm_flags",
         include_str!("migrations/0016_llm_flags.sql"),
     ),
+    ("0017_team", include_str!("migrations/0017_team.sql")),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -75,7 +76,10 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 /// older databases (here and in `tests/`) start from them. Not for use on a real database.
 #[doc(hidden)]
 pub const UNDO_0012: &str = "
-    -- 0013_owners first: a test database starts at the newest version.
+    -- 0017_team and 0013_owners first: a test database starts at the newest version.
+    DROP TABLE team_journal;
+    ALTER TABLE alerts DROP COLUMN claim_until;
+    ALTER TABLE alerts DROP COLUMN team_version;
     DROP INDEX alerts_owner;
     ALTER TABLE alerts DROP COLUMN owner;
     DROP INDEX alerts_open_score;

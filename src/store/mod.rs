@@ -21,9 +21,11 @@ mod owners;
 mod packed;
 mod pr;
 mod queue;
+mod replica;
 mod rows;
 mod sources;
 mod suppress;
+pub mod team;
 mod triage;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +46,7 @@ pub use outbox::{
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
 pub use pr::{BandChange, PrLink, PrRow, ScoreBandRow};
+pub use replica::{PublishRow, TeamHistory, TeamState};
 pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;

@@ -277,40 +277,8 @@ async fn deliver_framed<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 fn tls_connector(cfg: &SyslogConfig) -> Result<tokio_rustls::TlsConnector, String> {
-    use tokio_rustls::rustls::pki_types::CertificateDer;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-            for c in certs {
-                let c = c.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(c)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("ca_file {} holds no certificate", path.display()));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for c in found.certs {
-                // One unusable system certificate should not stop the others.
-                let _ = roots.add(c);
-            }
-            if roots.is_empty() {
-                return Err("no system CA certificates found; set ca_file".into());
-            }
-        }
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let roots = crate::net::tls_roots(cfg.ca_file.as_deref())?;
+    let config = crate::net::tls_client_config(roots)?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 

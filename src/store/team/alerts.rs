@@ -1,0 +1,184 @@
+//! Alerts in the team store: a publisher's upsert of the vendor side, and the change feed a
+//! replica pulls (vendor rows when their raw changed, the analyst side always).
+
+use super::{TeamError, TeamStore};
+use crate::domain::EpochMs;
+use crate::store::{PublishRow, TeamHistory, TeamState};
+
+/// One alert pulled from the team store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PulledAlert {
+    pub seq: i64,
+    pub source: String,
+    pub vendor: String,
+    /// The vendor's object, when it changed after the cursor (None: only the analyst side did).
+    pub raw: Option<String>,
+    pub state: TeamState,
+}
+
+/// One page of the change feed.
+#[derive(Debug, Clone, Default)]
+pub struct Pulled {
+    pub alerts: Vec<PulledAlert>,
+    pub history: Vec<TeamHistory>,
+    /// The cursor after this page (unchanged when the page is empty).
+    pub seq: i64,
+    /// Whether a full page came back (pull again).
+    pub more: bool,
+}
+
+/// The analyst-side columns, in [`state_from`]'s order.
+pub(super) const STATE_COLUMNS: &str = "id, status, status_reason, status_note, status_until, \
+    ticket, claimed_by, claim_until, version";
+
+pub(super) fn state_from(r: &tokio_postgres::Row, at: usize) -> TeamState {
+    TeamState {
+        id: r.get(at),
+        status: r.get(at + 1),
+        status_reason: r.get(at + 2),
+        status_note: r.get(at + 3),
+        status_until: r.get(at + 4),
+        ticket: r.get(at + 5),
+        claimed_by: r.get(at + 6),
+        claim_until: r.get(at + 7),
+        version: r.get(at + 8),
+    }
+}
+
+impl TeamStore {
+    /// Upsert the vendor side of `rows` (one statement per call); an alert whose content hash
+    /// and score are unchanged is not written (its seq stays, so nobody pulls it again).
+    /// Returns how many rows were written.
+    pub async fn publish(&self, rows: &[PublishRow]) -> Result<u64, TeamError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let client = self.client().await?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+        let vendors: Vec<&str> = rows.iter().map(|r| r.vendor.as_str()).collect();
+        let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
+        let hashes: Vec<&str> = rows.iter().map(|r| r.content_hash.as_str()).collect();
+        let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+        let ranks: Vec<i16> = rows.iter().map(|r| r.severity_rank).collect();
+        let imported: Vec<i64> = rows.iter().map(|r| r.imported_at).collect();
+        // One sequence number per row for both seqs: the row's vendor side and its last
+        // change are the same event. (A skipped row burns a number; the feed only needs order.)
+        let n = client
+            .execute(
+                "INSERT INTO alerts AS a (id, source, vendor, raw, content_hash, score, \
+                 severity_rank, imported_at, seq, vendor_seq) \
+                 SELECT id, source, vendor, raw, hash, score, rank, imported, s, s FROM ( \
+                   SELECT *, nextval('change_seq') AS s FROM unnest($1::text[], $2::text[], \
+                   $3::text[], $4::text[], $5::text[], $6::float8[], $7::int2[], $8::int8[]) \
+                   AS u(id, source, vendor, raw, hash, score, rank, imported)) v \
+                 ON CONFLICT (id) DO UPDATE SET source = excluded.source, \
+                 vendor = excluded.vendor, raw = excluded.raw, \
+                 content_hash = excluded.content_hash, score = excluded.score, \
+                 severity_rank = excluded.severity_rank, seq = excluded.seq, \
+                 vendor_seq = excluded.vendor_seq \
+                 WHERE a.content_hash <> excluded.content_hash OR a.score <> excluded.score",
+                &[
+                    &ids, &sources, &vendors, &raws, &hashes, &scores, &ranks, &imported,
+                ],
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// Changes after `after_seq`, up to `limit` alerts and their history lines, in seq order.
+    /// `now` hides claims that have lapsed.
+    pub async fn pull(&self, after_seq: i64, limit: usize) -> Result<Pulled, TeamError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT seq, source, vendor, CASE WHEN vendor_seq > $1 THEN raw END, \
+                     {STATE_COLUMNS} FROM alerts WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ),
+                &[&after_seq, &(limit as i64)],
+            )
+            .await?;
+        let more = rows.len() == limit;
+        let alerts: Vec<PulledAlert> = rows
+            .iter()
+            .map(|r| PulledAlert {
+                seq: r.get(0),
+                source: r.get(1),
+                vendor: r.get(2),
+                raw: r.get(3),
+                state: state_from(r, 4),
+            })
+            .collect();
+        // History up to the last alert seen, so a line never arrives before its alert.
+        let upto = alerts.last().map_or(i64::MAX, |a| a.seq);
+        let upto = if more { upto } else { i64::MAX };
+        let lines = client
+            .query(
+                "SELECT seq, alert_id, at, actor, kind, reason, note FROM history \
+                 WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+                &[&after_seq, &upto],
+            )
+            .await?;
+        let mut seq = alerts.last().map_or(after_seq, |a| a.seq);
+        let history = lines
+            .iter()
+            .map(|r| {
+                seq = seq.max(r.get::<_, i64>(0));
+                TeamHistory {
+                    alert_id: r.get(1),
+                    at: r.get(2),
+                    actor: r.get(3),
+                    kind: r.get(4),
+                    reason: r.get(5),
+                    note: r.get(6),
+                }
+            })
+            .collect();
+        Ok(Pulled {
+            alerts,
+            history,
+            seq,
+            more,
+        })
+    }
+
+    /// The analyst side of one alert as the team store holds it now.
+    pub async fn state(&self, id: &str) -> Result<Option<TeamState>, TeamError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {STATE_COLUMNS} FROM alerts WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.map(|r| state_from(&r, 0)))
+    }
+
+    /// How many alerts the team store holds.
+    pub async fn alert_count(&self) -> Result<i64, TeamError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one("SELECT count(*) FROM alerts", &[])
+            .await?
+            .get(0))
+    }
+
+    /// The newest change's seq (0: none yet).
+    pub async fn head_seq(&self) -> Result<i64, TeamError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one(
+                "SELECT GREATEST((SELECT max(seq) FROM alerts), (SELECT max(seq) FROM history), 0)",
+                &[],
+            )
+            .await?
+            .get::<_, Option<i64>>(0)
+            .unwrap_or(0))
+    }
+}
+
+/// Whether a claim shown as `claimed_by` / `claim_until` still holds at `now`.
+pub fn claim_holds(claim_until: Option<EpochMs>, now: EpochMs) -> bool {
+    claim_until.is_some_and(|u| u > now)
+}

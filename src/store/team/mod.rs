@@ -1,0 +1,192 @@
+//! The team store: one PostgreSQL database a SOC on shift shares (docs/team.md).
+//!
+//! PostgreSQL holds what the team must agree on: the alerts' analyst side (status, claims,
+//! tickets), the decisions, the shared outbox and one audit chain. Every console keeps its
+//! own SQLite store as a replica of it (the queue's filters, full-text search and keyset
+//! pages run there, and it is what the analyst sees while the team store is unreachable);
+//! `crate::team` moves changes between the two. All PostgreSQL SQL lives under this folder.
+
+mod alerts;
+mod connect;
+mod migrate;
+pub mod outbox;
+
+use deadpool_postgres::Pool;
+
+pub use alerts::{PulledAlert, Pulled, claim_holds};
+pub use connect::{TeamTarget, TlsMode};
+pub use migrate::{MIGRATIONS, MigrateOutcome};
+
+/// Why the team store could not do what was asked. Never carries a password.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("team store {target}: {detail}")]
+    Connect { target: String, detail: String },
+    #[error("team store url: {0}")]
+    Url(String),
+    #[error(
+        "team store {target} is at schema {found}; this build knows up to {known} (a newer sitrep wrote it)"
+    )]
+    TooNew {
+        target: String,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "team store {target} is at schema {found}, this build needs {known}: run `sitrep store migrate`"
+    )]
+    Behind {
+        target: String,
+        found: i64,
+        known: i64,
+    },
+    /// The role this analyst connects as may not write (a read-only analyst).
+    #[error("read-only: {0}")]
+    ReadOnly(String),
+    #[error("no alert with id '{0}' in the team store")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("team store: {0}")]
+    Sql(String),
+}
+
+impl TeamError {
+    /// Whether the store could not be reached at all (the console then works from its
+    /// replica and records decisions for later).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, TeamError::Connect { .. })
+    }
+}
+
+impl From<tokio_postgres::Error> for TeamError {
+    fn from(e: tokio_postgres::Error) -> TeamError {
+        sql_error(&e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for TeamError {
+    fn from(e: deadpool_postgres::PoolError) -> TeamError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => sql_error(&e),
+            other => TeamError::Connect {
+                target: "pool".into(),
+                detail: crate::sanitize::one_line(&other.to_string()),
+            },
+        }
+    }
+}
+
+/// One line for a PostgreSQL error: the server's message (and its code for a permission
+/// refusal, which a read-only role gets on every write), or the client's.
+fn sql_error(e: &tokio_postgres::Error) -> TeamError {
+    if let Some(db) = e.as_db_error() {
+        let msg = crate::sanitize::one_line(db.message());
+        if *db.code() == tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE {
+            return TeamError::ReadOnly(format!(
+                "this analyst's database role may not write to the team store ({msg})"
+            ));
+        }
+        return TeamError::Sql(msg);
+    }
+    if e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return TeamError::Connect {
+            target: "connection".into(),
+            detail: crate::sanitize::one_line(&e.to_string()),
+        };
+    }
+    TeamError::Sql(crate::sanitize::one_line(&e.to_string()))
+}
+
+/// An open team store: a small pool of connections to one database.
+#[derive(Clone)]
+pub struct TeamStore {
+    pool: Pool,
+    target: TeamTarget,
+}
+
+impl std::fmt::Debug for TeamStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeamStore")
+            .field("target", &self.target.label())
+            .finish()
+    }
+}
+
+impl TeamStore {
+    /// Connect (one probe query, so a wrong host, database or password fails here with one
+    /// line) and check the schema is this build's. `sitrep store migrate` is the one caller
+    /// that skips the check, through [`TeamStore::connect_unchecked`].
+    pub async fn connect(target: &TeamTarget) -> Result<TeamStore, TeamError> {
+        let store = TeamStore::connect_unchecked(target).await?;
+        let found = store.schema_version().await?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(TeamError::TooNew {
+                target: target.label(),
+                found,
+                known,
+            });
+        }
+        if found < known {
+            return Err(TeamError::Behind {
+                target: target.label(),
+                found,
+                known,
+            });
+        }
+        Ok(store)
+    }
+
+    /// Connect without looking at the schema.
+    pub async fn connect_unchecked(target: &TeamTarget) -> Result<TeamStore, TeamError> {
+        let pool = target.pool()?;
+        let store = TeamStore {
+            pool,
+            target: target.clone(),
+        };
+        store
+            .client()
+            .await
+            .map_err(|e| store.unreachable(e))?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| store.unreachable(TeamError::from(e)))?;
+        Ok(store)
+    }
+
+    /// The target without its password, for messages.
+    pub fn label(&self) -> String {
+        self.target.label()
+    }
+
+    pub fn target(&self) -> &TeamTarget {
+        &self.target
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, TeamError> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_some() => {
+                sql_error(&e)
+            }
+            other => TeamError::Connect {
+                target: self.target.label(),
+                detail: crate::sanitize::one_line(&other.to_string()),
+            },
+        })
+    }
+
+    fn unreachable(&self, e: TeamError) -> TeamError {
+        match e {
+            TeamError::Connect { detail, .. } => TeamError::Connect {
+                target: self.target.label(),
+                detail,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The NOTIFY channel a committed change is announced on (payload: the change's seq).
+pub const CHANNEL: &str = "sitrep_changes";

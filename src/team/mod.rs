@@ -1,0 +1,161 @@
+//! Team mode (docs/team.md): a SOC on shift shares one PostgreSQL store, and every sitrep
+//! keeps its SQLite store as a replica of it. This module moves changes between the two —
+//! a publisher sends its synced alerts up, every replica pulls the team's changes down —
+//! and is what the CLI and the console call; the SQL of both sides lives in `store`.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::domain::{EpochMs, Vendor};
+use crate::store::team::{Pulled, TeamError, TeamStore, TeamTarget};
+use crate::store::{Store, StoreError};
+
+/// The environment variable that names the team store (a whole URL; it may carry the
+/// password, unlike the config file's `[store] url`).
+pub const URL_VAR: &str = "SITREP_DATABASE_URL";
+
+/// Alerts per publish statement and per pull page.
+pub const BATCH: usize = 1_000;
+
+/// Why team work failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{0}")]
+    Team(#[from] TeamError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl LinkError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, LinkError::Team(e) if e.is_unreachable())
+    }
+}
+
+/// The team store this configuration names: `SITREP_DATABASE_URL`, else `[store] url`;
+/// None when neither is set (the embedded SQLite store alone).
+pub fn target(config: &Config) -> Result<Option<TeamTarget>, LinkError> {
+    target_from(config, std::env::var(URL_VAR).ok())
+}
+
+/// [`target`] with the environment's URL given.
+pub fn target_from(config: &Config, env_url: Option<String>) -> Result<Option<TeamTarget>, LinkError> {
+    let (url, from_file) = match env_url.filter(|u| !u.trim().is_empty()) {
+        Some(u) => (u, false),
+        None => match &config.store.url {
+            Some(u) => (u.clone(), true),
+            None => return Ok(None),
+        },
+    };
+    let password = match &config.store.password {
+        Some(c) => Some(
+            c.resolve(&|k| std::env::var(k).ok())
+                .map_err(|e| LinkError::Config(format!("[store] password: {e}")))?,
+        ),
+        None => None,
+    };
+    let target = TeamTarget::parse(&url, password, config.store.ca_file.clone(), from_file)?;
+    Ok(Some(target))
+}
+
+/// The replica's file for a team store: beside the personal cache, named after the team
+/// store, so that an analyst's own cache and their team's never mix.
+pub fn replica_path(data_dir: &std::path::Path, target: &TeamTarget) -> PathBuf {
+    let name: String = target
+        .label()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    data_dir.join("team").join(format!("{name}.db"))
+}
+
+/// Send every alert of `store` whose vendor side changed since the last publish to the team
+/// store (the cursor is kept in the store's kv). Returns how many rows the team store wrote.
+pub async fn publish(store: &mut Store, team: &TeamStore) -> Result<u64, LinkError> {
+    let key = cursor_key("published", team);
+    let (mut after_ms, mut after_id) = match store.get_value(&key)? {
+        Some(v) => match v.split_once(' ') {
+            Some((ms, id)) => (ms.parse().unwrap_or(0), id.to_string()),
+            None => (0, String::new()),
+        },
+        None => (0, String::new()),
+    };
+    let mut written = 0;
+    loop {
+        let rows = store.publish_rows(after_ms, &after_id, BATCH)?;
+        let Some(last) = rows.last() else {
+            return Ok(written);
+        };
+        written += team.publish(&rows).await?;
+        after_ms = last.changed_at;
+        after_id = last.id.clone();
+        store.set_value(&key, &format!("{after_ms} {after_id}"))?;
+    }
+}
+
+/// Bring `store` up to date with the team store: vendor rows that changed (mapped here by
+/// their vendor's kit) and every alert's analyst side, page by page. Returns the alerts
+/// whose rows changed.
+pub async fn pull(store: &mut Store, team: &TeamStore, now: EpochMs) -> Result<usize, LinkError> {
+    let key = cursor_key("pulled", team);
+    let mut seq: i64 = store
+        .get_value(&key)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut changed = 0;
+    loop {
+        let page = team.pull(seq, BATCH).await?;
+        if page.alerts.is_empty() && page.history.is_empty() {
+            return Ok(changed);
+        }
+        changed += apply(store, &page, now)?;
+        seq = page.seq;
+        store.set_value(&key, &seq.to_string())?;
+        if !page.more {
+            return Ok(changed);
+        }
+    }
+}
+
+/// Write one pulled page into the replica: the vendor rows in one import, the analyst side
+/// in its transaction, then the history lines.
+fn apply(store: &mut Store, page: &Pulled, now: EpochMs) -> Result<usize, LinkError> {
+    let mut alerts = Vec::new();
+    for p in &page.alerts {
+        let Some(raw) = &p.raw else { continue };
+        match map_one(&p.vendor, &p.source, raw) {
+            Ok(a) => alerts.push(a),
+            // One row that no longer maps (a newer publisher's vendor) must not stop the
+            // team's other changes from arriving.
+            Err(e) => tracing::warn!("team pull: {}: {e}", crate::sanitize::one_line(&p.state.id)),
+        }
+    }
+    let states: Vec<_> = page.alerts.iter().map(|p| p.state.clone()).collect();
+    let mut imp = store.begin_import(now)?;
+    imp.write(&alerts)?;
+    let n = imp.team_state(&states)?;
+    imp.commit()?;
+    store.append_team_history(&page.history)?;
+    Ok(n.max(alerts.len()))
+}
+
+/// Map one vendor object as its kit does for a pushed item.
+fn map_one(vendor: &str, source: &str, raw: &str) -> Result<crate::domain::Alert, String> {
+    let v = Vendor::parse(vendor).ok_or_else(|| format!("unknown vendor '{vendor}'"))?;
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    let mut alerts = (crate::vendors::kit(v).map)(&value).map_err(|e| e.to_string())?;
+    if alerts.len() != 1 {
+        return Err(format!("{} alerts in one item", alerts.len()));
+    }
+    let mut a = alerts.remove(0);
+    a.source = source.to_string();
+    Ok(a)
+}
+
+/// A replica's cursor key for one team store (a replica file belongs to one, but a cursor
+/// named after it cannot be mistaken for another's).
+fn cursor_key(what: &str, team: &TeamStore) -> String {
+    format!("team.{what}.{}", team.label())
+}
