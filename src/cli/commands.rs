@@ -24,7 +24,8 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let Some(command) = cli.command else {
         let config = Config::load(&paths.config, paths.config_explicit)
             .map_err(|e| CliError::input(e.to_string()))?;
-        return super::console::console(&paths, &config);
+        let team = super::team::use_replica(&mut paths, &config, explicit_db.is_some())?;
+        return super::console::console(&paths, &config, team);
     };
     if let Command::Demo(a) = command {
         return super::console::demo(a, explicit_db, &paths);

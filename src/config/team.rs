@@ -22,7 +22,7 @@ use super::vault::{CredentialRef, RawCredential};
 pub const CLAIM_TTL: Duration = Duration::from_secs(2 * 3600);
 
 /// The resolved `[store]` table.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     /// The team store's URL from the file (no password in it); None: SQLite only.
     pub url: Option<String>,
@@ -30,6 +30,17 @@ pub struct StoreConfig {
     pub ca_file: Option<PathBuf>,
     /// How long a claim lasts (`claim_ttl`, default 2h).
     pub claim_ttl: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            url: None,
+            password: None,
+            ca_file: None,
+            claim_ttl: CLAIM_TTL,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

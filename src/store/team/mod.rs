@@ -8,12 +8,14 @@
 
 mod alerts;
 mod connect;
+mod listen;
 mod migrate;
 pub mod outbox;
 
 use deadpool_postgres::Pool;
 
 pub use alerts::{PulledAlert, Pulled, claim_holds};
+pub use listen::Listener;
 pub use connect::{TeamTarget, TlsMode};
 pub use migrate::{MIGRATIONS, MigrateOutcome};
 
