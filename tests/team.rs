@@ -29,7 +29,8 @@ fn publisher() -> Store {
     let text = std::fs::read_to_string(corpus.join("prisma-cspm/elastic-v2-alert-post-page1.json"))
         .expect("corpus file");
     let body: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let alerts = (sitrep::vendors::kit(sitrep::domain::Vendor::PrismaCspm).map)(&body).expect("map");
+    let alerts =
+        (sitrep::vendors::kit(sitrep::domain::Vendor::PrismaCspm).map)(&body).expect("map");
     assert!(!alerts.is_empty());
     let mut s = Store::open_in_memory().expect("store");
     s.import(&alerts, common::NOW_MS).expect("import");
@@ -38,7 +39,9 @@ fn publisher() -> Store {
 
 #[test]
 fn migrate_is_versioned_and_a_second_run_changes_nothing() {
-    let Some(db) = pg::TestDb::create() else { return };
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
     let rt = rt();
     rt.block_on(async {
         let t = target(&db);
@@ -74,7 +77,9 @@ fn an_unreachable_store_is_one_line_naming_it_without_a_password() {
 
 #[test]
 fn a_publishers_alerts_and_the_teams_state_reach_another_replica() {
-    let Some(db) = pg::TestDb::create() else { return };
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
     let rt = rt();
     rt.block_on(async {
         let t = target(&db);
@@ -82,13 +87,22 @@ fn a_publishers_alerts_and_the_teams_state_reach_another_replica() {
         team.migrate().await.expect("migrate");
         let mut pubs = publisher();
         let n = pubs.total().expect("total");
-        let written = sitrep::team::publish(&mut pubs, &team).await.expect("publish");
+        let written = sitrep::team::publish(&mut pubs, &team)
+            .await
+            .expect("publish");
         assert_eq!(written as usize, n);
         // Nothing changed: a second publish writes nothing.
-        assert_eq!(sitrep::team::publish(&mut pubs, &team).await.expect("again"), 0);
+        assert_eq!(
+            sitrep::team::publish(&mut pubs, &team)
+                .await
+                .expect("again"),
+            0
+        );
 
         let mut replica = Store::open_in_memory().expect("replica");
-        sitrep::team::pull(&mut replica, &team, common::NOW_MS).await.expect("pull");
+        sitrep::team::pull(&mut replica, &team, common::NOW_MS)
+            .await
+            .expect("pull");
         assert_eq!(replica.total().expect("total"), n);
         let id = pubs.ids_like("", 1).expect("ids")[0].clone();
         let mine = pubs.get(&id).expect("get").expect("there");
@@ -114,7 +128,9 @@ fn a_publishers_alerts_and_the_teams_state_reach_another_replica() {
 
 #[test]
 fn a_commit_wakes_a_listener() {
-    let Some(db) = pg::TestDb::create() else { return };
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
     let rt = rt();
     rt.block_on(async {
         let t = target(&db);
@@ -122,7 +138,9 @@ fn a_commit_wakes_a_listener() {
         team.migrate().await.expect("migrate");
         let mut listener = team.listen().await.expect("listen");
         let mut pubs = publisher();
-        sitrep::team::publish(&mut pubs, &team).await.expect("publish");
+        sitrep::team::publish(&mut pubs, &team)
+            .await
+            .expect("publish");
         let woke = tokio::time::timeout(Duration::from_secs(5), listener.changed())
             .await
             .expect("woken within 5 s");

@@ -20,7 +20,8 @@ use crate::store::{ListRequest, Store};
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let explicit_db = cli.db.clone();
-    let mut paths = Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
+    let mut paths =
+        Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
     let Some(command) = cli.command else {
         let config = Config::load(&paths.config, paths.config_explicit)
             .map_err(|e| CliError::input(e.to_string()))?;

@@ -66,8 +66,7 @@ pub(super) fn resolve(
             if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
                 return Err((
                     "[store] url".into(),
-                    "must be a postgres:// URL (leave it out for the embedded SQLite store)"
-                        .into(),
+                    "must be a postgres:// URL (leave it out for the embedded SQLite store)".into(),
                 ));
             }
             if has_password(&u) {
@@ -149,7 +148,10 @@ mod tests {
     #[test]
     fn a_password_in_the_url_or_a_bad_ttl_is_refused_by_name() {
         let e = parse("[store]\nurl = \"postgres://alice:hunter2@db/soc\"\n").expect_err("pw");
-        assert!(e.contains("[store] url") && e.contains("holds a password"), "{e}");
+        assert!(
+            e.contains("[store] url") && e.contains("holds a password"),
+            "{e}"
+        );
         assert!(!e.contains("hunter2"), "{e}");
         let e = parse("[store]\nurl = \"postgres://db/soc?password=x\"\n").expect_err("pw");
         assert!(e.contains("holds a password"), "{e}");

@@ -93,11 +93,9 @@ impl Store {
     pub fn team_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT team_version FROM alerts WHERE id = ?",
-                [id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT team_version FROM alerts WHERE id = ?", [id], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

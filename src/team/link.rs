@@ -57,7 +57,9 @@ async fn session(
     label: &str,
     report: &(impl Fn(LinkState) -> bool + Send),
 ) -> Result<(), String> {
-    let team = TeamStore::connect(target).await.map_err(|e| e.to_string())?;
+    let team = TeamStore::connect(target)
+        .await
+        .map_err(|e| e.to_string())?;
     // Listen before the catch-up pull, so nothing committed between the two is missed.
     let mut listener = team.listen().await.map_err(|e| e.to_string())?;
     let mut store = Store::open(db).map_err(|e| e.to_string())?;
