@@ -18,6 +18,7 @@ pub mod render;
 mod report;
 pub mod sarif;
 mod source;
+mod store_cmd;
 mod team;
 mod triage;
 
@@ -113,6 +114,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print a shell completion script: bash, zsh, fish or powershell (docs/cli.md)
     Completions(CompletionsArgs),
+    /// The team store (PostgreSQL): migrate its schema, show its status, copy a cache into it
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
 }
 
 #[derive(Debug, Args)]

@@ -8,16 +8,24 @@
 
 mod alerts;
 mod connect;
+mod copy;
+mod lease;
 mod listen;
 mod migrate;
 pub mod outbox;
+mod report;
+mod status;
 
 use deadpool_postgres::Pool;
 
 pub use alerts::{PulledAlert, Pulled, claim_holds};
 pub use listen::Listener;
 pub use connect::{TeamTarget, TlsMode};
+pub use copy::{CopyOptions, CopyReport};
+pub use lease::{Lease, Refresher, refresher_key};
 pub use migrate::{MIGRATIONS, MigrateOutcome};
+pub use report::{AnalystShift, TeamLine, TeamShift};
+pub use status::TeamStatus;
 
 /// Why the team store could not do what was asked. Never carries a password.
 #[derive(Debug, thiserror::Error)]
