@@ -352,19 +352,24 @@ fn copy_moves_a_cache_and_the_audit_chain_verifies_after_it() {
     // --merge: another cache's alerts only, the team's analyst side untouched.
     let other = Sandbox::new();
     import(&other, 50, 3); // the same 40 alerts and 10 more
+    // A password on the command line (trust auth ignores it) works, is warned about, and
+    // is never echoed.
+    let with_password = db.url.replacen("postgres@", "postgres:s3cretpw@", 1);
     let out = other
         .cmd()
         .env("SITREP_AUDIT_KEY", KEY)
-        .args(["store", "copy", "--to", &db.url, "--merge"])
+        .args(["store", "copy", "--to", &with_password, "--merge"])
         .output()
         .expect("merge");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("(merge: alerts only)"), "{stdout}");
+    assert!(
+        stderr.contains("set SITREP_DATABASE_PASSWORD instead"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("s3cretpw") && !stderr.contains("s3cretpw"));
     assert_eq!(count(&db, "SELECT count(*) FROM alerts"), 50);
     let row = db.query(&format!("SELECT status FROM alerts WHERE id = '{first}'"));
     assert_eq!(row[0].as_deref(), Some("dismissed"));
@@ -729,4 +734,25 @@ fn roles_from_the_docs_an_analyst_writes_a_read_only_analyst_only_reads() {
     rt.block_on(lease.release()).expect("release");
     drop((rita, alice, team));
     drop(roles);
+}
+
+/// `sitrep demo --team URL`'s library part: a new database gets the schema and the demo's
+/// alerts; seeding again writes nothing new.
+#[test]
+fn seed_migrates_a_new_team_store_and_publishes_the_alerts() {
+    let Some(db) = TestDb::create() else { return };
+    let rt = rt();
+    let sb = Sandbox::new();
+    import(&sb, 12, 6);
+    let mut store = Store::open(&sb.db()).expect("open");
+    let seeded = rt
+        .block_on(sitrep::team::seed(&mut store, &target(&db.url)))
+        .expect("seed");
+    assert_eq!((seeded.migrated.from, seeded.migrated.to), (0, 1));
+    assert_eq!(seeded.published, 12);
+    assert_eq!(rt.block_on(seeded.team.alert_count()).expect("count"), 12);
+    let again = rt
+        .block_on(sitrep::team::seed(&mut store, &target(&db.url)))
+        .expect("seed again");
+    assert_eq!((again.migrated.from, again.published), (1, 0));
 }
