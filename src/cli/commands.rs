@@ -48,8 +48,12 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     }
     let config = Config::load(&paths.config, paths.config_explicit)
         .map_err(|e| CliError::input(e.to_string()))?;
+    if let Command::Store(c) = command {
+        // Before the replica takes --db's place: `store copy` reads the analyst's own cache.
+        return super::store_cmd::store_cmd(c, &paths, &config, env);
+    }
     // Team mode: every command below reads and writes this analyst's replica.
-    let _team = super::team::use_replica(&mut paths, &config, explicit_db.is_some())?;
+    let team = super::team::use_replica(&mut paths, &config, explicit_db.is_some())?;
     match command {
         Command::Import(a) => {
             let now_ms = env.now_ms;
@@ -66,7 +70,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::List(a) => list(a, &paths, &config, env),
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
-        Command::Sync(a) => sync(a, &paths, &config, env),
+        Command::Sync(a) => sync(a, &paths, &config, team.as_ref(), env),
         Command::Listen(a) => {
             let now_ms = env.now_ms;
             super::listen::listen(a, &config, &|| pushed_into(&paths, &config, now_ms), env)
@@ -114,8 +118,13 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             if let Some(name) = &a.compliance {
                 super::report::framework(name)?;
             }
+            // Team mode: the replica pulled up to date, and the team's shift across analysts.
+            let ctx = match (&team, &a.compliance) {
+                (Some(t), None) => Some(super::team::connect(&paths, t, env.now_ms)?),
+                _ => None,
+            };
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
-            super::report::report(a, &mut store, &config, &paths, env)
+            super::report::report(a, &mut store, &config, &paths, ctx.as_ref(), env)
         }
         Command::Outbox(c) => {
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
@@ -125,7 +134,11 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Claim(a) => super::claims::claim(a, &paths, &config, env),
         Command::Release(a) => super::claims::release(a, &paths, &config, env),
         Command::Next(a) => super::claims::next(a, &paths, &config, env),
-        Command::Config(_) | Command::Sim(_) | Command::Demo(_) | Command::Completions(_) => Ok(()),
+        Command::Config(_)
+        | Command::Sim(_)
+        | Command::Demo(_)
+        | Command::Completions(_)
+        | Command::Store(_) => Ok(()),
     }
 }
 
@@ -506,7 +519,13 @@ fn read_hidden(prompt: &str) -> Result<String, CliError> {
     outcome.map(|()| secret)
 }
 
-fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
+fn sync(
+    a: SyncArgs,
+    paths: &Paths,
+    config: &Config,
+    team: Option<&crate::store::team::TeamTarget>,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
     if config.sources.is_empty() {
         return Err(CliError::input(format!(
             "no [[source]] tables in {}; add one (docs/vendors.md), or try `sitrep sim --vendor wiz`, which prints a ready one",
@@ -539,6 +558,49 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     // given to the store only for the outbox pass below.
     let key = crate::audit::AuditKey::load(&config.audit, &paths.data_dir)
         .map_err(|e| CliError::input(e.to_string()))?;
+    // Team mode: one refresher per source for the whole team. The sources another sitrep
+    // leads are not fetched here; their results come with the pull.
+    let (rt, team, leases) = match team {
+        None => (runtime()?, None, Vec::new()),
+        Some(target) => {
+            let ctx = super::team::connect(paths, target, env.now_ms)?;
+            let holder = crate::team::holder_name(&config.actor());
+            let mut leases = Vec::new();
+            let mut mine = Vec::new();
+            for s in chosen {
+                let leading = ctx
+                    .rt
+                    .block_on(crate::team::lead_source(
+                        &ctx.team, &s.name, &holder, env.now_ms,
+                    ))
+                    .map_err(|e| CliError::runtime(e.to_string()))?;
+                match leading {
+                    crate::team::Leading::Lead(lease) => {
+                        leases.push(lease);
+                        mine.push(s);
+                    }
+                    crate::team::Leading::Elsewhere(who) => {
+                        let by = match &who {
+                            Some(r) => format!(
+                                "{} (since {})",
+                                sanitize::one_line(&r.holder),
+                                crate::present::iso(r.since)
+                            ),
+                            None => "another sitrep".into(),
+                        };
+                        writeln!(
+                            env.out,
+                            "source {} is refreshed for the team by {by}; pulling its results instead",
+                            s.name
+                        )
+                        .map_err(io_err)?;
+                    }
+                }
+            }
+            chosen = mine;
+            (ctx.rt, Some(ctx.team), leases)
+        }
+    };
     let store = std::sync::Arc::new(std::sync::Mutex::new(scored(
         open_store(paths)?,
         config,
@@ -546,7 +608,6 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
     )?));
     let now = env.now_ms;
     let full = a.full;
-    let rt = runtime()?;
     let tty = std::io::stderr().is_terminal();
     let reports = rt.block_on(async {
         // Every source at once, each in its own task.
@@ -630,6 +691,26 @@ fn sync(a: SyncArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
         let mut store = mutex
             .into_inner()
             .map_err(|_| CliError::runtime("internal error: the store lock was poisoned"))?;
+        if let Some(team) = &team {
+            // What this sync fetched goes up to the team, and the team's changes (the other
+            // refreshers' included) come down; then the sources are free for others.
+            let (published, pulled) = rt
+                .block_on(async {
+                    let published = crate::team::publish(&mut store, team).await?;
+                    let pulled = crate::team::pull(&mut store, team, now).await?;
+                    for lease in leases {
+                        lease.release().await?;
+                    }
+                    Ok::<_, crate::team::LinkError>((published, pulled))
+                })
+                .map_err(|e| CliError::runtime(e.to_string()))?;
+            writeln!(
+                env.out,
+                "team store {}: {published} alert(s) published, {pulled} pulled",
+                team.label()
+            )
+            .map_err(io_err)?;
+        }
         store
             .set_siem_destinations(&crate::dispatch::siem::names(&config.siem))
             .map_err(store_err)?;

@@ -19,6 +19,7 @@ pub mod render;
 mod report;
 pub mod sarif;
 mod source;
+mod store_cmd;
 mod team;
 mod triage;
 
@@ -123,6 +124,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print a shell completion script: bash, zsh, fish or powershell (docs/cli.md)
     Completions(CompletionsArgs),
+    /// The team store (PostgreSQL): migrate its schema, show its status, copy a cache into it
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
 }
 
 #[derive(Debug, Args)]

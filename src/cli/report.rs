@@ -78,6 +78,7 @@ pub fn report(
     store: &mut Store,
     config: &Config,
     paths: &crate::paths::Paths,
+    team: Option<&super::team::TeamCtx>,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let format = a.format.unwrap_or_else(|| {
@@ -104,8 +105,18 @@ pub fn report(
                 ));
             }
             let since = parse_since(a.since.as_deref().unwrap_or("12h"), env.now_ms)?;
-            let text = build(store, config, since, env.now_ms, a.hot)
+            let mut text = build(store, config, since, env.now_ms, a.hot)
                 .map_err(|e| CliError::runtime(e.to_string()))?;
+            if let Some(ctx) = team {
+                let shift = ctx
+                    .rt
+                    .block_on(ctx.team.shift(since, TEAM_LINES))
+                    .map_err(|e| CliError::runtime(e.to_string()))?;
+                text.push_str(
+                    &team_section(store, &ctx.team.label(), &shift)
+                        .map_err(|e| CliError::runtime(e.to_string()))?,
+                );
+            }
             (text, "shift report", None)
         }
     };
@@ -476,6 +487,73 @@ pub fn build(
                 ),
             );
         }
+    }
+    Ok(md)
+}
+
+/// Team lines the report lists at most (the counts cover them all).
+const TEAM_LINES: usize = 500;
+
+/// The shift across the team's analysts (team mode only): per analyst counts, then who did
+/// what, oldest first. Titles come from this analyst's replica.
+fn team_section(
+    store: &Store,
+    label: &str,
+    shift: &crate::store::team::TeamShift,
+) -> Result<String, StoreError> {
+    let mut md = String::from("\n## Team\n\n");
+    md.push_str(&format!(
+        "Every analyst on the team store {}.\n\n",
+        cell(label)
+    ));
+    if shift.analysts.is_empty() {
+        md.push_str("Nobody on the team decided anything in this window.\n");
+        return Ok(md);
+    }
+    md.push_str("| Analyst | Decisions | Lines | By kind |\n|---|---|---|---|\n");
+    for a in &shift.analysts {
+        let lines: i64 = a.by_kind.values().sum();
+        let kinds = a
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        md.push_str(&format!(
+            "| {} | {} | {lines} | {} |\n",
+            cell(&a.actor),
+            a.decisions,
+            cell(&kinds)
+        ));
+    }
+    md.push_str(
+        "\n| When | Alert | Title | What | By | Reason / note |\n|---|---|---|---|---|---|\n",
+    );
+    for l in &shift.lines {
+        let title = store
+            .get(&l.alert_id)?
+            .map(|a| a.alert.title.clone())
+            .unwrap_or_default();
+        let why = [l.reason.as_deref(), l.note.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" — ");
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            iso(l.at),
+            cell(&l.alert_id).replace('`', "'"),
+            vendor_cell(&title, 60),
+            cell(&l.kind.replace('_', " ")),
+            cell(&l.actor),
+            cell(&truncate(&why, 80))
+        ));
+    }
+    if shift.more {
+        md.push_str(&format!(
+            "\nOnly the first {} lines are listed; the counts above cover them all.\n",
+            shift.lines.len()
+        ));
     }
     Ok(md)
 }

@@ -10,12 +10,10 @@ use crate::store::team::{TeamStore, TeamTarget};
 
 /// A connected team store, this analyst's replica (pulled up to date) and the runtime the
 /// team store's connections live on.
-#[allow(dead_code)] // used by the claims, decisions and store commands (issue 20)
 pub(super) struct TeamCtx {
     pub rt: tokio::runtime::Runtime,
     pub team: TeamStore,
     pub store: Store,
-    pub target: TeamTarget,
 }
 
 /// The team store the config names (None: SQLite alone). A bad URL or password reference is
@@ -42,7 +40,7 @@ pub(super) fn use_replica(
 
 /// Connect to the team store (its schema must be this build's) and bring the replica at
 /// `paths.db` up to date. Fails with one line when the store cannot be reached.
-#[allow(dead_code)]
+
 pub(super) fn connect(
     paths: &Paths,
     target: &TeamTarget,
@@ -55,10 +53,5 @@ pub(super) fn connect(
     let mut store = Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))?;
     rt.block_on(crate::team::pull(&mut store, &team, now))
         .map_err(|e| CliError::runtime(e.to_string()))?;
-    Ok(TeamCtx {
-        rt,
-        team,
-        store,
-        target: target.clone(),
-    })
+    Ok(TeamCtx { rt, team, store })
 }

@@ -10,6 +10,7 @@ mod audit;
 mod closed;
 mod compliance;
 mod delivery;
+mod export_rows;
 mod filter;
 mod history;
 mod intel;
@@ -37,6 +38,7 @@ pub use alerts::{ImportStats, Importing, PreparedRow, StatusChange, StoredAlert,
 pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
 pub use compliance::{ComplianceHit, ComplianceScope};
+pub use export_rows::{AnalystSide, ExportCounts, HistoryRow, OutboxExport};
 pub use intel::IntelStatus;
 #[doc(hidden)]
 pub use migrate::{UNDO_0010, UNDO_0011, UNDO_0012};

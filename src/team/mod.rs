@@ -170,3 +170,65 @@ fn map_one(vendor: &str, source: &str, raw: &str) -> Result<crate::domain::Alert
 fn cursor_key(what: &str, team: &TeamStore) -> String {
     format!("team.{what}.{}", team.label())
 }
+
+/// Who refreshes a source for the team.
+#[derive(Debug)]
+pub enum Leading {
+    /// This process: fetch from the vendor, publish, and keep the lease while refreshing.
+    Lead(crate::store::team::Lease),
+    /// Another sitrep (its `refreshers` row, when it has written one yet): pull instead.
+    Elsewhere(Option<crate::store::team::Refresher>),
+}
+
+/// The name a refresher shows to the team: the analyst and this process.
+pub fn holder_name(actor: &str) -> String {
+    format!(
+        "{} (pid {})",
+        crate::sanitize::one_line(actor),
+        std::process::id()
+    )
+}
+
+/// Take the lead for `source`, or say who has it.
+///
+/// For a long-running refresher (the console): call this per source at start; while it
+/// returns `Lead`, keep the [`Lease`](crate::store::team::Lease) for as long as the process
+/// refreshes that source, call `lease.heartbeat(now)` after each refresh, then [`publish`];
+/// a heartbeat error means the lease's connection is gone and the lock with it: stop
+/// refreshing that source and call `lead_source` again. On `Elsewhere`, do not call the
+/// vendor: the leader's publishes arrive with [`pull`]; try again now and then (the lock
+/// frees when the leader exits or dies, and the next caller gets it).
+pub async fn lead_source(
+    team: &TeamStore,
+    source: &str,
+    holder: &str,
+    now: EpochMs,
+) -> Result<Leading, LinkError> {
+    if let Some(lease) = team.lead(source, holder, now).await? {
+        return Ok(Leading::Lead(lease));
+    }
+    Ok(Leading::Elsewhere(team.refresher(source).await?))
+}
+
+/// What [`seed`] did.
+#[derive(Debug)]
+pub struct Seeded {
+    pub team: TeamStore,
+    pub migrated: crate::store::team::MigrateOutcome,
+    /// Alerts the team store wrote.
+    pub published: u64,
+}
+
+/// Put a local store's alerts into the team store at `target`: migrate it (a new database
+/// gets the schema), then publish. `sitrep demo --team URL` calls this after its sync, then
+/// starts the console on the team store.
+pub async fn seed(store: &mut Store, target: &TeamTarget) -> Result<Seeded, LinkError> {
+    let team = TeamStore::connect_unchecked(target).await?;
+    let migrated = team.migrate().await?;
+    let published = publish(store, &team).await?;
+    Ok(Seeded {
+        team,
+        migrated,
+        published,
+    })
+}

@@ -54,36 +54,7 @@ impl TeamStore {
             return Ok(0);
         }
         let client = self.client().await?;
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
-        let vendors: Vec<&str> = rows.iter().map(|r| r.vendor.as_str()).collect();
-        let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
-        let hashes: Vec<&str> = rows.iter().map(|r| r.content_hash.as_str()).collect();
-        let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
-        let ranks: Vec<i16> = rows.iter().map(|r| r.severity_rank).collect();
-        let imported: Vec<i64> = rows.iter().map(|r| r.imported_at).collect();
-        // One sequence number per row for both seqs: the row's vendor side and its last
-        // change are the same event. (A skipped row burns a number; the feed only needs order.)
-        let n = client
-            .execute(
-                "INSERT INTO alerts AS a (id, source, vendor, raw, content_hash, score, \
-                 severity_rank, imported_at, seq, vendor_seq) \
-                 SELECT id, source, vendor, raw, hash, score, rank, imported, s, s FROM ( \
-                   SELECT *, nextval('change_seq') AS s FROM unnest($1::text[], $2::text[], \
-                   $3::text[], $4::text[], $5::text[], $6::float8[], $7::int2[], $8::int8[]) \
-                   AS u(id, source, vendor, raw, hash, score, rank, imported)) v \
-                 ON CONFLICT (id) DO UPDATE SET source = excluded.source, \
-                 vendor = excluded.vendor, raw = excluded.raw, \
-                 content_hash = excluded.content_hash, score = excluded.score, \
-                 severity_rank = excluded.severity_rank, seq = excluded.seq, \
-                 vendor_seq = excluded.vendor_seq \
-                 WHERE a.content_hash <> excluded.content_hash OR a.score <> excluded.score",
-                &[
-                    &ids, &sources, &vendors, &raws, &hashes, &scores, &ranks, &imported,
-                ],
-            )
-            .await?;
-        Ok(n)
+        publish_on(&**client, rows).await
     }
 
     /// Changes after `after_seq`, up to `limit` alerts and their history lines, in seq order.
@@ -176,6 +147,47 @@ impl TeamStore {
             .get::<_, Option<i64>>(0)
             .unwrap_or(0))
     }
+}
+
+/// [`TeamStore::publish`] on a given connection or transaction (`store copy` publishes inside
+/// its one transaction).
+pub(super) async fn publish_on<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    rows: &[PublishRow],
+) -> Result<u64, TeamError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+    let vendors: Vec<&str> = rows.iter().map(|r| r.vendor.as_str()).collect();
+    let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
+    let hashes: Vec<&str> = rows.iter().map(|r| r.content_hash.as_str()).collect();
+    let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let ranks: Vec<i16> = rows.iter().map(|r| r.severity_rank).collect();
+    let imported: Vec<i64> = rows.iter().map(|r| r.imported_at).collect();
+    // One sequence number per row for both seqs: the row's vendor side and its last
+    // change are the same event. (A skipped row burns a number; the feed only needs order.)
+    let n = client
+        .execute(
+            "INSERT INTO alerts AS a (id, source, vendor, raw, content_hash, score, \
+             severity_rank, imported_at, seq, vendor_seq) \
+             SELECT id, source, vendor, raw, hash, score, rank, imported, s, s FROM ( \
+               SELECT *, nextval('change_seq') AS s FROM unnest($1::text[], $2::text[], \
+               $3::text[], $4::text[], $5::text[], $6::float8[], $7::int2[], $8::int8[]) \
+               AS u(id, source, vendor, raw, hash, score, rank, imported)) v \
+             ON CONFLICT (id) DO UPDATE SET source = excluded.source, \
+             vendor = excluded.vendor, raw = excluded.raw, \
+             content_hash = excluded.content_hash, score = excluded.score, \
+             severity_rank = excluded.severity_rank, seq = excluded.seq, \
+             vendor_seq = excluded.vendor_seq \
+             WHERE a.content_hash <> excluded.content_hash OR a.score <> excluded.score",
+            &[
+                &ids, &sources, &vendors, &raws, &hashes, &scores, &ranks, &imported,
+            ],
+        )
+        .await?;
+    Ok(n)
 }
 
 /// Whether a claim shown as `claimed_by` / `claim_until` still holds at `now`.

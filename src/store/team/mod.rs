@@ -9,17 +9,25 @@
 mod alerts;
 mod claims;
 mod connect;
+mod copy;
+mod lease;
 mod listen;
 mod migrate;
 pub mod outbox;
+mod report;
+mod status;
 
 use deadpool_postgres::Pool;
 
 pub use alerts::{Pulled, PulledAlert, claim_holds};
 pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
+pub use copy::{CopyOptions, CopyReport};
+pub use lease::{Lease, Refresher, refresher_key};
 pub use listen::Listener;
 pub use migrate::{MIGRATIONS, MigrateOutcome};
+pub use report::{AnalystShift, TeamLine, TeamShift};
+pub use status::TeamStatus;
 
 /// Why the team store could not do what was asked. Never carries a password.
 #[derive(Debug, thiserror::Error)]
