@@ -3,12 +3,16 @@
 //! a publisher sends its synced alerts up, every replica pulls the team's changes down —
 //! and is what the CLI and the console call; the SQL of both sides lives in `store`.
 
+pub mod outbox;
+
 use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::domain::{EpochMs, Vendor};
 use crate::store::team::{Pulled, TeamError, TeamStore, TeamTarget};
 use crate::store::{Store, StoreError};
+
+pub use outbox::TeamOutbox;
 
 /// The environment variable that names the team store (a whole URL; it may carry the
 /// password, unlike the config file's `[store] url`).
