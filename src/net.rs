@@ -211,8 +211,7 @@ pub fn tls_roots(
 pub fn tls_client_config(
     roots: tokio_rustls::rustls::RootCertStore,
 ) -> Result<tokio_rustls::rustls::ClientConfig, String> {
-    let provider =
-        std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
     Ok(
         tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

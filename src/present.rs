@@ -191,8 +191,21 @@ pub fn show_text(s: &StoredAlert, now: EpochMs) -> String {
     if let Some(t) = &s.ticket {
         field(&mut o, "ticket", one_line(t));
     }
-    if let Some(t) = &s.assignee {
-        field(&mut o, "assignee", one_line(t));
+    match (&s.assignee, s.claim_until) {
+        // Team mode: a claim names its holder and how long it lasts.
+        (Some(t), Some(until)) if until > now => field(
+            &mut o,
+            "claimed by",
+            format!(
+                "{} until {} (in {})",
+                one_line(t),
+                iso(until).replace('T', " ").replace('Z', " UTC"),
+                age(until, now)
+            ),
+        ),
+        (Some(t), Some(_)) => field(&mut o, "claim", format!("{} (lapsed)", one_line(t))),
+        (Some(t), None) => field(&mut o, "assignee", one_line(t)),
+        (None, _) => {}
     }
     if let Some(t) = &s.owner {
         field(&mut o, "owner", one_line(t));

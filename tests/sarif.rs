@@ -198,6 +198,7 @@ fn an_alert_whose_resource_is_in_a_mapped_checkout_points_at_the_iac_file() {
         alert: a,
         status: Status::New,
         assignee: None,
+        claim_until: None,
         ticket: None,
         has_controls: true,
         imported_at: 0,

@@ -20,11 +20,13 @@ use crate::store::{ListRequest, Store};
 /// Run one parsed command line.
 pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
     let explicit_db = cli.db.clone();
-    let mut paths = Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
+    let mut paths =
+        Paths::resolve(cli.db, cli.config).map_err(|e| CliError::input(e.to_string()))?;
     let Some(command) = cli.command else {
         let config = Config::load(&paths.config, paths.config_explicit)
             .map_err(|e| CliError::input(e.to_string()))?;
-        return super::console::console(&paths, &config);
+        let team = super::team::use_replica(&mut paths, &config, explicit_db.is_some())?;
+        return super::console::console(&paths, &config, team);
     };
     if let Command::Demo(a) = command {
         return super::console::demo(a, explicit_db, &paths);

@@ -27,15 +27,22 @@ impl From<StartError> for CliError {
 }
 
 /// `sitrep` with no command: the console over the configured database and sources.
-pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
+pub fn console(
+    paths: &Paths,
+    config: &Config,
+    team: Option<crate::store::team::TeamTarget>,
+) -> Result<(), CliError> {
     start::require_terminal()?;
     let theme_dir = paths.config_dir.join("themes");
     let theme = start::load_theme(config, &theme_dir)?;
-    let label = paths
-        .db
-        .file_name()
-        .map(|n| crate::sanitize::one_line(&n.to_string_lossy()))
-        .unwrap_or_default();
+    let label = match &team {
+        Some(t) => format!("team {}", t.label()),
+        None => paths
+            .db
+            .file_name()
+            .map(|n| crate::sanitize::one_line(&n.to_string_lossy()))
+            .unwrap_or_default(),
+    };
     let rt = runtime()?;
     let result = start::run(
         &rt,
@@ -48,6 +55,7 @@ pub fn console(paths: &Paths, config: &Config) -> Result<(), CliError> {
             audit_dir: paths.data_dir.clone(),
             default_last_looked: None,
             refresh_store: None,
+            team,
         },
     );
     rt.shutdown_timeout(RUNTIME_GRACE);
@@ -267,6 +275,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             audit_dir: tmp.0.clone(),
             default_last_looked: Some(wall_clock()),
             refresh_store: Some(store),
+            team: None,
         },
     );
     churn.abort();

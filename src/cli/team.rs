@@ -10,6 +10,7 @@ use crate::store::team::{TeamStore, TeamTarget};
 
 /// A connected team store, this analyst's replica (pulled up to date) and the runtime the
 /// team store's connections live on.
+#[allow(dead_code)] // used by the claims, decisions and store commands (issue 20)
 pub(super) struct TeamCtx {
     pub rt: tokio::runtime::Runtime,
     pub team: TeamStore,
@@ -41,6 +42,7 @@ pub(super) fn use_replica(
 
 /// Connect to the team store (its schema must be this build's) and bring the replica at
 /// `paths.db` up to date. Fails with one line when the store cannot be reached.
+#[allow(dead_code)]
 pub(super) fn connect(
     paths: &Paths,
     target: &TeamTarget,

@@ -230,6 +230,7 @@ impl Config {
             siem: Vec::new(),
             pr: pr::PrConfig::default(),
             listen: ListenConfig::default(),
+            store: team::StoreConfig::default(),
             path: None,
         })
     }

@@ -22,7 +22,7 @@ use super::vault::{CredentialRef, RawCredential};
 pub const CLAIM_TTL: Duration = Duration::from_secs(2 * 3600);
 
 /// The resolved `[store]` table.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     /// The team store's URL from the file (no password in it); None: SQLite only.
     pub url: Option<String>,
@@ -30,6 +30,17 @@ pub struct StoreConfig {
     pub ca_file: Option<PathBuf>,
     /// How long a claim lasts (`claim_ttl`, default 2h).
     pub claim_ttl: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            url: None,
+            password: None,
+            ca_file: None,
+            claim_ttl: CLAIM_TTL,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,8 +66,7 @@ pub(super) fn resolve(
             if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
                 return Err((
                     "[store] url".into(),
-                    "must be a postgres:// URL (leave it out for the embedded SQLite store)"
-                        .into(),
+                    "must be a postgres:// URL (leave it out for the embedded SQLite store)".into(),
                 ));
             }
             if has_password(&u) {
@@ -138,7 +148,10 @@ mod tests {
     #[test]
     fn a_password_in_the_url_or_a_bad_ttl_is_refused_by_name() {
         let e = parse("[store]\nurl = \"postgres://alice:hunter2@db/soc\"\n").expect_err("pw");
-        assert!(e.contains("[store] url") && e.contains("holds a password"), "{e}");
+        assert!(
+            e.contains("[store] url") && e.contains("holds a password"),
+            "{e}"
+        );
         assert!(!e.contains("hunter2"), "{e}");
         let e = parse("[store]\nurl = \"postgres://db/soc?password=x\"\n").expect_err("pw");
         assert!(e.contains("holds a password"), "{e}");

@@ -86,6 +86,8 @@ pub struct Launch<'a> {
     /// The connection the background refresh writes through (the demo reuses the one its
     /// first sync used); None: a connection of its own, when sources are configured.
     pub refresh_store: Option<Arc<Mutex<Store>>>,
+    /// Team mode: `db` is this analyst's replica of that team store.
+    pub team: Option<crate::store::team::TeamTarget>,
 }
 
 struct Prepared {
@@ -202,6 +204,7 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             db: l.db,
             outbox: Some((config.clone(), p.wake)),
             audit_key: Some(p.audit_key),
+            team: l.team,
         },
     )
     .map_err(StartError::Runtime)

@@ -324,6 +324,7 @@ pub(crate) mod tests {
             alert,
             status: crate::domain::Status::New,
             assignee: None,
+            claim_until: None,
             ticket: None,
             has_controls: false,
             imported_at: 0,

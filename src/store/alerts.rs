@@ -52,6 +52,9 @@ pub struct StoredAlert {
     pub alert: Alert,
     pub status: Status,
     pub assignee: Option<String>,
+    /// Team mode: `assignee` holds a claim on the alert until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_until: Option<EpochMs>,
     pub ticket: Option<String>,
     /// The vendor's text carried escape sequences, controls, bidi or zero-width characters.
     pub has_controls: bool,
@@ -693,7 +696,7 @@ impl Store {
     pub fn get(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, {VENDOR_COLUMNS}, status, status_reason, status_note, status_until, \
-             assignee, ticket, imported_at, changed_at, owner, \
+             assignee, claim_until, ticket, imported_at, changed_at, owner, \
              alert_body.remediation, alert_body.raw_json \
              FROM alerts LEFT JOIN alert_body ON alert_body.rowid = alerts.rowid WHERE id = ?"
         ))?;
@@ -1203,6 +1206,7 @@ fn stored_alert_row(r: &Row<'_>, c: &AlertColumns) -> rusqlite::Result<StoredAle
         alert,
         status,
         assignee: r.get("assignee")?,
+        claim_until: r.get("claim_until")?,
         ticket: r.get("ticket")?,
         has_controls: r.get::<_, i64>("has_controls")? != 0,
         imported_at: r.get("imported_at")?,

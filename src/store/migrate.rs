@@ -78,6 +78,7 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 pub const UNDO_0012: &str = "
     -- 0017_team and 0013_owners first: a test database starts at the newest version.
     DROP TABLE team_journal;
+    DROP INDEX alerts_changed;
     ALTER TABLE alerts DROP COLUMN claim_until;
     ALTER TABLE alerts DROP COLUMN team_version;
     DROP INDEX alerts_owner;

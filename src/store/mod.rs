@@ -46,8 +46,8 @@ pub use outbox::{
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
 pub use pr::{BandChange, PrLink, PrRow, ScoreBandRow};
-pub use replica::{PublishRow, TeamHistory, TeamState};
 pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
+pub use replica::{PublishRow, TeamHistory, TeamState};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;
 

@@ -170,6 +170,9 @@ pub struct QueueRow {
     /// The alert's state at the vendor (`resolved` when the vendor closed it or, for Prisma
     /// Cloud Compute, when a complete scan no longer lists it).
     pub vendor_status: VendorState,
+    /// Team mode: `assignee` holds the alert until then (a claim; lapsed once past).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_until: Option<EpochMs>,
     /// Back in the queue because a snooze, a dismissal's `until` or a suppression lapsed, or
     /// because the vendor reopened it after its status had followed the vendor's close.
     pub resurfaced: bool,
@@ -294,7 +297,7 @@ pub(super) fn seek_sql(
 pub(super) const QUEUE_COLUMNS: &str = "id, source, vendor, severity, category, title, \
     resource_name, resource_id, cloud, account, region, status, assignee, ticket, cve_ids, \
     first_seen, last_seen, sort_time, has_controls, rowid, score, imported_at, changed_at, \
-    vendor_status";
+    vendor_status, claim_until";
 
 /// The default queue: open statuses, or put away until a time that has passed.
 const OPEN: &str = "(+alerts.status IN ('new','acknowledged','in_progress') OR \
@@ -438,7 +441,8 @@ pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
         imported_at: r.get(21)?,
         changed_at: r.get(22)?,
         vendor_status: VendorState::from_store(&r.get::<_, String>(23)?),
-        resurfaced: r.get::<_, Option<i64>>(24)?.unwrap_or(0) != 0,
-        resurfaced_reason: r.get(25)?,
+        claim_until: r.get(24)?,
+        resurfaced: r.get::<_, Option<i64>>(25)?.unwrap_or(0) != 0,
+        resurfaced_reason: r.get(26)?,
     })
 }

@@ -59,8 +59,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<PublishRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, source, vendor, raw_json, content_hash, score, severity_rank, \
-             imported_at, changed_at FROM alerts \
+            "SELECT id, source, vendor, alert_body.raw_json, content_hash, score, \
+             severity_rank, imported_at, changed_at FROM alerts \
+             LEFT JOIN alert_body ON alert_body.rowid = alerts.rowid \
              WHERE changed_at > ?1 OR (changed_at = ?1 AND id > ?2) \
              ORDER BY changed_at, id LIMIT ?3",
         )?;
@@ -92,11 +93,9 @@ impl Store {
     pub fn team_version(&self, id: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT team_version FROM alerts WHERE id = ?",
-                [id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT team_version FROM alerts WHERE id = ?", [id], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 

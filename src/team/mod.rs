@@ -3,6 +3,7 @@
 //! a publisher sends its synced alerts up, every replica pulls the team's changes down —
 //! and is what the CLI and the console call; the SQL of both sides lives in `store`.
 
+pub mod link;
 pub mod outbox;
 
 use std::path::PathBuf;
@@ -45,7 +46,10 @@ pub fn target(config: &Config) -> Result<Option<TeamTarget>, LinkError> {
 }
 
 /// [`target`] with the environment's URL given.
-pub fn target_from(config: &Config, env_url: Option<String>) -> Result<Option<TeamTarget>, LinkError> {
+pub fn target_from(
+    config: &Config,
+    env_url: Option<String>,
+) -> Result<Option<TeamTarget>, LinkError> {
     let (url, from_file) = match env_url.filter(|u| !u.trim().is_empty()) {
         Some(u) => (u, false),
         None => match &config.store.url {
@@ -70,7 +74,13 @@ pub fn replica_path(data_dir: &std::path::Path, target: &TeamTarget) -> PathBuf 
     let name: String = target
         .label()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     data_dir.join("team").join(format!("{name}.db"))
 }

@@ -19,21 +19,27 @@ pub struct TestDb {
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-fn admin<T>(f: impl AsyncFnOnce(&tokio_postgres::Client) -> T) -> Result<T, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
-            .await
+/// Run one statement on the server's admin database, on a thread of its own (callers may be
+/// inside a runtime).
+fn admin(sql: String) -> Result<(), String> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .map_err(|e| e.to_string())?;
-        let task = tokio::spawn(conn);
-        let out = f(&client).await;
-        drop(client);
-        let _ = task.await;
-        Ok(out)
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            let task = tokio::spawn(conn);
+            let out = client.batch_execute(&sql).await.map_err(|e| e.to_string());
+            drop(client);
+            let _ = task.await;
+            out
+        })
     })
+    .join()
+    .map_err(|_| "admin thread panicked".to_string())?
 }
 
 impl TestDb {
@@ -48,12 +54,7 @@ impl TestDb {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0)
         );
-        let made = admin(async |c| {
-            c.batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|r| r);
+        let made = admin(format!("CREATE DATABASE {name}"));
         match made {
             Ok(()) => {
                 let base = server_url();
@@ -65,7 +66,10 @@ impl TestDb {
             }
             Err(e) => {
                 let msg = format!("no PostgreSQL at {}: {e}", server_url());
-                assert!(std::env::var_os("CI").is_none(), "{msg} (CI must run these)");
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{msg} (CI must run these)"
+                );
                 eprintln!("skipped: {msg}");
                 None
             }
@@ -73,41 +77,48 @@ impl TestDb {
     }
 
     /// Run SQL on this database (set-up and checks), returning the first column of each row
-    /// as text.
+    /// as text. Runs on a thread of its own, so async tests may call it too.
     pub fn query(&self, sql: &str) -> Vec<Option<String>> {
         let base = server_url();
-        let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s).to_string();
+        let server = base
+            .rsplit_once('/')
+            .map_or(base.as_str(), |(s, _)| s)
+            .to_string();
         let url = format!("{server}/{}", self.name);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-            let task = tokio::spawn(conn);
-            let rows = client.simple_query(sql).await.expect("query");
-            drop(client);
-            let _ = task.await;
-            rows.into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some(r.get(0).map(str::to_string))
-                    }
-                    _ => None,
-                })
-                .collect()
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                let task = tokio::spawn(conn);
+                let rows = client.simple_query(&sql).await.expect("query");
+                drop(client);
+                let _ = task.await;
+                rows.into_iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => {
+                            Some(r.get(0).map(str::to_string))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
         })
+        .join()
+        .expect("query thread")
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = admin(async |c| {
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-        });
+        let _ = admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }

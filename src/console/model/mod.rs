@@ -156,6 +156,8 @@ pub enum Msg {
         req: u64,
         event: Box<crate::narrate::NarrateEvent>,
     },
+    /// The team store's link came up or went away (team mode only).
+    Team(TeamLine),
     /// SIGTERM / SIGHUP: leave cleanly.
     Terminate,
     /// The answer to `:ask` request `req`: a filter to show, editable, before it runs.
@@ -163,6 +165,17 @@ pub enum Msg {
         req: u64,
         answer: Box<crate::narrate::ask::Answer>,
     },
+}
+
+/// The team store as the status bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamLine {
+    /// `user@host:port/db`.
+    pub label: String,
+    /// Connected and listening; false: the replica is shown as last pulled.
+    pub live: bool,
+    /// Why it is not live (one line).
+    pub error: Option<String>,
 }
 
 /// Work for the runtime.
@@ -273,6 +286,8 @@ pub struct State {
     pub seen: HashSet<String>,
     /// Shown in the header: "demo" or the database's name.
     pub label: String,
+    /// Team mode: the team store's state (None: the embedded store alone).
+    pub team: Option<TeamLine>,
     pub quit: bool,
     req: u64,
     window_req: u64,
@@ -357,6 +372,7 @@ impl State {
             closed_at_vendor: 0,
             seen: HashSet::new(),
             label: init.label,
+            team: None,
             quit: false,
             req: 0,
             window_req: 0,
@@ -669,6 +685,21 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Outbox(depth) => {
             s.outbox = depth;
+        }
+        Msg::Team(line) => {
+            let was_live = s.team.as_ref().is_none_or(|t| t.live);
+            if !line.live && was_live {
+                let why = line.error.clone().unwrap_or_default();
+                s.flash(
+                    format!(
+                        "team store unreachable ({why}): showing the replica's last data; decisions are kept and sent when it is back"
+                    ),
+                    true,
+                );
+            } else if line.live && !was_live {
+                s.flash(format!("team store {} is back", line.label), false);
+            }
+            s.team = Some(line);
         }
         Msg::Source { index, status } => {
             if let Some(x) = s.sources.get_mut(index) {

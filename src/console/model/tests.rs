@@ -19,6 +19,7 @@ fn row(i: usize) -> QueueRow {
         region: None,
         status: "new".into(),
         assignee: None,
+        claim_until: None,
         ticket: None,
         cves: Vec::new(),
         first_seen: None,

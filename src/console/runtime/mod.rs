@@ -74,6 +74,8 @@ pub struct Services {
     pub outbox: Option<(crate::config::Config, std::sync::Arc<tokio::sync::Notify>)>,
     /// The audit log's key for the connections the console opens (outbox, narration).
     pub audit_key: Option<crate::audit::AuditKey>,
+    /// Team mode: the team store `db` is a replica of (a link task keeps it current).
+    pub team: Option<crate::store::team::TeamTarget>,
 }
 
 /// The outbox task: deliver what is due, publish the depth, sleep until the next row is due,
@@ -175,6 +177,23 @@ pub fn run_in(
     // running ratatui's hook, which writes terminal controls through a locked stdout.
     drop(std::panic::take_hook());
     result.map_err(|e| format!("terminal error: {e}"))
+}
+
+/// The status bar's view of the team link.
+fn team_line(state: crate::team::link::LinkState) -> model::TeamLine {
+    use crate::team::link::LinkState;
+    match state {
+        LinkState::Live { label } => model::TeamLine {
+            label,
+            live: true,
+            error: None,
+        },
+        LinkState::Unreachable { label, error } => model::TeamLine {
+            label,
+            live: false,
+            error: Some(crate::sanitize::one_line(&error)),
+        },
+    }
 }
 
 /// Put `text` on the clipboard through the terminal: OSC 52, which xterm, kitty, WezTerm,
@@ -320,6 +339,15 @@ async fn event_loop<B: Backend>(
         watch_refresher(r, &tx);
     }
     watch::spawn(services.db.clone(), tx.clone());
+    if let Some(target) = services.team.clone() {
+        let tx = tx.clone();
+        tokio::spawn(crate::team::link::run(
+            target,
+            services.db.clone(),
+            services.clock,
+            move |state| tx.send(Msg::Team(team_line(state))).is_ok(),
+        ));
+    }
     let clock = services.clock;
     {
         let tx = tx.clone();

@@ -205,10 +205,19 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, s: &State, compact: bool) {
                     age(s.now_ms, r.first_seen.unwrap_or(r.sort_time)),
                     role(t, Role::Muted),
                 )),
-                8 => Cell::from(Span::styled(
-                    status.clone(),
-                    role(t, status_role(&r.status)),
-                )),
+                8 => match r.assignee.as_deref() {
+                    // Team mode: who holds the alert, while the claim lasts.
+                    Some(who) if r.claim_until.is_some_and(|u| u > s.now_ms) => {
+                        Cell::from(Line::from(vec![
+                            Span::styled(status.clone(), role(t, status_role(&r.status))),
+                            Span::styled(format!(" @{}", one_line(who)), role(t, Role::Accent)),
+                        ]))
+                    }
+                    _ => Cell::from(Span::styled(
+                        status.clone(),
+                        role(t, status_role(&r.status)),
+                    )),
+                },
                 _ => Cell::from(one_line(r.ticket.as_deref().unwrap_or(""))),
             };
             cells.push(cell);

@@ -136,6 +136,17 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
     if let Some(full) = oldest_full_run(s) {
         right.push(full);
     }
+    if let Some(team) = &s.team {
+        right.push(if team.live {
+            Span::styled(" team live ", role(t, Role::Ok))
+        } else {
+            // The analyst must know the queue may be stale and decisions wait to be sent.
+            Span::styled(
+                " team store unreachable: showing the last data ",
+                role(t, Role::Error),
+            )
+        });
+    }
     right.push(match s.online() {
         Some(true) => Span::styled(" online ", role(t, Role::Ok)),
         Some(false) => Span::styled(" offline ", role(t, Role::Error)),

@@ -2,6 +2,8 @@
 -- docs/team.md). In team mode `assignee` is the claim's holder.
 ALTER TABLE alerts ADD COLUMN claim_until INTEGER;                 -- the claim lapses then
 ALTER TABLE alerts ADD COLUMN team_version INTEGER NOT NULL DEFAULT 0; -- the team row's version last pulled
+-- A publisher sends what changed since its cursor, in (changed_at, id) order.
+CREATE INDEX alerts_changed ON alerts (changed_at, id);
 
 -- Decisions made in team mode, journaled here (durably) before they are sent, so that a
 -- crash or an unreachable team store loses none: pending rows are sent again, in order, with

@@ -66,10 +66,7 @@ impl TeamTarget {
             ));
         }
         if config.get_hosts().is_empty() {
-            return Err(TeamError::Url(format!(
-                "'{}' names no host",
-                redact(url)
-            )));
+            return Err(TeamError::Url(format!("'{}' names no host", redact(url))));
         }
         if config.get_user().is_none() {
             let user = std::env::var("USER").unwrap_or_else(|_| "postgres".into());
@@ -149,7 +146,9 @@ impl TeamTarget {
     }
 
     /// The TLS connector this target's mode asks for (None: plain TCP only).
-    pub fn tls_connector(&self) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, TeamError> {
+    pub fn tls_connector(
+        &self,
+    ) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, TeamError> {
         if self.tls == TlsMode::Disable {
             return Ok(None);
         }
@@ -256,13 +255,8 @@ mod tests {
             .expect_err("refused");
         assert!(e.to_string().contains("holds a password"), "{e}");
         assert!(!e.to_string().contains("hunter2"));
-        let t = TeamTarget::parse(
-            "postgres://alice:hunter2@db:6543/soc",
-            None,
-            None,
-            false,
-        )
-        .expect("env url may");
+        let t = TeamTarget::parse("postgres://alice:hunter2@db:6543/soc", None, None, false)
+            .expect("env url may");
         assert_eq!(t.label(), "alice@db:6543/soc");
         assert!(!format!("{t:?}").contains("hunter2"));
         let t = TeamTarget::parse(
@@ -278,14 +272,23 @@ mod tests {
     #[test]
     fn sslmodes_map_to_plain_prefer_or_verified_tls() {
         let m = |u: &str| TeamTarget::parse(u, None, None, true).map(|t| t.tls());
-        assert_eq!(m("postgres://a@h/d?sslmode=disable").ok(), Some(TlsMode::Disable));
+        assert_eq!(
+            m("postgres://a@h/d?sslmode=disable").ok(),
+            Some(TlsMode::Disable)
+        );
         assert_eq!(m("postgres://a@h/d").ok(), Some(TlsMode::Prefer));
-        assert_eq!(m("postgres://a@h/d?sslmode=require").ok(), Some(TlsMode::Verify));
+        assert_eq!(
+            m("postgres://a@h/d?sslmode=require").ok(),
+            Some(TlsMode::Verify)
+        );
         assert_eq!(
             m("postgres://a@h/d?application_name=x&sslmode=verify-full").ok(),
             Some(TlsMode::Verify)
         );
-        assert_eq!(m("host=h user=a sslmode=verify-ca").ok(), Some(TlsMode::Verify));
+        assert_eq!(
+            m("host=h user=a sslmode=verify-ca").ok(),
+            Some(TlsMode::Verify)
+        );
         let e = m("postgres://a@h/d?sslmode=sometimes").expect_err("bad mode");
         assert!(e.to_string().contains("sslmode 'sometimes'"), "{e}");
         let e = m("mysql://a:pw@h/d").expect_err("not postgres");

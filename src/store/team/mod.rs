@@ -8,13 +8,15 @@
 
 mod alerts;
 mod connect;
+mod listen;
 mod migrate;
 pub mod outbox;
 
 use deadpool_postgres::Pool;
 
-pub use alerts::{PulledAlert, Pulled, claim_holds};
+pub use alerts::{Pulled, PulledAlert, claim_holds};
 pub use connect::{TeamTarget, TlsMode};
+pub use listen::Listener;
 pub use migrate::{MIGRATIONS, MigrateOutcome};
 
 /// Why the team store could not do what was asked. Never carries a password.
@@ -167,9 +169,7 @@ impl TeamStore {
     /// A pooled connection.
     pub async fn client(&self) -> Result<deadpool_postgres::Object, TeamError> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_some() => {
-                sql_error(&e)
-            }
+            deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_some() => sql_error(&e),
             other => TeamError::Connect {
                 target: self.target.label(),
                 detail: crate::sanitize::one_line(&other.to_string()),
