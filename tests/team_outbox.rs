@@ -20,7 +20,7 @@ use sitrep::sim::server::chat::{self, ChatSim, ChatSimHandle, ChatSimOptions};
 use sitrep::sim::server::jira::{self, JiraSimHandle, JiraSimOptions};
 use sitrep::store::team::outbox::{LEASE_MS, enqueue};
 use sitrep::store::team::{TeamStore, TeamTarget};
-use sitrep::store::{Finish, OutboxItem, OutboxKind, OutboxState, PublishRow};
+use sitrep::store::{Finish, OutboxItem, OutboxKind, PublishRow};
 use sitrep::team::TeamOutbox;
 
 /// The simulators' runtime, a migrated team store and a config pointing at the simulators.
@@ -44,7 +44,9 @@ impl Rig {
             .expect("runtime");
         let target = TeamTarget::parse(&db.url, None, None, false).expect("target");
         let team = rt.block_on(async {
-            let t = TeamStore::connect_unchecked(&target).await.expect("connect");
+            let t = TeamStore::connect_unchecked(&target)
+                .await
+                .expect("connect");
             t.migrate().await.expect("migrate");
             t
         });
@@ -63,9 +65,8 @@ impl Rig {
                 latency: Duration::ZERO,
             }))
             .expect("chat sim");
-        let mut config =
-            Config::from_text_private(None, "[general]\nanalyst = \"alice\"\n", true)
-                .expect("config");
+        let mut config = Config::from_text_private(None, "[general]\nanalyst = \"alice\"\n", true)
+            .expect("config");
         config.tickets = TicketsConfig {
             default: Some(TicketSystem::Jira),
             jira: Some(JiraConfig {
@@ -270,7 +271,9 @@ fn two_workers_ticketing_one_resource_200_times_open_one_ticket() {
     assert_eq!(issues.len(), 1, "tickets in Jira for {fp}: {issues:?}");
     assert_eq!(rig.one("SELECT count(*) FROM tickets"), "1");
     assert_eq!(
-        rig.one(&format!("SELECT key FROM tickets WHERE fingerprint = '{fp}'")),
+        rig.one(&format!(
+            "SELECT key FROM tickets WHERE fingerprint = '{fp}'"
+        )),
         issues[0].key
     );
     // The alert carries it, its version moved, and its history says so once.
@@ -294,7 +297,10 @@ fn two_workers_ticketing_one_resource_200_times_open_one_ticket() {
         rig.one("SELECT count(*) FROM outbox WHERE kind = 'ticket' AND state = 'done'"),
         "1"
     );
-    assert_eq!(rig.one("SELECT attempts FROM outbox WHERE kind = 'ticket'"), "1");
+    assert_eq!(
+        rig.one("SELECT attempts FROM outbox WHERE kind = 'ticket'"),
+        "1"
+    );
     assert_eq!(rig.slack_requests(), 1);
     assert_eq!(
         stats[0].delivered + stats[1].delivered,
@@ -327,7 +333,9 @@ fn two_workers_racing_on_200_new_resources_open_one_ticket_each() {
     );
     // Every row was attempted once: the other worker skipped what this one had leased.
     assert_eq!(
-        rig.one("SELECT count(*) FROM outbox WHERE kind = 'ticket' AND attempts = 1 AND state = 'done'"),
+        rig.one(
+            "SELECT count(*) FROM outbox WHERE kind = 'ticket' AND attempts = 1 AND state = 'done'"
+        ),
         "200"
     );
     assert_eq!(rig.slack_requests(), 200, "one notice per ticket");
@@ -353,10 +361,7 @@ fn notifications_are_sent_once_when_two_workers_run_passes_together() {
     assert_no_errors(&stats);
     assert_eq!(stats[0].delivered + stats[1].delivered, 60, "{stats:?}");
     assert_eq!(rig.slack_requests(), 60, "each notice sent once");
-    assert_eq!(
-        rig.rt.block_on(rig.chat.state.slack_messages()).len(),
-        60
-    );
+    assert_eq!(rig.rt.block_on(rig.chat.state.slack_messages()).len(), 60);
     assert_eq!(
         rig.one("SELECT count(*) FROM outbox WHERE state = 'done' AND attempts = 1"),
         "60"
@@ -382,7 +387,10 @@ fn a_killed_workers_lease_is_taken_again_and_its_late_outcome_ignored() {
     // The first worker takes the row and dies before it finishes.
     assert!(rig.rt.block_on(killed.begin(&row, now)).expect("lease"));
     assert_eq!(
-        rig.one(&format!("SELECT lease_owner FROM outbox WHERE id = {}", row.id)),
+        rig.one(&format!(
+            "SELECT lease_owner FROM outbox WHERE id = {}",
+            row.id
+        )),
         killed.owner()
     );
     drop(killed);
@@ -392,7 +400,12 @@ fn a_killed_workers_lease_is_taken_again_and_its_late_outcome_ignored() {
     let mut d = Dispatcher::new(&rig.config);
     let s = rig
         .rt
-        .block_on(worker::deliver_due(&mut other, &mut d, worker::wall_clock_ms, 10))
+        .block_on(worker::deliver_due(
+            &mut other,
+            &mut d,
+            worker::wall_clock_ms,
+            10,
+        ))
         .expect("pass");
     assert_eq!(s.attempted(), 0);
     assert_eq!(rig.slack_requests(), 0);
@@ -442,11 +455,18 @@ fn ticket_statuses_polled_by_two_workers_are_recorded_once() {
     let mut db = Dispatcher::new(&rig.config);
     let s = rig
         .rt
-        .block_on(worker::deliver_due(&mut a, &mut da, worker::wall_clock_ms, 10))
+        .block_on(worker::deliver_due(
+            &mut a,
+            &mut da,
+            worker::wall_clock_ms,
+            10,
+        ))
         .expect("pass");
     assert_eq!(s.delivered, 2, "{s:?}");
     let key = rig.one("SELECT key FROM tickets");
     assert!(rig.jira.state.set_status(&key, "Done"));
+    // Slow status answers: both polls usually list the ticket as open before either records.
+    rig.jira.state.faults.set_latency(Duration::from_millis(20));
     let (ra, rb) = rig.rt.block_on(async {
         tokio::join!(
             worker::poll_tickets(&mut a, &mut da),
@@ -454,10 +474,13 @@ fn ticket_statuses_polled_by_two_workers_are_recorded_once() {
         )
     });
     let (ra, rb) = (ra.expect("poll"), rb.expect("poll"));
-    assert_eq!(ra.0 + rb.0, 2, "both polled");
-    assert_eq!(ra.1 + rb.1, 1, "one saw the change");
+    // However the two polls interleave, the change is recorded once.
+    assert!(ra.0 + rb.0 >= 1, "{ra:?} {rb:?}");
+    assert_eq!(ra.1 + rb.1, 1, "one records the change: {ra:?} {rb:?}");
     assert_eq!(
-        rig.one("SELECT count(*) FROM history WHERE kind = 'ticket' AND reason LIKE '% is now Done'"),
+        rig.one(
+            "SELECT count(*) FROM history WHERE kind = 'ticket' AND reason LIKE '% is now Done'"
+        ),
         "1"
     );
     assert_eq!(rig.one("SELECT done FROM tickets"), "t");
@@ -469,13 +492,10 @@ fn ticket_statuses_polled_by_two_workers_are_recorded_once() {
     assert_eq!(polled, 0);
     // The decision code finds the team's ticket for the resource.
     let store = sitrep::store::Store::open_in_memory().expect("store");
-    let found = sitrep::dispatch::decide::existing_ticket(
-        &store,
-        Some((&rig.team, rig.rt.handle())),
-        &fp,
-    )
-    .expect("lookup")
-    .expect("the team's ticket");
+    let found =
+        sitrep::dispatch::decide::existing_ticket(&store, Some((&rig.team, rig.rt.handle())), &fp)
+            .expect("lookup")
+            .expect("the team's ticket");
     assert_eq!(found.key, key);
     assert!(
         sitrep::dispatch::decide::existing_ticket(&store, None, &fp)
@@ -499,11 +519,22 @@ fn the_outbox_commands_act_on_the_team_outbox_in_team_mode() {
     };
     let out = run(&["outbox", "list"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("outbox: 1 pending (0 retrying), 0 failed"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("outbox: 1 pending (0 retrying), 0 failed"),
+        "{stdout}"
+    );
     assert!(stdout.contains(&format!("#{id}")), "{stdout}");
     let out = run(&["outbox", "drop", &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 entry dropped"));
     assert_eq!(rig.one("SELECT state FROM outbox"), "dropped");
     // Dropping it again is an input error naming its state.

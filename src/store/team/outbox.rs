@@ -202,7 +202,11 @@ async fn link_ticket(
 impl TeamStore {
     /// Rows due at `now` that no live lease holds, oldest first, in order per alert and
     /// destination. A read: [`TeamStore::outbox_lease`] decides who attempts each.
-    pub async fn outbox_due(&self, now: EpochMs, limit: usize) -> Result<Vec<OutboxRow>, TeamError> {
+    pub async fn outbox_due(
+        &self,
+        now: EpochMs,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, TeamError> {
         let client = self.client().await?;
         let rows = client
             .query(
