@@ -110,67 +110,50 @@ impl OutboxQueue for Store {
 impl OutboxQueue for TeamOutbox {
     type Error = TeamError;
 
-    fn due(
-        &mut self,
-        now: EpochMs,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<OutboxRow>, TeamError>> + Send {
-        async move { self.team().outbox_due(now, limit).await }
+    async fn due(&mut self, now: EpochMs, limit: usize) -> Result<Vec<OutboxRow>, TeamError> {
+        self.team().outbox_due(now, limit).await
     }
 
-    fn begin(
-        &mut self,
-        row: &OutboxRow,
-        now: EpochMs,
-    ) -> impl Future<Output = Result<bool, TeamError>> + Send {
-        async move {
-            let leased = self
-                .team()
-                .outbox_lease(row.id, self.owner(), now, self.lease_ms())
-                .await?;
-            Ok(leased.is_some())
-        }
+    async fn begin(&mut self, row: &OutboxRow, now: EpochMs) -> Result<bool, TeamError> {
+        let leased = self
+            .team()
+            .outbox_lease(row.id, self.owner(), now, self.lease_ms())
+            .await?;
+        Ok(leased.is_some())
     }
 
-    fn finish(
+    async fn finish(
         &mut self,
         row: &OutboxRow,
         finish: &Finish,
         now: EpochMs,
-    ) -> impl Future<Output = Result<(), TeamError>> + Send {
-        async move {
-            let settled = self
-                .team()
-                .outbox_finish(row, self.owner(), finish, now)
-                .await?;
-            if settled == crate::store::team::outbox::Settled::Stale {
-                tracing::info!(
-                    "outbox #{}: another worker took it over; this attempt's outcome is not recorded",
-                    row.id
-                );
-            }
-            Ok(())
+    ) -> Result<(), TeamError> {
+        let settled = self
+            .team()
+            .outbox_finish(row, self.owner(), finish, now)
+            .await?;
+        if settled == crate::store::team::outbox::Settled::Stale {
+            tracing::info!(
+                "outbox #{}: another worker took it over; this attempt's outcome is not recorded",
+                row.id
+            );
         }
+        Ok(())
     }
 
-    fn tickets(
-        &mut self,
-        open_only: bool,
-    ) -> impl Future<Output = Result<Vec<TicketRow>, TeamError>> + Send {
-        async move { self.team().tickets(open_only).await }
+    async fn tickets(&mut self, open_only: bool) -> Result<Vec<TicketRow>, TeamError> {
+        self.team().tickets(open_only).await
     }
 
-    fn set_ticket_status(
+    async fn set_ticket_status(
         &mut self,
         fingerprint: &str,
         status: &str,
         done: bool,
         now: EpochMs,
-    ) -> impl Future<Output = Result<bool, TeamError>> + Send {
-        async move {
-            self.team()
-                .set_ticket_status(fingerprint, status, done, now)
-                .await
-        }
+    ) -> Result<bool, TeamError> {
+        self.team()
+            .set_ticket_status(fingerprint, status, done, now)
+            .await
     }
 }
