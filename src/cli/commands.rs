@@ -127,6 +127,9 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }
         Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
+        Command::Claim(a) => super::claims::claim(a, &paths, &config, env),
+        Command::Release(a) => super::claims::release(a, &paths, &config, env),
+        Command::Next(a) => super::claims::next(a, &paths, &config, env),
         Command::Config(_) | Command::Sim(_) | Command::Demo(_) | Command::Completions(_) => Ok(()),
     }
 }

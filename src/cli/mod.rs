@@ -5,6 +5,7 @@
 
 mod ask;
 mod audit;
+mod claims;
 mod commands;
 mod compliance;
 mod console;
@@ -102,6 +103,12 @@ pub enum Command {
     Notify(decisions::NotifyArgs),
     /// Push an approved fix and open its pull / merge request (GitHub, GitLab); --list shows them
     Pr(pr::PrArgs),
+    /// Take an alert on the team store (others see who holds it), or --list the claims
+    Claim(claims::ClaimArgs),
+    /// Give back an alert you claimed on the team store
+    Release(claims::ReleaseArgs),
+    /// Claim the highest-scoring open alert nobody holds (team store); exit 3 when none is left
+    Next(claims::NextArgs),
     /// Deliveries owed to vendors, ticket systems and chat: list, deliver, retry, drop
     #[command(subcommand)]
     Outbox(decisions::OutboxCommand),

@@ -7,6 +7,7 @@
 //! `crate::team` moves changes between the two. All PostgreSQL SQL lives under this folder.
 
 mod alerts;
+mod claims;
 mod connect;
 mod listen;
 mod migrate;
@@ -15,6 +16,7 @@ pub mod outbox;
 use deadpool_postgres::Pool;
 
 pub use alerts::{Pulled, PulledAlert, claim_holds};
+pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
 pub use listen::Listener;
 pub use migrate::{MIGRATIONS, MigrateOutcome};
