@@ -46,6 +46,8 @@ fn console(db: &std::path::Path) -> Harness {
         label: "bench".into(),
         narrator_label: "offline narrator".into(),
         narrator_offline: true,
+        team_mode: false,
+        readonly: false,
     });
     let worker = Worker::new(Store::open(db).expect("open"), "bench".into(), clock);
     Harness::new(state, worker, 160, 45)

@@ -23,6 +23,7 @@ fn alerts(n: usize) -> Vec<StoredAlert> {
                 alert: a,
                 status: Status::New,
                 assignee: None,
+                claim_until: None,
                 ticket: None,
                 has_controls: false,
                 imported_at: NOW,

@@ -97,6 +97,56 @@ pub fn snippet(body: &[u8]) -> String {
     }
 }
 
+/// The certificates a TLS client trusts: the PEM file's (all of them; it must hold at least
+/// one) or, without one, the system's. Errors name the file, never its contents.
+pub fn tls_roots(
+    ca_file: Option<&std::path::Path>,
+) -> Result<tokio_rustls::rustls::RootCertStore, String> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
+            for c in certs {
+                let c = c.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("ca_file {} holds no certificate", path.display()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                // One unusable system certificate should not stop the others.
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err("no system CA certificates found; set ca_file".into());
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// A rustls client configuration (aws-lc-rs, TLS 1.2 and 1.3) trusting `roots`.
+pub fn tls_client_config(
+    roots: tokio_rustls::rustls::RootCertStore,
+) -> Result<tokio_rustls::rustls::ClientConfig, String> {
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    Ok(
+        tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS configuration: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,54 +219,4 @@ mod tests {
             assert!(!text.contains(leak), "{leak} in {text}");
         }
     }
-}
-
-/// The certificates a TLS client trusts: the PEM file's (all of them; it must hold at least
-/// one) or, without one, the system's. Errors name the file, never its contents.
-pub fn tls_roots(
-    ca_file: Option<&std::path::Path>,
-) -> Result<tokio_rustls::rustls::RootCertStore, String> {
-    use tokio_rustls::rustls::pki_types::CertificateDer;
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-            for c in certs {
-                let c = c.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(c)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("ca_file {} holds no certificate", path.display()));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for c in found.certs {
-                // One unusable system certificate should not stop the others.
-                let _ = roots.add(c);
-            }
-            if roots.is_empty() {
-                return Err("no system CA certificates found; set ca_file".into());
-            }
-        }
-    }
-    Ok(roots)
-}
-
-/// A rustls client configuration (aws-lc-rs, TLS 1.2 and 1.3) trusting `roots`.
-pub fn tls_client_config(
-    roots: tokio_rustls::rustls::RootCertStore,
-) -> Result<tokio_rustls::rustls::ClientConfig, String> {
-    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    Ok(
-        tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS configuration: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
 }

@@ -452,6 +452,8 @@ fn console_ask_proposes_an_editable_filter_that_runs_on_enter() {
         label: "test".into(),
         narrator_label: "offline narrator".into(),
         narrator_offline: true,
+        team_mode: false,
+        readonly: false,
     });
     fn clock() -> i64 {
         ask_world::NOW_MS

@@ -57,6 +57,8 @@ fn harness_with(db: &Path, w: u16, h: u16, keymap: Keymap) -> Harness {
         label: "test".into(),
         narrator_label: "offline narrator".into(),
         narrator_offline: true,
+        team_mode: false,
+        readonly: false,
     });
     let worker = Worker::new(Store::open(db).expect("open"), "tester".into(), fixed_clock);
     let mut h = Harness::new(state, worker, w, h);
@@ -114,6 +116,8 @@ fn demo_first_screen_leads_with_open_alerts() {
         label: "demo".into(),
         narrator_label: "offline narrator".into(),
         narrator_offline: true,
+        team_mode: false,
+        readonly: false,
     });
     let worker = Worker::new(
         Store::open(&db).expect("open"),
@@ -309,7 +313,7 @@ fn bulk_actions_apply_to_every_marked_row() {
         );
     }
     // Notes and snoozes through their dialogs.
-    h.press("g n");
+    h.press("g i");
     h.type_text("checked with the owner");
     h.press("ctrl-s");
     let hist = store.get(&ids[0]).unwrap().unwrap().history;

@@ -389,6 +389,8 @@ async fn the_console_asks_before_copying_a_labelled_command() {
         label: "test".into(),
         narrator_label: "sim".into(),
         narrator_offline: false,
+        team_mode: false,
+        readonly: false,
     });
     let enter = || Msg::Key(KeyChord::parse("enter").expect("key"));
     let copies = |fx: &[Effect]| -> Vec<String> {

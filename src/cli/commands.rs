@@ -26,7 +26,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         let config = Config::load(&paths.config, paths.config_explicit)
             .map_err(|e| CliError::input(e.to_string()))?;
         let team = super::team::use_replica(&mut paths, &config, explicit_db.is_some())?;
-        return super::console::console(&paths, &config, team);
+        return super::console::console(&paths, &config, team, cli.readonly);
     };
     if let Command::Demo(a) = command {
         return super::console::demo(a, explicit_db, &paths);

@@ -31,6 +31,7 @@ pub fn console(
     paths: &Paths,
     config: &Config,
     team: Option<crate::store::team::TeamTarget>,
+    readonly: bool,
 ) -> Result<(), CliError> {
     start::require_terminal()?;
     let theme_dir = paths.config_dir.join("themes");
@@ -56,6 +57,7 @@ pub fn console(
             default_last_looked: None,
             refresh_store: None,
             team,
+            readonly,
         },
     );
     rt.shutdown_timeout(RUNTIME_GRACE);
@@ -276,6 +278,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             default_last_looked: Some(wall_clock()),
             refresh_store: Some(store),
             team: None,
+            readonly: false,
         },
     );
     churn.abort();

@@ -51,6 +51,9 @@ pub struct Cli {
     /// The config file to use
     #[arg(long, global = true, env = "SITREP_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The console browses and narrates only: decisions, claims and notes are refused
+    #[arg(long)]
+    pub readonly: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

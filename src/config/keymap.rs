@@ -49,11 +49,15 @@ pub enum Action {
     OpenTicket,
     Notify,
     PullRequest,
+    /// Team mode: take the selected alert.
+    Claim,
+    /// Team mode: take the best unclaimed alert.
+    NextUnclaimed,
 }
 
 impl Action {
     /// Every action, in the order the help screen lists them.
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 39] = [
         Action::MoveDown,
         Action::MoveUp,
         Action::HalfPageDown,
@@ -88,6 +92,8 @@ impl Action {
         Action::OpenTicket,
         Action::Notify,
         Action::PullRequest,
+        Action::Claim,
+        Action::NextUnclaimed,
         Action::SyncNow,
         Action::Help,
         Action::Quit,
@@ -132,6 +138,8 @@ impl Action {
             Action::OpenTicket => "open_ticket",
             Action::Notify => "notify",
             Action::PullRequest => "pull_request",
+            Action::Claim => "claim",
+            Action::NextUnclaimed => "next_unclaimed",
         }
     }
 
@@ -175,6 +183,8 @@ impl Action {
             Action::OpenTicket => "open or link a Jira/ServiceNow ticket",
             Action::Notify => "send to Slack / Teams / webhooks",
             Action::PullRequest => "push the approved fix as a pull request",
+            Action::Claim => "team: claim the selected alert (again: release it)",
+            Action::NextUnclaimed => "team: take the best unclaimed alert",
         }
     }
 
@@ -360,7 +370,9 @@ pub const DEFAULT_KEYS: &[(&str, &str)] = &[
     ("r", "resolve"),
     ("d", "dismiss"),
     ("z", "snooze"),
-    ("n", "add_note"),
+    ("i", "add_note"),
+    ("c", "claim"),
+    ("n", "next_unclaimed"),
     ("N", "reopen"),
     ("A", "approve"),
     ("X", "reject"),

@@ -88,6 +88,8 @@ pub struct Launch<'a> {
     pub refresh_store: Option<Arc<Mutex<Store>>>,
     /// Team mode: `db` is this analyst's replica of that team store.
     pub team: Option<crate::store::team::TeamTarget>,
+    /// Browse and narrate only (`--readonly`).
+    pub readonly: bool,
 }
 
 struct Prepared {
@@ -132,6 +134,8 @@ fn prepare(l: &Launch<'_>, audit_key: crate::audit::AuditKey) -> Result<Prepared
         label: l.label.clone(),
         narrator_label: narrator.label(),
         narrator_offline: narrator.is_offline(),
+        team_mode: l.team.is_some(),
+        readonly: l.readonly,
     });
     let looked_since = state.last_looked;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -162,7 +166,12 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
     }
     let key = crate::audit::AuditKey::load(&config.audit, &l.audit_dir)
         .map_err(|e| StartError::Input(e.to_string()))?;
-    let p = prepare(&l, key)?;
+    let mut p = prepare(&l, key)?;
+    if let Some(t) = &l.team {
+        let team =
+            crate::store::team::TeamStore::lazy(t).map_err(|e| StartError::Input(e.to_string()))?;
+        p.worker.team = Some((team, rt.handle().clone()));
+    }
     let refresher = if config.sources.is_empty() {
         None
     } else {

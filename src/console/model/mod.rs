@@ -158,6 +158,12 @@ pub enum Msg {
     },
     /// The team store's link came up or went away (team mode only).
     Team(TeamLine),
+    /// A claim, release or `next` was done: what to say, and the alert to select (the one
+    /// `next` handed out).
+    Claimed {
+        text: String,
+        select: Option<String>,
+    },
     /// SIGTERM / SIGHUP: leave cleanly.
     Terminate,
     /// The answer to `:ask` request `req`: a filter to show, editable, before it runs.
@@ -181,6 +187,13 @@ pub struct TeamLine {
 /// Work for the runtime.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Team mode: take (or, `release`, give back) the alert.
+    Claim {
+        id: String,
+        release: bool,
+    },
+    /// Team mode: take the best unclaimed alert.
+    NextUnclaimed,
     LoadWindow {
         req: u64,
         start: usize,
@@ -286,8 +299,12 @@ pub struct State {
     pub seen: HashSet<String>,
     /// Shown in the header: "demo" or the database's name.
     pub label: String,
-    /// Team mode: the team store's state (None: the embedded store alone).
+    /// Team mode: the team store's state (None until its link reports, or no team store).
     pub team: Option<TeamLine>,
+    /// This console works on a team store's replica (claims and `next` are possible).
+    pub team_mode: bool,
+    /// Browse and narrate only (`--readonly`, or a role that may not write).
+    pub readonly: bool,
     pub quit: bool,
     req: u64,
     window_req: u64,
@@ -313,6 +330,10 @@ pub struct Init {
     pub label: String,
     pub narrator_label: String,
     pub narrator_offline: bool,
+    /// Team mode (the queue is a team store's replica).
+    pub team_mode: bool,
+    /// Decisions, claims and notes refused (`--readonly`).
+    pub readonly: bool,
 }
 
 impl State {
@@ -373,6 +394,8 @@ impl State {
             seen: HashSet::new(),
             label: init.label,
             team: None,
+            team_mode: init.team_mode,
+            readonly: init.readonly,
             quit: false,
             req: 0,
             window_req: 0,
@@ -686,6 +709,16 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Outbox(depth) => {
             s.outbox = depth;
         }
+        Msg::Claimed { text, select } => {
+            s.flash(text, false);
+            match select {
+                Some(id) => {
+                    s.detail_for = None;
+                    s.request_window(Some(id), &mut fx);
+                }
+                None => s.reload_anchored(&mut fx),
+            }
+        }
         Msg::Team(line) => {
             let was_live = s.team.as_ref().is_none_or(|t| t.live);
             if !line.live && was_live {
@@ -765,8 +798,36 @@ fn on_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
     apply(s, action, fx);
 }
 
+/// Whether an action records something (refused in a read-only console).
+fn writes(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Acknowledge
+            | Action::InProgress
+            | Action::Reopen
+            | Action::Approve
+            | Action::Reject
+            | Action::OpenTicket
+            | Action::Notify
+            | Action::PullRequest
+            | Action::Resolve
+            | Action::Dismiss
+            | Action::Snooze
+            | Action::AddNote
+            | Action::Claim
+            | Action::NextUnclaimed
+    )
+}
+
 /// Perform a named action (keys and tests come through here).
 pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    if s.readonly && writes(action) {
+        s.flash(
+            "read-only console: browse and narrate; decisions, claims and notes are refused (--readonly)",
+            true,
+        );
+        return;
+    }
     let vp = s.viewport();
     let scroll = |v: &mut u16, d: i32| {
         *v = (i32::from(*v) + d).clamp(0, i32::from(u16::MAX)) as u16;
@@ -928,6 +989,23 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             }),
             None => s.flash("nothing selected", true),
         },
+        Action::Claim | Action::NextUnclaimed if !s.team_mode => s.flash(
+            "claims need a team store: set [store] url or SITREP_DATABASE_URL (docs/team.md)",
+            true,
+        ),
+        Action::Claim => match s.selected_row() {
+            Some(r) => {
+                // Pressed on one's own live claim: give it back.
+                let release = r.assignee.as_deref() == Some(s.actor.as_str())
+                    && r.claim_until.is_some_and(|u| u > s.now_ms);
+                fx.push(Effect::Claim {
+                    id: r.id.clone(),
+                    release,
+                });
+            }
+            None => s.flash("nothing selected", true),
+        },
+        Action::NextUnclaimed => fx.push(Effect::NextUnclaimed),
         Action::Resolve => open_modal(s, DecisionKind::Resolve),
         Action::Dismiss => open_modal(s, DecisionKind::Dismiss),
         Action::Snooze => open_modal(s, DecisionKind::Snooze),

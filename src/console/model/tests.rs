@@ -49,6 +49,8 @@ fn state(total: usize) -> State {
         label: "test".into(),
         narrator_label: "offline narrator".into(),
         narrator_offline: true,
+        team_mode: false,
+        readonly: false,
     });
     let fx = s.start();
     let Some(Effect::LoadWindow {
@@ -488,4 +490,98 @@ fn a_capped_count_shows_as_at_least() {
     assert!(!s.total_exact);
     assert_eq!(s.total_text(), "10,000+");
     assert!(s.selected < 10_000);
+}
+
+#[test]
+fn claim_keys_need_a_team_store_and_a_writable_console() {
+    let mut s = state(5);
+    assert!(key(&mut s, "c").is_empty());
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("team store")),
+        "{:?}",
+        s.flash
+    );
+    let mut s = state(5);
+    s.team_mode = true;
+    assert_eq!(
+        key(&mut s, "c"),
+        vec![Effect::Claim {
+            id: "wiz:0".into(),
+            release: false
+        }]
+    );
+    assert_eq!(key(&mut s, "n"), vec![Effect::NextUnclaimed]);
+    // `c` on one's own live claim gives it back; a lapsed one is claimed again.
+    s.window.rows[0].assignee = Some("ana".into());
+    s.window.rows[0].claim_until = Some(s.now_ms + 60_000);
+    assert_eq!(
+        key(&mut s, "c"),
+        vec![Effect::Claim {
+            id: "wiz:0".into(),
+            release: true
+        }]
+    );
+    s.window.rows[0].claim_until = Some(s.now_ms - 1);
+    assert!(matches!(
+        key(&mut s, "c").as_slice(),
+        [Effect::Claim { release: false, .. }]
+    ));
+    s.readonly = true;
+    for k in ["c", "n", "a", "d", "i", "t"] {
+        assert!(key(&mut s, k).is_empty(), "{k} is refused");
+        assert!(s.modal.is_none(), "{k} opens no dialog");
+        assert!(
+            s.flash
+                .as_ref()
+                .is_some_and(|f| f.text.contains("read-only")),
+            "{k}: {:?}",
+            s.flash
+        );
+    }
+}
+
+#[test]
+fn the_handed_out_alert_is_selected_and_the_team_line_flashes_on_change() {
+    let mut s = state(5);
+    s.team_mode = true;
+    let fx = update(
+        &mut s,
+        Msg::Claimed {
+            text: "yours: wiz:3".into(),
+            select: Some("wiz:3".into()),
+        },
+    );
+    assert!(
+        matches!(fx.as_slice(), [Effect::LoadWindow { anchor: Some(a), .. }] if a == "wiz:3"),
+        "{fx:?}"
+    );
+    let down = TeamLine {
+        label: "ana@db:5432/soc".into(),
+        live: false,
+        error: Some("connection refused".into()),
+    };
+    update(&mut s, Msg::Team(down.clone()));
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("unreachable"))
+    );
+    s.flash = None;
+    update(&mut s, Msg::Team(down));
+    assert!(s.flash.is_none(), "no second flash while it stays down");
+    update(
+        &mut s,
+        Msg::Team(TeamLine {
+            label: "ana@db:5432/soc".into(),
+            live: true,
+            error: None,
+        }),
+    );
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| !f.error && f.text.contains("back"))
+    );
 }

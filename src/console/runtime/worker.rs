@@ -31,6 +31,8 @@ pub struct Worker {
     pub last_looked: Option<EpochMs>,
     /// Reads queue windows from the nearest known position.
     pub pager: super::pager::Pager,
+    /// Team mode: the team store (claims, `next`) and the runtime its connections live on.
+    pub team: Option<(crate::store::team::TeamStore, tokio::runtime::Handle)>,
 }
 
 impl Worker {
@@ -46,6 +48,7 @@ impl Worker {
             outbox_wake: None,
             last_looked: None,
             pager: super::pager::Pager::default(),
+            team: None,
         }
     }
 
@@ -238,6 +241,8 @@ impl Worker {
                 self.pager.forget();
                 Some(self.decided(&ids, &intent, now, &done))
             }
+            Effect::Claim { id, release } => Some(self.claim(&id, release, now)),
+            Effect::NextUnclaimed => Some(self.next_unclaimed(now)),
             Effect::SaveLastLooked(at) => {
                 if let Err(e) = self.store.set_value(LAST_LOOKED, &at.to_string()) {
                     tracing::warn!("cannot save the last-looked time: {e}");
@@ -254,6 +259,96 @@ impl Worker {
 }
 
 impl Worker {
+    /// Claim or release `id` on the team store, then pull so the queue shows it.
+    fn claim(&mut self, id: &str, release: bool, now: EpochMs) -> Msg {
+        use crate::store::team::{ClaimOutcome, ReleaseOutcome};
+        let Some((team, rt)) = self.team.clone() else {
+            return Msg::Failed {
+                text: "claims need a team store (docs/team.md)".into(),
+            };
+        };
+        let ttl = self.config.store.claim_ttl.as_millis() as i64;
+        let short = sanitize::one_line(id);
+        let text = if release {
+            match rt.block_on(team.release(id, &self.actor, now, None)) {
+                Ok(ReleaseOutcome::Released { .. }) => format!("released {short}"),
+                Ok(ReleaseOutcome::NotClaimed) => format!("{short} was not claimed"),
+                Ok(ReleaseOutcome::Refused { holder, .. }) => {
+                    return Msg::Failed {
+                        text: format!("{short} is held by {}", sanitize::one_line(&holder)),
+                    };
+                }
+                Err(e) => {
+                    return Msg::Failed {
+                        text: format!("release: {e}"),
+                    };
+                }
+            }
+        } else {
+            match rt.block_on(team.claim(id, &self.actor, now, ttl, None, false)) {
+                Ok(ClaimOutcome::Claimed { .. }) => format!(
+                    "claimed {short} for {}",
+                    crate::present::age(now + ttl, now)
+                ),
+                Ok(ClaimOutcome::Refused { holder, until }) => {
+                    return Msg::Failed {
+                        text: format!(
+                            "{short} is held by {} for {} more (sitrep claim --take-over --note … takes it over)",
+                            sanitize::one_line(&holder),
+                            crate::present::age(until, now)
+                        ),
+                    };
+                }
+                Err(e) => {
+                    return Msg::Failed {
+                        text: format!("claim: {e}"),
+                    };
+                }
+            }
+        };
+        self.pull_team(&team, &rt, now);
+        Msg::Claimed { text, select: None }
+    }
+
+    /// Take the best unclaimed alert and select it.
+    fn next_unclaimed(&mut self, now: EpochMs) -> Msg {
+        let Some((team, rt)) = self.team.clone() else {
+            return Msg::Failed {
+                text: "next needs a team store (docs/team.md)".into(),
+            };
+        };
+        let ttl = self.config.store.claim_ttl.as_millis() as i64;
+        match rt.block_on(team.next(&self.actor, now, ttl)) {
+            Ok(Some(state)) => {
+                self.pull_team(&team, &rt, now);
+                Msg::Claimed {
+                    text: format!("yours: {}", sanitize::one_line(&state.id)),
+                    select: Some(state.id),
+                }
+            }
+            Ok(None) => Msg::Claimed {
+                text: "no open alert is left unclaimed".into(),
+                select: None,
+            },
+            Err(e) => Msg::Failed {
+                text: format!("next: {e}"),
+            },
+        }
+    }
+
+    /// Bring the replica up to date right away (the link would too, a moment later).
+    fn pull_team(
+        &mut self,
+        team: &crate::store::team::TeamStore,
+        rt: &tokio::runtime::Handle,
+        now: EpochMs,
+    ) {
+        self.pager.forget();
+        if let Err(e) = rt.block_on(crate::team::pull(&mut self.store, team, now)) {
+            tracing::warn!("team pull: {e}");
+        }
+    }
+
     /// Alerts that left the queue because the vendor closed them since the analyst last
     /// looked (the `LAST_LOOKED` time the console started from; none when it is unknown).
     fn closed_at_vendor(&self) -> usize {

@@ -142,6 +142,15 @@ impl TeamStore {
         Ok(store)
     }
 
+    /// A pool that connects when first used (a console starting while the team store is
+    /// down still starts; each call then fails with [`TeamError::Connect`] until it is back).
+    pub fn lazy(target: &TeamTarget) -> Result<TeamStore, TeamError> {
+        Ok(TeamStore {
+            pool: target.pool()?,
+            target: target.clone(),
+        })
+    }
+
     /// Connect without looking at the schema.
     pub async fn connect_unchecked(target: &TeamTarget) -> Result<TeamStore, TeamError> {
         let pool = target.pool()?;
