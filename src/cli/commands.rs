@@ -127,6 +127,11 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             super::report::report(a, &mut store, &config, &paths, ctx.as_ref(), env)
         }
         Command::Outbox(c) => {
+            // Team mode: the team's shared outbox, not this replica's.
+            if let Some(target) = super::team::target(&config)? {
+                let mut ctx = super::team::connect(&paths, &target, env.now_ms)?;
+                return super::decisions::team_outbox_cmd(c, &mut ctx, &config, env);
+            }
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }

@@ -397,16 +397,31 @@ fn report_pass(env: &mut Env<'_>, s: &PassStats, store: &Store) -> Result<(), Cl
     let depth = store
         .outbox_depth()
         .map_err(|e| CliError::runtime(e.to_string()))?;
+    let waiting = if s.failed > 0 || s.retrying > 0 {
+        store
+            .outbox_list(&[OutboxState::Failed, OutboxState::Pending], 5)
+            .map_err(|e| CliError::runtime(e.to_string()))?
+    } else {
+        Vec::new()
+    };
+    report_lines(env, s, depth, &waiting)
+}
+
+/// The pass's summary line, the last errors of `waiting` (failed and pending rows, newest
+/// first) when something failed or waits, and an error when a delivery failed.
+fn report_lines(
+    env: &mut Env<'_>,
+    s: &PassStats,
+    depth: crate::store::OutboxDepth,
+    waiting: &[OutboxRow],
+) -> Result<(), CliError> {
     let _ = writeln!(
         env.out,
         "outbox: {} delivered, {} not supported by the destination, {} to retry, {} failed; {} pending, {} failed in total",
         s.delivered, s.unsupported, s.retrying, s.failed, depth.pending, depth.failed
     );
     if s.failed > 0 || s.retrying > 0 {
-        for row in store
-            .outbox_list(&[OutboxState::Failed, OutboxState::Pending], 5)
-            .map_err(|e| CliError::runtime(e.to_string()))?
-        {
+        for row in waiting {
             if let Some(err) = &row.last_error {
                 let _ = writeln!(
                     env.out,
@@ -482,6 +497,118 @@ pub fn outbox_cmd(
             Ok(())
         }
     }
+}
+
+/// `sitrep outbox …` in team mode: the team's outbox, which every analyst's sitrep shares
+/// (docs/team.md). The same output as the SQLite outbox's; a delivery pass leases each row,
+/// so passes run by several analysts at once never send one row twice.
+pub(super) fn team_outbox_cmd(
+    c: OutboxCommand,
+    ctx: &mut super::team::TeamCtx,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let rt_err = |e: crate::store::team::TeamError| CliError::runtime(e.to_string());
+    let in_err = |e: crate::store::team::TeamError| match e {
+        crate::store::team::TeamError::Invalid(m) => CliError::input(m),
+        other => CliError::runtime(other.to_string()),
+    };
+    match c {
+        OutboxCommand::List { all, limit, json } => {
+            let states: &[OutboxState] = if all {
+                &[]
+            } else {
+                &[OutboxState::Pending, OutboxState::Failed]
+            };
+            let rows = ctx
+                .rt
+                .block_on(ctx.team.outbox_list(states, limit))
+                .map_err(rt_err)?;
+            if json {
+                for r in &rows {
+                    let line = serde_json::to_string(&clean_row(r)).unwrap_or_default();
+                    let _ = writeln!(env.out, "{line}");
+                }
+                return Ok(());
+            }
+            let depth = ctx.rt.block_on(ctx.team.outbox_depth()).map_err(rt_err)?;
+            let _ = writeln!(
+                env.out,
+                "outbox: {} pending ({} retrying), {} failed",
+                depth.pending, depth.retrying, depth.failed
+            );
+            for r in &rows {
+                let _ = writeln!(env.out, "{}", row_line(r, env.now_ms));
+            }
+            Ok(())
+        }
+        OutboxCommand::Deliver => {
+            let stats = deliver_team(ctx, config, env.now_ms)?;
+            report_team_pass(env, &stats, ctx)
+        }
+        OutboxCommand::Retry { ids } => {
+            let n = ctx
+                .rt
+                .block_on(ctx.team.outbox_retry(&ids, env.now_ms))
+                .map_err(in_err)?
+                .len();
+            let _ = writeln!(env.out, "{n} entr{} back in the queue", plural_y(n));
+            let stats = deliver_team(ctx, config, env.now_ms)?;
+            report_team_pass(env, &stats, ctx)
+        }
+        OutboxCommand::Drop { ids } => {
+            let n = ctx
+                .rt
+                .block_on(ctx.team.outbox_drop(&ids, env.now_ms))
+                .map_err(in_err)?;
+            let _ = writeln!(env.out, "{n} entr{} dropped", plural_y(n));
+            Ok(())
+        }
+    }
+}
+
+/// One delivery pass over the team's outbox, then the replica pulled so this analyst sees
+/// the tickets and history lines the pass wrote.
+pub(super) fn deliver_team(
+    ctx: &mut super::team::TeamCtx,
+    config: &Config,
+    now: EpochMs,
+) -> Result<PassStats, CliError> {
+    let mut queue = crate::team::TeamOutbox::new(ctx.team.clone(), &config.actor());
+    let mut dispatcher = Dispatcher::new(config);
+    let stats = ctx
+        .rt
+        .block_on(worker::deliver_due(
+            &mut queue,
+            &mut dispatcher,
+            worker::wall_clock_ms,
+            10_000,
+        ))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    ctx.rt
+        .block_on(crate::team::pull(&mut ctx.store, &ctx.team, now))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    Ok(stats)
+}
+
+fn report_team_pass(
+    env: &mut Env<'_>,
+    s: &PassStats,
+    ctx: &super::team::TeamCtx,
+) -> Result<(), CliError> {
+    let rt_err = |e: crate::store::team::TeamError| CliError::runtime(e.to_string());
+    let depth = ctx.rt.block_on(ctx.team.outbox_depth()).map_err(rt_err)?;
+    let waiting = if s.failed > 0 || s.retrying > 0 {
+        ctx.rt
+            .block_on(
+                ctx.team
+                    .outbox_list(&[OutboxState::Failed, OutboxState::Pending], 5),
+            )
+            .map_err(rt_err)?
+    } else {
+        Vec::new()
+    };
+    report_lines(env, s, depth, &waiting)
 }
 
 fn plural_y(n: usize) -> &'static str {

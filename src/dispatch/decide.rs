@@ -408,7 +408,7 @@ fn ticket(
         )));
     }
     let fp = super::content::fingerprint(store.group_key(&alert.id)?.as_deref(), &alert.id);
-    if let Some(t) = store.ticket(&fp)? {
+    if let Some(t) = existing_ticket(store, None, &fp)? {
         notes.push(format!(
             "linked existing ticket {} (same resource)",
             crate::sanitize::one_line(&t.key)
@@ -434,4 +434,19 @@ fn ticket(
             payload: serde_json::to_value(payload).unwrap_or_default(),
         }],
     ))
+}
+
+/// The ticket already opened for a resource fingerprint: in team mode (`team`: the team
+/// store and the runtime its connections live on) the team's, which every analyst's tickets
+/// go into, else this store's. Call it from synchronous code, as deciding is.
+pub fn existing_ticket(
+    store: &Store,
+    team: Option<(&crate::store::team::TeamStore, &tokio::runtime::Handle)>,
+    fingerprint: &str,
+) -> Result<Option<crate::store::TicketRow>, DecideError> {
+    match team {
+        Some((team, rt)) => crate::team::outbox::ticket_blocking(team, rt, fingerprint)
+            .map_err(|e| DecideError::Refused(format!("the team's tickets: {e}"))),
+        None => Ok(store.ticket(fingerprint)?),
+    }
 }

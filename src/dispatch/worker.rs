@@ -17,6 +17,7 @@ use crate::store::{Finish, OutboxKind, OutboxRow, Store, StoreError, TicketLink}
 use super::ticket::{Ensured, TicketClient, TicketRef, TicketSystem};
 
 use super::DispatchError;
+use super::queue::OutboxQueue;
 // Re-exported: the payload types lived here before they moved below decide.rs and pr.rs.
 pub use super::payload::{
     NotifyPayload, PatchPayload, TicketNotePayload, TicketPayload, VendorAction, VendorPayload,
@@ -416,18 +417,20 @@ fn jitter() -> f64 {
 }
 
 /// Deliver every row due now (in order), each at most once per pass, until none is due or
-/// `max` attempts were made.
-pub async fn deliver_due(
-    store: &mut Store,
+/// `max` attempts were made. `queue` is the SQLite outbox or, in team mode, the team's
+/// (`dispatch::queue`): there a row another worker holds is skipped, not attempted twice.
+pub async fn deliver_due<Q: OutboxQueue>(
+    queue: &mut Q,
     dispatcher: &mut Dispatcher,
     now: fn() -> EpochMs,
     max: usize,
-) -> Result<PassStats, StoreError> {
+) -> Result<PassStats, Q::Error> {
     let mut stats = PassStats::default();
     let mut tried = std::collections::HashSet::new();
     loop {
-        let due: Vec<OutboxRow> = store
-            .outbox_due(now(), tried.len() + 64)?
+        let due: Vec<OutboxRow> = queue
+            .due(now(), tried.len() + 64)
+            .await?
             .into_iter()
             .filter(|r| !tried.contains(&r.id))
             .collect();
@@ -439,7 +442,9 @@ pub async fn deliver_due(
                 break;
             }
             tried.insert(row.id);
-            store.outbox_begin(row.id)?;
+            if !queue.begin(&row, now()).await? {
+                continue;
+            }
             row.attempts += 1;
             let finish = match dispatcher.attempt(&row).await {
                 Ok(f) => f,
@@ -458,7 +463,7 @@ pub async fn deliver_due(
                 Finish::Retry { .. } => stats.retrying += 1,
                 Finish::Failed { .. } => stats.failed += 1,
             }
-            store.outbox_finish(&row, &finish, now())?;
+            queue.finish(&row, &finish, now()).await?;
         }
     }
 }
@@ -466,13 +471,13 @@ pub async fn deliver_due(
 /// Poll the status of every open ticket sitrep knows and record changes on the linked alerts.
 /// Returns (tickets polled, statuses changed); a ticket system that cannot be reached is
 /// skipped until the next poll.
-pub async fn poll_tickets(
-    store: &mut Store,
+pub async fn poll_tickets<Q: OutboxQueue>(
+    queue: &mut Q,
     dispatcher: &mut Dispatcher,
-) -> Result<(usize, usize), StoreError> {
+) -> Result<(usize, usize), Q::Error> {
     let mut polled = 0;
     let mut changed = 0;
-    for t in store.tickets(true)? {
+    for t in queue.tickets(true).await? {
         let Ok(client) = dispatcher.ticket_client(&t.system) else {
             continue;
         };
@@ -485,7 +490,10 @@ pub async fn poll_tickets(
         match client.status(&r).await {
             Ok(st) => {
                 polled += 1;
-                if store.set_ticket_status(&t.fingerprint, &st.name, st.done, wall_clock_ms())? {
+                if queue
+                    .set_ticket_status(&t.fingerprint, &st.name, st.done, wall_clock_ms())
+                    .await?
+                {
                     changed += 1;
                 }
             }

@@ -4,6 +4,7 @@
 //! and is what the CLI and the console call; the SQL of both sides lives in `store`.
 
 pub mod link;
+pub mod outbox;
 
 use std::path::PathBuf;
 
@@ -11,6 +12,8 @@ use crate::config::Config;
 use crate::domain::{EpochMs, Vendor};
 use crate::store::team::{Pulled, TeamError, TeamStore, TeamTarget};
 use crate::store::{Store, StoreError};
+
+pub use outbox::TeamOutbox;
 
 /// The environment variable that names the team store (a whole URL; it may carry the
 /// password, unlike the config file's `[store] url`).
