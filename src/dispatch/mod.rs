@@ -15,6 +15,7 @@ pub mod outcome;
 pub mod patch;
 pub mod payload;
 pub mod pr;
+pub mod recorder;
 pub mod route;
 pub mod score_back;
 pub mod siem;

@@ -13,6 +13,7 @@ mod delivery;
 mod filter;
 mod history;
 mod intel;
+mod journal;
 mod kv;
 mod migrate;
 mod narratives;
@@ -38,6 +39,7 @@ pub use crate::domain::SortKey;
 pub use closed::SYSTEM_ACTOR;
 pub use compliance::{ComplianceHit, ComplianceScope};
 pub use intel::IntelStatus;
+pub use journal::{JournalEntry, JournalRow, JournalState};
 #[doc(hidden)]
 pub use migrate::{UNDO_0010, UNDO_0011, UNDO_0012};
 pub use narratives::LlmCallRecord;

@@ -7,8 +7,10 @@
 //! `crate::team` moves changes between the two. All PostgreSQL SQL lives under this folder.
 
 mod alerts;
+pub mod audit;
 mod claims;
 mod connect;
+mod decisions;
 mod listen;
 mod migrate;
 pub mod outbox;
@@ -18,6 +20,7 @@ use deadpool_postgres::Pool;
 pub use alerts::{Pulled, PulledAlert, claim_holds};
 pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
+pub use decisions::TeamRecorded;
 pub use listen::Listener;
 pub use migrate::{MIGRATIONS, MigrateOutcome};
 
