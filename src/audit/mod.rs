@@ -300,32 +300,19 @@ pub fn verify(
         Some(p) => Some((head::read(&p)?, p)),
         None => None,
     };
-    let wrong_key_hint = match &head_file {
-        Some((HeadFile::Present(h), _)) if h.key_id != key.id() => format!(
-            " — this key (id {}) did not write the log (the head file names key id {}): wrong key, or a log rewritten with another key",
-            key.id(),
-            crate::sanitize::fit(&crate::sanitize::one_line(&h.key_id), 16)
-        ),
-        _ => String::new(),
+    let present = match &head_file {
+        Some((HeadFile::Present(h), _)) => Some(h),
+        _ => None,
     };
-    let mut report = VerifyReport {
-        entries: 0,
-        head: None,
-        anchored: match &head_file {
-            Some((HeadFile::Present(h), _)) => Some(h.count),
-            _ => None,
-        },
-        broken: None,
-    };
+    let hint = wrong_key_hint(present, key, "the head file");
+    let mut check = ChainCheck::new(key, present.map(|h| h.count), hint.clone());
     let mut stmt = conn.prepare(
         "SELECT seq, at, actor, action, subject, detail, prev_mac, mac FROM audit_log ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
-    let mut expected: i64 = 1;
-    let mut prev = canonical::GENESIS.to_string();
-    let mut macs_at_anchor: Option<String> = None;
-    let anchor = report.anchored;
     while let Some(r) = rows.next()? {
+        // Read by type, not by rusqlite's conversions: a tampered row may hold anything, and
+        // verify must name it rather than fail to read the log.
         let int = |i: usize| match r.get_ref(i) {
             Ok(ValueRef::Integer(n)) => Ok(n),
             Ok(v) => Err(describe(v)),
@@ -338,39 +325,29 @@ pub fn verify(
         };
         let (at, actor, action) = (int(1).ok(), text(2).ok(), text(3).ok());
         let ctx = Some(context(at, action, actor));
-        let mut broken = |entry: i64, reason: String| {
-            report.broken = Some(Broken {
-                entry: Some(entry),
-                context: ctx.clone(),
-                reason,
-            });
-        };
         let seq = match int(0) {
             Ok(s) => s,
             Err(what) => {
-                broken(expected, format!("its seq is {what}, not an integer"));
+                let expected = check.expected();
+                check.fail(expected, ctx, format!("its seq is {what}, not an integer"));
                 break;
             }
         };
-        if seq > expected {
-            broken(
-                expected,
-                format!("entry {expected} is missing (the next stored entry is {seq})"),
-            );
-            break;
-        }
-        if seq < expected {
-            broken(
-                expected,
-                format!(
-                    "a second entry {seq} stands where entry {expected} belongs (duplicated or reordered)"
-                ),
-            );
+        if !check.place(seq, &ctx) {
             break;
         }
         let cols = (int(1), text(2), text(3), text(4), text(5), text(6), text(7));
-        let (at, actor, action, subject, detail, prev_mac, mac) = match cols {
-            (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f), Ok(g)) => (a, b, c, d, e, f, g),
+        let entry = match cols {
+            (Ok(at), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f), Ok(g)) => StoredEntry {
+                seq,
+                at,
+                actor: b.to_string(),
+                action: c.to_string(),
+                subject: d.to_string(),
+                detail: e.to_string(),
+                prev_mac: f.to_string(),
+                mac: g.to_string(),
+            },
             (a, b, c, d, e, f, g) => {
                 let names = [
                     "at", "actor", "action", "subject", "detail", "prev_mac", "mac",
@@ -390,101 +367,257 @@ pub fn verify(
                     .find_map(|(n, e)| e.map(|e| (*n, e)))
                     .unwrap_or(("a column", "unreadable"));
                 let want = if name == "at" { "an integer" } else { "text" };
-                broken(seq, format!("its {name} is {what}, not {want}"));
+                check.fail(seq, ctx, format!("its {name} is {what}, not {want}"));
                 break;
             }
         };
-        if prev_mac != prev {
-            broken(
+        if !check.link(&entry, &ctx) {
+            break;
+        }
+    }
+    let (mut report, mac_at_anchor) = check.finish();
+    let Some((hf, path)) = head_file else {
+        return Ok(report);
+    };
+    let long = format!("the head file {}", path.display());
+    check_head(
+        &mut report,
+        hf,
+        key,
+        mac_at_anchor.as_deref(),
+        &hint,
+        &HeadLabel {
+            long: &long,
+            short: "the head file",
+            missing: " (deleted, or the database was copied without it)",
+        },
+    );
+    Ok(report)
+}
+
+/// Walks a log entry by entry, as either backend reads it, and stops at the first entry that
+/// breaks the chain: the per-entry rules of [`verify`] (SQLite) and of the team store's
+/// verify, kept in one place so both logs mean the same thing by "intact".
+pub struct ChainCheck<'k> {
+    key: &'k AuditKey,
+    /// Appended to entry 1's MAC mismatch when the anchor names another key.
+    wrong_key_hint: String,
+    anchor: Option<i64>,
+    expected: i64,
+    prev: String,
+    mac_at_anchor: Option<String>,
+    report: VerifyReport,
+}
+
+impl<'k> ChainCheck<'k> {
+    /// `anchor`: the entry count the head record names (its mac is remembered on the way).
+    pub fn new(key: &'k AuditKey, anchor: Option<i64>, wrong_key_hint: String) -> ChainCheck<'k> {
+        ChainCheck {
+            key,
+            wrong_key_hint,
+            anchor,
+            expected: 1,
+            prev: canonical::GENESIS.to_string(),
+            mac_at_anchor: None,
+            report: VerifyReport {
+                entries: 0,
+                head: None,
+                anchored: anchor,
+                broken: None,
+            },
+        }
+    }
+
+    /// The seq the next entry must have.
+    pub fn expected(&self) -> i64 {
+        self.expected
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.report.broken.is_some()
+    }
+
+    /// Record the first break (a reader's own finding, e.g. a column of the wrong type).
+    pub fn fail(&mut self, entry: i64, context: Option<String>, reason: String) {
+        if self.report.broken.is_none() {
+            self.report.broken = Some(Broken {
+                entry: Some(entry),
+                context,
+                reason,
+            });
+        }
+    }
+
+    /// Is `seq` where the next entry belongs? (A gap or a repeat breaks the chain.)
+    pub fn place(&mut self, seq: i64, context: &Option<String>) -> bool {
+        let expected = self.expected;
+        if seq > expected {
+            self.fail(
+                expected,
+                context.clone(),
+                format!("entry {expected} is missing (the next stored entry is {seq})"),
+            );
+            return false;
+        }
+        if seq < expected {
+            self.fail(
+                expected,
+                context.clone(),
+                format!(
+                    "a second entry {seq} stands where entry {expected} belongs (duplicated or reordered)"
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Check an entry already [placed](ChainCheck::place): its link to the previous entry
+    /// and its MAC. Returns false (and records why) when it breaks the chain.
+    pub fn link(&mut self, e: &StoredEntry, context: &Option<String>) -> bool {
+        let seq = e.seq;
+        if e.prev_mac != self.prev {
+            self.fail(
                 seq,
+                context.clone(),
                 format!(
                     "its prev_mac does not match entry {}'s mac (an entry was removed, inserted or moved before it, or prev_mac was edited)",
                     seq - 1
                 ),
             );
-            break;
+            return false;
         }
-        let bytes = canonical::entry_bytes(seq, at, actor, action, subject, detail, prev_mac);
-        if !key.verify_hex(&bytes, mac) {
-            let reason = if seq == 1 && !wrong_key_hint.is_empty() {
-                format!("MAC mismatch{wrong_key_hint}")
+        let bytes = canonical::entry_bytes(
+            seq,
+            e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.detail,
+            &e.prev_mac,
+        );
+        if !self.key.verify_hex(&bytes, &e.mac) {
+            let reason = if seq == 1 && !self.wrong_key_hint.is_empty() {
+                format!("MAC mismatch{}", self.wrong_key_hint)
             } else if seq == 1 {
                 "MAC mismatch (edited, or a wrong key)".into()
             } else {
                 "MAC mismatch".into()
             };
-            broken(seq, reason);
-            break;
+            self.fail(seq, context.clone(), reason);
+            return false;
         }
-        if Some(seq) == anchor {
-            macs_at_anchor = Some(mac.to_string());
+        if Some(seq) == self.anchor {
+            self.mac_at_anchor = Some(e.mac.clone());
         }
-        prev = mac.to_string();
-        report.entries = seq;
-        report.head = Some((seq, prev.clone()));
-        expected += 1;
+        self.prev = e.mac.clone();
+        self.report.entries = seq;
+        self.report.head = Some((seq, self.prev.clone()));
+        self.expected += 1;
+        true
     }
+
+    /// Place and link one entry read whole (the team store's rows are typed by PostgreSQL).
+    pub fn push(&mut self, e: &StoredEntry) -> bool {
+        let ctx = Some(entry_context(e));
+        self.place(e.seq, &ctx) && self.link(e, &ctx)
+    }
+
+    /// The report so far and the mac seen at the anchored entry.
+    pub fn finish(self) -> (VerifyReport, Option<String>) {
+        (self.report, self.mac_at_anchor)
+    }
+}
+
+/// "2026-11-30 14:02 UTC, dismiss by alice" for an entry read whole.
+pub fn entry_context(e: &StoredEntry) -> String {
+    context(Some(e.at), Some(&e.action), Some(&e.actor))
+}
+
+/// " — this key (id …) did not write the log (…)" when a head names another key.
+pub fn wrong_key_hint(head: Option<&Head>, key: &AuditKey, what: &str) -> String {
+    match head {
+        Some(h) if h.key_id != key.id() => format!(
+            " — this key (id {}) did not write the log ({what} names key id {}): wrong key, or a log rewritten with another key",
+            key.id(),
+            crate::sanitize::fit(&crate::sanitize::one_line(&h.key_id), 16)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// How messages name a head record: `long` "the head file /path", `short` "the head file",
+/// `missing` what a missing head beside entries suggests.
+pub struct HeadLabel<'a> {
+    pub long: &'a str,
+    pub short: &'a str,
+    pub missing: &'a str,
+}
+
+/// Check a walked chain against its head record. Sets `report.broken` for the first
+/// disagreement.
+pub fn check_head(
+    report: &mut VerifyReport,
+    head: HeadFile,
+    key: &AuditKey,
+    mac_at_anchor: Option<&str>,
+    wrong_key_hint: &str,
+    names: &HeadLabel<'_>,
+) {
+    let label = names.long;
     if report.broken.is_some() {
-        return Ok(report);
+        return;
     }
-    let Some((hf, path)) = head_file else {
-        return Ok(report);
-    };
     let n = report.entries;
     let broken = |entry: Option<i64>, reason: String| Broken {
         entry,
         context: None,
         reason,
     };
-    report.broken = match hf {
+    report.broken = match head {
         HeadFile::Missing if n > 0 => Some(broken(
             None,
             format!(
-                "the head file {} is missing but the log holds {n} entries (deleted, or the database was copied without it)",
-                path.display()
+                "{label} is missing but the log holds {n} entries{}",
+                names.missing
             ),
         )),
         HeadFile::Missing => None,
-        HeadFile::Damaged(why) => Some(broken(
-            None,
-            format!("the head file {} is {why}", path.display()),
-        )),
+        HeadFile::Damaged(why) => Some(broken(None, format!("{label} is {why}"))),
         HeadFile::Present(h) if !h.authentic(key) => Some(broken(
             None,
             format!(
-                "the head file {} does not verify with this key{}",
-                path.display(),
+                "{label} does not verify with this key{}",
                 if wrong_key_hint.is_empty() {
                     " (edited)".to_string()
                 } else {
-                    wrong_key_hint.clone()
+                    wrong_key_hint.to_string()
                 }
             ),
         )),
         HeadFile::Present(h) if h.count > n => Some(broken(
             Some(n + 1),
             format!(
-                "entry {} is missing: the head file records {} entries but the log ends at {n} (tail truncated)",
+                "entry {} is missing: {} records {} entries but the log ends at {n} (tail truncated)",
                 n + 1,
+                names.short,
                 h.count
             ),
         )),
-        HeadFile::Present(h) if h.count > 0 && macs_at_anchor.as_deref() != Some(&h.mac) => {
+        HeadFile::Present(h) if h.count > 0 && mac_at_anchor != Some(h.mac.as_str()) => {
             Some(broken(
                 Some(h.count),
                 format!(
-                    "entry {} does not match the head file's mac for it (the log was cut and extended)",
-                    h.count
+                    "entry {} does not match {}'s mac for it (the log was cut and extended)",
+                    h.count, names.short
                 ),
             ))
         }
-        HeadFile::Present(h) if h.count < 0 => Some(broken(
-            None,
-            format!("the head file {} records a negative count", path.display()),
-        )),
+        HeadFile::Present(h) if h.count < 0 => {
+            Some(broken(None, format!("{label} records a negative count")))
+        }
         HeadFile::Present(_) => None,
     };
-    Ok(report)
 }
 
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {

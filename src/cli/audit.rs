@@ -29,8 +29,12 @@ pub fn audit_cmd(
     c: AuditCommand,
     paths: &Paths,
     config: &Config,
+    team: Option<&crate::store::team::TeamTarget>,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
+    if let (Some(target), AuditCommand::Verify) = (team, &c) {
+        return verify_team(target, paths, config, env);
+    }
     if !paths.db.exists() {
         // A deleted database is the largest truncation of all.
         if let Some(p) = audit::head_path(&paths.db)
@@ -81,6 +85,42 @@ fn verify(
         return Err(CliError::runtime(report.to_string()));
     }
     writeln!(env.out, "{report}").map_err(out_err)?;
+    Ok(())
+}
+
+/// Team mode: the team's one chain, with this analyst's key (the team's key).
+fn verify_team(
+    target: &crate::store::team::TeamTarget,
+    paths: &Paths,
+    config: &Config,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let rt = super::env::runtime()?;
+    let team = rt
+        .block_on(crate::store::team::TeamStore::connect(target))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    let key = AuditKey::load_existing(&config.audit, &paths.data_dir)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let Some(key) = key else {
+        let n = rt
+            .block_on(team.audit_count())
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        if n == 0 {
+            writeln!(env.out, "audit log ok: 0 entries").map_err(out_err)?;
+            return Ok(());
+        }
+        return Err(CliError::input(format!(
+            "no audit key: [audit] key is not set and {} does not exist, so the team's log ({n} entries) cannot be verified",
+            paths.data_dir.join(audit::KEY_FILE).display()
+        )));
+    };
+    let report = rt
+        .block_on(team.audit_verify(&key))
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    if !report.is_ok() {
+        return Err(CliError::runtime(format!("team store: {report}")));
+    }
+    writeln!(env.out, "team store {}: {report}", team.label()).map_err(out_err)?;
     Ok(())
 }
 

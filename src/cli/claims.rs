@@ -82,7 +82,7 @@ pub fn claim(
     let ttl = ttl_ms(a.ttl.as_deref(), config)?;
     let target = team_target(config)?;
     let actor = config.actor();
-    let mut ctx = connect(paths, &target, env.now_ms)?;
+    let mut ctx = connect(paths, config, &target, env.now_ms)?;
     if a.list {
         return list(&ctx, a.mine.then_some(actor.as_str()), a.format, env);
     }
@@ -134,7 +134,7 @@ pub fn release(
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let target = team_target(config)?;
-    let mut ctx = connect(paths, &target, env.now_ms)?;
+    let mut ctx = connect(paths, config, &target, env.now_ms)?;
     let id = resolve(&ctx.store, &a.id)?;
     let outcome = ctx
         .rt
@@ -189,7 +189,7 @@ pub fn next(
     let ttl = ttl_ms(a.ttl.as_deref(), config)?;
     let target = team_target(config)?;
     let actor = config.actor();
-    let mut ctx = connect(paths, &target, env.now_ms)?;
+    let mut ctx = connect(paths, config, &target, env.now_ms)?;
     let mut handed = Vec::new();
     for _ in 0..a.count {
         // One transaction per alert: each is claimed (and visible to the team) as soon as

@@ -86,41 +86,34 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         }
         Command::Narrate(a) => narrate(a, &paths, &config, env),
         Command::Ask(a) => super::ask::ask(a, &paths, &config, env),
-        Command::Mark(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::decisions::mark(a, &mut store, &config, env)
-        }
-        Command::Note(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::decisions::note(a, &mut store, &config, env)
-        }
-        Command::Approve(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::decisions::approve(a, &mut store, &config, env)
-        }
-        Command::Reject(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::decisions::reject(a, &mut store, &config, env)
-        }
-        Command::Ticket(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::decisions::ticket(a, &mut store, &config, env)
-        }
-        Command::Notify(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::decisions::notify(a, &mut store, &config, env)
-        }
-        Command::Pr(a) => {
-            let mut store = for_decisions(&paths, &config, env.now_ms)?;
-            super::pr::pr(a, &mut store, &config, env)
-        }
+        Command::Mark(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::decisions::mark(a, s, r, &config, env)
+        }),
+        Command::Note(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::decisions::note(a, s, r, &config, env)
+        }),
+        Command::Approve(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::decisions::approve(a, s, r, &config, env)
+        }),
+        Command::Reject(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::decisions::reject(a, s, r, &config, env)
+        }),
+        Command::Ticket(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::decisions::ticket(a, s, r, &config, env)
+        }),
+        Command::Notify(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::decisions::notify(a, s, r, &config, env)
+        }),
+        Command::Pr(a) => decide(&paths, &config, team.as_ref(), env, |s, r, env| {
+            super::pr::pr(a, s, r, &config, env)
+        }),
         Command::Report(a) => {
             if let Some(name) = &a.compliance {
                 super::report::framework(name)?;
             }
             // Team mode: the replica pulled up to date, and the team's shift across analysts.
             let ctx = match (&team, &a.compliance) {
-                (Some(t), None) => Some(super::team::connect(&paths, t, env.now_ms)?),
+                (Some(t), None) => Some(super::team::connect(&paths, &config, t, env.now_ms)?),
                 _ => None,
             };
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
@@ -129,13 +122,14 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         Command::Outbox(c) => {
             // Team mode: the team's shared outbox, not this replica's.
             if let Some(target) = super::team::target(&config)? {
-                let mut ctx = super::team::connect(&paths, &target, env.now_ms)?;
+                let mut ctx = super::team::connect(&paths, &config, &target, env.now_ms)?;
                 return super::decisions::team_outbox_cmd(c, &mut ctx, &config, env);
             }
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
             super::decisions::outbox_cmd(c, &mut store, &config, env)
         }
-        Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, env),
+        Command::Audit(c) => super::audit::audit_cmd(c, &paths, &config, team.as_ref(), env),
+        Command::Team(c) => super::team::team_cmd(c, &paths, &config, team.as_ref(), env),
         Command::Claim(a) => super::claims::claim(a, &paths, &config, env),
         Command::Release(a) => super::claims::release(a, &paths, &config, env),
         Command::Next(a) => super::claims::next(a, &paths, &config, env),
@@ -144,6 +138,58 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         | Command::Demo(_)
         | Command::Completions(_)
         | Command::Store(_) => Ok(()),
+    }
+}
+
+/// Run a decision command: on this store (SQLite mode), or in team mode on the replica with
+/// the decision journaled and sent to the team store — or journaled only, with the replica
+/// as it was last pulled, when the team store cannot be reached.
+fn decide(
+    paths: &Paths,
+    config: &Config,
+    team: Option<&crate::store::team::TeamTarget>,
+    env: &mut Env<'_>,
+    f: impl FnOnce(
+        &mut Store,
+        &mut crate::dispatch::recorder::Recorder<'_>,
+        &mut Env<'_>,
+    ) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    use crate::dispatch::recorder::Recorder;
+    let Some(target) = team else {
+        let mut store = for_decisions(paths, config, env.now_ms)?;
+        return f(&mut store, &mut Recorder::Local, env);
+    };
+    match super::team::link(paths, config, target, env.now_ms)? {
+        super::team::Link::Online(ctx) => {
+            let mut store = audited(scored(ctx.store, config, env.now_ms)?, config, paths)?;
+            f(
+                &mut store,
+                &mut Recorder::Team {
+                    team: Some(&ctx.team),
+                    rt: &ctx.rt,
+                },
+                env,
+            )
+        }
+        super::team::Link::Offline { rt, reason } => {
+            if !paths.db.exists() {
+                return Err(CliError::runtime(format!(
+                    "{reason}; and there is no replica of the team store at {} yet to record on",
+                    paths.db.display()
+                )));
+            }
+            eprintln!("sitrep: {}", sanitize::one_line(&reason));
+            let mut store = for_decisions(paths, config, env.now_ms)?;
+            f(
+                &mut store,
+                &mut Recorder::Team {
+                    team: None,
+                    rt: &rt,
+                },
+                env,
+            )
+        }
     }
 }
 
@@ -568,7 +614,7 @@ fn sync(
     let (rt, team, leases) = match team {
         None => (runtime()?, None, Vec::new()),
         Some(target) => {
-            let ctx = super::team::connect(paths, target, env.now_ms)?;
+            let ctx = super::team::connect(paths, config, target, env.now_ms)?;
             let holder = crate::team::holder_name(&config.actor());
             let mut leases = Vec::new();
             let mut mine = Vec::new();

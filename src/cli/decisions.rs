@@ -6,10 +6,12 @@ use clap::{Args, Subcommand};
 use super::env::{CliError, Env, runtime};
 use crate::config::Config;
 use crate::dispatch::decide;
+use crate::dispatch::recorder::Recorder;
 use crate::dispatch::worker::{self, Dispatcher, PassStats};
 use crate::domain::{DismissReason, EpochMs, Intent, Status, StatusKind};
 use crate::sanitize;
 use crate::store::{OutboxRow, OutboxState, Store};
+use crate::team::decide::Sent;
 
 #[derive(Debug, Args)]
 pub struct MarkArgs {
@@ -244,6 +246,7 @@ pub fn resolve_ids(store: &Store, ids: &[String]) -> Result<Vec<String>, CliErro
 pub fn mark(
     a: MarkArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
@@ -259,12 +262,13 @@ pub fn mark(
         status,
         note: a.note.clone(),
     };
-    apply(store, config, &ids, &intent, a.delivery, env)
+    apply(store, rec, config, &ids, &intent, a.delivery, env)
 }
 
 pub fn note(
     a: NoteArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
@@ -274,6 +278,7 @@ pub fn note(
     let ids = resolve_ids(store, &a.ids)?;
     apply(
         store,
+        rec,
         config,
         &ids,
         &Intent::Note(a.text.clone()),
@@ -285,6 +290,7 @@ pub fn note(
 pub fn approve(
     a: ApproveArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
@@ -293,12 +299,13 @@ pub fn approve(
         note: a.note.clone(),
         proposal: a.proposal,
     };
-    apply(store, config, &ids, &intent, a.delivery, env)
+    apply(store, rec, config, &ids, &intent, a.delivery, env)
 }
 
 pub fn reject(
     a: RejectArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
@@ -310,12 +317,13 @@ pub fn reject(
         note: a.note.clone(),
         proposal: a.proposal,
     };
-    apply(store, config, &ids, &intent, a.delivery, env)
+    apply(store, rec, config, &ids, &intent, a.delivery, env)
 }
 
 pub fn ticket(
     a: TicketArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
@@ -323,22 +331,24 @@ pub fn ticket(
     let intent = Intent::Ticket {
         system: a.system.clone(),
     };
-    apply(store, config, &ids, &intent, a.delivery, env)
+    apply(store, rec, config, &ids, &intent, a.delivery, env)
 }
 
 pub fn notify(
     a: NotifyArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let ids = resolve_ids(store, &a.ids)?;
-    apply(store, config, &ids, &Intent::Notify, a.delivery, env)
+    apply(store, rec, config, &ids, &Intent::Notify, a.delivery, env)
 }
 
 /// Record `intent` on every id, then (unless told not to) deliver what it queued.
 pub fn apply(
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     ids: &[String],
     intent: &Intent,
@@ -346,20 +356,58 @@ pub fn apply(
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let mut queued = 0;
+    let mut conflicts = 0;
     for id in ids {
-        let out = decide::decide(store, config, &config.actor(), id, intent, env.now_ms).map_err(
-            |e| match e {
+        let out = decide::decide_with(rec, store, config, &config.actor(), id, intent, env.now_ms)
+            .map_err(|e| match e {
                 decide::DecideError::Refused(m) => {
                     CliError::runtime(format!("{}: {m}", sanitize::one_line(id)))
                 }
                 other => CliError::runtime(other.to_string()),
-            },
-        )?;
+            })?;
         queued += out.queued;
-        let _ = writeln!(env.out, "{}: recorded", sanitize::one_line(&out.alert_id));
+        match &out.team {
+            Some(Sent::Conflict { journal_id, detail }) => {
+                conflicts += 1;
+                let _ = writeln!(
+                    env.out,
+                    "{}: not applied (conflict #{journal_id}): {}",
+                    sanitize::one_line(&out.alert_id),
+                    sanitize::one_line(detail)
+                );
+            }
+            Some(Sent::Pending) => {
+                let _ = writeln!(
+                    env.out,
+                    "{}: recorded locally",
+                    sanitize::one_line(&out.alert_id)
+                );
+            }
+            _ => {
+                let _ = writeln!(env.out, "{}: recorded", sanitize::one_line(&out.alert_id));
+            }
+        }
         for n in &out.notes {
             let _ = writeln!(env.out, "  {}", sanitize::one_line(n));
         }
+    }
+    if conflicts > 0 {
+        return Err(CliError::runtime(format!(
+            "{conflicts} decision{} not applied: someone else changed the alert meanwhile (sitrep team conflicts; sitrep team resolve N --keep-mine|--discard)",
+            if conflicts == 1 { "" } else { "s" }
+        )));
+    }
+    if rec.is_team() {
+        // The team's outbox is delivered by whichever analyst's worker leases the rows
+        // first (docs/team.md); this replica's own outbox holds none of them.
+        if queued > 0 {
+            let _ = writeln!(
+                env.out,
+                "{queued} deliver{} queued in the team outbox",
+                if queued == 1 { "y" } else { "ies" }
+            );
+        }
+        return Ok(());
     }
     // Each decision's audit entry is owed to every [[siem]] destination too (docs/siem.md):
     // rows a trigger writes, not counted in `queued`.

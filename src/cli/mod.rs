@@ -122,6 +122,9 @@ pub enum Command {
     /// The tamper-evident audit log: verify the chain, export the entries
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Team mode: decisions that met someone else's change (conflicts), and settling them
+    #[command(subcommand)]
+    Team(TeamCommand),
     /// Print a shell completion script: bash, zsh, fish or powershell (docs/cli.md)
     Completions(CompletionsArgs),
     /// The team store (PostgreSQL): migrate its schema, show its status, copy a cache into it
@@ -134,6 +137,26 @@ pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Decisions not applied because someone else changed the alert first, and how many
+    /// wait to be sent (the team store was unreachable)
+    Conflicts,
+    /// Settle conflict N: send your decision again on the alert's current state, or drop it
+    #[command(group(clap::ArgGroup::new("choice").required(true).args(["keep_mine", "discard"])))]
+    Resolve {
+        /// The conflict's number (`sitrep team conflicts`)
+        #[arg(value_name = "N")]
+        id: i64,
+        /// Apply your decision over what the other analyst did
+        #[arg(long)]
+        keep_mine: bool,
+        /// Drop your decision; the team's state stays
+        #[arg(long)]
+        discard: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ use clap::Args;
 use super::decisions::{DeliveryArgs, apply, resolve_ids};
 use super::env::{CliError, Env, runtime};
 use crate::config::Config;
+use crate::dispatch::recorder::Recorder;
 use crate::domain::Intent;
 use crate::sanitize;
 use crate::store::Store;
@@ -31,6 +32,7 @@ pub struct PrArgs {
 pub fn pr(
     a: PrArgs,
     store: &mut Store,
+    rec: &mut Recorder<'_>,
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
@@ -44,7 +46,7 @@ pub fn pr(
     let intent = Intent::PullRequest {
         proposal: a.proposal,
     };
-    apply(store, config, &ids, &intent, a.delivery, env)?;
+    apply(store, rec, config, &ids, &intent, a.delivery, env)?;
     for row in store
         .pull_requests_for(&ids[0])
         .map_err(|e| CliError::runtime(e.to_string()))?

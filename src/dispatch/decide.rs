@@ -9,6 +9,7 @@ use crate::store::{
 };
 
 use super::payload::{VendorAction, VendorPayload};
+use super::recorder::Recorder;
 // Re-exported: these lived here before pr.rs needed them without importing this file.
 pub use super::approve::approval_policy;
 use super::outcome::chosen_proposal;
@@ -23,8 +24,29 @@ fn nonce() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Record `intent` on one alert.
+/// Record `intent` on one alert in this store (SQLite mode).
 pub fn decide(
+    store: &mut Store,
+    config: &Config,
+    actor: &str,
+    alert_id: &str,
+    intent: &Intent,
+    now: EpochMs,
+) -> Result<Outcome, DecideError> {
+    decide_with(
+        &mut Recorder::Local,
+        store,
+        config,
+        actor,
+        alert_id,
+        intent,
+        now,
+    )
+}
+
+/// Record `intent` on one alert through `rec` (the local store, or the team store).
+pub fn decide_with(
+    rec: &mut Recorder<'_>,
     store: &mut Store,
     config: &Config,
     actor: &str,
@@ -40,7 +62,7 @@ pub fn decide(
         ..Outcome::default()
     };
     if let Intent::PullRequest { proposal } = intent {
-        return super::pr::request(store, config, actor, &alert.id, *proposal, now);
+        return super::pr::request_with(rec, store, config, actor, &alert.id, *proposal, now);
     }
     let key = format!("{}:{}", alert.id, nonce());
     let (change, mut outbox, mut detail) = match intent {
@@ -202,15 +224,15 @@ pub fn decide(
         }
         out.notes.push(super::route::describe(&route));
     }
-    let rec = store.record_decision(&Decision {
+    let d = Decision {
         alert_id: alert.id.clone(),
         actor: actor.to_string(),
         at: now,
         change,
         outbox,
         audit_detail: detail,
-    })?;
-    out.queued = rec.queued;
+    };
+    rec.record(store, &d, &mut out)?;
     Ok(out)
 }
 

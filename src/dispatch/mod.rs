@@ -16,6 +16,7 @@ pub mod patch;
 pub mod payload;
 pub mod pr;
 pub mod queue;
+pub mod recorder;
 pub mod route;
 pub mod score_back;
 pub mod siem;

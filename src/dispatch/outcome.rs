@@ -12,6 +12,8 @@ pub struct Outcome {
     pub queued: usize,
     /// Lines worth telling the analyst ("local only: source 'x' is not configured").
     pub notes: Vec<String>,
+    /// Team mode: how sending the decision to the team store ended (None: SQLite mode).
+    pub team: Option<crate::team::decide::Sent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,9 @@ pub enum DecideError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Refused(String),
+    /// The team store or the replica's journal failed (one line, no secret).
+    #[error("{0}")]
+    Team(String),
 }
 
 /// The remediation proposal an approval is about: (sha256, title, text).

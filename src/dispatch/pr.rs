@@ -23,6 +23,7 @@ use crate::store::{
 use super::DispatchError;
 use super::forge::{Created, ForgeClient, NewPr, PrInfo};
 use super::outcome::{DecideError, Outcome};
+use super::recorder::Recorder;
 
 /// The payload of a pull-request row: what to commit, where to push, what to open.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -55,6 +56,27 @@ pub struct TicketRef {
 /// Queue the pull request of the alert's approved diff (`proposal`: 1-based, None: the first
 /// diff). Refused, with nothing recorded, unless the diff is approved and audited.
 pub fn request(
+    store: &mut Store,
+    config: &Config,
+    actor: &str,
+    alert_id: &str,
+    proposal: Option<usize>,
+    now: EpochMs,
+) -> Result<Outcome, DecideError> {
+    request_with(
+        &mut Recorder::Local,
+        store,
+        config,
+        actor,
+        alert_id,
+        proposal,
+        now,
+    )
+}
+
+/// [`request`], recorded through `rec` (the local store, or the team store).
+pub fn request_with(
+    rec: &mut Recorder<'_>,
     store: &mut Store,
     config: &Config,
     actor: &str,
@@ -130,7 +152,7 @@ pub fn request(
         destination: format!("{}:{}", target.forge.as_str(), target.repo),
         payload: serde_json::to_value(&payload).unwrap_or_default(),
     };
-    let rec = store.record_decision(&Decision {
+    let d = Decision {
         alert_id: alert.id.clone(),
         actor: actor.to_string(),
         at: now,
@@ -145,23 +167,32 @@ pub fn request(
             "branch": payload.branch,
             "approvers": approvers,
         }),
-    })?;
+    };
+    let mut out = Outcome {
+        alert_id: alert.id.clone(),
+        ..Outcome::default()
+    };
+    rec.record(store, &d, &mut out)?;
     let mut notes = vec![format!(
         "pull request of diff {short} queued for {} {} (branch {})",
         target.forge.label(),
         crate::sanitize::one_line(&target.repo),
         payload.branch
     )];
-    if rec.queued == 0 {
-        notes = vec![format!(
-            "a pull request of diff {short} was already asked for; see `sitrep outbox list --all`"
-        )];
+    match &out.team {
+        // Team mode, not (yet) applied: the recorder's notes say why.
+        Some(crate::team::decide::Sent::Pending | crate::team::decide::Sent::Conflict { .. }) => {
+            notes = std::mem::take(&mut out.notes);
+        }
+        _ if out.queued == 0 => {
+            notes = vec![format!(
+                "a pull request of diff {short} was already asked for; see `sitrep outbox list --all`"
+            )];
+        }
+        _ => {}
     }
-    Ok(Outcome {
-        alert_id: alert.id.clone(),
-        queued: rec.queued,
-        notes,
-    })
+    out.notes = notes;
+    Ok(out)
 }
 
 /// The approvers of diff `sha`, when it is approved and every approval is in the audit log.

@@ -70,7 +70,7 @@ pub struct StoredAlert {
 }
 
 /// An analyst's decision on one alert.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatusChange {
     pub status: Status,
     pub actor: String,
@@ -782,19 +782,12 @@ impl Store {
     }
 }
 
-/// Apply a status change and its history entry inside `tx`; returns the history entry's seq.
-pub(super) fn apply_status(
-    tx: &Transaction<'_>,
-    id: &str,
+/// The status columns a change writes: (status, status_reason, status_note, status_until).
+/// Shared with the team store's decisions, so both backends store a status alike.
+pub(crate) fn status_columns(
     change: &StatusChange,
-) -> Result<i64, StoreError> {
-    let from: Option<String> = tx
-        .query_row("SELECT status FROM alerts WHERE id = ?", [id], |r| r.get(0))
-        .optional()?;
-    let Some(from) = from else {
-        return Err(StoreError::NotFound(id.to_string()));
-    };
-    let (kind, reason, note, until) = match &change.status {
+) -> (StatusKind, Option<String>, Option<String>, Option<EpochMs>) {
+    match &change.status {
         Status::New => (StatusKind::New, None, change.note.clone(), None),
         Status::Acknowledged => (StatusKind::Acknowledged, None, change.note.clone(), None),
         Status::InProgress => (StatusKind::InProgress, None, change.note.clone(), None),
@@ -820,7 +813,22 @@ pub(super) fn apply_status(
             note.clone().or_else(|| change.note.clone()),
             Some(*until),
         ),
+    }
+}
+
+/// Apply a status change and its history entry inside `tx`; returns the history entry's seq.
+pub(super) fn apply_status(
+    tx: &Transaction<'_>,
+    id: &str,
+    change: &StatusChange,
+) -> Result<i64, StoreError> {
+    let from: Option<String> = tx
+        .query_row("SELECT status FROM alerts WHERE id = ?", [id], |r| r.get(0))
+        .optional()?;
+    let Some(from) = from else {
+        return Err(StoreError::NotFound(id.to_string()));
     };
+    let (kind, reason, note, until) = status_columns(change);
     // An analyst's decision: no longer a status that follows the vendor (store/closed.rs).
     tx.execute(
         "UPDATE alerts SET status = ?, status_reason = ?, status_note = ?, status_until = ?, \

@@ -52,7 +52,7 @@ impl OutboxKind {
 }
 
 /// A delivery a decision owes, before it is stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem {
     /// Stable for the decision and destination: enqueueing it twice is a no-op.
     pub dedup_key: String,

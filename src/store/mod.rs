@@ -14,6 +14,7 @@ mod export_rows;
 mod filter;
 mod history;
 mod intel;
+mod journal;
 mod kv;
 mod migrate;
 mod narratives;
@@ -40,6 +41,7 @@ pub use closed::SYSTEM_ACTOR;
 pub use compliance::{ComplianceHit, ComplianceScope};
 pub use export_rows::{AnalystSide, ExportCounts, HistoryRow, OutboxExport};
 pub use intel::IntelStatus;
+pub use journal::{JournalEntry, JournalRow, JournalState};
 #[doc(hidden)]
 pub use migrate::{UNDO_0010, UNDO_0011, UNDO_0012};
 pub use narratives::LlmCallRecord;

@@ -110,8 +110,9 @@ pub struct ApprovalRow {
     pub note: Option<String>,
 }
 
-/// What a decision changes locally.
-#[derive(Debug, Clone, PartialEq)]
+/// What a decision changes locally. (Serialized into the team-mode journal.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LocalChange {
     Status(StatusChange),
     Note(String),
@@ -134,8 +135,8 @@ pub enum LocalChange {
     },
 }
 
-/// One analyst decision on one alert.
-#[derive(Debug, Clone, PartialEq)]
+/// One analyst decision on one alert. (Serialized into the team-mode journal.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub alert_id: String,
     pub actor: String,

@@ -3,6 +3,7 @@
 //! a publisher sends its synced alerts up, every replica pulls the team's changes down —
 //! and is what the CLI and the console call; the SQL of both sides lives in `store`.
 
+pub mod decide;
 pub mod link;
 pub mod outbox;
 

@@ -7,9 +7,11 @@
 //! `crate::team` moves changes between the two. All PostgreSQL SQL lives under this folder.
 
 mod alerts;
+pub mod audit;
 mod claims;
 mod connect;
 mod copy;
+mod decisions;
 mod lease;
 mod listen;
 mod migrate;
@@ -23,6 +25,7 @@ pub use alerts::{Pulled, PulledAlert, claim_holds};
 pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
 pub use copy::{CopyOptions, CopyReport};
+pub use decisions::TeamRecorded;
 pub use lease::{Lease, Refresher, refresher_key};
 pub use listen::Listener;
 pub use migrate::{MIGRATIONS, MigrateOutcome};
