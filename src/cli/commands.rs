@@ -167,7 +167,7 @@ fn decide(
                 &mut store,
                 &mut Recorder::Team {
                     team: Some(&ctx.team),
-                    rt: &ctx.rt,
+                    rt: ctx.rt.handle(),
                 },
                 env,
             )
@@ -185,7 +185,7 @@ fn decide(
                 &mut store,
                 &mut Recorder::Team {
                     team: None,
-                    rt: &rt,
+                    rt: rt.handle(),
                 },
                 env,
             )

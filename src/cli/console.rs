@@ -208,6 +208,10 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         config.sort = user.sort;
         config.filter = user.filter;
         config.llm = user.llm;
+        if a.team.is_some() {
+            // A team's audit chain takes one key: the analyst's configured one.
+            config.audit = user.audit;
+        }
     }
     let theme_dir = paths.config_dir.join("themes");
     let theme = start::load_theme(&config, &theme_dir)?;
@@ -249,6 +253,32 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     for r in &reports {
         eprintln!("  {}", r.line());
     }
+    // `--team URL`: the demo's store becomes this console's replica of that team store.
+    let team = match &a.team {
+        None => None,
+        Some(url) => {
+            let password = std::env::var("SITREP_DATABASE_PASSWORD")
+                .ok()
+                .map(crate::config::Secret::new);
+            let target = crate::store::team::TeamTarget::parse(url, password, None, false)
+                .map_err(|e| CliError::input(format!("--team: {e}")))?;
+            let seeded = {
+                let mut s = store
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                rt.block_on(crate::team::seed(&mut s, &target))
+                    .map_err(|e| CliError::runtime(format!("--team: {e}")))?
+            };
+            eprintln!(
+                "sitrep demo: team store {}: schema {} → {}, {} alerts published",
+                target.label(),
+                seeded.migrated.from,
+                seeded.migrated.to,
+                seeded.published
+            );
+            Some(target)
+        }
+    };
     // The simulated tenants keep changing, so the refresh has something to show.
     let churn = {
         let states: Vec<_> = handles.iter().map(|h| h.state.clone()).collect();
@@ -272,12 +302,20 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             theme,
             theme_dir,
             db: db.clone(),
-            label: "demo".into(),
-            // The audit key is the demo's own, removed with its directory.
-            audit_dir: tmp.0.clone(),
+            label: match &team {
+                Some(t) => format!("demo · team {}", t.label()),
+                None => "demo".into(),
+            },
+            // The audit key is the demo's own, removed with its directory; on a team store
+            // every console must append with the same key: the analyst's own.
+            audit_dir: if team.is_some() {
+                paths.data_dir.clone()
+            } else {
+                tmp.0.clone()
+            },
             default_last_looked: Some(wall_clock()),
             refresh_store: Some(store),
-            team: None,
+            team,
             readonly: false,
         },
     );

@@ -257,6 +257,10 @@ pub struct DemoArgs {
     /// Seconds between changes in the simulated tenants (new and changed alerts)
     #[arg(long, default_value_t = 30)]
     pub churn: u64,
+    /// Run the demo on a team store: migrate it, publish the demo's alerts to it, and open the
+    /// console in team mode (a second `demo --team` on the same URL joins the same queue)
+    #[arg(long, value_name = "POSTGRES_URL")]
+    pub team: Option<String>,
 }
 
 #[derive(Debug, Args)]

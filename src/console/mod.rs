@@ -4,6 +4,7 @@
 //! - [`view`]: drawing, one function from the state to a frame.
 //! - [`runtime`]: the terminal, the event loop, and the threads and tasks that run the effects
 //!   (the store worker, the outbox, narration) and feed their results back.
+//! - [`team_refresh`]: team mode's one refresher per source (lead, publish, take over).
 //! - [`start`]: opening a database and running the console on it (`sitrep`, and the console half
 //!   of `sitrep demo`; the simulators it starts stay on the CLI side, so nothing here needs `sim`).
 //!
@@ -12,4 +13,5 @@
 pub mod model;
 pub mod runtime;
 pub mod start;
+pub mod team_refresh;
 pub mod view;

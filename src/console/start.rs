@@ -172,7 +172,43 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             crate::store::team::TeamStore::lazy(t).map_err(|e| StartError::Input(e.to_string()))?;
         p.worker.team = Some((team, rt.handle().clone()));
     }
-    let refresher = if config.sources.is_empty() {
+    // Team mode: this console refreshes the sources it leads and pulls the others.
+    let mut sources = config.sources.clone();
+    let mut team_split = None;
+    if let Some(t) = &l.team
+        && !sources.is_empty()
+    {
+        let split = rt.block_on(super::team_refresh::split(
+            t,
+            &sources,
+            &config.actor(),
+            wall_clock(),
+        ));
+        sources = split.led.clone();
+        // The status bar shows the sources refreshed here (their refresher reports by index).
+        p.state
+            .sources
+            .retain(|(name, _)| sources.iter().any(|s| &s.name == name));
+        if !split.elsewhere.is_empty() {
+            let names: Vec<String> = split
+                .elsewhere
+                .iter()
+                .map(|(s, who)| format!("{} by {who}", s.name))
+                .collect();
+            p.state.flash = Some(super::model::Flash {
+                text: format!(
+                    "refreshed for the team elsewhere, pulled here: {}",
+                    crate::sanitize::one_line(&names.join(", "))
+                ),
+                error: false,
+            });
+        }
+        if let Some(why) = &split.unreachable {
+            tracing::warn!("team store: {why}; refreshing every source here");
+        }
+        team_split = Some(split);
+    }
+    let refresher = if sources.is_empty() {
         None
     } else {
         // The refresher's store holds the audit key too, so the statuses its syncs set when a
@@ -193,13 +229,44 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             }
         };
         let _guard = rt.enter();
-        Some(Refresher::spawn(
+        let r = Refresher::spawn(
             crate::vendors::connect,
-            config.sources.clone(),
-            store,
+            sources.clone(),
+            store.clone(),
             wall_clock,
-        ))
+        );
+        if let (Some(t), Some(split)) = (&l.team, team_split.as_mut()) {
+            super::team_refresh::spawn_publisher(
+                t.clone(),
+                store,
+                r.changed.clone(),
+                std::mem::take(&mut split.leases),
+                wall_clock,
+            );
+        }
+        Some(r)
     };
+    if let (Some(t), Some(split)) = (&l.team, team_split) {
+        let _guard = rt.enter();
+        let (scoring, owners, key) = (
+            config.scoring.clone(),
+            config.owners.rules.clone(),
+            p.audit_key.clone(),
+        );
+        super::team_refresh::spawn_takeover(
+            t.clone(),
+            split.elsewhere.into_iter().map(|(s, _)| s).collect(),
+            l.db.clone(),
+            move |mut s| {
+                s.set_scoring(scoring.clone());
+                s.set_owners(owners.clone());
+                s.set_audit_key(key.clone());
+                s
+            },
+            config.actor(),
+            wall_clock,
+        );
+    }
     runtime::run_in(
         rt,
         p.state,

@@ -15,7 +15,7 @@ pub enum Recorder<'a> {
     /// the decision waits in the journal). `rt` runs the team store's connections.
     Team {
         team: Option<&'a TeamStore>,
-        rt: &'a tokio::runtime::Runtime,
+        rt: &'a tokio::runtime::Handle,
     },
 }
 

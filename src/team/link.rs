@@ -23,18 +23,25 @@ pub enum LinkState {
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
-/// Run until `report` returns false (the console went away). `db` is the replica file; the
-/// link writes it through a connection of its own.
-pub async fn run(
-    target: TeamTarget,
-    db: PathBuf,
-    clock: fn() -> EpochMs,
-    report: impl Fn(LinkState) -> bool + Send,
-) {
-    let label = target.label();
+/// What a link works with.
+pub struct Link {
+    pub target: TeamTarget,
+    /// The replica file; the link writes it through a connection of its own.
+    pub db: PathBuf,
+    pub clock: fn() -> EpochMs,
+    /// Decisions journaled while the team store was away are sent with their audit entries.
+    pub audit_key: Option<crate::audit::AuditKey>,
+    /// Woken on every change the link hears of (the outbox task: a teammate may have queued
+    /// deliveries).
+    pub changed: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+/// Run until `report` returns false (the console went away).
+pub async fn run(link: Link, report: impl Fn(LinkState) -> bool + Send) {
+    let label = link.target.label();
     let mut wait = FIRST_RETRY;
     loop {
-        let error = match session(&target, &db, clock, &label, &report).await {
+        let error = match session(&link, &label, &report).await {
             Ok(()) => return,
             Err(e) => e,
         };
@@ -51,27 +58,39 @@ pub async fn run(
 
 /// One connection's life: Ok when the console went away, Err(why) when the store did.
 async fn session(
-    target: &TeamTarget,
-    db: &std::path::Path,
-    clock: fn() -> EpochMs,
+    link: &Link,
     label: &str,
     report: &(impl Fn(LinkState) -> bool + Send),
 ) -> Result<(), String> {
-    let team = TeamStore::connect(target)
+    let clock = link.clock;
+    let team = TeamStore::connect(&link.target)
         .await
         .map_err(|e| e.to_string())?;
     // Listen before the catch-up pull, so nothing committed between the two is missed.
     let mut listener = team.listen().await.map_err(|e| e.to_string())?;
-    let mut store = Store::open(db).map_err(|e| e.to_string())?;
+    let mut store = Store::open(&link.db).map_err(|e| e.to_string())?;
+    if let Some(k) = &link.audit_key {
+        store.set_audit_key(k.clone());
+    }
     super::pull(&mut store, &team, clock())
         .await
         .map_err(|e| e.to_string())?;
+    // Decisions made while the store was away go out now, in the order they were made.
+    let sent = super::decide::replay(&mut store, &team, clock())
+        .await
+        .map_err(|e| e.to_string())?;
+    if !sent.rows.is_empty() {
+        tracing::info!("team: sent {} journaled decisions", sent.rows.len());
+    }
     if !report(LinkState::Live {
         label: label.to_string(),
     }) {
         return Ok(());
     }
     loop {
+        if let Some(w) = &link.changed {
+            w.notify_one();
+        }
         if !listener.changed().await {
             return Err("the connection to the team store closed".into());
         }

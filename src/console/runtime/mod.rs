@@ -156,6 +156,60 @@ fn spawn_outbox(
     })
 }
 
+/// The team outbox task: deliveries the team owes, leased one row at a time so no other
+/// analyst's sitrep attempts the same row; woken by a decision here or any change the link
+/// hears of, else every 30 s (a destination may be back).
+fn spawn_team_outbox(
+    target: crate::store::team::TeamTarget,
+    config: crate::config::Config,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    tx: UnboundedSender<Msg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let team = match crate::store::team::TeamStore::lazy(&target) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = tx.send(Msg::Failed {
+                    text: format!("team outbox: {e}"),
+                });
+                return;
+            }
+        };
+        let mut queue = crate::team::outbox::TeamOutbox::new(team.clone(), &config.actor());
+        let mut dispatcher = crate::dispatch::worker::Dispatcher::new(&config);
+        let clock = crate::dispatch::worker::wall_clock_ms;
+        let mut last = None;
+        let mut polled_at: Option<std::time::Instant> = None;
+        loop {
+            if polled_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(300)) {
+                polled_at = Some(std::time::Instant::now());
+                if let Err(e) =
+                    crate::dispatch::worker::poll_tickets(&mut queue, &mut dispatcher).await
+                {
+                    tracing::warn!("team ticket poll: {e}");
+                }
+            }
+            if let Err(e) =
+                crate::dispatch::worker::deliver_due(&mut queue, &mut dispatcher, clock, 64).await
+            {
+                tracing::warn!("team outbox: {e}");
+            }
+            if let Ok(depth) = team.outbox_depth().await
+                && last != Some(depth)
+            {
+                last = Some(depth);
+                if tx.send(Msg::Outbox(depth)).is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+        }
+    })
+}
+
 /// Run the console on the real terminal, on a runtime the caller owns (the demo's simulators
 /// live on it), until the analyst quits (or SIGTERM / SIGHUP). The terminal is restored on
 /// every way out, panics included (ratatui's hook).
@@ -342,9 +396,14 @@ async fn event_loop<B: Backend>(
     if let Some(target) = services.team.clone() {
         let tx = tx.clone();
         tokio::spawn(crate::team::link::run(
-            target,
-            services.db.clone(),
-            services.clock,
+            crate::team::link::Link {
+                target,
+                db: services.db.clone(),
+                clock: services.clock,
+                audit_key: services.audit_key.clone(),
+                // A teammate's decision may have queued deliveries: the outbox task looks.
+                changed: services.outbox.as_ref().map(|(_, wake)| wake.clone()),
+            },
             move |state| tx.send(Msg::Team(team_line(state))).is_ok(),
         ));
     }
@@ -362,15 +421,20 @@ async fn event_loop<B: Backend>(
             }
         });
     }
-    let outbox_task = services.outbox.clone().map(|(config, wake)| {
-        spawn_outbox(
-            services.db.clone(),
-            services.audit_key.clone(),
-            config,
-            wake,
-            tx.clone(),
-        )
-    });
+    let outbox_task = services
+        .outbox
+        .clone()
+        .map(|(config, wake)| match &services.team {
+            // Team mode: the team's outbox, shared with every analyst's sitrep.
+            Some(target) => spawn_team_outbox(target.clone(), config, wake, tx.clone()),
+            None => spawn_outbox(
+                services.db.clone(),
+                services.audit_key.clone(),
+                config,
+                wake,
+                tx.clone(),
+            ),
+        });
     let (etx, worker_thread) = spawn_worker(services.worker, tx.clone());
     // The narration in flight: moving the selection (a new detail) cancels it.
     let narration: std::cell::RefCell<Option<tokio::task::JoinHandle<()>>> =

@@ -62,9 +62,24 @@ impl Worker {
     ) -> Result<(usize, Vec<String>), String> {
         let mut queued = 0;
         let mut notes = Vec::new();
+        // Team mode: journaled in the replica, then sent to the team store (held in the
+        // journal while it is unreachable); SQLite mode: this store.
+        let team = self.team.clone();
+        let mut rec = match &team {
+            Some((t, rt)) => crate::dispatch::recorder::Recorder::Team { team: Some(t), rt },
+            None => crate::dispatch::recorder::Recorder::Local,
+        };
         for id in ids {
-            let out = decide::decide(&mut self.store, &self.config, &self.actor, id, intent, now)
-                .map_err(|e| {
+            let out = decide::decide_with(
+                &mut rec,
+                &mut self.store,
+                &self.config,
+                &self.actor,
+                id,
+                intent,
+                now,
+            )
+            .map_err(|e| {
                 format!(
                     "could not record the decision on {}: {e}",
                     sanitize::one_line(id)

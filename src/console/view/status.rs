@@ -150,6 +150,10 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
     right.push(match s.online() {
         Some(true) => Span::styled(" online ", role(t, Role::Ok)),
         Some(false) => Span::styled(" offline ", role(t, Role::Error)),
+        // Team mode: teammates' sitreps refresh the sources; this one pulls.
+        None if s.team.is_some() => {
+            Span::styled(" sources refreshed by the team ", role(t, Role::Muted))
+        }
         None => Span::styled(" cached (no sources) ", role(t, Role::Muted)),
     });
     let right_w: usize = right.iter().map(|s| width(&s.content)).sum();
