@@ -640,7 +640,7 @@ pub(super) fn deliver_team(
     config: &Config,
     now: EpochMs,
 ) -> Result<PassStats, CliError> {
-    deliver_team_on(&mut ctx.store, &ctx.team, &ctx.rt, config, now)
+    deliver_team_on(&mut ctx.store, &ctx.team, ctx.rt.handle(), config, now)
 }
 
 /// [`deliver_team`] on its parts: a decision command holds the replica and the team store
@@ -648,7 +648,7 @@ pub(super) fn deliver_team(
 fn deliver_team_on(
     store: &mut Store,
     team: &crate::store::team::TeamStore,
-    rt: &tokio::runtime::Runtime,
+    rt: &tokio::runtime::Handle,
     config: &Config,
     now: EpochMs,
 ) -> Result<PassStats, CliError> {

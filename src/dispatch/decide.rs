@@ -176,7 +176,7 @@ pub fn decide_with(
             )
         }
         Intent::Ticket { system } => {
-            let team = rec.team().map(|(t, rt)| (t, rt.handle()));
+            let team = rec.team();
             let (change, outbox) = ticket(
                 store,
                 team,

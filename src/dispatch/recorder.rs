@@ -27,7 +27,7 @@ impl Recorder<'_> {
     /// The team store and its runtime, when in team mode and the store is reachable: what a
     /// decision reads team-wide facts from (the team's tickets) and what delivers the team's
     /// outbox afterwards.
-    pub fn team(&self) -> Option<(&TeamStore, &tokio::runtime::Runtime)> {
+    pub fn team(&self) -> Option<(&TeamStore, &tokio::runtime::Handle)> {
         match self {
             Recorder::Team { team: Some(t), rt } => Some((*t, *rt)),
             _ => None,
