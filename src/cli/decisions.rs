@@ -398,16 +398,34 @@ pub fn apply(
         )));
     }
     if rec.is_team() {
-        // The team's outbox is delivered by whichever analyst's worker leases the rows
-        // first (docs/team.md); this replica's own outbox holds none of them.
-        if queued > 0 {
-            let _ = writeln!(
-                env.out,
-                "{queued} deliver{} queued in the team outbox",
-                if queued == 1 { "y" } else { "ies" }
-            );
+        // The team's outbox, not this replica's (which holds none of these rows): a pass
+        // here leases each row first, so analysts delivering at once never send one twice.
+        // Unreachable (the decision waits in the journal) or --no-deliver: only queued.
+        let online = rec.team().filter(|_| !delivery.no_deliver);
+        let Some((team, rt)) = online else {
+            if queued > 0 {
+                let _ = writeln!(
+                    env.out,
+                    "{queued} deliver{} queued in the team outbox",
+                    if queued == 1 { "y" } else { "ies" }
+                );
+            }
+            return Ok(());
+        };
+        if queued == 0 {
+            return Ok(());
         }
-        return Ok(());
+        let stats = deliver_team_on(store, team, rt, config, env.now_ms)?;
+        let depth = rt
+            .block_on(team.outbox_depth())
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        let waiting = if stats.failed > 0 || stats.retrying > 0 {
+            rt.block_on(team.outbox_list(&[OutboxState::Failed, OutboxState::Pending], 5))
+                .map_err(|e| CliError::runtime(e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        return report_lines(env, &stats, depth, &waiting);
     }
     // Each decision's audit entry is owed to every [[siem]] destination too (docs/siem.md):
     // rows a trigger writes, not counted in `queued`.
@@ -622,10 +640,21 @@ pub(super) fn deliver_team(
     config: &Config,
     now: EpochMs,
 ) -> Result<PassStats, CliError> {
-    let mut queue = crate::team::TeamOutbox::new(ctx.team.clone(), &config.actor());
+    deliver_team_on(&mut ctx.store, &ctx.team, ctx.rt.handle(), config, now)
+}
+
+/// [`deliver_team`] on its parts: a decision command holds the replica and the team store
+/// apart (the recorder borrows the latter).
+fn deliver_team_on(
+    store: &mut Store,
+    team: &crate::store::team::TeamStore,
+    rt: &tokio::runtime::Handle,
+    config: &Config,
+    now: EpochMs,
+) -> Result<PassStats, CliError> {
+    let mut queue = crate::team::TeamOutbox::new(team.clone(), &config.actor());
     let mut dispatcher = Dispatcher::new(config);
-    let stats = ctx
-        .rt
+    let stats = rt
         .block_on(worker::deliver_due(
             &mut queue,
             &mut dispatcher,
@@ -633,8 +662,7 @@ pub(super) fn deliver_team(
             10_000,
         ))
         .map_err(|e| CliError::runtime(e.to_string()))?;
-    ctx.rt
-        .block_on(crate::team::pull(&mut ctx.store, &ctx.team, now))
+    rt.block_on(crate::team::pull(store, team, now))
         .map_err(|e| CliError::runtime(e.to_string()))?;
     Ok(stats)
 }

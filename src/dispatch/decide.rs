@@ -176,8 +176,15 @@ pub fn decide_with(
             )
         }
         Intent::Ticket { system } => {
-            let (change, outbox) =
-                ticket(store, config, &alert, system.as_deref(), &mut out.notes)?;
+            let team = rec.team();
+            let (change, outbox) = ticket(
+                store,
+                team,
+                config,
+                &alert,
+                system.as_deref(),
+                &mut out.notes,
+            )?;
             (change, outbox, serde_json::json!({ "system": system }))
         }
         Intent::Notify => {
@@ -398,9 +405,12 @@ fn notify_items(
     )
 }
 
-/// Link the known ticket of the alert's resource group, or queue its creation.
+/// Link the known ticket of the alert's resource group, or queue its creation. In team mode
+/// (`team`) the team's tickets are the ones that count: another analyst's ticket for this
+/// resource is linked, not opened again.
 fn ticket(
     store: &Store,
+    team: Option<(&crate::store::team::TeamStore, &tokio::runtime::Handle)>,
     config: &Config,
     alert: &StoredAlert,
     system: Option<&str>,
@@ -430,7 +440,7 @@ fn ticket(
         )));
     }
     let fp = super::content::fingerprint(store.group_key(&alert.id)?.as_deref(), &alert.id);
-    if let Some(t) = existing_ticket(store, None, &fp)? {
+    if let Some(t) = existing_ticket(store, team, &fp)? {
         notes.push(format!(
             "linked existing ticket {} (same resource)",
             crate::sanitize::one_line(&t.key)

@@ -24,6 +24,16 @@ impl Recorder<'_> {
         matches!(self, Recorder::Team { .. })
     }
 
+    /// The team store and its runtime, when in team mode and the store is reachable: what a
+    /// decision reads team-wide facts from (the team's tickets) and what delivers the team's
+    /// outbox afterwards.
+    pub fn team(&self) -> Option<(&TeamStore, &tokio::runtime::Handle)> {
+        match self {
+            Recorder::Team { team: Some(t), rt } => Some((*t, *rt)),
+            _ => None,
+        }
+    }
+
     /// Record `d` and say what happened in `out`.
     pub(super) fn record(
         &mut self,

@@ -10,7 +10,9 @@
 use super::LinkError;
 use crate::domain::EpochMs;
 use crate::store::team::{TeamRecorded, TeamStore};
-use crate::store::{Decision, JournalEntry, JournalRow, JournalState, Store, StoreError};
+use crate::store::{
+    Decision, JournalEntry, JournalRow, JournalState, LocalChange, Store, StoreError,
+};
 
 /// What the analyst is told when the team store could not be reached.
 pub const OFFLINE_NOTE: &str =
@@ -120,8 +122,9 @@ async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<S
                 .into(),
         ));
     };
+    let base = version_checked(&d.change).then_some(row.base_version);
     let res = team
-        .record_decision(&row.decision_id, Some(row.base_version), &d, Some(&key))
+        .record_decision(&row.decision_id, base, &d, Some(&key))
         .await;
     match res {
         Ok(TeamRecorded::Applied { queued, .. }) => {
@@ -153,6 +156,24 @@ async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<S
             })
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a decision is refused when the alert changed since the analyst's replica saw it.
+/// A status replaces the team's, and an approval or pull request rests on the approvals the
+/// analyst saw: those could undo or misjudge a teammate's change. A note, a notification or a
+/// ticket adds to the alert (and the outbox's dedup key and the team's `tickets` keep one
+/// ticket per resource), so it stands whatever happened meanwhile: two analysts ticketing one
+/// resource at once both succeed, with one ticket.
+fn version_checked(change: &LocalChange) -> bool {
+    match change {
+        LocalChange::Status(_) | LocalChange::Approval { .. } | LocalChange::PullRequest { .. } => {
+            true
+        }
+        LocalChange::Note(_)
+        | LocalChange::TicketRequest
+        | LocalChange::TicketLink { .. }
+        | LocalChange::NotifyRequest => false,
     }
 }
 
