@@ -88,11 +88,16 @@ pub(super) fn link(
     }
     let mut store = Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))?;
     // Journaled decisions are sent with their audit entries: the key must be at hand when
-    // some wait (a read-only command with nothing to send needs none). Only an existing key:
-    // connecting must not create one (a decision command does).
-    let waiting = store
-        .journal_count(crate::store::JournalState::Pending)
-        .map_err(|e| CliError::runtime(e.to_string()))?;
+    // some wait, or a conflict may be sent again (`team resolve --keep-mine`); a read-only
+    // command with nothing to send needs none. Only an existing key: connecting must not
+    // create one (a decision command does).
+    let count = |state| {
+        store
+            .journal_count(state)
+            .map_err(|e| CliError::runtime(e.to_string()))
+    };
+    let waiting =
+        count(crate::store::JournalState::Pending)? + count(crate::store::JournalState::Conflict)?;
     if waiting > 0
         && let Some(key) = crate::audit::AuditKey::load_existing(&config.audit, &paths.data_dir)
             .map_err(|e| CliError::input(e.to_string()))?

@@ -122,21 +122,25 @@ pub async fn pull(store: &mut Store, team: &TeamStore, now: EpochMs) -> Result<u
     let mut changed = 0;
     loop {
         let page = team.pull(seq, BATCH).await?;
-        if page.alerts.is_empty() && page.history.is_empty() {
+        if page.alerts.is_empty()
+            && page.history.is_empty()
+            && page.approvals.is_empty()
+            && page.tickets.is_empty()
+        {
             return Ok(changed);
         }
-        changed += apply(store, &page, now)?;
+        changed += apply(store, &page, &key, now)?;
         seq = page.seq;
-        store.set_value(&key, &seq.to_string())?;
         if !page.more {
             return Ok(changed);
         }
     }
 }
 
-/// Write one pulled page into the replica: the vendor rows in one import, the analyst side
-/// in its transaction, then the history lines.
-fn apply(store: &mut Store, page: &Pulled, now: EpochMs) -> Result<usize, LinkError> {
+/// Write one pulled page into the replica in ONE transaction: the vendor rows, the analyst
+/// side, the history lines, approvals and tickets, and the cursor `key` after the page (a
+/// crash never leaves a page half applied, nor applied without its cursor moving).
+fn apply(store: &mut Store, page: &Pulled, key: &str, now: EpochMs) -> Result<usize, LinkError> {
     let mut alerts = Vec::new();
     for p in &page.alerts {
         let Some(raw) = &p.raw else { continue };
@@ -151,8 +155,14 @@ fn apply(store: &mut Store, page: &Pulled, now: EpochMs) -> Result<usize, LinkEr
     let mut imp = store.begin_import(now)?;
     imp.write(&alerts)?;
     let n = imp.team_state(&states)?;
+    let cursor = page.seq.to_string();
+    imp.team_page(
+        &page.history,
+        &page.approvals,
+        &page.tickets,
+        (key, &cursor),
+    )?;
     imp.commit()?;
-    store.append_team_history(&page.history)?;
     Ok(n.max(alerts.len()))
 }
 
