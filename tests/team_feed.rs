@@ -363,3 +363,49 @@ fn a_second_analyst_completes_four_eyes() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("already approved"), "{}", text(&o));
 }
+
+/// A fresh replica pulling a team store of more than one page: an alert claimed between two
+/// publishes and released after them sits past the first page's cursor with its vendor
+/// object unchanged since, and its claim line sits before that cursor. It arrives whole:
+/// the alert (vendor side and claim state) and both lines.
+#[test]
+fn a_first_pull_of_several_pages_brings_alerts_touched_in_between_whole() {
+    let Some(db) = TestDb::create() else { return };
+    let rt = rt();
+    let sb = Sandbox::new();
+    let store = imported(&sb, 1_200);
+    let rows = store.publish_rows(i64::MIN, "", 2_000).expect("rows");
+    assert_eq!(rows.len(), 1_200);
+    rt.block_on(async {
+        let target = target(&db);
+        let team = TeamStore::connect_unchecked(&target)
+            .await
+            .expect("connect");
+        team.migrate().await.expect("migrate");
+        team.publish(&rows[..600]).await.expect("publish");
+        let a = rows[0].id.clone();
+        team.claim(&a, "bob", common::NOW_MS, 3_600_000, None, false)
+            .await
+            .expect("claim");
+        team.publish(&rows[600..]).await.expect("publish");
+        team.release(&a, "bob", common::NOW_MS + 1, None)
+            .await
+            .expect("release");
+
+        let mut replica = Store::open_in_memory().expect("replica");
+        sitrep::team::pull(&mut replica, &team, common::NOW_MS)
+            .await
+            .expect("pull");
+        assert_eq!(replica.total().expect("total"), 1_200);
+        assert!(replica.get(&a).expect("get").is_some(), "{a} never arrived");
+        let kinds: Vec<String> = replica
+            .history(&a)
+            .expect("history")
+            .into_iter()
+            .map(|h| h.kind)
+            .filter(|k| k != "imported")
+            .collect();
+        assert_eq!(kinds, vec!["claim", "release"]);
+        assert_eq!(replica.team_version(&a).expect("version"), Some(2));
+    });
+}

@@ -102,6 +102,21 @@ impl Store {
             .optional()?)
     }
 
+    /// Which of `ids` this replica does not hold (a pull catches those up: see
+    /// `crate::team::pull`).
+    pub fn missing_ids(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM alerts WHERE id = ?")?;
+        let mut out = Vec::new();
+        for id in ids {
+            if stmt.query_row([id], |_| Ok(())).optional()?.is_none() {
+                out.push((*id).to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// Write the team's analyst side over this replica's (alerts not here are skipped;
     /// their vendor rows arrive with the same pull). Returns how many rows changed.
     pub fn apply_team_state(&mut self, states: &[TeamState]) -> Result<usize, StoreError> {

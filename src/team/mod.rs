@@ -121,7 +121,7 @@ pub async fn pull(store: &mut Store, team: &TeamStore, now: EpochMs) -> Result<u
         .unwrap_or(0);
     let mut changed = 0;
     loop {
-        let page = team.pull(seq, BATCH).await?;
+        let mut page = team.pull(seq, BATCH).await?;
         if page.alerts.is_empty()
             && page.history.is_empty()
             && page.approvals.is_empty()
@@ -129,12 +129,48 @@ pub async fn pull(store: &mut Store, team: &TeamStore, now: EpochMs) -> Result<u
         {
             return Ok(changed);
         }
+        // Computed before the await: a &Store cannot be held across one (not Sync).
+        let missing = if seq > 0 {
+            let ids: Vec<&str> = page.alerts.iter().map(|a| a.state.id.as_str()).collect();
+            store.missing_ids(&ids)?
+        } else {
+            Vec::new()
+        };
+        catch_up(team, &mut page, &missing, seq).await?;
         changed += apply(store, &page, &key, now)?;
         seq = page.seq;
         if !page.more {
             return Ok(changed);
         }
     }
+}
+
+/// Alerts of `page` this replica does not hold yet (`missing`: a first pull of more than one page, or
+/// one whose vendor object did not map before) come without their vendor object when it did
+/// not change after the cursor `after`, and their lines up to the cursor were passed over:
+/// fetch both, so the page brings the whole alert. Lines after the cursor are in the page.
+async fn catch_up(
+    team: &TeamStore,
+    page: &mut Pulled,
+    missing: &[String],
+    after: i64,
+) -> Result<(), LinkError> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut got = team.catch_up(missing, after).await?;
+    for a in &mut page.alerts {
+        if a.raw.is_none()
+            && let Some(raw) = got.raws.remove(&a.state.id)
+        {
+            a.raw = Some(raw);
+        }
+    }
+    got.history.append(&mut page.history);
+    page.history = got.history;
+    got.approvals.append(&mut page.approvals);
+    page.approvals = got.approvals;
+    Ok(())
 }
 
 /// Write one pulled page into the replica in ONE transaction: the vendor rows, the analyst

@@ -31,6 +31,15 @@ pub struct Pulled {
     pub more: bool,
 }
 
+/// What [`TeamStore::catch_up`] found for alerts a replica lacks.
+#[derive(Debug, Clone, Default)]
+pub struct CaughtUp {
+    /// id → the vendor's object.
+    pub raws: std::collections::HashMap<String, String>,
+    pub history: Vec<TeamHistory>,
+    pub approvals: Vec<ApprovalRow>,
+}
+
 /// The newest seq of the pulled tables (NULL-safe: GREATEST skips NULLs).
 pub(super) const HEAD_SEQ: &str = "GREATEST((SELECT max(seq) FROM alerts), \
     (SELECT max(seq) FROM history), (SELECT max(seq) FROM approvals), \
@@ -180,6 +189,70 @@ impl TeamStore {
             seq,
             more,
         })
+    }
+
+    /// What a replica that lacks alerts `ids` missed of them up to its cursor `upto`: their
+    /// vendor objects (a page sends an object only when it changed after the cursor) and
+    /// their history lines and approvals with seq <= `upto` (lines of an alert the replica
+    /// did not hold yet were passed over). Seqs up to a cursor are all committed (feed.rs),
+    /// so this later snapshot holds exactly what was missed.
+    pub async fn catch_up(&self, ids: &[String], upto: i64) -> Result<CaughtUp, TeamError> {
+        let mut out = CaughtUp::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        for r in tx
+            .query("SELECT id, raw FROM alerts WHERE id = ANY($1)", &[&ids])
+            .await?
+        {
+            out.raws.insert(r.get(0), r.get(1));
+        }
+        for r in tx
+            .query(
+                "SELECT alert_id, at, actor, kind, from_status, to_status, reason, note \
+                 FROM history WHERE alert_id = ANY($1) AND seq <= $2 ORDER BY seq",
+                &[&ids, &upto],
+            )
+            .await?
+        {
+            out.history.push(TeamHistory {
+                alert_id: r.get(0),
+                at: r.get(1),
+                actor: r.get(2),
+                kind: r.get(3),
+                from_status: r.get(4),
+                to_status: r.get(5),
+                reason: r.get(6),
+                note: r.get(7),
+            });
+        }
+        for r in tx
+            .query(
+                "SELECT seq, alert_id, diff_sha256, verdict, actor, at, note FROM approvals \
+                 WHERE alert_id = ANY($1) AND seq <= $2 ORDER BY seq",
+                &[&ids, &upto],
+            )
+            .await?
+        {
+            out.approvals.push(ApprovalRow {
+                seq: r.get(0),
+                alert_id: r.get(1),
+                diff_sha256: r.get(2),
+                verdict: Verdict::parse(r.get::<_, &str>(3)),
+                actor: r.get(4),
+                at: r.get(5),
+                note: r.get(6),
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// The analyst side of one alert as the team store holds it now.

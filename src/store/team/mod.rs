@@ -22,7 +22,7 @@ mod status;
 
 use deadpool_postgres::Pool;
 
-pub use alerts::{Pulled, PulledAlert, claim_holds};
+pub use alerts::{CaughtUp, Pulled, PulledAlert, claim_holds};
 pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
 pub use copy::{CopyOptions, CopyReport};
