@@ -315,7 +315,8 @@ fn copy_moves_a_cache_and_the_audit_chain_verifies_after_it() {
     );
     // A status line keeps what it changed.
     let line = db.query(&format!(
-        "SELECT reason FROM history WHERE alert_id = '{first}' AND kind = 'status'"
+        "SELECT from_status || ' → ' || to_status || '; ' || reason FROM history \
+         WHERE alert_id = '{first}' AND kind = 'status'"
     ));
     assert!(
         line.iter().any(|r| r

@@ -88,14 +88,14 @@ pub(super) fn link(
     }
     let mut store = Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))?;
     // Journaled decisions are sent with their audit entries: the key must be at hand when
-    // some wait or conflict (a read-only command with nothing to send needs none). Only an existing key:
-    // connecting must not create one (a decision command does).
+    // some wait, or a conflict may be sent again (`team resolve --keep-mine`); a read-only
+    // command with nothing to send needs none. Only an existing key: connecting must not
+    // create one (a decision command does).
     let count = |state| {
         store
             .journal_count(state)
             .map_err(|e| CliError::runtime(e.to_string()))
     };
-    // A conflict may be sent again (`team resolve --keep-mine`): it needs the key too.
     let waiting =
         count(crate::store::JournalState::Pending)? + count(crate::store::JournalState::Conflict)?;
     if waiting > 0

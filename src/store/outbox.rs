@@ -89,7 +89,9 @@ impl Verdict {
         }
     }
 
-    fn parse(s: &str) -> Verdict {
+    /// A stored word; anything unknown (a newer sitrep's) reads as a request, which never
+    /// counts as an approval.
+    pub fn parse(s: &str) -> Verdict {
         match s {
             "approve" => Verdict::Approve,
             "reject" => Verdict::Reject,

@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Importing, Store, StoreError};
+use super::{ApprovalRow, Importing, Store, StoreError, TicketRow};
 use crate::domain::EpochMs;
 
 /// One alert as a publisher sends it to the team store.
@@ -45,6 +45,9 @@ pub struct TeamHistory {
     pub at: EpochMs,
     pub actor: String,
     pub kind: String,
+    /// A status line's change (None on other kinds).
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
     pub reason: Option<String>,
     pub note: Option<String>,
 }
@@ -99,6 +102,21 @@ impl Store {
             .optional()?)
     }
 
+    /// Which of `ids` this replica does not hold (a pull catches those up: see
+    /// `crate::team::pull`).
+    pub fn missing_ids(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM alerts WHERE id = ?")?;
+        let mut out = Vec::new();
+        for id in ids {
+            if stmt.query_row([id], |_| Ok(())).optional()?.is_none() {
+                out.push((*id).to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// Write the team's analyst side over this replica's (alerts not here are skipped;
     /// their vendor rows arrive with the same pull). Returns how many rows changed.
     pub fn apply_team_state(&mut self, states: &[TeamState]) -> Result<usize, StoreError> {
@@ -106,22 +124,6 @@ impl Store {
         let n = write_states(&tx, states)?;
         tx.commit()?;
         Ok(n)
-    }
-
-    /// Append pulled history lines (the team's, after this replica's own).
-    pub fn append_team_history(&mut self, lines: &[TeamHistory]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO history (alert_id, at, actor, kind, reason, note) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM alerts WHERE id = ?1)",
-            )?;
-            for h in lines {
-                ins.execute(params![h.alert_id, h.at, h.actor, h.kind, h.reason, h.note])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 }
 
@@ -132,6 +134,89 @@ impl Importing<'_> {
     pub fn team_state(&mut self, states: &[TeamState]) -> Result<usize, StoreError> {
         write_states(self.conn(), states)
     }
+
+    /// The rest of a pulled page, in this import's transaction: history lines, approvals and
+    /// tickets, and the replica's cursor after the page. One transaction, so a crash leaves
+    /// either the whole page and its cursor or neither (a page is never applied twice).
+    pub fn team_page(
+        &mut self,
+        history: &[TeamHistory],
+        approvals: &[ApprovalRow],
+        tickets: &[TicketRow],
+        cursor: (&str, &str),
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        write_history(conn, history)?;
+        // The team's approvals are this replica's (in team mode no decision writes here
+        // directly): four-eyes (dispatch::approve) reads them. Idempotent all the same, should
+        // a row arrive twice.
+        let mut ins = conn.prepare_cached(
+            "INSERT INTO approvals (alert_id, diff_sha256, verdict, actor, at, note) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM alerts WHERE id = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM approvals WHERE alert_id = ?1 AND diff_sha256 = ?2 \
+               AND verdict = ?3 AND actor = ?4 AND at = ?5)",
+        )?;
+        for a in approvals {
+            ins.execute(params![
+                a.alert_id,
+                a.diff_sha256,
+                a.verdict.as_str(),
+                a.actor,
+                a.at,
+                a.note
+            ])?;
+        }
+        // One ticket per fingerprint; the team's row is the truth (its status moves).
+        let mut up = conn.prepare_cached(
+            "INSERT INTO tickets (fingerprint, system, key, native_id, url, status, done, \
+             created, at, polled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT(fingerprint) DO UPDATE SET system = excluded.system, \
+             key = excluded.key, native_id = excluded.native_id, url = excluded.url, \
+             status = excluded.status, done = excluded.done, created = excluded.created, \
+             at = excluded.at, polled_at = excluded.polled_at",
+        )?;
+        for t in tickets {
+            up.execute(params![
+                t.fingerprint,
+                t.system,
+                t.key,
+                t.native_id,
+                t.url,
+                t.status,
+                t.done,
+                t.created,
+                t.at,
+                t.polled_at
+            ])?;
+        }
+        conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![cursor.0, cursor.1],
+        )?;
+        Ok(())
+    }
+}
+
+/// Pulled history lines (an alert this replica does not hold gets none).
+fn write_history(conn: &rusqlite::Connection, lines: &[TeamHistory]) -> Result<(), StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM alerts WHERE id = ?1)",
+    )?;
+    for h in lines {
+        ins.execute(params![
+            h.alert_id,
+            h.at,
+            h.actor,
+            h.kind,
+            h.from_status,
+            h.to_status,
+            h.reason,
+            h.note
+        ])?;
+    }
+    Ok(())
 }
 
 fn write_states(conn: &rusqlite::Connection, states: &[TeamState]) -> Result<usize, StoreError> {

@@ -121,22 +121,62 @@ pub async fn pull(store: &mut Store, team: &TeamStore, now: EpochMs) -> Result<u
         .unwrap_or(0);
     let mut changed = 0;
     loop {
-        let page = team.pull(seq, BATCH).await?;
-        if page.alerts.is_empty() && page.history.is_empty() {
+        let mut page = team.pull(seq, BATCH).await?;
+        if page.alerts.is_empty()
+            && page.history.is_empty()
+            && page.approvals.is_empty()
+            && page.tickets.is_empty()
+        {
             return Ok(changed);
         }
-        changed += apply(store, &page, now)?;
+        // Computed before the await: a &Store cannot be held across one (not Sync).
+        let missing = if seq > 0 {
+            let ids: Vec<&str> = page.alerts.iter().map(|a| a.state.id.as_str()).collect();
+            store.missing_ids(&ids)?
+        } else {
+            Vec::new()
+        };
+        catch_up(team, &mut page, &missing, seq).await?;
+        changed += apply(store, &page, &key, now)?;
         seq = page.seq;
-        store.set_value(&key, &seq.to_string())?;
         if !page.more {
             return Ok(changed);
         }
     }
 }
 
-/// Write one pulled page into the replica: the vendor rows in one import, the analyst side
-/// in its transaction, then the history lines.
-fn apply(store: &mut Store, page: &Pulled, now: EpochMs) -> Result<usize, LinkError> {
+/// Alerts of `page` this replica does not hold yet (`missing`: a first pull of more than one page, or
+/// one whose vendor object did not map before) come without their vendor object when it did
+/// not change after the cursor `after`, and their lines up to the cursor were passed over:
+/// fetch both, so the page brings the whole alert. Lines after the cursor are in the page.
+async fn catch_up(
+    team: &TeamStore,
+    page: &mut Pulled,
+    missing: &[String],
+    after: i64,
+) -> Result<(), LinkError> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut got = team.catch_up(missing, after).await?;
+    for a in &mut page.alerts {
+        if a.raw.is_none()
+            && let Some(raw) = got.raws.remove(&a.state.id)
+        {
+            a.raw = Some(raw);
+        }
+    }
+    got.history.append(&mut page.history);
+    page.history = got.history;
+    got.approvals.append(&mut page.approvals);
+    page.approvals = got.approvals;
+    Ok(())
+}
+
+/// Write one pulled page into the replica in ONE transaction: the vendor rows, the analyst
+/// side, the history lines, approvals and tickets, and the cursor `key` after the page (a
+/// crash never leaves a page half applied, nor applied without its cursor moving).
+fn apply(store: &mut Store, page: &Pulled, key: &str, now: EpochMs) -> Result<usize, LinkError> {
     let mut alerts = Vec::new();
     for p in &page.alerts {
         let Some(raw) = &p.raw else { continue };
@@ -151,8 +191,14 @@ fn apply(store: &mut Store, page: &Pulled, now: EpochMs) -> Result<usize, LinkEr
     let mut imp = store.begin_import(now)?;
     imp.write(&alerts)?;
     let n = imp.team_state(&states)?;
+    let cursor = page.seq.to_string();
+    imp.team_page(
+        &page.history,
+        &page.approvals,
+        &page.tickets,
+        (key, &cursor),
+    )?;
     imp.commit()?;
-    store.append_team_history(&page.history)?;
     Ok(n.max(alerts.len()))
 }
 

@@ -3,7 +3,7 @@
 
 use super::{TeamError, TeamStore};
 use crate::domain::EpochMs;
-use crate::store::{PublishRow, TeamHistory, TeamState};
+use crate::store::{ApprovalRow, PublishRow, TeamHistory, TeamState, TicketRow, Verdict};
 
 /// One alert pulled from the team store.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,11 +21,29 @@ pub struct PulledAlert {
 pub struct Pulled {
     pub alerts: Vec<PulledAlert>,
     pub history: Vec<TeamHistory>,
+    /// Approval records (`seq` is the team's), for four-eyes across analysts.
+    pub approvals: Vec<ApprovalRow>,
+    /// The team's tickets that changed (new, or a new status).
+    pub tickets: Vec<TicketRow>,
     /// The cursor after this page (unchanged when the page is empty).
     pub seq: i64,
     /// Whether a full page came back (pull again).
     pub more: bool,
 }
+
+/// What [`TeamStore::catch_up`] found for alerts a replica lacks.
+#[derive(Debug, Clone, Default)]
+pub struct CaughtUp {
+    /// id → the vendor's object.
+    pub raws: std::collections::HashMap<String, String>,
+    pub history: Vec<TeamHistory>,
+    pub approvals: Vec<ApprovalRow>,
+}
+
+/// The newest seq of the pulled tables (NULL-safe: GREATEST skips NULLs).
+pub(super) const HEAD_SEQ: &str = "GREATEST((SELECT max(seq) FROM alerts), \
+    (SELECT max(seq) FROM history), (SELECT max(seq) FROM approvals), \
+    (SELECT max(seq) FROM tickets), 0)";
 
 /// The analyst-side columns, in [`state_from`]'s order.
 pub(super) const STATE_COLUMNS: &str = "id, status, status_reason, status_note, status_until, \
@@ -53,15 +71,31 @@ impl TeamStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        let client = self.client().await?;
-        publish_on(&**client, rows).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        super::feed::change_lock(&tx).await?;
+        let n = publish_on(&*tx, rows).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
-    /// Changes after `after_seq`, up to `limit` alerts and their history lines, in seq order.
-    /// `now` hides claims that have lapsed.
+    /// Changes after `after_seq`, up to `limit` alerts and the history lines, approvals and
+    /// tickets that go with them, in seq order.
+    ///
+    /// Every query reads ONE snapshot (a `REPEATABLE READ READ ONLY` transaction): the page
+    /// is the team store as of one instant, so a line committed between two of the queries
+    /// cannot land in one and miss the other. With every writer holding the change lock
+    /// (feed.rs), that snapshot holds every seq up to the newest it sees, so the cursor after
+    /// the page never passes a change still to commit.
     pub async fn pull(&self, after_seq: i64, limit: usize) -> Result<Pulled, TeamError> {
-        let client = self.client().await?;
-        let rows = client
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let rows = tx
             .query(
                 &format!(
                     "SELECT seq, source, vendor, CASE WHEN vendor_seq > $1 THEN raw END, \
@@ -81,17 +115,17 @@ impl TeamStore {
                 state: state_from(r, 4),
             })
             .collect();
-        // History up to the last alert seen, so a line never arrives before its alert.
+        // The rest up to the last alert seen, so a line never arrives before its alert.
         let upto = alerts.last().map_or(i64::MAX, |a| a.seq);
         let upto = if more { upto } else { i64::MAX };
-        let lines = client
+        let mut seq = alerts.last().map_or(after_seq, |a| a.seq);
+        let lines = tx
             .query(
-                "SELECT seq, alert_id, at, actor, kind, reason, note FROM history \
-                 WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+                "SELECT seq, alert_id, at, actor, kind, from_status, to_status, reason, note \
+                 FROM history WHERE seq > $1 AND seq <= $2 ORDER BY seq",
                 &[&after_seq, &upto],
             )
             .await?;
-        let mut seq = alerts.last().map_or(after_seq, |a| a.seq);
         let history = lines
             .iter()
             .map(|r| {
@@ -101,17 +135,124 @@ impl TeamStore {
                     at: r.get(2),
                     actor: r.get(3),
                     kind: r.get(4),
-                    reason: r.get(5),
+                    from_status: r.get(5),
+                    to_status: r.get(6),
+                    reason: r.get(7),
+                    note: r.get(8),
+                }
+            })
+            .collect();
+        let rows = tx
+            .query(
+                "SELECT seq, alert_id, diff_sha256, verdict, actor, at, note FROM approvals \
+                 WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+                &[&after_seq, &upto],
+            )
+            .await?;
+        let approvals = rows
+            .iter()
+            .map(|r| {
+                seq = seq.max(r.get::<_, i64>(0));
+                ApprovalRow {
+                    seq: r.get(0),
+                    alert_id: r.get(1),
+                    diff_sha256: r.get(2),
+                    verdict: Verdict::parse(r.get::<_, &str>(3)),
+                    actor: r.get(4),
+                    at: r.get(5),
                     note: r.get(6),
                 }
             })
             .collect();
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT seq, {} FROM tickets WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+                    super::outbox::TICKET_COLUMNS
+                ),
+                &[&after_seq, &upto],
+            )
+            .await?;
+        let tickets = rows
+            .iter()
+            .map(|r| {
+                seq = seq.max(r.get::<_, i64>(0));
+                super::outbox::ticket_at(r, 1)
+            })
+            .collect();
+        tx.commit().await?;
         Ok(Pulled {
             alerts,
             history,
+            approvals,
+            tickets,
             seq,
             more,
         })
+    }
+
+    /// What a replica that lacks alerts `ids` missed of them up to its cursor `upto`: their
+    /// vendor objects (a page sends an object only when it changed after the cursor) and
+    /// their history lines and approvals with seq <= `upto` (lines of an alert the replica
+    /// did not hold yet were passed over). Seqs up to a cursor are all committed (feed.rs),
+    /// so this later snapshot holds exactly what was missed.
+    pub async fn catch_up(&self, ids: &[String], upto: i64) -> Result<CaughtUp, TeamError> {
+        let mut out = CaughtUp::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        for r in tx
+            .query("SELECT id, raw FROM alerts WHERE id = ANY($1)", &[&ids])
+            .await?
+        {
+            out.raws.insert(r.get(0), r.get(1));
+        }
+        for r in tx
+            .query(
+                "SELECT alert_id, at, actor, kind, from_status, to_status, reason, note \
+                 FROM history WHERE alert_id = ANY($1) AND seq <= $2 ORDER BY seq",
+                &[&ids, &upto],
+            )
+            .await?
+        {
+            out.history.push(TeamHistory {
+                alert_id: r.get(0),
+                at: r.get(1),
+                actor: r.get(2),
+                kind: r.get(3),
+                from_status: r.get(4),
+                to_status: r.get(5),
+                reason: r.get(6),
+                note: r.get(7),
+            });
+        }
+        for r in tx
+            .query(
+                "SELECT seq, alert_id, diff_sha256, verdict, actor, at, note FROM approvals \
+                 WHERE alert_id = ANY($1) AND seq <= $2 ORDER BY seq",
+                &[&ids, &upto],
+            )
+            .await?
+        {
+            out.approvals.push(ApprovalRow {
+                seq: r.get(0),
+                alert_id: r.get(1),
+                diff_sha256: r.get(2),
+                verdict: Verdict::parse(r.get::<_, &str>(3)),
+                actor: r.get(4),
+                at: r.get(5),
+                note: r.get(6),
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// The analyst side of one alert as the team store holds it now.
@@ -139,10 +280,7 @@ impl TeamStore {
     pub async fn head_seq(&self) -> Result<i64, TeamError> {
         let client = self.client().await?;
         Ok(client
-            .query_one(
-                "SELECT GREATEST((SELECT max(seq) FROM alerts), (SELECT max(seq) FROM history), 0)",
-                &[],
-            )
+            .query_one(&format!("SELECT {HEAD_SEQ}"), &[])
             .await?
             .get::<_, Option<i64>>(0)
             .unwrap_or(0))

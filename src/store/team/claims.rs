@@ -90,6 +90,8 @@ impl TeamStore {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // First: every writer of a pulled table commits in seq order (feed.rs).
+        super::feed::change_lock(&tx).await?;
         let held = lock(&tx, id).await?;
         let until = now.saturating_add(ttl_ms);
         let (reason, took_over_from, extended) = match held.live(now) {
@@ -136,6 +138,8 @@ impl TeamStore {
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // First: every writer of a pulled table commits in seq order (feed.rs).
+        super::feed::change_lock(&tx).await?;
         let held = lock(&tx, id).await?;
         let Some(holder) = held.by.clone() else {
             return Ok(ReleaseOutcome::NotClaimed);
@@ -188,6 +192,8 @@ impl TeamStore {
         check_ttl(ttl_ms)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // First: every writer of a pulled table commits in seq order (feed.rs).
+        super::feed::change_lock(&tx).await?;
         let picked = tx
             .query_opt(
                 "SELECT a.id, a.claimed_by FROM alerts a \

@@ -57,6 +57,9 @@ impl TeamStore {
     ) -> Result<CopyReport, TeamError> {
         let mut conn = dedicated(&self.target).await?;
         let tx = conn.client.transaction().await?;
+        // First the change lock (feed.rs), then the tables: a writer holding the lock and
+        // waiting for our table locks while we wait for its lock would deadlock.
+        super::feed::change_lock(&tx).await?;
         // Nobody writes while the store is checked and filled (readers go on).
         tx.batch_execute(
             "LOCK TABLE alerts, history, decisions, approvals, outbox, tickets, audit_log \
@@ -215,17 +218,18 @@ async fn copy_analyst_side(
     }
 }
 
-/// History lines in the cache's order. The team's history has no from/to columns: a status
-/// line carries its change in `reason` ("new → dismissed; false_positive"), so the team's
-/// report still says what was decided.
+/// History lines in the cache's order, a status line with its change (from, to).
 async fn copy_history(tx: &tokio_postgres::Transaction<'_>, src: &Store) -> Result<u64, TeamError> {
     let stmt = tx
         .prepare(
-            "INSERT INTO history (seq, alert_id, at, actor, kind, reason, note) \
-             SELECT nextval('change_seq'), alert_id, at, actor, kind, reason, note FROM ( \
+            "INSERT INTO history (seq, alert_id, at, actor, kind, from_status, to_status, \
+             reason, note) \
+             SELECT nextval('change_seq'), alert_id, at, actor, kind, from_status, to_status, \
+             reason, note FROM ( \
                SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], \
-                 $5::text[], $6::text[]) WITH ORDINALITY \
-                 AS u(alert_id, at, actor, kind, reason, note, n) ORDER BY n) o",
+                 $5::text[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY \
+                 AS u(alert_id, at, actor, kind, from_status, to_status, reason, note, n) \
+                 ORDER BY n) o",
         )
         .await?;
     let mut after = 0;
@@ -240,22 +244,15 @@ async fn copy_history(tx: &tokio_postgres::Transaction<'_>, src: &Store) -> Resu
         let at: Vec<i64> = page.iter().map(|h| h.at).collect();
         let actor: Vec<&str> = page.iter().map(|h| h.actor.as_str()).collect();
         let kind: Vec<&str> = page.iter().map(|h| h.kind.as_str()).collect();
-        let reason: Vec<Option<String>> = page
-            .iter()
-            .map(|h| match (&h.from_status, &h.to_status) {
-                (from, Some(to)) => {
-                    let change = format!("{} → {to}", from.as_deref().unwrap_or("?"));
-                    Some(match &h.reason {
-                        Some(r) => format!("{change}; {r}"),
-                        None => change,
-                    })
-                }
-                _ => h.reason.clone(),
-            })
-            .collect();
+        let from: Vec<Option<&str>> = page.iter().map(|h| h.from_status.as_deref()).collect();
+        let to: Vec<Option<&str>> = page.iter().map(|h| h.to_status.as_deref()).collect();
+        let reason: Vec<Option<&str>> = page.iter().map(|h| h.reason.as_deref()).collect();
         let note: Vec<Option<&str>> = page.iter().map(|h| h.note.as_deref()).collect();
         written += tx
-            .execute(&stmt, &[&ids, &at, &actor, &kind, &reason, &note])
+            .execute(
+                &stmt,
+                &[&ids, &at, &actor, &kind, &from, &to, &reason, &note],
+            )
             .await?;
     }
 }

@@ -54,6 +54,8 @@ impl TeamStore {
             serde_json::to_string(d).map_err(|e| TeamError::Invalid(format!("decision: {e}")))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // First: every writer of a pulled table commits in seq order (feed.rs).
+        super::feed::change_lock(&tx).await?;
         // The row lock orders every change to this alert, and makes the version we compare
         // the one we bump.
         let row = tx
@@ -104,7 +106,7 @@ impl TeamStore {
                 return Ok(TeamRecorded::Conflict { theirs, by, at });
             }
         }
-        apply_change(&tx, d).await?;
+        apply_change(&tx, d, &theirs.status).await?;
         let version: i64 = tx
             .query_one(
                 "UPDATE alerts SET version = version + 1, seq = nextval('change_seq') \
@@ -181,19 +183,43 @@ async fn history(
     reason: Option<&str>,
     note: Option<&str>,
 ) -> Result<(), TeamError> {
+    status_history(tx, d, kind, None, reason, note).await
+}
+
+/// A history line with a status change (`from`, `to`) when it is one.
+async fn status_history(
+    tx: &deadpool_postgres::Transaction<'_>,
+    d: &Decision,
+    kind: &str,
+    change: Option<(&str, &str)>,
+    reason: Option<&str>,
+    note: Option<&str>,
+) -> Result<(), TeamError> {
+    let (from, to) = (change.map(|c| c.0), change.map(|c| c.1));
     tx.execute(
-        "INSERT INTO history (alert_id, at, actor, kind, reason, note) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&d.alert_id, &d.at, &d.actor, &kind, &reason, &note],
+        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &d.alert_id,
+            &d.at,
+            &d.actor,
+            &kind,
+            &from,
+            &to,
+            &reason,
+            &note,
+        ],
     )
     .await?;
     Ok(())
 }
 
 /// The decision's own change: what `Store::record_decision` writes for it in SQLite.
+/// `from`: the alert's status before it (read under the row lock).
 async fn apply_change(
     tx: &deadpool_postgres::Transaction<'_>,
     d: &Decision,
+    from: &str,
 ) -> Result<(), TeamError> {
     match &d.change {
         LocalChange::Status(change) => {
@@ -212,7 +238,15 @@ async fn apply_change(
                 ],
             )
             .await?;
-            history(tx, d, "status", reason.as_deref(), note.as_deref()).await
+            status_history(
+                tx,
+                d,
+                "status",
+                Some((from, kind.as_str())),
+                reason.as_deref(),
+                note.as_deref(),
+            )
+            .await
         }
         LocalChange::Note(note) => history(tx, d, "note", None, Some(note)).await,
         LocalChange::Approval {

@@ -12,6 +12,7 @@ mod claims;
 mod connect;
 mod copy;
 mod decisions;
+mod feed;
 mod lease;
 mod listen;
 mod migrate;
@@ -21,11 +22,12 @@ mod status;
 
 use deadpool_postgres::Pool;
 
-pub use alerts::{Pulled, PulledAlert, claim_holds};
+pub use alerts::{CaughtUp, Pulled, PulledAlert, claim_holds};
 pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
 pub use copy::{CopyOptions, CopyReport};
 pub use decisions::TeamRecorded;
+pub use feed::CHANGE_LOCK;
 pub use lease::{Lease, Refresher, refresher_key};
 pub use listen::Listener;
 pub use migrate::{MIGRATIONS, MigrateOutcome};

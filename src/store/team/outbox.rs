@@ -117,21 +117,26 @@ fn row_from(r: &tokio_postgres::Row) -> OutboxRow {
     }
 }
 
-const TICKET_COLUMNS: &str =
+pub(super) const TICKET_COLUMNS: &str =
     "fingerprint, system, key, native_id, url, status, done, created, at, polled_at";
 
 fn ticket_from(r: &tokio_postgres::Row) -> TicketRow {
+    ticket_at(r, 0)
+}
+
+/// A ticket from [`TICKET_COLUMNS`] starting at column `i`.
+pub(super) fn ticket_at(r: &tokio_postgres::Row, i: usize) -> TicketRow {
     TicketRow {
-        fingerprint: r.get(0),
-        system: r.get(1),
-        key: r.get(2),
-        native_id: r.get(3),
-        url: r.get(4),
-        status: r.get(5),
-        done: r.get(6),
-        created: r.get(7),
-        at: r.get(8),
-        polled_at: r.get(9),
+        fingerprint: r.get(i),
+        system: r.get(i + 1),
+        key: r.get(i + 2),
+        native_id: r.get(i + 3),
+        url: r.get(i + 4),
+        status: r.get(i + 5),
+        done: r.get(i + 6),
+        created: r.get(i + 7),
+        at: r.get(i + 8),
+        polled_at: r.get(i + 9),
     }
 }
 
@@ -264,6 +269,8 @@ impl TeamStore {
     ) -> Result<Settled, TeamError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // First: every writer of a pulled table commits in seq order (feed.rs).
+        super::feed::change_lock(&tx).await?;
         // The alert first, then the row: the order a decision re-queueing this row takes
         // them in, so the two never wait on each other.
         if let Some(a) = &row.alert_id {
@@ -502,6 +509,8 @@ impl TeamStore {
     ) -> Result<bool, TeamError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // First: every writer of a pulled table commits in seq order (feed.rs).
+        super::feed::change_lock(&tx).await?;
         let Some(old) = tx
             .query_opt(
                 "SELECT status, key FROM tickets WHERE fingerprint = $1 FOR UPDATE",
@@ -514,7 +523,9 @@ impl TeamStore {
         let old_status: Option<String> = old.get(0);
         let key: String = old.get(1);
         tx.execute(
-            "UPDATE tickets SET status = $2, done = $3, polled_at = $4 WHERE fingerprint = $1",
+            "UPDATE tickets SET seq = CASE WHEN status IS DISTINCT FROM $2 OR done <> $3 \
+             THEN nextval('change_seq') ELSE seq END, status = $2, done = $3, polled_at = $4 \
+             WHERE fingerprint = $1",
             &[&fingerprint, &status, &done, &now],
         )
         .await?;

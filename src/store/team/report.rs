@@ -82,7 +82,11 @@ impl TeamStore {
         }
         let rows = client
             .query(
-                "SELECT seq, alert_id, at, actor, kind, reason, note FROM history \
+                // A status line says what it changed ("new → dismissed; false_positive"),
+                // as the SQLite report's lines do.
+                "SELECT seq, alert_id, at, actor, kind, CASE WHEN to_status IS NULL THEN reason \
+                 ELSE coalesce(from_status, '?') || ' → ' || to_status || \
+                 coalesce('; ' || reason, '') END, note FROM history \
                  WHERE at >= $1 AND actor <> $2 AND kind NOT IN ('imported', 'vendor_update') \
                  ORDER BY seq LIMIT $3",
                 &[&since, &SYSTEM_ACTOR, &(limit as i64 + 1)],

@@ -56,6 +56,7 @@ impl TeamStore {
             .await?;
         let r = tx
             .query_one(
+                &format!(
                 "SELECT (SELECT count(*) FROM alerts), \
                  (SELECT count(*) FROM alerts WHERE status IN ('new', 'acknowledged', 'in_progress')), \
                  (SELECT count(*) FROM alerts WHERE claimed_by IS NOT NULL AND claim_until > $1), \
@@ -63,7 +64,9 @@ impl TeamStore {
                  (SELECT count(*) FROM outbox WHERE state = 'failed'), \
                  (SELECT count(*) FROM outbox WHERE state = 'done'), \
                  (SELECT count(*) FROM audit_log), \
-                 GREATEST((SELECT max(seq) FROM alerts), (SELECT max(seq) FROM history), 0)",
+                 {}",
+                super::alerts::HEAD_SEQ
+                ),
                 &[&now],
             )
             .await?;

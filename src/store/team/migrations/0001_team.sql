@@ -3,8 +3,16 @@
 -- verbatim; everything that prints it sanitizes it.
 --
 -- Every change anyone makes takes a number from change_seq and writes it into the row's
--- `seq`: a console pulls "everything after the seq I have" (alerts, history, decisions),
--- and LISTEN sitrep_changes wakes it when a transaction commits.
+-- `seq`: a console pulls "everything after the seq I have" (alerts, history, approvals,
+-- tickets), and LISTEN sitrep_changes wakes it when a transaction commits.
+--
+-- A pull skips nothing only if seq order is commit order: a transaction that took seq 10 and
+-- committed after one that took seq 11 would be missed by a replica that pulled in between.
+-- So every transaction that writes a table with a seq holds pg_advisory_xact_lock(CHANGE_LOCK)
+-- (src/store/team/feed.rs; 0x6368616e6765 is "change") from its FIRST statement to its
+-- commit: writers take seqs and commit one at a time, in the same order. The code takes it
+-- first thing; the trigger below takes it again (re-entrant) on any write that reaches these
+-- tables without it, so a forgotten path is serialized too rather than silently racing.
 
 CREATE SEQUENCE change_seq;
 
@@ -44,6 +52,8 @@ CREATE TABLE history (
     at       bigint NOT NULL,
     actor    text NOT NULL,
     kind     text NOT NULL,
+    from_status text,                              -- a status line: the change it made
+    to_status   text,
     reason   text,
     note     text
 );
@@ -106,8 +116,11 @@ CREATE TABLE tickets (
     done        boolean NOT NULL DEFAULT false,
     created     boolean NOT NULL,
     at          bigint NOT NULL,
-    polled_at   bigint
+    polled_at   bigint,
+    seq         bigint NOT NULL DEFAULT nextval('change_seq')  -- the last change (replicas pull it)
 );
+CREATE INDEX tickets_seq ON tickets (seq);
+CREATE INDEX approvals_seq ON approvals (seq);
 
 -- One hash chain for the whole team (src/audit/: the same entry bytes and macs as the SQLite
 -- log). Appends take pg_advisory_xact_lock(audit) first, so entries get seq n+1 in commit
@@ -152,6 +165,32 @@ CREATE TRIGGER history_notify AFTER INSERT ON history
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
 CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE ON outbox
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
+CREATE TRIGGER approvals_notify AFTER INSERT ON approvals
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
+CREATE TRIGGER tickets_notify AFTER INSERT OR UPDATE ON tickets
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change();
+
+-- The safety net for the change lock (see the top of this file). FOR EACH STATEMENT, BEFORE
+-- the statement evaluates its rows, so before any nextval('change_seq') of the statement.
+-- A path that reaches it holding row locks it took without the change lock can deadlock with
+-- a writer that holds the lock and waits for those rows: PostgreSQL then aborts one of the
+-- two (an error, retried by the caller), never a skipped change. The code takes the lock
+-- first for that reason.
+CREATE FUNCTION change_lock() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(109299962373989);  -- CHANGE_LOCK, 0x6368616e6765
+    RETURN NULL;
+END $$;
+CREATE TRIGGER alerts_change_lock BEFORE INSERT OR UPDATE OR DELETE ON alerts
+    FOR EACH STATEMENT EXECUTE FUNCTION change_lock();
+CREATE TRIGGER history_change_lock BEFORE INSERT OR UPDATE OR DELETE ON history
+    FOR EACH STATEMENT EXECUTE FUNCTION change_lock();
+CREATE TRIGGER decisions_change_lock BEFORE INSERT OR UPDATE OR DELETE ON decisions
+    FOR EACH STATEMENT EXECUTE FUNCTION change_lock();
+CREATE TRIGGER approvals_change_lock BEFORE INSERT OR UPDATE OR DELETE ON approvals
+    FOR EACH STATEMENT EXECUTE FUNCTION change_lock();
+CREATE TRIGGER tickets_change_lock BEFORE INSERT OR UPDATE OR DELETE ON tickets
+    FOR EACH STATEMENT EXECUTE FUNCTION change_lock();
 
 -- Team-wide settings and counters (key/value), e.g. the audit key's fingerprint.
 CREATE TABLE team_kv (
