@@ -8,7 +8,6 @@ mod common;
 mod pg;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use common::Sandbox;
@@ -42,23 +41,7 @@ fn seeded(n: usize) -> Option<(TestDb, Sandbox, Vec<String>)> {
         .expect("connect");
     rt.block_on(t.migrate()).expect("migrate");
     let sb = Sandbox::new();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/gen-prisma.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(["--seed", "7", "--count", &n.to_string()])
-        .output()
-        .expect("gen-prisma");
-    assert!(out.status.success(), "gen-prisma failed");
-    let body = sb.write(
-        "alerts.json",
-        &String::from_utf8(out.stdout).expect("utf-8"),
-    );
-    sb.ok(&[
-        "import",
-        "--vendor",
-        "prisma-cspm",
-        body.to_str().expect("path"),
-    ]);
+    sb.import_generated(7, n);
     let mut store = Store::open(&sb.db()).expect("store");
     rt.block_on(sitrep::team::publish(&mut store, &t))
         .expect("publish");

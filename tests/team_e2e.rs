@@ -10,7 +10,6 @@ mod common;
 #[path = "common/pg.rs"]
 mod pg;
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -39,23 +38,7 @@ fn seeded(n: usize) -> Option<(TestDb, Vec<String>)> {
         .expect("connect");
     rt.block_on(team.migrate()).expect("migrate");
     let sb = Sandbox::new();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/gen-prisma.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(["--seed", "11", "--count", &n.to_string()])
-        .output()
-        .expect("gen-prisma");
-    assert!(out.status.success(), "gen-prisma failed");
-    let body = sb.write(
-        "alerts.json",
-        &String::from_utf8(out.stdout).expect("utf-8"),
-    );
-    sb.ok(&[
-        "import",
-        "--vendor",
-        "prisma-cspm",
-        body.to_str().expect("path"),
-    ]);
+    sb.import_generated(11, n);
     let mut store = Store::open(&sb.db()).expect("store");
     rt.block_on(sitrep::team::publish(&mut store, &team))
         .expect("publish");

@@ -29,23 +29,7 @@ fn target(db: &TestDb) -> TeamTarget {
 
 /// A store holding `n` generated Prisma alerts, imported through the CLI into `sb`'s cache.
 fn imported(sb: &Sandbox, n: usize) -> Store {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/gen-prisma.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(["--seed", "11", "--count", &n.to_string()])
-        .output()
-        .expect("gen-prisma");
-    assert!(out.status.success(), "gen-prisma failed");
-    let body = sb.write(
-        "alerts.json",
-        &String::from_utf8(out.stdout).expect("utf-8"),
-    );
-    sb.ok(&[
-        "import",
-        "--vendor",
-        "prisma-cspm",
-        body.to_str().expect("path"),
-    ]);
+    sb.import_generated(11, n);
     Store::open(&sb.db()).expect("store")
 }
 

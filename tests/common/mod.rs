@@ -14,6 +14,28 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// `n` Prisma CSPM alerts made by scripts/bench/gen-prisma.py with `seed`, imported
+    /// through the CLI into this sandbox's cache.
+    pub fn import_generated(&self, seed: u64, n: usize) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/gen-prisma.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .args(["--seed", &seed.to_string(), "--count", &n.to_string()])
+            .output()
+            .expect("gen-prisma");
+        assert!(out.status.success(), "gen-prisma failed");
+        let body = self.write(
+            "alerts.json",
+            &String::from_utf8(out.stdout).expect("utf-8"),
+        );
+        self.ok(&[
+            "import",
+            "--vendor",
+            "prisma-cspm",
+            body.to_str().expect("path"),
+        ]);
+    }
+
     pub fn new() -> Sandbox {
         Sandbox {
             dir: tempfile::tempdir().expect("tempdir"),
