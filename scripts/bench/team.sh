@@ -50,7 +50,7 @@ SQL
   python3 "$HERE/runs.py" --runs "$RUNS" --label "$n	claim ID (extend)" -- \
     "$BIN" claim "$id"
   python3 "$HERE/runs.py" --runs "$RUNS" --label "$n	note ID (decision + audit)" -- \
-    "$BIN" note "$id" "checked"
+    "$BIN" note "$id" --text checked
   python3 "$HERE/runs.py" --runs "$RUNS" --label "$n	claim --list" -- \
     "$BIN" claim --list --format json
   python3 "$HERE/runs.py" --runs "$RUNS" --label "$n	list --limit 50 (replica)" -- \
