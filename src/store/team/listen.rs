@@ -39,7 +39,7 @@ impl TeamStore {
         let label = self.label();
         let unreachable = |e: tokio_postgres::Error| TeamError::Connect {
             target: label.clone(),
-            detail: crate::sanitize::one_line(&e.to_string()),
+            detail: crate::sanitize::one_line(&super::chain(&e)),
         };
         let task = match self.target.tls_connector()? {
             None => {

@@ -88,7 +88,7 @@ impl From<deadpool_postgres::PoolError> for TeamError {
             deadpool_postgres::PoolError::Backend(e) => sql_error(&e),
             other => TeamError::Connect {
                 target: "pool".into(),
-                detail: crate::sanitize::one_line(&other.to_string()),
+                detail: crate::sanitize::one_line(&chain(&other)),
             },
         }
     }
@@ -109,10 +109,26 @@ fn sql_error(e: &tokio_postgres::Error) -> TeamError {
     if e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()) {
         return TeamError::Connect {
             target: "connection".into(),
-            detail: crate::sanitize::one_line(&e.to_string()),
+            detail: crate::sanitize::one_line(&chain(e)),
         };
     }
-    TeamError::Sql(crate::sanitize::one_line(&e.to_string()))
+    TeamError::Sql(crate::sanitize::one_line(&chain(e)))
+}
+
+/// An error and its causes on one line ("error connecting to server: Connection refused"):
+/// the driver's and the pool's own texts name no cause.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// An open team store: a small pool of connections to one database.
@@ -196,7 +212,7 @@ impl TeamStore {
             deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_some() => sql_error(&e),
             other => TeamError::Connect {
                 target: self.target.label(),
-                detail: crate::sanitize::one_line(&other.to_string()),
+                detail: crate::sanitize::one_line(&chain(&other)),
             },
         })
     }
