@@ -36,7 +36,7 @@ for n in $SIZES; do
 INSERT INTO alerts (id, source, vendor, raw, content_hash, score, severity_rank, imported_at, seq, vendor_seq)
 SELECT 'prisma-cspm:B-' || g, 'prisma-cspm', 'prisma-cspm',
        jsonb_set(:'template'::jsonb, '{id}', to_jsonb('B-' || g))::text,
-       md5(g::text), (g * 7919 % 1000) / 10.0, 3, 1796644800000, s, s
+       md5(g::text), (g::bigint * 7919 % 1000) / 10.0, 3, 1796644800000, s, s
 FROM (SELECT g, nextval('change_seq') AS s FROM generate_series(1, :'n'::int) g) x;
 ANALYZE alerts;
 SQL
