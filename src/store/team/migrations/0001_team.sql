@@ -42,6 +42,8 @@ CREATE TABLE alerts (
     vendor_seq    bigint NOT NULL DEFAULT 0       -- the last change of raw (a pull sends raw only then)
 );
 CREATE INDEX alerts_seq ON alerts (seq);
+-- Claims that hold (`claim --list`, `store status`): a few rows among a million.
+CREATE INDEX alerts_claimed ON alerts (claim_until) WHERE claimed_by IS NOT NULL;
 -- `next`: the best open alert; the claim test is on the rows this index walks.
 CREATE INDEX alerts_next ON alerts (score DESC, id) WHERE status IN ('new', 'acknowledged');
 
