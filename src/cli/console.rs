@@ -257,9 +257,8 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
     let team = match &a.team {
         None => None,
         Some(url) => {
-            let password = std::env::var("SITREP_DATABASE_PASSWORD")
-                .ok()
-                .map(crate::config::Secret::new);
+            let password = crate::team::password(&config)
+                .map_err(|e| CliError::input(format!("--team: {e}")))?;
             let target = crate::store::team::TeamTarget::parse(url, password, None, false)
                 .map_err(|e| CliError::input(format!("--team: {e}")))?;
             let seeded = {

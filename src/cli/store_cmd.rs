@@ -13,8 +13,7 @@ use crate::sanitize::one_line;
 use crate::store::Store;
 use crate::store::team::{CopyOptions, TeamError, TeamStore, TeamTarget};
 
-/// The environment variable `store copy --to` takes the password from (over one in the URL).
-pub const PASSWORD_VAR: &str = "SITREP_DATABASE_PASSWORD";
+use crate::team::PASSWORD_VAR;
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -208,20 +207,11 @@ fn to_target(to: Option<&str>, config: &Config) -> Result<TeamTarget, CliError> 
     let Some(url) = to else {
         return configured_target(config);
     };
-    let password = match &config.store.password {
-        Some(c) => Some(
-            c.resolve(&|k| std::env::var(k).ok())
-                .map_err(|e| CliError::input(format!("[store] password: {e}")))?,
-        ),
-        None => std::env::var(PASSWORD_VAR)
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(crate::config::Secret::new),
-    };
+    let password = crate::team::password(config).map_err(|e| CliError::input(e.to_string()))?;
     let had_other = password.is_some();
     let target =
         TeamTarget::parse(url, password, config.store.ca_file.clone(), false).map_err(team_err)?;
-    if !had_other && url_has_password(url) {
+    if !had_other && crate::config::team::has_password(url) {
         eprintln!(
             "sitrep: warning: a password on the command line is visible to other users of this machine; set {PASSWORD_VAR} instead"
         );
@@ -229,14 +219,6 @@ fn to_target(to: Option<&str>, config: &Config) -> Result<TeamTarget, CliError> 
     Ok(target)
 }
 
-fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(creds, _)| creds.contains(':'))
-        || url.contains("password=")
-}
 
 fn copy(a: CopyArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     let from = from_path(a.from.as_deref(), paths)?;

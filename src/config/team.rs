@@ -110,8 +110,8 @@ pub(super) fn resolve(
     })
 }
 
-/// `postgres://user:secret@host` — a colon in the part before '@'.
-fn has_password(url: &str) -> bool {
+/// `postgres://user:secret@host` — a colon in the part before '@' — or a `password=` key.
+pub fn has_password(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     authority

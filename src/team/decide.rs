@@ -9,7 +9,7 @@
 
 use super::LinkError;
 use crate::domain::EpochMs;
-use crate::store::team::{TeamRecorded, TeamStore};
+use crate::store::team::{TeamError, TeamRecorded, TeamStore};
 use crate::store::{
     Decision, JournalEntry, JournalRow, JournalState, LocalChange, Store, StoreError,
 };
@@ -89,6 +89,10 @@ pub async fn record(
     d: &Decision,
     now: EpochMs,
 ) -> Result<Sent, LinkError> {
+    // A decision that could never be sent is refused before it is journaled.
+    if store.audit_key().is_none() {
+        return Err(no_key());
+    }
     let row = journal(store, d)?;
     let Some(team) = team else {
         return Ok(Sent::Pending);
@@ -105,22 +109,11 @@ pub async fn record(
 async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<Sent, LinkError> {
     let d: Decision = match serde_json::from_str(&row.body) {
         Ok(d) => d,
-        Err(e) => {
-            // Not sendable as it is; kept for the analyst to see and discard.
-            let detail = format!("the journaled decision cannot be read ({e})");
-            store.journal_mark(row.id, JournalState::Conflict, Some(&detail))?;
-            return Ok(Sent::Conflict {
-                journal_id: row.id,
-                detail,
-            });
-        }
+        // Not sendable as it is; kept for the analyst to see and discard.
+        Err(e) => return park(store, row, format!("the journaled decision cannot be read ({e})")),
     };
-    let key = store.audit_key().cloned();
-    let Some(key) = key else {
-        return Err(LinkError::Config(
-            "no audit key: a team decision is sent with its audit entry ([audit] key, docs/team.md)"
-                .into(),
-        ));
+    let Some(key) = store.audit_key().cloned() else {
+        return Err(no_key());
     };
     let base = version_checked(&d.change).then_some(row.base_version);
     let res = team
@@ -144,19 +137,37 @@ async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<S
             })
         }
         Err(e) if e.is_unreachable() => Ok(Sent::Pending),
-        Err(crate::store::team::TeamError::NotFound(id)) => {
-            let detail = format!(
+        Err(TeamError::NotFound(id)) => park(
+            store,
+            row,
+            format!(
                 "the team store has no alert '{}'",
                 crate::sanitize::one_line(&id)
-            );
-            store.journal_mark(row.id, JournalState::Conflict, Some(&detail))?;
-            Ok(Sent::Conflict {
-                journal_id: row.id,
-                detail,
-            })
-        }
+            ),
+        ),
+        // Refusals that sending again cannot change (this analyst's key is not the team's, or
+        // the role may not write): parked with the reason, so one such row never stops the
+        // rows after it or every later connect; `team resolve` settles it.
+        Err(e @ (TeamError::Invalid(_) | TeamError::ReadOnly(_))) => park(store, row, e.to_string()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Keep a journal row out of the replay, as a conflict the analyst resolves.
+fn park(store: &mut Store, row: &JournalRow, detail: String) -> Result<Sent, LinkError> {
+    let detail = crate::sanitize::one_line(&detail);
+    store.journal_mark(row.id, JournalState::Conflict, Some(&detail))?;
+    Ok(Sent::Conflict {
+        journal_id: row.id,
+        detail,
+    })
+}
+
+fn no_key() -> LinkError {
+    LinkError::Config(
+        "no audit key: a team decision is sent with its audit entry ([audit] key, docs/team.md)"
+            .into(),
+    )
 }
 
 /// Whether a decision is refused when the alert changed since the analyst's replica saw it.
@@ -209,6 +220,13 @@ pub async fn replay(
 ) -> Result<Replayed, LinkError> {
     let pending = store.journal_rows(JournalState::Pending)?;
     let mut out = Replayed::default();
+    if !pending.is_empty() && store.audit_key().is_none() {
+        // Sent with their audit entries or not at all: they wait for a key, and the rest of
+        // the connect (pulls, claims) goes on.
+        tracing::warn!("{} journaled decisions wait: {}", pending.len(), no_key());
+        out.pending = pending.len();
+        return Ok(out);
+    }
     for (i, row) in pending.iter().enumerate() {
         let sent = send(store, team, row).await?;
         if sent == Sent::Pending {

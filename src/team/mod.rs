@@ -40,6 +40,25 @@ impl LinkError {
     }
 }
 
+/// The environment variable the team store's password comes from when `[store] password`
+/// names none.
+pub const PASSWORD_VAR: &str = "SITREP_DATABASE_PASSWORD";
+
+/// The team store's password: `[store] password`, else `SITREP_DATABASE_PASSWORD`, else none
+/// (trust auth, a password in `SITREP_DATABASE_URL`, or `.pgpass`-free setups).
+pub fn password(config: &Config) -> Result<Option<crate::config::Secret>, LinkError> {
+    match &config.store.password {
+        Some(c) => c
+            .resolve(&|k| std::env::var(k).ok())
+            .map(Some)
+            .map_err(|e| LinkError::Config(format!("[store] password: {e}"))),
+        None => Ok(std::env::var(PASSWORD_VAR)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(crate::config::Secret::new)),
+    }
+}
+
 /// The team store this configuration names: `SITREP_DATABASE_URL`, else `[store] url`;
 /// None when neither is set (the embedded SQLite store alone).
 pub fn target(config: &Config) -> Result<Option<TeamTarget>, LinkError> {
@@ -58,13 +77,7 @@ pub fn target_from(
             None => return Ok(None),
         },
     };
-    let password = match &config.store.password {
-        Some(c) => Some(
-            c.resolve(&|k| std::env::var(k).ok())
-                .map_err(|e| LinkError::Config(format!("[store] password: {e}")))?,
-        ),
-        None => None,
-    };
+    let password = password(config)?;
     let target = TeamTarget::parse(&url, password, config.store.ca_file.clone(), from_file)?;
     Ok(Some(target))
 }

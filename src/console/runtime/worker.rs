@@ -8,9 +8,18 @@ use crate::domain::{EpochMs, Intent};
 use crate::highlight::{Highlighter, Lang, PLAIN_THEME, SpanStyle, StyledLine};
 use crate::sanitize;
 use crate::store::Store;
+use crate::team::decide::{OFFLINE_NOTE, Sent};
 
 /// Key of the "last looked at the queue" time in the store's `kv` table.
 pub const LAST_LOOKED: &str = "console.last_looked";
+
+/// What recording decisions did, for the status line.
+struct Decided {
+    queued: usize,
+    notes: Vec<String>,
+    /// Team mode: the team store could not be reached; the decisions wait in the journal.
+    offline: bool,
+}
 
 pub struct Worker {
     pub store: Store,
@@ -59,9 +68,11 @@ impl Worker {
         ids: &[String],
         intent: &Intent,
         now: EpochMs,
-    ) -> Result<(usize, Vec<String>), String> {
+    ) -> Result<Decided, String> {
         let mut queued = 0;
         let mut notes = Vec::new();
+        let mut conflicts = Vec::new();
+        let mut offline = false;
         // Team mode: journaled in the replica, then sent to the team store (held in the
         // journal while it is unreachable); SQLite mode: this store.
         let team = self.team.clone();
@@ -86,14 +97,35 @@ impl Worker {
                 )
             })?;
             queued += out.queued;
-            notes.extend(out.notes);
+            match out.team {
+                // Not applied: said as a failure, never as done (docs/team.md, "Offline and
+                // conflicts").
+                Some(Sent::Conflict { journal_id, detail }) => conflicts.push(format!(
+                    "{} not applied (#{journal_id}): {}",
+                    sanitize::one_line(id),
+                    sanitize::one_line(&detail)
+                )),
+                Some(Sent::Pending) => offline = true,
+                _ => notes.extend(out.notes),
+            }
         }
         // Also with nothing queued: the decision's audit entry may be owed to a SIEM
         // (rows a trigger writes, docs/siem.md); an idle wake finds nothing due.
         if let Some(w) = &self.outbox_wake {
             w.notify_one();
         }
-        Ok((queued, notes))
+        if let Some(first) = conflicts.first() {
+            return Err(format!(
+                "{} of {} decisions not applied, someone changed the alert meanwhile: {first} (sitrep team conflicts)",
+                conflicts.len(),
+                ids.len()
+            ));
+        }
+        Ok(Decided {
+            queued,
+            notes,
+            offline,
+        })
     }
 
     /// Make sure the highlighter is the one for `theme` (an unknown theme: no colours).
@@ -394,8 +426,13 @@ impl Worker {
         let with_notes = !matches!(intent, Intent::Mark { .. } | Intent::Note(_));
         match self.decide(ids, intent, now) {
             Err(text) => Msg::Failed { text },
-            Ok((queued, notes)) => {
+            Ok(Decided {
+                queued,
+                notes,
+                offline,
+            }) => {
                 let mut text = match notes.last() {
+                    _ if offline => format!("{what}: {OFFLINE_NOTE}"),
                     Some(n) if with_notes => format!("{what}: {}", sanitize::one_line(n)),
                     _ => what.to_string(),
                 };
