@@ -220,29 +220,48 @@ fn take_sslmode(url: &str) -> Result<(String, Option<TlsMode>), TeamError> {
     })
 }
 
-/// The URL with any password replaced, for an error message.
+/// The URL with any password replaced, for an error message: the user part of the
+/// authority (up to its last '@', since a password may hold one) and every `password=` item of
+/// the query or of a key=value string.
 fn redact(url: &str) -> String {
     let one = crate::sanitize::one_line(url);
-    if let Some((scheme, rest)) = one.split_once("://")
-        && let Some((creds, host)) = rest.split_once('@')
-    {
-        let user = creds.split(':').next().unwrap_or("");
-        return format!("{scheme}://{user}@{host}");
-    }
-    if one.contains("password") {
-        return one
-            .split(' ')
+    let (head, query) = match one.split_once('?') {
+        Some((h, q)) => (h.to_string(), Some(q.to_string())),
+        None => (one.clone(), None),
+    };
+    let head = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            match authority.rsplit_once('@') {
+                Some((creds, host)) => {
+                    let user = creds.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}@{host}{path}")
+                }
+                None => head.clone(),
+            }
+        }
+        None => head,
+    };
+    let hide = |part: &str, sep: &str| {
+        part.split(sep)
             .map(|p| {
-                if p.starts_with("password=") {
+                if p.trim_start().starts_with("password=") {
                     "password=***"
                 } else {
                     p
                 }
             })
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(sep)
+    };
+    match query {
+        Some(q) => format!("{head}?{}", hide(&q, "&")),
+        None if !one.contains("://") => hide(&head, " "),
+        None => head,
     }
-    one
 }
 
 #[cfg(test)]
@@ -267,6 +286,24 @@ mod tests {
         )
         .expect("password from elsewhere");
         assert_eq!(t.pg_config().get_password(), Some(&b"s3cret"[..]));
+    }
+
+    #[test]
+    fn an_error_never_shows_a_password_wherever_the_url_holds_it() {
+        for (url, shown) in [
+            ("postgres://alice:p@ss@db/soc", "postgres://alice@db/soc"),
+            (
+                "postgres://db:x/soc?user=a&password=hunter2&sslmode=disable",
+                "postgres://db:x/soc?user=a&password=***&sslmode=disable",
+            ),
+            ("host=db password=hunter2 user=a", "host=db password=*** user=a"),
+        ] {
+            assert_eq!(redact(url), shown);
+        }
+        // A URL that fails to parse (a bad port) is reported redacted.
+        let e = TeamTarget::parse("postgres://db:x/soc?password=hunter2", None, None, false)
+            .expect_err("bad port");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]
