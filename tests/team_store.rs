@@ -334,6 +334,20 @@ fn copy_moves_a_cache_and_the_audit_chain_verifies_after_it() {
     );
     // The chain verifies with the same key, recomputed here.
     assert_eq!(team_chain_verifies(&db, &key) as i64, audit);
+    // And sitrep's own verifier agrees, head record included: the copy anchored the chain.
+    let out = sb
+        .cmd()
+        .env("SITREP_AUDIT_KEY", KEY)
+        .env("SITREP_DATABASE_URL", &db.url)
+        .args(["audit", "verify"])
+        .output()
+        .expect("audit verify");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A second copy finds the store not empty and changes nothing.
     let out = sb

@@ -40,7 +40,7 @@ async fn read_head(client: &tokio_postgres::Client) -> Result<HeadFile, TeamErro
 }
 
 async fn write_head(
-    tx: &Transaction<'_>,
+    tx: &tokio_postgres::Transaction<'_>,
     key: &AuditKey,
     seq: i64,
     mac: &str,
@@ -189,44 +189,55 @@ impl TeamStore {
             &HeadLabel {
                 long: "the team's head record (team_kv audit.head)",
                 short: "the team's head record",
-                missing: " (deleted, or the log was copied in without one: sitrep store copy writes it)",
+                missing: " (deleted: sitrep store copy and every append write it)",
             },
         );
         Ok(report)
     }
+}
 
-    /// Anchor the chain as it stands (after a copy from an analyst's SQLite log, whose entries
-    /// were inserted as they were): verifies first and refuses a broken chain.
-    pub async fn audit_anchor(&self, key: &AuditKey) -> Result<VerifyReport, TeamError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-            .await?;
-        tx.execute("DELETE FROM team_kv WHERE key = $1", &[&HEAD_KEY])
-            .await?;
-        let mut check = ChainCheck::new(key, None, String::new());
+/// Verify the chain as it stands inside `tx` (a `store copy` inserted an analyst's entries
+/// as they were) and anchor it: the keyed head record, so `audit verify` checks the tail and
+/// an analyst with another key is refused from then on. A broken chain is refused.
+pub(super) async fn anchor_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    key: &AuditKey,
+) -> Result<VerifyReport, TeamError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        .await?;
+    let mut check = ChainCheck::new(key, None, String::new());
+    let mut from: i64 = 1;
+    'pages: loop {
         let rows = tx
             .query(
                 "SELECT seq, at, actor, action, subject, detail, prev_mac, mac FROM audit_log \
-                 ORDER BY seq",
-                &[],
+                 WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                &[&from, &PAGE],
             )
             .await?;
         for r in &rows {
-            if !check.push(&entry_from(r)) {
-                break;
+            let e = entry_from(r);
+            from = e.seq + 1;
+            if !check.push(&e) {
+                break 'pages;
             }
         }
-        let (report, _) = check.finish();
-        if let Some(b) = &report.broken {
-            return Err(TeamError::Invalid(b.to_string()));
+        if (rows.len() as i64) < PAGE {
+            break;
         }
-        let (n, mac) = report
-            .head
-            .clone()
-            .unwrap_or((0, canonical::GENESIS.to_string()));
-        write_head(&tx, key, n, &mac).await?;
-        tx.commit().await?;
-        Ok(report)
     }
+    let (report, _) = check.finish();
+    if let Some(b) = &report.broken {
+        let at = b.entry.map(|e| format!(" at entry {e}")).unwrap_or_default();
+        return Err(TeamError::Invalid(format!(
+            "does not verify{at}: {}",
+            crate::sanitize::one_line(&b.reason)
+        )));
+    }
+    let (n, mac) = report
+        .head
+        .clone()
+        .unwrap_or((0, canonical::GENESIS.to_string()));
+    write_head(tx, key, n, &mac).await?;
+    Ok(report)
 }

@@ -13,7 +13,7 @@
 
 use super::lease::dedicated;
 use super::{TeamError, TeamStore};
-use crate::audit::{AuditKey, canonical};
+use crate::audit::AuditKey;
 use crate::store::{Store, StoreError};
 
 /// Rows per statement.
@@ -113,7 +113,10 @@ impl TeamStore {
             report.tickets = copy_tickets(&tx, src).await?;
             report.audit = copy_audit(&tx, src).await?;
             if let Some(key) = &opts.audit_key {
-                let n = verify_chain(&tx, key).await?;
+                let verified = super::audit::anchor_in(&tx, key).await.map_err(|e| {
+                    TeamError::Invalid(format!("the copied audit log {e}; nothing was copied"))
+                })?;
+                let n = verified.entries as u64;
                 if n != report.audit {
                     return Err(TeamError::Invalid(format!(
                         "the copied audit log has {n} entries, the cache {}; nothing was copied",
@@ -398,57 +401,3 @@ async fn copy_audit(tx: &tokio_postgres::Transaction<'_>, src: &Store) -> Result
     }
 }
 
-/// Recompute the team chain as it stands inside `tx`: seqs 1, 2, 3 … without gaps, each
-/// entry's prev_mac the previous mac, each mac the key's over the entry. Returns the entry
-/// count; the first bad entry is an error naming it.
-async fn verify_chain(
-    tx: &tokio_postgres::Transaction<'_>,
-    key: &AuditKey,
-) -> Result<u64, TeamError> {
-    let mut prev = canonical::GENESIS.to_string();
-    let mut expect: i64 = 1;
-    loop {
-        let rows = tx
-            .query(
-                "SELECT seq, at, actor, action, subject, detail, prev_mac, mac FROM audit_log \
-                 WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                &[&expect, &(PAGE as i64)],
-            )
-            .await?;
-        if rows.is_empty() {
-            return Ok((expect - 1) as u64);
-        }
-        for r in &rows {
-            let seq: i64 = r.get(0);
-            let bad = |why: &str| {
-                TeamError::Invalid(format!(
-                    "the copied audit log does not verify at entry {seq}: {why}; nothing was copied"
-                ))
-            };
-            if seq != expect {
-                return Err(bad(&format!("expected entry {expect}")));
-            }
-            let prev_mac: String = r.get(6);
-            if prev_mac != prev {
-                return Err(bad("it does not follow the entry before it"));
-            }
-            let bytes = canonical::entry_bytes(
-                seq,
-                r.get(1),
-                r.get::<_, &str>(2),
-                r.get::<_, &str>(3),
-                r.get::<_, &str>(4),
-                r.get::<_, &str>(5),
-                &prev_mac,
-            );
-            let mac: String = r.get(7);
-            if !key.verify_hex(&bytes, &mac) {
-                return Err(bad(
-                    "its mac does not match (another audit key, or the cache's log was altered)",
-                ));
-            }
-            prev = mac;
-            expect += 1;
-        }
-    }
-}
