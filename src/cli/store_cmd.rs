@@ -219,7 +219,6 @@ fn to_target(to: Option<&str>, config: &Config) -> Result<TeamTarget, CliError> 
     Ok(target)
 }
 
-
 fn copy(a: CopyArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliError> {
     let from = from_path(a.from.as_deref(), paths)?;
     if !from.exists() {

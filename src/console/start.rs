@@ -167,23 +167,55 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
     let key = crate::audit::AuditKey::load(&config.audit, &l.audit_dir)
         .map_err(|e| StartError::Input(e.to_string()))?;
     let mut p = prepare(&l, key)?;
-    if let Some(t) = &l.team {
-        let team =
-            crate::store::team::TeamStore::lazy(t).map_err(|e| StartError::Input(e.to_string()))?;
-        p.worker.team = Some((team, rt.handle().clone()));
+    // Every connection to the replica is set up alike (scoring, owners, the audit key).
+    let prep: super::team_refresh::Prepare = {
+        let (scoring, owners, key) = (
+            config.scoring.clone(),
+            config.owners.rules.clone(),
+            p.audit_key.clone(),
+        );
+        Arc::new(move |mut s: Store| {
+            s.set_scoring(scoring.clone());
+            s.set_owners(owners.clone());
+            s.set_audit_key(key.clone());
+            s
+        })
+    };
+    // Team mode: one pool for the whole console (worker, refresh, publish, outbox, link).
+    let team = match &l.team {
+        Some(t) => Some(
+            crate::store::team::TeamStore::lazy(t).map_err(|e| StartError::Input(e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let Some(team) = &team {
+        p.worker.team = Some((team.clone(), rt.handle().clone()));
     }
-    // Team mode: this console refreshes the sources it leads and pulls the others.
+    // Team mode: this console refreshes the sources it leads and pulls the others; a
+    // read-only console refreshes nothing (it could not publish).
     let mut sources = config.sources.clone();
     let mut team_split = None;
-    if let Some(t) = &l.team
+    if let Some(team) = &team
         && !sources.is_empty()
     {
-        let split = rt.block_on(super::team_refresh::split(
-            t,
-            &sources,
-            &config.actor(),
-            wall_clock(),
-        ));
+        let split = if l.readonly {
+            super::team_refresh::Split {
+                led: Vec::new(),
+                leases: Vec::new(),
+                elsewhere: sources
+                    .iter()
+                    .map(|s| (s.clone(), "the team (read-only console)".to_string()))
+                    .collect(),
+                unreachable: None,
+            }
+        } else {
+            rt.block_on(super::team_refresh::split(
+                team,
+                &sources,
+                &config.actor(),
+                wall_clock(),
+            ))
+        };
         sources = split.led.clone();
         // The status bar shows the sources refreshed here (their refresher reports by index).
         p.state
@@ -204,7 +236,7 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             });
         }
         if let Some(why) = &split.unreachable {
-            tracing::warn!("team store: {why}; refreshing every source here");
+            tracing::warn!("team store: {why}; refreshing the remaining sources here");
         }
         team_split = Some(split);
     }
@@ -220,25 +252,14 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
                     .set_audit_key(p.audit_key.clone());
                 s
             }
-            None => {
-                let mut store = Store::open(&l.db)?;
-                store.set_scoring(config.scoring.clone());
-                store.set_owners(config.owners.rules.clone());
-                store.set_audit_key(p.audit_key.clone());
-                Arc::new(Mutex::new(store))
-            }
+            None => Arc::new(Mutex::new(prep(Store::open(&l.db)?))),
         };
         let _guard = rt.enter();
-        let r = Refresher::spawn(
-            crate::vendors::connect,
-            sources.clone(),
-            store.clone(),
-            wall_clock,
-        );
-        if let (Some(t), Some(split)) = (&l.team, team_split.as_mut()) {
+        let r = Refresher::spawn(crate::vendors::connect, sources.clone(), store, wall_clock);
+        if let (Some(team), Some(split)) = (&team, team_split.as_mut()) {
             super::team_refresh::spawn_publisher(
-                t.clone(),
-                store,
+                team.clone(),
+                l.db.clone(),
                 r.changed.clone(),
                 std::mem::take(&mut split.leases),
                 wall_clock,
@@ -246,23 +267,17 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
         }
         Some(r)
     };
-    if let (Some(t), Some(split)) = (&l.team, team_split) {
+    let adopted = super::team_refresh::Adopted::default();
+    if let (Some(team), Some(split)) = (&team, team_split)
+        && !l.readonly
+    {
         let _guard = rt.enter();
-        let (scoring, owners, key) = (
-            config.scoring.clone(),
-            config.owners.rules.clone(),
-            p.audit_key.clone(),
-        );
         super::team_refresh::spawn_takeover(
-            t.clone(),
+            team.clone(),
             split.elsewhere.into_iter().map(|(s, _)| s).collect(),
             l.db.clone(),
-            move |mut s| {
-                s.set_scoring(scoring.clone());
-                s.set_owners(owners.clone());
-                s.set_audit_key(key.clone());
-                s
-            },
+            prep.clone(),
+            adopted.clone(),
             config.actor(),
             wall_clock,
         );
@@ -280,7 +295,11 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             db: l.db,
             outbox: Some((config.clone(), p.wake)),
             audit_key: Some(p.audit_key),
-            team: l.team,
+            team: team.map(|team| runtime::TeamServices {
+                team,
+                prepare: prep,
+                adopted,
+            }),
         },
     )
     .map_err(StartError::Runtime)

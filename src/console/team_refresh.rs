@@ -4,6 +4,7 @@
 //! them. Every 30 s it tries again for the sources it does not lead, so when a leader goes
 //! away (its lock dies with its connection) another console takes over.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::config::SourceConfig;
 use crate::domain::EpochMs;
 use crate::sources::sync::Refresher;
 use crate::store::Store;
-use crate::store::team::{Lease, TeamStore, TeamTarget};
+use crate::store::team::{Lease, TeamError, TeamStore};
 use crate::team::Leading;
 
 /// How long the console waits for the team store at start before refreshing on its own.
@@ -19,43 +20,44 @@ const START_WAIT: Duration = Duration::from_secs(5);
 /// How often a follower asks again for the sources it does not lead.
 const RETRY: Duration = Duration::from_secs(30);
 
+/// Sets a replica connection up as every connection of this console is (scoring, owners,
+/// the audit key), so an alert is scored the same whichever connection imported it.
+pub type Prepare = Arc<dyn Fn(Store) -> Store + Send + Sync>;
+
+/// Refreshers started after the console's start (a source taken over), handed back to the
+/// event loop: `s` reaches them and they are stopped with the console.
+pub type Adopted = Arc<Mutex<Vec<Refresher>>>;
+
 /// The sources this console refreshes, and what it tells the analyst about the others.
 pub struct Split {
     pub led: Vec<SourceConfig>,
     pub leases: Vec<Lease>,
     /// (source, who leads it): pulled, not refreshed here.
     pub elsewhere: Vec<(SourceConfig, String)>,
-    /// The team store could not be asked: every source is refreshed here (published when the
+    /// The team store could not be asked: these sources are refreshed here (published when the
     /// team store is back).
     pub unreachable: Option<String>,
 }
 
-/// Ask for the lead of every source.
-pub async fn split(
-    target: &TeamTarget,
-    sources: &[SourceConfig],
-    actor: &str,
-    now: EpochMs,
-) -> Split {
+/// Ask for the lead of every source. Once the team store fails to answer, the remaining
+/// sources are refreshed here without asking (one wait at start, not one per source); a role
+/// that may not write refreshes nothing (it could not publish) and pulls everything.
+pub async fn split(team: &TeamStore, sources: &[SourceConfig], actor: &str, now: EpochMs) -> Split {
     let mut out = Split {
         led: Vec::new(),
         leases: Vec::new(),
         elsewhere: Vec::new(),
         unreachable: None,
     };
-    let team = match TeamStore::lazy(target) {
-        Ok(t) => t,
-        Err(e) => {
-            out.led = sources.to_vec();
-            out.unreachable = Some(e.to_string());
-            return out;
-        }
-    };
     let holder = crate::team::holder_name(actor);
     for s in sources {
+        if out.unreachable.is_some() {
+            out.led.push(s.clone());
+            continue;
+        }
         let asked = tokio::time::timeout(
             START_WAIT,
-            crate::team::lead_source(&team, &s.name, &holder, now),
+            crate::team::lead_source(team, &s.name, &holder, now),
         )
         .await;
         match asked {
@@ -67,6 +69,10 @@ pub async fn split(
                 let who = r.map_or_else(|| "another sitrep".to_string(), |r| r.holder);
                 out.elsewhere
                     .push((s.clone(), crate::sanitize::one_line(&who)));
+            }
+            Ok(Err(crate::team::LinkError::Team(TeamError::ReadOnly(_)))) => {
+                out.elsewhere
+                    .push((s.clone(), "the team (this role may not write)".into()));
             }
             Ok(Err(e)) => {
                 out.led.push(s.clone());
@@ -84,27 +90,24 @@ pub async fn split(
 /// After every page the refresher commits, send the replica's changed alerts to the team
 /// store (a second at most between sends) and renew the leases' heartbeats.
 pub fn spawn_publisher(
-    target: TeamTarget,
-    store: Arc<Mutex<Store>>,
+    team: TeamStore,
+    db: PathBuf,
     mut changed: tokio::sync::watch::Receiver<u64>,
     leases: Vec<Lease>,
     clock: fn() -> EpochMs,
 ) {
     tokio::spawn(async move {
-        let Ok(team) = TeamStore::lazy(&target) else {
-            return;
+        // The publish reads the replica through a connection of its own, opened once: the
+        // refresher's connection stays free for the next page.
+        let mut reader = match Store::open(&db) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("team publish: {e}");
+                return;
+            }
         };
         while changed.changed().await.is_ok() {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            // The publish reads the replica through its own connection: the refresher's
-            // connection stays free for the next page.
-            let db = match store.lock() {
-                Ok(s) => s.path().to_path_buf(),
-                Err(_) => return,
-            };
-            let Ok(mut reader) = Store::open(&db) else {
-                continue;
-            };
             if let Err(e) = crate::team::publish(&mut reader, &team).await {
                 // Unreachable: the cursor stays, and the next change sends everything since.
                 tracing::warn!("team publish: {e}");
@@ -121,12 +124,13 @@ pub fn spawn_publisher(
 }
 
 /// Every [`RETRY`], ask again for the sources another sitrep leads; a source whose leader
-/// went away is refreshed (and published) from here on.
+/// went away is refreshed (and published) from here on, its refresher put in `adopted`.
 pub fn spawn_takeover(
-    target: TeamTarget,
+    team: TeamStore,
     mut waiting: Vec<SourceConfig>,
-    db: std::path::PathBuf,
-    prepare: impl Fn(Store) -> Store + Send + 'static,
+    db: PathBuf,
+    prepare: Prepare,
+    adopted: Adopted,
     actor: String,
     clock: fn() -> EpochMs,
 ) {
@@ -134,12 +138,7 @@ pub fn spawn_takeover(
         return;
     }
     tokio::spawn(async move {
-        let Ok(team) = TeamStore::lazy(&target) else {
-            return;
-        };
         let holder = crate::team::holder_name(&actor);
-        // Refreshers started here live as long as the console.
-        let mut started: Vec<Refresher> = Vec::new();
         while !waiting.is_empty() {
             tokio::time::sleep(RETRY).await;
             let mut still = Vec::new();
@@ -155,25 +154,25 @@ pub fn spawn_takeover(
                         let r = Refresher::spawn(
                             crate::vendors::connect,
                             vec![s.clone()],
-                            store.clone(),
+                            store,
                             clock,
                         );
                         spawn_publisher(
-                            target.clone(),
-                            store,
+                            team.clone(),
+                            db.clone(),
                             r.changed.clone(),
                             vec![lease],
                             clock,
                         );
-                        started.push(r);
+                        adopted
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(r);
                     }
                     _ => still.push(s),
                 }
             }
             waiting = still;
         }
-        // Keep the refreshers (and so their tasks) for the console's life.
-        std::future::pending::<()>().await;
-        drop(started);
     });
 }

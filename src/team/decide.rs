@@ -110,7 +110,13 @@ async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<S
     let d: Decision = match serde_json::from_str(&row.body) {
         Ok(d) => d,
         // Not sendable as it is; kept for the analyst to see and discard.
-        Err(e) => return park(store, row, format!("the journaled decision cannot be read ({e})")),
+        Err(e) => {
+            return park(
+                store,
+                row,
+                format!("the journaled decision cannot be read ({e})"),
+            );
+        }
     };
     let Some(key) = store.audit_key().cloned() else {
         return Err(no_key());
@@ -148,7 +154,9 @@ async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<S
         // Refusals that sending again cannot change (this analyst's key is not the team's, or
         // the role may not write): parked with the reason, so one such row never stops the
         // rows after it or every later connect; `team resolve` settles it.
-        Err(e @ (TeamError::Invalid(_) | TeamError::ReadOnly(_))) => park(store, row, e.to_string()),
+        Err(e @ (TeamError::Invalid(_) | TeamError::ReadOnly(_))) => {
+            park(store, row, e.to_string())
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use crate::domain::EpochMs;
 use crate::store::Store;
-use crate::store::team::{TeamStore, TeamTarget};
+use crate::store::team::TeamStore;
 
 /// What the link reports to whoever shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkState {
-    /// Connected and listening; `pulled` alerts changed in the last pull.
+    /// Connected and listening.
     Live { label: String },
     /// The team store cannot be reached; the replica is shown as it is.
     Unreachable { label: String, error: String },
@@ -25,12 +25,14 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// What a link works with.
 pub struct Link {
-    pub target: TeamTarget,
+    /// The console's pool (connects when first used; LISTEN gets a connection of its own).
+    pub team: TeamStore,
     /// The replica file; the link writes it through a connection of its own.
     pub db: PathBuf,
     pub clock: fn() -> EpochMs,
-    /// Decisions journaled while the team store was away are sent with their audit entries.
-    pub audit_key: Option<crate::audit::AuditKey>,
+    /// Sets that connection up like the console's others (scoring, owners, and the audit key
+    /// journaled decisions are sent with).
+    pub prepare: Box<dyn Fn(Store) -> Store + Send + Sync>,
     /// Woken on every change the link hears of (the outbox task: a teammate may have queued
     /// deliveries).
     pub changed: Option<std::sync::Arc<tokio::sync::Notify>>,
@@ -38,7 +40,7 @@ pub struct Link {
 
 /// Run until `report` returns false (the console went away).
 pub async fn run(link: Link, report: impl Fn(LinkState) -> bool + Send) {
-    let label = link.target.label();
+    let label = link.team.label();
     let mut wait = FIRST_RETRY;
     loop {
         let error = match session(&link, &label, &report).await {
@@ -63,20 +65,16 @@ async fn session(
     report: &(impl Fn(LinkState) -> bool + Send),
 ) -> Result<(), String> {
     let clock = link.clock;
-    let team = TeamStore::connect(&link.target)
-        .await
-        .map_err(|e| e.to_string())?;
+    let team = &link.team;
+    team.check_schema().await.map_err(|e| e.to_string())?;
     // Listen before the catch-up pull, so nothing committed between the two is missed.
     let mut listener = team.listen().await.map_err(|e| e.to_string())?;
-    let mut store = Store::open(&link.db).map_err(|e| e.to_string())?;
-    if let Some(k) = &link.audit_key {
-        store.set_audit_key(k.clone());
-    }
-    super::pull(&mut store, &team, clock())
+    let mut store = (link.prepare)(Store::open(&link.db).map_err(|e| e.to_string())?);
+    super::pull(&mut store, team, clock())
         .await
         .map_err(|e| e.to_string())?;
     // Decisions made while the store was away go out now, in the order they were made.
-    let sent = super::decide::replay(&mut store, &team, clock())
+    let sent = super::decide::replay(&mut store, team, clock())
         .await
         .map_err(|e| e.to_string())?;
     if !sent.rows.is_empty() {
@@ -94,7 +92,7 @@ async fn session(
         if !listener.changed().await {
             return Err("the connection to the team store closed".into());
         }
-        super::pull(&mut store, &team, clock())
+        super::pull(&mut store, team, clock())
             .await
             .map_err(|e| e.to_string())?;
     }

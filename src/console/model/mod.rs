@@ -798,25 +798,50 @@ fn on_key(s: &mut State, k: KeyChord, fx: &mut Vec<Effect>) {
     apply(s, action, fx);
 }
 
-/// Whether an action records something (refused in a read-only console).
+/// Whether an action records something (refused in a read-only console). Exhaustive, so a
+/// new action has to say which it is.
 fn writes(action: Action) -> bool {
-    matches!(
-        action,
+    match action {
         Action::Acknowledge
-            | Action::InProgress
-            | Action::Reopen
-            | Action::Approve
-            | Action::Reject
-            | Action::OpenTicket
-            | Action::Notify
-            | Action::PullRequest
-            | Action::Resolve
-            | Action::Dismiss
-            | Action::Snooze
-            | Action::AddNote
-            | Action::Claim
-            | Action::NextUnclaimed
-    )
+        | Action::InProgress
+        | Action::Reopen
+        | Action::Approve
+        | Action::Reject
+        | Action::OpenTicket
+        | Action::Notify
+        | Action::PullRequest
+        | Action::Resolve
+        | Action::Dismiss
+        | Action::Snooze
+        | Action::AddNote
+        | Action::Claim
+        | Action::NextUnclaimed => true,
+        Action::Quit
+        | Action::MoveDown
+        | Action::MoveUp
+        | Action::PageDown
+        | Action::PageUp
+        | Action::HalfPageDown
+        | Action::HalfPageUp
+        | Action::Top
+        | Action::Bottom
+        | Action::FocusNext
+        | Action::FocusPrev
+        | Action::OpenDetail
+        | Action::Back
+        | Action::NextTab
+        | Action::PrevTab
+        | Action::ToggleMark
+        | Action::MarkAllVisible
+        | Action::ClearMarks
+        | Action::Filter
+        | Action::ClearFilter
+        | Action::ShowClosed
+        | Action::Command
+        | Action::Help
+        | Action::SyncNow
+        | Action::CycleSort => false,
+    }
 }
 
 /// Perform a named action (keys and tests come through here).
@@ -993,6 +1018,12 @@ pub fn apply(s: &mut State, action: Action, fx: &mut Vec<Effect>) {
             "claims need a team store: set [store] url or SITREP_DATABASE_URL (docs/team.md)",
             true,
         ),
+        // The worker would wait out the connect timeout while the queue could not scroll.
+        Action::Claim | Action::NextUnclaimed if s.team.as_ref().is_some_and(|t| !t.live) => s
+            .flash(
+                "the team store is unreachable: claims wait until it is back",
+                true,
+            ),
         Action::Claim => match s.selected_row() {
             Some(r) => {
                 // Pressed on one's own live claim: give it back.

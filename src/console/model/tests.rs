@@ -585,3 +585,22 @@ fn the_handed_out_alert_is_selected_and_the_team_line_flashes_on_change() {
             .is_some_and(|f| !f.error && f.text.contains("back"))
     );
 }
+
+#[test]
+fn claims_wait_while_the_team_store_is_unreachable() {
+    let mut s = state(5);
+    s.team_mode = true;
+    s.team = Some(TeamLine {
+        label: "ana@db:5432/soc".into(),
+        live: false,
+        error: Some("connection refused".into()),
+    });
+    for k in ["c", "n"] {
+        assert!(key(&mut s, k).is_empty(), "{k} sends nothing to the worker");
+        assert!(
+            s.flash
+                .as_ref()
+                .is_some_and(|f| f.text.contains("unreachable"))
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod watch;
 pub mod worker;
 
 use std::path::PathBuf;
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use ratatui::Terminal;
@@ -75,7 +76,17 @@ pub struct Services {
     /// The audit log's key for the connections the console opens (outbox, narration).
     pub audit_key: Option<crate::audit::AuditKey>,
     /// Team mode: the team store `db` is a replica of (a link task keeps it current).
-    pub team: Option<crate::store::team::TeamTarget>,
+    pub team: Option<TeamServices>,
+}
+
+/// What team mode adds to the console's services.
+pub struct TeamServices {
+    /// The console's one pool of connections to the team store.
+    pub team: crate::store::team::TeamStore,
+    /// How every replica connection is set up (the link's pulls score and own like the rest).
+    pub prepare: crate::console::team_refresh::Prepare,
+    /// Refreshers of sources taken over after the start: `s` and the stop at exit reach them.
+    pub adopted: crate::console::team_refresh::Adopted,
 }
 
 /// The outbox task: deliver what is due, publish the depth, sleep until the next row is due,
@@ -160,21 +171,12 @@ fn spawn_outbox(
 /// analyst's sitrep attempts the same row; woken by a decision here or any change the link
 /// hears of, else every 30 s (a destination may be back).
 fn spawn_team_outbox(
-    target: crate::store::team::TeamTarget,
+    team: crate::store::team::TeamStore,
     config: crate::config::Config,
     wake: std::sync::Arc<tokio::sync::Notify>,
     tx: UnboundedSender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let team = match crate::store::team::TeamStore::lazy(&target) {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = tx.send(Msg::Failed {
-                    text: format!("team outbox: {e}"),
-                });
-                return;
-            }
-        };
         let mut queue = crate::team::outbox::TeamOutbox::new(team.clone(), &config.actor());
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(&config);
         let clock = crate::dispatch::worker::wall_clock_ms;
@@ -393,14 +395,15 @@ async fn event_loop<B: Backend>(
         watch_refresher(r, &tx);
     }
     watch::spawn(services.db.clone(), tx.clone());
-    if let Some(target) = services.team.clone() {
+    if let Some(t) = &services.team {
         let tx = tx.clone();
+        let prepare = t.prepare.clone();
         tokio::spawn(crate::team::link::run(
             crate::team::link::Link {
-                target,
+                team: t.team.clone(),
                 db: services.db.clone(),
                 clock: services.clock,
-                audit_key: services.audit_key.clone(),
+                prepare: Box::new(move |s| prepare(s)),
                 // A teammate's decision may have queued deliveries: the outbox task looks.
                 changed: services.outbox.as_ref().map(|(_, wake)| wake.clone()),
             },
@@ -426,7 +429,7 @@ async fn event_loop<B: Backend>(
         .clone()
         .map(|(config, wake)| match &services.team {
             // Team mode: the team's outbox, shared with every analyst's sitrep.
-            Some(target) => spawn_team_outbox(target.clone(), config, wake, tx.clone()),
+            Some(t) => spawn_team_outbox(t.team.clone(), config, wake, tx.clone()),
             None => spawn_outbox(
                 services.db.clone(),
                 services.audit_key.clone(),
@@ -529,6 +532,16 @@ async fn event_loop<B: Backend>(
                     if let Some(r) = &services.refresher {
                         r.sync_now();
                     }
+                    if let Some(t) = &services.team {
+                        for r in t
+                            .adopted
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .iter()
+                        {
+                            r.sync_now();
+                        }
+                    }
                 }
                 Effect::Copy(text) => {
                     let msg = match copy_to_clipboard(&text) {
@@ -581,6 +594,13 @@ async fn event_loop<B: Backend>(
     // Stopped while the runtime runs: a sync that is committing finishes its pages and stops.
     if let Some(r) = services.refresher {
         r.stop(Duration::from_secs(5)).await;
+    }
+    if let Some(t) = &services.team {
+        let adopted =
+            std::mem::take(&mut *t.adopted.lock().unwrap_or_else(PoisonError::into_inner));
+        for r in adopted {
+            r.stop(Duration::from_secs(5)).await;
+        }
     }
     Ok(())
 }

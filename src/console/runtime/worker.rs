@@ -63,12 +63,7 @@ impl Worker {
 
     /// Record `intent` on every id (the same path as the headless commands): the deliveries
     /// queued and what the decisions had to say.
-    fn decide(
-        &mut self,
-        ids: &[String],
-        intent: &Intent,
-        now: EpochMs,
-    ) -> Result<Decided, String> {
+    fn decide(&mut self, ids: &[String], intent: &Intent, now: EpochMs) -> Result<Decided, String> {
         let mut queued = 0;
         let mut notes = Vec::new();
         let mut conflicts = Vec::new();
@@ -105,7 +100,16 @@ impl Worker {
                     sanitize::one_line(id),
                     sanitize::one_line(&detail)
                 )),
-                Some(Sent::Pending) => offline = true,
+                Some(Sent::Pending) => {
+                    // The team store did not answer: the rest of a bulk decision goes to the
+                    // journal at once instead of each waiting out the connect timeout.
+                    offline = true;
+                    if let (Some((_, rt)), crate::dispatch::recorder::Recorder::Team { .. }) =
+                        (&team, &rec)
+                    {
+                        rec = crate::dispatch::recorder::Recorder::Team { team: None, rt };
+                    }
+                }
                 _ => notes.extend(out.notes),
             }
         }

@@ -151,7 +151,7 @@ pub fn draw_status(f: &mut Frame<'_>, area: Rect, s: &State) {
         Some(true) => Span::styled(" online ", role(t, Role::Ok)),
         Some(false) => Span::styled(" offline ", role(t, Role::Error)),
         // Team mode: teammates' sitreps refresh the sources; this one pulls.
-        None if s.team.is_some() => {
+        None if s.team_mode => {
             Span::styled(" sources refreshed by the team ", role(t, Role::Muted))
         }
         None => Span::styled(" cached (no sources) ", role(t, Role::Muted)),

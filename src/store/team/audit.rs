@@ -228,7 +228,10 @@ pub(super) async fn anchor_in(
     }
     let (report, _) = check.finish();
     if let Some(b) = &report.broken {
-        let at = b.entry.map(|e| format!(" at entry {e}")).unwrap_or_default();
+        let at = b
+            .entry
+            .map(|e| format!(" at entry {e}"))
+            .unwrap_or_default();
         return Err(TeamError::Invalid(format!(
             "does not verify{at}: {}",
             crate::sanitize::one_line(&b.reason)

@@ -296,7 +296,10 @@ mod tests {
                 "postgres://db:x/soc?user=a&password=hunter2&sslmode=disable",
                 "postgres://db:x/soc?user=a&password=***&sslmode=disable",
             ),
-            ("host=db password=hunter2 user=a", "host=db password=*** user=a"),
+            (
+                "host=db password=hunter2 user=a",
+                "host=db password=*** user=a",
+            ),
         ] {
             assert_eq!(redact(url), shown);
         }

@@ -400,4 +400,3 @@ async fn copy_audit(tx: &tokio_postgres::Transaction<'_>, src: &Store) -> Result
             .await?;
     }
 }
-

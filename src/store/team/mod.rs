@@ -152,23 +152,29 @@ impl TeamStore {
     /// that skips the check, through [`TeamStore::connect_unchecked`].
     pub async fn connect(target: &TeamTarget) -> Result<TeamStore, TeamError> {
         let store = TeamStore::connect_unchecked(target).await?;
-        let found = store.schema_version().await?;
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// The schema is this build's (a newer or an unmigrated store is refused by name).
+    pub async fn check_schema(&self) -> Result<(), TeamError> {
+        let found = self.schema_version().await?;
         let known = MIGRATIONS.len() as i64;
         if found > known {
             return Err(TeamError::TooNew {
-                target: target.label(),
+                target: self.label(),
                 found,
                 known,
             });
         }
         if found < known {
             return Err(TeamError::Behind {
-                target: target.label(),
+                target: self.label(),
                 found,
                 known,
             });
         }
-        Ok(store)
+        Ok(())
     }
 
     /// A pool that connects when first used (a console starting while the team store is
