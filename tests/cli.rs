@@ -367,3 +367,17 @@ fn config_init_writes_a_private_template_that_checks_clean() {
         "{check}"
     );
 }
+
+#[test]
+fn readonly_is_refused_outside_the_console_not_ignored() {
+    let sb = Sandbox::new();
+    let err = sb.fails(
+        &["--readonly", "mark", "wiz:1", "--status", "acknowledged"],
+        2,
+    );
+    assert!(
+        err.contains("--readonly applies to the console only"),
+        "{err}"
+    );
+    assert!(!sb.db().exists(), "nothing was opened, let alone written");
+}

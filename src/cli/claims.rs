@@ -370,16 +370,8 @@ fn resolve(store: &Store, given: &str) -> Result<String, CliError> {
     if given.is_empty() {
         return Err(CliError::input("give an alert id"));
     }
-    let err = |e: crate::store::StoreError| CliError::runtime(e.to_string());
-    if store.get(given).map_err(err)?.is_some() {
-        return Ok(given.to_string());
-    }
-    if let Ok(n) = given.parse::<i64>()
-        && let Some(found) = store.id_by_ref(n).map_err(err)?
-    {
-        return Ok(found);
-    }
-    let mut found = store.ids_like(given, 2).map_err(err)?;
+    // Not in the replica yet (it may lag the team): the team store decides.
+    let mut found = super::commands::id_candidates(store, given)?;
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Ok(given.to_string()),

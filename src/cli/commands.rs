@@ -29,7 +29,13 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         return super::console::console(&paths, &config, team, cli.readonly);
     };
     if let Command::Demo(a) = command {
-        return super::console::demo(a, explicit_db, &paths);
+        return super::console::demo(a, explicit_db, &paths, cli.readonly);
+    }
+    if cli.readonly {
+        // Refused rather than ignored: whoever asked for read-only must not get a write.
+        return Err(CliError::input(
+            "--readonly applies to the console only (sitrep, sitrep demo); leave it out of headless commands",
+        ));
     }
     if let Command::Config(c) = &command {
         return config_cmd(c, &paths, env);
@@ -121,8 +127,8 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
         }
         Command::Outbox(c) => {
             // Team mode: the team's shared outbox, not this replica's.
-            if let Some(target) = super::team::target(&config)? {
-                let mut ctx = super::team::connect(&paths, &config, &target, env.now_ms)?;
+            if let Some(target) = &team {
+                let mut ctx = super::team::connect(&paths, &config, target, env.now_ms)?;
                 return super::decisions::team_outbox_cmd(c, &mut ctx, &config, env);
             }
             let mut store = for_decisions(&paths, &config, env.now_ms)?;
@@ -224,15 +230,16 @@ fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, Cl
 }
 
 /// Exact id, else a REF from the table, else a unique native id or id prefix.
-fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
-    let id = id.trim();
+/// The alerts an id given on the command line may mean: the id itself, a REF from `sitrep
+/// list`, a prefix, or a native id under any vendor's source.
+pub(super) fn id_candidates(store: &Store, id: &str) -> Result<Vec<String>, CliError> {
     if store.get(id).map_err(store_err)?.is_some() {
-        return Ok(id.to_string());
+        return Ok(vec![id.to_string()]);
     }
     if let Ok(n) = id.parse::<i64>()
         && let Some(found) = store.id_by_ref(n).map_err(store_err)?
     {
-        return Ok(found);
+        return Ok(vec![found]);
     }
     let mut candidates = store.ids_like(id, 6).map_err(store_err)?;
     if candidates.is_empty() && !id.contains(':') {
@@ -245,6 +252,12 @@ fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
         }
         candidates.retain(|c| c.split_once(':').is_some_and(|(_, n)| n == id));
     }
+    Ok(candidates)
+}
+
+fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
+    let id = id.trim();
+    let mut candidates = id_candidates(store, id)?;
     match candidates.len() {
         1 => Ok(candidates.remove(0)),
         0 => Err(CliError::input(format!(

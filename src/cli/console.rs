@@ -110,7 +110,12 @@ fn toml_str(s: &str) -> String {
 
 /// `sitrep demo`: six simulated tenants on loopback, synced into a temporary database (or
 /// `--db`, kept afterwards), and the console with the background refresh running.
-pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliError> {
+pub fn demo(
+    a: DemoArgs,
+    db: Option<PathBuf>,
+    paths: &Paths,
+    readonly: bool,
+) -> Result<(), CliError> {
     use crate::sim::server::SimOptions;
     use crate::vendors::sim as server;
     start::require_terminal()?;
@@ -209,8 +214,10 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         config.filter = user.filter;
         config.llm = user.llm;
         if a.team.is_some() {
-            // A team's audit chain takes one key: the analyst's configured one.
+            // A team's audit chain takes one key: the analyst's configured one; the password
+            // and CA come from the analyst's [store] too.
             config.audit = user.audit;
+            config.store = user.store;
         }
     }
     let theme_dir = paths.config_dir.join("themes");
@@ -259,8 +266,19 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
         Some(url) => {
             let password = crate::team::password(&config)
                 .map_err(|e| CliError::input(format!("--team: {e}")))?;
-            let target = crate::store::team::TeamTarget::parse(url, password, None, false)
-                .map_err(|e| CliError::input(format!("--team: {e}")))?;
+            if password.is_none() && crate::config::team::has_password(url) {
+                eprintln!(
+                    "sitrep: warning: a password on the command line is visible to other users of this machine; set {} instead",
+                    crate::team::PASSWORD_VAR
+                );
+            }
+            let target = crate::store::team::TeamTarget::parse(
+                url,
+                password,
+                config.store.ca_file.clone(),
+                false,
+            )
+            .map_err(|e| CliError::input(format!("--team: {e}")))?;
             let seeded = {
                 let mut s = store
                     .lock()
@@ -315,7 +333,7 @@ pub fn demo(a: DemoArgs, db: Option<PathBuf>, paths: &Paths) -> Result<(), CliEr
             default_last_looked: Some(wall_clock()),
             refresh_store: Some(store),
             team,
-            readonly: false,
+            readonly,
         },
     );
     churn.abort();

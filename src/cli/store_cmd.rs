@@ -121,19 +121,8 @@ fn status(config: &Config, format: StatusFormat, env: &mut Env<'_>) -> Result<()
         })
         .map_err(team_err)?;
     if format == StatusFormat::Json {
-        let mut v = serde_json::to_value(&s)
-            .map_err(|e| CliError::runtime(format!("cannot encode the status: {e}")))?;
-        // Holder names come from other analysts' configs: one clean line each.
-        if let Some(list) = v.get_mut("refreshers").and_then(|r| r.as_array_mut()) {
-            for r in list {
-                if let Some(h) = r.get("holder").and_then(|h| h.as_str()).map(one_line) {
-                    r["holder"] = serde_json::Value::String(h);
-                }
-                if let Some(h) = r.get("source").and_then(|h| h.as_str()).map(one_line) {
-                    r["source"] = serde_json::Value::String(h);
-                }
-            }
-        }
+        // Holder names come from other analysts' configs: every string one clean line.
+        let v = super::render::json_value(&s);
         serde_json::to_writer_pretty(&mut *env.out, &v).map_err(|e| io_err(e.into()))?;
         return writeln!(env.out).map_err(io_err);
     }

@@ -66,10 +66,7 @@ pub fn target(config: &Config) -> Result<Option<TeamTarget>, LinkError> {
 }
 
 /// [`target`] with the environment's URL given.
-pub fn target_from(
-    config: &Config,
-    env_url: Option<String>,
-) -> Result<Option<TeamTarget>, LinkError> {
+fn target_from(config: &Config, env_url: Option<String>) -> Result<Option<TeamTarget>, LinkError> {
     let (url, from_file) = match env_url.filter(|u| !u.trim().is_empty()) {
         Some(u) => (u, false),
         None => match &config.store.url {

@@ -40,12 +40,6 @@ impl TeamOutbox {
         }
     }
 
-    /// The same worker holding rows for `ms` instead of [`LEASE_MS`].
-    pub fn with_lease(mut self, ms: EpochMs) -> TeamOutbox {
-        self.lease_ms = ms.max(1);
-        self
-    }
-
     pub fn team(&self) -> &TeamStore {
         &self.team
     }
