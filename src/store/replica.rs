@@ -74,7 +74,8 @@ impl Store {
                 rusqlite::Error::FromSqlConversionFailure(
                     3,
                     rusqlite::types::Type::Blob,
-                    detail.into(),
+                    // Name the alert: one damaged row stops every later publish page.
+                    format!("alert {}: {detail}", crate::sanitize::one_line(&id)).into(),
                 )
             })?;
             Ok(PublishRow {
@@ -115,15 +116,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Write the team's analyst side over this replica's (alerts not here are skipped;
-    /// their vendor rows arrive with the same pull). Returns how many rows changed.
-    pub fn apply_team_state(&mut self, states: &[TeamState]) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
-        let n = write_states(&tx, states)?;
-        tx.commit()?;
-        Ok(n)
     }
 }
 

@@ -2,7 +2,6 @@
 //! replica pulls (vendor rows when their raw changed, the analyst side always).
 
 use super::{TeamError, TeamStore};
-use crate::domain::EpochMs;
 use crate::store::{ApprovalRow, PublishRow, TeamHistory, TeamState, TicketRow, Verdict};
 
 /// One alert pulled from the team store.
@@ -89,12 +88,7 @@ impl TeamStore {
     /// the page never passes a change still to commit.
     pub async fn pull(&self, after_seq: i64, limit: usize) -> Result<Pulled, TeamError> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::feed::snapshot(&mut client).await?;
         let rows = tx
             .query(
                 &format!(
@@ -202,12 +196,7 @@ impl TeamStore {
             return Ok(out);
         }
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::feed::snapshot(&mut client).await?;
         for r in tx
             .query("SELECT id, raw FROM alerts WHERE id = ANY($1)", &[&ids])
             .await?
@@ -275,16 +264,6 @@ impl TeamStore {
             .await?
             .get(0))
     }
-
-    /// The newest change's seq (0: none yet).
-    pub async fn head_seq(&self) -> Result<i64, TeamError> {
-        let client = self.client().await?;
-        Ok(client
-            .query_one(&format!("SELECT {HEAD_SEQ}"), &[])
-            .await?
-            .get::<_, Option<i64>>(0)
-            .unwrap_or(0))
-    }
 }
 
 /// [`TeamStore::publish`] on a given connection or transaction (`store copy` publishes inside
@@ -326,9 +305,4 @@ pub(super) async fn publish_on<C: tokio_postgres::GenericClient + Sync>(
         )
         .await?;
     Ok(n)
-}
-
-/// Whether a claim shown as `claimed_by` / `claim_until` still holds at `now`.
-pub fn claim_holds(claim_until: Option<EpochMs>, now: EpochMs) -> bool {
-    claim_until.is_some_and(|u| u > now)
 }

@@ -133,13 +133,6 @@ impl TeamTarget {
         self.tls
     }
 
-    /// The same server, another database (tests and `store copy` make and drop databases).
-    pub fn with_dbname(&self, dbname: &str) -> TeamTarget {
-        let mut t = self.clone();
-        t.config.dbname(dbname);
-        t
-    }
-
     /// The connection settings (for a dedicated LISTEN connection).
     pub fn pg_config(&self) -> &tokio_postgres::Config {
         &self.config

@@ -144,18 +144,6 @@ impl TeamStore {
             audit_seq,
         })
     }
-
-    /// Whether a decision id has been applied.
-    pub async fn decision_applied(&self, decision_id: &str) -> Result<bool, TeamError> {
-        let client = self.client().await?;
-        Ok(client
-            .query_opt(
-                "SELECT 1 FROM decisions WHERE decision_id = $1",
-                &[&decision_id],
-            )
-            .await?
-            .is_some())
-    }
 }
 
 /// The audit detail as the SQLite path records it: the decision's own detail plus the outbox

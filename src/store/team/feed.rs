@@ -30,6 +30,19 @@ pub async fn change_lock(tx: &tokio_postgres::Transaction<'_>) -> Result<(), Tea
     Ok(())
 }
 
+/// A read-only transaction on one snapshot (`REPEATABLE READ`): with every writer holding
+/// [`CHANGE_LOCK`], what it sees up to its newest seq is complete, and queries in it agree.
+pub async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, TeamError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::CHANGE_LOCK;

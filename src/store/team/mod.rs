@@ -22,7 +22,7 @@ mod status;
 
 use deadpool_postgres::Pool;
 
-pub use alerts::{CaughtUp, Pulled, PulledAlert, claim_holds};
+pub use alerts::{CaughtUp, Pulled, PulledAlert};
 pub use claims::{ClaimOutcome, ClaimRow, ReleaseOutcome, clock as claim_clock};
 pub use connect::{TeamTarget, TlsMode};
 pub use copy::{CopyOptions, CopyReport};
@@ -79,18 +79,6 @@ impl TeamError {
 impl From<tokio_postgres::Error> for TeamError {
     fn from(e: tokio_postgres::Error) -> TeamError {
         sql_error(&e)
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for TeamError {
-    fn from(e: deadpool_postgres::PoolError) -> TeamError {
-        match e {
-            deadpool_postgres::PoolError::Backend(e) => sql_error(&e),
-            other => TeamError::Connect {
-                target: "pool".into(),
-                detail: crate::sanitize::one_line(&chain(&other)),
-            },
-        }
     }
 }
 

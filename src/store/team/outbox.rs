@@ -151,8 +151,8 @@ async fn history(
 ) -> Result<(), TeamError> {
     tx.execute(
         "INSERT INTO history (alert_id, at, actor, kind, reason) \
-         SELECT id, $2::int8, 'sitrep', $3::text, $4::text FROM alerts WHERE id = $1",
-        &[&alert_id, &at, &kind, &line],
+         SELECT id, $2::int8, $5::text, $3::text, $4::text FROM alerts WHERE id = $1",
+        &[&alert_id, &at, &kind, &line, &crate::store::SYSTEM_ACTOR],
     )
     .await?;
     tx.execute(
@@ -534,8 +534,8 @@ impl TeamStore {
             let line = format!("ticket {key} is now {status}");
             tx.execute(
                 "INSERT INTO history (alert_id, at, actor, kind, reason) \
-                 SELECT id, $2::int8, 'sitrep', 'ticket', $3::text FROM alerts WHERE ticket = $1",
-                &[&key, &now, &line],
+                 SELECT id, $2::int8, $4::text, 'ticket', $3::text FROM alerts WHERE ticket = $1",
+                &[&key, &now, &line, &crate::store::SYSTEM_ACTOR],
             )
             .await?;
             tx.execute(

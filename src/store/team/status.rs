@@ -48,12 +48,7 @@ impl TeamStore {
         }
         let mut client = self.client().await?;
         // One snapshot for the counts, so they agree with each other.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
+        let tx = super::feed::snapshot(&mut client).await?;
         let r = tx
             .query_one(
                 &format!(
