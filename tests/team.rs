@@ -9,7 +9,7 @@ mod pg;
 use std::time::Duration;
 
 use sitrep::store::Store;
-use sitrep::store::team::{TeamStore, TeamTarget};
+use sitrep::store::team::{MIGRATIONS, TeamStore, TeamTarget};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -50,11 +50,39 @@ fn migrate_is_versioned_and_a_second_run_changes_nothing() {
         assert!(e.to_string().contains("sitrep store migrate"), "{e}");
         let team = TeamStore::connect_unchecked(&t).await.expect("connect");
         let first = team.migrate().await.expect("migrate");
-        assert_eq!((first.from, first.to), (0, 1));
+        let n = MIGRATIONS.len() as i64;
+        assert_eq!((first.from, first.to), (0, n));
         let again = team.migrate().await.expect("again");
-        assert_eq!((again.from, again.to), (1, 1));
+        assert_eq!((again.from, again.to), (n, n));
         TeamStore::connect(&t).await.expect("schema is current");
     });
+}
+
+#[test]
+fn a_store_at_version_one_is_brought_up_to_date() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    // A team store made by a sitrep that knew only the first migration.
+    db.query(MIGRATIONS[0].1);
+    db.query("CREATE TABLE sitrep_schema (version integer NOT NULL)");
+    db.query("INSERT INTO sitrep_schema VALUES (1)");
+    let rt = rt();
+    rt.block_on(async {
+        let t = target(&db);
+        let e = TeamStore::connect(&t).await.expect_err("older schema");
+        assert!(e.to_string().contains("sitrep store migrate"), "{e}");
+        let team = TeamStore::connect_unchecked(&t).await.expect("connect");
+        let up = team.migrate().await.expect("migrate");
+        assert_eq!((up.from, up.to), (1, MIGRATIONS.len() as i64));
+        TeamStore::connect(&t).await.expect("schema is current");
+    });
+    // Version 2's column is there.
+    let cols = db.query(
+        "SELECT count(*)::text FROM information_schema.columns \
+         WHERE table_name = 'history' AND column_name = 'version'",
+    );
+    assert_eq!(cols[0].as_deref(), Some("1"));
 }
 
 #[test]

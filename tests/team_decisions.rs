@@ -113,16 +113,7 @@ fn a_decision_id_applies_once_and_a_stale_base_is_a_conflict() {
     );
 
     // Bob decided on version 0; alice changed it since: a conflict, nothing written.
-    let bob = Decision {
-        change: LocalChange::Status(StatusChange {
-            status: sitrep::domain::Status::Acknowledged,
-            actor: "bob".into(),
-            note: None,
-            at: common::NOW_MS,
-        }),
-        audit_detail: serde_json::json!({ "status": "acknowledged" }),
-        ..note(&ids[0], "bob", "")
-    };
+    let bob = acknowledge(&ids[0], "bob");
     let c = rt
         .block_on(t.record_decision("d-2", Some(0), &bob, Some(&k)))
         .expect("conflict");
@@ -193,6 +184,84 @@ fn a_decision_id_applies_once_and_a_stale_base_is_a_conflict() {
             .as_ref()
             .is_some_and(|b| b.reason.contains("tail truncated")),
         "{cut}"
+    );
+}
+
+/// A status decision by `actor` on `alert`.
+fn acknowledge(alert: &str, actor: &str) -> Decision {
+    Decision {
+        change: LocalChange::Status(StatusChange {
+            status: sitrep::domain::Status::Acknowledged,
+            actor: actor.into(),
+            note: None,
+            at: common::NOW_MS,
+        }),
+        audit_detail: serde_json::json!({ "status": "acknowledged" }),
+        ..note(alert, actor, "")
+    }
+}
+
+#[test]
+fn an_own_note_after_a_teammates_change_does_not_hide_it() {
+    let Some((db, _sb, ids)) = seeded(2) else {
+        return;
+    };
+    let rt = rt();
+    let t = team(&rt, &db);
+    let k = key();
+    // Alice decided offline on version 0: a note (never version-checked, it only adds) and
+    // then a status. Meanwhile bob acknowledged the alert (version 1).
+    let bob = rt
+        .block_on(t.record_decision("b-1", Some(0), &acknowledge(&ids[0], "bob"), Some(&k)))
+        .expect("bob");
+    assert!(
+        matches!(bob, TeamRecorded::Applied { version: 1, .. }),
+        "{bob:?}"
+    );
+    let her_note = rt
+        .block_on(t.record_decision("a-1", None, &note(&ids[0], "alice", "looking"), Some(&k)))
+        .expect("note");
+    assert!(
+        matches!(her_note, TeamRecorded::Applied { version: 2, .. }),
+        "{her_note:?}"
+    );
+    // Her status on version 0: the last line is her own note, but bob's change came after
+    // version 0, so it is a conflict naming bob, and nothing is written.
+    let hers = rt
+        .block_on(t.record_decision("a-2", Some(0), &acknowledge(&ids[0], "alice"), Some(&k)))
+        .expect("status");
+    match hers {
+        TeamRecorded::Conflict { by, theirs, .. } => {
+            assert_eq!(by.as_deref(), Some("bob"));
+            assert_eq!(theirs.version, 2);
+        }
+        other => panic!("expected a conflict with bob's change, got {other:?}"),
+    }
+    let row = db.query(&format!(
+        "SELECT status_by || ',' || version FROM alerts WHERE id = '{}'",
+        ids[0]
+    ));
+    assert_eq!(row[0].as_deref(), Some("bob,2"));
+    // Her own chain without a teammate in it still applies: a note then a status, both
+    // decided on version 0 of the other alert.
+    rt.block_on(t.record_decision("a-3", None, &note(&ids[1], "alice", "x"), Some(&k)))
+        .expect("note");
+    let own = rt
+        .block_on(t.record_decision("a-4", Some(0), &acknowledge(&ids[1], "alice"), Some(&k)))
+        .expect("own");
+    assert!(
+        matches!(own, TeamRecorded::Applied { version: 2, .. }),
+        "{own:?}"
+    );
+    // A claim is a change too: bob claims, alice's status on the version before conflicts.
+    rt.block_on(t.claim(&ids[1], "bob", common::NOW_MS, 3_600_000, None, false))
+        .expect("claim");
+    let after_claim = rt
+        .block_on(t.record_decision("a-5", Some(2), &acknowledge(&ids[1], "alice"), Some(&k)))
+        .expect("status");
+    assert!(
+        matches!(&after_claim, TeamRecorded::Conflict { by: Some(b), .. } if b == "bob"),
+        "{after_claim:?}"
     );
 }
 

@@ -117,7 +117,7 @@ impl TeamStore {
             None => (format!("claimed until {}", clock(until, now)), None, false),
         };
         let state = set_claim(&tx, id, actor, now, until, note).await?;
-        history(&tx, id, now, actor, "claim", &reason, note).await?;
+        history(&tx, id, state.version, now, actor, "claim", &reason, note).await?;
         tx.commit().await?;
         Ok(ClaimOutcome::Claimed {
             state,
@@ -165,12 +165,10 @@ impl TeamStore {
                 &[&id],
             )
             .await?;
-        history(&tx, id, now, actor, "release", &reason, note).await?;
+        let state = state_from(&row, 0);
+        history(&tx, id, state.version, now, actor, "release", &reason, note).await?;
         tx.commit().await?;
-        Ok(ReleaseOutcome::Released {
-            state: state_from(&row, 0),
-            holder,
-        })
+        Ok(ReleaseOutcome::Released { state, holder })
     }
 
     /// Hand `actor` the highest-scoring open alert nobody holds, claimed for `ttl_ms`, or None
@@ -220,7 +218,7 @@ impl TeamStore {
             _ => format!("claimed until {} by next", clock(until, now)),
         };
         let state = set_claim(&tx, &id, actor, now, until, None).await?;
-        history(&tx, &id, now, actor, "claim", &reason, None).await?;
+        history(&tx, &id, state.version, now, actor, "claim", &reason, None).await?;
         tx.commit().await?;
         Ok(Some(state))
     }
@@ -291,9 +289,13 @@ async fn set_claim(
     Ok(state_from(&row, 0))
 }
 
+/// A claim's history line; `version` is the alert's version the claim made (a decision
+/// journaled on an earlier version conflicts with it: decisions.rs).
+#[allow(clippy::too_many_arguments)]
 async fn history(
     tx: &Transaction<'_>,
     id: &str,
+    version: i64,
     at: EpochMs,
     actor: &str,
     kind: &str,
@@ -301,9 +303,9 @@ async fn history(
     note: Option<&str>,
 ) -> Result<(), TeamError> {
     tx.execute(
-        "INSERT INTO history (alert_id, at, actor, kind, reason, note) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&id, &at, &actor, &kind, &reason, &note],
+        "INSERT INTO history (alert_id, at, actor, kind, reason, note, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[&id, &at, &actor, &kind, &reason, &note, &version],
     )
     .await?;
     Ok(())

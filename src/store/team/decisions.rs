@@ -90,23 +90,27 @@ impl TeamStore {
         if let Some(base) = base_version
             && base != theirs.version
         {
-            let last = tx
+            // Someone else's analyst change after the version decided on. The analyst's own
+            // earlier decisions (sent in order ahead of this one) moved the version too and
+            // are not; neither are changes no analyst made (a ticket linked by delivery).
+            // Every line, not just the last: a note of the analyst's own after a
+            // teammate's status change must not hide that change.
+            let other = tx
                 .query_opt(
-                    "SELECT actor, at FROM history WHERE alert_id = $1 ORDER BY seq DESC LIMIT 1",
-                    &[&d.alert_id],
+                    "SELECT actor, at FROM history WHERE alert_id = $1 AND version > $2 \
+                     AND actor <> $3 ORDER BY seq DESC LIMIT 1",
+                    &[&d.alert_id, &base, &d.actor],
                 )
                 .await?;
-            let (by, at) = match last {
-                Some(r) => (Some(r.get::<_, String>(0)), Some(r.get::<_, i64>(1))),
-                None => (None, None),
-            };
-            // The analyst's own earlier decisions (sent in order ahead of this one) moved the
-            // version too: those are not someone else's change.
-            if by.as_deref() != Some(d.actor.as_str()) {
+            if let Some(r) = other {
+                let (by, at) = (Some(r.get::<_, String>(0)), Some(r.get::<_, i64>(1)));
                 return Ok(TeamRecorded::Conflict { theirs, by, at });
             }
         }
-        apply_change(&tx, d, &theirs.status).await?;
+        // The row is locked: this decision makes exactly the next version, and its history
+        // lines say so.
+        let next = theirs.version + 1;
+        apply_change(&tx, d, &theirs.status, next).await?;
         let version: i64 = tx
             .query_one(
                 "UPDATE alerts SET version = version + 1, seq = nextval('change_seq') \
@@ -167,17 +171,19 @@ fn audit_detail(d: &Decision) -> serde_json::Value {
 async fn history(
     tx: &deadpool_postgres::Transaction<'_>,
     d: &Decision,
+    version: i64,
     kind: &str,
     reason: Option<&str>,
     note: Option<&str>,
 ) -> Result<(), TeamError> {
-    status_history(tx, d, kind, None, reason, note).await
+    status_history(tx, d, version, kind, None, reason, note).await
 }
 
 /// A history line with a status change (`from`, `to`) when it is one.
 async fn status_history(
     tx: &deadpool_postgres::Transaction<'_>,
     d: &Decision,
+    version: i64,
     kind: &str,
     change: Option<(&str, &str)>,
     reason: Option<&str>,
@@ -185,8 +191,8 @@ async fn status_history(
 ) -> Result<(), TeamError> {
     let (from, to) = (change.map(|c| c.0), change.map(|c| c.1));
     tx.execute(
-        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO history (alert_id, at, actor, kind, from_status, to_status, reason, note, \
+         version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &d.alert_id,
             &d.at,
@@ -196,6 +202,7 @@ async fn status_history(
             &to,
             &reason,
             &note,
+            &version,
         ],
     )
     .await?;
@@ -208,6 +215,7 @@ async fn apply_change(
     tx: &deadpool_postgres::Transaction<'_>,
     d: &Decision,
     from: &str,
+    version: i64,
 ) -> Result<(), TeamError> {
     match &d.change {
         LocalChange::Status(change) => {
@@ -229,6 +237,7 @@ async fn apply_change(
             status_history(
                 tx,
                 d,
+                version,
                 "status",
                 Some((from, kind.as_str())),
                 reason.as_deref(),
@@ -236,7 +245,7 @@ async fn apply_change(
             )
             .await
         }
-        LocalChange::Note(note) => history(tx, d, "note", None, Some(note)).await,
+        LocalChange::Note(note) => history(tx, d, version, "note", None, Some(note)).await,
         LocalChange::Approval {
             verdict,
             diff_sha256,
@@ -262,10 +271,10 @@ async fn apply_change(
             };
             let short = diff_sha256.get(..12).unwrap_or(diff_sha256);
             let reason = format!("diff sha256 {short}");
-            history(tx, d, kind, Some(&reason), note.as_deref()).await
+            history(tx, d, version, kind, Some(&reason), note.as_deref()).await
         }
         LocalChange::TicketRequest => {
-            history(tx, d, "ticket", Some("ticket requested"), None).await
+            history(tx, d, version, "ticket", Some("ticket requested"), None).await
         }
         LocalChange::TicketLink { key } => {
             tx.execute(
@@ -274,17 +283,25 @@ async fn apply_change(
             )
             .await?;
             let line = format!("linked existing ticket {key}");
-            history(tx, d, "ticket", Some(&line), None).await
+            history(tx, d, version, "ticket", Some(&line), None).await
         }
         // The SQLite log writes no history line for a notification; the team's does, so that
         // everyone sees who notified and the alert's last change has an author.
         LocalChange::NotifyRequest => {
-            history(tx, d, "notify", Some("notification requested"), None).await
+            history(
+                tx,
+                d,
+                version,
+                "notify",
+                Some("notification requested"),
+                None,
+            )
+            .await
         }
         LocalChange::PullRequest { diff_sha256 } => {
             let short = diff_sha256.get(..12).unwrap_or(diff_sha256);
             let reason = format!("pull request requested for diff sha256 {short}");
-            history(tx, d, "pull_request", Some(&reason), None).await
+            history(tx, d, version, "pull_request", Some(&reason), None).await
         }
     }
 }
