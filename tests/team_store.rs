@@ -635,6 +635,37 @@ fn report_covers_the_shift_across_analysts() {
     );
     assert!(team_part.contains("new → acknowledged — n0"), "{team_part}");
     assert!(team_part.contains(&format!("`{}`", ids[2])), "{team_part}");
+
+    // The team store away (nothing listens on port 1): the report is still written, from the
+    // replica, and its Team section says what it is missing.
+    let out = sb
+        .cmd()
+        .env(
+            "SITREP_DATABASE_URL",
+            "postgres://alice:hunter2@127.0.0.1:1/soc?sslmode=disable",
+        )
+        .arg("--db")
+        .arg(sb.db())
+        .args(["report", "--since", "12h"])
+        .output()
+        .expect("report");
+    let (md, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{md}{err}");
+    assert!(md.contains("# "), "{md}");
+    let team_part = md.split("## Team").nth(1).expect("a Team section");
+    assert!(
+        team_part.contains("The team store alice@127.0.0.1:1/soc could not be reached")
+            && team_part.contains("as it was last pulled"),
+        "{team_part}"
+    );
+    assert!(
+        !md.contains("hunter2") && !err.contains("hunter2"),
+        "{md}{err}"
+    );
+    assert!(err.contains("alice@127.0.0.1:1/soc"), "{err}");
 }
 
 /// The roles of docs/team.md, made unique for this database and dropped at the end.

@@ -117,13 +117,23 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             if let Some(name) = &a.compliance {
                 super::report::framework(name)?;
             }
-            // Team mode: the replica pulled up to date, and the team's shift across analysts.
-            let ctx = match (&team, &a.compliance) {
-                (Some(t), None) => Some(super::team::connect(&paths, &config, t, env.now_ms)?),
-                _ => None,
+            // Team mode: the replica pulled up to date, and the team's shift across analysts;
+            // with the team store away, the replica as last pulled, saying so.
+            let shift = match (&team, &a.compliance) {
+                (Some(t), None) => match super::team::link(&paths, &config, t, env.now_ms)? {
+                    super::team::Link::Online(ctx) => super::report::TeamShift::Online(ctx),
+                    super::team::Link::Offline { reason, .. } => {
+                        eprintln!("sitrep: {}", sanitize::one_line(&reason));
+                        super::report::TeamShift::Offline {
+                            label: t.label(),
+                            reason,
+                        }
+                    }
+                },
+                _ => super::report::TeamShift::None,
             };
             let mut store = scored(open_existing(&paths)?, &config, env.now_ms)?;
-            super::report::report(a, &mut store, &config, &paths, ctx.as_ref(), env)
+            super::report::report(a, &mut store, &config, &paths, &shift, env)
         }
         Command::Outbox(c) => {
             // Team mode: the team's shared outbox, not this replica's.

@@ -73,12 +73,24 @@ fn parse_since(s: &str, now: EpochMs) -> Result<EpochMs, CliError> {
     })
 }
 
-pub fn report(
+/// What a shift report says about the team (team mode only).
+pub(super) enum TeamShift {
+    /// Not in team mode, or a compliance report.
+    None,
+    Online(Box<super::team::TeamCtx>),
+    /// The team store could not be reached: the report is the replica's, as last pulled.
+    Offline {
+        label: String,
+        reason: String,
+    },
+}
+
+pub(super) fn report(
     a: ReportArgs,
     store: &mut Store,
     config: &Config,
     paths: &crate::paths::Paths,
-    team: Option<&super::team::TeamCtx>,
+    team: &TeamShift,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let format = a.format.unwrap_or_else(|| {
@@ -107,15 +119,28 @@ pub fn report(
             let since = parse_since(a.since.as_deref().unwrap_or("12h"), env.now_ms)?;
             let mut text = build(store, config, since, env.now_ms, a.hot)
                 .map_err(|e| CliError::runtime(e.to_string()))?;
-            if let Some(ctx) = team {
-                let shift = ctx
-                    .rt
-                    .block_on(ctx.team.shift(since, TEAM_LINES))
-                    .map_err(|e| CliError::runtime(e.to_string()))?;
-                text.push_str(
-                    &team_section(store, &ctx.team.label(), &shift)
-                        .map_err(|e| CliError::runtime(e.to_string()))?,
-                );
+            match team {
+                TeamShift::None => {}
+                TeamShift::Online(ctx) => {
+                    let shift = ctx
+                        .rt
+                        .block_on(ctx.team.shift(since, TEAM_LINES))
+                        .map_err(|e| CliError::runtime(e.to_string()))?;
+                    text.push_str(
+                        &team_section(store, &ctx.team.label(), &shift)
+                            .map_err(|e| CliError::runtime(e.to_string()))?,
+                    );
+                }
+                TeamShift::Offline { label, reason } => {
+                    text.push_str(&format!(
+                        "\n## Team\n\nThe team store {} could not be reached ({}). This report \
+                         is this machine's replica as it was last pulled: teammates' decisions \
+                         since then are not in it, and the per-analyst table needs the team \
+                         store. Run `sitrep report` again when it is back.\n",
+                        cell(label),
+                        cell(reason)
+                    ));
+                }
             }
             (text, "shift report", None)
         }
