@@ -16,7 +16,7 @@ use crate::paths::Paths;
 use crate::sanitize::one_line;
 use crate::store::Store;
 use crate::store::team::{
-    ClaimOutcome, ClaimRow, ReleaseOutcome, TeamError, TeamTarget, claim_clock as clock,
+    ClaimOutcome, ClaimRow, ReleaseOutcome, TeamTarget, claim_clock as clock,
 };
 
 /// The exit code for "the team said no" (nothing left, or held by someone else).
@@ -94,7 +94,7 @@ pub fn claim(
             ctx.team
                 .claim(&id, &actor, env.now_ms, ttl, a.note.as_deref(), a.take_over),
         )
-        .map_err(team_err)?;
+        .map_err(CliError::from)?;
     match outcome {
         ClaimOutcome::Refused { holder, until } => Err(CliError {
             code: EXIT_REFUSED,
@@ -142,7 +142,7 @@ pub fn release(
             ctx.team
                 .release(&id, &config.actor(), env.now_ms, a.note.as_deref()),
         )
-        .map_err(team_err)?;
+        .map_err(CliError::from)?;
     match outcome {
         ReleaseOutcome::Refused { holder, until } => Err(CliError {
             code: EXIT_REFUSED,
@@ -197,7 +197,7 @@ pub fn next(
         match ctx.rt.block_on(ctx.team.next(&actor, env.now_ms, ttl)) {
             Ok(Some(state)) => handed.push(state),
             Ok(None) => break,
-            Err(e) if handed.is_empty() => return Err(team_err(e)),
+            Err(e) if handed.is_empty() => return Err(e.into()),
             Err(e) => {
                 eprintln!(
                     "sitrep: stopped after {} alert(s): {}",
@@ -277,7 +277,7 @@ fn list(
     let rows = ctx
         .rt
         .block_on(ctx.team.claims(actor, env.now_ms))
-        .map_err(team_err)?;
+        .map_err(CliError::from)?;
     match format {
         ClaimFormat::Json => {
             let out: Vec<serde_json::Value> = rows
@@ -379,13 +379,5 @@ fn resolve(store: &Store, given: &str) -> Result<String, CliError> {
             "'{}' matches several alerts; give more of the id",
             one_line(given)
         ))),
-    }
-}
-
-/// A team-store failure as a command failure: what the analyst asked wrongly is exit 2.
-fn team_err(e: TeamError) -> CliError {
-    match e {
-        TeamError::NotFound(_) | TeamError::Invalid(_) => CliError::input(e.to_string()),
-        other => CliError::runtime(other.to_string()),
     }
 }

@@ -574,11 +574,6 @@ pub(super) fn team_outbox_cmd(
     config: &Config,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
-    let rt_err = |e: crate::store::team::TeamError| CliError::runtime(e.to_string());
-    let in_err = |e: crate::store::team::TeamError| match e {
-        crate::store::team::TeamError::Invalid(m) => CliError::input(m),
-        other => CliError::runtime(other.to_string()),
-    };
     match c {
         OutboxCommand::List { all, limit, json } => {
             let states: &[OutboxState] = if all {
@@ -589,7 +584,7 @@ pub(super) fn team_outbox_cmd(
             let rows = ctx
                 .rt
                 .block_on(ctx.team.outbox_list(states, limit))
-                .map_err(rt_err)?;
+                .map_err(CliError::from)?;
             if json {
                 for r in &rows {
                     let line = serde_json::to_string(&clean_row(r)).unwrap_or_default();
@@ -597,7 +592,10 @@ pub(super) fn team_outbox_cmd(
                 }
                 return Ok(());
             }
-            let depth = ctx.rt.block_on(ctx.team.outbox_depth()).map_err(rt_err)?;
+            let depth = ctx
+                .rt
+                .block_on(ctx.team.outbox_depth())
+                .map_err(CliError::from)?;
             let _ = writeln!(
                 env.out,
                 "outbox: {} pending ({} retrying), {} failed",
@@ -616,7 +614,7 @@ pub(super) fn team_outbox_cmd(
             let n = ctx
                 .rt
                 .block_on(ctx.team.outbox_retry(&ids, env.now_ms))
-                .map_err(in_err)?
+                .map_err(CliError::from)?
                 .len();
             let _ = writeln!(env.out, "{n} entr{} back in the queue", plural_y(n));
             let stats = deliver_team(ctx, config, env.now_ms)?;
@@ -626,7 +624,7 @@ pub(super) fn team_outbox_cmd(
             let n = ctx
                 .rt
                 .block_on(ctx.team.outbox_drop(&ids, env.now_ms))
-                .map_err(in_err)?;
+                .map_err(CliError::from)?;
             let _ = writeln!(env.out, "{n} entr{} dropped", plural_y(n));
             Ok(())
         }
@@ -672,15 +670,14 @@ fn report_team_pass(
     s: &PassStats,
     ctx: &super::team::TeamCtx,
 ) -> Result<(), CliError> {
-    let rt_err = |e: crate::store::team::TeamError| CliError::runtime(e.to_string());
-    let depth = ctx.rt.block_on(ctx.team.outbox_depth()).map_err(rt_err)?;
+    let depth = ctx.rt.block_on(ctx.team.outbox_depth())?;
     let waiting = if s.failed > 0 || s.retrying > 0 {
         ctx.rt
             .block_on(
                 ctx.team
                     .outbox_list(&[OutboxState::Failed, OutboxState::Pending], 5),
             )
-            .map_err(rt_err)?
+            .map_err(CliError::from)?
     } else {
         Vec::new()
     };

@@ -35,6 +35,18 @@ impl CliError {
     }
 }
 
+/// A team-store failure as a command failure, the same in every command: what the analyst
+/// asked wrongly (a bad URL, an unknown alert, an invalid request) is exit 2, the rest 1.
+impl From<crate::store::team::TeamError> for CliError {
+    fn from(e: crate::store::team::TeamError) -> CliError {
+        use crate::store::team::TeamError as E;
+        match e {
+            E::Url(_) | E::NotFound(_) | E::Invalid(_) => CliError::input(e.to_string()),
+            other => CliError::runtime(other.to_string()),
+        }
+    }
+}
+
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Messages may quote user input or vendor text: keep them one clean line.
@@ -164,4 +176,30 @@ pub(super) fn configured(config: &crate::config::Config) -> String {
 /// Open (or create) the store at the configured path.
 pub(super) fn open_store(paths: &crate::paths::Paths) -> Result<crate::store::Store, CliError> {
     crate::store::Store::open(&paths.db).map_err(|e| CliError::runtime(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::team::TeamError;
+
+    #[test]
+    fn team_failures_exit_the_same_way_from_every_command() {
+        let code = |e: TeamError| CliError::from(e).code;
+        assert_eq!(code(TeamError::NotFound("prisma:1".into())), 2);
+        assert_eq!(code(TeamError::Invalid("a claim needs a name".into())), 2);
+        assert_eq!(code(TeamError::Url("sslmode=maybe".into())), 2);
+        assert_eq!(code(TeamError::Sql("deadlock".into())), 1);
+        assert_eq!(code(TeamError::ReadOnly("alerts".into())), 1);
+        let unreachable = TeamError::Connect {
+            target: "alice@db:5432/soc".into(),
+            detail: "Connection refused".into(),
+        };
+        let e = CliError::from(unreachable);
+        assert_eq!(e.code, 1);
+        assert_eq!(
+            e.message,
+            "team store alice@db:5432/soc: Connection refused"
+        );
+    }
 }

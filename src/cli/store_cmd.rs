@@ -11,7 +11,7 @@ use crate::paths::Paths;
 use crate::present::iso;
 use crate::sanitize::one_line;
 use crate::store::Store;
-use crate::store::team::{CopyOptions, TeamError, TeamStore, TeamTarget};
+use crate::store::team::{CopyOptions, TeamStore, TeamTarget};
 
 use crate::team::PASSWORD_VAR;
 
@@ -50,13 +50,6 @@ pub struct CopyArgs {
     pub merge: bool,
 }
 
-fn team_err(e: TeamError) -> CliError {
-    match e {
-        TeamError::Url(_) | TeamError::Invalid(_) => CliError::input(e.to_string()),
-        other => CliError::runtime(other.to_string()),
-    }
-}
-
 pub fn store_cmd(
     c: StoreCommand,
     paths: &Paths,
@@ -84,7 +77,7 @@ fn migrate(paths: &Paths, config: &Config, env: &mut Env<'_>) -> Result<(), CliE
         let team = TeamStore::connect_unchecked(&target).await?;
         team.migrate().await
     });
-    let outcome = outcome.map_err(team_err)?;
+    let outcome = outcome.map_err(CliError::from)?;
     let line = if outcome.from == outcome.to {
         format!(
             "team store {}: schema {}, up to date",
@@ -119,7 +112,7 @@ fn status(config: &Config, format: StatusFormat, env: &mut Env<'_>) -> Result<()
             let team = TeamStore::connect_unchecked(&target).await?;
             team.status(now).await
         })
-        .map_err(team_err)?;
+        .map_err(CliError::from)?;
     if format == StatusFormat::Json {
         // Holder names come from other analysts' configs: every string one clean line.
         let v = super::render::json_value(&s);
@@ -198,8 +191,8 @@ fn to_target(to: Option<&str>, config: &Config) -> Result<TeamTarget, CliError> 
     };
     let password = crate::team::password(config).map_err(|e| CliError::input(e.to_string()))?;
     let had_other = password.is_some();
-    let target =
-        TeamTarget::parse(url, password, config.store.ca_file.clone(), false).map_err(team_err)?;
+    let target = TeamTarget::parse(url, password, config.store.ca_file.clone(), false)
+        .map_err(CliError::from)?;
     if !had_other && crate::config::team::has_password(url) {
         eprintln!(
             "sitrep: warning: a password on the command line is visible to other users of this machine; set {PASSWORD_VAR} instead"
@@ -257,7 +250,7 @@ fn copy(a: CopyArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Resul
             let team = TeamStore::connect(&target).await?;
             team.copy_from(&src, &opts).await
         })
-        .map_err(team_err)?;
+        .map_err(CliError::from)?;
     let mut line = format!(
         "copied {} into team store {}: {} alert(s), {} with an analyst's status",
         from.display(),

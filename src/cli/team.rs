@@ -80,7 +80,7 @@ pub(super) fn link(
                 reason: e.to_string(),
             });
         }
-        Err(e) => return Err(CliError::runtime(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     if let Some(dir) = paths.db.parent() {
         std::fs::create_dir_all(dir)
