@@ -240,6 +240,16 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
         }
         team_split = Some(split);
     }
+    // The leases won at start, shared by the refreshers, publishers and the takeover loop.
+    let leases = team_split.as_mut().map(|split| {
+        let (lost_tx, lost_rx) = tokio::sync::mpsc::unbounded_channel();
+        let leases = super::team_refresh::Leases::new(
+            std::mem::take(&mut split.leases),
+            &split.led,
+            lost_tx,
+        );
+        (leases, lost_rx)
+    });
     let refresher = if sources.is_empty() {
         None
     } else {
@@ -255,31 +265,43 @@ pub fn run(rt: &tokio::runtime::Runtime, l: Launch<'_>) -> Result<(), StartError
             None => Arc::new(Mutex::new(prep(Store::open(&l.db)?))),
         };
         let _guard = rt.enter();
-        let r = Refresher::spawn(crate::vendors::connect, sources.clone(), store, wall_clock);
-        if let (Some(team), Some(split)) = (&team, team_split.as_mut()) {
+        // Team mode: a source is refreshed only while this console holds its lease.
+        let permit = leases.as_ref().map(|(l, _)| l.permit(wall_clock));
+        let r = Refresher::spawn_with(
+            crate::vendors::connect,
+            sources.clone(),
+            store,
+            wall_clock,
+            permit,
+        );
+        if let (Some(team), Some((leases, _))) = (&team, &leases) {
             super::team_refresh::spawn_publisher(
                 team.clone(),
                 l.db.clone(),
                 r.changed.clone(),
-                std::mem::take(&mut split.leases),
+                leases.clone(),
                 wall_clock,
             );
         }
         Some(r)
     };
     let adopted = super::team_refresh::Adopted::default();
-    if let (Some(team), Some(split)) = (&team, team_split)
+    if let (Some(team), Some(split), Some((leases, lost))) = (&team, team_split, leases)
         && !l.readonly
     {
         let _guard = rt.enter();
         super::team_refresh::spawn_takeover(
-            team.clone(),
+            super::team_refresh::Takeover {
+                team: team.clone(),
+                leases,
+                lost,
+                db: l.db.clone(),
+                prepare: prep.clone(),
+                adopted: adopted.clone(),
+                actor: config.actor(),
+                clock: wall_clock,
+            },
             split.elsewhere.into_iter().map(|(s, _)| s).collect(),
-            l.db.clone(),
-            prep.clone(),
-            adopted.clone(),
-            config.actor(),
-            wall_clock,
         );
     }
     runtime::run_in(

@@ -680,7 +680,24 @@ pub enum SourceStatus {
         last_full: Option<EpochMs>,
         next_run_in: Duration,
     },
+    /// Not refreshed from here for now ([`Permit`] said no: in team mode another sitrep
+    /// refreshes it); asked again at the next interval.
+    Standby {
+        why: String,
+    },
 }
+
+/// Asked before every run of a source (by name): whether this process may call the vendor
+/// now, and if not, why (one line for the status bar). Team mode refreshes a source only
+/// while it holds the team's lease for it (src/console/team_refresh.rs).
+pub type Permit = Arc<
+    dyn Fn(
+            String,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// A running background refresher: one tokio task per source.
 pub struct Refresher {
@@ -703,6 +720,17 @@ impl Refresher {
         store: Arc<Mutex<Store>>,
         clock: fn() -> EpochMs,
     ) -> Refresher {
+        Self::spawn_with(connect, sources, store, clock, None)
+    }
+
+    /// [`Refresher::spawn`], asking `permit` before every run.
+    pub fn spawn_with(
+        connect: Connect,
+        sources: Vec<SourceConfig>,
+        store: Arc<Mutex<Store>>,
+        clock: fn() -> EpochMs,
+        permit: Option<Permit>,
+    ) -> Refresher {
         let (changed_tx, changed) = tokio::sync::watch::channel(0u64);
         let changed_tx = Arc::new(changed_tx);
         let trigger = Arc::new(tokio::sync::Notify::new());
@@ -717,6 +745,7 @@ impl Refresher {
             let store = store.clone();
             let changed_tx = changed_tx.clone();
             let trigger = trigger.clone();
+            let permit = permit.clone();
             tasks.push(tokio::spawn(async move {
                 let mut rng = crate::rng::Rng::new(clock() as u64 ^ (i as u64) << 32);
                 let tx = Arc::new(tx);
@@ -726,6 +755,19 @@ impl Refresher {
                     .and_then(|s| s.source_state(&cfg.name).ok().flatten())
                     .and_then(|s| s.last_success_at);
                 loop {
+                    let base = cfg.interval.as_millis() as i64;
+                    let jitter = rng.range(-base / 10, base / 10);
+                    let next = Duration::from_millis((base + jitter).max(1000) as u64);
+                    if let Some(permit) = &permit
+                        && let Err(why) = permit(cfg.name.clone()).await
+                    {
+                        let _ = tx.send(SourceStatus::Standby { why });
+                        tokio::select! {
+                            _ = tokio::time::sleep(next) => {}
+                            _ = trigger.notified() => {}
+                        }
+                        continue;
+                    }
                     let _ = tx.send(SourceStatus::Syncing {
                         pages: 0,
                         alerts: 0,
@@ -741,9 +783,6 @@ impl Refresher {
                     });
                     let report = run(connect, &cfg, &store, false, clock(), progress).await;
                     changed_tx.send_modify(|n| *n += 1);
-                    let base = cfg.interval.as_millis() as i64;
-                    let jitter = rng.range(-base / 10, base / 10);
-                    let next = Duration::from_millis((base + jitter).max(1000) as u64);
                     let last_full = report.stats.last_full_at;
                     match report.error {
                         None => {

@@ -37,6 +37,10 @@ fn source_span(s: &State, name: &str, st: &SourceStatus) -> Span<'static> {
             format!("{name} ✗ {}", fit(&one_line(reason), 32)),
             role(t, Role::Error),
         ),
+        SourceStatus::Standby { why } => Span::styled(
+            format!("{name} ⇄ {}", fit(&one_line(why), 32)),
+            role(t, Role::Muted),
+        ),
     }
 }
 
@@ -51,7 +55,7 @@ fn oldest_full_run(s: &State) -> Option<Span<'static>> {
             SourceStatus::Idle { last_full, .. } | SourceStatus::Failed { last_full, .. } => {
                 Some(*last_full)
             }
-            SourceStatus::Syncing { .. } => None,
+            SourceStatus::Syncing { .. } | SourceStatus::Standby { .. } => None,
         })
         .collect();
     if reported.is_empty() {
