@@ -337,6 +337,19 @@ fn offline_decisions_are_replayed_and_a_conflict_waits_for_the_analyst() {
         "{}",
         text(&o)
     );
+    // Her queue shows the decision at once, offline as it is.
+    let replica_status = |id: &str| -> String {
+        let store = Store::open(&sb.db()).expect("replica");
+        store
+            .get(id)
+            .expect("get")
+            .expect("alert")
+            .status
+            .kind()
+            .as_str()
+            .to_string()
+    };
+    assert_eq!(replica_status(&ids[0]), "acknowledged");
     let o = alice(OFFLINE_URL, &["note", &ids[1], "--text", "seen offline"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(count(&db, "SELECT count(*) FROM decisions"), 0);
@@ -367,6 +380,8 @@ fn offline_decisions_are_replayed_and_a_conflict_waits_for_the_analyst() {
         Some("in_progress"),
         "bob's change stays"
     );
+    // Her replica no longer shows her unapplied decision: bob's state is the team's.
+    assert_eq!(replica_status(&ids[0]), "in_progress");
     let o = alice(&db.url, &["team", "conflicts"]);
     let listed = text(&o);
     assert!(listed.contains("bob changed it"), "{listed}");
@@ -383,6 +398,7 @@ fn offline_decisions_are_replayed_and_a_conflict_waits_for_the_analyst() {
         ids[0]
     ));
     assert_eq!(status[0].as_deref(), Some("acknowledged"));
+    assert_eq!(replica_status(&ids[0]), "acknowledged");
     assert_eq!(count(&db, "SELECT count(*) FROM decisions"), 4);
     let o = alice(&db.url, &["team", "resolve", &n, "--discard"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

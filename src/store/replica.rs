@@ -103,6 +103,31 @@ impl Store {
             .optional()?)
     }
 
+    /// Show a journaled status decision in this replica before the team store has it (the
+    /// analyst is offline): the status columns only — no history, outbox or audit, which the
+    /// team store writes when the decision is sent. `team_version` stays: the next pull that
+    /// brings this alert writes the team's state over it, whatever became of the decision.
+    pub fn show_journaled_status(
+        &mut self,
+        alert_id: &str,
+        change: &super::StatusChange,
+    ) -> Result<(), StoreError> {
+        let (kind, reason, note, until) = super::alerts::status_columns(change);
+        self.conn.execute(
+            "UPDATE alerts SET status = ?2, status_reason = ?3, status_note = ?4, \
+             status_until = ?5 WHERE id = ?1",
+            params![alert_id, kind.as_str(), reason, note, until],
+        )?;
+        Ok(())
+    }
+
+    /// Put the team's state of one alert back (a journaled decision the team store did not
+    /// apply: what [`Store::show_journaled_status`] showed is undone).
+    pub fn restore_team_state(&mut self, state: &TeamState) -> Result<(), StoreError> {
+        write_states(&self.conn, std::slice::from_ref(state))?;
+        Ok(())
+    }
+
     /// Which of `ids` this replica does not hold (a pull catches those up: see
     /// `crate::team::pull`).
     pub fn missing_ids(&self, ids: &[&str]) -> Result<Vec<String>, StoreError> {

@@ -94,6 +94,12 @@ pub async fn record(
         return Err(no_key());
     }
     let row = journal(store, d)?;
+    // The analyst sees their status decision in the queue at once, offline too; the team's
+    // state replaces it at the next pull that brings the alert, and a decision the team store
+    // does not apply is undone (`send`).
+    if let LocalChange::Status(change) = &d.change {
+        store.show_journaled_status(&d.alert_id, change)?;
+    }
     let Some(team) = team else {
         return Ok(Sent::Pending);
     };
@@ -125,6 +131,24 @@ async fn send(store: &mut Store, team: &TeamStore, row: &JournalRow) -> Result<S
     let res = team
         .record_decision(&row.decision_id, base, &d, Some(&key))
         .await;
+    let sent = settle(store, row, res)?;
+    if let (Sent::Conflict { .. }, LocalChange::Status(_)) = (&sent, &d.change) {
+        // Not applied: the status this replica showed for it gives way to the team's.
+        match team.state(&d.alert_id).await {
+            Ok(Some(state)) => store.restore_team_state(&state)?,
+            Ok(None) => {}
+            Err(e) => tracing::warn!("team state of {} after a refusal: {e}", d.alert_id),
+        }
+    }
+    Ok(sent)
+}
+
+/// Record in the journal how sending one row ended.
+fn settle(
+    store: &mut Store,
+    row: &JournalRow,
+    res: Result<TeamRecorded, TeamError>,
+) -> Result<Sent, LinkError> {
     match res {
         Ok(TeamRecorded::Applied { queued, .. }) => {
             store.journal_mark(row.id, JournalState::Sent, None)?;
