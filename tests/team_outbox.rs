@@ -373,6 +373,43 @@ fn an_hour_later() -> EpochMs {
 }
 
 #[test]
+fn a_row_of_a_kind_this_build_does_not_know_waits_for_one_that_does() {
+    let Some(rig) = Rig::new() else { return };
+    rig.publish(&["tenant:u1".to_string()]);
+    rig.enqueue(&notify_items(&rig.config, "tenant:u1", 0));
+    // A newer sitrep on the team queued a kind this build has never heard of.
+    rig.db.query(
+        "UPDATE outbox SET kind = 'carrier_pigeon', destination = 'pigeon', \
+         dedup_key = dedup_key || '-new'",
+    );
+    rig.enqueue(&notify_items(&rig.config, "tenant:u1", 1));
+    let now = worker::wall_clock_ms();
+    let mut w = TeamOutbox::new(rig.team.clone(), "alice");
+    let due = rig.rt.block_on(w.due(now, 10)).expect("due");
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0].kind, OutboxKind::Notify);
+    let unknown: i64 = rig
+        .one("SELECT id FROM outbox WHERE kind = 'carrier_pigeon'")
+        .parse()
+        .expect("id");
+    // Nor can it be leased by id (read as the Notify it is not, it would be sent to Slack).
+    let mut as_notify = due[0].clone();
+    as_notify.id = unknown;
+    assert!(!rig.rt.block_on(w.begin(&as_notify, now)).expect("lease"));
+    let mut d = Dispatcher::new(&rig.config);
+    let s = rig
+        .rt
+        .block_on(worker::deliver_due(&mut w, &mut d, an_hour_later, 10))
+        .expect("pass");
+    assert_eq!(s.delivered, 1, "{s:?}");
+    assert_eq!(rig.slack_requests(), 1);
+    assert_eq!(
+        rig.one("SELECT state || ' ' || attempts FROM outbox WHERE kind = 'carrier_pigeon'"),
+        "pending 0"
+    );
+}
+
+#[test]
 fn a_killed_workers_lease_is_taken_again_and_its_late_outcome_ignored() {
     let Some(rig) = Rig::new() else { return };
     rig.publish(&["tenant:k1".to_string()]);

@@ -36,18 +36,19 @@ impl OutboxKind {
         }
     }
 
+    /// Every kind this build delivers.
+    pub const ALL: [OutboxKind; 7] = [
+        OutboxKind::Vendor,
+        OutboxKind::Ticket,
+        OutboxKind::TicketComment,
+        OutboxKind::Notify,
+        OutboxKind::Patch,
+        OutboxKind::Siem,
+        OutboxKind::PullRequest,
+    ];
+
     pub fn parse(s: &str) -> Option<OutboxKind> {
-        [
-            OutboxKind::Vendor,
-            OutboxKind::Ticket,
-            OutboxKind::TicketComment,
-            OutboxKind::Notify,
-            OutboxKind::Patch,
-            OutboxKind::Siem,
-            OutboxKind::PullRequest,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -94,6 +94,13 @@ const IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pend
     AND p.id < o.id AND p.destination = o.destination \
     AND p.alert_id IS NOT DISTINCT FROM o.alert_id)";
 
+/// The kinds this build can deliver. A row of any other kind (queued by a newer sitrep on the
+/// team) is never due here: a worker that read it as something it knows would deliver it
+/// wrongly; it waits for a worker that knows it.
+fn known_kinds() -> Vec<&'static str> {
+    OutboxKind::ALL.iter().map(|k| k.as_str()).collect()
+}
+
 fn row_from(r: &tokio_postgres::Row) -> OutboxRow {
     let kind: String = r.get(5);
     let payload: String = r.get(7);
@@ -218,9 +225,9 @@ impl TeamStore {
                 &format!(
                     "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' \
                      AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-                     AND {IN_ORDER} ORDER BY id LIMIT $2"
+                     AND kind = ANY($3) AND {IN_ORDER} ORDER BY id LIMIT $2"
                 ),
-                &[&now, &(limit as i64)],
+                &[&now, &(limit as i64), &known_kinds()],
             )
             .await?;
         Ok(rows.iter().map(row_from).collect())
@@ -245,11 +252,12 @@ impl TeamStore {
                      attempts = attempts + 1 \
                      WHERE id = (SELECT o.id FROM outbox o WHERE o.id = $1 \
                        AND o.state = 'pending' AND o.next_attempt_at <= $3 \
-                       AND (o.lease_until IS NULL OR o.lease_until <= $3) AND {IN_ORDER} \
+                       AND (o.lease_until IS NULL OR o.lease_until <= $3) \
+                       AND o.kind = ANY($5) AND {IN_ORDER} \
                        FOR UPDATE SKIP LOCKED) \
                      RETURNING attempts::int8"
                 ),
-                &[&id, &owner, &now, &lease_ms],
+                &[&id, &owner, &now, &lease_ms, &known_kinds()],
             )
             .await?;
         Ok(row.map(|r| r.get(0)))
