@@ -10,17 +10,20 @@ mod pg;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use sitrep::audit::AuditKey;
 use sitrep::config::{Config, CredentialRef, JiraConfig, JiraFlavor, Secret, TicketsConfig};
 use sitrep::dispatch::payload::TicketPayload;
 use sitrep::dispatch::queue::OutboxQueue;
+use sitrep::dispatch::siem;
 use sitrep::dispatch::ticket::{Section, SectionBody, TicketContent, TicketSystem};
 use sitrep::dispatch::worker::{self, Dispatcher, PassStats};
 use sitrep::domain::{EpochMs, Severity};
 use sitrep::sim::server::chat::{self, ChatSim, ChatSimHandle, ChatSimOptions};
+use sitrep::sim::server::hec::{self, HecSimOptions};
 use sitrep::sim::server::jira::{self, JiraSimHandle, JiraSimOptions};
 use sitrep::store::team::outbox::{LEASE_MS, enqueue};
 use sitrep::store::team::{TeamStore, TeamTarget};
-use sitrep::store::{Finish, OutboxItem, OutboxKind, PublishRow};
+use sitrep::store::{Decision, Finish, LocalChange, OutboxItem, OutboxKind, PublishRow};
 use sitrep::team::TeamOutbox;
 
 /// The simulators' runtime, a migrated team store and a config pointing at the simulators.
@@ -407,6 +410,99 @@ fn a_row_of_a_kind_this_build_does_not_know_waits_for_one_that_does() {
         rig.one("SELECT state || ' ' || attempts FROM outbox WHERE kind = 'carrier_pigeon'"),
         "pending 0"
     );
+}
+
+#[test]
+fn the_teams_audit_entries_reach_the_siem_from_a_worker_that_has_it() {
+    let Some(rig) = Rig::new() else { return };
+    let hec = rig
+        .rt
+        .block_on(hec::start(HecSimOptions {
+            port: 0,
+            seed: 5,
+            ack: false,
+            ack_after: 0,
+        }))
+        .expect("hec sim");
+    let with_siem = Config::from_text_private(
+        None,
+        &format!(
+            "[general]\nanalyst = \"alice\"\n[[siem]]\nname = \"splunk\"\ntype = \"splunk_hec\"\n\
+             url = \"{}\"\ntoken = \"{}\"\ntimeout = \"5s\"\n",
+            hec.base_url, hec.state.token
+        ),
+        true,
+    )
+    .expect("config");
+    rig.publish(&["tenant:s1".to_string()]);
+    let now = worker::wall_clock_ms();
+    let names = siem::names(&with_siem.siem);
+    for _ in 0..2 {
+        // Every connecting sitrep adds its destinations; twice is once.
+        rig.rt
+            .block_on(rig.team.add_siem_destinations(&names, "alice", now))
+            .expect("add");
+    }
+    let key = AuditKey::from_bytes(b"team outbox siem test key 0123456789abc");
+    for (i, text) in ["first look", "second look"].iter().enumerate() {
+        let d = Decision {
+            alert_id: "tenant:s1".into(),
+            actor: "alice".into(),
+            at: now,
+            change: LocalChange::Note(text.to_string()),
+            outbox: Vec::new(),
+            audit_detail: serde_json::json!({ "note": text }),
+        };
+        rig.rt
+            .block_on(
+                rig.team
+                    .record_decision(&format!("s-{i}"), None, &d, Some(&key)),
+            )
+            .expect("record");
+    }
+    // Each entry is owed to the SIEM, in its decision's transaction.
+    assert_eq!(
+        rig.one("SELECT count(*) FROM outbox WHERE kind = 'siem'"),
+        "2"
+    );
+    // A worker whose config has no such destination leaves the rows to one that has.
+    let mut plain = TeamOutbox::new(rig.team.clone(), "bob");
+    let mut d = Dispatcher::new(&rig.config);
+    let s = rig
+        .rt
+        .block_on(worker::deliver_due(&mut plain, &mut d, an_hour_later, 10))
+        .expect("pass");
+    assert_eq!(s.attempted(), 0, "{s:?}");
+    let mut w = TeamOutbox::new(rig.team.clone(), "alice")
+        .delivering_siem(siem::destinations(&with_siem.siem));
+    let mut d = Dispatcher::new(&with_siem);
+    let s = rig
+        .rt
+        .block_on(worker::deliver_due(&mut w, &mut d, an_hour_later, 10))
+        .expect("pass");
+    assert_eq!(s.delivered, 2, "{s:?}");
+    // Each entry once, in order, with the MAC the team's chain holds.
+    let events = rig.rt.block_on(hec.state.events());
+    let got: Vec<(i64, String)> = events
+        .iter()
+        .map(|e| {
+            let ev = &e.body["event"];
+            (
+                ev["seq"].as_i64().expect("seq"),
+                ev["mac"].as_str().expect("mac").to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(i64, String)> = (1..=2)
+        .map(|seq| {
+            (
+                seq,
+                rig.one(&format!("SELECT mac FROM audit_log WHERE seq = {seq}")),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(events[0].body["event"]["detail"]["note"], "first look");
 }
 
 #[test]

@@ -650,7 +650,8 @@ fn deliver_team_on(
     config: &Config,
     now: EpochMs,
 ) -> Result<PassStats, CliError> {
-    let mut queue = crate::team::TeamOutbox::new(team.clone(), &config.actor());
+    let mut queue = crate::team::TeamOutbox::new(team.clone(), &config.actor())
+        .delivering_siem(crate::dispatch::siem::destinations(&config.siem));
     let mut dispatcher = Dispatcher::new(config);
     let stats = rt
         .block_on(worker::deliver_due(

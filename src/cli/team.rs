@@ -104,6 +104,12 @@ pub(super) fn link(
     {
         store.set_audit_key(key);
     }
+    // The team's SIEM destinations include this analyst's (a read-only role cannot add
+    // them, and need not: it records no audit entry).
+    let siem = crate::dispatch::siem::names(&config.siem);
+    if let Err(e) = rt.block_on(team.add_siem_destinations(&siem, &config.actor(), now)) {
+        tracing::warn!("team SIEM destinations: {e}");
+    }
     let link_err = |e: crate::team::LinkError| CliError::runtime(e.to_string());
     rt.block_on(crate::team::pull(&mut store, &team, now))
         .map_err(link_err)?;

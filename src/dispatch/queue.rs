@@ -111,13 +111,13 @@ impl OutboxQueue for TeamOutbox {
     type Error = TeamError;
 
     async fn due(&mut self, now: EpochMs, limit: usize) -> Result<Vec<OutboxRow>, TeamError> {
-        self.team().outbox_due(now, limit).await
+        self.team().outbox_due(now, limit, self.siem()).await
     }
 
     async fn begin(&mut self, row: &OutboxRow, now: EpochMs) -> Result<bool, TeamError> {
         let leased = self
             .team()
-            .outbox_lease(row.id, self.owner(), now, self.lease_ms())
+            .outbox_lease(row.id, self.owner(), now, self.lease_ms(), self.siem())
             .await?;
         Ok(leased.is_some())
     }

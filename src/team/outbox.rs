@@ -14,6 +14,8 @@ pub struct TeamOutbox {
     team: TeamStore,
     owner: String,
     lease_ms: EpochMs,
+    /// The SIEM destinations (`siem:<name>`) this worker's config can deliver to.
+    siem: Vec<String>,
 }
 
 impl TeamOutbox {
@@ -37,7 +39,20 @@ impl TeamOutbox {
             team,
             owner,
             lease_ms: LEASE_MS,
+            siem: Vec::new(),
         }
+    }
+
+    /// This worker also delivers the team's rows for these SIEM destinations (`siem:<name>`
+    /// of its `[[siem]]` tables; the others' rows wait for a worker whose config has them).
+    pub fn delivering_siem(mut self, destinations: Vec<String>) -> TeamOutbox {
+        self.siem = destinations;
+        self
+    }
+
+    /// The SIEM destinations this worker delivers to.
+    pub fn siem(&self) -> &[String] {
+        &self.siem
     }
 
     pub fn team(&self) -> &TeamStore {

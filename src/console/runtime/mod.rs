@@ -177,12 +177,25 @@ fn spawn_team_outbox(
     tx: UnboundedSender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut queue = crate::team::outbox::TeamOutbox::new(team.clone(), &config.actor());
+        let mut queue = crate::team::outbox::TeamOutbox::new(team.clone(), &config.actor())
+            .delivering_siem(crate::dispatch::siem::destinations(&config.siem));
         let mut dispatcher = crate::dispatch::worker::Dispatcher::new(&config);
         let clock = crate::dispatch::worker::wall_clock_ms;
         let mut last = None;
         let mut polled_at: Option<std::time::Instant> = None;
+        // The team's SIEM destinations include this analyst's: asked until the store answers.
+        let mut siem = crate::dispatch::siem::names(&config.siem);
         loop {
+            if !siem.is_empty() {
+                match team
+                    .add_siem_destinations(&siem, &config.actor(), clock())
+                    .await
+                {
+                    // A read-only role records no audit entry: nothing to forward.
+                    Ok(()) | Err(crate::store::team::TeamError::ReadOnly(_)) => siem.clear(),
+                    Err(e) => tracing::warn!("team SIEM destinations: {e}"),
+                }
+            }
             if polled_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(300)) {
                 polled_at = Some(std::time::Instant::now());
                 if let Err(e) =

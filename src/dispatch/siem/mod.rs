@@ -113,6 +113,12 @@ pub fn names(config: &[SiemDestination]) -> Vec<String> {
     config.iter().map(|d| d.name.clone()).collect()
 }
 
+/// The outbox destinations of every `[[siem]]` table (`siem:<name>`): the team outbox rows a
+/// worker with this config can deliver.
+pub fn destinations(config: &[SiemDestination]) -> Vec<String> {
+    config.iter().map(|d| destination(&d.name)).collect()
+}
+
 /// The outbox destination name of a `[[siem]]` table.
 pub fn destination(name: &str) -> String {
     format!("siem:{name}")

@@ -66,6 +66,10 @@ impl TeamStore {
              IN SHARE ROW EXCLUSIVE MODE",
         )
         .await?;
+        // The copied audit entries were forwarded to the SIEM from the cache they come from:
+        // the team's trigger (migration 0003) does not owe them again.
+        tx.batch_execute("SELECT set_config('sitrep.copying', 'on', true)")
+            .await?;
         let held = tx
             .query_one(
                 "SELECT (SELECT count(*) FROM alerts), (SELECT count(*) FROM history), \

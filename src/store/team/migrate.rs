@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_history_versions",
         include_str!("migrations/0002_history_versions.sql"),
     ),
+    ("0003_siem", include_str!("migrations/0003_siem.sql")),
 ];
 
 /// The advisory lock key `store migrate` holds (an arbitrary constant: "sitrep" in ASCII).

@@ -212,12 +212,37 @@ async fn link_ticket(
 }
 
 impl TeamStore {
+    /// Add the `[[siem]]` names of this analyst's config to the team's SIEM destinations
+    /// (migration 0003): every audit entry from now on is owed to each. Never removes one.
+    pub async fn add_siem_destinations(
+        &self,
+        names: &[String],
+        actor: &str,
+        now: EpochMs,
+    ) -> Result<(), TeamError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO siem_destinations (name, added_by, added_at) \
+                 SELECT n, $2, $3 FROM unnest($1::text[]) AS n ON CONFLICT (name) DO NOTHING",
+                &[&names, &actor, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Rows due at `now` that no live lease holds, oldest first, in order per alert and
     /// destination. A read: [`TeamStore::outbox_lease`] decides who attempts each.
+    /// `siem`: the SIEM destinations (`siem:<name>`) this worker can deliver to; another's
+    /// rows wait for a worker whose config has it.
     pub async fn outbox_due(
         &self,
         now: EpochMs,
         limit: usize,
+        siem: &[String],
     ) -> Result<Vec<OutboxRow>, TeamError> {
         let client = self.client().await?;
         let rows = client
@@ -225,9 +250,10 @@ impl TeamStore {
                 &format!(
                     "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' \
                      AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-                     AND kind = ANY($3) AND {IN_ORDER} ORDER BY id LIMIT $2"
+                     AND kind = ANY($3) AND (kind <> 'siem' OR destination = ANY($4)) \
+                     AND {IN_ORDER} ORDER BY id LIMIT $2"
                 ),
-                &[&now, &(limit as i64), &known_kinds()],
+                &[&now, &(limit as i64), &known_kinds(), &siem],
             )
             .await?;
         Ok(rows.iter().map(row_from).collect())
@@ -243,6 +269,7 @@ impl TeamStore {
         owner: &str,
         now: EpochMs,
         lease_ms: EpochMs,
+        siem: &[String],
     ) -> Result<Option<i64>, TeamError> {
         let client = self.client().await?;
         let row = client
@@ -253,11 +280,11 @@ impl TeamStore {
                      WHERE id = (SELECT o.id FROM outbox o WHERE o.id = $1 \
                        AND o.state = 'pending' AND o.next_attempt_at <= $3 \
                        AND (o.lease_until IS NULL OR o.lease_until <= $3) \
-                       AND o.kind = ANY($5) AND {IN_ORDER} \
-                       FOR UPDATE SKIP LOCKED) \
+                       AND o.kind = ANY($5) AND (o.kind <> 'siem' OR o.destination = ANY($6)) \
+                       AND {IN_ORDER} FOR UPDATE SKIP LOCKED) \
                      RETURNING attempts::int8"
                 ),
-                &[&id, &owner, &now, &lease_ms, &known_kinds()],
+                &[&id, &owner, &now, &lease_ms, &known_kinds(), &siem],
             )
             .await?;
         Ok(row.map(|r| r.get(0)))
