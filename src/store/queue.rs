@@ -136,6 +136,24 @@ pub struct ListRequest<'a> {
     pub now_ms: EpochMs,
 }
 
+/// How far a count stops when a text term drives it ([`ListRequest::count_cap`]): each match
+/// counted costs a look-up of its alert row (about 3.7 µs at 1M alerts, 37 ms for 10,000;
+/// the kept counts answer tag and account filters). [`WALK_ABOVE`], so the same count still
+/// decides the page's plan and no second count is needed.
+pub const TEXT_COUNT_CAP: usize = WALK_ABOVE;
+
+impl ListRequest<'_> {
+    /// The cap to count this listing to, given the caller's: [`TEXT_COUNT_CAP`] when its
+    /// count would be driven by a text term (the kept counts do not answer it), else `cap`.
+    /// Shown as `5,000+` then: a capped count never claims to be exact.
+    pub fn count_cap(&self, cap: usize) -> usize {
+        match self.filter.and_then(super::filter::driver_term) {
+            Some((_, (from, ..))) if from == "alerts_fts" => cap.min(TEXT_COUNT_CAP),
+            _ => cap,
+        }
+    }
+}
+
 /// One queue line: what the table and the TUI's queue show. Text is raw (unsanitized).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QueueRow {
@@ -415,8 +433,8 @@ pub(super) fn facet_count_sql(
         },
     };
     if let Some(q) = facets.filter(|q| !q.is_empty()) {
-        let (sql, p) =
-            super::filter::to_sql(&q, req.now_ms).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (sql, p) = super::filter::to_sql(&q, req.now_ms)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         filter_sql = Some(match filter_sql {
             Some(kept) => format!("{kept} AND {sql}"),
             None => sql,
