@@ -795,7 +795,11 @@ fn pages_and_counts_at_any_position_walk_an_index() {
             ..req()
         };
         let mut plans = vec![s.query_plan(&r).expect("plan").join(" | ")];
-        for seek in [Seek::End, Seek::After(key.clone()), Seek::Before(key.clone())] {
+        for seek in [
+            Seek::End,
+            Seek::After(key.clone()),
+            Seek::Before(key.clone()),
+        ] {
             plans.push(s.seek_plan(&r, &seek).expect("plan").join(" | "));
         }
         for plan in plans {
@@ -846,7 +850,10 @@ fn kept_and_grouped(path: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
         let n = stmt.column_count();
         stmt.query_map([], |r| {
             (0..n)
-                .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| v.join(" "))
         })
@@ -856,8 +863,10 @@ fn kept_and_grouped(path: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
     const SPECIAL: &str = "(a.suppressed_by IS NOT NULL OR a.status_until IS NOT NULL)";
     vec![
         (
-            rows("SELECT key, value, status, vendor, severity_rank, special, n \
-                  FROM alert_tag_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6"),
+            rows(
+                "SELECT key, value, status, vendor, severity_rank, special, n \
+                  FROM alert_tag_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6",
+            ),
             rows(&format!(
                 "SELECT t.key, t.value, a.status, a.vendor, a.severity_rank, {SPECIAL}, count(*) \
                  FROM alert_tags t JOIN alerts a ON a.rowid = t.alert \
@@ -865,8 +874,10 @@ fn kept_and_grouped(path: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
             )),
         ),
         (
-            rows("SELECT account, status, vendor, severity_rank, special, n \
-                  FROM alert_account_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5"),
+            rows(
+                "SELECT account, status, vendor, severity_rank, special, n \
+                  FROM alert_account_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5",
+            ),
             rows(&format!(
                 "SELECT a.account, a.status, a.vendor, a.severity_rank, {SPECIAL}, count(*) \
                  FROM alerts a WHERE a.account IS NOT NULL \
