@@ -381,3 +381,48 @@ fn readonly_is_refused_outside_the_console_not_ignored() {
     );
     assert!(!sb.db().exists(), "nothing was opened, let alone written");
 }
+
+/// The table's "… N of M shown": exact where the kept counts answer (one tag or account,
+/// with status, vendor and severity terms), and marked as stopped ("5,000+") where a text
+/// term drives the count past the text cap, never an exact-looking number it did not count.
+#[test]
+fn list_counts_are_exact_or_say_where_they_stopped() {
+    let sb = Sandbox::new();
+    sb.import_generated(1, 6_000);
+    let shown = |filter: &str| {
+        let out = sb.ok(&["list", "--limit", "5", "--filter", filter]);
+        out.lines()
+            .find(|l| l.ends_with(" shown (use --limit)"))
+            .unwrap_or_else(|| panic!("{filter}: no count line in {out}"))
+            .to_string()
+    };
+    let listed = |filter: &str| {
+        let out = sb.ok(&[
+            "list", "--limit", "100000", "--format", "json", "--filter", filter,
+        ]);
+        let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+        rows.as_array().expect("array").len()
+    };
+    // Every generated policy id holds the word 4499: about 5,400 open matches.
+    assert!(listed("4499") > sitrep::store::TEXT_COUNT_CAP);
+    assert_eq!(shown("4499"), "… 5 of 5,000+ shown (use --limit)");
+    assert_eq!(
+        shown("4499 -vendor:wiz"),
+        "… 5 of 5,000+ shown (use --limit)"
+    );
+    for filter in [
+        "tag:env=prod",
+        "tag:TEAM=data sev:high",
+        "account:000000008000",
+        "account:000000008000 -sev:low",
+        "tag:env=prod 4499",
+    ] {
+        let n = listed(filter);
+        assert!(n > 5, "{filter}: {n}");
+        assert_eq!(
+            shown(filter),
+            format!("… 5 of {n} shown (use --limit)"),
+            "{filter}"
+        );
+    }
+}

@@ -138,7 +138,8 @@ part_console() {
         python3 "$HERE/console-keys.py" --bin "$BIN" --db "$db" --config "$CFG" --runs 3 \
             --step 'G' --step 'g' --step 'j' --step 'C-f' \
             --step '/ sev:high Enter' --step 'C-l' --step '/ host Enter' --step 'C-l' \
-            --step 'o' --step 'o' --step 'o' --step 'o' --step 'o' \
+            --step '/ tag:env=prod Enter' --step 'C-l' --step '/ account:000000008000 Enter' \
+            --step 'C-l' --step 'o' --step 'o' --step 'o' --step 'o' --step 'o' \
             --step '? => Keys — j/k' --step 'Escape => !Keys — j/k'
     done
 }

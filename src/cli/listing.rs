@@ -96,11 +96,16 @@ pub(super) fn list(
             )),
         };
     }
-    // Exact for the default queue and status/vendor/severity filters (kept counts); other
-    // filters stop counting at 10,000 ("10,000+"). Counted before the page, which then reads
-    // the store's memory of this count instead of counting again to choose its plan.
+    // Exact for the default queue, status/vendor/severity filters and one tag or account
+    // with them (kept counts); other filters stop counting at 10,000 ("10,000+"), or 5,000
+    // when text drives the count. Counted before the page, which then reads the store's
+    // memory of this count instead of counting again to choose its plan.
     let matching = match a.format {
-        ListFormat::Table => Some(store.count_upto(&req, 10_000).map_err(store_err)?),
+        ListFormat::Table => Some(
+            store
+                .count_upto(&req, req.count_cap(10_000))
+                .map_err(store_err)?,
+        ),
         _ => None,
     };
     let rows = store.list(&req).map_err(store_err)?;

@@ -440,20 +440,83 @@ fn kind_sql(kind: ResourceKind, params: &mut Vec<Value>) -> String {
 /// Does every term read only the status, vendor or severity? Such a query can be counted from
 /// `alert_counts` (whose columns have those names), without reading alerts.
 pub(super) fn facets_only(query: &Query) -> bool {
-    query.terms.iter().all(|t| {
-        matches!(
-            &t.cond,
-            Cond::Rank(..)
-                | Cond::Ranks(_)
-                | Cond::In {
-                    col: Column::Vendor | Column::Status,
-                    ..
-                }
-                | Cond::Enum {
-                    col: Column::Vendor | Column::Status,
-                    ..
-                }
-        )
+    query.terms.iter().all(|t| is_facet(&t.cond))
+}
+
+fn is_facet(cond: &Cond) -> bool {
+    matches!(
+        cond,
+        Cond::Rank(..)
+            | Cond::Ranks(_)
+            | Cond::In {
+                col: Column::Vendor | Column::Status,
+                ..
+            }
+            | Cond::Enum {
+                col: Column::Vendor | Column::Status,
+                ..
+            }
+    )
+}
+
+/// A count kept per tag or per account (migration 0018) that answers `query`: the table, and
+/// the condition on its own columns (`alerts.key`, `alerts.value`, `alerts.account`: the
+/// table is read as `alerts`, as `alert_counts` is) with its parameters.
+pub(super) type KeptCount = (&'static str, String, Vec<Value>);
+
+/// When `query` is one positive `tag:` or `account:` term and otherwise only status, vendor
+/// and severity terms ([`facets_only`]), its count is a sum over a kept count table: the
+/// term's position in `query.terms` (the facets are compiled without it) and the table.
+pub(super) fn kept_count_term(query: &Query) -> Option<(usize, KeptCount)> {
+    let at = query.terms.iter().position(|t| {
+        !t.negated
+            && matches!(
+                &t.cond,
+                Cond::Tag { .. }
+                    | Cond::In {
+                        col: Column::Account,
+                        ..
+                    }
+            )
+    })?;
+    let rest_are_facets = query
+        .terms
+        .iter()
+        .enumerate()
+        .all(|(i, t)| i == at || is_facet(&t.cond));
+    if !rest_are_facets {
+        return None;
+    }
+    let kept = match &query.terms[at].cond {
+        Cond::Tag { key, value } => {
+            // Stored lower-cased, as in `alert_tags` (see `cond_sql`).
+            let mut params = vec![Value::Text(key.clone())];
+            let mut cond = "alerts.key = lower(?)".to_string();
+            if let Some(v) = value {
+                params.push(Value::Text(v.clone()));
+                cond.push_str(" AND alerts.value = lower(?)");
+            }
+            ("alert_tag_counts", cond, params)
+        }
+        Cond::In { values, .. } => {
+            let marks = vec!["?"; values.len()].join(", ");
+            (
+                "alert_account_counts",
+                format!("alerts.account IN ({marks})"),
+                values.iter().map(|v| Value::Text(v.clone())).collect(),
+            )
+        }
+        _ => return None,
+    };
+    Some((at, kept))
+}
+
+/// Does `query` hold a positive `account:` term naming one account? Its open-queue index
+/// (migration 0018) can then drive a page in score order.
+pub(super) fn names_one_account(query: &Query) -> bool {
+    query.terms.iter().any(|t| {
+        !t.negated
+            && matches!(&t.cond, Cond::In { col: Column::Account, values } if values.len() == 1)
     })
 }
 

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0016_llm_flags.sql"),
     ),
     ("0017_team", include_str!("migrations/0017_team.sql")),
+    (
+        "0018_filter_counts",
+        include_str!("migrations/0018_filter_counts.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -76,7 +80,13 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 /// older databases (here and in `tests/`) start from them. Not for use on a real database.
 #[doc(hidden)]
 pub const UNDO_0012: &str = "
-    -- 0017_team and 0013_owners first: a test database starts at the newest version.
+    -- 0018, 0017_team and 0013_owners first: a test database starts at the newest version.
+    DROP TRIGGER alerts_filter_counts_insert;
+    DROP TRIGGER alerts_filter_counts_delete;
+    DROP TRIGGER alerts_filter_counts_update;
+    DROP TABLE alert_tag_counts;
+    DROP TABLE alert_account_counts;
+    DROP INDEX alerts_open_account_score;
     DROP TABLE team_journal;
     DROP INDEX alerts_changed;
     ALTER TABLE alerts DROP COLUMN claim_until;

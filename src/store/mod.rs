@@ -50,7 +50,7 @@ pub use outbox::{
     OutboxState, Recorded, TicketLink, TicketRow, Verdict,
 };
 pub use pr::{BandChange, PrLink, PrRow, ScoreBandRow};
-pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek};
+pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek, TEXT_COUNT_CAP};
 pub use replica::{PublishRow, TeamHistory, TeamState};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;

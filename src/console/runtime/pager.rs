@@ -68,7 +68,8 @@ impl Pager {
             offset: 0,
             now_ms,
         };
-        let mut total = store.count_upto(&base, start + len + self.cap)?;
+        // A text filter is counted less far past the window (`ListRequest::count_cap`).
+        let mut total = store.count_upto(&base, start + len + base.count_cap(self.cap))?;
         if !total.exact && start + len >= total.n {
             // Asked for the end of a queue counted only so far (`G`): count it all.
             total = QueueCount {
