@@ -406,6 +406,37 @@ fn offline_decisions_are_replayed_and_a_conflict_waits_for_the_analyst() {
     let o = alice(&db.url, &["audit", "verify"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("audit log ok: 4 entries"), "{}", text(&o));
+
+    // The export is the team's chain (bob's entry too), not her replica's, ending in its head.
+    let export = |args: &[&str]| -> Vec<serde_json::Value> {
+        let o = alice(&db.url, args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    };
+    let macs: Vec<String> = db
+        .query("SELECT mac FROM audit_log ORDER BY seq")
+        .into_iter()
+        .flatten()
+        .collect();
+    let lines = export(&["audit", "export"]);
+    assert_eq!(lines.len(), macs.len() + 1, "{lines:?}");
+    for (line, mac) in lines.iter().zip(&macs) {
+        assert_eq!(line["mac"].as_str(), Some(mac.as_str()), "{line}");
+    }
+    assert_eq!(lines[0]["actor"], "bob", "{lines:?}");
+    let head = &lines[lines.len() - 1];
+    assert_eq!(head["head"]["entries"], 4);
+    assert_eq!(
+        head["head"]["mac"].as_str(),
+        macs.last().map(String::as_str)
+    );
+    assert_eq!(head["head_record"]["count"], 4);
+    let tail = export(&["audit", "export", "--since", "3"]);
+    let seqs: Vec<i64> = tail.iter().filter_map(|l| l["seq"].as_i64()).collect();
+    assert_eq!(seqs, [3, 4]);
 }
 
 /// Tiny deterministic generator for the kill delays (no timing is asserted on).

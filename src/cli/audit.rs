@@ -32,8 +32,12 @@ pub fn audit_cmd(
     team: Option<&crate::store::team::TeamTarget>,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
-    if let (Some(target), AuditCommand::Verify) = (team, &c) {
-        return verify_team(target, paths, config, env);
+    match (team, &c) {
+        (Some(target), AuditCommand::Verify) => return verify_team(target, paths, config, env),
+        (Some(target), AuditCommand::Export { format, since }) => {
+            return export_team(target, *format, *since, env);
+        }
+        _ => {}
     }
     if !paths.db.exists() {
         // A deleted database is the largest truncation of all.
@@ -178,12 +182,77 @@ fn export(
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let head = head_json(store)?;
+    write_export(format, head, env, |visit| {
+        store
+            .audit_for_each(since, |e| {
+                visit(e).map_err(|()| crate::store::StoreError::Invalid("output closed".into()))
+            })
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Team mode: the team's one chain, paged from the team store (1,000 entries at a time),
+/// with the team's head record. Read-only: any role that may read the log may export it.
+fn export_team(
+    target: &crate::store::team::TeamTarget,
+    format: AuditFormat,
+    since: Option<i64>,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    const PAGE: usize = 1_000;
+    let rt = super::env::runtime()?;
+    let team = rt.block_on(crate::store::team::TeamStore::connect(target))?;
+    // The head first: entries appended while we page only make the log longer than it says.
+    let (n, last, record) = rt.block_on(team.audit_head())?;
+    let file = match record {
+        HeadFile::Present(h) => json!({
+            "count": h.count,
+            "mac": sanitize::one_line(&h.mac),
+            "key_id": sanitize::one_line(&h.key_id),
+            "head_mac": sanitize::one_line(&h.head_mac),
+        }),
+        HeadFile::Missing => Value::Null,
+        HeadFile::Damaged(why) => json!({ "damaged": why }),
+    };
+    let head = json!({
+        "head": { "entries": n, "mac": sanitize::one_line(&last) },
+        "team_store": team.label(),
+        "head_record": file,
+    });
+    write_export(format, head, env, |visit| {
+        let mut from = since.unwrap_or(1).max(1);
+        while from <= n {
+            let page = rt
+                .block_on(team.audit_entries(from, PAGE))
+                .map_err(|e| e.to_string())?;
+            let Some(next) = page.last().map(|e| e.seq + 1) else {
+                break;
+            };
+            for e in page.into_iter().take_while(|e| e.seq <= n) {
+                if visit(e).is_err() {
+                    return Err("output closed".into());
+                }
+            }
+            from = next;
+        }
+        Ok(())
+    })
+}
+
+/// Write the entries `each` visits in `format`, then `head` (the last JSON line, or the CSV's
+/// `head` row). `each` stops early when a visit fails (the output closed).
+fn write_export(
+    format: AuditFormat,
+    head: Value,
+    env: &mut Env<'_>,
+    each: impl FnOnce(&mut dyn FnMut(StoredEntry) -> Result<(), ()>) -> Result<(), String>,
+) -> Result<(), CliError> {
     let out = &mut *env.out;
     let mut failed: Option<CliError> = None;
     if format == AuditFormat::Csv {
         writeln!(out, "seq,at,time,actor,action,subject,detail,prev_mac,mac").map_err(out_err)?;
     }
-    let res = store.audit_for_each(since, |e| {
+    let res = each(&mut |e| {
         let line = match format {
             AuditFormat::Jsonl => entry_json(&e).to_string(),
             AuditFormat::Csv => {
@@ -204,7 +273,7 @@ fn export(
         };
         if let Err(err) = writeln!(out, "{line}") {
             failed = Some(out_err(err));
-            return Err(crate::store::StoreError::Invalid("output closed".into()));
+            return Err(());
         }
         Ok(())
     });

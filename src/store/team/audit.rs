@@ -143,6 +143,34 @@ impl TeamStore {
         Ok(rows.iter().map(entry_from).collect())
     }
 
+    /// The log's head as an export states it: the last seq, the last entry's MAC (the
+    /// genesis value when empty) and the keyed head record, read in one snapshot.
+    pub async fn audit_head(&self) -> Result<(i64, String, HeadFile), TeamError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let last = tx
+            .query_opt(
+                "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1",
+                &[],
+            )
+            .await?;
+        let (n, mac) = match last {
+            Some(r) => (r.get::<_, i64>(0), r.get::<_, String>(1)),
+            None => (0, crate::audit::canonical::GENESIS.to_string()),
+        };
+        let v = tx
+            .query_opt("SELECT value FROM team_kv WHERE key = $1", &[&HEAD_KEY])
+            .await?
+            .map(|r| r.get::<_, String>(0));
+        tx.commit().await?;
+        Ok((n, mac, head_from(v)))
+    }
+
     /// Entries in the team's log (the last seq; 0 when empty).
     pub async fn audit_count(&self) -> Result<i64, TeamError> {
         let client = self.client().await?;
