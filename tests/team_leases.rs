@@ -32,6 +32,22 @@ async fn migrated(db: &pg::TestDb) -> TeamStore {
     team
 }
 
+/// A vendor simulator serving `alerts` alerts, without faults.
+async fn sim(vendor: Vendor, alerts: usize) -> sitrep::sim::server::SimHandle {
+    sitrep::vendors::sim::start(
+        vendor,
+        SimOptions {
+            alerts,
+            seed: 5,
+            faults: Faults::none(),
+            now_ms: now(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sim")
+}
+
 /// Wait (at most 20 s) until the source's status satisfies `ok`.
 async fn status_until(
     status: &mut tokio::sync::watch::Receiver<SourceStatus>,
@@ -55,18 +71,7 @@ async fn a_lost_lease_stops_the_refresh_and_the_source_is_asked_for_again() {
         return;
     };
     let team = migrated(&db).await;
-    let sim = sitrep::vendors::sim::start(
-        Vendor::Orca,
-        SimOptions {
-            alerts: 50,
-            seed: 5,
-            faults: Faults::none(),
-            now_ms: now(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("sim");
+    let sim = sim(Vendor::Orca, 50).await;
     let mut cfg = sim_source::source_config(&sim);
     cfg.interval = Duration::from_secs(1);
     let lease = team
@@ -144,18 +149,7 @@ async fn a_source_refreshed_while_the_store_was_away_stops_when_someone_else_lea
         return;
     };
     let team = migrated(&db).await;
-    let sim = sitrep::vendors::sim::start(
-        Vendor::Wiz,
-        SimOptions {
-            alerts: 20,
-            seed: 6,
-            faults: Faults::none(),
-            now_ms: now(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("sim");
+    let sim = sim(Vendor::Wiz, 20).await;
     let cfg = sim_source::source_config(&sim);
     // The team store could not be asked at start: the source is refreshed here, unleased.
     let (lost_tx, _lost_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -162,7 +162,14 @@ fn head_json(store: &Store) -> Result<Value, CliError> {
             .map(|e| sanitize::one_line(&e.mac))
             .unwrap_or_default(),
     };
-    let file = match store.audit_head().map_err(store_err)? {
+    let file = head_record_json(&store.audit_head().map_err(store_err)?);
+    Ok(json!({ "head": { "entries": n, "mac": last }, "head_file": file }))
+}
+
+/// The keyed head record (the SQLite store's head file, the team store's `team_kv` row) as
+/// an export's head line shows it.
+fn head_record_json(head: &HeadFile) -> Value {
+    match head {
         HeadFile::Present(h) => json!({
             "count": h.count,
             "mac": sanitize::one_line(&h.mac),
@@ -171,8 +178,7 @@ fn head_json(store: &Store) -> Result<Value, CliError> {
         }),
         HeadFile::Missing => Value::Null,
         HeadFile::Damaged(why) => json!({ "damaged": why }),
-    };
-    Ok(json!({ "head": { "entries": n, "mac": last }, "head_file": file }))
+    }
 }
 
 fn export(
@@ -204,20 +210,10 @@ fn export_team(
     let team = rt.block_on(crate::store::team::TeamStore::connect(target))?;
     // The head first: entries appended while we page only make the log longer than it says.
     let (n, last, record) = rt.block_on(team.audit_head())?;
-    let file = match record {
-        HeadFile::Present(h) => json!({
-            "count": h.count,
-            "mac": sanitize::one_line(&h.mac),
-            "key_id": sanitize::one_line(&h.key_id),
-            "head_mac": sanitize::one_line(&h.head_mac),
-        }),
-        HeadFile::Missing => Value::Null,
-        HeadFile::Damaged(why) => json!({ "damaged": why }),
-    };
     let head = json!({
         "head": { "entries": n, "mac": sanitize::one_line(&last) },
         "team_store": team.label(),
-        "head_record": file,
+        "head_record": head_record_json(&record),
     });
     write_export(format, head, env, |visit| {
         let mut from = since.unwrap_or(1).max(1);
