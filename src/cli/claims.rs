@@ -371,7 +371,7 @@ fn resolve(store: &Store, given: &str) -> Result<String, CliError> {
         return Err(CliError::input("give an alert id"));
     }
     // Not in the replica yet (it may lag the team): the team store decides.
-    let mut found = super::commands::id_candidates(store, given)?;
+    let mut found = super::listing::id_candidates(store, given)?;
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Ok(given.to_string()),

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use super::env::{
     AtomicFile, CliError, Env, configured, io_err, open_store, runtime, write_private,
 };
-use super::listing::{list, open_existing, parse_filter, scored, store_err};
+use super::listing::{id_candidates, list, open_existing, parse_filter, scored, store_err};
 use super::render;
 use super::{
     Cli, Command, ConfigCommand, ExportArgs, ExportFormat, NarrateArgs, ShowArgs, ShowFormat,
@@ -240,31 +240,6 @@ fn audited(mut store: Store, config: &Config, paths: &Paths) -> Result<Store, Cl
 }
 
 /// Exact id, else a REF from the table, else a unique native id or id prefix.
-/// The alerts an id given on the command line may mean: the id itself, a REF from `sitrep
-/// list`, a prefix, or a native id under any vendor's source.
-pub(super) fn id_candidates(store: &Store, id: &str) -> Result<Vec<String>, CliError> {
-    if store.get(id).map_err(store_err)?.is_some() {
-        return Ok(vec![id.to_string()]);
-    }
-    if let Ok(n) = id.parse::<i64>()
-        && let Some(found) = store.id_by_ref(n).map_err(store_err)?
-    {
-        return Ok(vec![found]);
-    }
-    let mut candidates = store.ids_like(id, 6).map_err(store_err)?;
-    if candidates.is_empty() && !id.contains(':') {
-        for v in Vendor::ALL {
-            candidates.extend(
-                store
-                    .ids_like(&format!("{}:{id}", v.as_str()), 6)
-                    .map_err(store_err)?,
-            );
-        }
-        candidates.retain(|c| c.split_once(':').is_some_and(|(_, n)| n == id));
-    }
-    Ok(candidates)
-}
-
 fn resolve_id(store: &Store, id: &str) -> Result<String, CliError> {
     let id = id.trim();
     let mut candidates = id_candidates(store, id)?;

@@ -160,3 +160,28 @@ pub(super) fn store_err(e: crate::store::StoreError) -> CliError {
         other => CliError::runtime(other.to_string()),
     }
 }
+
+/// The alerts an id given on the command line may mean: the id itself, a REF from `sitrep
+/// list`, a prefix, or a native id under any vendor's source.
+pub(super) fn id_candidates(store: &Store, id: &str) -> Result<Vec<String>, CliError> {
+    if store.get(id).map_err(store_err)?.is_some() {
+        return Ok(vec![id.to_string()]);
+    }
+    if let Ok(n) = id.parse::<i64>()
+        && let Some(found) = store.id_by_ref(n).map_err(store_err)?
+    {
+        return Ok(vec![found]);
+    }
+    let mut candidates = store.ids_like(id, 6).map_err(store_err)?;
+    if candidates.is_empty() && !id.contains(':') {
+        for v in crate::domain::Vendor::ALL {
+            candidates.extend(
+                store
+                    .ids_like(&format!("{}:{id}", v.as_str()), 6)
+                    .map_err(store_err)?,
+            );
+        }
+        candidates.retain(|c| c.split_once(':').is_some_and(|(_, n)| n == id));
+    }
+    Ok(candidates)
+}
