@@ -440,12 +440,19 @@ impl Store {
             followed: 0,
             open: true,
             deferred: Vec::new(),
+            bulk: false,
         };
         let empty: bool =
             im.store
                 .conn
                 .query_row("SELECT NOT EXISTS (SELECT 1 FROM alerts)", [], |r| r.get(0))?;
         if empty {
+            // The builds at the commit may sort on a second thread: by then the reader that
+            // fed the import has finished, and its core is idle.
+            im.store
+                .conn
+                .pragma_update(None, "threads", BUILD_THREADS)?;
+            im.bulk = true;
             im.deferred = bulk_indexes(&im.store.conn)?;
             for (name, _) in &im.deferred {
                 im.store
@@ -892,6 +899,9 @@ pub struct Importing<'s> {
     open: bool,
     /// Indexes dropped for a bulk load (name, CREATE statement), built again at the commit.
     deferred: Vec<(String, String)>,
+    /// A bulk load into an empty store: its connection sorts on [`BUILD_THREADS`] threads
+    /// until the import ends.
+    bulk: bool,
 }
 
 /// The indexes a bulk load into an empty store builds after its rows instead of row by row:
@@ -960,6 +970,16 @@ impl Importing<'_> {
         self.stats
     }
 
+    /// Back to SQLite's default of sorting on the calling thread, after a bulk import.
+    fn single_threaded(&self) {
+        if !self.bulk {
+            return;
+        }
+        // A connection setting that cannot fail on an open connection; were it to, later
+        // sorts of this connection would only keep a helper thread.
+        let _ = self.store.conn.pragma_update(None, "threads", 0);
+    }
+
     /// Commit every batch; statuses that followed the vendor are then audited.
     pub fn commit(mut self) -> Result<ImportStats, StoreError> {
         for (_, create) in std::mem::take(&mut self.deferred) {
@@ -967,6 +987,7 @@ impl Importing<'_> {
         }
         self.store.conn.execute_batch("COMMIT")?;
         self.open = false;
+        self.single_threaded();
         if self.followed > 0 {
             self.store.audit_followed();
         }
@@ -981,9 +1002,13 @@ impl Drop for Importing<'_> {
             if let Err(e) = self.store.conn.execute_batch("ROLLBACK") {
                 tracing::warn!("rolling back an unfinished import: {e}");
             }
+            self.single_threaded();
         }
     }
 }
+
+/// `PRAGMA threads` while a bulk import builds its indexes (0, SQLite's default, after it).
+const BUILD_THREADS: i64 = 2;
 
 /// A change of the vendor's state in an alert's history: alert id, time, from, to, note.
 const VENDOR_HISTORY: &str = "INSERT INTO history (alert_id, at, actor, kind, from_status, \
@@ -1061,6 +1086,9 @@ fn import_tx(
     let mut body = tx.prepare_cached(BODY_WRITE)?;
     let mut hist = tx.prepare_cached(VENDOR_HISTORY)?;
 
+    // Text rows are written after the batch's alerts (see the end of this function).
+    let mut texts: Vec<(i64, &PreparedRow)> = Vec::with_capacity(alerts.len());
+
     // The same alert twice in one batch: the later payload wins, counted once.
     let ids: Vec<String> = alerts.iter().map(Alert::id).collect();
     let mut last = std::collections::HashMap::<&str, usize>::with_capacity(ids.len());
@@ -1082,9 +1110,6 @@ fn import_tx(
                 ))
             })
             .optional()?;
-        let mut index_text = |rowid: i64| {
-            fts_insert.execute(params![rowid, p.fts_title, p.fts_resource, p.fts_policy])
-        };
         match existing {
             None => {
                 let intel = intel_of(tx, alerts, intel)?;
@@ -1103,7 +1128,7 @@ fn import_tx(
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
                 row.write_body(&mut body, rowid)?;
-                index_text(rowid)?;
+                texts.push((rowid, p));
                 if super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)? {
                     followed += 1;
                 }
@@ -1130,7 +1155,7 @@ fn import_tx(
                 update.raw_execute()?;
                 row.write_body(&mut body, rowid)?;
                 fts_delete.execute([rowid])?;
-                index_text(rowid)?;
+                texts.push((rowid, p));
                 if p.vendor_status != old_status {
                     hist.execute(params![
                         id,
@@ -1153,6 +1178,13 @@ fn import_tx(
                 stats.updated += 1;
             }
         }
+    }
+    // FTS5 flushes its pending terms into a new segment whenever a statement that can roll
+    // back alone begins (`alerts` has triggers, so each of its inserts is one): written beside
+    // each alert, every row became a one-document segment for the merges to fold again. The
+    // batch's rows written together make one segment per batch.
+    for (rowid, p) in texts {
+        fts_insert.execute(params![rowid, p.fts_title, p.fts_resource, p.fts_policy])?;
     }
     Ok((stats, followed))
 }
