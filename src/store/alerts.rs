@@ -440,19 +440,12 @@ impl Store {
             followed: 0,
             open: true,
             deferred: Vec::new(),
-            bulk: false,
         };
         let empty: bool =
             im.store
                 .conn
                 .query_row("SELECT NOT EXISTS (SELECT 1 FROM alerts)", [], |r| r.get(0))?;
         if empty {
-            // The builds at the commit may sort on a second thread: by then the reader that
-            // fed the import has finished, and its core is idle.
-            im.store
-                .conn
-                .pragma_update(None, "threads", BUILD_THREADS)?;
-            im.bulk = true;
             im.deferred = bulk_indexes(&im.store.conn)?;
             for (name, _) in &im.deferred {
                 im.store
@@ -899,9 +892,6 @@ pub struct Importing<'s> {
     open: bool,
     /// Indexes dropped for a bulk load (name, CREATE statement), built again at the commit.
     deferred: Vec<(String, String)>,
-    /// A bulk load into an empty store: its connection sorts on [`BUILD_THREADS`] threads
-    /// until the import ends.
-    bulk: bool,
 }
 
 /// The indexes a bulk load into an empty store builds after its rows instead of row by row:
@@ -970,16 +960,6 @@ impl Importing<'_> {
         self.stats
     }
 
-    /// Back to SQLite's default of sorting on the calling thread, after a bulk import.
-    fn single_threaded(&self) {
-        if !self.bulk {
-            return;
-        }
-        // A connection setting that cannot fail on an open connection; were it to, later
-        // sorts of this connection would only keep a helper thread.
-        let _ = self.store.conn.pragma_update(None, "threads", 0);
-    }
-
     /// Commit every batch; statuses that followed the vendor are then audited.
     pub fn commit(mut self) -> Result<ImportStats, StoreError> {
         for (_, create) in std::mem::take(&mut self.deferred) {
@@ -987,7 +967,6 @@ impl Importing<'_> {
         }
         self.store.conn.execute_batch("COMMIT")?;
         self.open = false;
-        self.single_threaded();
         if self.followed > 0 {
             self.store.audit_followed();
         }
@@ -1002,13 +981,9 @@ impl Drop for Importing<'_> {
             if let Err(e) = self.store.conn.execute_batch("ROLLBACK") {
                 tracing::warn!("rolling back an unfinished import: {e}");
             }
-            self.single_threaded();
         }
     }
 }
-
-/// `PRAGMA threads` while a bulk import builds its indexes (0, SQLite's default, after it).
-const BUILD_THREADS: i64 = 2;
 
 /// A change of the vendor's state in an alert's history: alert id, time, from, to, note.
 const VENDOR_HISTORY: &str = "INSERT INTO history (alert_id, at, actor, kind, from_status, \
