@@ -361,3 +361,59 @@ fn a_first_import_builds_its_indexes_after_its_rows() {
     let found = sb.ok(&["list", "--filter", "2005", "--format", "json"]);
     assert!(found.contains("\"prisma-cspm:P-2005\""), "{found}");
 }
+
+/// Text rows are written per batch after the batch's alerts: every alert of a file of several
+/// batches, inserted or updated, is found by its text and by nothing it no longer says, and
+/// the FTS5 index passes its own integrity check.
+#[test]
+fn every_batch_of_an_import_is_found_by_its_text() {
+    let sb = Sandbox::new();
+    let first = sb.write("first.json", &page(0..N, "open").to_string());
+    sb.ok(&[
+        "import",
+        "--vendor",
+        "prisma-cspm",
+        first.to_str().expect("p"),
+    ]);
+    // The same alerts renamed (updates), and some new ones, in one file of several batches.
+    let mut renamed = page(0..N + 500, "open");
+    if let Some(items) = renamed["items"].as_array_mut() {
+        for (n, it) in items.iter_mut().enumerate() {
+            it["resource"]["name"] = json!(format!("pail-{n}"));
+            it["lastUpdated"] = json!(1_790_000_100_000i64 + n as i64);
+        }
+    }
+    let renamed = sb.write("renamed.json", &renamed.to_string());
+    let out = sb.ok(&[
+        "import",
+        "--vendor",
+        "prisma-cspm",
+        renamed.to_str().expect("p"),
+    ]);
+    assert!(
+        out.contains(&format!("{} alert(s): 500 new, {N} updated", N + 500)),
+        "{out}"
+    );
+
+    let conn = rusqlite::Connection::open(sb.db()).expect("open");
+    let matches = |q: &str| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM alerts_fts WHERE alerts_fts MATCH ?",
+            [q],
+            |r| r.get(0),
+        )
+        .expect("match")
+    };
+    assert_eq!(matches("pail"), (N + 500) as i64);
+    assert_eq!(matches("bucket"), 0);
+    for n in [0, 999, 1000, 2999, 3000, N + 499] {
+        assert_eq!(matches(&format!("\"pail-{n}\"")), 1, "pail-{n}");
+    }
+    conn.execute(
+        "INSERT INTO alerts_fts (alerts_fts) VALUES ('integrity-check')",
+        [],
+    )
+    .expect("the text index is sound");
+    let found = sb.ok(&["list", "--filter", "pail-3400", "--format", "json"]);
+    assert!(found.contains("\"prisma-cspm:P-3400\""), "{found}");
+}

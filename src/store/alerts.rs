@@ -1061,6 +1061,9 @@ fn import_tx(
     let mut body = tx.prepare_cached(BODY_WRITE)?;
     let mut hist = tx.prepare_cached(VENDOR_HISTORY)?;
 
+    // Text rows are written after the batch's alerts (see the end of this function).
+    let mut texts: Vec<(i64, &PreparedRow)> = Vec::with_capacity(alerts.len());
+
     // The same alert twice in one batch: the later payload wins, counted once.
     let ids: Vec<String> = alerts.iter().map(Alert::id).collect();
     let mut last = std::collections::HashMap::<&str, usize>::with_capacity(ids.len());
@@ -1082,9 +1085,6 @@ fn import_tx(
                 ))
             })
             .optional()?;
-        let mut index_text = |rowid: i64| {
-            fts_insert.execute(params![rowid, p.fts_title, p.fts_resource, p.fts_policy])
-        };
         match existing {
             None => {
                 let intel = intel_of(tx, alerts, intel)?;
@@ -1103,7 +1103,7 @@ fn import_tx(
                 insert.raw_execute()?;
                 let rowid = tx.last_insert_rowid();
                 row.write_body(&mut body, rowid)?;
-                index_text(rowid)?;
+                texts.push((rowid, p));
                 if super::closed::follow(tx, rowid, None, &p.vendor_status, now_ms)? {
                     followed += 1;
                 }
@@ -1130,7 +1130,7 @@ fn import_tx(
                 update.raw_execute()?;
                 row.write_body(&mut body, rowid)?;
                 fts_delete.execute([rowid])?;
-                index_text(rowid)?;
+                texts.push((rowid, p));
                 if p.vendor_status != old_status {
                     hist.execute(params![
                         id,
@@ -1153,6 +1153,13 @@ fn import_tx(
                 stats.updated += 1;
             }
         }
+    }
+    // FTS5 flushes its pending terms into a new segment whenever a statement that can roll
+    // back alone begins (`alerts` has triggers, so each of its inserts is one): written beside
+    // each alert, every row became a one-document segment for the merges to fold again. The
+    // batch's rows written together make one segment per batch.
+    for (rowid, p) in texts {
+        fts_insert.execute(params![rowid, p.fts_title, p.fts_resource, p.fts_policy])?;
     }
     Ok((stats, followed))
 }
