@@ -5,7 +5,10 @@
 use super::{TeamError, TeamStore};
 
 /// Every migration, in order. Version N is `MIGRATIONS[N-1]`.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_team", include_str!("migrations/0001_team.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_team", include_str!("migrations/0001_team.sql")),
+    ("0002_queue", include_str!("migrations/0002_queue.sql")),
+];
 
 /// The advisory lock key `store migrate` holds (an arbitrary constant: "sitrep" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7369_7472_6570;

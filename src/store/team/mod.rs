@@ -18,7 +18,9 @@ mod listen;
 mod migrate;
 pub mod outbox;
 mod report;
+mod queue;
 mod status;
+mod text;
 
 use deadpool_postgres::Pool;
 
