@@ -50,11 +50,40 @@ fn migrate_is_versioned_and_a_second_run_changes_nothing() {
         assert!(e.to_string().contains("sitrep store migrate"), "{e}");
         let team = TeamStore::connect_unchecked(&t).await.expect("connect");
         let first = team.migrate().await.expect("migrate");
-        assert_eq!((first.from, first.to), (0, 1));
+        assert_eq!((first.from, first.to), (0, 2));
         let again = team.migrate().await.expect("again");
-        assert_eq!((again.from, again.to), (1, 1));
+        assert_eq!((again.from, again.to), (2, 2));
         TeamStore::connect(&t).await.expect("schema is current");
     });
+}
+
+/// A store at version 1 with alerts in it takes version 2: its rows get a number and wait,
+/// unmapped, for the next publish to fill the queue's columns.
+#[test]
+fn migrating_from_version_1_keeps_the_alerts_and_marks_them_unmapped() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    db.query(sitrep::store::team::MIGRATIONS[0].1);
+    db.query(
+        "CREATE TABLE sitrep_schema (version integer NOT NULL); \
+         INSERT INTO sitrep_schema VALUES (1); \
+         INSERT INTO alerts (id, source, vendor, raw, content_hash, imported_at) \
+         VALUES ('wiz:1', 'wiz', 'wiz', '{}', 'h1', 1), ('wiz:2', 'wiz', 'wiz', '{}', 'h2', 2)",
+    );
+    let rt = rt();
+    rt.block_on(async {
+        let team = TeamStore::connect_unchecked(&target(&db))
+            .await
+            .expect("connect");
+        let m = team.migrate().await.expect("migrate");
+        assert_eq!((m.from, m.to), (1, 2));
+        assert_eq!(team.unmapped_count().await.expect("count"), 2);
+    });
+    assert_eq!(
+        db.query("SELECT count(DISTINCT num) FROM alerts WHERE num IS NOT NULL"),
+        vec![Some("2".to_string())]
+    );
 }
 
 #[test]

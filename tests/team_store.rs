@@ -234,21 +234,21 @@ fn migrate_says_what_it_did_and_status_shows_the_store() {
     };
     let (code, out, err) = run(&["store", "status"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("schema      0 (this build needs 1"), "{out}");
+    assert!(out.contains("schema      0 (this build needs 2"), "{out}");
     let (code, out, err) = run(&["store", "migrate"]);
     assert_eq!(code, Some(0), "{err}");
     let label = target(&db.url).label();
-    assert_eq!(out.trim(), format!("team store {label}: schema 0 → 1"));
+    assert_eq!(out.trim(), format!("team store {label}: schema 0 → 2"));
     let (_, out, _) = run(&["store", "migrate"]);
     assert_eq!(
         out.trim(),
-        format!("team store {label}: schema 1, up to date")
+        format!("team store {label}: schema 2, up to date")
     );
 
     let (code, out, err) = run(&["store", "status", "--format", "json"]);
     assert_eq!(code, Some(0), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], 2);
     assert_eq!(v["alerts"], 0);
     assert_eq!(v["audit_entries"], 0);
     assert_eq!(v["refreshers"], json!([]));
@@ -763,11 +763,11 @@ fn seed_migrates_a_new_team_store_and_publishes_the_alerts() {
     let seeded = rt
         .block_on(sitrep::team::seed(&mut store, &target(&db.url)))
         .expect("seed");
-    assert_eq!((seeded.migrated.from, seeded.migrated.to), (0, 1));
+    assert_eq!((seeded.migrated.from, seeded.migrated.to), (0, 2));
     assert_eq!(seeded.published, 12);
     assert_eq!(rt.block_on(seeded.team.alert_count()).expect("count"), 12);
     let again = rt
         .block_on(sitrep::team::seed(&mut store, &target(&db.url)))
         .expect("seed again");
-    assert_eq!((again.migrated.from, again.published), (1, 0));
+    assert_eq!((again.migrated.from, again.published), (2, 0));
 }
