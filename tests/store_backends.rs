@@ -253,6 +253,7 @@ fn filters(both: &Both) -> Vec<String> {
         "tag:env=prod",
         "tag:ENV=Prod",
         "tag:env",
+        "tag:ENV",
         "-tag:team",
         "tag:team=payments tag:env=dev",
         "tag:env=pro",

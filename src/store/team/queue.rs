@@ -392,28 +392,6 @@ impl TeamStore {
         })
     }
 
-    /// PostgreSQL's plan of a page and of its count (`EXPLAIN (ANALYZE, BUFFERS)`, run for
-    /// real), to check index use and measure the server's time.
-    pub async fn queue_explain(
-        &self,
-        req: &ListRequest<'_>,
-        cap: usize,
-    ) -> Result<(String, String), TeamError> {
-        let mut plans = Vec::new();
-        let (page, page_params) = page_sql(req, None)?;
-        let (count, count_params, _) = count_sql(req, cap)?;
-        for (sql, params) in [(page, page_params), (count, count_params)] {
-            let rows = self
-                .queue_query(&format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"), &params)
-                .await?;
-            let lines: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
-            plans.push(lines.join("\n"));
-        }
-        let count = plans.pop().unwrap_or_default();
-        let page = plans.pop().unwrap_or_default();
-        Ok((page, count))
-    }
-
     /// How many alerts were published before the queue's columns (migration 0002) and have
     /// not been published since: they list with empty fields until a publisher sends them.
     pub async fn unmapped_count(&self) -> Result<i64, TeamError> {
