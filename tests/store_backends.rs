@@ -43,10 +43,16 @@ fn both() -> Option<Both> {
     sb.import_generated(21, 300);
     if let Some(dir) = corpus_dir() {
         for (f, v) in [
-            ("prisma-cspm/elastic-v2-alert-post-page1.json", "prisma-cspm"),
+            (
+                "prisma-cspm/elastic-v2-alert-post-page1.json",
+                "prisma-cspm",
+            ),
             ("wiz/elastic-graphql-issues-list-response.json", "wiz"),
             ("wiz/port-ocean-issue-a.json", "wiz"),
-            ("prisma-compute/xsoar-containers-scan-results.json", "prisma-compute"),
+            (
+                "prisma-compute/xsoar-containers-scan-results.json",
+                "prisma-compute",
+            ),
             ("orca/xsoar-eventcollector-get-alerts.json", "orca"),
             ("lacework/gosdk-alerts-list.json", "lacework"),
             ("cortex-xdr/xsoar-get-incidents-list.json", "cortex-xdr"),
@@ -57,7 +63,9 @@ fn both() -> Option<Both> {
     let rt = rt();
     let target = TeamTarget::parse(&db.url, None, None, false).expect("url");
     let team = rt.block_on(async {
-        let team = TeamStore::connect_unchecked(&target).await.expect("connect");
+        let team = TeamStore::connect_unchecked(&target)
+            .await
+            .expect("connect");
         team.migrate().await.expect("migrate");
         team
     });
@@ -80,7 +88,10 @@ fn both() -> Option<Both> {
         ));
     };
     set(0..20, "status = 'acknowledged'");
-    set(20..30, "status = 'dismissed', status_reason = 'false_positive'");
+    set(
+        20..30,
+        "status = 'dismissed', status_reason = 'false_positive'",
+    );
     set(
         30..35,
         &format!(
@@ -226,7 +237,9 @@ fn filters(both: &Both) -> Vec<String> {
         "SELECT account FROM alerts WHERE account IS NOT NULL \
          GROUP BY account ORDER BY count(*) DESC, account LIMIT 1",
     );
-    let cve = both.db.query("SELECT min(c) FROM alerts, unnest(cves) AS c");
+    let cve = both
+        .db
+        .query("SELECT min(c) FROM alerts, unnest(cves) AS c");
     let account = account.into_iter().flatten().next().unwrap_or_default();
     let mut out: Vec<String> = [
         "",
@@ -398,7 +411,14 @@ fn direct_listing_reads_the_team_store_and_is_refused_outside_team_mode() {
         String::from_utf8(out.stdout).expect("utf-8")
     };
     let json = direct(&[
-        "list", "--direct", "-f", "sev:>=high", "-n", "7", "--format", "json",
+        "list",
+        "--direct",
+        "-f",
+        "sev:>=high",
+        "-n",
+        "7",
+        "--format",
+        "json",
     ]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).expect("json");
     let ids: Vec<String> = rows
@@ -408,10 +428,7 @@ fn direct_listing_reads_the_team_store_and_is_refused_outside_team_mode() {
     assert_eq!(ids, expect);
     let (_, count) = both.counts(&r, 10_000);
     let table = direct(&["list", "--direct", "-f", "sev:>=high", "-n", "7"]);
-    assert!(
-        table.contains(&format!("… 7 of {count} shown")),
-        "{table}"
-    );
+    assert!(table.contains(&format!("… 7 of {count} shown")), "{table}");
     // A bad filter is the user's error, as on the replica.
     let bad = both
         .sb
@@ -428,9 +445,8 @@ fn direct_listing_reads_the_team_store_and_is_refused_outside_team_mode() {
 fn a_publish_fills_rows_published_before_the_queue_columns() {
     let Some(both) = both() else { return };
     let mut store = both.store;
-    both.db.query(
-        "UPDATE alerts SET mapped = false, title = '', tag_keys = '{}', fts = ''",
-    );
+    both.db
+        .query("UPDATE alerts SET mapped = false, title = '', tag_keys = '{}', fts = ''");
     // As a publisher that last published before version 2: no note of the backfill.
     rusqlite::Connection::open(both.sb.db())
         .expect("open")
@@ -438,7 +454,12 @@ fn a_publish_fills_rows_published_before_the_queue_columns() {
         .expect("forget the backfill");
     let q = parse("tag:env host").expect("parses");
     let r = req(&q, SortKey::Score, true, 10_000);
-    assert!(both.rt.block_on(both.team.queue_list(&r)).expect("list").is_empty());
+    assert!(
+        both.rt
+            .block_on(both.team.queue_list(&r))
+            .expect("list")
+            .is_empty()
+    );
     let n = both
         .rt
         .block_on(sitrep::team::publish(&mut store, &both.team))

@@ -119,7 +119,14 @@ pub(super) fn list(
         _ => None,
     };
     let rows = store.list(&req).map_err(store_err)?;
-    print_rows(&a, &rows, matching, &filter, || store.total().map_err(store_err), env)
+    print_rows(
+        &a,
+        &rows,
+        matching,
+        &filter,
+        || store.total().map_err(store_err),
+        env,
+    )
 }
 
 /// `list --direct`: the page (and, for the table, the count) read from the team store.
@@ -134,9 +141,7 @@ fn list_direct(
         crate::store::team::TeamError::Invalid(m) => CliError::input(format!("bad filter: {m}")),
         other => CliError::runtime(other.to_string()),
     };
-    let team = rt
-        .block_on(TeamStore::connect(target))
-        .map_err(team_err)?;
+    let team = rt.block_on(TeamStore::connect(target)).map_err(team_err)?;
     let unmapped = rt.block_on(team.unmapped_count()).map_err(team_err)?;
     if unmapped > 0 {
         eprintln!(

@@ -235,7 +235,14 @@ fn policy_text(a: &Alert) -> String {
 /// One column of the text index from an alert's parts (title; resource id, name, type;
 /// policy id, name): also what the team store's index is built from (store/team/text.rs).
 pub(super) fn index_text(parts: &[Option<&str>]) -> String {
-    sanitize::one_line(&parts.iter().flatten().copied().collect::<Vec<_>>().join(" "))
+    sanitize::one_line(
+        &parts
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {

@@ -277,9 +277,8 @@ pub(super) async fn publish_on<C: tokio_postgres::GenericClient + Sync>(
         return Ok(0);
     }
     let text = |f: fn(&PublishRow) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
-    let opt = |f: fn(&PublishRow) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(f).collect()
-    };
+    let opt =
+        |f: fn(&PublishRow) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(f).collect() };
     let ids = text(|r| &r.id);
     let sources = text(|r| &r.source);
     let vendors = text(|r| &r.vendor);
@@ -429,11 +428,7 @@ struct Derived {
 
 /// One tag as the team store's `tag_pairs` holds it (the filter builds the same string).
 pub(super) fn tag_pair(key: &str, value: &str) -> String {
-    serde_json::Value::from(vec![
-        key.to_ascii_lowercase(),
-        value.to_ascii_lowercase(),
-    ])
-    .to_string()
+    serde_json::Value::from(vec![key.to_ascii_lowercase(), value.to_ascii_lowercase()]).to_string()
 }
 
 /// A JSON value as SQLite's `json_each` gives it to `lower()`: strings bare, NULL empty,
@@ -455,7 +450,10 @@ fn derive(q: &crate::store::QueueColumns) -> Derived {
         _ => serde_json::Map::new(),
     };
     let tag_keys = tags.keys().map(|k| k.to_ascii_lowercase()).collect();
-    let tag_pairs = tags.iter().map(|(k, v)| tag_pair(k, &json_text(v))).collect();
+    let tag_pairs = tags
+        .iter()
+        .map(|(k, v)| tag_pair(k, &json_text(v)))
+        .collect();
     let cves = q.cve_ids.split_whitespace().map(str::to_string).collect();
     let compliance = match serde_json::from_str::<Value>(&q.compliance_json) {
         Ok(Value::Array(items)) => items

@@ -18,8 +18,8 @@ mod lease;
 mod listen;
 mod migrate;
 pub mod outbox;
-mod report;
 mod queue;
+mod report;
 mod status;
 mod text;
 

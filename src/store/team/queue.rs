@@ -120,8 +120,16 @@ fn order_terms(sort: SortKey) -> &'static [KeyTerm] {
             ("coalesce(alerts.first_seen, alerts.sort_time)", "?", false),
             NUM,
         ],
-        SortKey::Vendor => &[("(alerts.vendor COLLATE \"C\")", "?", false), RANK, TIME, NUM],
-        SortKey::Title => &[("(lower(alerts.title) COLLATE \"C\")", "lower(?)", false), NUM],
+        SortKey::Vendor => &[
+            ("(alerts.vendor COLLATE \"C\")", "?", false),
+            RANK,
+            TIME,
+            NUM,
+        ],
+        SortKey::Title => &[
+            ("(lower(alerts.title) COLLATE \"C\")", "lower(?)", false),
+            NUM,
+        ],
         SortKey::Resource => &[
             (
                 "(lower(coalesce(alerts.resource_name, alerts.resource_id, '')) COLLATE \"C\")",
@@ -136,7 +144,12 @@ fn order_terms(sort: SortKey) -> &'static [KeyTerm] {
             TIME,
             NUM,
         ],
-        SortKey::Status => &[("(alerts.status COLLATE \"C\")", "?", false), RANK, TIME, NUM],
+        SortKey::Status => &[
+            ("(alerts.status COLLATE \"C\")", "?", false),
+            RANK,
+            TIME,
+            NUM,
+        ],
     }
 }
 
@@ -221,7 +234,10 @@ fn page_sql(
 
 /// The counting SQL: exact for no filter and a filter on status, vendor and severity alone
 /// (as the SQLite store's kept counts are), else stopped after `cap` + 1 matches.
-fn count_sql(req: &ListRequest<'_>, cap: usize) -> Result<(String, Vec<SqlValue>, bool), TeamError> {
+fn count_sql(
+    req: &ListRequest<'_>,
+    cap: usize,
+) -> Result<(String, Vec<SqlValue>, bool), TeamError> {
     let (where_sql, mut params) = where_clause(req)?;
     let exact = req.filter.is_none_or(filter::facets_only);
     if exact {
@@ -409,7 +425,10 @@ mod tests {
 
     #[test]
     fn globs_become_anchored_regexes() {
-        assert_eq!(glob_regex("*[^a-z0-9]pci[^a-z0-9]*"), "^.*[^a-z0-9]pci[^a-z0-9].*$");
+        assert_eq!(
+            glob_regex("*[^a-z0-9]pci[^a-z0-9]*"),
+            "^.*[^a-z0-9]pci[^a-z0-9].*$"
+        );
         assert_eq!(glob_regex("* isoiec*27001*"), "^.* isoiec.*27001.*$");
         assert_eq!(glob_regex("*soc2*"), "^.*soc2.*$");
     }

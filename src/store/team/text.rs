@@ -94,9 +94,10 @@ mod tests {
     #[test]
     fn words_split_fold_and_drop_diacritics() {
         assert_eq!(words("Public S3 bucket"), ["public", "s3", "bucket"]);
-        assert_eq!(words("arn:aws:s3:::prod-data_bucket"), [
-            "arn", "aws", "s3", "prod", "data", "bucket"
-        ]);
+        assert_eq!(
+            words("arn:aws:s3:::prod-data_bucket"),
+            ["arn", "aws", "s3", "prod", "data", "bucket"]
+        );
         assert_eq!(words("Café NAÏVE"), ["cafe", "naive"]);
         assert_eq!(words("x\u{301}"), ["x"]);
         assert!(words("\u{345}").is_empty());
@@ -106,8 +107,14 @@ mod tests {
     #[test]
     fn literals_quote_and_place_words() {
         assert_eq!(tsvector(&["a b", "", "c"]), "'a':1 'b':2 'c':5");
-        assert_eq!(tsquery("prod-data", false).as_deref(), Some("'prod' <-> 'data':*"));
-        assert_eq!(tsquery("Public bucket", true).as_deref(), Some("'public' <-> 'bucket'"));
+        assert_eq!(
+            tsquery("prod-data", false).as_deref(),
+            Some("'prod' <-> 'data':*")
+        );
+        assert_eq!(
+            tsquery("Public bucket", true).as_deref(),
+            Some("'public' <-> 'bucket'")
+        );
         assert_eq!(tsquery("'; --", false), None);
         assert_eq!(quoted("it's\\"), "'it''s\\\\'");
     }
