@@ -202,9 +202,16 @@ fn where_clause(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), TeamEr
 
 /// A page's SQL from the start (`offset` rows in) or from a [`Seek`]; `Before` and `End`
 /// read the order backwards.
+///
+/// `few`: the filter matches few alerts (under [`q::WALK_ABOVE`]): they are read first, through
+/// the filter's own index, and sorted (a materialized CTE, ordered by its key columns).
+/// Otherwise the planner may walk the order's index testing each row, which for a rare CVE
+/// or tag it misjudges (it estimates array matches it has no statistics for) and reads the
+/// whole queue.
 fn page_sql(
     req: &ListRequest<'_>,
     seek: Option<&Seek>,
+    few: bool,
 ) -> Result<(String, Vec<SqlValue>), TeamError> {
     let (mut where_sql, where_params) = where_clause(req)?;
     let mut params = vec![SqlValue::Integer(req.now_ms); 3];
@@ -222,11 +229,31 @@ fn page_sql(
         where_sql = format!("{where_sql} AND {sql}");
         params.extend(p);
     }
-    let order: Vec<(&str, bool)> = terms.iter().map(|t| (t.0, t.2)).collect();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
-        q::order_by_terms(&order, reverse)
-    );
+    let sql = if few {
+        let keys: Vec<String> = terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{} AS k{i}", t.0))
+            .collect();
+        let names: Vec<String> = (0..terms.len()).map(|i| format!("k{i}")).collect();
+        let order: Vec<(&str, bool)> = names
+            .iter()
+            .zip(terms)
+            .map(|(n, t)| (n.as_str(), t.2))
+            .collect();
+        format!(
+            "WITH m AS MATERIALIZED (SELECT {COLUMNS}, {} FROM alerts WHERE {where_sql}) \
+             SELECT * FROM m ORDER BY {} LIMIT ? OFFSET ?",
+            keys.join(", "),
+            q::order_by_terms(&order, reverse)
+        )
+    } else {
+        let order: Vec<(&str, bool)> = terms.iter().map(|t| (t.0, t.2)).collect();
+        format!(
+            "SELECT {COLUMNS} FROM alerts WHERE {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+            q::order_by_terms(&order, reverse)
+        )
+    };
     params.push(SqlValue::Integer(req.limit.min(i64::MAX as usize) as i64));
     params.push(SqlValue::Integer(req.offset.min(i64::MAX as usize) as i64));
     Ok((sql, params))
@@ -360,7 +387,8 @@ impl TeamStore {
     /// The queue as the team store holds it: what [`crate::store::Store::list`] returns on a
     /// replica, read here directly (`ref` is the team store's row number, not a replica's).
     pub async fn queue_list(&self, req: &ListRequest<'_>) -> Result<Vec<QueueRow>, TeamError> {
-        let (sql, params) = page_sql(req, None)?;
+        let few = self.few(req).await?;
+        let (sql, params) = page_sql(req, None, few)?;
         Ok(self
             .queue_query(&sql, &params)
             .await?
@@ -375,7 +403,8 @@ impl TeamStore {
         req: &ListRequest<'_>,
         seek: &Seek,
     ) -> Result<Vec<QueueRow>, TeamError> {
-        let (sql, params) = page_sql(req, Some(seek))?;
+        let few = self.few(req).await?;
+        let (sql, params) = page_sql(req, Some(seek), few)?;
         let mut rows: Vec<QueueRow> = self
             .queue_query(&sql, &params)
             .await?
@@ -386,6 +415,16 @@ impl TeamStore {
             rows.reverse();
         }
         Ok(rows)
+    }
+
+    /// Does the listing's filter match few alerts, so that a page reads them all and sorts
+    /// them ([`page_sql`])? Facets and no filter walk the order's index: never.
+    async fn few(&self, req: &ListRequest<'_>) -> Result<bool, TeamError> {
+        if req.filter.is_none_or(filter::facets_only) {
+            return Ok(false);
+        }
+        let n = self.queue_count_upto(req, q::WALK_ABOVE).await?;
+        Ok(n.exact && n.n < q::WALK_ABOVE)
     }
 
     /// How many alerts the listing holds, as [`crate::store::Store::count_upto`] answers:
