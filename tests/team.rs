@@ -58,15 +58,22 @@ fn migrate_is_versioned_and_a_second_run_changes_nothing() {
     });
 }
 
+/// A team store made by a sitrep that knew only the first migration, with alerts in it, is
+/// brought up to date: refused until migrated, then every later version applies (the history
+/// lines' versions, the SIEM table, the queue's columns), and its rows get a number and wait,
+/// unmapped, for the next publish to fill the queue's columns.
 #[test]
 fn a_store_at_version_one_is_brought_up_to_date() {
     let Some(db) = pg::TestDb::create() else {
         return;
     };
-    // A team store made by a sitrep that knew only the first migration.
     db.query(MIGRATIONS[0].1);
-    db.query("CREATE TABLE sitrep_schema (version integer NOT NULL)");
-    db.query("INSERT INTO sitrep_schema VALUES (1)");
+    db.query(
+        "CREATE TABLE sitrep_schema (version integer NOT NULL); \
+         INSERT INTO sitrep_schema VALUES (1); \
+         INSERT INTO alerts (id, source, vendor, raw, content_hash, imported_at) \
+         VALUES ('wiz:1', 'wiz', 'wiz', '{}', 'h1', 1), ('wiz:2', 'wiz', 'wiz', '{}', 'h2', 2)",
+    );
     let rt = rt();
     rt.block_on(async {
         let t = target(&db);
@@ -76,13 +83,21 @@ fn a_store_at_version_one_is_brought_up_to_date() {
         let up = team.migrate().await.expect("migrate");
         assert_eq!((up.from, up.to), (1, MIGRATIONS.len() as i64));
         TeamStore::connect(&t).await.expect("schema is current");
+        assert_eq!(team.unmapped_count().await.expect("count"), 2);
     });
-    // Version 2's column is there.
+    assert_eq!(
+        db.query("SELECT count(DISTINCT num) FROM alerts WHERE num IS NOT NULL"),
+        vec![Some("2".to_string())]
+    );
     let cols = db.query(
         "SELECT count(*)::text FROM information_schema.columns \
          WHERE table_name = 'history' AND column_name = 'version'",
     );
     assert_eq!(cols[0].as_deref(), Some("1"));
+    assert_eq!(
+        db.query("SELECT to_regclass('siem_destinations') IS NOT NULL"),
+        vec![Some("t".to_string())]
+    );
 }
 
 #[test]

@@ -110,6 +110,7 @@ impl Rig {
                 severity_rank: 2,
                 imported_at: 0,
                 changed_at: 0,
+                queue: Default::default(),
             })
             .collect();
         self.rt.block_on(self.team.publish(&rows)).expect("publish");

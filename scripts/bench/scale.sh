@@ -3,7 +3,8 @@
 # the queue commands, console keys, import against `jq -c '.items[]'`, and a full sync from the
 # simulator, each at a large N against the same at a small N, on a release build.
 #
-# Usage: scripts/bench/scale.sh [PART ...]   PARTs: import list console sync (default: all, in that order)
+# Usage: scripts/bench/scale.sh [PART ...]   PARTs: import list console sync (default: all, in that order);
+#        `stores` only builds the stores and prints their paths
 # Environment (defaults in brackets):
 #   SIZES        "SMALL LARGE ..." alert counts; the first is the baseline of every ratio ["1000 1000000"]
 #   SEED         generator seed [1]            RUNS   runs per timing, after one warm-up [5]
@@ -98,6 +99,12 @@ store() {
         mv "$db.part" "$db"
     fi
     echo "$db"
+}
+
+# `stores`: build (or find) the store of each size and print its path, for other scripts
+# (team-queue.sh) that measure the same data.
+part_stores() {
+    for n in "${SZ[@]}"; do store "$n"; done
 }
 
 header() { printf '\n## %s\n' "$1"; printf '%s\n' "$2"; }
@@ -257,8 +264,8 @@ alert_count() {
 echo "# sitrep scale benches: $(date -u +%Y-%m-%dT%H:%MZ), commit $REV, $(nproc) cores, seed $SEED, sizes $SIZES"
 for p in $PARTS; do
     case $p in
-        list | console | import | sync) "part_$p" ;;
-        *) echo "scale.sh: unknown part '$p' (list console import sync)" >&2; exit 2 ;;
+        list | console | import | sync | stores) "part_$p" ;;
+        *) echo "scale.sh: unknown part '$p' (list console import sync stores)" >&2; exit 2 ;;
     esac
 done
 if [[ $PARTS == *console* ]]; then

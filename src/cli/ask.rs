@@ -85,12 +85,12 @@ pub fn ask(a: AskArgs, paths: &Paths, config: &Config, env: &mut Env<'_>) -> Res
                 .map_err(io_err);
             }
             writeln!(env.out).map_err(io_err)?;
-            list(list_args(&a, &answer), paths, config, env)
+            list(list_args(&a, &answer), paths, config, None, env)
         }
         ListFormat::Csv => {
             // The CSV on stdout stays clean; what the filter means goes to stderr.
             write_answer(&mut std::io::stderr(), &answer).map_err(io_err)?;
-            list(list_args(&a, &answer), paths, config, env)
+            list(list_args(&a, &answer), paths, config, None, env)
         }
     }
 }
@@ -103,6 +103,7 @@ fn list_args(a: &AskArgs, answer: &Answer) -> ListArgs {
         sort: a.sort.clone(),
         groups: false,
         all: a.all,
+        direct: false,
     }
 }
 

@@ -73,7 +73,7 @@ pub fn run(cli: Cli, env: &mut Env<'_>) -> Result<(), CliError> {
             };
             super::import::import(a, env, &open)
         }
-        Command::List(a) => list(a, &paths, &config, env),
+        Command::List(a) => list(a, &paths, &config, team.as_ref(), env),
         Command::Show(a) => show(a, &paths, &config, env),
         Command::Export(a) => export(a, &paths, &config, env),
         Command::Sync(a) => sync(a, &paths, &config, team.as_ref(), env),

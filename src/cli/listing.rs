@@ -6,7 +6,8 @@ use super::{ListArgs, ListFormat, render, triage};
 use crate::config::Config;
 use crate::domain::{EpochMs, SortKey};
 use crate::paths::Paths;
-use crate::store::{ListRequest, Store};
+use crate::store::team::{TeamStore, TeamTarget};
+use crate::store::{ListRequest, QueueCount, QueueRow, Store};
 use crate::triage::query::{self, Query};
 
 /// Give the store the config's scoring model and bring stored scores up to date with it.
@@ -58,6 +59,7 @@ pub(super) fn list(
     a: ListArgs,
     paths: &Paths,
     config: &Config,
+    team: Option<&TeamTarget>,
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let filter_text = a.filter.clone().unwrap_or_else(|| config.filter.clone());
@@ -67,7 +69,6 @@ pub(super) fn list(
     if a.limit == Some(0) {
         return Err(CliError::input("--limit 0: the limit must be at least 1"));
     }
-    let store = scored(open_existing(paths)?, config, env.now_ms)?;
     let req = ListRequest {
         filter: Some(&filter),
         include_closed: a.all || filter.decides_statuses(),
@@ -76,6 +77,20 @@ pub(super) fn list(
         offset: 0,
         now_ms: env.now_ms,
     };
+    if a.direct {
+        let Some(target) = team else {
+            return Err(CliError::input(
+                "--direct reads the team store: set [store] url or SITREP_DATABASE_URL (docs/team.md)",
+            ));
+        };
+        if a.groups {
+            return Err(CliError::input(
+                "--groups reads the replica (correlation runs there); drop --direct",
+            ));
+        }
+        return list_direct(&a, &req, target, env);
+    }
+    let store = scored(open_existing(paths)?, config, env.now_ms)?;
     if a.groups {
         let groups = store.list_groups(&req).map_err(store_err)?;
         return match a.format {
@@ -109,10 +124,66 @@ pub(super) fn list(
         _ => None,
     };
     let rows = store.list(&req).map_err(store_err)?;
+    print_rows(
+        &a,
+        &rows,
+        matching,
+        &filter,
+        || store.total().map_err(store_err),
+        env,
+    )
+}
+
+/// `list --direct`: the page (and, for the table, the count) read from the team store.
+fn list_direct(
+    a: &ListArgs,
+    req: &ListRequest<'_>,
+    target: &TeamTarget,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
+    let rt = super::env::runtime()?;
+    let team_err = |e: crate::store::team::TeamError| match e {
+        crate::store::team::TeamError::Invalid(m) => CliError::input(format!("bad filter: {m}")),
+        other => CliError::runtime(other.to_string()),
+    };
+    let team = rt.block_on(TeamStore::connect(target)).map_err(team_err)?;
+    let unmapped = rt.block_on(team.unmapped_count()).map_err(team_err)?;
+    if unmapped > 0 {
+        eprintln!(
+            "sitrep: {unmapped} alert(s) in the team store predate its queue columns and list \
+             with empty fields until a publisher that holds them publishes (docs/team.md)"
+        );
+    }
+    let matching = match a.format {
+        ListFormat::Table => Some(
+            rt.block_on(team.queue_count_upto(req, 10_000))
+                .map_err(team_err)?,
+        ),
+        _ => None,
+    };
+    let rows = rt.block_on(team.queue_list(req)).map_err(team_err)?;
+    let filter = req.filter.cloned().unwrap_or_default();
+    let total = || {
+        rt.block_on(team.alert_count())
+            .map(|n| n.max(0) as usize)
+            .map_err(team_err)
+    };
+    print_rows(a, &rows, matching, &filter, total, env)
+}
+
+/// A listing's rows as the table (with how many matched), JSON or CSV.
+fn print_rows(
+    a: &ListArgs,
+    rows: &[QueueRow],
+    matching: Option<QueueCount>,
+    filter: &Query,
+    total: impl FnOnce() -> Result<usize, CliError>,
+    env: &mut Env<'_>,
+) -> Result<(), CliError> {
     match a.format {
         ListFormat::Table => {
             if rows.is_empty() {
-                let total = store.total().map_err(store_err)?;
+                let total = total()?;
                 writeln!(
                     env.out,
                     "No alerts match{}. ({} in the store; --all includes closed ones.)",
@@ -127,7 +198,7 @@ pub(super) fn list(
                 return Ok(());
             }
             env.out
-                .write_all(render::table(&rows, env.now_ms, env.width).as_bytes())
+                .write_all(render::table(rows, env.now_ms, env.width).as_bytes())
                 .map_err(io_err)?;
             if let Some(matching) = matching.filter(|m| m.n > rows.len() || !m.exact) {
                 writeln!(
@@ -146,7 +217,7 @@ pub(super) fn list(
         }
         ListFormat::Csv => {
             writeln!(env.out, "{}", render::CSV_HEADER).map_err(io_err)?;
-            for r in &rows {
+            for r in rows {
                 writeln!(env.out, "{}", render::csv_row(r)).map_err(io_err)?;
             }
         }

@@ -393,6 +393,10 @@ pub struct ListArgs {
     /// Include resolved, dismissed and snoozed alerts
     #[arg(long, short = 'a')]
     pub all: bool,
+    /// Team mode: read the team store itself instead of this analyst's replica (for scripts,
+    /// and before a replica is filled); local suppressions do not apply (docs/team.md)
+    #[arg(long)]
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -68,12 +68,132 @@ enum Form {
     Probes,
 }
 
-/// The SQL for the positive condition, pushing its parameters.
-fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> String {
-    fn text(params: &mut Vec<Value>, s: impl Into<String>) -> &'static str {
-        params.push(Value::Text(s.into()));
-        "?"
+/// What differs between the SQL databases a filter runs on: the shared walk of the AST
+/// ([`cond_sql`]) asks the dialect for these pieces and writes the rest itself. Placeholders
+/// are `?` in both, bound in order (the PostgreSQL side numbers them when it runs the
+/// statement, store/team/queue.rs).
+pub(super) trait Dialect {
+    /// `col` equals the text at `mark`, ignoring (ASCII) case.
+    fn ci_eq(&self, col: &str, mark: &str) -> String;
+    /// `col` contains the text at `mark`, ignoring case.
+    fn ci_contains(&self, col: &str, mark: &str) -> String;
+    /// `col` compared byte by byte (SQLite's BINARY), for a range over stored words.
+    fn bytes(&self, col: &str) -> String;
+    /// The case-insensitive LIKE operator (SQLite's LIKE folds ASCII already).
+    fn like_ci(&self) -> &'static str;
+    /// The severity rank column as a test of each row.
+    fn rank_col(&self) -> &'static str;
+    /// Literal true and false.
+    fn truth(&self, value: bool) -> &'static str;
+    /// Holds when `expr` does not hold, NULL included.
+    fn negate(&self, expr: &str) -> String;
+    /// A text term: words (the last one a prefix unless `phrase`), or the exact phrase.
+    fn text(&self, text: &str, phrase: bool, params: &mut Vec<Value>) -> String;
+    /// A tag with that key (and value), both compared ASCII-lower-cased.
+    fn tag(&self, key: &str, value: Option<&str>, params: &mut Vec<Value>) -> String;
+    /// Any of these CVE ids (compared upper-cased).
+    fn cves(&self, ids: &[&str], params: &mut Vec<Value>) -> String;
+    /// A compliance standard of the alert, as `' ' || lower(name) || ' '`, matches any of the
+    /// GLOB patterns ([`framework_globs`]).
+    fn compliance(&self, globs: &[&str], params: &mut Vec<Value>) -> String;
+}
+
+/// SQLite: FTS5 for text, `alert_tags`/`alert_cves` for tags and CVEs, in either [`Form`].
+struct Sqlite(Form);
+
+impl Dialect for Sqlite {
+    fn ci_eq(&self, col: &str, mark: &str) -> String {
+        format!("{col} = {mark} COLLATE NOCASE")
     }
+    fn ci_contains(&self, col: &str, mark: &str) -> String {
+        format!("instr(lower({col}), lower({mark})) > 0")
+    }
+    fn bytes(&self, col: &str) -> String {
+        col.to_string()
+    }
+    fn like_ci(&self) -> &'static str {
+        "LIKE"
+    }
+    fn rank_col(&self) -> &'static str {
+        match self.0 {
+            Form::Lists => "alerts.severity_rank",
+            Form::Probes => "+alerts.severity_rank",
+        }
+    }
+    fn truth(&self, value: bool) -> &'static str {
+        if value { "1" } else { "0" }
+    }
+    fn negate(&self, expr: &str) -> String {
+        format!("(({expr}) IS NOT 1)")
+    }
+    // Text is a list in both forms: FTS5 answers a MATCH restricted to one rowid by
+    // expanding the whole query again (milliseconds per row for a prefix like `host*` at
+    // 1M alerts), while the list is built once per statement.
+    fn text(&self, t: &str, phrase: bool, params: &mut Vec<Value>) -> String {
+        format!(
+            "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
+            mark(params, fts_query(t, phrase))
+        )
+    }
+    fn tag(&self, key: &str, value: Option<&str>, params: &mut Vec<Value>) -> String {
+        // `alert_tags` holds every tag lower-cased (SQLite's lower() folds ASCII, as
+        // NOCASE does), kept from tags_json by triggers (migration 0010): an index look-up.
+        let key = mark(params, key);
+        let value = match value {
+            Some(v) => format!(" AND value = lower({})", mark(params, v)),
+            None => String::new(),
+        };
+        match self.0 {
+            Form::Lists => format!(
+                "alerts.rowid IN (SELECT alert FROM alert_tags WHERE key = lower({key}){value})"
+            ),
+            Form::Probes => format!(
+                "EXISTS (SELECT 1 FROM alert_tags INDEXED BY alert_tags_alert \
+                 WHERE alert = alerts.rowid AND key = lower({key}){value})"
+            ),
+        }
+    }
+    fn cves(&self, ids: &[&str], params: &mut Vec<Value>) -> String {
+        let ids: Vec<String> = ids
+            .iter()
+            .map(|id| format!("upper({})", mark(params, *id)))
+            .collect();
+        // `alert_cves` holds each CVE id upper-cased, as `cve_ids` does (migration 0010).
+        match self.0 {
+            Form::Lists => format!(
+                "alerts.rowid IN (SELECT alert FROM alert_cves WHERE cve IN ({}))",
+                ids.join(", ")
+            ),
+            Form::Probes => format!(
+                "EXISTS (SELECT 1 FROM alert_cves INDEXED BY alert_cves_alert \
+                 WHERE alert = alerts.rowid AND cve IN ({}))",
+                ids.join(", ")
+            ),
+        }
+    }
+    fn compliance(&self, globs: &[&str], params: &mut Vec<Value>) -> String {
+        // compliance_json is `[{"standard": …, "requirement": …}]`.
+        let globs: Vec<String> = globs
+            .iter()
+            .map(|g| format!("c.name GLOB {}", mark(params, *g)))
+            .collect();
+        format!(
+            "EXISTS (SELECT 1 FROM (SELECT ' ' || lower(coalesce(json_extract(value, '$.standard'), '')) || ' ' AS name \
+             FROM json_each(alerts.compliance_json)) AS c WHERE {})",
+            globs.join(" OR ")
+        )
+    }
+}
+
+/// Bind a text parameter: its placeholder.
+pub(super) fn mark(params: &mut Vec<Value>, s: impl Into<String>) -> &'static str {
+    params.push(Value::Text(s.into()));
+    "?"
+}
+
+/// The SQL for the positive condition, pushing its parameters.
+fn cond_sql(cond: &Cond, now_ms: i64, d: &dyn Dialect, params: &mut Vec<Value>) -> String {
+    use mark as text;
     fn in_list(col: &str, values: &[String], params: &mut Vec<Value>) -> String {
         if let [one] = values {
             return format!("{col} = {}", text(params, one.clone()));
@@ -81,23 +201,23 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
         let marks: Vec<&str> = values.iter().map(|v| text(params, v.clone())).collect();
         format!("{col} IN ({})", marks.join(", "))
     }
-    fn picks(col: &str, picks: &[Pick], params: &mut Vec<Value>) -> String {
+    fn picks(d: &dyn Dialect, col: &str, picks: &[Pick], params: &mut Vec<Value>) -> String {
         let parts: Vec<String> = picks
             .iter()
             .map(|p| match p {
                 Pick::Any => format!("coalesce({col}, '') <> ''"),
                 Pick::None => format!("coalesce({col}, '') = ''"),
-                Pick::Is(v) => format!("{col} = {} COLLATE NOCASE", text(params, v.clone())),
+                Pick::Is(v) => d.ci_eq(col, text(params, v.clone())),
                 // Never reached: `to_sql` refuses a query whose `me` was not filled in.
-                Pick::Me => "0".to_string(),
+                Pick::Me => d.truth(false).to_string(),
                 // Nothing sets an assignee yet, so "mine" also means: the alert's latest
                 // status change was this analyst's (history, by its (alert_id, seq) index).
                 Pick::Analyst(who) => {
-                    let a = text(params, who.clone());
-                    let b = text(params, who.clone());
+                    let a = d.ci_eq(col, text(params, who.clone()));
+                    let b = d.ci_eq("h.actor", text(params, who.clone()));
                     format!(
-                        "{col} = {a} COLLATE NOCASE OR alerts.id IN (SELECT h.alert_id FROM history h \
-                         WHERE h.kind = 'status' AND h.actor = {b} COLLATE NOCASE AND h.seq = \
+                        "{a} OR alerts.id IN (SELECT h.alert_id FROM history h \
+                         WHERE h.kind = 'status' AND {b} AND h.seq = \
                          (SELECT max(seq) FROM history WHERE alert_id = h.alert_id AND kind = 'status'))"
                     )
                 }
@@ -106,18 +226,9 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
         parts.join(" OR ")
     }
 
-    let rank_col = match form {
-        Form::Lists => "alerts.severity_rank",
-        Form::Probes => "+alerts.severity_rank",
-    };
+    let rank_col = d.rank_col();
     match cond {
-        // Text is a list in both forms: FTS5 answers a MATCH restricted to one rowid by
-        // expanding the whole query again (milliseconds per row for a prefix like `host*` at
-        // 1M alerts), while the list is built once per statement.
-        Cond::Text { text: t, phrase } => format!(
-            "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
-            text(params, fts_query(t, *phrase))
-        ),
+        Cond::Text { text: t, phrase } => d.text(t, *phrase, params),
         // Walking the score index, an equality on its second column made SQLite take that
         // column as constant and sort every row sharing the first one's value (a block of
         // thousands per score at 1M alerts): a unary `+` keeps it a plain test of each row.
@@ -154,28 +265,12 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
                 // Every stored `other(x)`, as an index-friendly range.
                 let lo = text(params, "other(");
                 let hi = text(params, "other)");
+                let col = d.bytes(col);
                 parts.push(format!("({col} >= {lo} AND {col} < {hi})"));
             }
             parts.join(" OR ")
         }
-        Cond::Tag { key, value } => {
-            // `alert_tags` holds every tag lower-cased (SQLite's lower() folds ASCII, as
-            // NOCASE does), kept from tags_json by triggers (migration 0010): an index look-up.
-            let key = text(params, key.clone());
-            let value = match value {
-                Some(v) => format!(" AND value = lower({})", text(params, v.clone())),
-                None => String::new(),
-            };
-            match form {
-                Form::Lists => format!(
-                    "alerts.rowid IN (SELECT alert FROM alert_tags WHERE key = lower({key}){value})"
-                ),
-                Form::Probes => format!(
-                    "EXISTS (SELECT 1 FROM alert_tags INDEXED BY alert_tags_alert \
-                     WHERE alert = alerts.rowid AND key = lower({key}){value})"
-                ),
-            }
-        }
+        Cond::Tag { key, value } => d.tag(key, value.as_deref(), params),
         Cond::Cve(list) => {
             let mut parts = Vec::new();
             let mut ids = Vec::new();
@@ -183,38 +278,27 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
                 match p {
                     Pick::Any => parts.push("trim(alerts.cve_ids) <> ''".to_string()),
                     Pick::None => parts.push("trim(alerts.cve_ids) = ''".to_string()),
-                    Pick::Is(id) => ids.push(format!("upper({})", text(params, id.clone()))),
+                    Pick::Is(id) => ids.push(id.as_str()),
                     // The parser makes these for `assignee:` only.
-                    Pick::Me | Pick::Analyst(_) => parts.push("0".to_string()),
+                    Pick::Me | Pick::Analyst(_) => parts.push(d.truth(false).to_string()),
                 }
             }
             if !ids.is_empty() {
-                // `alert_cves` holds each CVE id upper-cased, as `cve_ids` does (migration 0010).
-                parts.push(match form {
-                    Form::Lists => format!(
-                        "alerts.rowid IN (SELECT alert FROM alert_cves WHERE cve IN ({}))",
-                        ids.join(", ")
-                    ),
-                    Form::Probes => format!(
-                        "EXISTS (SELECT 1 FROM alert_cves INDEXED BY alert_cves_alert \
-                         WHERE alert = alerts.rowid AND cve IN ({}))",
-                        ids.join(", ")
-                    ),
-                });
+                parts.push(d.cves(&ids, params));
             }
             parts.join(" OR ")
         }
-        Cond::Assignee(list) => picks("alerts.assignee", list, params),
-        Cond::Ticket(list) => picks("alerts.ticket", list, params),
-        Cond::Owner(list) => picks("alerts.owner", list, params),
+        Cond::Assignee(list) => picks(d, "alerts.assignee", list, params),
+        Cond::Ticket(list) => picks(d, "alerts.ticket", list, params),
+        Cond::Owner(list) => picks(d, "alerts.owner", list, params),
         Cond::Contains {
             cols: [a, b],
             needle,
         } => {
             let (a, b) = (column(*a), column(*b));
-            let p1 = text(params, needle.clone());
-            let p2 = text(params, needle.clone());
-            format!("instr(lower({a}), lower({p1})) > 0 OR instr(lower({b}), lower({p2})) > 0")
+            let p1 = d.ci_contains(a, text(params, needle.clone()));
+            let p2 = d.ci_contains(b, text(params, needle.clone()));
+            format!("{p1} OR {p2}")
         }
         Cond::Age(op, ms) => {
             // age <op> d  ⇔  seen <flipped op> now - d
@@ -229,23 +313,16 @@ fn cond_sql(cond: &Cond, now_ms: i64, form: Form, params: &mut Vec<Value>) -> St
             "coalesce(alerts.first_seen, alerts.sort_time) >= ?".to_string()
         }
         Cond::Compliance(list) => {
-            // compliance_json is `[{"standard": …, "requirement": …}]`; the standard's name,
-            // lower-cased and padded, is matched by word patterns that follow
-            // `triage::compliance::framework_of` (tests/ask.rs checks they agree).
-            let mut globs = Vec::new();
-            for f in list {
-                for g in framework_globs(*f) {
-                    globs.push(format!("c.name GLOB {}", text(params, *g)));
-                }
-            }
-            format!(
-                "EXISTS (SELECT 1 FROM (SELECT ' ' || lower(coalesce(json_extract(value, '$.standard'), '')) || ' ' AS name \
-                 FROM json_each(alerts.compliance_json)) AS c WHERE {})",
-                globs.join(" OR ")
-            )
+            // The standard's name, lower-cased and padded, is matched by word patterns that
+            // follow `triage::compliance::framework_of` (tests/ask.rs checks they agree).
+            let globs: Vec<&str> = list
+                .iter()
+                .flat_map(|f| framework_globs(*f).iter().copied())
+                .collect();
+            d.compliance(&globs, params)
         }
         Cond::Kind(list) => {
-            let parts: Vec<String> = list.iter().map(|k| kind_sql(*k, params)).collect();
+            let parts: Vec<String> = list.iter().map(|k| kind_sql(d, *k, params)).collect();
             parts.join(" OR ")
         }
         Cond::Exposed(Some(want)) => format!("alerts.internet_facing = {}", i32::from(*want)),
@@ -415,7 +492,7 @@ fn kind_marks(kind: ResourceKind) -> (&'static [&'static str], &'static [&'stati
 
 /// `kind:` as SQL: a word of the stored type or a shape of the id says the kind; an S3
 /// bucket is a bucket on AWS or an S3 ARN; a Kubernetes resource also by its cloud.
-fn kind_sql(kind: ResourceKind, params: &mut Vec<Value>) -> String {
+fn kind_sql(d: &dyn Dialect, kind: ResourceKind, params: &mut Vec<Value>) -> String {
     let (words, ids) = kind_marks(kind);
     let mut parts = Vec::new();
     for w in words {
@@ -424,11 +501,11 @@ fn kind_sql(kind: ResourceKind, params: &mut Vec<Value>) -> String {
     }
     for i in ids {
         params.push(Value::Text((*i).to_string()));
-        parts.push("alerts.resource_id LIKE ?".to_string());
+        parts.push(format!("alerts.resource_id {} ?", d.like_ci()));
     }
     match kind {
         ResourceKind::S3Bucket => {
-            let bucket = kind_sql(ResourceKind::Bucket, params);
+            let bucket = kind_sql(d, ResourceKind::Bucket, params);
             parts.push(format!("(alerts.cloud = 'aws' AND ({bucket}))"));
         }
         ResourceKind::K8s => parts.push("alerts.cloud = 'kubernetes'".to_string()),
@@ -531,7 +608,18 @@ pub(super) fn names_one_account(query: &Query) -> bool {
 /// callers; no term fails to compile today.
 pub(super) fn to_sql(query: &Query, now_ms: i64) -> Result<(String, Vec<Value>), QueryError> {
     unfilled_me(query)?;
-    Ok(compile(query, now_ms, Form::Lists))
+    Ok(compile(query, now_ms, &Sqlite(Form::Lists)))
+}
+
+/// [`to_sql`] in another SQL dialect (the team store's, store/team/queue.rs): the same
+/// semantics, one walk of the query.
+pub(super) fn to_sql_in(
+    query: &Query,
+    now_ms: i64,
+    dialect: &dyn Dialect,
+) -> Result<(String, Vec<Value>), QueryError> {
+    unfilled_me(query)?;
+    Ok(compile(query, now_ms, dialect))
 }
 
 /// `mine` / `assignee:me` left unfilled ([`Query::with_analyst`] was not called): refused
@@ -561,7 +649,7 @@ pub(super) fn to_sql_probing(
     now_ms: i64,
 ) -> Result<(String, Vec<Value>), QueryError> {
     unfilled_me(query)?;
-    Ok(compile(query, now_ms, Form::Probes))
+    Ok(compile(query, now_ms, &Sqlite(Form::Probes)))
 }
 
 /// A count's driving table: FROM-clause source, its alert rowid column, condition, parameters.
@@ -617,19 +705,19 @@ pub(super) fn driver_term(query: &Query) -> Option<(usize, Driver)> {
     })
 }
 
-fn compile(query: &Query, now_ms: i64, form: Form) -> (String, Vec<Value>) {
+fn compile(query: &Query, now_ms: i64, d: &dyn Dialect) -> (String, Vec<Value>) {
     let mut params = Vec::new();
     let mut parts = Vec::with_capacity(query.terms.len());
     for term in &query.terms {
-        let expr = cond_sql(&term.cond, now_ms, form, &mut params);
+        let expr = cond_sql(&term.cond, now_ms, d, &mut params);
         parts.push(if term.negated {
-            format!("(({expr}) IS NOT 1)")
+            d.negate(&expr)
         } else {
             format!("({expr})")
         });
     }
     match parts.len() {
-        0 => ("1".to_string(), params),
+        0 => (d.truth(true).to_string(), params),
         1 => (parts.concat(), params),
         _ => (format!("({})", parts.join(" AND ")), params),
     }

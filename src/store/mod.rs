@@ -51,7 +51,7 @@ pub use outbox::{
 };
 pub use pr::{BandChange, PrLink, PrRow, ScoreBandRow};
 pub use queue::{ListRequest, QueueCount, QueueKey, QueueRow, Seek, TEXT_COUNT_CAP};
-pub use replica::{PublishRow, TeamHistory, TeamState};
+pub use replica::{PublishRow, QueueColumns, TeamHistory, TeamState};
 pub use sources::{FailedFilter, SourceState};
 pub use triage::GroupRow;
 

@@ -41,7 +41,12 @@ fn order_terms(sort: SortKey) -> &'static [(&'static str, bool)] {
 
 /// The ORDER BY list, read forwards or (`reverse`) backwards.
 fn order_by(sort: SortKey, reverse: bool) -> String {
-    order_terms(sort)
+    order_by_terms(order_terms(sort), reverse)
+}
+
+/// The ORDER BY list of an order's terms (expression, descending?).
+pub(super) fn order_by_terms(terms: &[(&str, bool)], reverse: bool) -> String {
+    terms
         .iter()
         .map(|(e, desc)| format!("{e} {}", if desc ^ reverse { "DESC" } else { "ASC" }))
         .collect::<Vec<_>>()
@@ -52,8 +57,8 @@ fn order_by(sort: SortKey, reverse: bool) -> String {
 /// last ([`QueueKey::of`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueKey {
-    sort: SortKey,
-    values: Vec<SqlValue>,
+    pub(super) sort: SortKey,
+    pub(super) values: Vec<SqlValue>,
 }
 
 impl QueueKey {
@@ -94,30 +99,48 @@ pub enum Seek {
 /// longest leading run of terms sharing a direction, which the planner turns into an index
 /// seek (the spelled-out form alone would walk the index from its start).
 fn keyset_sql(key: &QueueKey, reverse: bool) -> (String, Vec<SqlValue>) {
-    let terms = order_terms(key.sort);
-    let desc = |i: usize| terms[i].1 ^ reverse;
+    let terms: Vec<KeyTerm> = order_terms(key.sort)
+        .iter()
+        .map(|&(expr, desc)| (expr, "?", desc))
+        .collect();
+    keyset_over(&terms, &key.values, reverse)
+}
+
+/// One term of an order for a keyset condition: its expression, how a key's value (`?`) is
+/// written to compare with it, and whether it descends.
+pub(super) type KeyTerm = (&'static str, &'static str, bool);
+
+/// [`keyset_sql`] over any order's terms and a key's values (the team store's orders,
+/// store/team/queue.rs, have their own expressions).
+pub(super) fn keyset_over(
+    terms: &[KeyTerm],
+    values: &[SqlValue],
+    reverse: bool,
+) -> (String, Vec<SqlValue>) {
+    let desc = |i: usize| terms[i].2 ^ reverse;
     let mut params = Vec::new();
     let run = (1..terms.len())
         .find(|&i| desc(i) != desc(0))
         .unwrap_or(terms.len());
     let cols: Vec<&str> = terms[..run].iter().map(|t| t.0).collect();
     let op = if desc(0) { "<=" } else { ">=" };
-    let marks = vec!["?"; run].join(", ");
-    let lead = format!("({}) {op} ({marks})", cols.join(", "));
-    params.extend(key.values[..run].iter().cloned());
+    let marks: Vec<&str> = terms[..run].iter().map(|t| t.1).collect();
+    let lead = format!("({}) {op} ({})", cols.join(", "), marks.join(", "));
+    params.extend(values[..run].iter().cloned());
     let mut ors = Vec::new();
     for i in 0..terms.len() {
         let mut and = Vec::new();
         for (j, term) in terms.iter().enumerate().take(i) {
-            and.push(format!("{} = ?", term.0));
-            params.push(key.values[j].clone());
+            and.push(format!("{} = {}", term.0, term.1));
+            params.push(values[j].clone());
         }
         and.push(format!(
-            "{} {} ?",
+            "{} {} {}",
             terms[i].0,
-            if desc(i) { "<" } else { ">" }
+            if desc(i) { "<" } else { ">" },
+            terms[i].1
         ));
-        params.push(key.values[i].clone());
+        params.push(values[i].clone());
         ors.push(format!("({})", and.join(" AND ")));
     }
     (format!("{lead} AND ({})", ors.join(" OR ")), params)

@@ -21,6 +21,41 @@ pub struct PublishRow {
     pub imported_at: EpochMs,
     /// Where the publisher's scan stands after this row (keyset: changed_at, id).
     pub changed_at: EpochMs,
+    /// The mapped columns the queue reads, for `list --direct` on the team store.
+    pub queue: QueueColumns,
+}
+
+/// The columns of a mapped alert that the queue filters, orders and shows, as the SQLite
+/// store holds them (team store migration 0004 mirrors them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueueColumns {
+    pub category: String,
+    pub title: String,
+    pub policy_id: Option<String>,
+    pub policy_name: Option<String>,
+    pub severity: String,
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub resource_type: Option<String>,
+    pub cloud: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// `{"key": "value", …}` as stored (vendor text).
+    pub tags_json: String,
+    pub internet_facing: Option<bool>,
+    /// `" CVE-… CVE-… "`, upper-cased and padded.
+    pub cve_ids: String,
+    /// `[{"standard": …, "requirement": …}, …]`.
+    pub compliance_json: String,
+    pub first_seen: Option<EpochMs>,
+    pub last_seen: Option<EpochMs>,
+    pub sort_time: EpochMs,
+    pub vendor_status: String,
+    pub has_controls: bool,
+    /// The publisher's intel and owner rules.
+    pub kev: bool,
+    pub epss: Option<f64>,
+    pub owner: Option<String>,
 }
 
 /// The team's analyst side of one alert, as pulled.
@@ -63,7 +98,10 @@ impl Store {
     ) -> Result<Vec<PublishRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, source, vendor, alert_body.raw_json, content_hash, score, \
-             severity_rank, imported_at, changed_at FROM alerts \
+             severity_rank, imported_at, changed_at, category, title, policy_id, policy_name, \
+             severity, resource_id, resource_name, resource_type, cloud, account, region, \
+             tags_json, internet_facing, cve_ids, compliance_json, first_seen, last_seen, \
+             sort_time, vendor_status, has_controls, kev, epss, owner FROM alerts \
              LEFT JOIN alert_body ON alert_body.rowid = alerts.rowid \
              WHERE changed_at > ?1 OR (changed_at = ?1 AND id > ?2) \
              ORDER BY changed_at, id LIMIT ?3",
@@ -88,6 +126,31 @@ impl Store {
                 severity_rank: r.get::<_, i64>(6)? as i16,
                 imported_at: r.get(7)?,
                 changed_at: r.get(8)?,
+                queue: QueueColumns {
+                    category: r.get(9)?,
+                    title: r.get(10)?,
+                    policy_id: r.get(11)?,
+                    policy_name: r.get(12)?,
+                    severity: r.get(13)?,
+                    resource_id: r.get(14)?,
+                    resource_name: r.get(15)?,
+                    resource_type: r.get(16)?,
+                    cloud: r.get(17)?,
+                    account: r.get(18)?,
+                    region: r.get(19)?,
+                    tags_json: r.get(20)?,
+                    internet_facing: r.get::<_, Option<i64>>(21)?.map(|v| v != 0),
+                    cve_ids: r.get(22)?,
+                    compliance_json: r.get(23)?,
+                    first_seen: r.get(24)?,
+                    last_seen: r.get(25)?,
+                    sort_time: r.get(26)?,
+                    vendor_status: r.get(27)?,
+                    has_controls: r.get::<_, i64>(28)? != 0,
+                    kev: r.get::<_, i64>(29)? != 0,
+                    epss: r.get(30)?,
+                    owner: r.get(31)?,
+                },
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -98,8 +98,13 @@ pub fn replica_path(data_dir: &std::path::Path, target: &TeamTarget) -> PathBuf 
 
 /// Send every alert of `store` whose vendor side changed since the last publish to the team
 /// store (the cursor is kept in the store's kv). Returns how many rows the team store wrote.
+///
+/// A team store migrated from before version 4 holds rows without the queue's columns: the first
+/// publish after that scans this store from the start (once), so every alert it holds fills
+/// them in (`publish_on` writes a row lacking them even when its content is unchanged).
 pub async fn publish(store: &mut Store, team: &TeamStore) -> Result<u64, LinkError> {
     let key = cursor_key("published", team);
+    let backfill = cursor_key("queue-columns", team);
     let (mut after_ms, mut after_id) = match store.get_value(&key)? {
         Some(v) => match v.split_once(' ') {
             Some((ms, id)) => (ms.parse().unwrap_or(0), id.to_string()),
@@ -107,10 +112,17 @@ pub async fn publish(store: &mut Store, team: &TeamStore) -> Result<u64, LinkErr
         },
         None => (0, String::new()),
     };
+    let filled = store.get_value(&backfill)?.is_some();
+    if !filled && team.unmapped_count().await? > 0 {
+        (after_ms, after_id) = (i64::MIN, String::new());
+    }
     let mut written = 0;
     loop {
         let rows = store.publish_rows(after_ms, &after_id, BATCH)?;
         let Some(last) = rows.last() else {
+            if !filled {
+                store.set_value(&backfill, "done")?;
+            }
             return Ok(written);
         };
         written += team.publish(&rows).await?;

@@ -267,7 +267,8 @@ impl TeamStore {
 }
 
 /// [`TeamStore::publish`] on a given connection or transaction (`store copy` publishes inside
-/// its one transaction).
+/// its one transaction). Writes the queue's columns too (team migration 0004), and fills them in
+/// on a row published before them (`mapped` false) even when its content has not changed.
 pub(super) async fn publish_on<C: tokio_postgres::GenericClient + Sync>(
     client: &C,
     rows: &[PublishRow],
@@ -275,34 +276,210 @@ pub(super) async fn publish_on<C: tokio_postgres::GenericClient + Sync>(
     if rows.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
-    let vendors: Vec<&str> = rows.iter().map(|r| r.vendor.as_str()).collect();
-    let raws: Vec<&str> = rows.iter().map(|r| r.raw.as_str()).collect();
-    let hashes: Vec<&str> = rows.iter().map(|r| r.content_hash.as_str()).collect();
+    let text = |f: fn(&PublishRow) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
+    let opt =
+        |f: fn(&PublishRow) -> Option<&str>| -> Vec<Option<&str>> { rows.iter().map(f).collect() };
+    let ids = text(|r| &r.id);
+    let sources = text(|r| &r.source);
+    let vendors = text(|r| &r.vendor);
+    let raws = text(|r| &r.raw);
+    let hashes = text(|r| &r.content_hash);
     let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
     let ranks: Vec<i16> = rows.iter().map(|r| r.severity_rank).collect();
     let imported: Vec<i64> = rows.iter().map(|r| r.imported_at).collect();
+    let categories = text(|r| &r.queue.category);
+    let titles = text(|r| &r.queue.title);
+    let policy_ids = opt(|r| r.queue.policy_id.as_deref());
+    let policy_names = opt(|r| r.queue.policy_name.as_deref());
+    let severities = text(|r| &r.queue.severity);
+    let resource_ids = opt(|r| r.queue.resource_id.as_deref());
+    let resource_names = opt(|r| r.queue.resource_name.as_deref());
+    let resource_types = opt(|r| r.queue.resource_type.as_deref());
+    let clouds = opt(|r| r.queue.cloud.as_deref());
+    let accounts = opt(|r| r.queue.account.as_deref());
+    let regions = opt(|r| r.queue.region.as_deref());
+    let derived: Vec<Derived> = rows.iter().map(|r| derive(&r.queue)).collect();
+    let tag_keys: Vec<&str> = derived.iter().map(|d| d.tag_keys.as_str()).collect();
+    let tag_pairs: Vec<&str> = derived.iter().map(|d| d.tag_pairs.as_str()).collect();
+    let cves: Vec<&str> = derived.iter().map(|d| d.cves.as_str()).collect();
+    let compliance: Vec<&str> = derived.iter().map(|d| d.compliance.as_str()).collect();
+    let fts: Vec<&str> = derived.iter().map(|d| d.fts.as_str()).collect();
+    let flag = |b: bool| i32::from(b);
+    let exposed: Vec<Option<i32>> = rows
+        .iter()
+        .map(|r| r.queue.internet_facing.map(flag))
+        .collect();
+    let cve_ids = text(|r| &r.queue.cve_ids);
+    let first_seen: Vec<Option<i64>> = rows.iter().map(|r| r.queue.first_seen).collect();
+    let last_seen: Vec<Option<i64>> = rows.iter().map(|r| r.queue.last_seen).collect();
+    let sort_time: Vec<i64> = rows.iter().map(|r| r.queue.sort_time).collect();
+    let vendor_status = text(|r| &r.queue.vendor_status);
+    let controls: Vec<i32> = rows.iter().map(|r| flag(r.queue.has_controls)).collect();
+    let kev: Vec<i32> = rows.iter().map(|r| flag(r.queue.kev)).collect();
+    let epss: Vec<Option<f64>> = rows.iter().map(|r| r.queue.epss).collect();
+    let owners = opt(|r| r.queue.owner.as_deref());
+    let changed: Vec<i64> = rows.iter().map(|r| r.changed_at).collect();
     // One sequence number per row for both seqs: the row's vendor side and its last
     // change are the same event. (A skipped row burns a number; the feed only needs order.)
     let n = client
         .execute(
             "INSERT INTO alerts AS a (id, source, vendor, raw, content_hash, score, \
-             severity_rank, imported_at, seq, vendor_seq) \
-             SELECT id, source, vendor, raw, hash, score, rank, imported, s, s FROM ( \
+             severity_rank, imported_at, seq, vendor_seq, mapped, category, title, policy_id, \
+             policy_name, severity, resource_id, resource_name, resource_type, cloud, account, \
+             region, tag_keys, tag_pairs, internet_facing, cve_ids, cves, compliance, \
+             first_seen, last_seen, sort_time, vendor_status, has_controls, kev, epss, owner, \
+             changed_at, fts) \
+             SELECT id, source, vendor, raw, hash, score, rank, imported, s, s, true, category, \
+             title, policy_id, policy_name, severity, resource_id, resource_name, resource_type, \
+             cloud, account, region, \
+             ARRAY(SELECT jsonb_array_elements_text(tag_keys::jsonb)), \
+             ARRAY(SELECT jsonb_array_elements_text(tag_pairs::jsonb)), internet_facing, \
+             cve_ids, ARRAY(SELECT jsonb_array_elements_text(cves::jsonb)), \
+             ARRAY(SELECT jsonb_array_elements_text(compliance::jsonb)), first_seen, \
+             last_seen, sort_time, vendor_status, has_controls, kev, epss, owner, changed_at, \
+             fts::tsvector FROM ( \
                SELECT *, nextval('change_seq') AS s FROM unnest($1::text[], $2::text[], \
-               $3::text[], $4::text[], $5::text[], $6::float8[], $7::int2[], $8::int8[]) \
-               AS u(id, source, vendor, raw, hash, score, rank, imported)) v \
+               $3::text[], $4::text[], $5::text[], $6::float8[], $7::int2[], $8::int8[], \
+               $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+               $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], \
+               $21::text[], $22::int4[], $23::text[], $24::text[], $25::text[], $26::int8[], \
+               $27::int8[], $28::int8[], $29::text[], $30::int4[], $31::int4[], $32::float8[], \
+               $33::text[], $34::int8[], $35::text[]) \
+               AS u(id, source, vendor, raw, hash, score, rank, imported, category, title, \
+               policy_id, policy_name, severity, resource_id, resource_name, resource_type, \
+               cloud, account, region, tag_keys, tag_pairs, internet_facing, cve_ids, cves, \
+               compliance, first_seen, last_seen, sort_time, vendor_status, has_controls, kev, \
+               epss, owner, changed_at, fts)) v \
              ON CONFLICT (id) DO UPDATE SET source = excluded.source, \
              vendor = excluded.vendor, raw = excluded.raw, \
              content_hash = excluded.content_hash, score = excluded.score, \
              severity_rank = excluded.severity_rank, seq = excluded.seq, \
-             vendor_seq = excluded.vendor_seq \
-             WHERE a.content_hash <> excluded.content_hash OR a.score <> excluded.score",
+             vendor_seq = excluded.vendor_seq, mapped = true, category = excluded.category, \
+             title = excluded.title, policy_id = excluded.policy_id, \
+             policy_name = excluded.policy_name, severity = excluded.severity, \
+             resource_id = excluded.resource_id, resource_name = excluded.resource_name, \
+             resource_type = excluded.resource_type, cloud = excluded.cloud, \
+             account = excluded.account, region = excluded.region, \
+             tag_keys = excluded.tag_keys, tag_pairs = excluded.tag_pairs, \
+             internet_facing = excluded.internet_facing, cve_ids = excluded.cve_ids, \
+             cves = excluded.cves, compliance = excluded.compliance, \
+             first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+             sort_time = excluded.sort_time, vendor_status = excluded.vendor_status, \
+             has_controls = excluded.has_controls, kev = excluded.kev, epss = excluded.epss, \
+             owner = excluded.owner, changed_at = excluded.changed_at, fts = excluded.fts \
+             WHERE a.content_hash <> excluded.content_hash OR a.score <> excluded.score \
+             OR NOT a.mapped",
             &[
-                &ids, &sources, &vendors, &raws, &hashes, &scores, &ranks, &imported,
+                &ids,
+                &sources,
+                &vendors,
+                &raws,
+                &hashes,
+                &scores,
+                &ranks,
+                &imported,
+                &categories,
+                &titles,
+                &policy_ids,
+                &policy_names,
+                &severities,
+                &resource_ids,
+                &resource_names,
+                &resource_types,
+                &clouds,
+                &accounts,
+                &regions,
+                &tag_keys,
+                &tag_pairs,
+                &exposed,
+                &cve_ids,
+                &cves,
+                &compliance,
+                &first_seen,
+                &last_seen,
+                &sort_time,
+                &vendor_status,
+                &controls,
+                &kev,
+                &epss,
+                &owners,
+                &changed,
+                &fts,
             ],
         )
         .await?;
     Ok(n)
+}
+
+/// The forms the team store's filters compare with, computed from a row's columns the way
+/// the SQLite store keeps them (`alert_tags`, `alert_cves`, `alerts_fts`). Each list is a
+/// JSON array of strings (the statement unpacks it), so no vendor text needs a separator.
+struct Derived {
+    /// ASCII-lower-cased tag keys.
+    tag_keys: String,
+    /// `["key","value"]` (JSON text), both ASCII-lower-cased: [`tag_pair`].
+    tag_pairs: String,
+    cves: String,
+    /// `' ' || lower(standard) || ' '` per compliance entry, as SQLite's filter builds it.
+    compliance: String,
+    /// The `tsvector` literal of title, resource and policy.
+    fts: String,
+}
+
+/// One tag as the team store's `tag_pairs` holds it (the filter builds the same string).
+pub(super) fn tag_pair(key: &str, value: &str) -> String {
+    serde_json::Value::from(vec![key.to_ascii_lowercase(), value.to_ascii_lowercase()]).to_string()
+}
+
+/// A JSON value as SQLite's `json_each` gives it to `lower()`: strings bare, NULL empty,
+/// booleans 1/0, anything else its JSON text.
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Bool(b) => i32::from(*b).to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn derive(q: &crate::store::QueueColumns) -> Derived {
+    use serde_json::Value;
+    let list = |v: Vec<String>| Value::from(v).to_string();
+    let tags = match serde_json::from_str::<Value>(&q.tags_json) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let tag_keys = tags.keys().map(|k| k.to_ascii_lowercase()).collect();
+    let tag_pairs = tags
+        .iter()
+        .map(|(k, v)| tag_pair(k, &json_text(v)))
+        .collect();
+    let cves = q.cve_ids.split_whitespace().map(str::to_string).collect();
+    let compliance = match serde_json::from_str::<Value>(&q.compliance_json) {
+        Ok(Value::Array(items)) => items
+            .iter()
+            .map(|c| {
+                let name = c.get("standard").map(json_text).unwrap_or_default();
+                format!(" {} ", name.to_ascii_lowercase())
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let text = crate::store::alerts::index_text;
+    let fts = super::text::tsvector(&[
+        &text(&[Some(q.title.as_str())]),
+        &text(&[
+            q.resource_id.as_deref(),
+            q.resource_name.as_deref(),
+            q.resource_type.as_deref(),
+        ]),
+        &text(&[q.policy_id.as_deref(), q.policy_name.as_deref()]),
+    ]);
+    Derived {
+        tag_keys: list(tag_keys),
+        tag_pairs: list(tag_pairs),
+        cves: list(cves),
+        compliance: list(compliance),
+        fts,
+    }
 }

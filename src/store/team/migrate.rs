@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0002_history_versions.sql"),
     ),
     ("0003_siem", include_str!("migrations/0003_siem.sql")),
+    ("0004_queue", include_str!("migrations/0004_queue.sql")),
 ];
 
 /// The advisory lock key `store migrate` holds (an arbitrary constant: "sitrep" in ASCII).

@@ -4,7 +4,8 @@
 //! tickets), the decisions, the shared outbox and one audit chain. Every console keeps its
 //! own SQLite store as a replica of it (the queue's filters, full-text search and keyset
 //! pages run there, and it is what the analyst sees while the team store is unreachable);
-//! `crate::team` moves changes between the two. All PostgreSQL SQL lives under this folder.
+//! `crate::team` moves changes between the two. `queue.rs` reads the queue from the team
+//! store itself (`list --direct`). All PostgreSQL SQL lives under this folder.
 
 mod alerts;
 pub mod audit;
@@ -17,8 +18,10 @@ mod lease;
 mod listen;
 mod migrate;
 pub mod outbox;
+mod queue;
 mod report;
 mod status;
+mod text;
 
 use deadpool_postgres::Pool;
 
