@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0003_siem", include_str!("migrations/0003_siem.sql")),
     ("0004_queue", include_str!("migrations/0004_queue.sql")),
+    ("0005_counts", include_str!("migrations/0005_counts.sql")),
 ];
 
 /// The advisory lock key `store migrate` holds (an arbitrary constant: "sitrep" in ASCII).
