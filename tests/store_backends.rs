@@ -457,6 +457,21 @@ fn direct_listing_reads_the_team_store_and_is_refused_outside_team_mode() {
         .output()
         .expect("run");
     assert_eq!(bad.status.code(), Some(2));
+    // A machine that has not pulled the team store yet is pointed at --direct, not at import.
+    let fresh = both
+        .sb
+        .cmd()
+        .env("SITREP_DATABASE_URL", &both.db.url)
+        .env("SITREP_DB", both.sb.path("not-pulled-yet.db"))
+        .args(["list"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&fresh.stderr);
+    assert_eq!(fresh.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no replica of the team store") && err.contains("sitrep list --direct"),
+        "{err}"
+    );
 }
 
 /// A team store migrated from version 1 lists its older rows once a publish fills them in.

@@ -90,6 +90,15 @@ pub(super) fn list(
         }
         return list_direct(&a, &req, target, env);
     }
+    if team.is_some() && !paths.db.exists() {
+        // Team mode, and this machine has not pulled the team store yet: importing is not
+        // the way in.
+        return Err(CliError::input(format!(
+            "no replica of the team store at {} yet: `sitrep list --direct` reads the team \
+             store itself; `sitrep sync` or the console fills the replica",
+            paths.db.display()
+        )));
+    }
     let store = scored(open_existing(paths)?, config, env.now_ms)?;
     if a.groups {
         let groups = store.list_groups(&req).map_err(store_err)?;
