@@ -507,6 +507,30 @@ fn the_teams_audit_entries_reach_the_siem_from_a_worker_that_has_it() {
 }
 
 #[test]
+fn asking_again_for_a_pending_row_does_not_hide_it_from_a_worker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.publish(&["tenant:p1".to_string()]);
+    let items = notify_items(&rig.config, "tenant:p1", 0);
+    rig.enqueue(&items);
+    let now = worker::wall_clock_ms();
+    let mut w = TeamOutbox::new(rig.team.clone(), "bob");
+    let row = rig.rt.block_on(w.due(now, 10)).expect("due").remove(0);
+    rig.rt.block_on(async {
+        // Another analyst asks for the same delivery; their transaction is still open.
+        let mut client = rig.team.client().await.expect("client");
+        let tx = client.transaction().await.expect("tx");
+        let q = enqueue(&tx, now, "alice", &items).await.expect("enqueue");
+        assert_eq!((q.queued, q.already_queued), (0, 1));
+        // The worker may still take the row: nothing of the asking locked it.
+        assert!(
+            w.begin(&row, now).await.expect("lease"),
+            "the row was skipped"
+        );
+        tx.commit().await.expect("commit");
+    });
+}
+
+#[test]
 fn a_killed_workers_lease_is_taken_again_and_its_late_outcome_ignored() {
     let Some(rig) = Rig::new() else { return };
     rig.publish(&["tenant:k1".to_string()]);

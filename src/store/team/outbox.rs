@@ -26,6 +26,13 @@ pub struct Queued {
 /// Queue `items` inside the caller's transaction. A key seen before: a failed or dropped row
 /// is put back in the queue (the analyst asked again); a pending or finished one is left
 /// alone (the SQLite outbox's rule).
+///
+/// Two statements, not one upsert: `ON CONFLICT DO UPDATE … WHERE` locks the existing row
+/// even when its WHERE is false, so every analyst asking again for a pending ticket held
+/// that row until their transaction ended, and a worker leasing it (`SKIP LOCKED`) passed
+/// it over — with two analysts ticketing one resource in a loop, the one pass that should
+/// have delivered it never did. `DO NOTHING` and an UPDATE that matches only failed or
+/// dropped rows lock nothing that is pending.
 pub async fn enqueue(
     tx: &Transaction<'_>,
     at: EpochMs,
@@ -33,22 +40,26 @@ pub async fn enqueue(
     items: &[OutboxItem],
 ) -> Result<Queued, TeamError> {
     let mut out = Queued::default();
-    let stmt = tx
+    let insert = tx
         .prepare_cached(
-            "INSERT INTO outbox AS o (dedup_key, created_at, actor, alert_id, kind, destination, \
+            "INSERT INTO outbox (dedup_key, created_at, actor, alert_id, kind, destination, \
              payload, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $2) \
-             ON CONFLICT (dedup_key) DO UPDATE SET state = 'pending', attempts = 0, \
-             next_attempt_at = excluded.next_attempt_at, last_error = NULL, \
-             lease_owner = NULL, lease_until = NULL \
-             WHERE o.state IN ('failed', 'dropped')",
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .await?;
+    let requeue = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2, \
+             last_error = NULL, lease_owner = NULL, lease_until = NULL \
+             WHERE dedup_key = $1 AND state IN ('failed', 'dropped')",
         )
         .await?;
     for item in items {
         let payload = serde_json::to_string(&item.payload)
             .map_err(|e| TeamError::Invalid(format!("outbox payload: {e}")))?;
-        let n = tx
+        let mut n = tx
             .execute(
-                &stmt,
+                &insert,
                 &[
                     &item.dedup_key,
                     &at,
@@ -60,6 +71,9 @@ pub async fn enqueue(
                 ],
             )
             .await?;
+        if n == 0 {
+            n = tx.execute(&requeue, &[&item.dedup_key, &at]).await?;
+        }
         if n == 0 {
             out.already_queued += 1;
         } else {
