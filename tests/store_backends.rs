@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use common::{NOW_MS, Sandbox, corpus_dir};
 use pg::TestDb;
 use sitrep::domain::SortKey;
-use sitrep::store::team::{TeamStore, TeamTarget};
+use sitrep::store::team::TeamStore;
 use sitrep::store::{ListRequest, QueueCount, QueueKey, QueueRow, Seek, Store};
 use sitrep::triage::query::{Query, parse};
 
@@ -61,23 +61,10 @@ fn both() -> Option<Both> {
         }
     }
     let rt = rt();
-    let target = TeamTarget::parse(&db.url, None, None, false).expect("url");
-    let team = rt.block_on(async {
-        let team = TeamStore::connect_unchecked(&target)
-            .await
-            .expect("connect");
-        team.migrate().await.expect("migrate");
-        team
-    });
+    let team = db.migrated_team(&rt);
     let mut store = Store::open(&sb.db()).expect("open");
-    rt.block_on(sitrep::team::publish(&mut store, &team))
-        .expect("publish");
     // The analyst side, as decisions and claims leave it (each write takes a seq to be pulled).
-    let ids: Vec<String> = db
-        .query("SELECT id FROM alerts ORDER BY id")
-        .into_iter()
-        .flatten()
-        .collect();
+    let ids = db.published(&rt, &mut store, &team);
     assert!(ids.len() > 300, "{}", ids.len());
     let set = |range: std::ops::Range<usize>, assignments: &str| {
         let list: Vec<String> = ids[range].iter().map(|i| format!("'{i}'")).collect();

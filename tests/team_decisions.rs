@@ -35,21 +35,11 @@ fn team(rt: &tokio::runtime::Runtime, db: &TestDb) -> TeamStore {
 fn seeded(n: usize) -> Option<(TestDb, Sandbox, Vec<String>)> {
     let db = TestDb::create()?;
     let rt = rt();
-    let target = TeamTarget::parse(&db.url, None, None, false).expect("target");
-    let t = rt
-        .block_on(TeamStore::connect_unchecked(&target))
-        .expect("connect");
-    rt.block_on(t.migrate()).expect("migrate");
+    let t = db.migrated_team(&rt);
     let sb = Sandbox::new();
     sb.import_generated(7, n);
     let mut store = Store::open(&sb.db()).expect("store");
-    rt.block_on(sitrep::team::publish(&mut store, &t))
-        .expect("publish");
-    let ids: Vec<String> = db
-        .query("SELECT id FROM alerts ORDER BY id")
-        .into_iter()
-        .flatten()
-        .collect();
+    let ids = db.published(&rt, &mut store, &t);
     assert_eq!(ids.len(), n);
     Some((db, sb, ids))
 }

@@ -18,7 +18,6 @@ use pg::TestDb;
 use sitrep::sim::server::chat::{self, ChatSim, ChatSimHandle, ChatSimOptions};
 use sitrep::sim::server::jira::{self, JiraSimHandle, JiraSimOptions, TicketCounters};
 use sitrep::store::Store;
-use sitrep::store::team::{TeamStore, TeamTarget};
 
 /// The team's audit key (`[audit] key` names this variable on every analyst's machine). No
 /// spaces: it goes through a shell command line in the tmux test.
@@ -32,21 +31,11 @@ fn seeded(n: usize) -> Option<(TestDb, Vec<String>)> {
         .enable_all()
         .build()
         .expect("runtime");
-    let target = TeamTarget::parse(&db.url, None, None, false).expect("target");
-    let team = rt
-        .block_on(TeamStore::connect_unchecked(&target))
-        .expect("connect");
-    rt.block_on(team.migrate()).expect("migrate");
+    let team = db.migrated_team(&rt);
     let sb = Sandbox::new();
     sb.import_generated(11, n);
     let mut store = Store::open(&sb.db()).expect("store");
-    rt.block_on(sitrep::team::publish(&mut store, &team))
-        .expect("publish");
-    let ids: Vec<String> = db
-        .query("SELECT id FROM alerts ORDER BY id")
-        .into_iter()
-        .flatten()
-        .collect();
+    let ids = db.published(&rt, &mut store, &team);
     assert_eq!(ids.len(), n);
     Some((db, ids))
 }

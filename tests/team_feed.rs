@@ -35,18 +35,9 @@ fn imported(sb: &Sandbox, n: usize) -> Store {
 
 /// A migrated team store with `n` alerts published from `sb`'s cache, and their ids.
 fn seeded(rt: &tokio::runtime::Runtime, db: &TestDb, sb: &Sandbox, n: usize) -> Vec<String> {
-    let team = rt
-        .block_on(TeamStore::connect_unchecked(&target(db)))
-        .expect("connect");
-    rt.block_on(team.migrate()).expect("migrate");
+    let team = db.migrated_team(rt);
     let mut store = imported(sb, n);
-    rt.block_on(sitrep::team::publish(&mut store, &team))
-        .expect("publish");
-    let ids: Vec<String> = db
-        .query("SELECT id FROM alerts ORDER BY id")
-        .into_iter()
-        .flatten()
-        .collect();
+    let ids = db.published(rt, &mut store, &team);
     assert_eq!(ids.len(), n);
     ids
 }

@@ -43,6 +43,34 @@ fn admin(sql: String) -> Result<(), String> {
 }
 
 impl TestDb {
+    /// This database as a migrated team store (on `rt`).
+    pub fn migrated_team(&self, rt: &tokio::runtime::Runtime) -> sitrep::store::team::TeamStore {
+        let target =
+            sitrep::store::team::TeamTarget::parse(&self.url, None, None, false).expect("url");
+        rt.block_on(async {
+            let team = sitrep::store::team::TeamStore::connect_unchecked(&target)
+                .await
+                .expect("connect");
+            team.migrate().await.expect("migrate");
+            team
+        })
+    }
+
+    /// Publish `store` to `team` (this database) and return the team's alert ids in order.
+    pub fn published(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        store: &mut sitrep::store::Store,
+        team: &sitrep::store::team::TeamStore,
+    ) -> Vec<String> {
+        rt.block_on(sitrep::team::publish(store, team))
+            .expect("publish");
+        self.query("SELECT id FROM alerts ORDER BY id")
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// A new empty database, or None (skip) when no server answers outside CI.
     pub fn create() -> Option<TestDb> {
         let name = format!(
