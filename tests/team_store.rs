@@ -774,9 +774,49 @@ fn roles_from_the_docs_an_analyst_writes_a_read_only_analyst_only_reads() {
         ),
         0
     );
-    // The analyst: the same writes go through.
+    // A read-only role's config may name a SIEM: adding it is quietly not theirs to do.
+    let siem = ["splunk".to_string()];
+    rt.block_on(rita.add_siem_destinations(&siem, "rita", NOW_MS))
+        .expect("not an error for a reader");
+    assert_eq!(count(&db, "SELECT count(*) FROM siem_destinations"), 0);
+    // The analyst: the same writes go through, and the ones the triggers behind them make
+    // (kept counts, SIEM rows) too: a new alert, a status decision, a SIEM destination.
     let alice = as_role("alice");
     assert_eq!(rt.block_on(alice.publish(&changed)).expect("publish"), 5);
+    let mut new_row = rows[0].clone();
+    new_row.id = format!("{}-new", new_row.id);
+    assert_eq!(rt.block_on(alice.publish(&[new_row])).expect("publish"), 1);
+    rt.block_on(alice.add_siem_destinations(&siem, "alice", NOW_MS))
+        .expect("siem");
+    assert_eq!(count(&db, "SELECT count(*) FROM siem_destinations"), 1);
+    let ack = Decision {
+        alert_id: rows[1].id.clone(),
+        actor: "alice".into(),
+        at: NOW_MS,
+        change: LocalChange::Status(StatusChange {
+            status: Status::Acknowledged,
+            actor: "alice".into(),
+            note: None,
+            at: NOW_MS,
+        }),
+        outbox: Vec::new(),
+        audit_detail: json!({ "status": "acknowledged" }),
+    };
+    let key = AuditKey::from_bytes(b"roles test audit key 0123456789abcdefgh");
+    let applied = rt
+        .block_on(alice.record_decision("roles-1", None, &ack, Some(&key)))
+        .expect("an analyst decides");
+    assert!(
+        matches!(applied, sitrep::store::team::TeamRecorded::Applied { .. }),
+        "{applied:?}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT n FROM alert_counts WHERE status = 'acknowledged'"
+        ),
+        1
+    );
     let lease = rt
         .block_on(alice.lead("wiz", "alice", NOW_MS))
         .expect("lead")

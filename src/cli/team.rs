@@ -104,8 +104,7 @@ pub(super) fn link(
     {
         store.set_audit_key(key);
     }
-    // The team's SIEM destinations include this analyst's (a read-only role cannot add
-    // them, and need not: it records no audit entry).
+    // The team's SIEM destinations include this analyst's.
     let siem = crate::dispatch::siem::names(&config.siem);
     if let Err(e) = rt.block_on(team.add_siem_destinations(&siem, &config.actor(), now)) {
         tracing::warn!("team SIEM destinations: {e}");

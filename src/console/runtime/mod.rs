@@ -191,8 +191,7 @@ fn spawn_team_outbox(
                     .add_siem_destinations(&siem, &config.actor(), clock())
                     .await
                 {
-                    // A read-only role records no audit entry: nothing to forward.
-                    Ok(()) | Err(crate::store::team::TeamError::ReadOnly(_)) => siem.clear(),
+                    Ok(()) => siem.clear(),
                     Err(e) => tracing::warn!("team SIEM destinations: {e}"),
                 }
             }

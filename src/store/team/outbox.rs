@@ -228,6 +228,7 @@ async fn link_ticket(
 impl TeamStore {
     /// Add the `[[siem]]` names of this analyst's config to the team's SIEM destinations
     /// (migration 0003): every audit entry from now on is owed to each. Never removes one.
+    /// A read-only role's refusal is not an error (nothing it does is audited).
     pub async fn add_siem_destinations(
         &self,
         names: &[String],
@@ -238,14 +239,18 @@ impl TeamStore {
             return Ok(());
         }
         let client = self.client().await?;
-        client
+        let added = client
             .execute(
                 "INSERT INTO siem_destinations (name, added_by, added_at) \
                  SELECT n, $2, $3 FROM unnest($1::text[]) AS n ON CONFLICT (name) DO NOTHING",
                 &[&names, &actor, &now],
             )
-            .await?;
-        Ok(())
+            .await;
+        match added.map_err(TeamError::from) {
+            // A read-only role may not add them, and need not: it records no audit entry.
+            Ok(_) | Err(TeamError::ReadOnly(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Rows due at `now` that no live lease holds, oldest first, in order per alert and

@@ -18,7 +18,11 @@ INSERT INTO alert_counts (status, vendor, severity_rank, special, n)
     SELECT status, vendor, severity_rank, status_until IS NOT NULL, count(*)
     FROM alerts GROUP BY 1, 2, 3, 4;
 
-CREATE FUNCTION alert_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SECURITY DEFINER: the counts are the schema owner's bookkeeping, kept whoever writes an
+-- alert; an analyst's role (docs/team.md, Roles) has no grant on this table, and a read-only
+-- role cannot reach the trigger at all (its write to `alerts` is refused first).
+CREATE FUNCTION alert_counts_keep() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         UPDATE alert_counts SET n = n - 1
