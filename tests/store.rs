@@ -884,12 +884,22 @@ fn kept_and_grouped(path: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
                  GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
             )),
         ),
+        (
+            rows(
+                "SELECT alert, status, vendor, severity_rank, special \
+                  FROM alert_facets ORDER BY 1",
+            ),
+            rows(&format!(
+                "SELECT a.rowid, a.status, a.vendor, a.severity_rank, {SPECIAL} \
+                 FROM alerts a ORDER BY 1"
+            )),
+        ),
     ]
 }
 
-/// The counts kept per tag and per account (migration 0018) stay what the rows say through
-/// every write: the first (bulk) import, status changes and a suppression (in
-/// `varied_store`), re-imports as a sync and a streamed import write them (tags, accounts and
+/// The counts kept per tag and per account (migration 0018) and each alert's facets (0019)
+/// stay what the rows say through every write: the first (bulk) import, status changes and a
+/// suppression (in `varied_store`), re-imports as a sync and a streamed import write them (tags, accounts and
 /// severities changed), more status changes, a suppression lifted, and deletes. Each filter
 /// they answer is counted exactly and agrees with its listing.
 #[test]
@@ -925,6 +935,38 @@ fn tag_and_account_counts_stay_true_under_every_write() {
                 let counted = s.count_upto(&r, 5).expect("count");
                 assert!(counted.exact, "{when}: {text:?} is a kept count");
                 assert_eq!(counted.n, listed, "{when}: {text:?} all={all}");
+            }
+        }
+        // Text and CVE terms with facets are counted through `alert_facets` (migration
+        // 0019), the clock-dependent rows from the alerts themselves.
+        for text in [
+            "host",
+            "host-1",
+            "finding sev:critical",
+            "\"finding 3\" -vendor:wiz",
+            "host status:snoozed",
+            "host status:resolved",
+            "cve:CVE-2021-44228",
+            "cve:cve-2021-44229 vendor:wiz,orca sev:>=high",
+        ] {
+            let q = sitrep::triage::query::parse(text).expect("query");
+            for all in [false, true] {
+                let r = ListRequest {
+                    filter: Some(&q),
+                    include_closed: all,
+                    limit: 100_000,
+                    ..req()
+                };
+                let listed = s.list(&r).expect("list").len();
+                let counted = s.count_upto(&r, 100_000).expect("count");
+                assert_eq!(
+                    (counted.n, counted.exact),
+                    (listed, true),
+                    "{when}: {text:?} all={all}"
+                );
+                let capped = s.count_upto(&r, 2).expect("capped");
+                assert_eq!(capped.exact, listed <= 2, "{when}: {text:?} all={all}");
+                assert_eq!(capped.n, listed.min(2), "{when}: {text:?} all={all}");
             }
         }
     };
@@ -997,4 +1039,74 @@ fn tag_and_account_counts_stay_true_under_every_write() {
         .expect("delete");
     assert_eq!(gone, 3);
     check(&s, "after deletes");
+}
+
+/// A word on more alerts than the walk threshold (5,000) is tested on each row the open
+/// queue's score index yields, from the row's own title, resource and policy split as the
+/// text index splits them (store/words.rs): no list of every match first, and no FTS5
+/// look-up per row (which expands a prefix such as `host*` again each time). Every match is
+/// still reached once, page by page, and the count (through the text index and
+/// `alert_facets`) agrees.
+#[test]
+fn a_frequent_word_walks_the_queue_and_tests_each_row() {
+    let (_d, mut s) = temp_store();
+    let sevs = [Severity::Critical, Severity::High, Severity::Medium];
+    let alerts: Vec<Alert> = (0..6_300)
+        .map(|n| {
+            let mut a = alert(n, sevs[(n % 3) as usize].clone(), NOW - i64::from(n));
+            // One in ten has no "host": an accented near-miss, a word that only contains it,
+            // or no such word at all.
+            a.resource.name = Some(match n % 10 {
+                0 => format!("hóst{n}-ghost"),
+                1 => format!("db-{n}"),
+                _ => format!("Host-{n}"),
+            });
+            a
+        })
+        .collect();
+    s.import(&alerts, NOW).expect("import");
+    let close = StatusChange {
+        status: Status::Resolved {
+            reason: "fixed".into(),
+        },
+        actor: "bob".into(),
+        note: None,
+        at: NOW,
+    };
+    s.set_status("wiz:issue-2", &close).expect("close");
+    let q = sitrep::triage::query::parse("host").expect("query");
+    let r = ListRequest {
+        filter: Some(&q),
+        limit: 50,
+        ..req()
+    };
+    let counted = s.count_upto(&r, 10_000).expect("count");
+    // 5,040 "Host-n" and 630 "hóst…" (accents go: "host…" as a prefix), one of them closed;
+    // not the 630 "db-n".
+    assert_eq!((counted.n, counted.exact), (5_669, true));
+    let plan = s.query_plan(&r).expect("plan").join(" | ");
+    assert!(plan.contains("alerts_open_score"), "{plan}");
+    assert!(!plan.contains("alerts_fts"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    let mut page = s.list(&r).expect("first page");
+    let mut seen = std::collections::HashSet::new();
+    let mut last_key = None;
+    while !page.is_empty() {
+        for row in &page {
+            let name = row.resource.as_deref().unwrap_or("");
+            assert!(
+                name.starts_with("Host-") || name.starts_with("hóst"),
+                "{name}"
+            );
+            assert!(seen.insert(row.id.clone()), "{} twice", row.id);
+        }
+        let key = QueueKey::of(page.last().expect("row"), SortKey::Score);
+        if let Some(previous) = &last_key {
+            assert_ne!(previous, &key);
+        }
+        last_key = Some(key.clone());
+        page = s.list_seek(&r, &Seek::After(key)).expect("next page");
+    }
+    assert_eq!(seen.len(), 5_669);
+    assert!(!seen.contains("wiz:issue-2"));
 }

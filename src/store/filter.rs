@@ -126,14 +126,26 @@ impl Dialect for Sqlite {
     fn negate(&self, expr: &str) -> String {
         format!("(({expr}) IS NOT 1)")
     }
-    // Text is a list in both forms: FTS5 answers a MATCH restricted to one rowid by
-    // expanding the whole query again (milliseconds per row for a prefix like `host*` at
-    // 1M alerts), while the list is built once per statement.
+    // A probe does not ask FTS5: a MATCH restricted to one rowid expands the whole query
+    // again (milliseconds per row for a prefix like `host*` at 1M alerts). It splits the
+    // row's own title, resource and policy into words as the index did (store/words.rs).
     fn text(&self, t: &str, phrase: bool, params: &mut Vec<Value>) -> String {
-        format!(
-            "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
-            mark(params, fts_query(t, phrase))
-        )
+        match self.0 {
+            Form::Lists => format!(
+                "alerts.rowid IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH {})",
+                mark(params, fts_query(t, phrase))
+            ),
+            Form::Probes => {
+                let term = mark(params, t);
+                let phrase = if phrase { 1 } else { 0 };
+                format!(
+                    "{}({term}, {phrase}, alerts.title, alerts.resource_id, \
+                     alerts.resource_name, alerts.resource_type, alerts.policy_id, \
+                     alerts.policy_name)",
+                    super::words::SQL_FUNCTION
+                )
+            }
+        }
     }
     fn tag(&self, key: &str, value: Option<&str>, params: &mut Vec<Value>) -> String {
         // `alert_tags` holds every tag lower-cased (SQLite's lower() folds ASCII, as
@@ -963,6 +975,7 @@ mod tests {
 
     fn store() -> Connection {
         let mut conn = Connection::open_in_memory().expect("open");
+        super::super::words::register(&conn).expect("text function");
         super::super::migrate::run(&mut conn, std::path::Path::new(":memory:")).expect("migrate");
         for r in rows() {
             let source = if r.source.is_empty() {

@@ -54,6 +54,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0018_filter_counts",
         include_str!("migrations/0018_filter_counts.sql"),
     ),
+    (
+        "0019_alert_facets",
+        include_str!("migrations/0019_alert_facets.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -80,7 +84,12 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 /// older databases (here and in `tests/`) start from them. Not for use on a real database.
 #[doc(hidden)]
 pub const UNDO_0012: &str = "
-    -- 0018, 0017_team and 0013_owners first: a test database starts at the newest version.
+    -- 0019, 0018, 0017_team and 0013_owners first: a test database starts at the newest
+    -- version.
+    DROP TRIGGER alerts_facets_insert;
+    DROP TRIGGER alerts_facets_delete;
+    DROP TRIGGER alerts_facets_update;
+    DROP TABLE alert_facets;
     DROP TRIGGER alerts_filter_counts_insert;
     DROP TRIGGER alerts_filter_counts_delete;
     DROP TRIGGER alerts_filter_counts_update;

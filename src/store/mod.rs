@@ -29,6 +29,7 @@ mod sources;
 mod suppress;
 pub mod team;
 mod triage;
+mod words;
 
 use std::path::{Path, PathBuf};
 
@@ -139,6 +140,7 @@ impl Store {
         // mid-transaction (the default is 2 MiB).
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(open_err)?;
+        words::register(&conn).map_err(open_err)?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
@@ -156,6 +158,10 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");
         let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        words::register(&conn).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
         })?;

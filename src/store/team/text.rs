@@ -5,31 +5,7 @@
 //! used (they split `prod-data` and stem words differently), so both backends match the same
 //! words.
 
-use unicode_normalization::char::{decompose_canonical, is_combining_mark};
-
-/// The words of `s` as unicode61 makes them: runs of letters and digits (combining marks and
-/// everything else separate words), lower-cased, diacritics removed.
-pub(super) fn words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    for c in s.chars() {
-        if c.is_alphanumeric() && !is_combining_mark(c) {
-            for l in c.to_lowercase() {
-                decompose_canonical(l, |b| {
-                    if !is_combining_mark(b) {
-                        word.push(b);
-                    }
-                });
-            }
-        } else if !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
-}
+use crate::store::words::words;
 
 /// A lexeme quoted for a tsvector or tsquery literal.
 fn quoted(word: &str) -> String {
@@ -90,19 +66,6 @@ pub(super) fn tsquery(text: &str, phrase: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_split_fold_and_drop_diacritics() {
-        assert_eq!(words("Public S3 bucket"), ["public", "s3", "bucket"]);
-        assert_eq!(
-            words("arn:aws:s3:::prod-data_bucket"),
-            ["arn", "aws", "s3", "prod", "data", "bucket"]
-        );
-        assert_eq!(words("Café NAÏVE"), ["cafe", "naive"]);
-        assert_eq!(words("x\u{301}"), ["x"]);
-        assert!(words("\u{345}").is_empty());
-        assert!(words("' -- ;").is_empty());
-    }
 
     #[test]
     fn literals_quote_and_place_words() {
