@@ -241,6 +241,30 @@ fn a_file_that_is_not_a_database_is_a_clear_error() {
     );
 }
 
+/// A store another program holds (a first import writes through a rollback journal and,
+/// once its pages spill, holds the file until its commit) is named as busy, after the 5 s
+/// busy timeout, instead of as a database that cannot be opened.
+#[test]
+fn a_store_held_by_a_first_import_is_named_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("new.db");
+    let writer = rusqlite::Connection::open(&path).expect("writer");
+    writer
+        .execute_batch("CREATE TABLE t (x); PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE")
+        .expect("exclusive");
+    let err = Store::open(&path).err().expect("busy").to_string();
+    assert_eq!(
+        err,
+        format!(
+            "database {} is busy: another sitrep is writing it (an import into a new store \
+             holds it until the import ends); try again when that is done",
+            path.display()
+        )
+    );
+    writer.execute_batch("ROLLBACK").expect("rollback");
+    Store::open(&path).expect("free again");
+}
+
 #[test]
 fn alerts_round_trip_through_the_store() {
     let (_d, mut s) = temp_store();

@@ -64,6 +64,13 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Another connection held the file past the busy timeout (5 s) while this one opened it:
+    /// most often an import into a new store, which holds it until its commit.
+    #[error(
+        "database {path} is busy: another sitrep is writing it (an import into a new store \
+         holds it until the import ends); try again when that is done"
+    )]
+    Busy { path: PathBuf },
     #[error("cannot create directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -117,9 +124,16 @@ impl Store {
                 source,
             })?;
         }
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
+        let open_err = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Busy {
+                    path: path.to_path_buf(),
+                }
+            }
+            _ => StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
         };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
