@@ -221,7 +221,7 @@ fn raw_text_is_suspicious(json: &str) -> bool {
 }
 
 fn resource_text(a: &Alert) -> String {
-    index_text(&[
+    super::words::index_text(&[
         a.resource.id.as_deref(),
         a.resource.name.as_deref(),
         a.resource.rtype.as_deref(),
@@ -229,20 +229,7 @@ fn resource_text(a: &Alert) -> String {
 }
 
 fn policy_text(a: &Alert) -> String {
-    index_text(&[a.policy.id.as_deref(), a.policy.name.as_deref()])
-}
-
-/// One column of the text index from an alert's parts (title; resource id, name, type;
-/// policy id, name): also what the team store's index is built from (store/team/text.rs).
-pub(super) fn index_text(parts: &[Option<&str>]) -> String {
-    sanitize::one_line(
-        &parts
-            .iter()
-            .flatten()
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+    super::words::index_text(&[a.policy.id.as_deref(), a.policy.name.as_deref()])
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {

@@ -2,11 +2,13 @@
 //! term tested against one alert's own columns: the SQLite store's `sitrep_text()` SQL
 //! function, for a page that walks an order's index and tests each row it reads (FTS5 would
 //! expand a prefix such as `host*` into every match again for each row), and the team store's
-//! word lists (store/team/text.rs). docs/filters.md says where the two can differ.
+//! word lists (store/team/text.rs). docs/filter-language.md says where the two can differ.
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+use crate::sanitize;
 
 /// The words of `s` as unicode61 makes them: runs of letters and digits (combining marks and
 /// everything else separate words), lower-cased, diacritics removed.
@@ -103,10 +105,23 @@ impl TextTerm {
     }
 }
 
+/// One column of the text index from an alert's parts (title; resource id, name, type;
+/// policy id, name): also what the team store's index is built from (store/team/text.rs).
+pub(super) fn index_text(parts: &[Option<&str>]) -> String {
+    sanitize::one_line(
+        &parts
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
 /// The name of the SQL function [`register`] adds: `sitrep_text(text, phrase, title,
 /// resource_id, resource_name, resource_type, policy_id, policy_name)` is 1 when the alert's
 /// title, resource or policy (the three columns of `alerts_fts`, built from the same values
-/// by `alerts::index_text`) holds the term, else 0.
+/// by [`index_text`]) holds the term, else 0.
 pub(super) const SQL_FUNCTION: &str = "sitrep_text";
 
 /// Add [`SQL_FUNCTION`] to `conn`. The term is parsed once per statement (SQLite keeps it
@@ -122,7 +137,6 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
                 Ok(TextTerm::new(v.as_str()?, phrase))
             })?;
             let part = |i: usize| -> rusqlite::Result<Option<String>> { ctx.get(i) };
-            let index_text = super::alerts::index_text;
             let title: String = ctx.get(2)?;
             if term.in_column(&index_text(&[Some(&title)])) {
                 return Ok(true);

@@ -465,7 +465,7 @@ fn derive(q: &crate::store::QueueColumns) -> Derived {
             .collect(),
         _ => Vec::new(),
     };
-    let text = crate::store::alerts::index_text;
+    let text = crate::store::words::index_text;
     let fts = super::text::tsvector(&[
         &text(&[Some(q.title.as_str())]),
         &text(&[
