@@ -431,7 +431,7 @@ impl Store {
     /// index. A rollback restores them with everything else.
     ///
     /// A file store that holds no alert and that no other connection has open is written
-    /// through a rollback journal until the commit ([`Importing::journal`]): the new pages go
+    /// through a rollback journal until the commit ([`rollback_journal`]): the new pages go
     /// to the database file once, instead of to the WAL and then again to the file, and the
     /// index builds read them without looking each page up in a WAL of gigabytes.
     pub fn begin_import(&mut self, now_ms: EpochMs) -> Result<Importing<'_>, StoreError> {

@@ -6,6 +6,7 @@
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
 use crate::sanitize;
@@ -14,38 +15,47 @@ use crate::sanitize;
 /// everything else separate words), lower-cased, diacritics removed.
 pub(super) fn words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
-    each_word(s, |w| {
+    each_word(&[s], |w| {
         out.push(w.to_string());
         true
     });
     out
 }
 
-/// Calls `f` with each word of `s` ([`words`]) until it returns false.
-fn each_word(s: &str, mut f: impl FnMut(&str) -> bool) {
+/// Calls `f` with each word ([`words`]) of `parts` read as one text with a space between
+/// them, until it returns false. One buffer for the whole walk: a row's test allocates once.
+fn each_word(parts: &[&str], mut f: impl FnMut(&str) -> bool) {
     let mut word = String::new();
-    for c in s.chars() {
-        if c.is_alphanumeric() && !is_combining_mark(c) {
+    for part in parts {
+        for c in part.chars() {
             if c.is_ascii() {
-                word.push(c.to_ascii_lowercase());
+                if c.is_ascii_alphanumeric() {
+                    word.push(c.to_ascii_lowercase());
+                    continue;
+                }
+            } else if c.is_alphanumeric() && !is_combining_mark(c) {
+                for l in c.to_lowercase() {
+                    decompose_canonical(l, |b| {
+                        if !is_combining_mark(b) {
+                            word.push(b);
+                        }
+                    });
+                }
                 continue;
             }
-            for l in c.to_lowercase() {
-                decompose_canonical(l, |b| {
-                    if !is_combining_mark(b) {
-                        word.push(b);
-                    }
-                });
+            if !word.is_empty() {
+                if !f(&word) {
+                    return;
+                }
+                word.clear();
             }
-        } else if !word.is_empty() {
+        }
+        if !word.is_empty() {
             if !f(&word) {
                 return;
             }
             word.clear();
         }
-    }
-    if !word.is_empty() {
-        f(&word);
     }
 }
 
@@ -68,29 +78,33 @@ impl TextTerm {
     /// Whether one column's text holds the term. A term without words matches nothing, as
     /// in FTS5.
     pub(super) fn in_column(&self, text: &str) -> bool {
+        self.in_parts(&[text])
+    }
+
+    /// [`TextTerm::in_column`] of `parts` joined by spaces, without joining them.
+    fn in_parts(&self, parts: &[&str]) -> bool {
         let Some((last, lead)) = self.words.split_last() else {
             return false;
         };
-        // The column's words, the last `lead.len()` before the current one kept in a ring.
-        let mut ring: Vec<String> = Vec::with_capacity(lead.len());
+        let k = lead.len();
+        // The last `k` words before the current one, in a ring (a phrase only).
+        let mut ring: Vec<String> = Vec::new();
         let mut seen = 0usize;
         let mut found = false;
-        each_word(text, |w| {
+        each_word(parts, |w| {
             let ends = if self.phrase {
                 w == last
             } else {
                 w.starts_with(last.as_str())
             };
-            if ends && seen >= lead.len() {
-                let k = lead.len();
-                found = (0..k).all(|i| ring[(seen - k + i) % k.max(1)] == lead[i]);
+            if ends && seen >= k {
+                found = (0..k).all(|i| ring[(seen - k + i) % k] == lead[i]);
+                if found {
+                    return false;
+                }
             }
-            if found {
-                return false;
-            }
-            if !lead.is_empty() {
-                let slot = seen % lead.len();
-                match ring.get_mut(slot) {
+            if k > 0 {
+                match ring.get_mut(seen % k) {
                     Some(s) => {
                         s.clear();
                         s.push_str(w);
@@ -102,6 +116,17 @@ impl TextTerm {
             true
         });
         found
+    }
+
+    /// Whether the indexed column made of `parts` ([`index_text`]) holds the term. Parts
+    /// the sanitizer would change (controls, escapes, bidi and zero-width characters: taking
+    /// one out can join two words) are cleaned first, as the index's text was.
+    fn in_indexed(&self, parts: &[&str]) -> bool {
+        if parts.iter().any(|p| sanitize::is_suspicious_text(p)) {
+            let parts: Vec<Option<&str>> = parts.iter().map(|p| Some(*p)).collect();
+            return self.in_column(&index_text(&parts));
+        }
+        self.in_parts(parts)
     }
 }
 
@@ -136,21 +161,24 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
             let term = ctx.get_or_create_aux(0, |v| -> rusqlite::Result<TextTerm> {
                 Ok(TextTerm::new(v.as_str()?, phrase))
             })?;
-            let part = |i: usize| -> rusqlite::Result<Option<String>> { ctx.get(i) };
-            let title: String = ctx.get(2)?;
-            if term.in_column(&index_text(&[Some(&title)])) {
-                return Ok(true);
+            // Borrowed from SQLite's row: no copy of the columns per row.
+            let text = |i: usize| -> rusqlite::Result<Option<&str>> {
+                match ctx.get_raw(i) {
+                    ValueRef::Null => Ok(None),
+                    v => v.as_str().map(Some).map_err(Into::into),
+                }
+            };
+            let mut parts: Vec<&str> = Vec::with_capacity(3);
+            for column in [&[2usize][..], &[3, 4, 5], &[6, 7]] {
+                parts.clear();
+                for &i in column {
+                    parts.extend(text(i)?);
+                }
+                if term.in_indexed(&parts) {
+                    return Ok(true);
+                }
             }
-            let (rid, rname, rtype) = (part(3)?, part(4)?, part(5)?);
-            if term.in_column(&index_text(&[
-                rid.as_deref(),
-                rname.as_deref(),
-                rtype.as_deref(),
-            ])) {
-                return Ok(true);
-            }
-            let (pid, pname) = (part(6)?, part(7)?);
-            Ok(term.in_column(&index_text(&[pid.as_deref(), pname.as_deref()])))
+            Ok(false)
         },
     )
 }
@@ -188,5 +216,40 @@ mod tests {
         assert!(t("café", true, "CAFE au lait"));
         assert!(!t("' --", false, "' -- anything"));
         assert!(!t("host", false, ""));
+    }
+
+    /// A column read in parts matches what the same parts joined (the index's text) match,
+    /// phrases across the parts' seams and text the sanitizer changes included.
+    #[test]
+    fn parts_match_as_their_joined_text() {
+        let cases: [&[&str]; 5] = [
+            &["i-0abc", "host-prod-7", "AWS::EC2::Instance"],
+            &["arn:aws:s3:::prod", "data-bucket"],
+            &["ho\u{200B}st-1", "web"],
+            &["\u{1b}[31mhost\u{1b}[0m", "x"],
+            &["", "Café", "naïve"],
+        ];
+        for parts in cases {
+            let joined = index_text(&parts.iter().map(|p| Some(*p)).collect::<Vec<_>>());
+            for (text, phrase) in [
+                ("host", false),
+                ("prod data", false),
+                ("prod data", true),
+                ("i 0abc host", false),
+                ("instance", true),
+                ("cafe naive", true),
+                ("31mhost", false),
+                ("ho", true),
+            ] {
+                let term = TextTerm::new(text, phrase);
+                assert_eq!(
+                    term.in_indexed(parts),
+                    term.in_column(&joined),
+                    "{text:?} {phrase} in {parts:?} (joined {joined:?})"
+                );
+            }
+        }
+        assert!(TextTerm::new("prod data", true).in_indexed(&["arn:aws:s3:::prod", "data-x"]));
+        assert!(TextTerm::new("host", true).in_indexed(&["ho\u{200B}st-1"]));
     }
 }
