@@ -1133,4 +1133,39 @@ fn a_frequent_word_walks_the_queue_and_tests_each_row() {
     }
     assert_eq!(seen.len(), 5_669);
     assert!(!seen.contains("wiz:issue-2"));
+    // A capped count first reads the whole word's matches (FTS5 reads a word lazily, a
+    // prefix all at once); when they do not reach the cap, the prefix's own are counted:
+    // `host6` is no word here, but "hóst60", "hóst600"… start with it.
+    let q = sitrep::triage::query::parse("host6").expect("query");
+    let r = ListRequest {
+        filter: Some(&q),
+        limit: 50,
+        ..req()
+    };
+    let all = s.count_upto(&r, 10_000).expect("count");
+    assert_eq!(
+        (all.n, all.exact),
+        (
+            s.list(&ListRequest {
+                limit: 10_000,
+                ..r.clone()
+            })
+            .expect("list")
+            .len(),
+            true
+        )
+    );
+    assert!(all.n > 40, "{all:?}");
+    let capped = s.count_upto(&r, 40).expect("capped");
+    assert_eq!((capped.n, capped.exact), (40, false));
+    let words = s
+        .count_upto(
+            &ListRequest {
+                filter: Some(&sitrep::triage::query::parse("host").expect("query")),
+                ..r
+            },
+            40,
+        )
+        .expect("words");
+    assert_eq!((words.n, words.exact), (40, false));
 }

@@ -596,6 +596,34 @@ impl Store {
         }
         let (sql, mut params) = capped_count_sql(req)?;
         let key = params.clone();
+        // A bare word is a prefix, and FTS5 merges every match of a prefix before its first
+        // row (about 3 ms for `host*` at 1M alerts, LIMIT or not); the word itself is read
+        // lazily. Its matches are some of the prefix's: when they alone pass the cap, so do
+        // the prefix's.
+        if let Some(words) = whole_words(req.filter) {
+            let (exact_sql, mut exact_params) = capped_count_sql(&ListRequest {
+                filter: Some(&words),
+                ..req.clone()
+            })?;
+            exact_params.push(SqlValue::Integer(
+                cap.saturating_add(1).min(i64::MAX as usize) as i64,
+            ));
+            let n = self
+                .conn
+                .prepare_cached(&exact_sql)?
+                .query_row(rusqlite::params_from_iter(exact_params), |r| {
+                    r.get::<_, i64>(0)
+                })? as usize;
+            if n > cap {
+                if n >= WALK_ABOVE {
+                    *self.walk_memo.borrow_mut() = Some((sql, key, true));
+                }
+                return Ok(QueueCount {
+                    n: cap,
+                    exact: false,
+                });
+            }
+        }
         params.push(SqlValue::Integer(
             cap.saturating_add(1).min(i64::MAX as usize) as i64,
         ));
@@ -897,6 +925,23 @@ fn capped_count_sql(req: &ListRequest<'_>) -> Result<(String, Vec<SqlValue>), St
     let (where_sql, params) = where_clause(req)?;
     let sql = format!("SELECT count(*) FROM (SELECT 1 FROM alerts WHERE {where_sql} LIMIT ?)");
     Ok((sql, params))
+}
+
+/// The filter with its driving text term, a bare word (a prefix: `host` is `host*`), read as
+/// the whole word (`"host"`): a subset of its matches. None when the count is not driven by
+/// such a term.
+fn whole_words(
+    filter: Option<&crate::triage::query::Query>,
+) -> Option<crate::triage::query::Query> {
+    use crate::triage::query::Cond;
+    let q = filter.filter(|q| !q.is_empty())?;
+    let (at, _) = super::filter::driver_term(q)?;
+    let mut words = q.clone();
+    match &mut words.terms[at].cond {
+        Cond::Text { phrase, .. } if !*phrase => *phrase = true,
+        _ => return None,
+    }
+    Some(words)
 }
 
 /// [`capped_count_sql`] for a driving term whose other terms are all facets (status, vendor,
