@@ -216,7 +216,7 @@ fn write_batches<'s>(
         None => store.insert(open()?),
     };
     let store_err = |e: crate::store::StoreError| CliError::runtime(e.to_string());
-    let mut im = store.begin_import(now_ms).map_err(store_err)?;
+    let mut im = store.begin_bulk_import(now_ms).map_err(store_err)?;
     im.write_prepared(&first.alerts, &first.rows)
         .map_err(store_err)?;
     for b in batches {

@@ -429,13 +429,28 @@ impl Store {
     /// and CVE tables are dropped inside the transaction and built again just before its
     /// commit ([`bulk_indexes`]): one sort per index instead of a random insert per row per
     /// index. A rollback restores them with everything else.
-    ///
-    /// A file store that holds no alert and that no other connection has open is written
-    /// through a rollback journal until the commit ([`rollback_journal`]): the new pages go
-    /// to the database file once, instead of to the WAL and then again to the file, and the
-    /// index builds read them without looking each page up in a WAL of gigabytes.
     pub fn begin_import(&mut self, now_ms: EpochMs) -> Result<Importing<'_>, StoreError> {
-        let journal = self.path.as_os_str() != ":memory:"
+        self.begin_import_with(now_ms, false)
+    }
+
+    /// [`Store::begin_import`] for a bulk load of files (`sitrep import`): into a file store
+    /// that holds no alert and that no other connection has open, it is written through a
+    /// rollback journal until the commit ([`rollback_journal`]): the new pages go to the
+    /// database file once, instead of to the WAL and then again to the file, and the index
+    /// builds read them without looking each page up in a WAL of gigabytes. The file is then
+    /// closed to every other connection until the commit, so the console's own writers (a
+    /// sync, a team pull, each beside the console's readers) keep to [`Store::begin_import`].
+    pub fn begin_bulk_import(&mut self, now_ms: EpochMs) -> Result<Importing<'_>, StoreError> {
+        self.begin_import_with(now_ms, true)
+    }
+
+    fn begin_import_with(
+        &mut self,
+        now_ms: EpochMs,
+        bulk: bool,
+    ) -> Result<Importing<'_>, StoreError> {
+        let journal = bulk
+            && self.path.as_os_str() != ":memory:"
             && self.holds_no_alert()?
             && rollback_journal(&self.conn);
         if let Err(e) = self.conn.execute_batch("BEGIN") {
@@ -1675,18 +1690,23 @@ mod batched {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Store::open(&dir.path().join("a.db")).expect("store");
         assert_eq!(journal_mode(&s.conn), "wal");
-        let mut im = s.begin_import(T0).expect("begin");
+        let mut im = s.begin_bulk_import(T0).expect("begin");
         assert_eq!(journal_mode(im.conn()), "delete");
         im.write(&[alert(1, VendorState::Open)]).expect("write");
         im.commit().expect("commit");
         assert_eq!(journal_mode(&s.conn), "wal");
-        let im = s.begin_import(T0 + 1).expect("begin");
+        let im = s.begin_bulk_import(T0 + 1).expect("begin");
         assert_eq!(journal_mode(im.conn()), "wal", "the store holds an alert");
+        drop(im);
+        // Any other writer (a sync, a team pull) stays in WAL, even into an empty store.
+        let mut fresh = Store::open(&dir.path().join("d.db")).expect("store");
+        let im = fresh.begin_import(T0).expect("begin");
+        assert_eq!(journal_mode(im.conn()), "wal", "not a bulk import");
         drop(im);
 
         // Dropped before its commit: nothing of it, WAL again, the file sound.
         let mut s = Store::open(&dir.path().join("b.db")).expect("store");
-        let mut im = s.begin_import(T0).expect("begin");
+        let mut im = s.begin_bulk_import(T0).expect("begin");
         assert_eq!(journal_mode(im.conn()), "delete");
         im.write(&[alert(1, VendorState::Open), alert(2, VendorState::Open)])
             .expect("write");
@@ -1699,7 +1719,7 @@ mod batched {
         let path = dir.path().join("c.db");
         let mut s = Store::open(&path).expect("store");
         let other = Store::open(&path).expect("another connection");
-        let mut im = s.begin_import(T0).expect("begin");
+        let mut im = s.begin_bulk_import(T0).expect("begin");
         assert_eq!(journal_mode(im.conn()), "wal");
         im.write(&[alert(1, VendorState::Open)]).expect("write");
         im.commit().expect("commit");
