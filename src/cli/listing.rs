@@ -151,9 +151,11 @@ fn list_direct(
     env: &mut Env<'_>,
 ) -> Result<(), CliError> {
     let rt = super::env::runtime()?;
+    // A refused filter is named as on the replica (`store_err`); the rest as every team
+    // command names them (an unreachable or misspelt store is the user's to fix).
     let team_err = |e: crate::store::team::TeamError| match e {
         crate::store::team::TeamError::Invalid(m) => CliError::input(format!("bad filter: {m}")),
-        other => CliError::runtime(other.to_string()),
+        other => CliError::from(other),
     };
     let team = rt.block_on(TeamStore::connect(target)).map_err(team_err)?;
     let unmapped = rt.block_on(team.unmapped_count()).map_err(team_err)?;

@@ -609,26 +609,18 @@ impl Store {
         if let Some(n) = self.facet_count(req)? {
             return Ok(QueueCount { n, exact: true });
         }
-        let (sql, mut params) = capped_count_sql(req)?;
+        let (sql, params) = capped_count_sql(req)?;
         let key = params.clone();
         // A bare word is a prefix, and FTS5 merges every match of a prefix before its first
         // row (about 3 ms for `host*` at 1M alerts, LIMIT or not); the word itself is read
         // lazily. Its matches are some of the prefix's: when they alone pass the cap, so do
         // the prefix's.
         if let Some(words) = whole_words(req.filter) {
-            let (exact_sql, mut exact_params) = capped_count_sql(&ListRequest {
+            let (exact_sql, exact_params) = capped_count_sql(&ListRequest {
                 filter: Some(&words),
                 ..req.clone()
             })?;
-            exact_params.push(SqlValue::Integer(
-                cap.saturating_add(1).min(i64::MAX as usize) as i64,
-            ));
-            let n = self
-                .conn
-                .prepare_cached(&exact_sql)?
-                .query_row(rusqlite::params_from_iter(exact_params), |r| {
-                    r.get::<_, i64>(0)
-                })? as usize;
+            let n = self.run_capped(&exact_sql, exact_params, cap)?;
             if n > cap {
                 if n >= WALK_ABOVE {
                     *self.walk_memo.borrow_mut() = Some((sql, key, true));
@@ -639,12 +631,7 @@ impl Store {
                 });
             }
         }
-        params.push(SqlValue::Integer(
-            cap.saturating_add(1).min(i64::MAX as usize) as i64,
-        ));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let n =
-            stmt.query_row(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))? as usize;
+        let n = self.run_capped(&sql, params, cap)?;
         if n >= WALK_ABOVE || n <= cap {
             // Decides the walk whether it stopped at the cap or not (see `walk_order`).
             *self.walk_memo.borrow_mut() = Some((sql, key, n >= WALK_ABOVE));
@@ -657,6 +644,23 @@ impl Store {
         } else {
             QueueCount { n, exact: true }
         })
+    }
+
+    /// Run a [`capped_count_sql`] statement stopping past `cap`: at most `cap + 1`.
+    fn run_capped(
+        &self,
+        sql: &str,
+        mut params: Vec<SqlValue>,
+        cap: usize,
+    ) -> Result<usize, StoreError> {
+        params.push(SqlValue::Integer(
+            cap.saturating_add(1).min(i64::MAX as usize) as i64,
+        ));
+        let n: i64 = self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(rusqlite::params_from_iter(params), |r| r.get(0))?;
+        Ok(n.max(0) as usize)
     }
 
     /// Should a page of this listing walk its order's index rather than let SQLite read every

@@ -160,9 +160,9 @@ pub struct ListRequest<'a> {
 }
 
 /// How far a count stops when a text term drives it ([`ListRequest::count_cap`]): each match
-/// counted costs a look-up of its alert row (about 3.7 µs at 1M alerts, 37 ms for 10,000;
-/// the kept counts answer tag and account filters). [`WALK_ABOVE`], so the same count still
-/// decides the page's plan and no second count is needed.
+/// counted costs a look-up (of its `alert_facets` row when the other terms are facets, else
+/// of its alert's row; the kept counts answer tag and account filters). [`WALK_ABOVE`], so
+/// the same count still decides the page's plan and no second count is needed.
 pub const TEXT_COUNT_CAP: usize = WALK_ABOVE;
 
 impl ListRequest<'_> {
