@@ -153,7 +153,7 @@ pub fn is_suspicious_text(input: &str) -> bool {
 
 /// Only printable ASCII, `\n` and `\t`: nothing [`is_suspicious`] flags. Branch-free per byte
 /// over chunks, so the compiler vectorizes it.
-fn plain_ascii(b: &[u8]) -> bool {
+pub(crate) fn plain_ascii(b: &[u8]) -> bool {
     let odd = |c: u8| ((c < 0x20) & (c != b'\n') & (c != b'\t')) | (c >= 0x7f);
     let mut chunks = b.chunks_exact(32);
     for chunk in &mut chunks {

@@ -1578,6 +1578,82 @@ mod tests {
         }
     }
 
+    /// A text page walking the score order tests each alert on its `alerts_open_score` entry
+    /// (migration 0020): in SQLite's program for the page, every column read before the text
+    /// test comes from the index cursor, and the table row is sought only after it (a
+    /// deferred seek), so a row the word is not in is never read. Seek pages too.
+    #[test]
+    fn a_text_walk_tests_the_index_entry_not_the_row() {
+        const NOW: i64 = 1_795_305_600_000;
+        let store = Store::open_in_memory().expect("store");
+        for text in ["host", "\"db host\"", "host sev:high vendor:wiz", "-host"] {
+            let q = crate::triage::query::parse(text).expect("query");
+            let req = ListRequest {
+                filter: Some(&q),
+                limit: 50,
+                now_ms: NOW,
+                ..Default::default()
+            };
+            let key = crate::domain::SortKey::Score;
+            let after = Seek::After(super::super::queue::QueueKey {
+                sort: key,
+                values: vec![
+                    SqlValue::Integer(50),
+                    SqlValue::Integer(3),
+                    SqlValue::Integer(NOW),
+                    SqlValue::Integer(9),
+                ],
+            });
+            for seek in [None, Some(&after), Some(&Seek::End)] {
+                let (sql, params) = seek_sql(&req, seek, true).expect("sql");
+                assert!(sql.contains("INDEXED BY alerts_open_score"), "{sql}");
+                let mut stmt = store
+                    .conn
+                    .prepare(&format!("EXPLAIN {sql}"))
+                    .expect("explain");
+                let ops: Vec<(String, i64, i64, String)> = stmt
+                    .query_map(rusqlite::params_from_iter(params), |r| {
+                        let p4 = r.get_ref(5)?.as_str().unwrap_or_default().to_string();
+                        Ok((r.get(1)?, r.get(2)?, r.get(3)?, p4))
+                    })
+                    .and_then(|rows| rows.collect())
+                    .expect("program");
+                let table_root: i64 = store
+                    .conn
+                    .query_row(
+                        "SELECT rootpage FROM sqlite_schema WHERE name = 'alerts'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .expect("root");
+                let cursor_on = |root: i64| {
+                    ops.iter()
+                        .find(|(op, _, p2, _)| op == "OpenRead" && *p2 == root)
+                        .map(|(_, p1, _, _)| *p1)
+                };
+                let table = cursor_on(table_root).expect("table cursor");
+                let test = ops
+                    .iter()
+                    .position(|(op, _, _, p4)| op == "Function" && p4.starts_with("sitrep_text"))
+                    .unwrap_or_else(|| panic!("no text test in {ops:?}"));
+                assert!(
+                    ops[..test]
+                        .iter()
+                        .any(|(op, p1, _, _)| op == "DeferredSeek" && *p1 != table),
+                    "{text}: no deferred seek before the text test: {ops:?}"
+                );
+                let early: Vec<_> = ops[..test]
+                    .iter()
+                    .filter(|(op, p1, _, _)| op == "Column" && *p1 == table)
+                    .collect();
+                assert!(
+                    early.is_empty(),
+                    "{text}: the row is read before its text is tested: {early:?}"
+                );
+            }
+        }
+    }
+
     /// The byte scan over the serialized payload agrees with the sanitizer's walk of the tree.
     #[test]
     fn raw_text_scan_agrees_with_the_tree_walk() {

@@ -58,6 +58,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0019_alert_facets",
         include_str!("migrations/0019_alert_facets.sql"),
     ),
+    (
+        "0020_open_score_words",
+        include_str!("migrations/0020_open_score_words.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
