@@ -921,6 +921,24 @@ fn kept_and_grouped(path: &std::path::Path) -> Vec<(Vec<String>, Vec<String>)> {
     ]
 }
 
+/// Each filter of `texts` over the open queue and over every alert: `f` gets the request,
+/// how many rows it lists and a label for messages.
+fn each_listing(s: &Store, texts: &[&str], mut f: impl FnMut(&ListRequest<'_>, usize, &str)) {
+    for text in texts {
+        let q = sitrep::triage::query::parse(text).expect("query");
+        for all in [false, true] {
+            let r = ListRequest {
+                filter: Some(&q),
+                include_closed: all,
+                limit: 100_000,
+                ..req()
+            };
+            let listed = s.list(&r).expect("list").len();
+            f(&r, listed, &format!("{text:?} all={all}"));
+        }
+    }
+}
+
 /// The counts kept per tag and per account (migration 0018) and each alert's facets (0019)
 /// stay what the rows say through every write: the first (bulk) import, status changes and a
 /// suppression (in `varied_store`), re-imports as a sync and a streamed import write them (tags, accounts and
@@ -935,7 +953,7 @@ fn tag_and_account_counts_stay_true_under_every_write() {
             assert!(!grouped.is_empty(), "{when}");
             assert_eq!(kept, grouped, "{when}");
         }
-        for text in [
+        let kept = &[
             "tag:env=prod",
             "tag:ENV=dev",
             "tag:env",
@@ -946,24 +964,15 @@ fn tag_and_account_counts_stay_true_under_every_write() {
             "account:123456789012",
             "account:123456789012,999 vendor:wiz",
             "account:999 sev:>=high",
-        ] {
-            let q = sitrep::triage::query::parse(text).expect("query");
-            for all in [false, true] {
-                let r = ListRequest {
-                    filter: Some(&q),
-                    include_closed: all,
-                    limit: 100_000,
-                    ..req()
-                };
-                let listed = s.list(&r).expect("list").len();
-                let counted = s.count_upto(&r, 5).expect("count");
-                assert!(counted.exact, "{when}: {text:?} is a kept count");
-                assert_eq!(counted.n, listed, "{when}: {text:?} all={all}");
-            }
-        }
+        ];
+        each_listing(s, kept, |r, listed, what| {
+            let counted = s.count_upto(r, 5).expect("count");
+            assert!(counted.exact, "{when}: {what} is a kept count");
+            assert_eq!(counted.n, listed, "{when}: {what}");
+        });
         // Text and CVE terms with facets are counted through `alert_facets` (migration
         // 0019), the clock-dependent rows from the alerts themselves.
-        for text in [
+        let driven = &[
             "host",
             "host-1",
             "finding sev:critical",
@@ -972,27 +981,14 @@ fn tag_and_account_counts_stay_true_under_every_write() {
             "host status:resolved",
             "cve:CVE-2021-44228",
             "cve:cve-2021-44229 vendor:wiz,orca sev:>=high",
-        ] {
-            let q = sitrep::triage::query::parse(text).expect("query");
-            for all in [false, true] {
-                let r = ListRequest {
-                    filter: Some(&q),
-                    include_closed: all,
-                    limit: 100_000,
-                    ..req()
-                };
-                let listed = s.list(&r).expect("list").len();
-                let counted = s.count_upto(&r, 100_000).expect("count");
-                assert_eq!(
-                    (counted.n, counted.exact),
-                    (listed, true),
-                    "{when}: {text:?} all={all}"
-                );
-                let capped = s.count_upto(&r, 2).expect("capped");
-                assert_eq!(capped.exact, listed <= 2, "{when}: {text:?} all={all}");
-                assert_eq!(capped.n, listed.min(2), "{when}: {text:?} all={all}");
-            }
-        }
+        ];
+        each_listing(s, driven, |r, listed, what| {
+            let counted = s.count_upto(r, 100_000).expect("count");
+            assert_eq!((counted.n, counted.exact), (listed, true), "{when}: {what}");
+            let capped = s.count_upto(r, 2).expect("capped");
+            assert_eq!(capped.exact, listed <= 2, "{when}: {what}");
+            assert_eq!(capped.n, listed.min(2), "{when}: {what}");
+        });
     };
     check(&s, "after the first import");
     let vendors = [Vendor::Wiz, Vendor::Orca, Vendor::Lacework];

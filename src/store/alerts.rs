@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use super::queue::{
-    ListRequest, QueueCount, QueueRow, Seek, WALK_ABOVE, facet_count_sql, list_sql, order_index,
-    queue_row, seek_sql, where_clause, where_clause_with,
+    ListRequest, QueueCount, QueueRow, STEADY_OPEN, Seek, WALK_ABOVE, clock_rows_count,
+    facet_count_sql, list_sql, order_index, queue_row, seek_sql, where_clause, where_clause_with,
 };
 use super::rows::{AlertColumns, alert_from_row, attack_json, bad_column, row_error};
 use super::{Store, StoreError, triage};
@@ -989,10 +989,9 @@ fn facets_driven_count_sql(
     let (where_sql, mut all) = where_clause_with(req, true)?;
     all.extend(params);
     let sql = format!(
-        "SELECT (SELECT count(*) FROM alerts INDEXED BY alerts_special \
-                 WHERE (alerts.suppressed_by IS NOT NULL OR alerts.status_until IS NOT NULL) \
-                 AND {where_sql}) + ({})",
-        driven(" AND alerts.special = 0 AND alerts.status IN ('new','acknowledged','in_progress')")
+        "SELECT ({}) + ({})",
+        clock_rows_count(&where_sql),
+        driven(&format!(" AND {STEADY_OPEN}"))
     );
     Ok((sql, all))
 }
@@ -1586,6 +1585,14 @@ mod tests {
     fn a_text_walk_tests_the_index_entry_not_the_row() {
         const NOW: i64 = 1_795_305_600_000;
         let store = Store::open_in_memory().expect("store");
+        let table_root: i64 = store
+            .conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'alerts'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("root");
         for text in ["host", "\"db host\"", "host sev:high vendor:wiz", "-host"] {
             let q = crate::triage::query::parse(text).expect("query");
             let req = ListRequest {
@@ -1594,9 +1601,8 @@ mod tests {
                 now_ms: NOW,
                 ..Default::default()
             };
-            let key = crate::domain::SortKey::Score;
             let after = Seek::After(super::super::queue::QueueKey {
-                sort: key,
+                sort: crate::domain::SortKey::Score,
                 values: vec![
                     SqlValue::Integer(50),
                     SqlValue::Integer(3),
@@ -1618,20 +1624,11 @@ mod tests {
                     })
                     .and_then(|rows| rows.collect())
                     .expect("program");
-                let table_root: i64 = store
-                    .conn
-                    .query_row(
-                        "SELECT rootpage FROM sqlite_schema WHERE name = 'alerts'",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .expect("root");
-                let cursor_on = |root: i64| {
-                    ops.iter()
-                        .find(|(op, _, p2, _)| op == "OpenRead" && *p2 == root)
-                        .map(|(_, p1, _, _)| *p1)
-                };
-                let table = cursor_on(table_root).expect("table cursor");
+                let table = ops
+                    .iter()
+                    .find(|(op, _, p2, _)| op == "OpenRead" && *p2 == table_root)
+                    .map(|(_, p1, _, _)| *p1)
+                    .expect("table cursor");
                 let test = ops
                     .iter()
                     .position(|(op, _, _, p4)| op == "Function" && p4.starts_with("sitrep_text"))

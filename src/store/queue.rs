@@ -474,13 +474,26 @@ pub(super) fn facet_count_sql(
     params.extend(where_params);
     let sql = format!(
         "SELECT (SELECT coalesce(sum(alerts.n), 0) FROM {table} AS alerts \
-                 WHERE alerts.special = 0 AND alerts.status IN ('new','acknowledged','in_progress') \
-                 AND {filter_sql}) \
-              + (SELECT count(*) FROM alerts INDEXED BY alerts_special \
-                 WHERE (alerts.suppressed_by IS NOT NULL OR alerts.status_until IS NOT NULL) \
-                 AND {where_sql})"
+                 WHERE {STEADY_OPEN} AND {filter_sql}) + ({})",
+        clock_rows_count(&where_sql)
     );
     Ok(Some((sql, params)))
+}
+
+/// In a table split like `alert_counts` (`special`, `status`): the rows in the default
+/// queue whatever the clock. The others are counted by [`clock_rows_count`].
+pub(super) const STEADY_OPEN: &str =
+    "alerts.special = 0 AND alerts.status IN ('new','acknowledged','in_progress')";
+
+/// Counts the alerts whose place in the default queue depends on the clock (muted, or put
+/// away until a time: few) that `where_sql` (the default queue's, [`where_clause_with`])
+/// keeps, through `alerts_special`.
+pub(super) fn clock_rows_count(where_sql: &str) -> String {
+    format!(
+        "SELECT count(*) FROM alerts INDEXED BY alerts_special \
+         WHERE (alerts.suppressed_by IS NOT NULL OR alerts.status_until IS NOT NULL) \
+         AND {where_sql}"
+    )
 }
 
 pub(super) fn queue_row(r: &Row<'_>) -> rusqlite::Result<QueueRow> {
