@@ -63,7 +63,9 @@ pub fn spawn(db: PathBuf, tx: UnboundedSender<Msg>) {
 /// The fallback: compare the files' sizes and times every [`EVERY`], ask the store when they
 /// moved.
 fn poll(store: &Store, mut seen: Option<i64>, db: &Path, tx: &UnboundedSender<Msg>) {
-    let mut last = stamp(db);
+    // No stamp yet: the first look asks the store, so a commit between `seen` and this
+    // thread's start (stamped here, it would look unchanged) is not missed.
+    let mut last = Vec::new();
     while !tx.is_closed() {
         std::thread::sleep(EVERY);
         let now = stamp(db);
@@ -210,12 +212,16 @@ mod tests {
     use super::*;
     use crate::domain::Vendor;
 
-    fn commit_one(writer: &mut Store) {
-        commit_seeded(writer, 1);
+    /// A store file in a folder of its own, and a writer on it.
+    fn fresh() -> (tempfile::TempDir, PathBuf, Store) {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("watch.db");
+        let writer = Store::open(&db).expect("store");
+        (dir, db, writer)
     }
 
-    /// One commit of new alerts (a different seed, different alerts).
-    fn commit_seeded(writer: &mut Store, seed: u64) {
+    /// One commit of new alerts (another seed, other alerts).
+    fn commit(writer: &mut Store, seed: u64) {
         let world = crate::sim::world::World::generate(seed, 2, 1_760_000_000_000);
         let body = crate::vendors::emit::vendor_body(Vendor::Wiz, &world);
         let alerts = crate::vendors::map_payload(Vendor::Wiz, "wiz", &body).expect("map");
@@ -238,15 +244,13 @@ mod tests {
 
     #[test]
     fn another_connections_commit_reaches_the_console() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = dir.path().join("watch.db");
-        let mut writer = Store::open(&db).expect("store");
+        let (_dir, db, mut writer) = fresh();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         spawn(db.clone(), tx);
         // Nothing committed: nothing to say (a watcher that fires on its own would reload
         // an idle console for nothing).
         assert!(next_within(&mut rx, Duration::from_millis(800)).is_none());
-        commit_one(&mut writer);
+        commit(&mut writer, 1);
         // Well under SAFETY: only a reported write can wake the watcher this soon.
         let got = next_within(&mut rx, Duration::from_secs(5));
         assert!(matches!(got, Some(Msg::StoreChanged)), "{got:?}");
@@ -256,17 +260,15 @@ mod tests {
     /// and listening again reports the next one.
     #[test]
     fn a_paused_watcher_hears_no_writes() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = dir.path().join("watch.db");
-        let mut writer = Store::open(&db).expect("store");
+        let (_dir, db, mut writer) = fresh();
         let mut events = FileEvents::new(&db).expect("events");
-        commit_one(&mut writer);
+        commit(&mut writer, 1);
         assert!(events.writes.recv_timeout(Duration::from_secs(5)).is_ok());
         events.pause();
         std::thread::sleep(Duration::from_millis(200));
         while events.writes.try_recv().is_ok() {}
         for seed in 2..6 {
-            commit_seeded(&mut writer, seed);
+            commit(&mut writer, seed);
         }
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(
@@ -275,7 +277,7 @@ mod tests {
             "writes heard while paused"
         );
         events.resume().expect("resume");
-        commit_seeded(&mut writer, 9);
+        commit(&mut writer, 9);
         assert!(events.writes.recv_timeout(Duration::from_secs(5)).is_ok());
     }
 
@@ -284,9 +286,7 @@ mod tests {
     /// again could miss a commit made while it was not listening, until SAFETY).
     #[test]
     fn a_stream_of_commits_is_heard_to_its_end() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = dir.path().join("watch.db");
-        let mut writer = Store::open(&db).expect("store");
+        let (_dir, db, mut writer) = fresh();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         spawn(db.clone(), tx);
         // Each message stamped as it arrives, by a listener waiting on the channel.
@@ -302,13 +302,13 @@ mod tests {
             }
         });
         for seed in 1..=12 {
-            commit_seeded(&mut writer, seed);
+            commit(&mut writer, seed);
             std::thread::sleep(Duration::from_millis(45));
         }
         // The last commit, most likely while the watcher is not listening (45 ms after one
         // it heard): only a look after listening again can report it.
         let last = std::time::Instant::now();
-        commit_seeded(&mut writer, 13);
+        commit(&mut writer, 13);
         listener.join().expect("listener");
         let heard = heard.lock().expect("stamps");
         assert!(
@@ -324,15 +324,13 @@ mod tests {
 
     #[test]
     fn the_fallback_sees_a_commit_by_looking() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = dir.path().join("watch.db");
-        let mut writer = Store::open(&db).expect("store");
+        let (_dir, db, mut writer) = fresh();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let store = Store::open(&db).expect("watcher's store");
         let seen = store.data_version().ok();
         let path = db.clone();
         std::thread::spawn(move || poll(&store, seen, &path, &tx));
-        commit_one(&mut writer);
+        commit(&mut writer, 1);
         let got = next_within(&mut rx, Duration::from_secs(5));
         assert!(matches!(got, Some(Msg::StoreChanged)), "{got:?}");
     }
